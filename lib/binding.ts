@@ -1,0 +1,108 @@
+// The typed surface of the native addon, declared once. Everything else in lib/ talks to native code through
+// these types; users never see them.
+import * as fs from 'fs';
+import * as path from 'path';
+import { CheckpointError, DisposedError, StateDictError } from './errors';
+
+export type NativeDType =
+  'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
+
+export type NativeTypedArray =
+  Float32Array | Float64Array | Int32Array | BigInt64Array | Int16Array | Int8Array | Uint8Array | Uint16Array;
+
+export interface NativeTensor {
+  readonly shape: number[];
+  readonly dtype: NativeDType;
+  readonly device: string;
+  requiresGrad: boolean;
+  readonly nbytes: number;
+  readonly disposed: boolean;
+  toTypedArray(): NativeTypedArray;
+  to(device: string | null, dtype: string | null): NativeTensor;
+  dispose(): void;
+}
+
+export interface NativeLoadReport {
+  missingKeys: string[];
+  unexpectedKeys: string[];
+}
+
+export type NativeEntries = [string, NativeTensor][];
+
+export interface NativeModelOptions {
+  inputShape: [number, number];
+  patchSize: number;
+  inChans: number;
+  numClasses: number;
+  numFeatures: number;
+  depth: number;
+  numHeads: number;
+  mlpRatio: number;
+  qkvBias: boolean;
+  dropRate: number;
+  attnDropRate: number;
+  dropPathRate: number;
+}
+
+export interface NativeVisionTransformer {
+  forward(input: NativeTensor): NativeTensor;
+  forwardAsync(input: NativeTensor): Promise<NativeTensor>;
+  forwardFeatures(input: NativeTensor): NativeTensor;
+  train(mode: boolean): void;
+  readonly training: boolean;
+  namedParameters(): NativeEntries;
+  stateDict(): NativeEntries;
+  readonly parameterCount: number;
+  loadStateDict(source: string | NativeEntries, strict: boolean): NativeLoadReport;
+  loadStateDictAsync(path: string, strict: boolean): Promise<NativeLoadReport>;
+  freezeBackbone(): void;
+  unfreezeBackbone(): void;
+  to(device: string): void;
+  readonly device: string;
+  readonly dtype: NativeDType;
+  readonly options: NativeModelOptions;
+  dispose(): void;
+  readonly disposed: boolean;
+}
+
+export interface NativeVitOptions {
+  inputShape?: [number, number];
+  pretrained?: string | false;
+  numClasses?: number;
+}
+
+export interface NativeBinding {
+  registerErrorClasses(classes: object): void;
+  setNumThreads(count: number): void;
+  getNumThreads(): number;
+  cudaAvailable(): boolean;
+  cudaDeviceCount(): number;
+  readonly libtorchVersion: string;
+  tensorFromTypedArray(data: NativeTypedArray, shape: number[], sourceDtype?: string, targetDtype?: string): NativeTensor;
+  NativeVisionTransformer: new (options: Partial<NativeModelOptions>) => NativeVisionTransformer;
+  vit(options: NativeVitOptions): NativeVisionTransformer;
+  vitAsync(options: NativeVitOptions): Promise<NativeVisionTransformer>;
+  loadCheckpoint(path: string): NativeEntries;
+  loadCheckpointAsync(path: string): Promise<NativeEntries>;
+}
+
+// lib/ runs from source under ts-jest and from dist/lib once compiled: find the package root either way.
+function packageRoot(): string {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`vitorch: no package.json above ${__dirname}`);
+    dir = parent;
+  }
+  return dir;
+}
+
+function load(): NativeBinding {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeBinding;
+  const native = nodeGypBuild(packageRoot());
+  native.registerErrorClasses({ CheckpointError, StateDictError, DisposedError });
+  return native;
+}
+
+export const binding: NativeBinding = load();

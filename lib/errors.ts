@@ -1,0 +1,27 @@
+// The error classes vitorch throws besides JavaScript's own TypeError (wrong kind of argument) and RangeError
+// (right kind, wrong value). Native code throws these very classes (lib/binding.ts registers them), so
+// `instanceof` works for errors from both layers.
+
+/** A checkpoint file is missing, unreadable, corrupt, hostile or not a checkpoint. */
+export class CheckpointError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CheckpointError';
+  }
+}
+
+/** A state dict does not fit the model: missing keys, unexpected keys or mismatched shapes, all listed. */
+export class StateDictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StateDictError';
+  }
+}
+
+/** A Tensor or model was used after dispose(). */
+export class DisposedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DisposedError';
+  }
+}

@@ -1,0 +1,9 @@
+// vitorch: the Vision Transformer for Node.js on libtorch.
+export { tensor, Tensor } from './tensor';
+export type { Device, TensorInput, TensorOptions } from './tensor';
+export type { DType, TypedArrayOf } from './dtype';
+export { VisionTransformer, vit, vitAsync } from './model';
+export type { LoadReport, LoadStateDictOptions, VisionTransformerOptions, VitOptions } from './model';
+export { loadCheckpoint, loadCheckpointAsync } from './checkpoint';
+export { cuda, getNumThreads, libtorchVersion, setNumThreads } from './runtime';
+export { CheckpointError, DisposedError, StateDictError } from './errors';

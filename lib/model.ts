@@ -1,0 +1,220 @@
+// VisionTransformer: the seed article's ViT, run by libtorch. Options, defaults, parameter names and numbers are
+// the seed's; see README.md for the few places where its behaviour is kept on purpose.
+import { binding, NativeEntries, NativeModelOptions, NativeVisionTransformer } from './binding';
+import { disposeSymbol } from './dispose';
+import { Device, Tensor } from './tensor';
+import {
+  expected, rejectUnknownKeys, requireBoolean, requireDevice, requireInteger, requireNumber, requireObject,
+  requireShape, requireString, withCallerStack,
+} from './validate';
+
+export interface VisionTransformerOptions {
+  /** [height, width] of the images the model takes. Default [224, 224]. */
+  inputShape?: [number, number];
+  /** Side of the square patches. Default 16. */
+  patchSize?: number;
+  /** Image channels. Default 3. */
+  inChans?: number;
+  /** Classes of the head; 0 means no head (forward returns the class token's features). Default 1000. */
+  numClasses?: number;
+  /** Width of every token. Default 768. */
+  numFeatures?: number;
+  /** Number of encoder blocks. Default 12. */
+  depth?: number;
+  /** Attention heads; must divide numFeatures. Default 12. */
+  numHeads?: number;
+  /** MLP hidden width as a multiple of numFeatures. Default 4. */
+  mlpRatio?: number;
+  /** Bias in the q, k, v projection. Default true. */
+  qkvBias?: boolean;
+  /** Dropout after the position embedding, attention projection and MLP (training only). Default 0.1. */
+  dropRate?: number;
+  /** Dropout on the attention weights (training only). Default 0.1. */
+  attnDropRate?: number;
+  /** Stochastic depth of the last block; earlier blocks get a linear ramp from 0 (training only). Default 0.1. */
+  dropPathRate?: number;
+}
+
+export interface VitOptions {
+  /** [height, width] of the input images. Default [224, 224]. */
+  inputShape?: [number, number];
+  /** A torch.save'd state_dict of the 1000-class ViT-B/16 (e.g. 'model_data/vit-patch_16.pth'), loaded strictly. */
+  pretrained?: string | false;
+  /** Classes of the head; anything but 1000 gets a freshly initialised head, 0 none. Default 1000. */
+  numClasses?: number;
+}
+
+export interface LoadStateDictOptions {
+  /** Require the checkpoint's keys to equal the model's exactly. Default true. */
+  strict?: boolean;
+}
+
+export interface LoadReport {
+  /** Keys of the model the checkpoint did not have (only possible when not strict). */
+  missingKeys: string[];
+  /** Keys of the checkpoint the model does not have (only possible when not strict). */
+  unexpectedKeys: string[];
+}
+
+const MODEL_OPTION_KEYS = [
+  'inputShape', 'patchSize', 'inChans', 'numClasses', 'numFeatures', 'depth', 'numHeads', 'mlpRatio', 'qkvBias',
+  'dropRate', 'attnDropRate', 'dropPathRate',
+] as const;
+
+function validateInputShape(value: unknown, argument: string): [number, number] {
+  const shape = requireShape(value, argument);
+  if (shape.length !== 2 || shape.some((side) => side < 1)) {
+    throw new RangeError(expected('[height, width] with positive sides', argument, value));
+  }
+  return shape as [number, number];
+}
+
+function validateModelOptions(options: unknown): Partial<NativeModelOptions> {
+  const o = requireObject(options, 'VisionTransformer options');
+  rejectUnknownKeys(o, MODEL_OPTION_KEYS, 'VisionTransformer options');
+  const result: Partial<NativeModelOptions> = {};
+  const rate = (key: 'dropRate' | 'attnDropRate' | 'dropPathRate') => {
+    if (o[key] !== undefined) result[key] = requireNumber(o[key], key, (n) => n >= 0 && n < 1, 'a number in [0, 1)');
+  };
+  if (o.inputShape !== undefined) result.inputShape = validateInputShape(o.inputShape, 'inputShape');
+  if (o.patchSize !== undefined) result.patchSize = requireInteger(o.patchSize, 'patchSize', 1, 224);
+  if (o.inChans !== undefined) result.inChans = requireInteger(o.inChans, 'inChans', 1);
+  if (o.numClasses !== undefined) result.numClasses = requireInteger(o.numClasses, 'numClasses', 0);
+  if (o.numFeatures !== undefined) result.numFeatures = requireInteger(o.numFeatures, 'numFeatures', 1);
+  if (o.depth !== undefined) result.depth = requireInteger(o.depth, 'depth', 0);
+  if (o.numHeads !== undefined) result.numHeads = requireInteger(o.numHeads, 'numHeads', 1);
+  if (o.mlpRatio !== undefined) result.mlpRatio = requireNumber(o.mlpRatio, 'mlpRatio', (n) => n > 0, 'a positive number');
+  if (o.qkvBias !== undefined) result.qkvBias = requireBoolean(o.qkvBias, 'qkvBias');
+  rate('dropRate');
+  rate('attnDropRate');
+  rate('dropPathRate');
+  // Cross-option rules (numHeads divides numFeatures, inputShape >= patchSize) are checked natively with the
+  // defaults filled in.
+  return result;
+}
+
+function validateVitOptions(options: unknown) {
+  const o = requireObject(options, 'vit options');
+  rejectUnknownKeys(o, ['inputShape', 'pretrained', 'numClasses'], 'vit options');
+  return {
+    inputShape: o.inputShape === undefined ? undefined : validateInputShape(o.inputShape, 'inputShape'),
+    pretrained: o.pretrained === undefined || o.pretrained === false ? undefined : requireString(o.pretrained, 'pretrained'),
+    numClasses: o.numClasses === undefined ? undefined : requireInteger(o.numClasses, 'numClasses', 0),
+  };
+}
+
+function requireTensor(value: unknown, argument: string): Tensor {
+  if (!(value instanceof Tensor)) throw new TypeError(expected('a Tensor', argument, value));
+  return value;
+}
+
+function toEntries(native: NativeEntries): [string, Tensor][] {
+  return native.map(([name, value]) => [name, new Tensor(value)]);
+}
+
+// Set while a VisionTransformer adopts a native model made by vit(); see the constructor.
+let adopting: NativeVisionTransformer | undefined;
+
+export class VisionTransformer {
+  /** @internal */
+  readonly native: NativeVisionTransformer;
+
+  constructor(options: VisionTransformerOptions = {}) {
+    if (adopting) {
+      this.native = adopting;
+      adopting = undefined;
+    } else {
+      this.native = new binding.NativeVisionTransformer(validateModelOptions(options));
+    }
+  }
+
+  /** @internal */
+  static adopt(native: NativeVisionTransformer): VisionTransformer {
+    adopting = native;
+    return new VisionTransformer();
+  }
+
+  /** The options the model was built with, defaults filled in. */
+  get options(): Required<VisionTransformerOptions> { return this.native.options; }
+
+  /** Runs the model on the calling thread. In evaluation mode no autograd graph is recorded. */
+  forward(input: Tensor): Tensor {
+    return new Tensor(this.native.forward(requireTensor(input, 'input').native));
+  }
+
+  /** Runs the model on a libuv pool thread; the event loop stays free. Calls on one model run one at a time. */
+  forwardAsync(input: Tensor): Promise<Tensor> {
+    const callerStack = new Error().stack;
+    const running = this.native.forwardAsync(requireTensor(input, 'input').native);
+    return withCallerStack(running.then((output) => new Tensor(output)), callerStack);
+  }
+
+  /** The class token after the final norm, before the head: [N, numFeatures]. */
+  forwardFeatures(input: Tensor): Tensor {
+    return new Tensor(this.native.forwardFeatures(requireTensor(input, 'input').native));
+  }
+
+  eval(): this { this.native.train(false); return this; }
+  train(mode = true): this { this.native.train(requireBoolean(mode, 'train(mode)')); return this; }
+  get training(): boolean { return this.native.training; }
+
+  /** Parameters by state_dict key, in the seed's order. The tensors share memory with the model. */
+  namedParameters(): [string, Tensor][] { return toEntries(this.native.namedParameters()); }
+
+  get parameterCount(): number { return this.native.parameterCount; }
+
+  /** Parameters and buffers by key, sharing memory with the model, detached from autograd. */
+  stateDict(): Map<string, Tensor> { return new Map(toEntries(this.native.stateDict())); }
+
+  /** Loads a torch.save'd state_dict file, or a Map of name -> Tensor, into the model (on the calling thread). */
+  loadStateDict(source: string | Map<string, Tensor>, options: LoadStateDictOptions = {}): LoadReport {
+    const strict = this.strictOption(options);
+    if (typeof source === 'string') return this.native.loadStateDict(source, strict);
+    if (!(source instanceof Map)) throw new TypeError(expected('a checkpoint path or a Map of name -> Tensor', 'source', source));
+    const entries: NativeEntries = [...source].map(([name, value]) => {
+      if (typeof name !== 'string') throw new TypeError(expected('string keys', 'source', name));
+      return [name, requireTensor(value, `source.get('${name}')`).native];
+    });
+    return this.native.loadStateDict(entries, strict);
+  }
+
+  /** loadStateDict for a file, reading and copying on a libuv pool thread. */
+  loadStateDictAsync(path: string, options: LoadStateDictOptions = {}): Promise<LoadReport> {
+    const callerStack = new Error().stack;
+    const strict = this.strictOption(options);
+    return withCallerStack(this.native.loadStateDictAsync(requireString(path, 'path'), strict), callerStack);
+  }
+
+  /** The seed's freeze_backbone: patch_embed, cls_token, pos_embed and blocks 0-7 stop requiring gradients. */
+  freezeBackbone(): this { this.native.freezeBackbone(); return this; }
+  /** The seed's Unfreeze_backbone: the same parameters require gradients again. */
+  unfreezeBackbone(): this { this.native.unfreezeBackbone(); return this; }
+
+  /** Moves the model's weights to a device. Asking for CUDA without a GPU throws an Error saying so. */
+  to(device: Device): this { this.native.to(requireDevice(device, 'to(device)')); return this; }
+  get device(): string { return this.native.device; }
+  get dtype(): string { return this.native.dtype; }
+
+  /** Frees the weights now (in-flight async calls keep them until they settle). Further use throws DisposedError. */
+  dispose(): void { this.native.dispose(); }
+  [disposeSymbol](): void { this.dispose(); }
+  get disposed(): boolean { return this.native.disposed; }
+
+  private strictOption(options: LoadStateDictOptions): boolean {
+    const o = requireObject(options, 'loadStateDict options');
+    rejectUnknownKeys(o, ['strict'], 'loadStateDict options');
+    return o.strict === undefined ? true : requireBoolean(o.strict, 'strict');
+  }
+}
+
+/** The seed's vit(): ViT-B/16 for inputShape, the checkpoint loaded strictly, a fresh head unless numClasses is
+ *  1000. Reads the checkpoint on the calling thread; vitAsync does it off the event loop. */
+export function vit(options: VitOptions = {}): VisionTransformer {
+  return VisionTransformer.adopt(binding.vit(validateVitOptions(options)));
+}
+
+export function vitAsync(options: VitOptions = {}): Promise<VisionTransformer> {
+  const callerStack = new Error().stack;
+  const building = binding.vitAsync(validateVitOptions(options));
+  return withCallerStack(building.then((native) => VisionTransformer.adopt(native)), callerStack);
+}

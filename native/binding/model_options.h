@@ -1,0 +1,16 @@
+// Reading the camelCase option objects of lib/model.ts into the native option structs. lib/validate.ts has
+// already checked every user argument; this re-checks types only, cheaply, so a misuse of the raw binding is an
+// error rather than undefined behaviour.
+#pragma once
+
+#include <napi.h>
+
+#include "model/vision_transformer.h"
+#include "model/vit_factory.h"
+
+namespace vitorch::binding {
+
+model::VisionTransformerOptions vision_transformer_options(const Napi::Value& value);
+model::VitFactoryOptions vit_factory_options(const Napi::Value& value);
+
+}  // namespace vitorch::binding

@@ -1,0 +1,67 @@
+#include "binding/model_workers.h"
+
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include <optional>
+
+#include "binding/tensor_wrap.h"
+#include "checkpoint/checkpoint_reader.h"
+
+namespace vitorch::binding {
+
+torch::Tensor run_model(SharedModel& shared, const torch::Tensor& images, bool features_only) {
+  std::lock_guard<std::mutex> lock(shared.mutex);
+  auto& module = shared.module;
+  std::optional<torch::NoGradGuard> no_grad;
+  if (!module->is_training()) no_grad.emplace();
+  return features_only ? module->forward_features(images) : module->forward(images);
+}
+
+Napi::Object load_report_to_js(Napi::Env env, const model::LoadReport& report) {
+  auto to_array = [&](const std::vector<std::string>& keys) {
+    auto array = Napi::Array::New(env, keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) array.Set(i, Napi::String::New(env, keys[i]));
+    return array;
+  };
+  auto result = Napi::Object::New(env);
+  result.Set("missingKeys", to_array(report.missing_keys));
+  result.Set("unexpectedKeys", to_array(report.unexpected_keys));
+  return result;
+}
+
+ModelWorker::ModelWorker(Napi::Env env, const char* name, ModelWrap* wrap, std::shared_ptr<SharedModel> shared)
+    : PromiseWorker(env, name), wrap_(wrap), shared_(std::move(shared)),
+      keep_alive_(Napi::Persistent(wrap->Value())) {
+  wrap_->begin_async_call();
+}
+
+void ModelWorker::Settled() { wrap_->end_async_call(); }
+
+ForwardWorker::ForwardWorker(Napi::Env env, ModelWrap* wrap, std::shared_ptr<SharedModel> shared,
+                             torch::Tensor images)
+    : ModelWorker(env, "vitorch.forwardAsync", wrap, std::move(shared)), images_(std::move(images)) {}
+
+void ForwardWorker::Compute() { output_ = run_model(*shared_, images_, /*features_only=*/false); }
+
+Napi::Value ForwardWorker::Result(Napi::Env env) { return TensorWrap::New(env, std::move(output_)); }
+
+LoadStateDictWorker::LoadStateDictWorker(Napi::Env env, ModelWrap* wrap, std::shared_ptr<SharedModel> shared,
+                                         std::string path, bool strict)
+    : ModelWorker(env, "vitorch.loadStateDictAsync", wrap, std::move(shared)), path_(std::move(path)),
+      strict_(strict) {}
+
+void LoadStateDictWorker::Compute() {
+  // The file is read before taking the lock, so forwards keep running meanwhile.
+  auto state = checkpoint::read_checkpoint(path_);
+  std::lock_guard<std::mutex> lock(shared_->mutex);
+  report_ = model::load_state_dict(*shared_->module, state, strict_);
+}
+
+Napi::Value LoadStateDictWorker::Result(Napi::Env env) { return load_report_to_js(env, report_); }
+
+void LoadStateDictWorker::Settled() {
+  ModelWorker::Settled();
+  wrap_->refresh_memory_accounting();
+}
+
+}  // namespace vitorch::binding

@@ -1,0 +1,298 @@
+#include "binding/model_wrap.h"
+
+#include "binding/addon_data.h"
+#include "binding/js_errors.h"
+#include "binding/model_options.h"
+#include "binding/model_workers.h"
+#include "binding/tensor_wrap.h"
+#include "checkpoint/checkpoint_reader.h"
+#include "common/describe.h"
+#include "common/device.h"
+#include "common/errors.h"
+#include "model/state_dict.h"
+
+namespace vitorch::binding {
+namespace {
+
+struct PendingModel {
+  model::VisionTransformer module{nullptr};
+};
+
+bool strict_argument(const Napi::CallbackInfo& info, size_t index) {
+  if (info.Length() <= index || info[index].IsUndefined()) return true;
+  if (!info[index].IsBoolean()) throw InvalidType("expected a boolean for strict");
+  return info[index].As<Napi::Boolean>();
+}
+
+// [[name, NativeTensor], ...] -> named tensors
+model::NamedTensors entries_from_js(const Napi::Value& value) {
+  if (!value.IsArray()) throw InvalidType("expected a checkpoint path or a Map of name -> Tensor");
+  auto entries = value.As<Napi::Array>();
+  model::NamedTensors state;
+  for (uint32_t i = 0; i < entries.Length(); ++i) {
+    Napi::Value entry = entries.Get(i);
+    if (!entry.IsArray() || entry.As<Napi::Array>().Length() != 2 || !entry.As<Napi::Array>().Get(0u).IsString()) {
+      throw InvalidType("expected [name, Tensor] pairs");
+    }
+    auto pair = entry.As<Napi::Array>();
+    const std::string name = pair.Get(0u).As<Napi::String>();
+    state.emplace_back(name, TensorWrap::From(pair.Get(1u), name.c_str()));
+  }
+  return state;
+}
+
+}  // namespace
+
+Napi::Function ModelWrap::Define(Napi::Env env) {
+  return DefineClass(env, "NativeVisionTransformer",
+                     {
+                         InstanceMethod<&ModelWrap::Forward>("forward"),
+                         InstanceMethod<&ModelWrap::ForwardAsync>("forwardAsync"),
+                         InstanceMethod<&ModelWrap::ForwardFeatures>("forwardFeatures"),
+                         InstanceMethod<&ModelWrap::Train>("train"),
+                         InstanceAccessor<&ModelWrap::IsTraining>("training"),
+                         InstanceMethod<&ModelWrap::NamedParameters>("namedParameters"),
+                         InstanceMethod<&ModelWrap::StateDict>("stateDict"),
+                         InstanceAccessor<&ModelWrap::ParameterCount>("parameterCount"),
+                         InstanceMethod<&ModelWrap::LoadStateDict>("loadStateDict"),
+                         InstanceMethod<&ModelWrap::LoadStateDictAsync>("loadStateDictAsync"),
+                         InstanceMethod<&ModelWrap::FreezeBackbone>("freezeBackbone"),
+                         InstanceMethod<&ModelWrap::UnfreezeBackbone>("unfreezeBackbone"),
+                         InstanceMethod<&ModelWrap::To>("to"),
+                         InstanceAccessor<&ModelWrap::Device>("device"),
+                         InstanceAccessor<&ModelWrap::Dtype>("dtype"),
+                         InstanceAccessor<&ModelWrap::Options>("options"),
+                         InstanceMethod<&ModelWrap::Dispose>("dispose"),
+                         InstanceAccessor<&ModelWrap::IsDisposed>("disposed"),
+                     });
+}
+
+Napi::Object ModelWrap::New(Napi::Env env, model::VisionTransformer module) {
+  PendingModel pending{std::move(module)};
+  return addon_data(env).model_constructor.New({Napi::External<PendingModel>::New(env, &pending)});
+}
+
+ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
+  with_js_errors(info.Env(), [&] {
+    model::VisionTransformer module{nullptr};
+    if (info.Length() == 1 && info[0].IsExternal()) {
+      module = std::move(info[0].As<Napi::External<PendingModel>>().Data()->module);
+    } else {
+      module = model::VisionTransformer(vision_transformer_options(info.Length() > 0 ? info[0] : info.Env().Undefined()));
+    }
+    shared_ = std::make_shared<SharedModel>(std::move(module));
+    refresh_memory_accounting();
+  });
+}
+
+ModelWrap::~ModelWrap() {
+  if (accounted_bytes_ != 0) Napi::MemoryManagement::AdjustExternalMemory(Env(), -accounted_bytes_);
+}
+
+void ModelWrap::refresh_memory_accounting() {
+  int64_t host_bytes = 0;
+  if (shared_) {
+    for (const auto& [name, tensor] : model::state_dict(*shared_->module)) {
+      if (tensor.device().is_cpu()) host_bytes += static_cast<int64_t>(tensor.nbytes());
+    }
+  }
+  if (host_bytes != accounted_bytes_) {
+    Napi::MemoryManagement::AdjustExternalMemory(Env(), host_bytes - accounted_bytes_);
+    accounted_bytes_ = host_bytes;
+  }
+}
+
+const std::shared_ptr<SharedModel>& ModelWrap::shared() const {
+  if (!shared_) throw UseAfterDispose("this VisionTransformer has been disposed");
+  return shared_;
+}
+
+void ModelWrap::require_idle(const char* action) const {
+  if (calls_in_flight_ > 0) {
+    throw std::runtime_error(std::string("cannot ") + action + " while " + std::to_string(calls_in_flight_) +
+                             " asynchronous call(s) on this model are running; await them first");
+  }
+}
+
+Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    const auto& images = TensorWrap::From(info[0], "input");
+    return TensorWrap::New(info.Env(), run_model(*shared(), images, /*features_only=*/false));
+  });
+}
+
+Napi::Value ModelWrap::ForwardFeatures(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    const auto& images = TensorWrap::From(info[0], "input");
+    return TensorWrap::New(info.Env(), run_model(*shared(), images, /*features_only=*/true));
+  });
+}
+
+Napi::Value ModelWrap::ForwardAsync(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    const auto& images = TensorWrap::From(info[0], "input");
+    // Checked here as well as on the worker so that a wrong shape fails before anything is queued.
+    shared()->module->check_input(images);
+    auto* worker = new ForwardWorker(info.Env(), this, shared(), images);
+    auto promise = worker->promise();
+    worker->Queue();
+    return promise;
+  });
+}
+
+Napi::Value ModelWrap::Train(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    bool mode = true;
+    if (info.Length() > 0 && !info[0].IsUndefined()) {
+      if (!info[0].IsBoolean()) throw InvalidType("expected a boolean for train(mode)");
+      mode = info[0].As<Napi::Boolean>();
+    }
+    require_idle(mode ? "switch to training mode" : "switch to evaluation mode");
+    shared()->module->train(mode);
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value ModelWrap::IsTraining(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    return Napi::Boolean::New(info.Env(), shared()->module->is_training());
+  });
+}
+
+Napi::Value ModelWrap::NamedParameters(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    const auto parameters = shared()->module->named_parameters();
+    auto result = Napi::Array::New(info.Env(), parameters.size());
+    uint32_t i = 0;
+    for (const auto& item : parameters) {
+      auto pair = Napi::Array::New(info.Env(), 2);
+      pair.Set(0u, Napi::String::New(info.Env(), item.key()));
+      pair.Set(1u, TensorWrap::New(info.Env(), item.value(), TensorWrap::Ownership::ViewsModel));
+      result.Set(i++, pair);
+    }
+    return result;
+  });
+}
+
+Napi::Value ModelWrap::StateDict(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    const auto state = model::state_dict(*shared()->module);
+    auto result = Napi::Array::New(info.Env(), state.size());
+    for (uint32_t i = 0; i < state.size(); ++i) {
+      auto pair = Napi::Array::New(info.Env(), 2);
+      pair.Set(0u, Napi::String::New(info.Env(), state[i].first));
+      pair.Set(1u, TensorWrap::New(info.Env(), state[i].second, TensorWrap::Ownership::ViewsModel));
+      result.Set(i, pair);
+    }
+    return result;
+  });
+}
+
+Napi::Value ModelWrap::ParameterCount(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    int64_t count = 0;
+    for (const auto& parameter : shared()->module->parameters()) count += parameter.numel();
+    return Napi::Number::New(info.Env(), static_cast<double>(count));
+  });
+}
+
+// loadStateDict(pathOrEntries, strict = true) -> { missingKeys, unexpectedKeys }
+Napi::Value ModelWrap::LoadStateDict(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    const bool strict = strict_argument(info, 1);
+    require_idle("load a state dict");
+    auto& module = shared()->module;
+    model::NamedTensors state = info[0].IsString()
+                                    ? checkpoint::read_checkpoint(info[0].As<Napi::String>().Utf8Value())
+                                    : entries_from_js(info[0]);
+    const auto report = model::load_state_dict(*module, state, strict);
+    refresh_memory_accounting();
+    return load_report_to_js(info.Env(), report);
+  });
+}
+
+Napi::Value ModelWrap::LoadStateDictAsync(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    if (!info[0].IsString()) throw InvalidType("expected a checkpoint path (string) for loadStateDictAsync");
+    const bool strict = strict_argument(info, 1);
+    auto* worker = new LoadStateDictWorker(info.Env(), this, shared(), info[0].As<Napi::String>(), strict);
+    auto promise = worker->promise();
+    worker->Queue();
+    return promise;
+  });
+}
+
+Napi::Value ModelWrap::FreezeBackbone(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    require_idle("freeze the backbone");
+    shared()->module->freeze_backbone();
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value ModelWrap::UnfreezeBackbone(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    require_idle("unfreeze the backbone");
+    shared()->module->unfreeze_backbone();
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value ModelWrap::To(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    if (info.Length() < 1 || !info[0].IsString()) throw InvalidType("expected a device name for to()");
+    const auto device = usable_device(info[0].As<Napi::String>());
+    require_idle("move the model");
+    shared()->module->to(device);
+    refresh_memory_accounting();
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value ModelWrap::Device(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    return Napi::String::New(info.Env(), shared()->module->pos_embed.device().str());
+  });
+}
+
+Napi::Value ModelWrap::Dtype(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    return Napi::String::New(info.Env(), dtype_name(shared()->module->pos_embed.scalar_type()));
+  });
+}
+
+Napi::Value ModelWrap::Options(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    const auto& o = shared()->module->options;
+    auto env = info.Env();
+    auto result = Napi::Object::New(env);
+    auto shape = Napi::Array::New(env, 2);
+    shape.Set(0u, Napi::Number::New(env, static_cast<double>(o.input_shape()[0])));
+    shape.Set(1u, Napi::Number::New(env, static_cast<double>(o.input_shape()[1])));
+    result.Set("inputShape", shape);
+    result.Set("patchSize", Napi::Number::New(env, static_cast<double>(o.patch_size())));
+    result.Set("inChans", Napi::Number::New(env, static_cast<double>(o.in_chans())));
+    result.Set("numClasses", Napi::Number::New(env, static_cast<double>(o.num_classes())));
+    result.Set("numFeatures", Napi::Number::New(env, static_cast<double>(o.num_features())));
+    result.Set("depth", Napi::Number::New(env, static_cast<double>(o.depth())));
+    result.Set("numHeads", Napi::Number::New(env, static_cast<double>(o.num_heads())));
+    result.Set("mlpRatio", Napi::Number::New(env, o.mlp_ratio()));
+    result.Set("qkvBias", Napi::Boolean::New(env, o.qkv_bias()));
+    result.Set("dropRate", Napi::Number::New(env, o.drop_rate()));
+    result.Set("attnDropRate", Napi::Number::New(env, o.attn_drop_rate()));
+    result.Set("dropPathRate", Napi::Number::New(env, o.drop_path_rate()));
+    return result;
+  });
+}
+
+Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo& info) {
+  shared_.reset();
+  refresh_memory_accounting();
+  return info.Env().Undefined();
+}
+
+Napi::Value ModelWrap::IsDisposed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), !shared_);
+}
+
+}  // namespace vitorch::binding

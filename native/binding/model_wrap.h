@@ -1,0 +1,69 @@
+// NativeVisionTransformer: the JS handle of one model::VisionTransformer. lib/model.ts wraps it in the public
+// VisionTransformer class.
+//
+// Threading: forwardAsync and loadStateDictAsync run on libuv pool threads and hold the model's mutex while they
+// touch it, so concurrent calls are safe and run one at a time. Calls that change the model (train/eval, to,
+// freezing, loading synchronously) are refused with an error while asynchronous calls are in flight, rather than
+// blocking the event loop until they finish. dispose() is always allowed: in-flight calls keep the weights alive
+// until they settle.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+#include <mutex>
+
+#include "model/vision_transformer.h"
+
+namespace vitorch::binding {
+
+struct SharedModel {
+  explicit SharedModel(model::VisionTransformer module_) : module(std::move(module_)) {}
+  model::VisionTransformer module;
+  std::mutex mutex;
+};
+
+class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  static Napi::Object New(Napi::Env env, model::VisionTransformer module);
+
+  explicit ModelWrap(const Napi::CallbackInfo& info);
+  ~ModelWrap() override;
+
+  // Bookkeeping for asynchronous calls, used by the workers (main thread only).
+  void begin_async_call() { ++calls_in_flight_; }
+  void end_async_call() { --calls_in_flight_; }
+  void refresh_memory_accounting();
+
+ private:
+  Napi::Value Forward(const Napi::CallbackInfo& info);
+  Napi::Value ForwardAsync(const Napi::CallbackInfo& info);
+  Napi::Value ForwardFeatures(const Napi::CallbackInfo& info);
+  Napi::Value Train(const Napi::CallbackInfo& info);
+  Napi::Value IsTraining(const Napi::CallbackInfo& info);
+  Napi::Value NamedParameters(const Napi::CallbackInfo& info);
+  Napi::Value StateDict(const Napi::CallbackInfo& info);
+  Napi::Value ParameterCount(const Napi::CallbackInfo& info);
+  Napi::Value LoadStateDict(const Napi::CallbackInfo& info);
+  Napi::Value LoadStateDictAsync(const Napi::CallbackInfo& info);
+  Napi::Value FreezeBackbone(const Napi::CallbackInfo& info);
+  Napi::Value UnfreezeBackbone(const Napi::CallbackInfo& info);
+  Napi::Value To(const Napi::CallbackInfo& info);
+  Napi::Value Device(const Napi::CallbackInfo& info);
+  Napi::Value Dtype(const Napi::CallbackInfo& info);
+  Napi::Value Options(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value IsDisposed(const Napi::CallbackInfo& info);
+
+  // The live model; throws UseAfterDispose once disposed.
+  const std::shared_ptr<SharedModel>& shared() const;
+  // Throws unless no asynchronous call is in flight; `action` names what the user tried.
+  void require_idle(const char* action) const;
+
+  std::shared_ptr<SharedModel> shared_;
+  int calls_in_flight_ = 0;
+  int64_t accounted_bytes_ = 0;
+};
+
+}  // namespace vitorch::binding

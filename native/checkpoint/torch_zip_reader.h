@@ -1,0 +1,21 @@
+// Reading the zip-based torch.save format (PyTorch >= 1.6, the default ever since).
+//
+// Such a file is a zip archive with every record under one top-level folder (usually the file's stem):
+//   <prefix>/data.pkl      the pickled object, in which each tensor refers to its storage by key
+//   <prefix>/data/<key>    the raw little-endian bytes of each storage
+//   <prefix>/byteorder     'little' (absent in files from older versions, which were little-endian)
+//   <prefix>/version, <prefix>/.data/serialization_id, ...  not needed for loading
+// This file glues ZipArchive and the unpickler: it finds the prefix, loads each storage once into a CPU tensor as
+// the pickle asks for it, and checks that the result is a dict of name -> tensor.
+#pragma once
+
+#include "checkpoint/checkpoint_reader.h"
+#include "checkpoint/random_access_file.h"
+
+namespace vitorch::checkpoint {
+
+// Throws CheckpointError naming the file and the problem for anything that is not a torch.save zip holding a dict
+// of tensors.
+NamedTensors read_torch_zip_checkpoint(const RandomAccessFile& file, const ReadOptions& options);
+
+}  // namespace vitorch::checkpoint

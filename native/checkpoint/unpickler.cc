@@ -1,0 +1,644 @@
+// The pickle VM (see unpickler.h). Opcode semantics follow CPython's Lib/pickle.py; in particular MARK starts a
+// fresh stack (the "metastack"), so no opcode may pop below the most recent MARK.
+#include "checkpoint/unpickler.h"
+
+#include <cstring>
+#include <sstream>
+#include <unordered_map>
+#include <vector>
+
+#include "checkpoint/allowed_globals.h"
+#include "checkpoint/message_text.h"
+#include "checkpoint/tensor_from_storage.h"
+#include "common/errors.h"
+
+namespace vitorch::checkpoint {
+
+namespace {
+
+// Limits that no real state dict comes near (one tensor costs about 20 values and 10 memo entries) but that keep a
+// hostile pickle from turning a few megabytes of opcodes into gigabytes of memory.
+constexpr size_t kMaxValues = size_t{1} << 21;
+constexpr size_t kMaxStackDepth = size_t{1} << 20;
+constexpr size_t kMaxMarks = size_t{1} << 20;
+constexpr size_t kMaxMemoEntries = size_t{1} << 21;
+constexpr int kHighestProtocol = 5;
+
+namespace op {
+// Opcodes this VM executes.
+constexpr unsigned char kMark = '(';
+constexpr unsigned char kStop = '.';
+constexpr unsigned char kPop = '0';
+constexpr unsigned char kPopMark = '1';
+constexpr unsigned char kDup = '2';
+constexpr unsigned char kBinInt = 'J';
+constexpr unsigned char kBinInt1 = 'K';
+constexpr unsigned char kBinInt2 = 'M';
+constexpr unsigned char kNone = 'N';
+constexpr unsigned char kBinPersId = 'Q';
+constexpr unsigned char kReduce = 'R';
+constexpr unsigned char kBinString = 'T';
+constexpr unsigned char kShortBinString = 'U';
+constexpr unsigned char kBinUnicode = 'X';
+constexpr unsigned char kAppend = 'a';
+constexpr unsigned char kBuild = 'b';
+constexpr unsigned char kGlobal = 'c';
+constexpr unsigned char kDict = 'd';
+constexpr unsigned char kEmptyDict = '}';
+constexpr unsigned char kAppends = 'e';
+constexpr unsigned char kBinGet = 'h';
+constexpr unsigned char kLongBinGet = 'j';
+constexpr unsigned char kList = 'l';
+constexpr unsigned char kEmptyList = ']';
+constexpr unsigned char kBinPut = 'q';
+constexpr unsigned char kLongBinPut = 'r';
+constexpr unsigned char kSetItem = 's';
+constexpr unsigned char kTuple = 't';
+constexpr unsigned char kEmptyTuple = ')';
+constexpr unsigned char kSetItems = 'u';
+constexpr unsigned char kBinFloat = 'G';
+constexpr unsigned char kProto = 0x80;
+constexpr unsigned char kNewObj = 0x81;
+constexpr unsigned char kTuple1 = 0x85;
+constexpr unsigned char kTuple2 = 0x86;
+constexpr unsigned char kTuple3 = 0x87;
+constexpr unsigned char kNewTrue = 0x88;
+constexpr unsigned char kNewFalse = 0x89;
+constexpr unsigned char kLong1 = 0x8a;
+constexpr unsigned char kLong4 = 0x8b;
+constexpr unsigned char kBinBytes = 'B';
+constexpr unsigned char kShortBinBytes = 'C';
+constexpr unsigned char kShortBinUnicode = 0x8c;
+constexpr unsigned char kBinUnicode8 = 0x8d;
+constexpr unsigned char kBinBytes8 = 0x8e;
+constexpr unsigned char kStackGlobal = 0x93;
+constexpr unsigned char kMemoize = 0x94;
+constexpr unsigned char kFrame = 0x95;
+}  // namespace op
+
+// Names of the opcodes that exist but that torch.save never writes for a state dict, so that refusing one says
+// what it is rather than "unknown".
+const char* unsupported_opcode_name(unsigned char opcode) {
+  switch (opcode) {
+    case 'F': return "FLOAT";
+    case 'I': return "INT";
+    case 'L': return "LONG";
+    case 'P': return "PERSID";
+    case 'S': return "STRING";
+    case 'V': return "UNICODE";
+    case 'g': return "GET";
+    case 'i': return "INST";
+    case 'o': return "OBJ";
+    case 'p': return "PUT";
+    case 0x82: return "EXT1";
+    case 0x83: return "EXT2";
+    case 0x84: return "EXT4";
+    case 0x8f: return "EMPTY_SET";
+    case 0x90: return "ADDITEMS";
+    case 0x91: return "FROZENSET";
+    case 0x92: return "NEWOBJ_EX";
+    case 0x96: return "BYTEARRAY8";
+    case 0x97: return "NEXT_BUFFER";
+    case 0x98: return "READONLY_BUFFER";
+    default: return nullptr;
+  }
+}
+
+std::string hex_byte(unsigned char byte) {
+  char text[8];
+  std::snprintf(text, sizeof text, "0x%02x", byte);
+  return text;
+}
+
+class Machine {
+ public:
+  Machine(std::string_view bytes, const StorageLoader& load_storage, const std::string& file_path,
+          const std::string& record_name)
+      : bytes_(bytes),
+        load_storage_(load_storage),
+        file_path_(file_path),
+        record_name_(record_name),
+        values_(std::make_unique<PickleValues>()) {}
+
+  UnpickledTree run() {
+    while (true) {
+      opcode_offset_ = position_;
+      if (position_ >= bytes_.size()) corrupt("the pickle ends without a STOP opcode");
+      const unsigned char opcode = static_cast<unsigned char>(bytes_[position_++]);
+      if (opcode == op::kStop) {
+        UnpickledTree tree;
+        tree.root = pop();
+        tree.values = std::move(values_);
+        return tree;
+      }
+      execute(opcode);
+    }
+  }
+
+ private:
+  // ---- errors ---------------------------------------------------------------------------------------------------
+
+  [[noreturn]] void corrupt(const std::string& message) const {
+    throw CheckpointError(file_path_ + ": corrupt pickle in record '" + printable(record_name_) + "' at byte " +
+                          std::to_string(opcode_offset_) + ": " + message);
+  }
+
+  [[noreturn]] void unsupported(const std::string& message) const {
+    throw CheckpointError(file_path_ + ": record '" + printable(record_name_) + "' at byte " +
+                          std::to_string(opcode_offset_) + ": " + message);
+  }
+
+  // ---- reading the opcode stream --------------------------------------------------------------------------------
+
+  const unsigned char* take(uint64_t count) {
+    if (count > bytes_.size() - position_) {
+      corrupt("the pickle ends in the middle of an opcode's argument (needs " + std::to_string(count) +
+              " bytes, " + std::to_string(bytes_.size() - position_) + " left)");
+    }
+    const auto* start = reinterpret_cast<const unsigned char*>(bytes_.data() + position_);
+    position_ += static_cast<size_t>(count);
+    return start;
+  }
+
+  uint64_t read_unsigned(size_t width) {
+    const unsigned char* p = take(width);
+    uint64_t value = 0;
+    for (size_t i = width; i-- > 0;) value = (value << 8) | p[i];
+    return value;
+  }
+
+  // Little-endian two's complement of `width` bytes (LONG1 / LONG4).
+  int64_t read_long(uint64_t width) {
+    if (width > 8) {
+      // Python writes the fewest bytes that hold the value, so more than 8 means it does not fit in int64.
+      take(width);
+      unsupported("integer of " + std::to_string(width) + " bytes does not fit in 64 bits");
+    }
+    if (width == 0) return 0;
+    const unsigned char* p = take(width);
+    uint64_t value = 0;
+    for (size_t i = static_cast<size_t>(width); i-- > 0;) value = (value << 8) | p[i];
+    if (width < 8 && (p[width - 1] & 0x80)) value |= ~uint64_t{0} << (8 * width);  // sign-extend
+    int64_t result;
+    std::memcpy(&result, &value, sizeof result);
+    return result;
+  }
+
+  std::string read_text(uint64_t length) {
+    const unsigned char* p = take(length);
+    return std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(length));
+  }
+
+  // A newline-terminated argument (GLOBAL's module and name).
+  std::string read_line() {
+    const size_t end = bytes_.find('\n', position_);
+    if (end == std::string_view::npos) corrupt("GLOBAL argument has no terminating newline");
+    std::string line(bytes_.substr(position_, end - position_));
+    position_ = end + 1;
+    return line;
+  }
+
+  // ---- values ---------------------------------------------------------------------------------------------------
+
+  PickleValue* make(PickleValue::Kind kind) {
+    if (values_->size() >= kMaxValues) {
+      unsupported("the pickle creates more than " + std::to_string(kMaxValues) +
+                  " values, far more than any state dict; refusing to continue");
+    }
+    PickleValue& value = values_->emplace_back();
+    value.kind = kind;
+    return &value;
+  }
+
+  PickleValue* make_int(int64_t integer) {
+    PickleValue* value = make(PickleValue::Kind::kInt);
+    value->integer = integer;
+    return value;
+  }
+
+  PickleValue* make_text(PickleValue::Kind kind, std::string text) {
+    PickleValue* value = make(kind);
+    value->text = std::move(text);
+    return value;
+  }
+
+  PickleValue* make_tuple(std::vector<PickleValue*> items) {
+    PickleValue* value = make(PickleValue::Kind::kTuple);
+    value->items = std::move(items);
+    return value;
+  }
+
+  void set_item(PickleValue* dict, PickleValue* key, PickleValue* value) {
+    // Python replaces the value of an existing key in place. Keys are hashed by their text for str and int keys
+    // (the only ones a state dict has); other keys are simply appended.
+    std::string hash_key;
+    if (key->kind == PickleValue::Kind::kString) {
+      hash_key = "s" + key->text;
+    } else if (key->kind == PickleValue::Kind::kInt) {
+      hash_key = "i" + std::to_string(key->integer);
+    } else {
+      dict->entries.emplace_back(key, value);
+      return;
+    }
+    if (!dict->key_positions) dict->key_positions = std::make_unique<std::unordered_map<std::string, size_t>>();
+    const auto inserted = dict->key_positions->emplace(std::move(hash_key), dict->entries.size());
+    if (inserted.second) {
+      dict->entries.emplace_back(key, value);
+    } else {
+      dict->entries[inserted.first->second].second = value;
+    }
+  }
+
+  // ---- the stack ------------------------------------------------------------------------------------------------
+
+  size_t floor() const { return marks_.empty() ? 0 : marks_.back(); }
+
+  void push(PickleValue* value) {
+    if (stack_.size() >= kMaxStackDepth) {
+      unsupported("the pickle stack grows past " + std::to_string(kMaxStackDepth) + " values; refusing to continue");
+    }
+    stack_.push_back(value);
+  }
+
+  PickleValue* top() const {
+    if (stack_.size() <= floor()) corrupt("stack underflow");
+    return stack_.back();
+  }
+
+  PickleValue* pop() {
+    PickleValue* value = top();
+    stack_.pop_back();
+    return value;
+  }
+
+  std::vector<PickleValue*> pop_to_mark() {
+    if (marks_.empty()) corrupt("no MARK to pop to");
+    const size_t mark = marks_.back();
+    marks_.pop_back();
+    std::vector<PickleValue*> items(stack_.begin() + static_cast<std::ptrdiff_t>(mark), stack_.end());
+    stack_.resize(mark);
+    return items;
+  }
+
+  PickleValue* top_of_kind(PickleValue::Kind kind, const char* opcode_name) const {
+    PickleValue* value = top();
+    if (value->kind != kind) {
+      corrupt(std::string(opcode_name) + " needs " + describe_kind(kind) + " below its arguments, found " +
+              describe_kind(value->kind));
+    }
+    return value;
+  }
+
+  // ---- the memo -------------------------------------------------------------------------------------------------
+
+  void memo_put(uint64_t index) {
+    PickleValue* value = top();
+    if (memo_.size() >= kMaxMemoEntries && memo_.find(index) == memo_.end()) {
+      unsupported("the pickle memo grows past " + std::to_string(kMaxMemoEntries) + " entries; refusing to continue");
+    }
+    memo_[index] = value;
+  }
+
+  PickleValue* memo_get(uint64_t index) const {
+    const auto found = memo_.find(index);
+    if (found == memo_.end()) corrupt("memo entry " + std::to_string(index) + " was never stored");
+    return found->second;
+  }
+
+  // ---- globals and calls ----------------------------------------------------------------------------------------
+
+  PickleValue* make_global(const std::string& module, const std::string& name) {
+    // Checked before anything else is done with the name.
+    const std::optional<GlobalMeaning> meaning = find_allowed_global(module, name);
+    if (!meaning) throw CheckpointError(file_path_ + ": " + refusal_reason(module, name));
+    PickleValue* value = make_text(PickleValue::Kind::kGlobal, module + "." + name);
+    value->global = meaning->global;
+    value->storage_dtype = meaning->storage_dtype;
+    return value;
+  }
+
+  // REDUCE / NEWOBJ: "call" an allowed global with a tuple of arguments.
+  PickleValue* call(PickleValue* callable, PickleValue* arguments, const char* opcode_name) {
+    if (callable->kind != PickleValue::Kind::kGlobal) {
+      corrupt(std::string(opcode_name) + " needs a global to call, found " + describe_kind(callable->kind));
+    }
+    if (arguments->kind != PickleValue::Kind::kTuple) {
+      corrupt(std::string(opcode_name) + " needs a tuple of arguments, found " + describe_kind(arguments->kind));
+    }
+    const std::vector<PickleValue*>& args = arguments->items;
+    const std::string& name = callable->text;
+    switch (callable->global) {
+      case AllowedGlobal::kOrderedDict:
+        // torch.save pickles an OrderedDict as OrderedDict() followed by SETITEMS; items passed to the
+        // constructor would need iterating arbitrary values, which no state dict does.
+        if (!args.empty()) unsupported(name + " called with arguments; only OrderedDict() is supported");
+        return make(PickleValue::Kind::kDict);
+      case AllowedGlobal::kRebuildTensorV2:
+        // (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
+        if (args.size() != 6 && args.size() != 7) wrong_argument_count(name, "6 or 7", args.size());
+        return rebuild_tensor(name, args);
+      case AllowedGlobal::kRebuildTensor:
+        // (storage, storage_offset, size, stride)
+        if (args.size() != 4) wrong_argument_count(name, "4", args.size());
+        return rebuild_tensor(name, args);
+      case AllowedGlobal::kRebuildParameter:
+      case AllowedGlobal::kRebuildParameterWithState: {
+        // (data, requires_grad, backward_hooks[, state]): a Parameter is loaded as its data tensor.
+        const bool with_state = callable->global == AllowedGlobal::kRebuildParameterWithState;
+        if (args.size() != (with_state ? 4u : 3u)) wrong_argument_count(name, with_state ? "4" : "3", args.size());
+        if (args[0]->kind != PickleValue::Kind::kTensor) {
+          corrupt(name + " needs a tensor as its first argument, found " + describe_kind(args[0]->kind));
+        }
+        return args[0];
+      }
+      case AllowedGlobal::kStorageType:
+        break;
+    }
+    unsupported("the pickle calls " + name + ", which torch.save never does");
+  }
+
+  [[noreturn]] void wrong_argument_count(const std::string& name, const char* expected, size_t found) const {
+    corrupt(name + " needs " + expected + " arguments, found " + std::to_string(found));
+  }
+
+  int64_t int_argument(const PickleValue* value, const std::string& function, const char* what) const {
+    if (value->kind != PickleValue::Kind::kInt) {
+      corrupt(function + ": " + what + " must be an int, found " + describe_kind(value->kind));
+    }
+    return value->integer;
+  }
+
+  std::vector<int64_t> int_tuple_argument(const PickleValue* value, const std::string& function,
+                                          const char* what) const {
+    if (value->kind != PickleValue::Kind::kTuple) {
+      corrupt(function + ": " + what + " must be a tuple of ints, found " + describe_kind(value->kind));
+    }
+    std::vector<int64_t> numbers;
+    numbers.reserve(value->items.size());
+    for (const PickleValue* item : value->items) numbers.push_back(int_argument(item, function, what));
+    return numbers;
+  }
+
+  PickleValue* rebuild_tensor(const std::string& function, const std::vector<PickleValue*>& args) {
+    const PickleValue* storage = args[0];
+    if (storage->kind != PickleValue::Kind::kStorage) {
+      corrupt(function + ": the first argument must be a storage (a persistent id), found " +
+              describe_kind(storage->kind));
+    }
+    const int64_t offset = int_argument(args[1], function, "storage_offset");
+    const std::vector<int64_t> sizes = int_tuple_argument(args[2], function, "size");
+    const std::vector<int64_t> strides = int_tuple_argument(args[3], function, "stride");
+    // requires_grad, backward_hooks and metadata do not matter for loading weights.
+    PickleValue* tensor = make(PickleValue::Kind::kTensor);
+    tensor->tensor = tensor_from_storage(storage->tensor, storage->text, offset, sizes, strides, file_path_);
+    return tensor;
+  }
+
+  // BINPERSID: torch.save's persistent id for a storage is ('storage', storage_type, key, location, numel).
+  PickleValue* load_persistent(PickleValue* id) {
+    if (id->kind != PickleValue::Kind::kTuple || id->items.empty()) {
+      corrupt("persistent id must be a tuple, found " + describe_kind(id->kind));
+    }
+    const std::vector<PickleValue*>& parts = id->items;
+    if (parts[0]->kind != PickleValue::Kind::kString || parts[0]->text != "storage") {
+      unsupported("unsupported persistent id (expected one starting with 'storage', as torch.save writes)");
+    }
+    if (parts.size() != 5) {
+      corrupt("storage persistent id needs 5 parts ('storage', type, key, location, numel), found " +
+              std::to_string(parts.size()));
+    }
+    const PickleValue* type = parts[1];
+    if (type->kind != PickleValue::Kind::kGlobal || type->global != AllowedGlobal::kStorageType) {
+      corrupt("storage persistent id names no storage type (found " + describe_kind(type->kind) + ")");
+    }
+    if (parts[2]->kind != PickleValue::Kind::kString || parts[3]->kind != PickleValue::Kind::kString) {
+      corrupt("storage persistent id needs a str key and a str location");
+    }
+    if (parts[4]->kind != PickleValue::Kind::kInt) {
+      corrupt("storage persistent id needs an int element count, found " + describe_kind(parts[4]->kind));
+    }
+    StorageRequest request{type->storage_dtype, parts[2]->text, parts[3]->text, parts[4]->integer};
+    PickleValue* storage = make_text(PickleValue::Kind::kStorage, request.key);
+    storage->storage_dtype = request.dtype;
+    storage->tensor = load_storage_(request);
+    return storage;
+  }
+
+  // ---- one opcode -----------------------------------------------------------------------------------------------
+
+  void execute(unsigned char opcode) {
+    using Kind = PickleValue::Kind;
+    switch (opcode) {
+      case op::kProto: {
+        const unsigned version = *take(1);
+        if (version > kHighestProtocol) {
+          unsupported("pickle protocol " + std::to_string(version) + " is newer than the supported " +
+                      std::to_string(kHighestProtocol));
+        }
+        return;
+      }
+      case op::kFrame:
+        // Framing only groups opcodes for buffered reading; the whole pickle is in memory already.
+        if (read_unsigned(8) > bytes_.size() - position_) corrupt("FRAME is longer than the rest of the pickle");
+        return;
+      case op::kMark:
+        if (marks_.size() >= kMaxMarks) unsupported("too many nested MARKs; refusing to continue");
+        marks_.push_back(stack_.size());
+        return;
+      case op::kPop:
+        // CPython: with nothing above the mark, POP discards the mark itself.
+        if (stack_.size() > floor()) {
+          stack_.pop_back();
+        } else {
+          pop_to_mark();
+        }
+        return;
+      case op::kPopMark:
+        pop_to_mark();
+        return;
+      case op::kDup:
+        push(top());
+        return;
+
+      case op::kNone: push(make(Kind::kNone)); return;
+      case op::kNewTrue:
+      case op::kNewFalse: {
+        PickleValue* value = make(Kind::kBool);
+        value->boolean = opcode == op::kNewTrue;
+        push(value);
+        return;
+      }
+      case op::kBinInt: {
+        const auto raw = static_cast<uint32_t>(read_unsigned(4));
+        int32_t value;
+        std::memcpy(&value, &raw, sizeof value);
+        push(make_int(value));
+        return;
+      }
+      case op::kBinInt1: push(make_int(static_cast<int64_t>(read_unsigned(1)))); return;
+      case op::kBinInt2: push(make_int(static_cast<int64_t>(read_unsigned(2)))); return;
+      case op::kLong1: push(make_int(read_long(read_unsigned(1)))); return;
+      case op::kLong4: {
+        const auto raw = static_cast<uint32_t>(read_unsigned(4));
+        if (raw & 0x80000000u) corrupt("LONG4 has a negative length");
+        push(make_int(read_long(raw)));
+        return;
+      }
+      case op::kBinFloat: {
+        // The only big-endian field in the format.
+        const unsigned char* p = take(8);
+        uint64_t bits = 0;
+        for (int i = 0; i < 8; ++i) bits = (bits << 8) | p[i];
+        PickleValue* value = make(Kind::kFloat);
+        std::memcpy(&value->real, &bits, sizeof bits);
+        push(value);
+        return;
+      }
+
+      case op::kShortBinUnicode: push(make_text(Kind::kString, read_text(read_unsigned(1)))); return;
+      case op::kBinUnicode: push(make_text(Kind::kString, read_text(read_unsigned(4)))); return;
+      case op::kBinUnicode8: push(make_text(Kind::kString, read_text(read_unsigned(8)))); return;
+      case op::kShortBinString: push(make_text(Kind::kString, read_text(read_unsigned(1)))); return;
+      case op::kBinString: {
+        const auto raw = static_cast<uint32_t>(read_unsigned(4));
+        if (raw & 0x80000000u) corrupt("BINSTRING has a negative length");
+        push(make_text(Kind::kString, read_text(raw)));
+        return;
+      }
+      case op::kShortBinBytes: push(make_text(Kind::kBytes, read_text(read_unsigned(1)))); return;
+      case op::kBinBytes: push(make_text(Kind::kBytes, read_text(read_unsigned(4)))); return;
+      case op::kBinBytes8: push(make_text(Kind::kBytes, read_text(read_unsigned(8)))); return;
+
+      case op::kEmptyTuple: push(make_tuple({})); return;
+      case op::kTuple: push(make_tuple(pop_to_mark())); return;
+      case op::kTuple1:
+      case op::kTuple2:
+      case op::kTuple3: {
+        const size_t count = static_cast<size_t>(opcode - op::kTuple1) + 1;
+        std::vector<PickleValue*> items(count);
+        for (size_t i = count; i-- > 0;) items[i] = pop();
+        push(make_tuple(std::move(items)));
+        return;
+      }
+      case op::kEmptyList: push(make(Kind::kList)); return;
+      case op::kList: {
+        PickleValue* list = make(Kind::kList);
+        list->items = pop_to_mark();
+        push(list);
+        return;
+      }
+      case op::kAppend: {
+        PickleValue* value = pop();
+        top_of_kind(Kind::kList, "APPEND")->items.push_back(value);
+        return;
+      }
+      case op::kAppends: {
+        std::vector<PickleValue*> values = pop_to_mark();
+        PickleValue* list = top_of_kind(Kind::kList, "APPENDS");
+        list->items.insert(list->items.end(), values.begin(), values.end());
+        return;
+      }
+      case op::kEmptyDict: push(make(Kind::kDict)); return;
+      case op::kDict: {
+        std::vector<PickleValue*> items = pop_to_mark();
+        if (items.size() % 2 != 0) corrupt("DICT needs key/value pairs, found an odd number of values");
+        PickleValue* dict = make(Kind::kDict);
+        for (size_t i = 0; i < items.size(); i += 2) set_item(dict, items[i], items[i + 1]);
+        push(dict);
+        return;
+      }
+      case op::kSetItem: {
+        PickleValue* value = pop();
+        PickleValue* key = pop();
+        set_item(top_of_kind(Kind::kDict, "SETITEM"), key, value);
+        return;
+      }
+      case op::kSetItems: {
+        std::vector<PickleValue*> items = pop_to_mark();
+        if (items.size() % 2 != 0) corrupt("SETITEMS needs key/value pairs, found an odd number of values");
+        PickleValue* dict = top_of_kind(Kind::kDict, "SETITEMS");
+        for (size_t i = 0; i < items.size(); i += 2) set_item(dict, items[i], items[i + 1]);
+        return;
+      }
+
+      case op::kBinPut: memo_put(read_unsigned(1)); return;
+      case op::kLongBinPut: memo_put(read_unsigned(4)); return;
+      case op::kMemoize: memo_put(memo_.size()); return;
+      case op::kBinGet: push(memo_get(read_unsigned(1))); return;
+      case op::kLongBinGet: push(memo_get(read_unsigned(4))); return;
+
+      case op::kGlobal: {
+        const std::string module = read_line();
+        const std::string name = read_line();
+        push(make_global(module, name));
+        return;
+      }
+      case op::kStackGlobal: {
+        PickleValue* name = pop();
+        PickleValue* module = pop();
+        if (module->kind != Kind::kString || name->kind != Kind::kString) {
+          corrupt("STACK_GLOBAL needs two strings, found " + describe_kind(module->kind) + " and " +
+                  describe_kind(name->kind));
+        }
+        push(make_global(module->text, name->text));
+        return;
+      }
+      case op::kReduce: {
+        PickleValue* arguments = pop();
+        PickleValue* callable = pop();
+        push(call(callable, arguments, "REDUCE"));
+        return;
+      }
+      case op::kNewObj: {
+        // cls.__new__(cls, *args); only OrderedDict is a class on the allowlist.
+        PickleValue* arguments = pop();
+        PickleValue* cls = pop();
+        if (cls->kind != Kind::kGlobal || cls->global != AllowedGlobal::kOrderedDict) {
+          corrupt("NEWOBJ is only supported for collections.OrderedDict");
+        }
+        push(call(cls, arguments, "NEWOBJ"));
+        return;
+      }
+      case op::kBuild: {
+        // obj.__setstate__(state). state_dict() attaches its _metadata to the OrderedDict this way; keep it.
+        PickleValue* state = pop();
+        PickleValue* object = top();
+        if (object->kind != Kind::kDict) {
+          unsupported("BUILD (setting an object's state) is only supported on a dict, found " +
+                      describe_kind(object->kind));
+        }
+        object->build_state = state;
+        return;
+      }
+      case op::kBinPersId: push(load_persistent(pop())); return;
+
+      default:
+        break;
+    }
+    if (const char* name = unsupported_opcode_name(opcode)) {
+      unsupported("unsupported pickle opcode " + hex_byte(opcode) + " (" + name +
+                  "), which torch.save does not write for a state dict");
+    }
+    corrupt("unknown pickle opcode " + hex_byte(opcode));
+  }
+
+  std::string_view bytes_;
+  const StorageLoader& load_storage_;
+  const std::string& file_path_;
+  const std::string& record_name_;
+  std::unique_ptr<PickleValues> values_;
+  size_t position_ = 0;
+  size_t opcode_offset_ = 0;
+  std::vector<PickleValue*> stack_;
+  std::vector<size_t> marks_;
+  std::unordered_map<uint64_t, PickleValue*> memo_;
+};
+
+}  // namespace
+
+UnpickledTree unpickle(std::string_view bytes, const StorageLoader& load_storage, const std::string& file_path,
+                       const std::string& record_name) {
+  return Machine(bytes, load_storage, file_path, record_name).run();
+}
+
+}  // namespace vitorch::checkpoint

@@ -1,0 +1,41 @@
+#include "model/attention.h"
+
+#include <ATen/ATen.h>
+
+#include "common/errors.h"
+
+namespace vitorch::model {
+
+AttentionImpl::AttentionImpl(AttentionOptions options_) : options(std::move(options_)) { reset(); }
+
+void AttentionImpl::reset() {
+  const auto dim = options.dim();
+  if (options.num_heads() <= 0 || dim % options.num_heads() != 0) {
+    throw InvalidValue("expected numFeatures (" + std::to_string(dim) + ") to be a multiple of numHeads (" +
+                       std::to_string(options.num_heads()) + ")");
+  }
+  qkv = register_module("qkv", torch::nn::Linear(torch::nn::LinearOptions(dim, dim * 3).bias(options.qkv_bias())));
+  attn_drop = register_module("attn_drop", torch::nn::Dropout(options.attn_drop()));
+  proj = register_module("proj", torch::nn::Linear(dim, dim));
+  proj_drop = register_module("proj_drop", torch::nn::Dropout(options.proj_drop()));
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& tokens) {
+  const auto batch = tokens.size(0);
+  const auto length = tokens.size(1);
+  const auto dim = tokens.size(2);
+  const auto heads = options.num_heads();
+  // [B, N, 3 * dim] -> [3, B, heads, N, head_dim]
+  auto qkv_heads = qkv(tokens).reshape({batch, length, 3, heads, dim / heads}).permute({2, 0, 3, 1, 4});
+  auto q = qkv_heads[0];
+  auto k = qkv_heads[1];
+  auto v = qkv_heads[2];
+  // libtorch's fused attention computes softmax(q k^T / sqrt(head_dim)) v, the seed's formula (its scale is
+  // head_dim^-0.5), without materialising the N x N matrix when it can. Its dropout on the attention weights is
+  // the seed's attn_drop, applied only in training.
+  const double dropout = is_training() ? options.attn_drop() : 0.0;
+  auto mixed = at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, dropout);
+  return proj_drop(proj(mixed.transpose(1, 2).reshape({batch, length, dim})));
+}
+
+}  // namespace vitorch::model

@@ -1,0 +1,36 @@
+// Multi-head self-attention as the seed defines it: one Linear makes q, k and v for every head, softmax(q k^T
+// * head_dim^-0.5) weighs v, and a Linear projects the heads back to dim.
+#pragma once
+
+#include <torch/nn/cloneable.h>
+#include <torch/nn/modules/dropout.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+namespace vitorch::model {
+
+struct AttentionOptions {
+  AttentionOptions(int64_t dim, int64_t num_heads) : dim_(dim), num_heads_(num_heads) {}
+  TORCH_ARG(int64_t, dim);
+  TORCH_ARG(int64_t, num_heads) = 8;
+  TORCH_ARG(bool, qkv_bias) = false;
+  TORCH_ARG(double, attn_drop) = 0.0;
+  TORCH_ARG(double, proj_drop) = 0.0;
+};
+
+class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
+ public:
+  explicit AttentionImpl(AttentionOptions options);
+  void reset() override;
+  // tokens: [B, N, dim] -> [B, N, dim]
+  torch::Tensor forward(const torch::Tensor& tokens);
+
+  AttentionOptions options;
+  torch::nn::Linear qkv{nullptr};
+  torch::nn::Dropout attn_drop{nullptr};
+  torch::nn::Linear proj{nullptr};
+  torch::nn::Dropout proj_drop{nullptr};
+};
+TORCH_MODULE(Attention);
+
+}  // namespace vitorch::model

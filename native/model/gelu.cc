@@ -1,0 +1,11 @@
+#include "model/gelu.h"
+
+#include <ATen/ATen.h>
+
+namespace vitorch::model {
+
+torch::Tensor GELUImpl::forward(const torch::Tensor& x) {
+  return at::gelu(x, "tanh");
+}
+
+}  // namespace vitorch::model
