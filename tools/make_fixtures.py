@@ -29,7 +29,7 @@ from random_weights import randomize_parameters
 from reference_vit import VisionTransformer, vit
 
 # Bump whenever the content or layout of the fixtures changes, so stale copies regenerate.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 # Architectures, by fixture name. Keys are the manifest's camelCase config keys.
 SMALL = dict(inputShape=[224, 224], patchSize=16, inChans=3, numClasses=10, numFeatures=64,
@@ -52,7 +52,7 @@ MODEL_CONFIGS = {
     "headless": {**SMALL, "numClasses": 0},
     # Deep enough for freeze_backbone to leave some blocks trainable (it covers blocks 0-7).
     "deep10": {**SMALL, "depth": 10},
-    # 1000 classes so the vit() factory loads it; see write_factory_fixture.
+    # A small model with the factory's class count.
     "small-1000": {**SMALL, "numClasses": 1000},
     # The full ViT-B/16 with every default.
     "vit-b16": dict(inputShape=[224, 224], patchSize=16, inChans=3, numClasses=1000,
@@ -165,31 +165,31 @@ def make_freeze(manifest):
 
 
 def make_factory_fixture(out_dir, manifest):
-    """vit(pretrained=<1000-class checkpoint>, num_classes=7): the new head is random, so
-    record the backbone's features (which must come from the checkpoint) instead of logits."""
-    model_name = "small-1000"
-    config = MODEL_CONFIGS[model_name]
+    """The seed's own call, vit(input_shape, pretrained=<ViT-B/16 checkpoint>, num_classes=7), at a
+    non-square input so the factory's resampling of pos_embed is exercised too. The new head is
+    random, so record the backbone's features (which must come from the checkpoint) instead of
+    logits."""
+    model_name = "vit-b16"
+    input_shape = [160, 224]
     checkpoint = checkpoint_file(model_name)
     # Seed the fresh head's init so the run is reproducible, even though nothing records it.
     torch.manual_seed(FACTORY_HEAD_SEED)
-    options = constructor_options(config)
-    input_shape = options.pop("input_shape")
     model = vit(input_shape=input_shape, pretrained=str(out_dir / checkpoint),
-                num_classes=FACTORY_NUM_CLASSES, **options).eval()
+                num_classes=FACTORY_NUM_CLASSES).eval()
+    num_features = MODEL_CONFIGS[model_name]["numFeatures"]
     head_shape = list(model.head.weight.shape)
-    assert head_shape == [FACTORY_NUM_CLASSES, config["numFeatures"]], head_shape
+    assert head_shape == [FACTORY_NUM_CLASSES, num_features], head_shape
 
-    height, width = config["inputShape"]
-    images = random_input([2, config["inChans"], height, width], FACTORY_INPUT_SEED)
+    images = random_input([2, 3, *input_shape], FACTORY_INPUT_SEED)
     with torch.no_grad():
         features = model.forward_features(images)
     write_f32(out_dir / "factory.input.f32", images)
     write_f32(out_dir / "factory.features.f32", features)
     manifest["vitFactory"] = {
-        "model": model_name, "checkpoint": checkpoint, "config": config,
+        "model": model_name, "checkpoint": checkpoint, "inputShape": input_shape,
         "numClasses": FACTORY_NUM_CLASSES,
         "headWeightShape": head_shape, "headBiasShape": [FACTORY_NUM_CLASSES],
-        "input": "factory.input.f32", "inputShape": list(images.shape),
+        "input": "factory.input.f32", "imagesShape": list(images.shape),
         "features": "factory.features.f32", "featuresShape": list(features.shape),
     }
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from make_fixtures import build_model, constructor_options
-from reference_vit import vit
+from reference_vit import VisionTransformer, vit
 
 failures = []
 
@@ -84,21 +84,22 @@ def verify_freeze(manifest):
 
 def verify_factory(fixtures, manifest, models):
     entry = manifest["vitFactory"]
-    options = constructor_options(entry["config"])
-    input_shape = options.pop("input_shape")
-    model = vit(input_shape=input_shape, pretrained=str(fixtures / entry["checkpoint"]),
-                num_classes=entry["numClasses"], **options).eval()
-    images = read_f32(fixtures / entry["input"], entry["inputShape"])
+    checkpoint = str(fixtures / entry["checkpoint"])
+    model = vit(input_shape=entry["inputShape"], pretrained=checkpoint,
+                num_classes=entry["numClasses"]).eval()
+    images = read_f32(fixtures / entry["input"], entry["imagesShape"])
     expected = read_f32(fixtures / entry["features"], entry["featuresShape"])
+    # The backbone must be the checkpoint's: a plain model of that input shape loaded from it agrees.
+    plain = VisionTransformer(input_shape=entry["inputShape"]).eval()
+    plain.load_state_dict(torch.load(checkpoint, weights_only=True), strict=True)
     with torch.no_grad():
         recomputed = model.forward_features(images)
-        # The backbone must be the checkpoint's: a plain model loaded from it agrees.
-        plain = models[entry["model"]].forward_features(images)
+        plain_features = plain.forward_features(images)
     print(f"factory: features max|diff| {(recomputed - expected).abs().max().item():.2e}, "
-          f"vs plain model {(plain - expected).abs().max().item():.2e}, "
+          f"vs plain model {(plain_features - expected).abs().max().item():.2e}, "
           f"head {list(model.head.weight.shape)}")
     check(torch.equal(recomputed, expected), "factory: features differ")
-    check(torch.equal(plain, expected), "factory: features differ from the plain model's")
+    check(torch.equal(plain_features, expected), "factory: features differ from the plain model's")
     check(list(model.head.weight.shape) == entry["headWeightShape"], "factory: head shape")
 
 

@@ -29,6 +29,23 @@ bool host_is_little_endian() {
   return first == 1;
 }
 
+// The Python name of a dtype, as users know it from torch ("float32", not c10's "Float").
+std::string dtype_name(c10::ScalarType dtype) {
+  switch (dtype) {
+    case c10::ScalarType::Float: return "float32";
+    case c10::ScalarType::Double: return "float64";
+    case c10::ScalarType::Half: return "float16";
+    case c10::ScalarType::BFloat16: return "bfloat16";
+    case c10::ScalarType::Long: return "int64";
+    case c10::ScalarType::Int: return "int32";
+    case c10::ScalarType::Short: return "int16";
+    case c10::ScalarType::Char: return "int8";
+    case c10::ScalarType::Byte: return "uint8";
+    case c10::ScalarType::Bool: return "bool";
+    default: return c10::toString(dtype);
+  }
+}
+
 // The folder all records live in: the one whose <folder>/data.pkl exists.
 std::string find_prefix(const ZipArchive& archive) {
   const RandomAccessFile& file = archive.file();
@@ -110,8 +127,8 @@ class StorageCache {
     if (cached != storages_.end()) {
       const torch::Tensor& storage = cached->second;
       if (storage.scalar_type() != request.dtype) {
-        file.fail("storage '" + printable(name) + "' is used both as " + c10::toString(storage.scalar_type()) +
-                  " and as " + c10::toString(request.dtype));
+        file.fail("storage '" + printable(name) + "' is used both as " + dtype_name(storage.scalar_type()) +
+                  " and as " + dtype_name(request.dtype));
       }
       check_element_count(name, storage.numel(), request);
       return storage;
@@ -125,7 +142,7 @@ class StorageCache {
     const uint64_t element_size = c10::elementSize(request.dtype);
     if (record->size % element_size != 0) {
       file.fail("record '" + printable(name) + "' holds " + std::to_string(record->size) +
-                " bytes, which is not a whole number of " + c10::toString(request.dtype) + " elements (" +
+                " bytes, which is not a whole number of " + dtype_name(request.dtype) + " elements (" +
                 std::to_string(element_size) + " bytes each)");
     }
     const int64_t element_count = static_cast<int64_t>(record->size / element_size);
@@ -158,7 +175,7 @@ class StorageCache {
   void check_element_count(const std::string& name, int64_t actual, const StorageRequest& request) const {
     if (actual != request.element_count) {
       archive_.file().fail("record '" + printable(name) + "' holds " + std::to_string(actual) + " " +
-                           c10::toString(request.dtype) + " elements, but the pickle says " +
+                           dtype_name(request.dtype) + " elements, but the pickle says " +
                            std::to_string(request.element_count));
     }
   }
