@@ -101,7 +101,7 @@ function load(): NativeBinding {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeBinding;
   const native = nodeGypBuild(packageRoot());
-  native.registerErrorClasses({ CheckpointError, StateDictError, DisposedError });
+  native.registerErrorClasses({ TypeError, RangeError, Error, CheckpointError, StateDictError, DisposedError });
   return native;
 }
 

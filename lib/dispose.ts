@@ -6,4 +6,4 @@ if (symbolWithDispose.dispose === undefined) {
   Object.defineProperty(Symbol, 'dispose', { value: Symbol.for('nodejs.dispose') });
 }
 
-export const disposeSymbol: symbol = symbolWithDispose.dispose as symbol;
+export {};

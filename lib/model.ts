@@ -1,7 +1,8 @@
 // VisionTransformer: the seed article's ViT, run by libtorch. Options, defaults, parameter names and numbers are
 // the seed's; see README.md for the few places where its behaviour is kept on purpose.
 import { binding, NativeEntries, NativeModelOptions, NativeVisionTransformer } from './binding';
-import { disposeSymbol } from './dispose';
+// Defines Symbol.dispose where the runtime lacks it, before the classes below use it.
+import './dispose';
 import { Device, Tensor } from './tensor';
 import {
   expected, rejectUnknownKeys, requireBoolean, requireDevice, requireInteger, requireNumber, requireObject,
@@ -197,7 +198,7 @@ export class VisionTransformer {
 
   /** Frees the weights now (in-flight async calls keep them until they settle). Further use throws DisposedError. */
   dispose(): void { this.native.dispose(); }
-  [disposeSymbol](): void { this.dispose(); }
+  [Symbol.dispose](): void { this.dispose(); }
   get disposed(): boolean { return this.native.disposed; }
 
   private strictOption(options: LoadStateDictOptions): boolean {

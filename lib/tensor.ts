@@ -4,7 +4,8 @@
 // Native memory is reported to V8 and freed by dispose() (or `using`); the garbage collector frees what was not
 // disposed, as a backstop only.
 import { binding, NativeTensor } from './binding';
-import { disposeSymbol } from './dispose';
+// Defines Symbol.dispose where the runtime lacks it, before the classes below use it.
+import './dispose';
 import { DType, DTYPES, isDType, isFloatingDType, TensorData, TypedArrayOf } from './dtype';
 import { expected, requireBoolean, requireDevice, requireObject, requireShape } from './validate';
 
@@ -87,7 +88,7 @@ export class Tensor {
 
   /** Frees the tensor's memory now. Further use throws DisposedError; disposing twice is harmless. */
   dispose(): void { this.native.dispose(); }
-  [disposeSymbol](): void { this.dispose(); }
+  [Symbol.dispose](): void { this.dispose(); }
 
   toString(): string {
     return this.disposed ? 'Tensor(disposed)' : `Tensor(shape=[${this.shape.join(', ')}], dtype=${this.dtype}, device=${this.device})`;

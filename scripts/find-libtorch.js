@@ -6,7 +6,7 @@
 //      tools/requirements.txt). The wheel carries the same include/, lib/ and share/ folders.
 // Anything else stops the build with a message that says how to provide one.
 //
-// CLI: node scripts/find-libtorch.js <field>   prints one field (see describe()), for build files to consume.
+// CLI: node scripts/find-libtorch.js <field>   prints one field of describe() (or linkFlags), for build files.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -83,13 +83,25 @@ function describe() {
   };
 }
 
+// The linker flags binding.gyp passes (CMakeLists.txt spells the same out in CMake terms).
+function linkFlags(info) {
+  return [
+    `-L${info.libDir}`,
+    `-Wl,-rpath,${info.libDir}`,
+    '-Wl,--no-as-needed',
+    ...info.cudaLibraries.map((name) => `-l${name}`),
+    ...info.cpuLibraries.map((name) => `-l${name}`),
+    '-Wl,--as-needed',
+  ];
+}
+
 module.exports = { describe, LibtorchNotFound, HOW_TO_PROVIDE };
 
 if (require.main === module) {
   try {
     const info = describe();
     const field = process.argv[2] || 'json';
-    const value = field === 'json' ? JSON.stringify(info, null, 2) : info[field];
+    const value = field === 'json' ? JSON.stringify(info, null, 2) : field === 'linkFlags' ? linkFlags(info) : info[field];
     if (value === undefined) throw new Error(`unknown field ${field}`);
     // Lists are printed one per line for gyp's <!@(...) and joined with ';' for CMake's list syntax.
     const asCmake = process.argv.includes('--cmake');

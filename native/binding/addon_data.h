@@ -9,8 +9,12 @@ namespace vitorch::binding {
 struct AddonData {
   Napi::FunctionReference tensor_constructor;
   Napi::FunctionReference model_constructor;
-  // Error classes defined in lib/errors.ts, handed over by lib/binding.ts at load time. Empty until then, in which
-  // case plain Errors are thrown.
+  // Error classes handed over by lib/binding.ts at load time: lib/errors.ts's own, and the TypeError, RangeError
+  // and Error of the realm that loaded vitorch (under Jest or node:vm that is not the addon's main context, and
+  // `instanceof RangeError` must still hold there). Empty until then, in which case N-API's own errors are thrown.
+  Napi::FunctionReference type_error;
+  Napi::FunctionReference range_error;
+  Napi::FunctionReference plain_error;
   Napi::FunctionReference checkpoint_error;
   Napi::FunctionReference state_dict_error;
   Napi::FunctionReference disposed_error;

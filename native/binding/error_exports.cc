@@ -1,5 +1,6 @@
-// registerErrorClasses({ CheckpointError, StateDictError, DisposedError }): lib/errors.ts hands its error classes
-// to native code once at load, so native failures are thrown as instances of the classes users catch.
+// registerErrorClasses({ TypeError, RangeError, Error, CheckpointError, StateDictError, DisposedError }): lib/
+// hands its error classes to native code once at load, so native failures are thrown as instances of the very
+// classes users catch, in the realm that loaded vitorch.
 #include "binding/addon_data.h"
 #include "binding/exports.h"
 
@@ -16,6 +17,9 @@ Napi::Value RegisterErrorClasses(const Napi::CallbackInfo& info) {
     if (!value.IsFunction()) throw Napi::TypeError::New(env, std::string("expected a class for ") + name);
     slot = Napi::Persistent(value.As<Napi::Function>());
   };
+  take("TypeError", data.type_error);
+  take("RangeError", data.range_error);
+  take("Error", data.plain_error);
   take("CheckpointError", data.checkpoint_error);
   take("StateDictError", data.state_dict_error);
   take("DisposedError", data.disposed_error);

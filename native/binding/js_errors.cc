@@ -36,7 +36,6 @@ CapturedError capture_current_exception() {
 namespace {
 
 Napi::Error construct(Napi::Env env, Napi::FunctionReference& constructor, const std::string& message) {
-  if (constructor.IsEmpty()) return Napi::Error::New(env, message);
   return Napi::Error(env, constructor.New({Napi::String::New(env, message)}));
 }
 
@@ -45,11 +44,17 @@ Napi::Error construct(Napi::Env env, Napi::FunctionReference& constructor, const
 Napi::Error to_js_error(Napi::Env env, const CapturedError& error) {
   using Kind = CapturedError::Kind;
   auto& data = addon_data(env);
+  if (data.plain_error.IsEmpty()) {
+    // Before lib/binding.ts registered its classes (only a direct user of the raw addon sees this).
+    if (error.kind == Kind::Type) return Napi::TypeError::New(env, error.message);
+    if (error.kind == Kind::Range) return Napi::RangeError::New(env, error.message);
+    return Napi::Error::New(env, error.message);
+  }
   switch (error.kind) {
     case Kind::Type:
-      return Napi::TypeError::New(env, error.message);
+      return construct(env, data.type_error, error.message);
     case Kind::Range:
-      return Napi::RangeError::New(env, error.message);
+      return construct(env, data.range_error, error.message);
     case Kind::Checkpoint:
       return construct(env, data.checkpoint_error, error.message);
     case Kind::StateDict:
@@ -57,7 +62,7 @@ Napi::Error to_js_error(Napi::Env env, const CapturedError& error) {
     case Kind::Disposed:
       return construct(env, data.disposed_error, error.message);
     default:
-      return Napi::Error::New(env, error.message);
+      return construct(env, data.plain_error, error.message);
   }
 }
 
