@@ -1,5 +1,6 @@
 # node-gyp build of the same sources CMakeLists.txt builds (npm run build:gyp). cmake-js is the main build; this
 # one exists for tools that only speak node-gyp. libtorch's location comes from scripts/find-libtorch.js.
+# Node's common.gypi defines _GLIBCXX_USE_CXX11_ABI=1; libtorch's own ABI flag must replace it, not follow it.
 {
   "targets": [
     {
@@ -10,6 +11,7 @@
         "<!(node -p \"require('path').dirname(require.resolve('node-addon-api/package.json'))\")",
         "<!@(node scripts/find-libtorch.js includeDirs)"
       ],
+      "defines!": ["_GLIBCXX_USE_CXX11_ABI=1"],
       "defines": [
         "_GLIBCXX_USE_CXX11_ABI=<!(node scripts/find-libtorch.js cxx11Abi)",
         "NAPI_VERSION=8",

@@ -25,8 +25,10 @@ RandomAccessFile::RandomAccessFile(const std::string& path) : path_(path) {
   if (path.empty()) {
     throw CheckpointError("checkpoint path is empty");
   }
+  // O_NONBLOCK so that opening a FIFO fails the regular-file check below instead of waiting for a writer; it has
+  // no effect on reading a regular file.
   do {
-    descriptor_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    descriptor_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   } while (descriptor_ < 0 && errno == EINTR);
   if (descriptor_ < 0) {
     fail("cannot open file (" + os_reason(errno) + ")");

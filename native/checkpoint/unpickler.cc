@@ -2,13 +2,14 @@
 // fresh stack (the "metastack"), so no opcode may pop below the most recent MARK.
 #include "checkpoint/unpickler.h"
 
+#include <cstdio>
 #include <cstring>
-#include <sstream>
 #include <unordered_map>
 #include <vector>
 
 #include "checkpoint/allowed_globals.h"
 #include "checkpoint/message_text.h"
+#include "checkpoint/pickle_opcodes.h"
 #include "checkpoint/tensor_from_storage.h"
 #include "common/errors.h"
 
@@ -23,86 +24,6 @@ constexpr size_t kMaxStackDepth = size_t{1} << 20;
 constexpr size_t kMaxMarks = size_t{1} << 20;
 constexpr size_t kMaxMemoEntries = size_t{1} << 21;
 constexpr int kHighestProtocol = 5;
-
-namespace op {
-// Opcodes this VM executes.
-constexpr unsigned char kMark = '(';
-constexpr unsigned char kStop = '.';
-constexpr unsigned char kPop = '0';
-constexpr unsigned char kPopMark = '1';
-constexpr unsigned char kDup = '2';
-constexpr unsigned char kBinInt = 'J';
-constexpr unsigned char kBinInt1 = 'K';
-constexpr unsigned char kBinInt2 = 'M';
-constexpr unsigned char kNone = 'N';
-constexpr unsigned char kBinPersId = 'Q';
-constexpr unsigned char kReduce = 'R';
-constexpr unsigned char kBinString = 'T';
-constexpr unsigned char kShortBinString = 'U';
-constexpr unsigned char kBinUnicode = 'X';
-constexpr unsigned char kAppend = 'a';
-constexpr unsigned char kBuild = 'b';
-constexpr unsigned char kGlobal = 'c';
-constexpr unsigned char kDict = 'd';
-constexpr unsigned char kEmptyDict = '}';
-constexpr unsigned char kAppends = 'e';
-constexpr unsigned char kBinGet = 'h';
-constexpr unsigned char kLongBinGet = 'j';
-constexpr unsigned char kList = 'l';
-constexpr unsigned char kEmptyList = ']';
-constexpr unsigned char kBinPut = 'q';
-constexpr unsigned char kLongBinPut = 'r';
-constexpr unsigned char kSetItem = 's';
-constexpr unsigned char kTuple = 't';
-constexpr unsigned char kEmptyTuple = ')';
-constexpr unsigned char kSetItems = 'u';
-constexpr unsigned char kBinFloat = 'G';
-constexpr unsigned char kProto = 0x80;
-constexpr unsigned char kNewObj = 0x81;
-constexpr unsigned char kTuple1 = 0x85;
-constexpr unsigned char kTuple2 = 0x86;
-constexpr unsigned char kTuple3 = 0x87;
-constexpr unsigned char kNewTrue = 0x88;
-constexpr unsigned char kNewFalse = 0x89;
-constexpr unsigned char kLong1 = 0x8a;
-constexpr unsigned char kLong4 = 0x8b;
-constexpr unsigned char kBinBytes = 'B';
-constexpr unsigned char kShortBinBytes = 'C';
-constexpr unsigned char kShortBinUnicode = 0x8c;
-constexpr unsigned char kBinUnicode8 = 0x8d;
-constexpr unsigned char kBinBytes8 = 0x8e;
-constexpr unsigned char kStackGlobal = 0x93;
-constexpr unsigned char kMemoize = 0x94;
-constexpr unsigned char kFrame = 0x95;
-}  // namespace op
-
-// Names of the opcodes that exist but that torch.save never writes for a state dict, so that refusing one says
-// what it is rather than "unknown".
-const char* unsupported_opcode_name(unsigned char opcode) {
-  switch (opcode) {
-    case 'F': return "FLOAT";
-    case 'I': return "INT";
-    case 'L': return "LONG";
-    case 'P': return "PERSID";
-    case 'S': return "STRING";
-    case 'V': return "UNICODE";
-    case 'g': return "GET";
-    case 'i': return "INST";
-    case 'o': return "OBJ";
-    case 'p': return "PUT";
-    case 0x82: return "EXT1";
-    case 0x83: return "EXT2";
-    case 0x84: return "EXT4";
-    case 0x8f: return "EMPTY_SET";
-    case 0x90: return "ADDITEMS";
-    case 0x91: return "FROZENSET";
-    case 0x92: return "NEWOBJ_EX";
-    case 0x96: return "BYTEARRAY8";
-    case 0x97: return "NEXT_BUFFER";
-    case 0x98: return "READONLY_BUFFER";
-    default: return nullptr;
-  }
-}
 
 std::string hex_byte(unsigned char byte) {
   char text[8];
@@ -125,7 +46,7 @@ class Machine {
       opcode_offset_ = position_;
       if (position_ >= bytes_.size()) corrupt("the pickle ends without a STOP opcode");
       const unsigned char opcode = static_cast<unsigned char>(bytes_[position_++]);
-      if (opcode == op::kStop) {
+      if (opcode == pickle_op::kStop) {
         UnpickledTree tree;
         tree.root = pop();
         tree.values = std::move(values_);
@@ -429,7 +350,7 @@ class Machine {
   void execute(unsigned char opcode) {
     using Kind = PickleValue::Kind;
     switch (opcode) {
-      case op::kProto: {
+      case pickle_op::kProto: {
         const unsigned version = *take(1);
         if (version > kHighestProtocol) {
           unsupported("pickle protocol " + std::to_string(version) + " is newer than the supported " +
@@ -437,15 +358,15 @@ class Machine {
         }
         return;
       }
-      case op::kFrame:
+      case pickle_op::kFrame:
         // Framing only groups opcodes for buffered reading; the whole pickle is in memory already.
         if (read_unsigned(8) > bytes_.size() - position_) corrupt("FRAME is longer than the rest of the pickle");
         return;
-      case op::kMark:
+      case pickle_op::kMark:
         if (marks_.size() >= kMaxMarks) unsupported("too many nested MARKs; refusing to continue");
         marks_.push_back(stack_.size());
         return;
-      case op::kPop:
+      case pickle_op::kPop:
         // CPython: with nothing above the mark, POP discards the mark itself.
         if (stack_.size() > floor()) {
           stack_.pop_back();
@@ -453,38 +374,38 @@ class Machine {
           pop_to_mark();
         }
         return;
-      case op::kPopMark:
+      case pickle_op::kPopMark:
         pop_to_mark();
         return;
-      case op::kDup:
+      case pickle_op::kDup:
         push(top());
         return;
 
-      case op::kNone: push(make(Kind::kNone)); return;
-      case op::kNewTrue:
-      case op::kNewFalse: {
+      case pickle_op::kNone: push(make(Kind::kNone)); return;
+      case pickle_op::kNewTrue:
+      case pickle_op::kNewFalse: {
         PickleValue* value = make(Kind::kBool);
-        value->boolean = opcode == op::kNewTrue;
+        value->boolean = opcode == pickle_op::kNewTrue;
         push(value);
         return;
       }
-      case op::kBinInt: {
+      case pickle_op::kBinInt: {
         const auto raw = static_cast<uint32_t>(read_unsigned(4));
         int32_t value;
         std::memcpy(&value, &raw, sizeof value);
         push(make_int(value));
         return;
       }
-      case op::kBinInt1: push(make_int(static_cast<int64_t>(read_unsigned(1)))); return;
-      case op::kBinInt2: push(make_int(static_cast<int64_t>(read_unsigned(2)))); return;
-      case op::kLong1: push(make_int(read_long(read_unsigned(1)))); return;
-      case op::kLong4: {
+      case pickle_op::kBinInt1: push(make_int(static_cast<int64_t>(read_unsigned(1)))); return;
+      case pickle_op::kBinInt2: push(make_int(static_cast<int64_t>(read_unsigned(2)))); return;
+      case pickle_op::kLong1: push(make_int(read_long(read_unsigned(1)))); return;
+      case pickle_op::kLong4: {
         const auto raw = static_cast<uint32_t>(read_unsigned(4));
         if (raw & 0x80000000u) corrupt("LONG4 has a negative length");
         push(make_int(read_long(raw)));
         return;
       }
-      case op::kBinFloat: {
+      case pickle_op::kBinFloat: {
         // The only big-endian field in the format.
         const unsigned char* p = take(8);
         uint64_t bits = 0;
@@ -495,51 +416,51 @@ class Machine {
         return;
       }
 
-      case op::kShortBinUnicode: push(make_text(Kind::kString, read_text(read_unsigned(1)))); return;
-      case op::kBinUnicode: push(make_text(Kind::kString, read_text(read_unsigned(4)))); return;
-      case op::kBinUnicode8: push(make_text(Kind::kString, read_text(read_unsigned(8)))); return;
-      case op::kShortBinString: push(make_text(Kind::kString, read_text(read_unsigned(1)))); return;
-      case op::kBinString: {
+      case pickle_op::kShortBinUnicode: push(make_text(Kind::kString, read_text(read_unsigned(1)))); return;
+      case pickle_op::kBinUnicode: push(make_text(Kind::kString, read_text(read_unsigned(4)))); return;
+      case pickle_op::kBinUnicode8: push(make_text(Kind::kString, read_text(read_unsigned(8)))); return;
+      case pickle_op::kShortBinString: push(make_text(Kind::kString, read_text(read_unsigned(1)))); return;
+      case pickle_op::kBinString: {
         const auto raw = static_cast<uint32_t>(read_unsigned(4));
         if (raw & 0x80000000u) corrupt("BINSTRING has a negative length");
         push(make_text(Kind::kString, read_text(raw)));
         return;
       }
-      case op::kShortBinBytes: push(make_text(Kind::kBytes, read_text(read_unsigned(1)))); return;
-      case op::kBinBytes: push(make_text(Kind::kBytes, read_text(read_unsigned(4)))); return;
-      case op::kBinBytes8: push(make_text(Kind::kBytes, read_text(read_unsigned(8)))); return;
+      case pickle_op::kShortBinBytes: push(make_text(Kind::kBytes, read_text(read_unsigned(1)))); return;
+      case pickle_op::kBinBytes: push(make_text(Kind::kBytes, read_text(read_unsigned(4)))); return;
+      case pickle_op::kBinBytes8: push(make_text(Kind::kBytes, read_text(read_unsigned(8)))); return;
 
-      case op::kEmptyTuple: push(make_tuple({})); return;
-      case op::kTuple: push(make_tuple(pop_to_mark())); return;
-      case op::kTuple1:
-      case op::kTuple2:
-      case op::kTuple3: {
-        const size_t count = static_cast<size_t>(opcode - op::kTuple1) + 1;
+      case pickle_op::kEmptyTuple: push(make_tuple({})); return;
+      case pickle_op::kTuple: push(make_tuple(pop_to_mark())); return;
+      case pickle_op::kTuple1:
+      case pickle_op::kTuple2:
+      case pickle_op::kTuple3: {
+        const size_t count = static_cast<size_t>(opcode - pickle_op::kTuple1) + 1;
         std::vector<PickleValue*> items(count);
         for (size_t i = count; i-- > 0;) items[i] = pop();
         push(make_tuple(std::move(items)));
         return;
       }
-      case op::kEmptyList: push(make(Kind::kList)); return;
-      case op::kList: {
+      case pickle_op::kEmptyList: push(make(Kind::kList)); return;
+      case pickle_op::kList: {
         PickleValue* list = make(Kind::kList);
         list->items = pop_to_mark();
         push(list);
         return;
       }
-      case op::kAppend: {
+      case pickle_op::kAppend: {
         PickleValue* value = pop();
         top_of_kind(Kind::kList, "APPEND")->items.push_back(value);
         return;
       }
-      case op::kAppends: {
+      case pickle_op::kAppends: {
         std::vector<PickleValue*> values = pop_to_mark();
         PickleValue* list = top_of_kind(Kind::kList, "APPENDS");
         list->items.insert(list->items.end(), values.begin(), values.end());
         return;
       }
-      case op::kEmptyDict: push(make(Kind::kDict)); return;
-      case op::kDict: {
+      case pickle_op::kEmptyDict: push(make(Kind::kDict)); return;
+      case pickle_op::kDict: {
         std::vector<PickleValue*> items = pop_to_mark();
         if (items.size() % 2 != 0) corrupt("DICT needs key/value pairs, found an odd number of values");
         PickleValue* dict = make(Kind::kDict);
@@ -547,13 +468,13 @@ class Machine {
         push(dict);
         return;
       }
-      case op::kSetItem: {
+      case pickle_op::kSetItem: {
         PickleValue* value = pop();
         PickleValue* key = pop();
         set_item(top_of_kind(Kind::kDict, "SETITEM"), key, value);
         return;
       }
-      case op::kSetItems: {
+      case pickle_op::kSetItems: {
         std::vector<PickleValue*> items = pop_to_mark();
         if (items.size() % 2 != 0) corrupt("SETITEMS needs key/value pairs, found an odd number of values");
         PickleValue* dict = top_of_kind(Kind::kDict, "SETITEMS");
@@ -561,19 +482,19 @@ class Machine {
         return;
       }
 
-      case op::kBinPut: memo_put(read_unsigned(1)); return;
-      case op::kLongBinPut: memo_put(read_unsigned(4)); return;
-      case op::kMemoize: memo_put(memo_.size()); return;
-      case op::kBinGet: push(memo_get(read_unsigned(1))); return;
-      case op::kLongBinGet: push(memo_get(read_unsigned(4))); return;
+      case pickle_op::kBinPut: memo_put(read_unsigned(1)); return;
+      case pickle_op::kLongBinPut: memo_put(read_unsigned(4)); return;
+      case pickle_op::kMemoize: memo_put(memo_.size()); return;
+      case pickle_op::kBinGet: push(memo_get(read_unsigned(1))); return;
+      case pickle_op::kLongBinGet: push(memo_get(read_unsigned(4))); return;
 
-      case op::kGlobal: {
+      case pickle_op::kGlobal: {
         const std::string module = read_line();
         const std::string name = read_line();
         push(make_global(module, name));
         return;
       }
-      case op::kStackGlobal: {
+      case pickle_op::kStackGlobal: {
         PickleValue* name = pop();
         PickleValue* module = pop();
         if (module->kind != Kind::kString || name->kind != Kind::kString) {
@@ -583,13 +504,13 @@ class Machine {
         push(make_global(module->text, name->text));
         return;
       }
-      case op::kReduce: {
+      case pickle_op::kReduce: {
         PickleValue* arguments = pop();
         PickleValue* callable = pop();
         push(call(callable, arguments, "REDUCE"));
         return;
       }
-      case op::kNewObj: {
+      case pickle_op::kNewObj: {
         // cls.__new__(cls, *args); only OrderedDict is a class on the allowlist.
         PickleValue* arguments = pop();
         PickleValue* cls = pop();
@@ -599,7 +520,7 @@ class Machine {
         push(call(cls, arguments, "NEWOBJ"));
         return;
       }
-      case op::kBuild: {
+      case pickle_op::kBuild: {
         // obj.__setstate__(state). state_dict() attaches its _metadata to the OrderedDict this way; keep it.
         PickleValue* state = pop();
         PickleValue* object = top();
@@ -610,7 +531,7 @@ class Machine {
         object->build_state = state;
         return;
       }
-      case op::kBinPersId: push(load_persistent(pop())); return;
+      case pickle_op::kBinPersId: push(load_persistent(pop())); return;
 
       default:
         break;
