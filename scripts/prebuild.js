@@ -7,9 +7,12 @@
 'use strict';
 const path = require('path');
 const { spawnSync } = require('child_process');
+const { findPython } = require('./python');
 
 const root = path.join(__dirname, '..');
 const prebuildify = require.resolve('prebuildify/bin.js');
 const shim = path.join(__dirname, 'cmake-js-as-node-gyp.js');
-const run = spawnSync(process.execPath, [prebuildify, '--napi', '--strip', `--node-gyp=${shim}`], { cwd: root, stdio: 'inherit' });
+// prebuildify changes PATH; pin the Python that holds torch before it does.
+const env = { ...process.env, PYTHON: process.env.PYTHON || findPython() || '' };
+const run = spawnSync(process.execPath, [prebuildify, '--napi', '--strip', `--node-gyp=${shim}`], { cwd: root, stdio: 'inherit', env });
 process.exit(run.status === null ? 1 : run.status);

@@ -5,11 +5,14 @@
 'use strict';
 const { spawnSync } = require('child_process');
 
+// The interpreter's absolute path, so that a child process with another PATH (prebuildify puts Node's own folder
+// first, which may hold a different python3) runs the same one.
 function findPython() {
   const candidates = [process.env.PYTHON, 'python3', 'python'].filter(Boolean);
   for (const candidate of candidates) {
-    const probe = spawnSync(candidate, ['-c', 'import sys; print(sys.version_info[0])'], { encoding: 'utf8' });
-    if (probe.status === 0 && probe.stdout.trim() === '3') return candidate;
+    const probe = spawnSync(candidate, ['-c', 'import sys; print(sys.version_info[0], sys.executable)'], { encoding: 'utf8' });
+    const [major, executable] = probe.status === 0 ? probe.stdout.trim().split(' ') : [];
+    if (major === '3' && executable) return executable;
   }
   return null;
 }
