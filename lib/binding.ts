@@ -25,6 +25,13 @@ export interface NativeTensor {
 export interface NativeLoadReport {
   missingKeys: string[];
   unexpectedKeys: string[];
+  notes: string[];
+}
+
+export interface NativeLoadOptions {
+  strict: boolean;
+  resamplePosEmbed: boolean;
+  keepModelHead: boolean;
 }
 
 export type NativeEntries = [string, NativeTensor][];
@@ -53,8 +60,8 @@ export interface NativeVisionTransformer {
   namedParameters(): NativeEntries;
   stateDict(): NativeEntries;
   readonly parameterCount: number;
-  loadStateDict(source: string | NativeEntries, strict: boolean): NativeLoadReport;
-  loadStateDictAsync(path: string, strict: boolean): Promise<NativeLoadReport>;
+  loadStateDict(source: string | NativeEntries, options: NativeLoadOptions): NativeLoadReport;
+  loadStateDictAsync(path: string, options: NativeLoadOptions): Promise<NativeLoadReport>;
   freezeBackbone(): void;
   unfreezeBackbone(): void;
   to(device: string): void;

@@ -1,6 +1,6 @@
 // VisionTransformer: the seed article's ViT, run by libtorch. Options, defaults, parameter names and numbers are
 // the seed's; see README.md for the few places where its behaviour is kept on purpose.
-import { binding, NativeEntries, NativeModelOptions, NativeVisionTransformer } from './binding';
+import { binding, NativeEntries, NativeLoadOptions, NativeModelOptions, NativeVisionTransformer } from './binding';
 // Defines Symbol.dispose where the runtime lacks it, before the classes below use it.
 import './dispose';
 import { Device, Tensor } from './tensor';
@@ -48,6 +48,11 @@ export interface VitOptions {
 export interface LoadStateDictOptions {
   /** Require the checkpoint's keys to equal the model's exactly. Default true. */
   strict?: boolean;
+  /** Resample a pos_embed saved for another square patch grid (e.g. 24x24 from a 384x384 model) to this model's,
+   *  bicubically as the seed's forward does. Default false: a different grid is a shape mismatch. */
+  resamplePosEmbed?: boolean;
+  /** Keep the model's own head when the checkpoint's is for another class count (or absent). Default false. */
+  keepModelHead?: boolean;
 }
 
 export interface LoadReport {
@@ -55,6 +60,8 @@ export interface LoadReport {
   missingKeys: string[];
   /** Keys of the checkpoint the model does not have (only possible when not strict). */
   unexpectedKeys: string[];
+  /** What was done to the checkpoint on the way in (adaptations, unwrapping), one line each. */
+  notes: string[];
 }
 
 const MODEL_OPTION_KEYS = [
@@ -102,6 +109,13 @@ function validateVitOptions(options: unknown) {
     pretrained: o.pretrained === undefined || o.pretrained === false ? undefined : requireString(o.pretrained, 'pretrained'),
     numClasses: o.numClasses === undefined ? undefined : requireInteger(o.numClasses, 'numClasses', 0),
   };
+}
+
+function validateLoadOptions(options: unknown): NativeLoadOptions {
+  const o = requireObject(options, 'loadStateDict options');
+  rejectUnknownKeys(o, ['strict', 'resamplePosEmbed', 'keepModelHead'], 'loadStateDict options');
+  const flag = (key: string, fallback: boolean) => (o[key] === undefined ? fallback : requireBoolean(o[key], key));
+  return { strict: flag('strict', true), resamplePosEmbed: flag('resamplePosEmbed', false), keepModelHead: flag('keepModelHead', false) };
 }
 
 function requireTensor(value: unknown, argument: string): Tensor {
@@ -169,21 +183,21 @@ export class VisionTransformer {
 
   /** Loads a torch.save'd state_dict file, or a Map of name -> Tensor, into the model (on the calling thread). */
   loadStateDict(source: string | Map<string, Tensor>, options: LoadStateDictOptions = {}): LoadReport {
-    const strict = this.strictOption(options);
-    if (typeof source === 'string') return this.native.loadStateDict(source, strict);
+    const loadOptions = validateLoadOptions(options);
+    if (typeof source === 'string') return this.native.loadStateDict(source, loadOptions);
     if (!(source instanceof Map)) throw new TypeError(expected('a checkpoint path or a Map of name -> Tensor', 'source', source));
     const entries: NativeEntries = [...source].map(([name, value]) => {
       if (typeof name !== 'string') throw new TypeError(expected('string keys', 'source', name));
       return [name, requireTensor(value, `source.get('${name}')`).native];
     });
-    return this.native.loadStateDict(entries, strict);
+    return this.native.loadStateDict(entries, loadOptions);
   }
 
   /** loadStateDict for a file, reading and copying on a libuv pool thread. */
   loadStateDictAsync(path: string, options: LoadStateDictOptions = {}): Promise<LoadReport> {
     const callerStack = new Error().stack;
-    const strict = this.strictOption(options);
-    return withCallerStack(this.native.loadStateDictAsync(requireString(path, 'path'), strict), callerStack);
+    const loadOptions = validateLoadOptions(options);
+    return withCallerStack(this.native.loadStateDictAsync(requireString(path, 'path'), loadOptions), callerStack);
   }
 
   /** The seed's freeze_backbone: patch_embed, cls_token, pos_embed and blocks 0-7 stop requiring gradients. */
@@ -200,12 +214,6 @@ export class VisionTransformer {
   dispose(): void { this.native.dispose(); }
   [Symbol.dispose](): void { this.dispose(); }
   get disposed(): boolean { return this.native.disposed; }
-
-  private strictOption(options: LoadStateDictOptions): boolean {
-    const o = requireObject(options, 'loadStateDict options');
-    rejectUnknownKeys(o, ['strict'], 'loadStateDict options');
-    return o.strict === undefined ? true : requireBoolean(o.strict, 'strict');
-  }
 }
 
 /** The seed's vit(): ViT-B/16 for inputShape, the checkpoint loaded strictly, a fresh head unless numClasses is

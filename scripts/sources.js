@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Lists the addon's C++ sources (every native/**/*.cc), so that CMakeLists.txt and binding.gyp build the same files
-// without either keeping a list that the other forgets to update. Paths are relative to the package root.
+// Lists the addon's C++ sources (every native/**/*.cc) for binding.gyp, so that it builds what CMakeLists.txt (which
+// globs the same pattern) builds, with no list to keep up to date. Paths are relative to the package root.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -15,4 +15,4 @@ function listSources(dir) {
 
 const root = path.join(__dirname, '..');
 const sources = listSources(path.join(root, 'native')).map((file) => path.relative(root, file).split(path.sep).join('/'));
-console.log(sources.join(process.argv.includes('--cmake') ? ';' : '\n'));
+console.log(sources.join('\n'));

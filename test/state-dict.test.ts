@@ -60,14 +60,14 @@ test('a failed load changes nothing', () => {
 test('non-strict loading returns the missing and unexpected keys and loads the rest', () => {
   using model = smallModel();
   const report = model.loadStateDict(fixturePath(bad.missingKey.file), { strict: false });
-  expect(report).toEqual({ missingKeys: bad.missingKey.missing, unexpectedKeys: [] });
+  expect(report).toEqual({ missingKeys: bad.missingKey.missing, unexpectedKeys: [], notes: [] });
   const checkpoint = loadCheckpoint(fixturePath(bad.missingKey.file));
   const parameters = new Map(model.namedParameters());
   for (const [name, value] of checkpoint) {
     expect(parameters.get(name)!.toFloat32Array()).toEqual(value.toFloat32Array());
   }
   expect(model.loadStateDict(fixturePath(bad.unexpectedKey.file), { strict: false }))
-    .toEqual({ missingKeys: [], unexpectedKeys: bad.unexpectedKey.unexpected });
+    .toEqual({ missingKeys: [], unexpectedKeys: bad.unexpectedKey.unexpected, notes: [] });
 });
 
 test('non-strict loading still refuses a shape mismatch, as PyTorch does', () => {
@@ -80,7 +80,7 @@ test('a Map of tensors loads like a file, and stateDict() round-trips', async ()
   const state: Map<string, Tensor> = source.stateDict();
   expect([...state.keys()]).toEqual(manifest.models.small.parameterNames);
   using target = smallModel();
-  expect(target.loadStateDict(state)).toEqual({ missingKeys: [], unexpectedKeys: [] });
+  expect(target.loadStateDict(state)).toEqual({ missingKeys: [], unexpectedKeys: [], notes: [] });
   const loaded = new Map(target.namedParameters());
   for (const [name, value] of state) expect(loaded.get(name)!.toFloat32Array()).toEqual(value.toFloat32Array());
 });

@@ -57,6 +57,20 @@ model::VisionTransformerOptions vision_transformer_options(const Napi::Value& va
   return result;
 }
 
+model::ModelLoadOptions model_load_options(const Napi::Value& value) {
+  const auto options = options_object(value);
+  model::ModelLoadOptions result;
+  auto flag = [&](const char* key, bool& target) {
+    if (!options.Has(key) || options.Get(key).IsUndefined()) return;
+    if (!options.Get(key).IsBoolean()) throw InvalidType(std::string("expected a boolean for ") + key);
+    target = options.Get(key).As<Napi::Boolean>();
+  };
+  flag("strict", result.strict);
+  flag("resamplePosEmbed", result.adaptation.resample_pos_embed);
+  flag("keepModelHead", result.adaptation.keep_model_head);
+  return result;
+}
+
 model::VitFactoryOptions vit_factory_options(const Napi::Value& value) {
   const auto options = options_object(value);
   model::VitFactoryOptions result;

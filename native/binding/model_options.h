@@ -6,11 +6,14 @@
 #include <napi.h>
 
 #include "model/vision_transformer.h"
+#include "model/checkpoint_adaptation.h"
 #include "model/vit_factory.h"
 
 namespace vitorch::binding {
 
 model::VisionTransformerOptions vision_transformer_options(const Napi::Value& value);
 model::VitFactoryOptions vit_factory_options(const Napi::Value& value);
+// { strict, resamplePosEmbed, keepModelHead } of loadStateDict.
+model::ModelLoadOptions model_load_options(const Napi::Value& value);
 
 }  // namespace vitorch::binding

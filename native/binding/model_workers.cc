@@ -26,6 +26,7 @@ Napi::Object load_report_to_js(Napi::Env env, const model::LoadReport& report) {
   auto result = Napi::Object::New(env);
   result.Set("missingKeys", to_array(report.missing_keys));
   result.Set("unexpectedKeys", to_array(report.unexpected_keys));
+  result.Set("notes", to_array(report.notes));
   return result;
 }
 
@@ -46,15 +47,15 @@ void ForwardWorker::Compute() { output_ = run_model(*shared_, images_, /*feature
 Napi::Value ForwardWorker::Result(Napi::Env env) { return TensorWrap::New(env, std::move(output_)); }
 
 LoadStateDictWorker::LoadStateDictWorker(Napi::Env env, ModelWrap* wrap, std::shared_ptr<SharedModel> shared,
-                                         std::string path, bool strict)
+                                         std::string path, model::ModelLoadOptions options)
     : ModelWorker(env, "vitorch.loadStateDictAsync", wrap, std::move(shared)), path_(std::move(path)),
-      strict_(strict) {}
+      options_(options) {}
 
 void LoadStateDictWorker::Compute() {
   // The file is read before taking the lock, so forwards keep running meanwhile.
   auto state = checkpoint::read_checkpoint(path_);
   std::lock_guard<std::mutex> lock(shared_->mutex);
-  report_ = model::load_state_dict(*shared_->module, state, strict_);
+  report_ = model::load_into_model(*shared_->module, std::move(state), options_);
 }
 
 Napi::Value LoadStateDictWorker::Result(Napi::Env env) { return load_report_to_js(env, report_); }

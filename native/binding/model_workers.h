@@ -10,6 +10,7 @@
 
 #include "binding/model_wrap.h"
 #include "binding/promise_worker.h"
+#include "model/checkpoint_adaptation.h"
 #include "model/state_dict.h"
 
 namespace vitorch::binding {
@@ -49,7 +50,7 @@ class ForwardWorker : public ModelWorker {
 class LoadStateDictWorker : public ModelWorker {
  public:
   LoadStateDictWorker(Napi::Env env, ModelWrap* wrap, std::shared_ptr<SharedModel> shared, std::string path,
-                      bool strict);
+                      model::ModelLoadOptions options);
 
  protected:
   void Compute() override;
@@ -58,7 +59,7 @@ class LoadStateDictWorker : public ModelWorker {
 
  private:
   std::string path_;
-  bool strict_;
+  model::ModelLoadOptions options_;
   model::LoadReport report_;
 };
 

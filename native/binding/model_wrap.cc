@@ -18,12 +18,6 @@ struct PendingModel {
   model::VisionTransformer module{nullptr};
 };
 
-bool strict_argument(const Napi::CallbackInfo& info, size_t index) {
-  if (info.Length() <= index || info[index].IsUndefined()) return true;
-  if (!info[index].IsBoolean()) throw InvalidType("expected a boolean for strict");
-  return info[index].As<Napi::Boolean>();
-}
-
 // [[name, NativeTensor], ...] -> named tensors
 model::NamedTensors entries_from_js(const Napi::Value& value) {
   if (!value.IsArray()) throw InvalidType("expected a checkpoint path or a Map of name -> Tensor");
@@ -196,16 +190,16 @@ Napi::Value ModelWrap::ParameterCount(const Napi::CallbackInfo& info) {
   });
 }
 
-// loadStateDict(pathOrEntries, strict = true) -> { missingKeys, unexpectedKeys }
+// loadStateDict(pathOrEntries, { strict, resamplePosEmbed, keepModelHead }) -> { missingKeys, unexpectedKeys, notes }
 Napi::Value ModelWrap::LoadStateDict(const Napi::CallbackInfo& info) {
   return with_js_errors(info.Env(), [&]() -> Napi::Value {
-    const bool strict = strict_argument(info, 1);
+    const auto options = model_load_options(info[1]);
     require_idle("load a state dict");
     auto& module = shared()->module;
     model::NamedTensors state = info[0].IsString()
                                     ? checkpoint::read_checkpoint(info[0].As<Napi::String>().Utf8Value())
                                     : entries_from_js(info[0]);
-    const auto report = model::load_state_dict(*module, state, strict);
+    const auto report = model::load_into_model(*module, std::move(state), options);
     refresh_memory_accounting();
     return load_report_to_js(info.Env(), report);
   });
@@ -214,8 +208,8 @@ Napi::Value ModelWrap::LoadStateDict(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::LoadStateDictAsync(const Napi::CallbackInfo& info) {
   return with_js_errors(info.Env(), [&]() -> Napi::Value {
     if (!info[0].IsString()) throw InvalidType("expected a checkpoint path (string) for loadStateDictAsync");
-    const bool strict = strict_argument(info, 1);
-    auto* worker = new LoadStateDictWorker(info.Env(), this, shared(), info[0].As<Napi::String>(), strict);
+    auto* worker =
+        new LoadStateDictWorker(info.Env(), this, shared(), info[0].As<Napi::String>(), model_load_options(info[1]));
     auto promise = worker->promise();
     worker->Queue();
     return promise;

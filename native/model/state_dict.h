@@ -23,6 +23,8 @@ struct LoadReport {
   std::vector<std::string> missing_keys;     // in the model, not in the checkpoint
   std::vector<std::string> unexpected_keys;  // in the checkpoint, not in the model
   std::vector<ShapeMismatch> shape_mismatches;
+  // What was done to the checkpoint on the way in (unwrapping, adaptation), one line each.
+  std::vector<std::string> notes;
 };
 
 // Compares without copying anything.
