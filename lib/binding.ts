@@ -78,6 +78,24 @@ export interface NativeVitOptions {
   numClasses?: number;
 }
 
+export interface NativeLoadCheckpointOptions {
+  verifyChecksums?: boolean;
+  unwrap?: boolean;
+  device?: string;
+}
+
+export interface NativeCheckpoint {
+  format: string;
+  entries: NativeEntries;
+  notes: string[];
+  metadata: Record<string, string>;
+}
+
+export interface NativeSaveOptions {
+  format: string;
+  metadata?: Record<string, string>;
+}
+
 export interface NativeBinding {
   registerErrorClasses(classes: object): void;
   setNumThreads(count: number): void;
@@ -89,8 +107,10 @@ export interface NativeBinding {
   NativeVisionTransformer: new (options: Partial<NativeModelOptions>) => NativeVisionTransformer;
   vit(options: NativeVitOptions): NativeVisionTransformer;
   vitAsync(options: NativeVitOptions): Promise<NativeVisionTransformer>;
-  loadCheckpoint(path: string): NativeEntries;
-  loadCheckpointAsync(path: string): Promise<NativeEntries>;
+  loadCheckpoint(path: string, options: NativeLoadCheckpointOptions): NativeCheckpoint;
+  loadCheckpointAsync(path: string, options: NativeLoadCheckpointOptions): Promise<NativeCheckpoint>;
+  saveCheckpoint(path: string, entries: NativeEntries, options: NativeSaveOptions): void;
+  saveCheckpointAsync(path: string, entries: NativeEntries, options: NativeSaveOptions): Promise<void>;
 }
 
 // lib/ runs from source under ts-jest and from dist/lib once compiled: find the package root either way.

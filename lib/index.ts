@@ -4,6 +4,9 @@ export type { Device, TensorInput, TensorOptions } from './tensor';
 export type { DType, TypedArrayOf } from './dtype';
 export { VisionTransformer, vit, vitAsync } from './model';
 export type { LoadReport, LoadStateDictOptions, VisionTransformerOptions, VitOptions } from './model';
-export { loadCheckpoint, loadCheckpointAsync } from './checkpoint';
+export {
+  CheckpointTensors, loadCheckpoint, loadCheckpointAsync, saveCheckpoint, saveCheckpointAsync,
+} from './checkpoint';
+export type { CheckpointFormat, LoadCheckpointOptions, SaveCheckpointOptions } from './checkpoint';
 export { cuda, getNumThreads, libtorchVersion, setNumThreads } from './runtime';
 export { CheckpointError, DisposedError, StateDictError } from './errors';

@@ -3,6 +3,7 @@
 import { binding, NativeEntries, NativeLoadOptions, NativeModelOptions, NativeVisionTransformer } from './binding';
 // Defines Symbol.dispose where the runtime lacks it, before the classes below use it.
 import './dispose';
+import { saveCheckpoint, saveCheckpointAsync, SaveCheckpointOptions } from './checkpoint';
 import { Device, Tensor } from './tensor';
 import {
   expected, rejectUnknownKeys, requireBoolean, requireDevice, requireInteger, requireNumber, requireObject,
@@ -198,6 +199,17 @@ export class VisionTransformer {
     const callerStack = new Error().stack;
     const loadOptions = validateLoadOptions(options);
     return withCallerStack(this.native.loadStateDictAsync(requireString(path, 'path'), loadOptions), callerStack);
+  }
+
+  /** Writes stateDict() to a .pth file (PyTorch's torch.load and the seed model's load_state_dict(strict=True)
+   *  accept it) or a .safetensors file, atomically. */
+  saveStateDict(path: string, options: SaveCheckpointOptions = {}): void {
+    saveCheckpoint(path, this.stateDict(), options);
+  }
+
+  /** saveStateDict on a libuv pool thread. */
+  saveStateDictAsync(path: string, options: SaveCheckpointOptions = {}): Promise<void> {
+    return saveCheckpointAsync(path, this.stateDict(), options);
   }
 
   /** The seed's freeze_backbone: patch_embed, cls_token, pos_embed and blocks 0-7 stop requiring gradients. */

@@ -9,6 +9,6 @@ void register_errors(Napi::Env env, Napi::Object exports);       // registerErro
 void register_runtime(Napi::Env env, Napi::Object exports);      // threads, CUDA, versions
 void register_tensor(Napi::Env env, Napi::Object exports);       // NativeTensor, tensorFromTypedArray
 void register_model(Napi::Env env, Napi::Object exports);        // NativeVisionTransformer, vit, vitAsync
-void register_checkpoint(Napi::Env env, Napi::Object exports);   // loadCheckpoint, loadCheckpointAsync
+void register_checkpoint(Napi::Env env, Napi::Object exports);   // load/saveCheckpoint(Async)
 
 }  // namespace vitorch::binding

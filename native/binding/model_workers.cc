@@ -53,9 +53,10 @@ LoadStateDictWorker::LoadStateDictWorker(Napi::Env env, ModelWrap* wrap, std::sh
 
 void LoadStateDictWorker::Compute() {
   // The file is read before taking the lock, so forwards keep running meanwhile.
-  auto state = checkpoint::read_checkpoint(path_);
+  auto loaded = checkpoint::load_checkpoint_file(path_);
   std::lock_guard<std::mutex> lock(shared_->mutex);
-  report_ = model::load_into_model(*shared_->module, std::move(state), options_);
+  report_ = model::load_into_model(*shared_->module, std::move(loaded.tensors), options_);
+  report_.notes.insert(report_.notes.begin(), loaded.notes.begin(), loaded.notes.end());
 }
 
 Napi::Value LoadStateDictWorker::Result(Napi::Env env) { return load_report_to_js(env, report_); }

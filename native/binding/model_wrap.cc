@@ -196,10 +196,17 @@ Napi::Value ModelWrap::LoadStateDict(const Napi::CallbackInfo& info) {
     const auto options = model_load_options(info[1]);
     require_idle("load a state dict");
     auto& module = shared()->module;
-    model::NamedTensors state = info[0].IsString()
-                                    ? checkpoint::read_checkpoint(info[0].As<Napi::String>().Utf8Value())
-                                    : entries_from_js(info[0]);
-    const auto report = model::load_into_model(*module, std::move(state), options);
+    std::vector<std::string> file_notes;
+    model::NamedTensors state;
+    if (info[0].IsString()) {
+      auto loaded = checkpoint::load_checkpoint_file(info[0].As<Napi::String>().Utf8Value());
+      state = std::move(loaded.tensors);
+      file_notes = std::move(loaded.notes);
+    } else {
+      state = entries_from_js(info[0]);
+    }
+    auto report = model::load_into_model(*module, std::move(state), options);
+    report.notes.insert(report.notes.begin(), file_notes.begin(), file_notes.end());
     refresh_memory_accounting();
     return load_report_to_js(info.Env(), report);
   });

@@ -1,6 +1,7 @@
-// read_checkpoint: opens the file, tells the checkpoint formats apart by their first bytes, and hands the file to
-// the reader for that format. The legacy torch.save format and safetensors are recognised so that they get a clear
-// message now and a reader later, added as one more case in read_checkpoint.
+// load_checkpoint_file: opens the file, tells the checkpoint formats apart by their first bytes, hands the file to
+// the reader for that format (torch_zip_reader.h, torch_legacy_reader.h, safetensors_reader.h), then removes a
+// DataParallel 'module.' prefix whatever the format. Plain pickles and unknown files get a message saying what
+// they are not.
 #include "checkpoint/checkpoint_reader.h"
 
 #include <algorithm>
@@ -9,6 +10,9 @@
 #include <new>
 
 #include "checkpoint/random_access_file.h"
+#include "checkpoint/safetensors_reader.h"
+#include "checkpoint/state_dict_selection.h"
+#include "checkpoint/torch_legacy_reader.h"
 #include "checkpoint/torch_zip_reader.h"
 #include "common/errors.h"
 
@@ -24,12 +28,8 @@ enum class Format {
   kUnknown,
 };
 
-constexpr size_t kHeadSize = 16;
-
-// The legacy format starts with a pickled magic number: PROTO 2, then LONG1 of 10 bytes holding
-// 0x1950a86a20f9469cfc6c little-endian.
-constexpr unsigned char kLegacyMagic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46,
-                                          0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
+// Enough for the longest signature: the legacy magic number pickle with a FRAME.
+constexpr size_t kHeadSize = 32;
 
 Format detect_format(const unsigned char* head, size_t head_size, uint64_t file_size) {
   auto starts_with = [&](const unsigned char* bytes, size_t count) {
@@ -39,13 +39,10 @@ Format detect_format(const unsigned char* head, size_t head_size, uint64_t file_
   static const unsigned char kZipLocalHeader[] = {'P', 'K', 3, 4};
   static const unsigned char kZipEmptyArchive[] = {'P', 'K', 5, 6};
   if (starts_with(kZipLocalHeader, 4) || starts_with(kZipEmptyArchive, 4)) return Format::kTorchZip;
-  if (starts_with(kLegacyMagic, sizeof kLegacyMagic)) return Format::kTorchLegacy;
+  // The legacy format starts with a pickled magic number, so it is told apart before plain pickles.
+  if (starts_like_torch_legacy(head, head_size)) return Format::kTorchLegacy;
   // safetensors: an 8-byte little-endian header length, then the JSON header itself.
-  if (head_size >= 9 && head[8] == '{') {
-    uint64_t header_size = 0;
-    for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | head[i];
-    if (header_size >= 2 && header_size <= file_size - 8) return Format::kSafetensors;
-  }
+  if (starts_like_safetensors(head, head_size, file_size)) return Format::kSafetensors;
   if (head_size >= 2 && head[0] == 0x80 && head[1] >= 2 && head[1] <= 5) return Format::kPlainPickle;
   return Format::kUnknown;
 }
@@ -60,7 +57,7 @@ std::string hex_bytes(const unsigned char* bytes, size_t count) {
   return text;
 }
 
-NamedTensors read_file(const RandomAccessFile& file, const ReadOptions& options) {
+Checkpoint read_file(const RandomAccessFile& file, const ReadOptions& options) {
   if (file.size() == 0) {
     file.fail("not a PyTorch checkpoint (the file is empty)");
   }
@@ -72,27 +69,28 @@ NamedTensors read_file(const RandomAccessFile& file, const ReadOptions& options)
     case Format::kTorchZip:
       return read_torch_zip_checkpoint(file, options);
     case Format::kTorchLegacy:
-      file.fail("the legacy torch.save format (PyTorch < 1.6, or _use_new_zipfile_serialization=False) is not "
-                "supported yet; re-save the state dict with a current torch.save");
+      return read_torch_legacy_checkpoint(file, options);
     case Format::kSafetensors:
-      file.fail("safetensors files are not supported yet; use a torch.save checkpoint");
+      return read_safetensors_checkpoint(file);
     case Format::kPlainPickle:
       file.fail("not a PyTorch checkpoint (it is a plain pickle file, not one written by torch.save)");
     case Format::kUnknown:
       break;
   }
-  file.fail("not a PyTorch checkpoint (expected a zip archive written by torch.save, found a file starting with "
+  file.fail("not a PyTorch checkpoint (expected a torch.save file or a safetensors file, found a file starting with "
             "bytes " + hex_bytes(head, head_size < 8 ? head_size : 8) + ")");
 }
 
 }  // namespace
 
-NamedTensors read_checkpoint(const std::string& path, const ReadOptions& options) {
+Checkpoint load_checkpoint_file(const std::string& path, const ReadOptions& options) {
   // The readers throw CheckpointError themselves; this is the net for anything from libtorch or the allocator,
   // so that a bad file never surfaces as anything but a CheckpointError naming it.
   try {
     const RandomAccessFile file(path);
-    return read_file(file, options);
+    Checkpoint checkpoint = read_file(file, options);
+    if (options.unwrap) strip_data_parallel_prefix(checkpoint.tensors, checkpoint.notes);
+    return checkpoint;
   } catch (const CheckpointError&) {
     throw;
   } catch (const c10::Error& error) {
@@ -102,6 +100,10 @@ NamedTensors read_checkpoint(const std::string& path, const ReadOptions& options
   } catch (const std::exception& error) {
     throw CheckpointError(path + ": cannot load checkpoint: " + error.what());
   }
+}
+
+NamedTensors read_checkpoint(const std::string& path, const ReadOptions& options) {
+  return load_checkpoint_file(path, options).tensors;
 }
 
 }  // namespace vitorch::checkpoint

@@ -1,4 +1,9 @@
-// The value tree the unpickler builds: the few Python types a torch.save state dict contains, plus tensors.
+// The value tree the unpickler builds: the few Python types a torch.save checkpoint contains, plus storages and
+// tensors.
+//
+// Storages and tensors are descriptions, not data: a storage is the persistent id that names it, a tensor is its
+// storage and view geometry. The reader decides which tensors it keeps (a training checkpoint's optimizer state
+// is thrown away) and only then loads their storages, which in the legacy format come after the pickle anyway.
 //
 // Values live in an arena (PickleValues) and point at each other with plain pointers. Pickles can share objects
 // (the memo) and even build cycles (a list appended to itself), and a hostile pickle can nest values millions
@@ -35,13 +40,16 @@ struct PickleValue {
   bool boolean = false;   // kBool
   int64_t integer = 0;    // kInt
   double real = 0.0;      // kFloat
-  std::string text;       // kString (UTF-8), kBytes, kGlobal ("module.name"), kStorage (its record key)
-  std::vector<PickleValue*> items;                          // kTuple, kList
+  std::string text;       // kString (UTF-8), kBytes, kGlobal ("module.name"), kStorage (its key)
+  // kTuple, kList: the elements.
+  // kStorage: the parts of its persistent id, checked when it was read (see storage_ref() in unpickler.h).
+  // kTensor: {storage, storage_offset, size, stride}: a kStorage, a kInt and two kTuples of kInt, checked when the
+  //          tensor was rebuilt (see tensor_ref() in unpickler.h).
+  std::vector<PickleValue*> items;
   std::vector<std::pair<PickleValue*, PickleValue*>> entries;  // kDict, in insertion order
   PickleValue* build_state = nullptr;  // kDict: the state BUILD gave it (OrderedDict's _metadata), else null
   AllowedGlobal global = AllowedGlobal::kOrderedDict;  // kGlobal
   c10::ScalarType storage_dtype = c10::ScalarType::Undefined;  // kGlobal of kStorageType, kStorage
-  torch::Tensor tensor;  // kTensor; kStorage: the whole storage as a 1-D tensor of storage_dtype
 
   // kDict: position in `entries` of each str / int key, so that setting a key again replaces its value in place
   // (as Python does) in constant time. Created on the first insertion.

@@ -63,8 +63,13 @@ torch::Tensor tensor_from_storage(const torch::Tensor& storage, const std::strin
                           " elements, but " + geometry + " needs " +
                           std::to_string(empty ? storage_offset : last_element + 1));
   }
+  // as_strided's offset counts from the start of the underlying storage, not from `storage`'s first element.
+  int64_t absolute_offset = 0;
+  if (__builtin_add_overflow(storage.storage_offset(), storage_offset, &absolute_offset)) {
+    throw CheckpointError(what + " is impossibly large (" + geometry + ")");
+  }
   try {
-    return storage.as_strided(sizes, strides, storage_offset);
+    return storage.as_strided(sizes, strides, absolute_offset);
   } catch (const c10::Error& error) {
     throw CheckpointError(what + " cannot be created (" + geometry + "): " + error.what_without_backtrace());
   }

@@ -6,6 +6,10 @@
 #include <new>
 
 #include "checkpoint/message_text.h"
+#include "checkpoint/pickle_input.h"
+#include "checkpoint/state_dict_selection.h"
+#include "checkpoint/storage_checks.h"
+#include "checkpoint/tensor_from_storage.h"
 #include "checkpoint/unpickler.h"
 #include "checkpoint/zip_archive.h"
 #include "common/errors.h"
@@ -18,32 +22,6 @@ const std::string kPickleRecordSuffix = "/data.pkl";
 
 bool ends_with(const std::string& text, const std::string& suffix) {
   return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-bool starts_with(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
-
-bool host_is_little_endian() {
-  const uint16_t probe = 1;
-  unsigned char first = 0;
-  std::memcpy(&first, &probe, 1);
-  return first == 1;
-}
-
-// The Python name of a dtype, as users know it from torch ("float32", not c10's "Float").
-std::string dtype_name(c10::ScalarType dtype) {
-  switch (dtype) {
-    case c10::ScalarType::Float: return "float32";
-    case c10::ScalarType::Double: return "float64";
-    case c10::ScalarType::Half: return "float16";
-    case c10::ScalarType::BFloat16: return "bfloat16";
-    case c10::ScalarType::Long: return "int64";
-    case c10::ScalarType::Int: return "int32";
-    case c10::ScalarType::Short: return "int16";
-    case c10::ScalarType::Char: return "int8";
-    case c10::ScalarType::Byte: return "uint8";
-    case c10::ScalarType::Bool: return "bool";
-    default: return c10::toString(dtype);
-  }
 }
 
 // The folder all records live in: the one whose <folder>/data.pkl exists.
@@ -96,27 +74,15 @@ void check_byte_order(const ZipArchive& archive, const std::string& prefix, cons
   }
 }
 
-// Storages are saved from any device; they are all loaded onto the CPU.
-bool is_known_location(const std::string& location) {
-  if (location == "cpu" || location == "cuda" || location == "mps") return true;
-  const std::string cuda = "cuda:";
-  if (!starts_with(location, cuda) || location.size() == cuda.size() || location.size() > cuda.size() + 4) {
-    return false;
-  }
-  for (size_t i = cuda.size(); i < location.size(); ++i) {
-    if (location[i] < '0' || location[i] > '9') return false;
-  }
-  return true;
-}
-
 // Loads each storage record once, as a contiguous 1-D CPU tensor, and hands out the same tensor for every later
-// reference so that views of one storage share it as they did in Python.
+// reference so that views of one storage share it as they did in Python. Only the storages of the tensors kept
+// are ever asked for.
 class StorageCache {
  public:
   StorageCache(const ZipArchive& archive, std::string prefix, const ReadOptions& options)
       : archive_(archive), prefix_(std::move(prefix)), options_(options) {}
 
-  torch::Tensor load(const StorageRequest& request) {
+  torch::Tensor load(const StorageRef& request) {
     const RandomAccessFile& file = archive_.file();
     const std::string name = prefix_ + "/data/" + request.key;
     if (!is_known_location(request.location)) {
@@ -166,29 +132,17 @@ class StorageCache {
                 printable(name) + "'");
     }
     archive_.read(*record, storage.data_ptr(), record->size, options_.verify_checksums);
-    if (request.dtype == c10::ScalarType::Bool) check_booleans(name, storage);
+    if (request.dtype == c10::ScalarType::Bool) check_bool_bytes(file, "record '" + printable(name) + "'", storage);
     storages_.emplace(request.key, storage);
     return storage;
   }
 
  private:
-  void check_element_count(const std::string& name, int64_t actual, const StorageRequest& request) const {
+  void check_element_count(const std::string& name, int64_t actual, const StorageRef& request) const {
     if (actual != request.element_count) {
       archive_.file().fail("record '" + printable(name) + "' holds " + std::to_string(actual) + " " +
                            dtype_name(request.dtype) + " elements, but the pickle says " +
                            std::to_string(request.element_count));
-    }
-  }
-
-  // A bool must be stored as 0 or 1; any other byte would be undefined behaviour once read as a C++ bool.
-  void check_booleans(const std::string& name, const torch::Tensor& storage) const {
-    const auto* bytes = static_cast<const unsigned char*>(storage.data_ptr());
-    const int64_t count = storage.numel();
-    for (int64_t i = 0; i < count; ++i) {
-      if (bytes[i] > 1) {
-        archive_.file().fail("record '" + printable(name) + "' is corrupt (bool element " + std::to_string(i) +
-                             " has byte value " + std::to_string(bytes[i]) + ")");
-      }
     }
   }
 
@@ -199,42 +153,33 @@ class StorageCache {
   uint64_t bytes_loaded_ = 0;
 };
 
-// The top-level object must be a dict (or OrderedDict) of str -> tensor.
-NamedTensors named_tensors(const PickleValue& root, const RandomAccessFile& file) {
-  using Kind = PickleValue::Kind;
-  const std::string expected = "expected a dict of tensors (a state_dict)";
-  if (root.kind != Kind::kDict) {
-    file.fail(expected + ", found " + describe_kind(root.kind));
-  }
-  NamedTensors tensors;
-  tensors.reserve(root.entries.size());
-  for (const auto& [key, value] : root.entries) {
-    if (key->kind != Kind::kString) {
-      file.fail(expected + ", found a key that is " + describe_kind(key->kind) + ", not a str");
-    }
-    if (value->kind != Kind::kTensor) {
-      file.fail(expected + ", but the value of key '" + printable(key->text) + "' is " +
-                describe_kind(value->kind) + ", not a tensor");
-    }
-    tensors.emplace_back(key->text, value->tensor);
-  }
-  return tensors;
-}
-
 }  // namespace
 
-NamedTensors read_torch_zip_checkpoint(const RandomAccessFile& file, const ReadOptions& options) {
+Checkpoint read_torch_zip_checkpoint(const RandomAccessFile& file, const ReadOptions& options) {
   const ZipArchive archive(file);
   const std::string prefix = find_prefix(archive);
   check_byte_order(archive, prefix, options);
 
   const ZipArchive::Record* pickle_record = archive.find(prefix + kPickleRecordSuffix);
   const std::string pickle = archive.read_to_string(*pickle_record, options.verify_checksums);
+  MemoryPickleInput input(pickle);
+  const UnpickledTree tree =
+      unpickle(input, {file.path(), "record '" + printable(pickle_record->name) + "'", PersistentIds::kZipStorages});
 
+  StateDictSelection selection = select_state_dict(*tree.root, file, options.unwrap);
+  Checkpoint checkpoint;
+  checkpoint.format = "torch-zip";
+  checkpoint.notes = std::move(selection.notes);
+  checkpoint.tensors.reserve(selection.tensors.size());
   StorageCache storages(archive, prefix, options);
-  const StorageLoader load = [&storages](const StorageRequest& request) { return storages.load(request); };
-  const UnpickledTree tree = unpickle(pickle, load, file.path(), pickle_record->name);
-  return named_tensors(*tree.root, file);
+  for (auto& [name, value] : selection.tensors) {
+    const TensorRef tensor = tensor_ref(*value);
+    const StorageRef storage = storage_ref(*tensor.storage);
+    checkpoint.tensors.emplace_back(
+        std::move(name), tensor_from_storage(storages.load(storage), storage.key, tensor.storage_offset, tensor.sizes,
+                                             tensor.strides, file.path()));
+  }
+  return checkpoint;
 }
 
 }  // namespace vitorch::checkpoint

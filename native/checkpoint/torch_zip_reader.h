@@ -5,8 +5,8 @@
 //   <prefix>/data/<key>    the raw little-endian bytes of each storage
 //   <prefix>/byteorder     'little' (absent in files from older versions, which were little-endian)
 //   <prefix>/version, <prefix>/.data/serialization_id, ...  not needed for loading
-// This file glues ZipArchive and the unpickler: it finds the prefix, loads each storage once into a CPU tensor as
-// the pickle asks for it, and checks that the result is a dict of name -> tensor.
+// This file glues ZipArchive and the unpickler: it finds the prefix, unpickles data.pkl, picks the state dict out of
+// it (state_dict_selection.h) and loads the storages of those tensors only, each once, into CPU tensors.
 #pragma once
 
 #include "checkpoint/checkpoint_reader.h"
@@ -16,6 +16,7 @@ namespace vitorch::checkpoint {
 
 // Throws CheckpointError naming the file and the problem for anything that is not a torch.save zip holding a dict
 // of tensors.
-NamedTensors read_torch_zip_checkpoint(const RandomAccessFile& file, const ReadOptions& options);
+// The notes say how the state dict was unwrapped; the 'module.' prefix is left for the caller.
+Checkpoint read_torch_zip_checkpoint(const RandomAccessFile& file, const ReadOptions& options);
 
 }  // namespace vitorch::checkpoint

@@ -10,7 +10,6 @@
 #include "checkpoint/allowed_globals.h"
 #include "checkpoint/message_text.h"
 #include "checkpoint/pickle_opcodes.h"
-#include "checkpoint/tensor_from_storage.h"
 #include "common/errors.h"
 
 namespace vitorch::checkpoint {
@@ -25,6 +24,8 @@ constexpr size_t kMaxStackDepth = size_t{1} << 20;
 constexpr size_t kMaxMarks = size_t{1} << 20;
 constexpr size_t kMaxMemoEntries = size_t{1} << 21;
 constexpr int kHighestProtocol = 5;
+// Longer than any module or class name; bounds GLOBAL's newline-terminated arguments.
+constexpr size_t kMaxLineLength = size_t{1} << 16;
 
 std::string hex_byte(unsigned char byte) {
   char text[8];
@@ -34,19 +35,15 @@ std::string hex_byte(unsigned char byte) {
 
 class Machine {
  public:
-  Machine(std::string_view bytes, const StorageLoader& load_storage, const std::string& file_path,
-          const std::string& record_name)
-      : bytes_(bytes),
-        load_storage_(load_storage),
-        file_path_(file_path),
-        record_name_(record_name),
-        values_(std::make_unique<PickleValues>()) {}
+  Machine(PickleInput& input, const UnpickleContext& context)
+      : input_(input), context_(context), file_path_(context.file_path), values_(std::make_unique<PickleValues>()) {}
 
   UnpickledTree run() {
     while (true) {
-      opcode_offset_ = position_;
-      if (position_ >= bytes_.size()) corrupt("the pickle ends without a STOP opcode");
-      const unsigned char opcode = static_cast<unsigned char>(bytes_[position_++]);
+      opcode_offset_ = input_.position();
+      const unsigned char* next = input_.take(1);
+      if (next == nullptr) corrupt("the pickle ends without a STOP opcode");
+      const unsigned char opcode = *next;
       if (opcode == pickle_op::kStop) {
         UnpickledTree tree;
         tree.root = pop();
@@ -61,24 +58,23 @@ class Machine {
   // ---- errors ---------------------------------------------------------------------------------------------------
 
   [[noreturn]] void corrupt(const std::string& message) const {
-    throw CheckpointError(file_path_ + ": corrupt pickle in record '" + printable(record_name_) + "' at byte " +
+    throw CheckpointError(file_path_ + ": corrupt pickle in " + context_.source + " at byte " +
                           std::to_string(opcode_offset_) + ": " + message);
   }
 
   [[noreturn]] void unsupported(const std::string& message) const {
-    throw CheckpointError(file_path_ + ": record '" + printable(record_name_) + "' at byte " +
-                          std::to_string(opcode_offset_) + ": " + message);
+    throw CheckpointError(file_path_ + ": " + context_.source + " at byte " + std::to_string(opcode_offset_) +
+                          ": " + message);
   }
 
   // ---- reading the opcode stream --------------------------------------------------------------------------------
 
   const unsigned char* take(uint64_t count) {
-    if (count > bytes_.size() - position_) {
+    const unsigned char* start = input_.take(count);
+    if (start == nullptr) {
       corrupt("the pickle ends in the middle of an opcode's argument (needs " + std::to_string(count) +
-              " bytes, " + std::to_string(bytes_.size() - position_) + " left)");
+              " bytes, " + std::to_string(input_.remaining()) + " left)");
     }
-    const auto* start = reinterpret_cast<const unsigned char*>(bytes_.data() + position_);
-    position_ += static_cast<size_t>(count);
     return start;
   }
 
@@ -113,11 +109,16 @@ class Machine {
 
   // A newline-terminated argument (GLOBAL's module and name).
   std::string read_line() {
-    const size_t end = bytes_.find('\n', position_);
-    if (end == std::string_view::npos) corrupt("GLOBAL argument has no terminating newline");
-    std::string line(bytes_.substr(position_, end - position_));
-    position_ = end + 1;
-    return line;
+    std::string line;
+    while (true) {
+      const unsigned char* next = input_.take(1);
+      if (next == nullptr) corrupt("GLOBAL argument has no terminating newline");
+      if (*next == '\n') return line;
+      if (line.size() >= kMaxLineLength) {
+        unsupported("GLOBAL argument is longer than " + std::to_string(kMaxLineLength) + " bytes");
+      }
+      line.push_back(static_cast<char>(*next));
+    }
   }
 
   // ---- values ---------------------------------------------------------------------------------------------------
@@ -307,27 +308,39 @@ class Machine {
       corrupt(function + ": the first argument must be a storage (a persistent id), found " +
               describe_kind(storage->kind));
     }
-    const int64_t offset = int_argument(args[1], function, "storage_offset");
-    const std::vector<int64_t> sizes = int_tuple_argument(args[2], function, "size");
-    const std::vector<int64_t> strides = int_tuple_argument(args[3], function, "stride");
-    // requires_grad, backward_hooks and metadata do not matter for loading weights.
+    int_argument(args[1], function, "storage_offset");
+    int_tuple_argument(args[2], function, "size");
+    int_tuple_argument(args[3], function, "stride");
+    // requires_grad, backward_hooks and metadata do not matter for loading weights. The tensor is described, not
+    // built (see tensor_ref()): its storage is loaded only if the reader keeps it.
     PickleValue* tensor = make(PickleValue::Kind::kTensor);
-    tensor->tensor = tensor_from_storage(storage->tensor, storage->text, offset, sizes, strides, file_path_);
+    tensor->items = {args[0], args[1], args[2], args[3]};
     return tensor;
   }
 
-  // BINPERSID: torch.save's persistent id for a storage is ('storage', storage_type, key, location, numel).
+  // BINPERSID. torch.save's persistent id for a storage is ('storage', storage_type, key, location, numel) in the
+  // zip format, plus view_metadata (None or (view_key, offset, size)) in the legacy one.
   PickleValue* load_persistent(PickleValue* id) {
+    if (context_.persistent_ids == PersistentIds::kNone) {
+      corrupt("unexpected persistent id (this pickle holds no storages)");
+    }
     if (id->kind != PickleValue::Kind::kTuple || id->items.empty()) {
       corrupt("persistent id must be a tuple, found " + describe_kind(id->kind));
     }
     const std::vector<PickleValue*>& parts = id->items;
     if (parts[0]->kind != PickleValue::Kind::kString || parts[0]->text != "storage") {
+      if (parts[0]->kind == PickleValue::Kind::kString && parts[0]->text == "module") {
+        unsupported("the file holds a pickled nn.Module (torch.save(model)), not a state dict; save "
+                    "model.state_dict() instead");
+      }
       unsupported("unsupported persistent id (expected one starting with 'storage', as torch.save writes)");
     }
-    if (parts.size() != 5) {
-      corrupt("storage persistent id needs 5 parts ('storage', type, key, location, numel), found " +
-              std::to_string(parts.size()));
+    const bool legacy = context_.persistent_ids == PersistentIds::kLegacyStorages;
+    if (parts.size() != (legacy ? 6u : 5u)) {
+      corrupt(legacy ? "storage persistent id needs 6 parts ('storage', type, key, location, numel, view), found " +
+                           std::to_string(parts.size())
+                     : "storage persistent id needs 5 parts ('storage', type, key, location, numel), found " +
+                           std::to_string(parts.size()));
     }
     const PickleValue* type = parts[1];
     if (type->kind != PickleValue::Kind::kGlobal || type->global != AllowedGlobal::kStorageType) {
@@ -339,11 +352,33 @@ class Machine {
     if (parts[4]->kind != PickleValue::Kind::kInt) {
       corrupt("storage persistent id needs an int element count, found " + describe_kind(parts[4]->kind));
     }
-    StorageRequest request{type->storage_dtype, parts[2]->text, parts[3]->text, parts[4]->integer};
-    PickleValue* storage = make_text(PickleValue::Kind::kStorage, request.key);
-    storage->storage_dtype = request.dtype;
-    storage->tensor = load_storage_(request);
+    if (parts[4]->integer < 0) {
+      corrupt("storage persistent id has a negative element count (" + std::to_string(parts[4]->integer) + ")");
+    }
+    if (legacy) check_view_metadata(parts[5]);
+    PickleValue* storage = make_text(PickleValue::Kind::kStorage, parts[2]->text);
+    storage->storage_dtype = type->storage_dtype;
+    storage->items = parts;
     return storage;
+  }
+
+  // The legacy format's view_metadata: None, or (view_key, offset, size) with a str key and ints >= 0.
+  void check_view_metadata(const PickleValue* view) const {
+    if (view->kind == PickleValue::Kind::kNone) return;
+    if (view->kind != PickleValue::Kind::kTuple || view->items.size() != 3) {
+      corrupt("storage persistent id's view must be None or a tuple (view_key, offset, size), found " +
+              (view->kind == PickleValue::Kind::kTuple ? "a tuple of " + std::to_string(view->items.size())
+                                                       : describe_kind(view->kind)));
+    }
+    const std::vector<PickleValue*>& parts = view->items;
+    if (parts[0]->kind != PickleValue::Kind::kString || parts[1]->kind != PickleValue::Kind::kInt ||
+        parts[2]->kind != PickleValue::Kind::kInt) {
+      corrupt("storage view (view_key, offset, size) needs a str and two ints");
+    }
+    if (parts[1]->integer < 0 || parts[2]->integer < 0) {
+      corrupt("storage view has a negative offset or size (" + std::to_string(parts[1]->integer) + ", " +
+              std::to_string(parts[2]->integer) + ")");
+    }
   }
 
   // ---- one opcode -----------------------------------------------------------------------------------------------
@@ -361,7 +396,7 @@ class Machine {
       }
       case pickle_op::kFrame:
         // Framing only groups opcodes for buffered reading; the whole pickle is in memory already.
-        if (read_unsigned(8) > bytes_.size() - position_) corrupt("FRAME is longer than the rest of the pickle");
+        if (read_unsigned(8) > input_.remaining()) corrupt("FRAME is longer than the rest of the pickle");
         return;
       case pickle_op::kMark:
         if (marks_.size() >= kMaxMarks) unsupported("too many nested MARKs; refusing to continue");
@@ -544,13 +579,11 @@ class Machine {
     corrupt("unknown pickle opcode " + hex_byte(opcode));
   }
 
-  std::string_view bytes_;
-  const StorageLoader& load_storage_;
+  PickleInput& input_;
+  const UnpickleContext& context_;
   const std::string& file_path_;
-  const std::string& record_name_;
   std::unique_ptr<PickleValues> values_;
-  size_t position_ = 0;
-  size_t opcode_offset_ = 0;
+  uint64_t opcode_offset_ = 0;
   std::vector<PickleValue*> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, PickleValue*> memo_;
@@ -558,9 +591,39 @@ class Machine {
 
 }  // namespace
 
-UnpickledTree unpickle(std::string_view bytes, const StorageLoader& load_storage, const std::string& file_path,
-                       const std::string& record_name) {
-  return Machine(bytes, load_storage, file_path, record_name).run();
+UnpickledTree unpickle(PickleInput& input, const UnpickleContext& context) {
+  return Machine(input, context).run();
+}
+
+StorageRef storage_ref(const PickleValue& storage) {
+  // The parts were checked when the persistent id was read (Machine::load_persistent).
+  const std::vector<PickleValue*>& parts = storage.items;
+  StorageRef ref;
+  ref.dtype = storage.storage_dtype;
+  ref.key = parts[2]->text;
+  ref.location = parts[3]->text;
+  ref.element_count = parts[4]->integer;
+  if (parts.size() == 6 && parts[5]->kind == PickleValue::Kind::kTuple) {
+    const std::vector<PickleValue*>& view = parts[5]->items;
+    ref.is_view = true;
+    ref.view_key = view[0]->text;
+    ref.view_offset = view[1]->integer;
+    ref.view_size = view[2]->integer;
+  }
+  return ref;
+}
+
+TensorRef tensor_ref(const PickleValue& tensor) {
+  // The items were checked when the tensor was rebuilt (Machine::rebuild_tensor).
+  const std::vector<PickleValue*>& items = tensor.items;
+  TensorRef ref;
+  ref.storage = items[0];
+  ref.storage_offset = items[1]->integer;
+  ref.sizes.reserve(items[2]->items.size());
+  for (const PickleValue* size : items[2]->items) ref.sizes.push_back(size->integer);
+  ref.strides.reserve(items[3]->items.size());
+  for (const PickleValue* stride : items[3]->items) ref.strides.push_back(stride->integer);
+  return ref;
 }
 
 }  // namespace vitorch::checkpoint
