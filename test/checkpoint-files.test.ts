@@ -24,8 +24,14 @@ test('a pickle calling os.system is refused by name and runs nothing', () => {
   expect(fs.existsSync(bad.hostileGlobal.marker)).toBe(false);
 });
 
-test('the legacy (pre-1.6) format is recognised and reported', () => {
-  expect(checkpointError(fixturePath(bad.legacyFormat.file)).message).toMatch(/legacy/i);
+test('the legacy (pre-1.6) format loads the same tensors as the zip format', () => {
+  const legacy = loadCheckpoint(fixturePath(bad.legacyFormat.file));
+  const zip = loadCheckpoint(fixturePath(manifest.models[bad.legacyFormat.model].checkpoint));
+  expect(legacy.format).toBe('torch-legacy');
+  expect([...legacy.keys()]).toEqual([...zip.keys()]);
+  for (const [name, value] of zip) expect(legacy.get(name)!.toFloat32Array()).toEqual(value.toFloat32Array());
+  legacy.dispose();
+  zip.dispose();
 });
 
 test('a text file is not a checkpoint', () => {
