@@ -5,7 +5,8 @@
 #include <optional>
 
 #include "binding/tensor_wrap.h"
-#include "checkpoint/checkpoint_reader.h"
+#include "checkpoint/checkpoint_index.h"
+#include "model/checkpoint_loading.h"
 
 namespace vitorch::binding {
 
@@ -52,11 +53,11 @@ LoadStateDictWorker::LoadStateDictWorker(Napi::Env env, ModelWrap* wrap, std::sh
       options_(options) {}
 
 void LoadStateDictWorker::Compute() {
-  // The file is read before taking the lock, so forwards keep running meanwhile.
-  auto loaded = checkpoint::load_checkpoint_file(path_);
+  // The file is indexed before taking the lock, so forwards keep running meanwhile; its data is then read straight
+  // into the parameters, under the lock.
+  const auto index = checkpoint::CheckpointIndex::open(path_);
   std::lock_guard<std::mutex> lock(shared_->mutex);
-  report_ = model::load_into_model(*shared_->module, std::move(loaded.tensors), options_);
-  report_.notes.insert(report_.notes.begin(), loaded.notes.begin(), loaded.notes.end());
+  report_ = model::load_index_into_model(*shared_->module, index, options_);
 }
 
 Napi::Value LoadStateDictWorker::Result(Napi::Env env) { return load_report_to_js(env, report_); }

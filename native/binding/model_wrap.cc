@@ -5,10 +5,10 @@
 #include "binding/model_options.h"
 #include "binding/model_workers.h"
 #include "binding/tensor_wrap.h"
-#include "checkpoint/checkpoint_reader.h"
 #include "common/describe.h"
 #include "common/device.h"
 #include "common/errors.h"
+#include "model/checkpoint_loading.h"
 #include "model/state_dict.h"
 
 namespace vitorch::binding {
@@ -196,17 +196,10 @@ Napi::Value ModelWrap::LoadStateDict(const Napi::CallbackInfo& info) {
     const auto options = model_load_options(info[1]);
     require_idle("load a state dict");
     auto& module = shared()->module;
-    std::vector<std::string> file_notes;
-    model::NamedTensors state;
-    if (info[0].IsString()) {
-      auto loaded = checkpoint::load_checkpoint_file(info[0].As<Napi::String>().Utf8Value());
-      state = std::move(loaded.tensors);
-      file_notes = std::move(loaded.notes);
-    } else {
-      state = entries_from_js(info[0]);
-    }
-    auto report = model::load_into_model(*module, std::move(state), options);
-    report.notes.insert(report.notes.begin(), file_notes.begin(), file_notes.end());
+    // A file is read straight into the parameters (model/checkpoint_loading.h); its notes come first in the report.
+    const auto report = info[0].IsString()
+                            ? model::load_file_into_model(*module, info[0].As<Napi::String>().Utf8Value(), options)
+                            : model::load_into_model(*module, entries_from_js(info[0]), options);
     refresh_memory_accounting();
     return load_report_to_js(info.Env(), report);
   });

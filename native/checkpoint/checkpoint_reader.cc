@@ -1,7 +1,7 @@
-// load_checkpoint_file: opens the file, tells the checkpoint formats apart by their first bytes, hands the file to
-// the reader for that format (torch_zip_reader.h, torch_legacy_reader.h, safetensors_reader.h), then removes a
-// DataParallel 'module.' prefix whatever the format. Plain pickles and unknown files get a message saying what
-// they are not.
+// index_checkpoint_file: tells the checkpoint formats apart by their first bytes, hands the file to the reader for
+// that format (torch_zip_reader.h, torch_legacy_reader.h, safetensors_reader.h), then removes a DataParallel
+// 'module.' prefix whatever the format. Plain pickles and unknown files get a message saying what they are not.
+// load_checkpoint_file indexes the file (checkpoint_index.h) and materialises every entry.
 #include "checkpoint/checkpoint_reader.h"
 
 #include <algorithm>
@@ -9,6 +9,7 @@
 #include <cstring>
 #include <new>
 
+#include "checkpoint/checkpoint_index.h"
 #include "checkpoint/random_access_file.h"
 #include "checkpoint/safetensors_reader.h"
 #include "checkpoint/state_dict_selection.h"
@@ -57,7 +58,7 @@ std::string hex_bytes(const unsigned char* bytes, size_t count) {
   return text;
 }
 
-Checkpoint read_file(const RandomAccessFile& file, const ReadOptions& options) {
+CheckpointLayout read_layout(const RandomAccessFile& file, const ReadOptions& options) {
   if (file.size() == 0) {
     file.fail("not a PyTorch checkpoint (the file is empty)");
   }
@@ -67,11 +68,11 @@ Checkpoint read_file(const RandomAccessFile& file, const ReadOptions& options) {
 
   switch (detect_format(head, head_size, file.size())) {
     case Format::kTorchZip:
-      return read_torch_zip_checkpoint(file, options);
+      return index_torch_zip_checkpoint(file, options);
     case Format::kTorchLegacy:
-      return read_torch_legacy_checkpoint(file, options);
+      return index_torch_legacy_checkpoint(file, options);
     case Format::kSafetensors:
-      return read_safetensors_checkpoint(file);
+      return index_safetensors_checkpoint(file);
     case Format::kPlainPickle:
       file.fail("not a PyTorch checkpoint (it is a plain pickle file, not one written by torch.save)");
     case Format::kUnknown:
@@ -83,23 +84,16 @@ Checkpoint read_file(const RandomAccessFile& file, const ReadOptions& options) {
 
 }  // namespace
 
+CheckpointLayout index_checkpoint_file(const RandomAccessFile& file, const ReadOptions& options) {
+  CheckpointLayout layout = read_layout(file, options);
+  if (options.unwrap) strip_data_parallel_prefix(layout.names, layout.notes);
+  return layout;
+}
+
 Checkpoint load_checkpoint_file(const std::string& path, const ReadOptions& options) {
-  // The readers throw CheckpointError themselves; this is the net for anything from libtorch or the allocator,
-  // so that a bad file never surfaces as anything but a CheckpointError naming it.
-  try {
-    const RandomAccessFile file(path);
-    Checkpoint checkpoint = read_file(file, options);
-    if (options.unwrap) strip_data_parallel_prefix(checkpoint.tensors, checkpoint.notes);
-    return checkpoint;
-  } catch (const CheckpointError&) {
-    throw;
-  } catch (const c10::Error& error) {
-    throw CheckpointError(path + ": cannot load checkpoint: " + error.what_without_backtrace());
-  } catch (const std::bad_alloc&) {
-    throw CheckpointError(path + ": out of memory while loading the checkpoint");
-  } catch (const std::exception& error) {
-    throw CheckpointError(path + ": cannot load checkpoint: " + error.what());
-  }
+  // The readers throw CheckpointError themselves; the index's net turns anything from libtorch or the allocator
+  // into a CheckpointError naming the file.
+  return CheckpointIndex::open(path, options).materialize();
 }
 
 NamedTensors read_checkpoint(const std::string& path, const ReadOptions& options) {

@@ -1,5 +1,6 @@
 // The safetensors reader (see safetensors_reader.h): check the header length, parse the JSON header, check every
-// entry and that no two overlap, then allocate each tensor and read its bytes straight into it.
+// entry and that no two overlap, then index each tensor's bytes (CheckpointIndex reads them, straight into the
+// tensor).
 #include "checkpoint/safetensors_reader.h"
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include "checkpoint/json_parser.h"
 #include "checkpoint/message_text.h"
 #include "checkpoint/storage_checks.h"
+#include "common/describe.h"
 #include "common/errors.h"
 
 namespace vitorch::checkpoint {
@@ -199,7 +201,7 @@ bool starts_like_safetensors(const unsigned char* head, size_t size, uint64_t fi
   return header_size >= 1 && header_size <= file_size - 8;
 }
 
-Checkpoint read_safetensors_checkpoint(const RandomAccessFile& file) {
+CheckpointLayout index_safetensors_checkpoint(const RandomAccessFile& file) {
   if (!host_is_little_endian()) {
     file.fail("checkpoints can only be read on little-endian machines");
   }
@@ -239,7 +241,7 @@ Checkpoint read_safetensors_checkpoint(const RandomAccessFile& file) {
 
   const uint64_t data_start = 8 + header_size;
   const HeaderReader reader(file, file.size() - data_start);
-  Checkpoint checkpoint;
+  CheckpointLayout checkpoint;
   checkpoint.format = "safetensors";
   std::vector<Entry> entries;
   entries.reserve(root.keys.size());
@@ -256,22 +258,23 @@ Checkpoint read_safetensors_checkpoint(const RandomAccessFile& file) {
   std::string().swap(header);
 
   // Entries lie within the data section and do not overlap, so the tensors together take at most the file's size.
+  // Each tensor is its own storage; its data is read later (CheckpointIndex).
+  checkpoint.names.reserve(entries.size());
   checkpoint.tensors.reserve(entries.size());
+  checkpoint.storages.reserve(entries.size());
   for (Entry& entry : entries) {
-    const std::string what = "tensor '" + printable(entry.name) + "'";
-    const uint64_t byte_count = entry.end - entry.begin;
-    torch::Tensor tensor;
-    try {
-      tensor = torch::empty(entry.sizes, torch::TensorOptions().dtype(entry.dtype));
-    } catch (const c10::Error& error) {
-      file.fail("cannot allocate " + std::to_string(byte_count) + " bytes for " + what + ": " +
-                error.what_without_backtrace());
-    } catch (const std::bad_alloc&) {
-      file.fail("out of memory allocating " + std::to_string(byte_count) + " bytes for " + what);
-    }
-    file.read_exact(data_start + entry.begin, tensor.data_ptr(), static_cast<size_t>(byte_count));
-    if (entry.dtype == c10::ScalarType::Bool) check_bool_bytes(file, what, tensor);
-    checkpoint.tensors.emplace_back(std::move(entry.name), std::move(tensor));
+    StorageSource storage;
+    storage.what = "tensor '" + printable(entry.name) + "'";
+    storage.dtype = entry.dtype;
+    storage.meta = torch::empty(entry.sizes, torch::TensorOptions().dtype(entry.dtype).device(torch::kMeta));
+    storage.element_count = storage.meta.numel();
+    storage.byte_count = entry.end - entry.begin;
+    storage.position = data_start + entry.begin;
+    storage.data_offset = data_start + entry.begin;
+    storage.owned_by_entry = true;
+    checkpoint.tensors.push_back({storage.meta, checkpoint.storages.size()});
+    checkpoint.storages.push_back(std::move(storage));
+    checkpoint.names.push_back(std::move(entry.name));
   }
   return checkpoint;
 }

@@ -12,7 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "checkpoint/checkpoint_reader.h"
+#include "checkpoint/checkpoint_index.h"
 #include "checkpoint/random_access_file.h"
 
 namespace vitorch::checkpoint {
@@ -29,6 +29,6 @@ bool starts_like_safetensors(const unsigned char* head, size_t size, uint64_t fi
 
 // Tensors in the header's order (which is the order of their data). Throws CheckpointError naming the file and
 // the problem for anything that is not a well-formed safetensors file of supported dtypes.
-Checkpoint read_safetensors_checkpoint(const RandomAccessFile& file);
+CheckpointLayout index_safetensors_checkpoint(const RandomAccessFile& file);
 
 }  // namespace vitorch::checkpoint

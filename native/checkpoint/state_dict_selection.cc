@@ -115,14 +115,14 @@ StateDictSelection select_state_dict(const PickleValue& root, const RandomAccess
   file.fail(kExpected + std::string(problem->bad_key ? ", " : ", but ") + problem->text + hint);
 }
 
-void strip_data_parallel_prefix(NamedTensors& tensors, std::vector<std::string>& notes) {
-  if (tensors.empty()) return;
-  for (const auto& entry : tensors) {
-    if (entry.first.rfind(kDataParallelPrefix, 0) != 0) return;
+void strip_data_parallel_prefix(std::vector<std::string>& keys, std::vector<std::string>& notes) {
+  if (keys.empty()) return;
+  for (const std::string& key : keys) {
+    if (key.rfind(kDataParallelPrefix, 0) != 0) return;
   }
-  for (auto& entry : tensors) entry.first.erase(0, kDataParallelPrefix.size());
+  for (std::string& key : keys) key.erase(0, kDataParallelPrefix.size());
   notes.push_back("removed the '" + kDataParallelPrefix + "' prefix (DataParallel/DistributedDataParallel) from " +
-                  std::to_string(tensors.size()) + (tensors.size() == 1 ? " key" : " keys"));
+                  std::to_string(keys.size()) + (keys.size() == 1 ? " key" : " keys"));
 }
 
 }  // namespace vitorch::checkpoint

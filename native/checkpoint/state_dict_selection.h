@@ -27,6 +27,6 @@ struct StateDictSelection {
 StateDictSelection select_state_dict(const PickleValue& root, const RandomAccessFile& file, bool unwrap);
 
 // If there are keys and every one starts with 'module.', removes that prefix and adds a note.
-void strip_data_parallel_prefix(NamedTensors& tensors, std::vector<std::string>& notes);
+void strip_data_parallel_prefix(std::vector<std::string>& keys, std::vector<std::string>& notes);
 
 }  // namespace vitorch::checkpoint

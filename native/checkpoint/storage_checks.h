@@ -1,5 +1,5 @@
-// Checks and names shared by the checkpoint readers: dtype names for messages, storage locations, bool bytes and
-// the host byte order.
+// Checks shared by the checkpoint readers: storage locations, bool bytes and the host byte order. (Dtype names for
+// messages come from common/describe.h.)
 #pragma once
 
 #include <torch/types.h>
@@ -9,9 +9,6 @@
 #include "checkpoint/random_access_file.h"
 
 namespace vitorch::checkpoint {
-
-// The Python name of a dtype, as users know it from torch ("float32", not c10's "Float").
-std::string dtype_name(c10::ScalarType dtype);
 
 // Storages are saved from any device and all loaded onto the CPU: true for 'cpu', 'cuda', 'cuda:N' and 'mps'.
 bool is_known_location(const std::string& location);

@@ -13,6 +13,7 @@
 #include "checkpoint/storage_checks.h"
 #include "checkpoint/tensor_from_storage.h"
 #include "checkpoint/unpickler.h"
+#include "common/describe.h"
 #include "common/errors.h"
 
 namespace vitorch::checkpoint {
@@ -60,7 +61,7 @@ void check_sys_info(const PickleValue& sys_info, const RandomAccessFile& file) {
   file.fail("corrupt legacy torch.save file (its system info has no little_endian entry)");
 }
 
-// The storages the object pickle names, where their bytes are in the file, and the loaded ones.
+// The storages the object pickle names and where their bytes are in the file.
 class LegacyStorages {
  public:
   explicit LegacyStorages(const RandomAccessFile& file) : file_(file) {}
@@ -120,9 +121,10 @@ class LegacyStorages {
     }
   }
 
-  // Allocates the needed storages and reads each one's bytes straight into it, in file order. Their byte ranges
-  // were found by locate() one after another, so together they take at most the file's size.
-  void load_needed() {
+  // Adds the needed storages to `storages` in file order, each a StorageSource for its byte range; their data is
+  // read later (CheckpointIndex). The ranges were found by locate() one after another, so together they take at
+  // most the file's size.
+  void index_needed(std::vector<StorageSource>& storages) {
     std::vector<std::pair<const std::string*, Root*>> needed;
     for (auto& [key, root] : roots_) {
       if (root.needed) needed.emplace_back(&key, &root);
@@ -130,24 +132,26 @@ class LegacyStorages {
     std::sort(needed.begin(), needed.end(),
               [](const auto& a, const auto& b) { return a.second->data_offset < b.second->data_offset; });
     for (const auto& [key, root] : needed) {
-      const std::string what = "storage '" + printable(*key) + "'";
-      try {
-        root->tensor = torch::empty({root->element_count}, torch::TensorOptions().dtype(root->dtype));
-      } catch (const c10::Error& error) {
-        file_.fail("cannot allocate " + std::to_string(root->byte_count) + " bytes for " + what + ": " +
-                   error.what_without_backtrace());
-      } catch (const std::bad_alloc&) {
-        file_.fail("out of memory allocating " + std::to_string(root->byte_count) + " bytes for " + what);
-      }
-      file_.read_exact(root->data_offset, root->tensor.data_ptr(), static_cast<size_t>(root->byte_count));
-      if (root->dtype == c10::ScalarType::Bool) check_bool_bytes(file_, what, root->tensor);
+      StorageSource storage;
+      storage.what = "storage '" + printable(*key) + "'";
+      storage.dtype = root->dtype;
+      storage.element_count = root->element_count;
+      storage.byte_count = root->byte_count;
+      storage.position = root->data_offset;
+      storage.data_offset = root->data_offset;
+      storage.meta =
+          torch::empty({root->element_count}, torch::TensorOptions().dtype(root->dtype).device(torch::kMeta));
+      root->source = storages.size();
+      storages.push_back(std::move(storage));
     }
   }
 
-  // The storage a loaded tensor refers to: the whole root storage, or the slice a view names. Also gives the key
-  // to name it by in messages.
-  torch::Tensor storage_of(const StorageRef& ref, std::string& key) const {
-    const torch::Tensor& root = roots_.at(ref.key).tensor;
+  // The storage an indexed tensor refers to, as a meta tensor: the whole root storage, or the slice a view names.
+  // Also gives the index of the root's StorageSource and the key to name it by in messages.
+  torch::Tensor storage_of(const StorageRef& ref, const std::vector<StorageSource>& storages, size_t& source,
+                           std::string& key) const {
+    source = roots_.at(ref.key).source;
+    const torch::Tensor& root = storages[source].meta;
     if (!ref.is_view) {
       key = ref.key;
       return root;
@@ -164,7 +168,7 @@ class LegacyStorages {
     bool located = false;
     uint64_t data_offset = 0;
     uint64_t byte_count = 0;
-    torch::Tensor tensor;
+    size_t source = 0;  // index of its StorageSource, once index_needed() has made it
   };
 
   struct View {
@@ -251,7 +255,7 @@ bool starts_like_torch_legacy(const unsigned char* head, size_t size) {
   return magic_prefix_length(head, size) != 0;
 }
 
-Checkpoint read_torch_legacy_checkpoint(const RandomAccessFile& file, const ReadOptions& options) {
+CheckpointLayout index_torch_legacy_checkpoint(const RandomAccessFile& file, const ReadOptions& options) {
   if (!host_is_little_endian()) {
     file.fail("checkpoints can only be read on little-endian machines");
   }
@@ -290,21 +294,23 @@ Checkpoint read_torch_legacy_checkpoint(const RandomAccessFile& file, const Read
     storages.mark_needed(storage_ref(*tensors.back().storage));
   }
   storages.locate(*keys.root, data_start);
-  storages.load_needed();
 
-  Checkpoint checkpoint;
-  checkpoint.format = "torch-legacy";
-  checkpoint.notes = std::move(selection.notes);
-  checkpoint.tensors.reserve(tensors.size());
+  CheckpointLayout layout;
+  layout.format = "torch-legacy";
+  layout.notes = std::move(selection.notes);
+  storages.index_needed(layout.storages);
+  layout.names.reserve(tensors.size());
+  layout.tensors.reserve(tensors.size());
   for (size_t i = 0; i < tensors.size(); ++i) {
     const TensorRef& tensor = tensors[i];
+    size_t source = 0;
     std::string key;
-    const torch::Tensor storage = storages.storage_of(storage_ref(*tensor.storage), key);
-    checkpoint.tensors.emplace_back(
-        std::move(selection.tensors[i].first),
-        tensor_from_storage(storage, key, tensor.storage_offset, tensor.sizes, tensor.strides, path));
+    const torch::Tensor storage = storages.storage_of(storage_ref(*tensor.storage), layout.storages, source, key);
+    layout.tensors.push_back(
+        {tensor_from_storage(storage, key, tensor.storage_offset, tensor.sizes, tensor.strides, path), source});
+    layout.names.push_back(std::move(selection.tensors[i].first));
   }
-  return checkpoint;
+  return layout;
 }
 
 }  // namespace vitorch::checkpoint

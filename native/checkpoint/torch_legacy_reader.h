@@ -12,13 +12,12 @@
 //   then, for each key of that list: its element count as 8 bytes little-endian, then count * element_size bytes.
 // Nothing says where one pickle ends but its STOP opcode, and the storages come after the object that uses them,
 // so the object is unpickled first (tensors are only described there), then the key list, then the storage
-// headers are walked to find each storage's bytes, and only then are the kept tensors' storages allocated and
-// read, straight into their tensors.
+// headers are walked to find each storage's bytes; the kept tensors' storages are read later (checkpoint_index.h).
 #pragma once
 
 #include <cstddef>
 
-#include "checkpoint/checkpoint_reader.h"
+#include "checkpoint/checkpoint_index.h"
 #include "checkpoint/random_access_file.h"
 
 namespace vitorch::checkpoint {
@@ -29,6 +28,6 @@ bool starts_like_torch_legacy(const unsigned char* head, size_t size);
 
 // Throws CheckpointError naming the file and the problem for anything that is not a legacy torch.save file holding a
 // state dict. The notes say how the state dict was unwrapped; the 'module.' prefix is left for the caller.
-Checkpoint read_torch_legacy_checkpoint(const RandomAccessFile& file, const ReadOptions& options);
+CheckpointLayout index_torch_legacy_checkpoint(const RandomAccessFile& file, const ReadOptions& options);
 
 }  // namespace vitorch::checkpoint

@@ -12,6 +12,7 @@
 #include "checkpoint/tensor_from_storage.h"
 #include "checkpoint/unpickler.h"
 #include "checkpoint/zip_archive.h"
+#include "common/describe.h"
 #include "common/errors.h"
 
 namespace vitorch::checkpoint {
@@ -74,30 +75,32 @@ void check_byte_order(const ZipArchive& archive, const std::string& prefix, cons
   }
 }
 
-// Loads each storage record once, as a contiguous 1-D CPU tensor, and hands out the same tensor for every later
-// reference so that views of one storage share it as they did in Python. Only the storages of the tensors kept
-// are ever asked for.
-class StorageCache {
+// Indexes each storage record once (a StorageSource of the layout) and hands out the same one for every later
+// reference, so that views of one storage share it as they did in Python. Only the storages of the tensors kept
+// are ever asked for. No data is read here: the record's place in the file is checked, its bytes are read later
+// (CheckpointIndex), with their CRC-32.
+class StorageIndexer {
  public:
-  StorageCache(const ZipArchive& archive, std::string prefix, const ReadOptions& options)
-      : archive_(archive), prefix_(std::move(prefix)), options_(options) {}
+  StorageIndexer(const ZipArchive& archive, std::string prefix, std::vector<StorageSource>& storages)
+      : archive_(archive), prefix_(std::move(prefix)), storages_(storages) {}
 
-  torch::Tensor load(const StorageRef& request) {
+  // The index of the storage in `storages`.
+  size_t find(const StorageRef& request) {
     const RandomAccessFile& file = archive_.file();
     const std::string name = prefix_ + "/data/" + request.key;
     if (!is_known_location(request.location)) {
       file.fail("storage '" + printable(name) + "' has unsupported location '" + printable(request.location) +
                 "' (expected 'cpu' or 'cuda:N')");
     }
-    const auto cached = storages_.find(request.key);
-    if (cached != storages_.end()) {
-      const torch::Tensor& storage = cached->second;
-      if (storage.scalar_type() != request.dtype) {
-        file.fail("storage '" + printable(name) + "' is used both as " + dtype_name(storage.scalar_type()) +
-                  " and as " + dtype_name(request.dtype));
+    const auto known = indices_.find(request.key);
+    if (known != indices_.end()) {
+      const StorageSource& storage = storages_[known->second];
+      if (storage.dtype != request.dtype) {
+        file.fail("storage '" + printable(name) + "' is used both as " + dtype_name(storage.dtype) + " and as " +
+                  dtype_name(request.dtype));
       }
-      check_element_count(name, storage.numel(), request);
-      return storage;
+      check_element_count(name, storage.element_count, request);
+      return known->second;
     }
 
     const ZipArchive::Record* record = archive_.find(name);
@@ -113,28 +116,28 @@ class StorageCache {
     }
     const int64_t element_count = static_cast<int64_t>(record->size / element_size);
     check_element_count(name, element_count, request);
-    // Each record can be loaded once only, so the total is at most the file size unless records overlap; a
-    // hostile archive listing one huge record under many names must not multiply the memory it costs.
-    if (record->size > file.size() - bytes_loaded_) {
+    // Each record is loaded once only, so the total is at most the file size unless records overlap; a hostile
+    // archive listing one huge record under many names must not multiply the memory it costs.
+    if (record->size > file.size() - bytes_indexed_) {
       file.fail("corrupt zip archive (the storage records add up to more bytes than the file holds; records "
                 "overlap)");
     }
-    bytes_loaded_ += record->size;
+    bytes_indexed_ += record->size;
+    // Checks the record can be read (stored, not encrypted, its local header and data inside the file) now,
+    // before anything is read into anything.
+    archive_.data_offset_of(*record);
 
-    torch::Tensor storage;
-    try {
-      storage = torch::empty({element_count}, torch::TensorOptions().dtype(request.dtype));
-    } catch (const c10::Error& error) {
-      file.fail("cannot allocate " + std::to_string(record->size) + " bytes for record '" + printable(name) +
-                "': " + error.what_without_backtrace());
-    } catch (const std::bad_alloc&) {
-      file.fail("out of memory allocating " + std::to_string(record->size) + " bytes for record '" +
-                printable(name) + "'");
-    }
-    archive_.read(*record, storage.data_ptr(), record->size, options_.verify_checksums);
-    if (request.dtype == c10::ScalarType::Bool) check_bool_bytes(file, "record '" + printable(name) + "'", storage);
-    storages_.emplace(request.key, storage);
-    return storage;
+    StorageSource storage;
+    storage.what = "record '" + printable(name) + "'";
+    storage.dtype = request.dtype;
+    storage.element_count = element_count;
+    storage.byte_count = record->size;
+    storage.position = record->local_header_offset;
+    storage.record = record;
+    storage.meta = torch::empty({element_count}, torch::TensorOptions().dtype(request.dtype).device(torch::kMeta));
+    storages_.push_back(std::move(storage));
+    indices_.emplace(request.key, storages_.size() - 1);
+    return storages_.size() - 1;
   }
 
  private:
@@ -148,15 +151,17 @@ class StorageCache {
 
   const ZipArchive& archive_;
   const std::string prefix_;
-  const ReadOptions& options_;
-  std::map<std::string, torch::Tensor> storages_;
-  uint64_t bytes_loaded_ = 0;
+  std::vector<StorageSource>& storages_;
+  std::map<std::string, size_t> indices_;
+  uint64_t bytes_indexed_ = 0;
 };
 
 }  // namespace
 
-Checkpoint read_torch_zip_checkpoint(const RandomAccessFile& file, const ReadOptions& options) {
-  const ZipArchive archive(file);
+CheckpointLayout index_torch_zip_checkpoint(const RandomAccessFile& file, const ReadOptions& options) {
+  CheckpointLayout layout;
+  layout.archive = std::make_unique<ZipArchive>(file);
+  const ZipArchive& archive = *layout.archive;
   const std::string prefix = find_prefix(archive);
   check_byte_order(archive, prefix, options);
 
@@ -167,19 +172,21 @@ Checkpoint read_torch_zip_checkpoint(const RandomAccessFile& file, const ReadOpt
       unpickle(input, {file.path(), "record '" + printable(pickle_record->name) + "'", PersistentIds::kZipStorages});
 
   StateDictSelection selection = select_state_dict(*tree.root, file, options.unwrap);
-  Checkpoint checkpoint;
-  checkpoint.format = "torch-zip";
-  checkpoint.notes = std::move(selection.notes);
-  checkpoint.tensors.reserve(selection.tensors.size());
-  StorageCache storages(archive, prefix, options);
+  layout.format = "torch-zip";
+  layout.notes = std::move(selection.notes);
+  layout.names.reserve(selection.tensors.size());
+  layout.tensors.reserve(selection.tensors.size());
+  StorageIndexer storages(archive, prefix, layout.storages);
   for (auto& [name, value] : selection.tensors) {
     const TensorRef tensor = tensor_ref(*value);
     const StorageRef storage = storage_ref(*tensor.storage);
-    checkpoint.tensors.emplace_back(
-        std::move(name), tensor_from_storage(storages.load(storage), storage.key, tensor.storage_offset, tensor.sizes,
-                                             tensor.strides, file.path()));
+    const size_t index = storages.find(storage);
+    layout.tensors.push_back({tensor_from_storage(layout.storages[index].meta, storage.key, tensor.storage_offset,
+                                                  tensor.sizes, tensor.strides, file.path()),
+                              index});
+    layout.names.push_back(std::move(name));
   }
-  return checkpoint;
+  return layout;
 }
 
 }  // namespace vitorch::checkpoint

@@ -298,8 +298,7 @@ uint64_t ZipArchive::data_offset(const Record& record) const {
   return offset;
 }
 
-void ZipArchive::read(const Record& record, void* destination, uint64_t destination_size,
-                      bool verify_checksum) const {
+uint64_t ZipArchive::data_offset_of(const Record& record) const {
   if (record.flags & kEncryptedFlag) {
     fail("record '" + record.name + "' is encrypted; torch.save never encrypts records");
   }
@@ -311,11 +310,16 @@ void ZipArchive::read(const Record& record, void* destination, uint64_t destinat
     fail("corrupt zip archive (stored record '" + record.name + "' has size " + std::to_string(record.size) +
          " but compressed size " + std::to_string(record.compressed_size) + ")");
   }
+  return data_offset(record);
+}
+
+void ZipArchive::read(const Record& record, void* destination, uint64_t destination_size,
+                      bool verify_checksum) const {
   if (destination_size != record.size) {
     fail("internal error: buffer of " + std::to_string(destination_size) + " bytes for record '" + record.name +
          "' of " + std::to_string(record.size) + " bytes");
   }
-  uint64_t offset = data_offset(record);
+  uint64_t offset = data_offset_of(record);
   auto* out = static_cast<unsigned char*>(destination);
   uint64_t remaining = record.size;
   uint32_t crc = 0;

@@ -44,6 +44,11 @@ class ZipArchive {
   // encrypted records, a bad local header, data outside the file, or a CRC mismatch.
   void read(const Record& record, void* destination, uint64_t destination_size, bool verify_checksum) const;
 
+  // Where the record's data starts in the file, after the checks read() makes before copying anything (stored,
+  // not encrypted, a local header that agrees with the central directory, data inside the file). Throws
+  // CheckpointError as read() does.
+  uint64_t data_offset_of(const Record& record) const;
+
   // read() into a new string; for the small records (data.pkl, byteorder).
   std::string read_to_string(const Record& record, bool verify_checksum) const;
 

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "common/errors.h"
+#include "model/linear_init.h"
 
 namespace vitorch::model {
 
@@ -14,9 +15,9 @@ void AttentionImpl::reset() {
     throw InvalidValue("expected numFeatures (" + std::to_string(dim) + ") to be a multiple of numHeads (" +
                        std::to_string(options.num_heads()) + ")");
   }
-  qkv = register_module("qkv", torch::nn::Linear(torch::nn::LinearOptions(dim, dim * 3).bias(options.qkv_bias())));
+  qkv = register_module("qkv", make_linear(torch::nn::LinearOptions(dim, dim * 3).bias(options.qkv_bias())));
   attn_drop = register_module("attn_drop", torch::nn::Dropout(options.attn_drop()));
-  proj = register_module("proj", torch::nn::Linear(dim, dim));
+  proj = register_module("proj", make_linear(torch::nn::LinearOptions(dim, dim)));
   proj_drop = register_module("proj_drop", torch::nn::Dropout(options.proj_drop()));
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 #include "common/describe.h"
 
@@ -31,8 +32,9 @@ torch::Tensor resample_position_table(const torch::Tensor& table, int64_t from_s
 
 }  // namespace
 
-NamedTensors adapt_state_dict(const VisionTransformerImpl& model, NamedTensors state, const AdaptationOptions& options,
-                              std::vector<std::string>& notes) {
+std::vector<AdaptationStep> plan_adaptation(const VisionTransformerImpl& model, const NamedShapes& checkpoint,
+                                            const AdaptationOptions& options, std::vector<std::string>& notes) {
+  using Source = AdaptationStep::Source;
   const auto model_state = model::state_dict(model);
   auto model_tensor = [&](const std::string& key) -> const torch::Tensor* {
     for (const auto& [name, value] : model_state) {
@@ -41,45 +43,80 @@ NamedTensors adapt_state_dict(const VisionTransformerImpl& model, NamedTensors s
     return nullptr;
   };
 
-  NamedTensors adapted;
-  for (auto& [key, value] : state) {
+  std::vector<AdaptationStep> steps;
+  steps.reserve(checkpoint.size() + 2);
+  for (size_t entry = 0; entry < checkpoint.size(); ++entry) {
+    const std::string& key = checkpoint[entry].first;
+    const c10::IntArrayRef shape(checkpoint[entry].second);
     const auto* target = model_tensor(key);
-    const bool fits = target != nullptr && target->sizes() == value.sizes();
+    const bool fits = target != nullptr && target->sizes() == shape;
 
-    if (options.resample_pos_embed && key == "pos_embed" && target != nullptr && !fits && value.dim() == 3 &&
-        value.size(0) == 1 && value.size(2) == target->size(2)) {
-      const auto from_side = square_grid_side(value.size(1));
+    if (options.resample_pos_embed && key == "pos_embed" && target != nullptr && !fits && shape.size() == 3 &&
+        shape[0] == 1 && shape[2] == target->size(2)) {
+      const auto from_side = square_grid_side(shape[1]);
       const auto to_side = square_grid_side(target->size(1));
       if (from_side > 0 && to_side > 0) {
         notes.push_back("pos_embed: resampled the checkpoint's " + std::to_string(from_side) + "x" +
-                        std::to_string(from_side) + " position grid " + format_shape(value.sizes()) + " to the model's " +
+                        std::to_string(from_side) + " position grid " + format_shape(shape) + " to the model's " +
                         std::to_string(to_side) + "x" + std::to_string(to_side) + " " + format_shape(target->sizes()) +
                         " (bicubic, align_corners=false)");
-        adapted.emplace_back(key, resample_position_table(value, from_side, to_side));
+        // The class row, then the resampled grid.
+        steps.push_back({key, Source::kResampledPosEmbed, entry, {1, 1 + to_side * to_side, shape[2]}, from_side,
+                         to_side});
         continue;
       }
     }
 
     if (options.keep_model_head && (key == "head.weight" || key == "head.bias") && !fits) {
-      notes.push_back(key + ": the checkpoint's " + format_shape(value.sizes()) + " does not fit the model's " +
+      notes.push_back(key + ": the checkpoint's " + format_shape(shape) + " does not fit the model's " +
                       (target ? format_shape(target->sizes()) : std::string("head (none)")) +
                       "; kept the model's own head");
       // The model's current values stand in, so strict loading still sees every key it expects.
-      if (target != nullptr) adapted.emplace_back(key, *target);
+      if (target != nullptr) steps.push_back({key, Source::kModel, 0, target->sizes().vec()});
       continue;
     }
-    adapted.emplace_back(std::move(key), std::move(value));
+    steps.push_back({key, Source::kCheckpoint, entry, checkpoint[entry].second});
   }
 
   // A checkpoint without a head (e.g. features only) loading into a model with one: keep the model's.
   if (options.keep_model_head) {
     for (const char* key : {"head.weight", "head.bias"}) {
       const auto* target = model_tensor(key);
-      const bool present = std::any_of(adapted.begin(), adapted.end(), [&](const auto& e) { return e.first == key; });
+      const bool present = std::any_of(steps.begin(), steps.end(), [&](const auto& step) { return step.key == key; });
       if (target != nullptr && !present) {
         notes.push_back(std::string(key) + ": not in the checkpoint; kept the model's own head");
-        adapted.emplace_back(key, *target);
+        steps.push_back({key, Source::kModel, 0, target->sizes().vec()});
       }
+    }
+  }
+  return steps;
+}
+
+torch::Tensor adapted_value(const AdaptationStep& step, torch::Tensor checkpoint_value) {
+  switch (step.source) {
+    case AdaptationStep::Source::kCheckpoint:
+      return checkpoint_value;
+    case AdaptationStep::Source::kResampledPosEmbed:
+      return resample_position_table(checkpoint_value, step.from_side, step.to_side);
+    case AdaptationStep::Source::kModel:
+      break;
+  }
+  throw std::logic_error("adapted_value: the step '" + step.key + "' loads the model's own value");
+}
+
+NamedTensors adapt_state_dict(const VisionTransformerImpl& model, NamedTensors state, const AdaptationOptions& options,
+                              std::vector<std::string>& notes) {
+  const auto steps = plan_adaptation(model, shapes_of(state), options, notes);
+  const auto model_state = model::state_dict(model);
+  NamedTensors adapted;
+  adapted.reserve(steps.size());
+  for (const auto& step : steps) {
+    if (step.source != AdaptationStep::Source::kModel) {
+      adapted.emplace_back(step.key, adapted_value(step, std::move(state[step.entry].second)));
+      continue;
+    }
+    for (const auto& [name, value] : model_state) {
+      if (name == step.key) adapted.emplace_back(step.key, value);
     }
   }
   return adapted;

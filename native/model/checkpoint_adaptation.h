@@ -19,6 +19,29 @@ struct AdaptationOptions {
   bool keep_model_head = false;
 };
 
+// What is loaded under one key, decided from shapes alone (so before any checkpoint data is read).
+struct AdaptationStep {
+  enum class Source {
+    kCheckpoint,         // the checkpoint's entry as it is
+    kResampledPosEmbed,  // the checkpoint's entry, resampled from a from_side to a to_side grid
+    kModel,              // the model's own current value (a kept head): nothing is read
+  };
+  std::string key;
+  Source source = Source::kCheckpoint;
+  size_t entry = 0;            // kCheckpoint, kResampledPosEmbed: index of the checkpoint's entry
+  std::vector<int64_t> sizes;  // the shape of what is loaded under `key`
+  int64_t from_side = 0;
+  int64_t to_side = 0;
+};
+
+// The adaptations adapt_state_dict makes, as steps in the order of the state it returns; `notes` receives one line
+// per change. Each checkpoint entry is used by at most one step.
+std::vector<AdaptationStep> plan_adaptation(const VisionTransformerImpl& model, const NamedShapes& checkpoint,
+                                            const AdaptationOptions& options, std::vector<std::string>& notes);
+
+// The value a kCheckpoint or kResampledPosEmbed step loads, given its checkpoint entry's value.
+torch::Tensor adapted_value(const AdaptationStep& step, torch::Tensor checkpoint_value);
+
 // Returns the state with the requested adaptations applied; `notes` receives one line per change.
 NamedTensors adapt_state_dict(const VisionTransformerImpl& model, NamedTensors state, const AdaptationOptions& options,
                               std::vector<std::string>& notes);

@@ -11,9 +11,10 @@
 namespace vitorch::model {
 namespace {
 
-std::string describe(const LoadReport& report, const NamedTensors& state, const NamedTensors& model_state) {
-  std::unordered_map<std::string, const torch::Tensor*> in_checkpoint, in_model;
-  for (const auto& [key, value] : state) in_checkpoint[key] = &value;
+std::string describe(const LoadReport& report, const NamedShapes& state, const NamedTensors& model_state) {
+  std::unordered_map<std::string, const std::vector<int64_t>*> in_checkpoint;
+  std::unordered_map<std::string, const torch::Tensor*> in_model;
+  for (const auto& [key, sizes] : state) in_checkpoint[key] = &sizes;
   for (const auto& [key, value] : model_state) in_model[key] = &value;
 
   std::string text = "the checkpoint does not fit the model:";
@@ -25,7 +26,7 @@ std::string describe(const LoadReport& report, const NamedTensors& state, const 
     text += "\n  unexpected keys (" + std::to_string(report.unexpected_keys.size()) +
             "), in the checkpoint but not the model:";
     for (const auto& key : report.unexpected_keys) {
-      text += "\n    " + key + " " + format_shape(in_checkpoint[key]->sizes());
+      text += "\n    " + key + " " + format_shape(*in_checkpoint[key]);
     }
   }
   if (!report.shape_mismatches.empty()) {
@@ -47,10 +48,21 @@ NamedTensors state_dict(const torch::nn::Module& module) {
   return entries;
 }
 
+NamedShapes shapes_of(const NamedTensors& state) {
+  NamedShapes shapes;
+  shapes.reserve(state.size());
+  for (const auto& [key, value] : state) shapes.emplace_back(key, value.sizes().vec());
+  return shapes;
+}
+
 LoadReport compare_state_dict(const torch::nn::Module& module, const NamedTensors& state) {
+  return compare_state_dict(module, shapes_of(state));
+}
+
+LoadReport compare_state_dict(const torch::nn::Module& module, const NamedShapes& state) {
   const auto model_state = state_dict(module);
-  std::unordered_map<std::string, const torch::Tensor*> in_checkpoint;
-  for (const auto& [key, value] : state) in_checkpoint[key] = &value;
+  std::unordered_map<std::string, const std::vector<int64_t>*> in_checkpoint;
+  for (const auto& [key, sizes] : state) in_checkpoint[key] = &sizes;
 
   LoadReport report;
   std::unordered_set<std::string> model_keys;
@@ -59,8 +71,8 @@ LoadReport compare_state_dict(const torch::nn::Module& module, const NamedTensor
     const auto found = in_checkpoint.find(key);
     if (found == in_checkpoint.end()) {
       report.missing_keys.push_back(key);
-    } else if (found->second->sizes() != target.sizes()) {
-      report.shape_mismatches.push_back({key, target.sizes().vec(), found->second->sizes().vec()});
+    } else if (c10::IntArrayRef(*found->second) != target.sizes()) {
+      report.shape_mismatches.push_back({key, target.sizes().vec(), *found->second});
     }
   }
   for (const auto& [key, value] : state) {
@@ -69,12 +81,17 @@ LoadReport compare_state_dict(const torch::nn::Module& module, const NamedTensor
   return report;
 }
 
-LoadReport load_state_dict(torch::nn::Module& module, const NamedTensors& state, bool strict) {
-  const auto report = compare_state_dict(module, state);
+LoadReport check_state_dict(const torch::nn::Module& module, const NamedShapes& state, bool strict) {
+  auto report = compare_state_dict(module, state);
   const bool keys_differ = !report.missing_keys.empty() || !report.unexpected_keys.empty();
   if (!report.shape_mismatches.empty() || (strict && keys_differ)) {
     throw StateDictError(describe(report, state, state_dict(module)));
   }
+  return report;
+}
+
+LoadReport load_state_dict(torch::nn::Module& module, const NamedTensors& state, bool strict) {
+  const auto report = check_state_dict(module, shapes_of(state), strict);
   std::unordered_map<std::string, const torch::Tensor*> in_checkpoint;
   for (const auto& [key, value] : state) in_checkpoint[key] = &value;
 

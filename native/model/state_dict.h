@@ -12,6 +12,8 @@
 namespace vitorch::model {
 
 using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
+// Keys and shapes only: what a checkpoint index knows before any tensor data is read.
+using NamedShapes = std::vector<std::pair<std::string, std::vector<int64_t>>>;
 
 struct ShapeMismatch {
   std::string key;
@@ -29,6 +31,13 @@ struct LoadReport {
 
 // Compares without copying anything.
 LoadReport compare_state_dict(const torch::nn::Module& module, const NamedTensors& state);
+LoadReport compare_state_dict(const torch::nn::Module& module, const NamedShapes& state);
+
+// The checks of load_state_dict, on shapes, without copying anything: throws the same StateDictError it would, or
+// returns the report (missing and unexpected keys when not strict).
+LoadReport check_state_dict(const torch::nn::Module& module, const NamedShapes& state, bool strict);
+
+NamedShapes shapes_of(const NamedTensors& state);
 
 // Strict: any missing or unexpected key, or any shape mismatch, throws StateDictError listing every one by name and
 // shape. Not strict: missing and unexpected keys are allowed and returned; a shape mismatch still throws, as in

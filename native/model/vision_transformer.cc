@@ -8,6 +8,7 @@
 
 #include "common/errors.h"
 #include "common/describe.h"
+#include "model/linear_init.h"
 
 namespace vitorch::model {
 namespace {
@@ -96,7 +97,7 @@ void VisionTransformerImpl::replace_head(int64_t num_classes) {
     if (registered) replace_module("head", identity); else register_module("head", identity);
     return;
   }
-  torch::nn::Linear fresh(options.num_features(), num_classes);
+  torch::nn::Linear fresh = make_linear(torch::nn::LinearOptions(options.num_features(), num_classes));
   // A new head lives where the rest of the model does.
   fresh->to(pos_embed.device(), pos_embed.scalar_type());
   head = registered ? replace_module("head", fresh) : register_module("head", fresh);
