@@ -49,6 +49,10 @@ NamedTensors adapt_state_dict(const VisionTransformerImpl& model, NamedTensors s
 struct ModelLoadOptions {
   bool strict = true;
   AdaptationOptions adaptation;
+  // A file is checked whole (every record's CRC-32, every byte that only the data shows) before the first parameter
+  // is written, so a corrupt file leaves a live model as it was. It costs a second read of the file; a model that
+  // is thrown away on failure (vit()'s) does not need it.
+  bool all_or_nothing = true;
 };
 
 // adapt_state_dict, then load_state_dict; the report's notes say what was adapted.

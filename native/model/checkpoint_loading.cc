@@ -21,6 +21,18 @@ torch::Tensor read_entry(const checkpoint::CheckpointIndex& index, size_t entry)
   return destinations[entry];
 }
 
+// Reads every entry that is to be written, one at a time into a scratch tensor, so that whatever only the data can
+// show (a CRC mismatch, a bool byte other than 0 or 1, a short read) is found before the model changes.
+void check_data_before_writing(const checkpoint::CheckpointIndex& index, const std::vector<torch::Tensor>& destinations) {
+  std::vector<torch::Tensor> scratch(index.size());
+  for (size_t i = 0; i < index.size(); ++i) {
+    if (!destinations[i].defined()) continue;
+    scratch[i] = torch::empty(index.meta(i).sizes(), torch::TensorOptions().dtype(index.meta(i).scalar_type()));
+    index.read_into(scratch);
+    scratch[i] = torch::Tensor();
+  }
+}
+
 }  // namespace
 
 LoadReport load_index_into_model(VisionTransformerImpl& model, const checkpoint::CheckpointIndex& index,
@@ -56,6 +68,8 @@ LoadReport load_index_into_model(VisionTransformerImpl& model, const checkpoint:
       adapted.emplace_back(target, adapted_value(step, read_entry(index, step.entry)));
     }
   }
+
+  if (options.all_or_nothing) check_data_before_writing(index, destinations);
 
   // Writing into leaf parameters that require grad is only allowed outside autograd.
   torch::NoGradGuard no_grad;

@@ -17,6 +17,7 @@ VisionTransformer vit(const VitFactoryOptions& options) {
     }
     ModelLoadOptions load_options;
     load_options.strict = true;
+    load_options.all_or_nothing = false;  // on failure the half-built model is discarded
     load_file_into_model(*model, *options.pretrained, load_options);
   } else {
     model = VisionTransformer(model_options);
