@@ -14,25 +14,15 @@
 #include <sstream>
 
 #include "checkpoint/crc32.h"
+#include "checkpoint/zip_format.h"
 
 namespace vitorch::checkpoint {
 
 namespace {
 
-constexpr uint32_t kEndOfCentralDirectorySignature = 0x06054b50;
-constexpr uint32_t kZip64LocatorSignature = 0x07064b50;
-constexpr uint32_t kZip64EndOfCentralDirectorySignature = 0x06064b50;
-constexpr uint32_t kCentralHeaderSignature = 0x02014b50;
-constexpr uint32_t kLocalHeaderSignature = 0x04034b50;
+using namespace zip_format;
 
-constexpr size_t kEndOfCentralDirectorySize = 22;
 constexpr size_t kMaxCommentSize = 0xFFFF;
-constexpr size_t kZip64LocatorSize = 20;
-constexpr size_t kZip64EndOfCentralDirectorySize = 56;
-constexpr size_t kCentralHeaderSize = 46;
-constexpr size_t kLocalHeaderSize = 30;
-
-constexpr uint16_t kZip64ExtraFieldId = 0x0001;
 constexpr uint16_t kEncryptedFlag = 0x0001;
 
 // Records are copied (and checksummed) in pieces this big, so each piece is checked while it is still in cache.

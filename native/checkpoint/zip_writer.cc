@@ -10,23 +10,17 @@
 #include "checkpoint/zip_writer.h"
 
 #include "checkpoint/crc32.h"
+#include "checkpoint/zip_format.h"
 #include "common/errors.h"
 
 namespace vitorch::checkpoint {
 
 namespace {
 
-constexpr uint32_t kLocalHeaderSignature = 0x04034b50;
-constexpr uint32_t kCentralHeaderSignature = 0x02014b50;
-constexpr uint32_t kZip64EndOfCentralDirectorySignature = 0x06064b50;
-constexpr uint32_t kZip64LocatorSignature = 0x07064b50;
-constexpr uint32_t kEndOfCentralDirectorySignature = 0x06054b50;
+using namespace zip_format;
 
-constexpr uint64_t kLocalHeaderSize = 30;
-constexpr uint64_t kZip64EndOfCentralDirectorySize = 56;
 constexpr uint64_t kExtraFieldHeaderSize = 4;  // id + length
 
-constexpr uint16_t kZip64ExtraFieldId = 0x0001;
 constexpr uint16_t kPaddingExtraFieldId = 0x4246;  // "FB" as little-endian bytes, as torch.save writes it
 constexpr char kPaddingByte = 'Z';                 // torch.save's filler; any byte would do
 
