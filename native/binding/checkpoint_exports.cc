@@ -150,10 +150,7 @@ Napi::Value LoadCheckpoint(const Napi::CallbackInfo& info) {
 
 Napi::Value LoadCheckpointAsync(const Napi::CallbackInfo& info) {
   return with_js_errors(info.Env(), [&]() -> Napi::Value {
-    auto* worker = new LoadCheckpointWorker(info.Env(), load_request(info));
-    auto promise = worker->promise();
-    worker->Queue();
-    return promise;
+    return (new LoadCheckpointWorker(info.Env(), load_request(info)))->start();
   });
 }
 
@@ -167,10 +164,7 @@ Napi::Value SaveCheckpoint(const Napi::CallbackInfo& info) {
 
 Napi::Value SaveCheckpointAsync(const Napi::CallbackInfo& info) {
   return with_js_errors(info.Env(), [&]() -> Napi::Value {
-    auto* worker = new SaveCheckpointWorker(info.Env(), save_request(info));
-    auto promise = worker->promise();
-    worker->Queue();
-    return promise;
+    return (new SaveCheckpointWorker(info.Env(), save_request(info)))->start();
   });
 }
 

@@ -32,10 +32,8 @@ Napi::Value Vit(const Napi::CallbackInfo& info) {
 
 Napi::Value VitAsync(const Napi::CallbackInfo& info) {
   return with_js_errors(info.Env(), [&]() -> Napi::Value {
-    auto* worker = new VitWorker(info.Env(), vit_factory_options(info.Length() > 0 ? info[0] : info.Env().Undefined()));
-    auto promise = worker->promise();
-    worker->Queue();
-    return promise;
+    auto options = vit_factory_options(info.Length() > 0 ? info[0] : info.Env().Undefined());
+    return (new VitWorker(info.Env(), std::move(options)))->start();
   });
 }
 

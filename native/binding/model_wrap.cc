@@ -127,10 +127,7 @@ Napi::Value ModelWrap::ForwardAsync(const Napi::CallbackInfo& info) {
     const auto& images = TensorWrap::From(info[0], "input");
     // Checked here as well as on the worker so that a wrong shape fails before anything is queued.
     shared()->module->check_input(images);
-    auto* worker = new ForwardWorker(info.Env(), this, shared(), images);
-    auto promise = worker->promise();
-    worker->Queue();
-    return promise;
+    return (new ForwardWorker(info.Env(), this, shared(), images))->start();
   });
 }
 
@@ -208,11 +205,8 @@ Napi::Value ModelWrap::LoadStateDict(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::LoadStateDictAsync(const Napi::CallbackInfo& info) {
   return with_js_errors(info.Env(), [&]() -> Napi::Value {
     if (!info[0].IsString()) throw InvalidType("expected a checkpoint path (string) for loadStateDictAsync");
-    auto* worker =
-        new LoadStateDictWorker(info.Env(), this, shared(), info[0].As<Napi::String>(), model_load_options(info[1]));
-    auto promise = worker->promise();
-    worker->Queue();
-    return promise;
+    const auto options = model_load_options(info[1]);
+    return (new LoadStateDictWorker(info.Env(), this, shared(), info[0].As<Napi::String>(), options))->start();
   });
 }
 

@@ -14,7 +14,12 @@ class PromiseWorker : public Napi::AsyncWorker {
   PromiseWorker(Napi::Env env, const char* resource_name)
       : Napi::AsyncWorker(env, resource_name), deferred_(Napi::Promise::Deferred::New(env)) {}
 
-  Napi::Promise promise() const { return deferred_.Promise(); }
+  // Queues the worker (which then owns itself) and returns the Promise it settles.
+  Napi::Promise start() {
+    auto promise = deferred_.Promise();
+    Queue();
+    return promise;
+  }
 
  protected:
   // Worker thread.
