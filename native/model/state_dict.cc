@@ -55,10 +55,6 @@ NamedShapes shapes_of(const NamedTensors& state) {
   return shapes;
 }
 
-LoadReport compare_state_dict(const torch::nn::Module& module, const NamedTensors& state) {
-  return compare_state_dict(module, shapes_of(state));
-}
-
 LoadReport compare_state_dict(const torch::nn::Module& module, const NamedShapes& state) {
   const auto model_state = state_dict(module);
   std::unordered_map<std::string, const std::vector<int64_t>*> in_checkpoint;

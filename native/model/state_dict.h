@@ -30,7 +30,6 @@ struct LoadReport {
 };
 
 // Compares without copying anything.
-LoadReport compare_state_dict(const torch::nn::Module& module, const NamedTensors& state);
 LoadReport compare_state_dict(const torch::nn::Module& module, const NamedShapes& state);
 
 // The checks of load_state_dict, on shapes, without copying anything: throws the same StateDictError it would, or
