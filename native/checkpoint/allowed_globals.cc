@@ -51,6 +51,13 @@ std::optional<GlobalMeaning> find_allowed_global(const std::string& module, cons
   return std::nullopt;
 }
 
+const char* torch_storage_type_name(c10::ScalarType dtype) {
+  for (const auto& storage : kStorageTypes) {
+    if (storage.dtype == dtype) return storage.name;
+  }
+  return nullptr;
+}
+
 std::string refusal_reason(const std::string& module, const std::string& name) {
   const std::string full_name = printable(module + "." + name);
   const std::string storage_suffix = "Storage";

@@ -7,24 +7,12 @@
 #include <utility>
 #include <vector>
 
+#include "checkpoint/allowed_globals.h"
 #include "checkpoint/pickle_opcodes.h"
 
 namespace vitorch::checkpoint {
 
 namespace {
-
-constexpr std::array<std::pair<c10::ScalarType, const char*>, 10> kStorageTypeNames{{
-    {c10::ScalarType::Float, "FloatStorage"},
-    {c10::ScalarType::Double, "DoubleStorage"},
-    {c10::ScalarType::Half, "HalfStorage"},
-    {c10::ScalarType::BFloat16, "BFloat16Storage"},
-    {c10::ScalarType::Long, "LongStorage"},
-    {c10::ScalarType::Int, "IntStorage"},
-    {c10::ScalarType::Short, "ShortStorage"},
-    {c10::ScalarType::Char, "CharStorage"},
-    {c10::ScalarType::Byte, "ByteStorage"},
-    {c10::ScalarType::Bool, "BoolStorage"},
-}};
 
 class PickleEmitter {
  public:
@@ -118,13 +106,6 @@ std::vector<int64_t> row_major_strides(c10::IntArrayRef sizes) {
 }
 
 }  // namespace
-
-const char* torch_storage_type_name(c10::ScalarType dtype) {
-  for (const auto& [type, name] : kStorageTypeNames) {
-    if (type == dtype) return name;
-  }
-  return nullptr;
-}
 
 std::string pickle_state_dict(const NamedTensors& tensors) {
   PickleEmitter pickle;

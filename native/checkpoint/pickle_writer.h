@@ -18,9 +18,6 @@
 
 namespace vitorch::checkpoint {
 
-// "FloatStorage" for float32 etc.; nullptr for a dtype torch.save names differently or vitorch does not support.
-const char* torch_storage_type_name(c10::ScalarType dtype);
-
 // The pickle for `tensors`, which must be defined, strided, of supported dtypes and have unique UTF-8 names (the
 // caller validates). Only metadata is read; storage keys are "0", "1", ... in order.
 std::string pickle_state_dict(const NamedTensors& tensors);

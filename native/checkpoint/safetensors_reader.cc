@@ -11,6 +11,7 @@
 
 #include "checkpoint/json_parser.h"
 #include "checkpoint/message_text.h"
+#include "checkpoint/safetensors_dtypes.h"
 #include "checkpoint/storage_checks.h"
 #include "common/describe.h"
 #include "common/errors.h"
@@ -26,18 +27,6 @@ constexpr size_t kMaxDimensions = 64;
 
 // Some 116k tensors' worth of header values (an entry is about 9); bounds the parsed header's memory.
 constexpr size_t kMaxHeaderValues = size_t{1} << 20;
-
-struct DtypeName {
-  const char* name;
-  c10::ScalarType dtype;
-};
-
-constexpr DtypeName kDtypes[] = {
-    {"F32", c10::ScalarType::Float},  {"F16", c10::ScalarType::Half},  {"BF16", c10::ScalarType::BFloat16},
-    {"F64", c10::ScalarType::Double}, {"I64", c10::ScalarType::Long},  {"I32", c10::ScalarType::Int},
-    {"I16", c10::ScalarType::Short},  {"I8", c10::ScalarType::Char},   {"U8", c10::ScalarType::Byte},
-    {"BOOL", c10::ScalarType::Bool},
-};
 
 struct Entry {
   std::string name;
@@ -132,7 +121,7 @@ class HeaderReader {
     uint64_t byte_count = 0;
     if (__builtin_mul_overflow(static_cast<uint64_t>(element_count), element_size, &byte_count) ||
         byte_count != entry.end - entry.begin) {
-      file_.fail("corrupt safetensors header (" + what + " of shape " + shape_text(entry.sizes) + " and dtype " +
+      file_.fail("corrupt safetensors header (" + what + " of shape " + format_shape(entry.sizes) + " and dtype " +
                  dtype_name(entry.dtype) + " needs " + std::to_string(element_count) + " x " +
                  std::to_string(element_size) + " bytes, but its data_offsets [" + std::to_string(entry.begin) +
                  ", " + std::to_string(entry.end) + "] span " + std::to_string(entry.end - entry.begin) + ")");
@@ -152,17 +141,9 @@ class HeaderReader {
       file_.fail("corrupt safetensors header (" + what + " has a dtype that is " + describe_json_kind(value.kind) +
                  ", not a string)");
     }
-    for (const DtypeName& known : kDtypes) {
-      if (value.text == known.name) return known.dtype;
-    }
-    file_.fail(what + " has dtype '" + printable(value.text, 40) +
-               "', which is not supported (supported: F32, F16, BF16, F64, I64, I32, I16, I8, U8, BOOL)");
-  }
-
-  static std::string shape_text(const std::vector<int64_t>& sizes) {
-    std::string text = "[";
-    for (size_t i = 0; i < sizes.size(); ++i) text += (i ? ", " : "") + std::to_string(sizes[i]);
-    return text + "]";
+    if (const auto dtype = dtype_from_safetensors_code(value.text)) return *dtype;
+    file_.fail(what + " has dtype '" + printable(value.text, 40) + "', which is not supported (supported: " +
+               kSupportedSafetensorsCodes + ")");
   }
 
   const RandomAccessFile& file_;

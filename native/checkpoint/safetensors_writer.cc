@@ -2,28 +2,14 @@
 // streamed tensor by tensor.
 #include "checkpoint/safetensors_writer.h"
 
-#include <array>
 #include <cstdio>
-#include <utility>
 
+#include "checkpoint/safetensors_dtypes.h"
 #include "common/errors.h"
 
 namespace vitorch::checkpoint {
 
 namespace {
-
-constexpr std::array<std::pair<c10::ScalarType, const char*>, 10> kDtypeCodes{{
-    {c10::ScalarType::Float, "F32"},
-    {c10::ScalarType::Double, "F64"},
-    {c10::ScalarType::Half, "F16"},
-    {c10::ScalarType::BFloat16, "BF16"},
-    {c10::ScalarType::Long, "I64"},
-    {c10::ScalarType::Int, "I32"},
-    {c10::ScalarType::Short, "I16"},
-    {c10::ScalarType::Char, "I8"},
-    {c10::ScalarType::Byte, "U8"},
-    {c10::ScalarType::Bool, "BOOL"},
-}};
 
 // The data starts at a multiple of this (8 + header length), so every 8-byte element of the first tensor, and of
 // any tensor at an aligned offset, is naturally aligned when the file is memory-mapped.
@@ -34,13 +20,6 @@ uint64_t byte_size(const torch::Tensor& tensor) {
 }
 
 }  // namespace
-
-const char* safetensors_dtype_code(c10::ScalarType dtype) {
-  for (const auto& [type, code] : kDtypeCodes) {
-    if (type == dtype) return code;
-  }
-  return nullptr;
-}
 
 std::string json_string(const std::string& text) {
   std::string out;

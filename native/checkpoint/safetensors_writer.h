@@ -19,9 +19,6 @@
 
 namespace vitorch::checkpoint {
 
-// "F32" for float32 etc.; nullptr for a dtype vitorch does not write.
-const char* safetensors_dtype_code(c10::ScalarType dtype);
-
 // `text` as a JSON string literal, quotes included. `text` must be valid UTF-8 (the caller checks); non-ASCII
 // characters are kept as they are, control characters, quotes and backslashes are escaped.
 std::string json_string(const std::string& text);
