@@ -21,6 +21,11 @@ export interface TensorOptions {
 
 export type TensorInput = TensorData | Uint8ClampedArray | number[];
 
+function requireDType(value: unknown, argument: string): DType {
+  if (!isDType(value)) throw new RangeError(expected(`one of ${DTYPES.join(', ')}`, argument, value));
+  return value;
+}
+
 const NATURAL_DTYPE = new Map<unknown, DType>([
   [Float32Array, 'float32'], [Float64Array, 'float64'], [Int32Array, 'int32'], [BigInt64Array, 'int64'],
   [Int16Array, 'int16'], [Int8Array, 'int8'], [Uint8Array, 'uint8'], [Uint8ClampedArray, 'uint8'],
@@ -79,8 +84,7 @@ export class Tensor {
       const options = requireObject(target, 'to(target)');
       if (options.device !== undefined) device = requireDevice(options.device, 'to({ device })');
       if (options.dtype !== undefined) {
-        if (!isDType(options.dtype)) throw new RangeError(expected(`one of ${DTYPES.join(', ')}`, 'to({ dtype })', options.dtype));
-        dtype = options.dtype;
+        dtype = requireDType(options.dtype, 'to({ dtype })');
       }
     }
     return new Tensor(this.native.to(device, dtype));
@@ -99,10 +103,7 @@ export class Tensor {
 export function tensor(data: TensorInput, shape: number[], options: TensorOptions = {}): Tensor {
   requireShape(shape, 'shape');
   const opts = requireObject(options, 'options');
-  if (opts.dtype !== undefined && !isDType(opts.dtype)) {
-    throw new RangeError(expected(`one of ${DTYPES.join(', ')}`, 'options.dtype', opts.dtype));
-  }
-  const dtype = opts.dtype as DType | undefined;
+  const dtype = opts.dtype === undefined ? undefined : requireDType(opts.dtype, 'options.dtype');
   let array: TensorData | Uint8ClampedArray;
   let sourceDtype: DType | undefined;
   if (Array.isArray(data)) {

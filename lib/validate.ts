@@ -25,10 +25,6 @@ export function expected(what: string, argument: string, received: unknown): str
   return `expected ${what} for ${argument}, received ${describe(received)}`;
 }
 
-export function isInteger(value: unknown): value is number {
-  return typeof value === 'number' && Number.isInteger(value);
-}
-
 export function requireInteger(value: unknown, argument: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number') throw new TypeError(expected('an integer', argument, value));
   if (!Number.isInteger(value) || value < min || value > max) {
@@ -82,7 +78,7 @@ export function requireShape(value: unknown, argument: string): number[] {
   return value as number[];
 }
 
-export const DEVICE_PATTERN = /^(cpu|cuda(:\d{1,3})?)$/;
+const DEVICE_PATTERN = /^(cpu|cuda(:\d{1,3})?)$/;
 
 export function requireDevice(value: unknown, argument: string): string {
   if (typeof value !== 'string') throw new TypeError(expected("a device ('cpu', 'cuda' or 'cuda:N')", argument, value));
