@@ -64,7 +64,7 @@ export interface NativeVisionTransformer {
   loadStateDictAsync(path: string, options: NativeLoadOptions): Promise<NativeLoadReport>;
   freezeBackbone(): void;
   unfreezeBackbone(): void;
-  to(device: string): void;
+  to(device: string | null, dtype: string | null): void;
   readonly device: string;
   readonly dtype: NativeDType;
   readonly options: NativeModelOptions;
@@ -96,10 +96,24 @@ export interface NativeSaveOptions {
   metadata?: Record<string, string>;
 }
 
+export interface CpuCacheStats {
+  /** Idle CPU memory kept for the next tensors of the same size. */
+  cachedBytes: number;
+  /** Memory of large (>= 256 KiB) CPU tensors alive now. */
+  inUseBytes: number;
+  limitBytes: number;
+  /** Large allocations served from the cache / that needed new memory. */
+  reuses: number;
+  freshAllocations: number;
+}
+
 export interface NativeBinding {
   registerErrorClasses(classes: object): void;
   setNumThreads(count: number): void;
   getNumThreads(): number;
+  cpuCacheStats(): CpuCacheStats;
+  setCpuCacheLimit(bytes: number): void;
+  releaseCpuCache(): void;
   cudaAvailable(): boolean;
   cudaDeviceCount(): number;
   readonly libtorchVersion: string;

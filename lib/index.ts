@@ -3,10 +3,11 @@ export { tensor, Tensor } from './tensor';
 export type { Device, TensorInput, TensorOptions } from './tensor';
 export type { DType, TypedArrayOf } from './dtype';
 export { VisionTransformer, vit, vitAsync } from './model';
-export type { LoadReport, LoadStateDictOptions, VisionTransformerOptions, VitOptions } from './model';
+export type { LoadReport, LoadStateDictOptions, ModelDType, VisionTransformerOptions, VitOptions } from './model';
 export {
   CheckpointTensors, loadCheckpoint, loadCheckpointAsync, saveCheckpoint, saveCheckpointAsync,
 } from './checkpoint';
 export type { CheckpointFormat, LoadCheckpointOptions, SaveCheckpointOptions } from './checkpoint';
-export { cuda, getNumThreads, libtorchVersion, setNumThreads } from './runtime';
+export { cpuCache, cuda, getNumThreads, libtorchVersion, setNumThreads } from './runtime';
+export type { CpuCacheStats } from './runtime';
 export { CheckpointError, DisposedError, StateDictError } from './errors';

@@ -10,6 +10,18 @@ import {
   requireShape, requireString, withCallerStack,
 } from './validate';
 
+/** The dtypes a model's weights can have. */
+export type ModelDType = 'float32' | 'float64' | 'float16' | 'bfloat16';
+const MODEL_DTYPES: readonly ModelDType[] = ['float32', 'float64', 'float16', 'bfloat16'];
+const DEVICE_OR_DTYPE = /^(cpu|cuda(:\d{1,3})?)$/;
+
+function requireModelDType(value: unknown, argument: string): ModelDType {
+  if (!(MODEL_DTYPES as readonly unknown[]).includes(value)) {
+    throw new RangeError(expected(`one of ${MODEL_DTYPES.join(', ')}`, argument, value));
+  }
+  return value as ModelDType;
+}
+
 export interface VisionTransformerOptions {
   /** [height, width] of the images the model takes. Default [224, 224]. */
   inputShape?: [number, number];
@@ -217,8 +229,31 @@ export class VisionTransformer {
   /** The seed's Unfreeze_backbone: the same parameters require gradients again. */
   unfreezeBackbone(): this { this.native.unfreezeBackbone(); return this; }
 
-  /** Moves the model's weights to a device. Asking for CUDA without a GPU throws an Error saying so. */
-  to(device: Device): this { this.native.to(requireDevice(device, 'to(device)')); return this; }
+  /** Moves the model's weights to a device and/or converts them to a floating-point dtype: the precision is the
+   *  caller's choice, and inputs must then have the same dtype. bfloat16 and float16 pay off where the hardware
+   *  computes in them (GPUs, CPUs with AVX-512 BF16 / AMX); a CPU without them computes far slower than in float32.
+   *  Asking for CUDA without a GPU throws an Error saying so. */
+  to(target: Device | ModelDType | { device?: Device; dtype?: ModelDType }): this {
+    let device: string | null = null;
+    let dtype: string | null = null;
+    if (typeof target === 'string' && (MODEL_DTYPES as readonly string[]).includes(target)) {
+      dtype = target;
+    } else if (typeof target === 'string') {
+      if (!DEVICE_OR_DTYPE.test(target)) {
+        throw new RangeError(expected(`a device ('cpu', 'cuda' or 'cuda:N') or a dtype (${MODEL_DTYPES.join(', ')})`,
+          'to(target)', target));
+      }
+      device = requireDevice(target, 'to(target)');
+    } else {
+      const options = requireObject(target, 'to(target)');
+      rejectUnknownKeys(options, ['device', 'dtype'], 'to(target)');
+      if (options.device !== undefined) device = requireDevice(options.device, 'to({ device })');
+      if (options.dtype !== undefined) dtype = requireModelDType(options.dtype, 'to({ dtype })');
+      if (device === null && dtype === null) throw new TypeError(expected('a device and/or a dtype', 'to(target)', target));
+    }
+    this.native.to(device, dtype);
+    return this;
+  }
   get device(): string { return this.native.device; }
   get dtype(): string { return this.native.dtype; }
 

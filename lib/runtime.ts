@@ -1,12 +1,22 @@
-// Process-wide settings: libtorch's intra-op thread pool and the GPUs it can see.
-import { binding } from './binding';
+// Process-wide settings: libtorch's intra-op thread pool, its CPU memory cache and the GPUs it can see.
+import * as os from 'os';
+import { binding, CpuCacheStats } from './binding';
 import { requireInteger } from './validate';
 
-/** Threads libtorch uses inside one operation (a matrix multiply, a convolution). Each forwardAsync runs on a libuv
- *  pool thread and then fans out to these; with several models or calls in flight, the two pools multiply. */
+/** Threads libtorch uses inside one operation (a matrix multiply, a convolution). vitorch sets it when it loads,
+ *  to VITORCH_NUM_THREADS if set, else os.availableParallelism(): libtorch's own default differs between builds
+ *  (some start with one thread). Each forwardAsync runs on a libuv pool thread (UV_THREADPOOL_SIZE, default 4) and
+ *  fans out to this many threads; forwards on one model run one at a time, but N models busy at once use N times
+ *  this many threads, so give each 1/N of the cores when serving several. */
 export function setNumThreads(count: number): void {
   binding.setNumThreads(requireInteger(count, 'setNumThreads(count)', 1, 1024));
 }
+
+function defaultThreadCount(): number {
+  const configured = Number(process.env.VITORCH_NUM_THREADS);
+  return Number.isInteger(configured) && configured >= 1 && configured <= 1024 ? configured : os.availableParallelism();
+}
+binding.setNumThreads(defaultThreadCount());
 
 export function getNumThreads(): number { return binding.getNumThreads(); }
 
@@ -18,3 +28,18 @@ export const cuda = {
 
 /** The libtorch version vitorch is running on. */
 export const libtorchVersion: string = binding.libtorchVersion;
+
+/** vitorch keeps the memory of freed large CPU tensors (>= 256 KiB) and reuses it for the next tensor of the same
+ *  size: a forward then touches no new pages, which would otherwise cost the kernel a page fault each. Up to 1 GiB
+ *  (VITORCH_CPU_CACHE_BYTES to change it at startup) stays cached; V8 does not count it. */
+export const cpuCache = {
+  stats(): CpuCacheStats { return binding.cpuCacheStats(); },
+  /** 0 turns caching off. Lowering the limit frees what is above it now. */
+  setLimit(bytes: number): void {
+    binding.setCpuCacheLimit(requireInteger(bytes, 'cpuCache.setLimit(bytes)', 0));
+  },
+  /** Frees all idle cached memory (live tensors keep theirs). */
+  release(): void { binding.releaseCpuCache(); },
+};
+
+export type { CpuCacheStats };

@@ -86,7 +86,11 @@ describe('model use', () => {
     expect(model.device).toBe('cpu');
   });
   test('device names are checked', () => {
-    expect(() => model.to('gpu' as never)).toThrow(new RangeError("expected a device ('cpu', 'cuda' or 'cuda:N') for to(device), received the string 'gpu'"));
+    expect(() => model.to('gpu' as never)).toThrow(new RangeError(
+      "expected a device ('cpu', 'cuda' or 'cuda:N') or a dtype (float32, float64, float16, bfloat16) for to(target), received the string 'gpu'"));
+    expect(() => model.to({ dtype: 'int64' } as never)).toThrow(new RangeError(
+      "expected one of float32, float64, float16, bfloat16 for to({ dtype }), received the string 'int64'"));
+    expect(() => model.to({ device: 'cpu', precision: 'bf16' } as never)).toThrow(/unknown option 'precision'/);
   });
   test('loadStateDict arguments', () => {
     expect(() => model.loadStateDict(42 as never)).toThrow(TypeError);

@@ -1,6 +1,6 @@
 #include "binding/model_workers.h"
 
-#include <torch/csrc/autograd/grad_mode.h>
+#include <c10/core/InferenceMode.h>
 
 #include <optional>
 
@@ -13,8 +13,10 @@ namespace vitorch::binding {
 torch::Tensor run_model(SharedModel& shared, const torch::Tensor& images, bool features_only) {
   std::lock_guard<std::mutex> lock(shared.mutex);
   auto& module = shared.module;
-  std::optional<torch::NoGradGuard> no_grad;
-  if (!module->is_training()) no_grad.emplace();
+  // Evaluation runs in inference mode: no autograd graph, no version counting, and the model may reuse its own
+  // intermediate results in place. Training keeps autograd on.
+  std::optional<c10::InferenceMode> inference;
+  if (!module->is_training()) inference.emplace();
   return features_only ? module->forward_features(images) : module->forward(images);
 }
 

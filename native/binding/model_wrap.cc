@@ -108,6 +108,27 @@ void ModelWrap::require_idle(const char* action) const {
   }
 }
 
+Napi::Promise ModelWrap::schedule(PromiseWorker* worker) {
+  auto promise = worker->promise();
+  if (running_async_call_) {
+    waiting_calls_.push_back(worker);
+  } else {
+    running_async_call_ = true;
+    worker->Queue();
+  }
+  return promise;
+}
+
+void ModelWrap::end_async_call() {
+  --calls_in_flight_;
+  running_async_call_ = !waiting_calls_.empty();
+  if (running_async_call_) {
+    auto* next = waiting_calls_.front();
+    waiting_calls_.pop_front();
+    next->Queue();
+  }
+}
+
 Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
   return with_js_errors(info.Env(), [&]() -> Napi::Value {
     const auto& images = TensorWrap::From(info[0], "input");
@@ -127,7 +148,7 @@ Napi::Value ModelWrap::ForwardAsync(const Napi::CallbackInfo& info) {
     const auto& images = TensorWrap::From(info[0], "input");
     // Checked here as well as on the worker so that a wrong shape fails before anything is queued.
     shared()->module->check_input(images);
-    return (new ForwardWorker(info.Env(), this, shared(), images))->start();
+    return schedule(new ForwardWorker(info.Env(), this, shared(), images));
   });
 }
 
@@ -206,7 +227,7 @@ Napi::Value ModelWrap::LoadStateDictAsync(const Napi::CallbackInfo& info) {
   return with_js_errors(info.Env(), [&]() -> Napi::Value {
     if (!info[0].IsString()) throw InvalidType("expected a checkpoint path (string) for loadStateDictAsync");
     const auto options = model_load_options(info[1]);
-    return (new LoadStateDictWorker(info.Env(), this, shared(), info[0].As<Napi::String>(), options))->start();
+    return schedule(new LoadStateDictWorker(info.Env(), this, shared(), info[0].As<Napi::String>(), options));
   });
 }
 
@@ -228,10 +249,23 @@ Napi::Value ModelWrap::UnfreezeBackbone(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelWrap::To(const Napi::CallbackInfo& info) {
   return with_js_errors(info.Env(), [&]() -> Napi::Value {
-    if (info.Length() < 1 || !info[0].IsString()) throw InvalidType("expected a device name for to()");
-    const auto device = usable_device(info[0].As<Napi::String>());
-    require_idle("move the model");
-    shared()->module->to(device);
+    const bool has_device = info.Length() >= 1 && info[0].IsString();
+    const bool has_dtype = info.Length() >= 2 && info[1].IsString();
+    if (!has_device && !has_dtype) throw InvalidType("expected a device name and/or a dtype for to()");
+    auto& module = *shared()->module;
+    const auto device = has_device ? usable_device(info[0].As<Napi::String>()) : module.pos_embed.device();
+    auto dtype = module.pos_embed.scalar_type();
+    if (has_dtype) {
+      const std::string name = info[1].As<Napi::String>();
+      const auto parsed = dtype_from_name(name);
+      if (!parsed || !c10::isFloatingType(*parsed)) {
+        throw InvalidType("expected the model's dtype to be one of float32, float64, float16, bfloat16, received " +
+                          name);
+      }
+      dtype = *parsed;
+    }
+    require_idle("move or convert the model");
+    module.to(device, dtype);
     refresh_memory_accounting();
     return info.Env().Undefined();
   });

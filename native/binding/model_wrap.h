@@ -1,18 +1,22 @@
 // NativeVisionTransformer: the JS handle of one model::VisionTransformer. lib/model.ts wraps it in the public
 // VisionTransformer class.
 //
-// Threading: forwardAsync and loadStateDictAsync run on libuv pool threads and hold the model's mutex while they
-// touch it, so concurrent calls are safe and run one at a time. Calls that change the model (train/eval, to,
-// freezing, loading synchronously) are refused with an error while asynchronous calls are in flight, rather than
-// blocking the event loop until they finish. dispose() is always allowed: in-flight calls keep the weights alive
-// until they settle.
+// Threading: forwardAsync and loadStateDictAsync on one model run one after another, in the order they were called
+// (their Promises settle in that order, and a forward called after loadStateDictAsync sees the new weights). Only
+// the running one occupies a libuv pool thread; the others wait in this wrap's queue, so a burst of calls cannot
+// starve the pool that fs and zlib also use. The running call holds the model's mutex; a synchronous forward made
+// meanwhile waits for it. Calls that change the model (train/eval, to, freezing, loading synchronously) are refused
+// with an error while asynchronous calls are queued or running, rather than blocking the event loop until they
+// finish. dispose() is always allowed: queued and running calls keep the weights alive until they settle.
 #pragma once
 
 #include <napi.h>
 
+#include <deque>
 #include <memory>
 #include <mutex>
 
+#include "binding/promise_worker.h"
 #include "model/vision_transformer.h"
 
 namespace vitorch::binding {
@@ -33,7 +37,10 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 
   // Bookkeeping for asynchronous calls, used by the workers (main thread only).
   void begin_async_call() { ++calls_in_flight_; }
-  void end_async_call() { --calls_in_flight_; }
+  // Counts the call out and starts the next queued one.
+  void end_async_call();
+  // Runs the worker now if nothing else on this model is running, else after the calls queued before it.
+  Napi::Promise schedule(PromiseWorker* worker);
   void refresh_memory_accounting();
 
  private:
@@ -63,6 +70,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 
   std::shared_ptr<SharedModel> shared_;
   int calls_in_flight_ = 0;
+  bool running_async_call_ = false;
+  std::deque<PromiseWorker*> waiting_calls_;
   int64_t accounted_bytes_ = 0;
 };
 

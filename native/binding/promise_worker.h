@@ -21,6 +21,9 @@ class PromiseWorker : public Napi::AsyncWorker {
     return promise;
   }
 
+  // The Promise this worker settles, for callers that Queue() it later themselves.
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
  protected:
   // Worker thread.
   virtual void Compute() = 0;

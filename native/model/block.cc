@@ -1,5 +1,7 @@
 #include "model/block.h"
 
+#include <c10/core/GradMode.h>
+
 namespace vitorch::model {
 
 BlockImpl::BlockImpl(BlockOptions options_) : options(std::move(options_)) { reset(); }
@@ -20,6 +22,11 @@ void BlockImpl::reset() {
 }
 
 torch::Tensor BlockImpl::forward(torch::Tensor x) {
+  if (!c10::GradMode::is_enabled()) {
+    // Nothing records x for a backward pass, so the residual sums can reuse its memory.
+    x.add_(drop_path(attn(norm1(x))));
+    return x.add_(drop_path(mlp(norm2(x))));
+  }
   x = x + drop_path(attn(norm1(x)));
   return x + drop_path(mlp(norm2(x)));
 }

@@ -12,6 +12,8 @@ class GELUImpl : public torch::nn::Cloneable<GELUImpl> {
   GELUImpl() = default;
   void reset() override {}
   torch::Tensor forward(const torch::Tensor& x);
+  // The same function written over x (for inference, where x is not needed afterwards).
+  torch::Tensor forward_in_place(torch::Tensor& x);
 };
 TORCH_MODULE(GELU);
 

@@ -1,5 +1,7 @@
 #include "model/mlp.h"
 
+#include <c10/core/GradMode.h>
+
 #include "model/linear_init.h"
 
 namespace vitorch::model {
@@ -15,7 +17,10 @@ void MlpImpl::reset() {
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  return drop2(fc2(drop1(act(fc1(x)))));
+  auto hidden = fc1(x);
+  // fc1's output is this call's own; without autograd the activation can overwrite it.
+  hidden = c10::GradMode::is_enabled() ? act(hidden) : act->forward_in_place(hidden);
+  return drop2(fc2(drop1(hidden)));
 }
 
 }  // namespace vitorch::model

@@ -1,6 +1,8 @@
 #include "model/vision_transformer.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+#include <c10/core/InferenceMode.h>
 #include <torch/nn/modules/linear.h>
 
 #include <algorithm>
@@ -122,7 +124,7 @@ void VisionTransformerImpl::check_input(const torch::Tensor& images) const {
   }
 }
 
-torch::Tensor VisionTransformerImpl::position_embedding_for_input() const {
+torch::Tensor VisionTransformerImpl::resample_position_embedding() const {
   const auto dim = options.num_features();
   const auto old_grid = kPositionGridImageSize / options.patch_size();
   const auto new_height = options.input_shape()[0] / options.patch_size();
@@ -131,9 +133,22 @@ torch::Tensor VisionTransformerImpl::position_embedding_for_input() const {
   auto image_position = pos_embed.narrow(1, 1, old_grid * old_grid)
                             .reshape({1, old_grid, old_grid, dim})
                             .permute({0, 3, 1, 2});
-  image_position = at::upsample_bicubic2d(image_position, {new_height, new_width}, /*align_corners=*/false);
-  image_position = image_position.permute({0, 2, 3, 1}).flatten(1, 2);
+  // Half-precision weights are resampled in float32 (not every libtorch has a half bicubic kernel on the CPU).
+  const auto dtype = pos_embed.scalar_type();
+  image_position = at::upsample_bicubic2d(image_position.to(at::promote_types(dtype, torch::kFloat32)),
+                                          {new_height, new_width}, /*align_corners=*/false);
+  image_position = image_position.to(dtype).permute({0, 2, 3, 1}).flatten(1, 2);
   return torch::cat({class_position, image_position}, 1);
+}
+
+torch::Tensor VisionTransformerImpl::position_embedding_for_input() {
+  if (!c10::InferenceMode::is_enabled()) return resample_position_embedding();
+  auto& cached = resampled_positions_;
+  const auto& storage = pos_embed.storage();
+  const bool fresh = cached.value.defined() && cached.source.unsafeGetStorageImpl() == storage.unsafeGetStorageImpl() &&
+                     cached.source_version == pos_embed._version();
+  if (!fresh) cached = {resample_position_embedding(), storage, pos_embed._version()};
+  return cached.value;
 }
 
 torch::Tensor VisionTransformerImpl::forward_features(const torch::Tensor& images) {
@@ -141,7 +156,11 @@ torch::Tensor VisionTransformerImpl::forward_features(const torch::Tensor& image
   auto tokens = patch_embed(images);
   auto class_tokens = cls_token.expand({tokens.size(0), -1, -1});
   tokens = torch::cat({class_tokens, tokens}, 1);
-  tokens = pos_drop(tokens + position_embedding_for_input());
+  // Without autograd, intermediate results belong to this forward alone and are updated in place (as here and in
+  // Block and Mlp) instead of allocating a new tensor per step.
+  tokens = c10::GradMode::is_enabled() ? tokens + position_embedding_for_input()
+                                       : tokens.add_(position_embedding_for_input());
+  tokens = pos_drop(tokens);
   for (const auto& block : *blocks) tokens = block->as<BlockImpl>()->forward(tokens);
   return norm(tokens).select(1, 0);
 }

@@ -76,7 +76,18 @@ class VisionTransformerImpl : public torch::nn::Cloneable<VisionTransformerImpl>
   torch::nn::Linear head{nullptr};
 
  private:
-  torch::Tensor position_embedding_for_input() const;
+  torch::Tensor position_embedding_for_input();
+  torch::Tensor resample_position_embedding() const;
+
+  // The seed resamples pos_embed to the input's grid on every forward. In inference mode the result is kept and
+  // reused while pos_embed is the same storage at the same version (load_state_dict, an optimizer step or to()
+  // change one of them); holding the storage keeps its address from being reused by another tensor.
+  struct ResampledPositions {
+    torch::Tensor value;
+    c10::Storage source;
+    int64_t source_version = -1;
+  };
+  ResampledPositions resampled_positions_;
   void set_backbone_requires_grad(bool requires_grad);
 };
 TORCH_MODULE(VisionTransformer);

@@ -1,0 +1,145 @@
+// The Node contestants of bench/inference.ts, one per process. Prints one JSON line on stdout at the end.
+//
+//   vitorch-sync    model.forward on the main thread
+//   vitorch-async   await model.forwardAsync (a libuv pool thread), the call a server makes
+//   vitorch-bf16    model.to({ dtype: 'bfloat16' }) and a bfloat16 input, forward
+//   vitorch-fp16    the same in float16
+//   onnxruntime     onnxruntime-node's CPU provider on tools/export_onnx.py's graph of the same model
+//
+//   node dist/bench/inference-node.js --contestant NAME --weights W.pth --onnx O.onnx --batch B --threads T
+//       --warmup W --reps N --input FILE.f32 [--save-output FILE.f32]
+//
+// Only the model call is timed: the input tensor is made once beforehand, as the Python contestants make theirs.
+import * as fs from 'fs';
+import type { ModelDType, Tensor } from '../lib';
+
+const CONTESTANTS = ['vitorch-sync', 'vitorch-async', 'vitorch-bf16', 'vitorch-fp16', 'onnxruntime'] as const;
+type Contestant = (typeof CONTESTANTS)[number];
+const IMAGE_SHAPE = [3, 224, 224];
+
+interface Arguments {
+  contestant: Contestant;
+  weights: string;
+  onnx: string;
+  batch: number;
+  threads: number;
+  warmup: number;
+  reps: number;
+  input: string;
+  saveOutput?: string;
+}
+
+function parseArguments(argv: string[]): Arguments {
+  const given = new Map<string, string>();
+  for (let i = 0; i < argv.length; i += 2) {
+    if (!argv[i].startsWith('--') || argv[i + 1] === undefined) throw new Error(`expected --name value, got ${argv[i]}`);
+    given.set(argv[i].slice(2), argv[i + 1]);
+  }
+  const text = (name: string): string => {
+    const value = given.get(name);
+    if (value === undefined) throw new Error(`--${name} is required`);
+    return value;
+  };
+  const count = (name: string, fallback?: number): number => {
+    const value = given.has(name) ? Number(given.get(name)) : fallback;
+    if (value === undefined || !Number.isInteger(value) || value < 0) throw new Error(`--${name} needs a whole number`);
+    return value;
+  };
+  const contestant = text('contestant');
+  if (!(CONTESTANTS as readonly string[]).includes(contestant)) {
+    throw new Error(`--contestant must be one of ${CONTESTANTS.join(', ')}`);
+  }
+  return {
+    contestant: contestant as Contestant,
+    weights: contestant === 'onnxruntime' ? '' : text('weights'),
+    onnx: contestant === 'onnxruntime' ? text('onnx') : '',
+    batch: count('batch'),
+    threads: count('threads'),
+    warmup: count('warmup', 2),
+    reps: count('reps'),
+    input: text('input'),
+    saveOutput: given.get('save-output'),
+  };
+}
+
+function readImages(file: string, batch: number): Float32Array {
+  const bytes = fs.readFileSync(file);
+  const expected = batch * IMAGE_SHAPE.reduce((a, b) => a * b);
+  if (bytes.byteLength !== expected * 4) throw new Error(`${file} holds ${bytes.byteLength / 4} floats, expected ${expected}`);
+  // Copied into its own buffer: a Float32Array view needs 4-byte alignment, which a Buffer does not promise.
+  // The file is little-endian, as every machine this benchmark targets is.
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+}
+
+interface Timing { seconds: number[]; logits: Float32Array | undefined }
+
+/** Runs `step` warmup + reps times; keeps the last call's logits (extracted outside the clock). */
+async function timeIterations<T>(
+  step: () => T | Promise<T>, logitsOf: (result: T) => Float32Array, release: (result: T) => void,
+  warmup: number, reps: number,
+): Promise<Timing> {
+  const seconds: number[] = [];
+  let logits: Float32Array | undefined;
+  for (let i = 0; i < warmup + reps; i++) {
+    const started = process.hrtime.bigint();
+    const result = await step();
+    const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
+    if (i >= warmup) seconds.push(elapsed);
+    if (i === warmup + reps - 1) logits = logitsOf(result);
+    release(result);
+  }
+  return { seconds, logits };
+}
+
+async function runVitorch(args: Arguments, images: Float32Array): Promise<Timing & Record<string, unknown>> {
+  // Loaded here, not at the top, so that the onnxruntime contestant's process holds no libtorch and its threads.
+  const { libtorchVersion, setNumThreads, tensor, vit } = await import('../lib');
+  setNumThreads(args.threads);
+  const model = vit({ pretrained: args.weights, numClasses: 1000 });
+  model.eval();
+  const dtype: ModelDType = args.contestant === 'vitorch-bf16' ? 'bfloat16' : args.contestant === 'vitorch-fp16' ? 'float16' : 'float32';
+  const float32Input = tensor(images, [args.batch, ...IMAGE_SHAPE]);
+  let input = float32Input;
+  if (dtype !== 'float32') {
+    model.to({ dtype });
+    input = float32Input.to(dtype);
+  }
+  const logitsOf = (output: Tensor): Float32Array => {
+    if (output.dtype === 'float32') return output.toTypedArray() as Float32Array;
+    const converted = output.to('float32');
+    try { return converted.toTypedArray() as Float32Array; } finally { converted.dispose(); }
+  };
+  const step = args.contestant === 'vitorch-async' ? () => model.forwardAsync(input) : () => model.forward(input);
+  const timing = await timeIterations(step, logitsOf, (output) => output.dispose(), args.warmup, args.reps);
+  if (input !== float32Input) input.dispose();
+  float32Input.dispose();
+  model.dispose();
+  return { ...timing, dtype, libtorchVersion };
+}
+
+async function runOnnxruntime(args: Arguments, images: Float32Array): Promise<Timing & Record<string, unknown>> {
+  // Loaded here, not at the top, so that the vitorch contestants run where the devDependency is not installed.
+  const ort = await import('onnxruntime-node');
+  const session = await ort.InferenceSession.create(args.onnx, {
+    intraOpNumThreads: args.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential',
+  });
+  const input = new ort.Tensor('float32', images, [args.batch, ...IMAGE_SHAPE]);
+  const timing = await timeIterations(
+    () => session.run({ images: input }),
+    (outputs) => outputs.logits.data as Float32Array,
+    (outputs) => { for (const output of Object.values(outputs)) output.dispose(); },
+    args.warmup, args.reps);
+  await session.release();
+  return { ...timing, dtype: 'float32', onnxruntimeVersion: ort.env.versions.node ?? ort.env.versions.common };
+}
+
+async function main(): Promise<void> {
+  const args = parseArguments(process.argv.slice(2));
+  const images = readImages(args.input, args.batch);
+  const run = args.contestant === 'onnxruntime' ? runOnnxruntime : runVitorch;
+  const { logits, ...result } = await run(args, images);
+  if (args.saveOutput && logits) fs.writeFileSync(args.saveOutput, new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength));
+  console.log(JSON.stringify({ contestant: args.contestant, batch: args.batch, threads: args.threads, ...result }));
+}
+
+main().catch((error) => { console.error(error); process.exit(1); });

@@ -1,0 +1,473 @@
+// ViT-B/16 inference speed: vitorch against PyTorch eager (as the seed's users run it, and at its best) and
+// onnxruntime, each as a fraction of a roofline measured on the same machine: libtorch's own fp32 GEMM speed on
+// the model's matrix shapes. Every contestant runs in a fresh process, one at a time, on the same images.
+// Prints a table and writes bench/results/inference.json.
+//
+//   npm run build:ts && node dist/bench/inference.js [--quick] [--threads N] [--batches 1,8,32] [--reps N]
+//       [--only name,name] [--runs N] [--precision-batch 1|8]
+//
+// See bench/README.md for what each contestant is.
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+const root = path.join(__dirname, '..', '..');
+const checkpoint = path.join(root, 'model_data', 'vit-patch_16.pth');
+const onnxModel = path.join(root, 'model_data', 'vit-patch_16.onnx');
+const nodeContestantScript = path.join(__dirname, 'inference-node.js');
+const torchContestantScript = path.join(root, 'bench', 'inference_torch.py');
+const resultsFile = path.join(root, 'bench', 'results', 'inference.json');
+
+// One 224x224 image through ViT-B/16, 2 FLOP per multiply-add: 12 blocks of qkv/proj/fc1/fc2 GEMMs (33.5 G),
+// attention's two batched products (1.4 G), the patch embedding and the head.
+const FLOP_PER_IMAGE = 35.1e9;
+const IMAGE_VALUES = 3 * 224 * 224;
+const CLASSES = 1000;
+const INPUT_SEED = 224;
+// A stuck child must not hold the machine forever; the slowest legitimate run (bf16 at batch 8) is ~10 minutes.
+const CHILD_TIMEOUT_MS = 30 * 60 * 1000;
+
+const NODE_CONTESTANTS = ['vitorch-sync', 'vitorch-async', 'vitorch-bf16', 'vitorch-fp16', 'onnxruntime'];
+// Swept at every batch size, every round.
+const FLOAT32_CONTESTANTS = ['gemm', 'vitorch-sync', 'vitorch-async', 'seed-eager', 'best-eager', 'onnxruntime'];
+// Reduced precision is ~30x slower than float32 on a CPU without AVX-512 BF16/FP16, so these run once, briefly.
+const HALF_PRECISION_CONTESTANTS = ['vitorch-bf16', 'vitorch-fp16'];
+const GEMM_BF16 = 'gemm-bf16';
+const ALL_CONTESTANTS = [...FLOAT32_CONTESTANTS, ...HALF_PRECISION_CONTESTANTS, GEMM_BF16];
+// Logits only mean something for models.
+const isModel = (contestant: string) => !contestant.startsWith('gemm');
+
+/** A mistake on the command line: reported in one line, without a stack. */
+class UsageError extends Error {}
+
+interface Options {
+  quick: boolean;
+  threads: number;
+  batches: number[];
+  reps?: number;
+  only?: string[];
+  runs: number;
+  precisionBatch: number;
+}
+
+function parseOptions(argv: string[]): Options {
+  const options: Options = { quick: false, threads: os.availableParallelism(), batches: [], runs: 1, precisionBatch: 1 };
+  let batches: number[] | undefined;
+  const positive = (flag: string, text: string | undefined): number => {
+    const value = Number(text);
+    if (!Number.isInteger(value) || value < 1) throw new UsageError(`${flag} needs a positive whole number, got ${text}`);
+    return value;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    if (flag === '--quick') { options.quick = true; continue; }
+    const value = argv[++i];
+    if (flag === '--threads') options.threads = positive(flag, value);
+    else if (flag === '--batches') batches = (value ?? '').split(',').map((b) => positive(flag, b));
+    else if (flag === '--reps') options.reps = positive(flag, value);
+    else if (flag === '--runs') options.runs = positive(flag, value);
+    else if (flag === '--precision-batch') options.precisionBatch = positive(flag, value);
+    else if (flag === '--only') {
+      options.only = (value ?? '').split(',');
+      const unknown = options.only.filter((name) => !ALL_CONTESTANTS.includes(name));
+      if (unknown.length) throw new UsageError(`unknown contestant ${unknown.join(', ')}; known: ${ALL_CONTESTANTS.join(', ')}`);
+    } else throw new UsageError(`unknown option ${flag}`);
+  }
+  options.batches = batches ?? (options.quick ? [1, 8] : [1, 8, 32]);
+  // Half precision is slow: one image unless a full run asks for more.
+  if (options.quick) options.precisionBatch = 1;
+  // Its logits are compared with vitorch-sync's float32 ones on the same images, so that batch must be swept too.
+  const halfPrecisionRuns = HALF_PRECISION_CONTESTANTS.some((c) => isSelected(c, options));
+  if (halfPrecisionRuns && !options.batches.includes(options.precisionBatch)) {
+    throw new UsageError(`--precision-batch ${options.precisionBatch} must be one of --batches ${options.batches.join(',')}`);
+  }
+  return options;
+}
+
+// Timed iterations for the float32 sweep: enough for a stable median where a call is short, fewer where it is long.
+function repsFor(batch: number, options: Options): number {
+  if (options.reps !== undefined) return options.reps;
+  if (options.quick) return batch === 1 ? 5 : 2;
+  return batch === 1 ? 20 : batch <= 8 ? 5 : 3;
+}
+
+interface Job { contestant: string; batch: number; warmup: number; reps: number }
+
+function isSelected(contestant: string, options: Options): boolean {
+  if (options.only) return options.only.includes(contestant);
+  // --quick leaves out the slow half-precision runs unless they are asked for by name.
+  return !(options.quick && HALF_PRECISION_CONTESTANTS.includes(contestant));
+}
+
+interface Round { label: string; jobs: Job[] }
+
+/** The jobs in the order they run: per batch size, `runs` rounds over the float32 contestants, alternating the order
+ *  so that no contestant always runs right after the same neighbour; then the one-off reduced-precision runs. */
+function plan(options: Options): Round[] {
+  const rounds: Round[] = [];
+  for (const batch of options.batches) {
+    const sweep = FLOAT32_CONTESTANTS.filter((c) => isSelected(c, options))
+      .map((contestant) => ({ contestant, batch, warmup: 2, reps: repsFor(batch, options) }));
+    for (let round = 0; round < options.runs; round++) {
+      rounds.push({ label: `batch ${batch}, round ${round + 1}/${options.runs}`, jobs: round % 2 === 0 ? sweep : [...sweep].reverse() });
+    }
+  }
+  const once: Job[] = HALF_PRECISION_CONTESTANTS.filter((c) => isSelected(c, options))
+    .map((contestant) => ({ contestant, batch: options.precisionBatch, warmup: 1, reps: 2 }));
+  // One block's GEMMs on M = 197 rows; bf16 GEMM is too slow here to be worth more.
+  if (isSelected(GEMM_BF16, options)) once.push({ contestant: GEMM_BF16, batch: 1, warmup: 1, reps: 2 });
+  if (once.length) rounds.push({ label: 'reduced precision, once', jobs: once });
+  return rounds;
+}
+
+function findPython(): string {
+  const { findPython: find } = require(path.join(root, 'scripts', 'python.js')) as { findPython(): string | null };
+  const python = find();
+  if (!python) throw new Error('no Python 3 found (tried $PYTHON, python3, python); see tools/requirements.txt');
+  return python;
+}
+
+function runSetupStep(python: string, args: string[], what: string): void {
+  const run = spawnSync(python, args, { cwd: path.join(root, 'tools'), stdio: 'inherit' });
+  if (run.status !== 0) throw new Error(`could not ${what}`);
+}
+
+/** Standard normal values from a fixed seed (xorshift32 + Box-Muller), so every run and every contestant sees the
+ *  same images, and batch B's images start with batch 1's. */
+function normalImages(count: number): Float32Array {
+  let state = INPUT_SEED;
+  const uniform = () => {
+    state ^= state << 13; state ^= state >>> 17; state ^= state << 5;
+    return (state >>> 0) / 4294967296; // never 0: xorshift32 never reaches state 0
+  };
+  const values = new Float32Array(count);
+  for (let i = 0; i < count; i += 2) {
+    const radius = Math.sqrt(-2 * Math.log(uniform()));
+    const angle = 2 * Math.PI * uniform();
+    values[i] = radius * Math.cos(angle);
+    if (i + 1 < count) values[i + 1] = radius * Math.sin(angle);
+  }
+  return values;
+}
+
+function writeInputs(batches: number[]): Map<number, string> {
+  const files = new Map<number, string>();
+  const largest = normalImages(Math.max(...batches) * IMAGE_VALUES);
+  for (const batch of batches) {
+    const file = path.join(root, 'model_data', `bench-input-b${batch}.f32`);
+    const images = largest.subarray(0, batch * IMAGE_VALUES);
+    fs.writeFileSync(file, new Uint8Array(images.buffer, images.byteOffset, images.byteLength));
+    files.set(batch, file);
+  }
+  return files;
+}
+
+interface ChildReport { seconds: number[]; flops?: number; rows?: number; flop?: number; [key: string]: unknown }
+type Outcome = { ok: true; report: ChildReport } | { ok: false; error: string };
+
+const tail = (text: string, lines = 15) => text.trim().split('\n').slice(-lines).join('\n');
+
+function runContestant(job: Job, command: { python: string; threads: number; input?: string; outputFile?: string }): Outcome {
+  const common = ['--batch', String(job.batch), '--threads', String(command.threads), '--warmup', String(job.warmup),
+    '--reps', String(job.reps)];
+  const modelArgs = ['--weights', checkpoint, ...(command.input ? ['--input', command.input] : []),
+    ...(command.outputFile ? ['--save-output', command.outputFile] : [])];
+  let executable: string;
+  let args: string[];
+  if (NODE_CONTESTANTS.includes(job.contestant)) {
+    executable = process.execPath;
+    args = [nodeContestantScript, '--contestant', job.contestant, '--onnx', onnxModel, ...common, ...modelArgs];
+  } else {
+    executable = command.python;
+    const gemmArgs = job.contestant === GEMM_BF16 ? ['--dtype', 'bfloat16'] : [];
+    args = [torchContestantScript, '--contestant', isModel(job.contestant) ? job.contestant : 'gemm', ...common,
+      ...(isModel(job.contestant) ? modelArgs : gemmArgs)];
+  }
+  const run = spawnSync(executable, args, { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20, timeout: CHILD_TIMEOUT_MS });
+  if (run.error || run.status !== 0) {
+    const why = run.error ? run.error.message : run.signal ? `killed by ${run.signal}` : `exit code ${run.status}`;
+    return { ok: false, error: `${why}\n${tail(run.stderr ?? '')}`.trim() };
+  }
+  try {
+    return { ok: true, report: JSON.parse(run.stdout.trim().split('\n').pop()!) as ChildReport };
+  } catch {
+    return { ok: false, error: `no JSON result line in its output:\n${tail(run.stdout)}\n${tail(run.stderr)}` };
+  }
+}
+
+// ---- statistics ----------------------------------------------------------------------------------------------
+
+const sorted = (values: number[]) => [...values].sort((a, b) => a - b);
+function median(values: number[]): number {
+  const s = sorted(values);
+  const middle = Math.floor(s.length / 2);
+  return s.length % 2 ? s[middle] : (s[middle - 1] + s[middle]) / 2;
+}
+/** Nearest-rank 90th percentile: the value that 90% of the samples do not exceed. */
+const p90 = (values: number[]) => sorted(values)[Math.ceil(0.9 * values.length) - 1];
+
+/** Everything measured for one contestant at one batch size, pooled over rounds. */
+interface Measurement {
+  contestant: string;
+  batch: number;
+  warmup: number;
+  repsPerRound: number;
+  rounds: number;
+  seconds: number[];
+  errors: string[];
+  reports: ChildReport[];
+  outputFile?: string;
+}
+
+interface Summary {
+  medianSeconds: number;
+  p90Seconds: number;
+  minSeconds: number;
+  maxSeconds: number;
+  imagesPerSecond: number;
+  minImagesPerSecond: number;
+  maxImagesPerSecond: number;
+}
+
+function summarize(m: Measurement): Summary {
+  const medianSeconds = median(m.seconds);
+  const minSeconds = Math.min(...m.seconds);
+  const maxSeconds = Math.max(...m.seconds);
+  return {
+    medianSeconds, p90Seconds: p90(m.seconds), minSeconds, maxSeconds,
+    imagesPerSecond: m.batch / medianSeconds, minImagesPerSecond: m.batch / maxSeconds, maxImagesPerSecond: m.batch / minSeconds,
+  };
+}
+
+interface Roofline { gemmFlops: number; rows: number; imagesPerSecond: number }
+
+function rooflineOf(gemm: Measurement | undefined): Roofline | undefined {
+  if (!gemm || gemm.errors.length || !gemm.seconds.length) return undefined;
+  const { flop, rows } = gemm.reports[0];
+  const gemmFlops = flop! / median(gemm.seconds);
+  return { gemmFlops, rows: rows!, imagesPerSecond: gemmFlops / FLOP_PER_IMAGE };
+}
+
+interface Agreement {
+  contestant: string;
+  batch: number;
+  images: number;
+  maxAbsDifference: number;
+  maxAbsReference: number;
+  top1Agreement: number;
+}
+
+function readLogits(file: string): Float32Array {
+  const bytes = fs.readFileSync(file);
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+}
+
+function argmax(values: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
+  return best;
+}
+
+function compareLogits(reference: Float32Array, candidate: Float32Array): Omit<Agreement, 'contestant' | 'batch'> {
+  const images = reference.length / CLASSES;
+  let maxAbsDifference = 0;
+  let maxAbsReference = 0;
+  let sameTop1 = 0;
+  for (let i = 0; i < reference.length; i++) {
+    maxAbsDifference = Math.max(maxAbsDifference, Math.abs(reference[i] - candidate[i]));
+    maxAbsReference = Math.max(maxAbsReference, Math.abs(reference[i]));
+  }
+  for (let image = 0; image < images; image++) {
+    const row = (logits: Float32Array) => logits.subarray(image * CLASSES, (image + 1) * CLASSES);
+    if (argmax(row(reference)) === argmax(row(candidate))) sameTop1++;
+  }
+  return { images, maxAbsDifference, maxAbsReference, top1Agreement: sameTop1 / images };
+}
+
+// ---- the run -------------------------------------------------------------------------------------------------
+
+function measureAll(options: Options, python: string, inputs: Map<number, string>, outputDir: string): Measurement[] {
+  const measurements = new Map<string, Measurement>();
+  for (const round of plan(options)) {
+    for (const job of round.jobs) {
+      const key = `${job.contestant}@${job.batch}`;
+      let m = measurements.get(key);
+      if (!m) {
+        m = { contestant: job.contestant, batch: job.batch, warmup: job.warmup, repsPerRound: job.reps, rounds: 0,
+          seconds: [], errors: [], reports: [] };
+        if (isModel(job.contestant)) m.outputFile = path.join(outputDir, `${key}.f32`);
+        measurements.set(key, m);
+      }
+      // A contestant that failed once at this batch fails the same way again: don't pay for its start-up twice.
+      if (m.errors.length) continue;
+      process.stderr.write(`[${round.label}] ${job.contestant}: ${job.warmup} warm-up + ${job.reps} timed ... `);
+      const outcome = runContestant(job, { python, threads: options.threads, input: inputs.get(job.batch), outputFile: m.outputFile });
+      if (outcome.ok) {
+        m.rounds++;
+        m.seconds.push(...outcome.report.seconds);
+        m.reports.push(outcome.report);
+        process.stderr.write(`median ${(median(outcome.report.seconds) * 1000).toFixed(1)} ms\n`);
+      } else {
+        m.errors.push(outcome.error);
+        process.stderr.write(`FAILED\n${outcome.error.replace(/^/gm, '    ')}\n`);
+      }
+    }
+  }
+  return [...measurements.values()];
+}
+
+function versionFrom(measurements: Measurement[], field: string): string | null {
+  for (const m of measurements) for (const r of m.reports) if (typeof r[field] === 'string') return r[field] as string;
+  return null;
+}
+
+function agreements(measurements: Measurement[]): Agreement[] {
+  const result: Agreement[] = [];
+  const usable = (m: Measurement) => !m.errors.length && m.outputFile !== undefined && fs.existsSync(m.outputFile);
+  for (const reference of measurements.filter((m) => m.contestant === 'vitorch-sync' && usable(m))) {
+    const referenceLogits = readLogits(reference.outputFile!);
+    for (const m of measurements.filter((c) => c.batch === reference.batch && c !== reference && usable(c))) {
+      result.push({ contestant: m.contestant, batch: m.batch, ...compareLogits(referenceLogits, readLogits(m.outputFile!)) });
+    }
+  }
+  return result;
+}
+
+// ---- report --------------------------------------------------------------------------------------------------
+
+const ms = (seconds: number) => (seconds * 1000).toFixed(1);
+const rate = (value: number) => (value >= 10 ? value.toFixed(1) : value.toFixed(2));
+const percent = (fraction: number | undefined) => (fraction === undefined ? '-' : `${(fraction * 100).toFixed(1)}%`);
+const times = (ratio: number | undefined) => (ratio === undefined ? '-' : `${ratio.toFixed(2)}x`);
+
+function printTable(batch: number, rows: Measurement[], roofline: Roofline | undefined, vitorchSpeed: number | undefined): void {
+  console.log('');
+  console.log(roofline
+    ? `batch ${batch}: roofline = fp32 GEMM ${(roofline.gemmFlops / 1e9).toFixed(1)} GFLOP/s on M=${roofline.rows} rows`
+      + ` / ${FLOP_PER_IMAGE / 1e9} GFLOP per image = ${rate(roofline.imagesPerSecond)} images/s`
+    : `batch ${batch}: no roofline (gemm not run or failed)`);
+  const latency = batch === 1;
+  console.log(latency
+    ? 'contestant       median ms     p90 ms  min-max ms               images/s  of roofline  vitorch-sync speed / its'
+    : 'contestant        images/s  min-max images/s          of roofline  vitorch-sync speed / its');
+  for (const m of rows) {
+    if (m.errors.length) { console.log(`${m.contestant.padEnd(15)}  FAILED (error above and in the JSON)`); continue; }
+    const s = summarize(m);
+    const fraction = roofline ? s.imagesPerSecond / roofline.imagesPerSecond : undefined;
+    const ratio = vitorchSpeed === undefined ? undefined : vitorchSpeed / s.imagesPerSecond;
+    if (latency) {
+      console.log(`${m.contestant.padEnd(15)}  ${ms(s.medianSeconds).padStart(9)}  ${ms(s.p90Seconds).padStart(9)}  `
+        + `${`(${ms(s.minSeconds)}-${ms(s.maxSeconds)})`.padEnd(22)}  ${rate(s.imagesPerSecond).padStart(8)}  `
+        + `${percent(fraction).padStart(11)}  ${times(ratio).padStart(8)}`);
+    } else {
+      console.log(`${m.contestant.padEnd(15)}  ${rate(s.imagesPerSecond).padStart(9)}  `
+        + `${`(${rate(s.minImagesPerSecond)}-${rate(s.maxImagesPerSecond)})`.padEnd(24)}  ${percent(fraction).padStart(11)}  `
+        + `${times(ratio).padStart(8)}`);
+    }
+  }
+}
+
+function printAgreements(list: Agreement[]): void {
+  if (!list.length) return;
+  console.log('');
+  console.log('agreement with vitorch-sync (float32) on the same images');
+  console.log('contestant       batch  max |logit diff|  / max |logit|  top-1 agreement');
+  for (const a of list) {
+    console.log(`${a.contestant.padEnd(15)}  ${String(a.batch).padStart(5)}  ${a.maxAbsDifference.toExponential(2).padStart(16)}  `
+      + `${(a.maxAbsDifference / a.maxAbsReference).toExponential(2).padStart(13)}  `
+      + `${`${(a.top1Agreement * 100).toFixed(1)}% of ${a.images}`.padStart(15)}`);
+  }
+}
+
+/** One contestant at one batch size as bench/results/inference.json records it: raw samples and the summary. */
+function resultEntry(m: Measurement, roofline: Roofline | undefined, bf16Roofline: Roofline | undefined,
+  vitorchSpeed: number | undefined): Record<string, unknown> {
+  const { outputFile, reports, ...raw } = m;
+  const entry: Record<string, unknown> = { ...raw, failed: m.errors.length > 0 };
+  if (m.errors.length || !m.seconds.length) return entry;
+  const { medianSeconds, p90Seconds, minSeconds, maxSeconds, ...speed } = summarize(m);
+  Object.assign(entry, { medianSeconds, p90Seconds, minSeconds, maxSeconds });
+  if (!isModel(m.contestant)) {
+    // A GEMM's rate is in FLOP/s; images/s of one block's linears would mean nothing.
+    const own = rooflineOf(m)!;
+    return Object.assign(entry, { gemmFlops: own.gemmFlops, rows: own.rows, rooflineImagesPerSecond: own.imagesPerSecond });
+  }
+  Object.assign(entry, speed, {
+    rooflineFraction: roofline ? speed.imagesPerSecond / roofline.imagesPerSecond : null,
+    vitorchSyncSpeedRatio: vitorchSpeed === undefined ? null : vitorchSpeed / speed.imagesPerSecond,
+  });
+  // gemm-bf16 ran on one image's rows, so it bounds bfloat16 inference at batch 1 only.
+  if (m.contestant === 'vitorch-bf16' && m.batch === 1) {
+    entry.bf16RooflineFraction = bf16Roofline ? speed.imagesPerSecond / bf16Roofline.imagesPerSecond : null;
+  }
+  return entry;
+}
+
+function main(): void {
+  const options = parseOptions(process.argv.slice(2));
+  const python = findPython();
+  const selected = ALL_CONTESTANTS.filter((c) => isSelected(c, options));
+  if (!fs.existsSync(checkpoint)) runSetupStep(python, ['make_demo_checkpoint.py', checkpoint], 'write the benchmark checkpoint');
+  if (selected.includes('onnxruntime')) {
+    runSetupStep(python, ['export_onnx.py', '--weights', checkpoint, '--out', onnxModel], 'export the model to ONNX');
+  }
+  const inputs = writeInputs(options.batches);
+  const outputDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-bench-'));
+  let measurements: Measurement[];
+  let agreementList: Agreement[];
+  try {
+    measurements = measureAll(options, python, inputs, outputDir);
+    agreementList = agreements(measurements);
+  } finally {
+    fs.rmSync(outputDir, { recursive: true, force: true });
+  }
+
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  const torchVersion = versionFrom(measurements, 'torchVersion');
+  const libtorchVersion = versionFrom(measurements, 'libtorchVersion');
+  const onnxruntimeVersion = versionFrom(measurements, 'onnxruntimeVersion');
+  console.log(`ViT-B/16 inference, ${options.threads} threads, ${cpu} (${os.cpus().length} logical CPUs); `
+    + `torch ${torchVersion ?? '-'}, vitorch's libtorch ${libtorchVersion ?? '-'}, onnxruntime ${onnxruntimeVersion ?? '-'}`);
+
+  const rooflines = new Map<number, Roofline | undefined>();
+  const bf16Roofline = rooflineOf(measurements.find((m) => m.contestant === GEMM_BF16));
+  const byBatch = [...new Set(measurements.map((m) => m.batch))].sort((a, b) => a - b);
+  const results: Record<string, unknown>[] = [];
+  for (const batch of byBatch) {
+    const atBatch = measurements.filter((m) => m.batch === batch);
+    const roofline = rooflineOf(atBatch.find((m) => m.contestant === 'gemm'));
+    rooflines.set(batch, roofline);
+    const vitorch = atBatch.find((m) => m.contestant === 'vitorch-sync' && !m.errors.length);
+    const vitorchSpeed = vitorch ? summarize(vitorch).imagesPerSecond : undefined;
+    const models = atBatch.filter((m) => isModel(m.contestant));
+    printTable(batch, models, roofline, vitorchSpeed);
+    for (const m of atBatch) results.push(resultEntry(m, roofline, bf16Roofline, vitorchSpeed));
+  }
+  if (measurements.some((m) => m.contestant === GEMM_BF16)) {
+    console.log('');
+    console.log(bf16Roofline
+      ? `bf16 GEMM: ${(bf16Roofline.gemmFlops / 1e9).toFixed(1)} GFLOP/s on M=${bf16Roofline.rows} rows, `
+        + `a bf16 roofline of ${rate(bf16Roofline.imagesPerSecond)} images/s`
+      : 'bf16 GEMM: FAILED (error above and in the JSON)');
+  }
+  printAgreements(agreementList);
+
+  fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
+  fs.writeFileSync(resultsFile, JSON.stringify({
+    date: new Date().toISOString(), cpu, logicalCpus: os.cpus().length, threads: options.threads,
+    platform: `${os.platform()} ${os.arch()}`, nodeVersion: process.version, torchVersion, libtorchVersion, onnxruntimeVersion,
+    options, flopPerImage: FLOP_PER_IMAGE,
+    roofline: Object.fromEntries([...rooflines].map(([batch, r]) => [batch, r ?? null])),
+    results, agreement: agreementList,
+  }, null, 2));
+  console.log(`\nwrote ${path.relative(root, resultsFile)}`);
+}
+
+try {
+  main();
+} catch (error) {
+  if (!(error instanceof UsageError)) throw error;
+  console.error(`bench/inference: ${error.message}`);
+  process.exit(2);
+}
