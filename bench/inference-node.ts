@@ -13,7 +13,8 @@
 import * as fs from 'fs';
 import type { ModelDType, Tensor } from '../lib';
 
-const CONTESTANTS = ['vitorch-sync', 'vitorch-async', 'vitorch-bf16', 'vitorch-fp16', 'onnxruntime'] as const;
+// vitorch-vendor-dispatch is vitorch-sync run with VITORCH_MKL_VENDOR_DISPATCH=1 (set by bench/inference.ts).
+const CONTESTANTS = ['vitorch-sync', 'vitorch-async', 'vitorch-vendor-dispatch', 'vitorch-bf16', 'vitorch-fp16', 'onnxruntime'] as const;
 type Contestant = (typeof CONTESTANTS)[number];
 const IMAGE_SHAPE = [3, 224, 224];
 

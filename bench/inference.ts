@@ -28,9 +28,14 @@ const INPUT_SEED = 224;
 // A stuck child must not hold the machine forever; the slowest legitimate run (bf16 at batch 8) is ~10 minutes.
 const CHILD_TIMEOUT_MS = 30 * 60 * 1000;
 
-const NODE_CONTESTANTS = ['vitorch-sync', 'vitorch-async', 'vitorch-bf16', 'vitorch-fp16', 'onnxruntime'];
-// Swept at every batch size, every round.
-const FLOAT32_CONTESTANTS = ['gemm', 'vitorch-sync', 'vitorch-async', 'seed-eager', 'best-eager', 'onnxruntime'];
+const NODE_CONTESTANTS = ['vitorch-sync', 'vitorch-async', 'vitorch-vendor-dispatch', 'vitorch-bf16', 'vitorch-fp16',
+  'onnxruntime'];
+// Swept at every batch size, every round. MKL, libtorch's GEMM on the CPU, picks slower kernels on non-Intel CPUs
+// unless told otherwise; vitorch tells it ("feature dispatch"). The -feature-dispatch / -vendor-dispatch variants run
+// the same contestant the other way, so that the table separates that choice from the rest.
+const FLOAT32_CONTESTANTS = ['gemm', 'gemm-feature-dispatch', 'vitorch-sync', 'vitorch-async', 'vitorch-vendor-dispatch',
+  'seed-eager', 'best-eager', 'best-eager-feature-dispatch', 'onnxruntime'];
+const FEATURE_DISPATCH_SUFFIX = '-feature-dispatch';
 // Reduced precision is ~30x slower than float32 on a CPU without AVX-512 BF16/FP16, so these run once, briefly.
 const HALF_PRECISION_CONTESTANTS = ['vitorch-bf16', 'vitorch-fp16'];
 const GEMM_BF16 = 'gemm-bf16';
@@ -168,6 +173,17 @@ type Outcome = { ok: true; report: ChildReport } | { ok: false; error: string };
 
 const tail = (text: string, lines = 15) => text.trim().split('\n').slice(-lines).join('\n');
 
+/** Compiles bench/mkl_feature_dispatch.c once into model_data/ (the C compiler the native build needs). */
+function featureDispatchLibrary(): string {
+  const library = path.join(root, 'model_data', 'libmkl-feature-dispatch.so');
+  const source = path.join(root, 'bench', 'mkl_feature_dispatch.c');
+  if (!fs.existsSync(library) || fs.statSync(library).mtimeMs < fs.statSync(source).mtimeMs) {
+    const compiled = spawnSync('cc', ['-shared', '-fPIC', '-O2', '-o', library, source], { encoding: 'utf8' });
+    if (compiled.status !== 0) throw new Error(`could not compile ${source}: ${compiled.stderr ?? compiled.error}`);
+  }
+  return library;
+}
+
 function runContestant(job: Job, command: { python: string; threads: number; input?: string; outputFile?: string }): Outcome {
   const common = ['--batch', String(job.batch), '--threads', String(command.threads), '--warmup', String(job.warmup),
     '--reps', String(job.reps)];
@@ -181,10 +197,14 @@ function runContestant(job: Job, command: { python: string; threads: number; inp
   } else {
     executable = command.python;
     const gemmArgs = job.contestant === GEMM_BF16 ? ['--dtype', 'bfloat16'] : [];
-    args = [torchContestantScript, '--contestant', isModel(job.contestant) ? job.contestant : 'gemm', ...common,
-      ...(isModel(job.contestant) ? modelArgs : gemmArgs)];
+    const base = job.contestant.replace(FEATURE_DISPATCH_SUFFIX, '');
+    args = [torchContestantScript, '--contestant', isModel(base) ? base : 'gemm', ...common,
+      ...(isModel(base) ? modelArgs : gemmArgs)];
   }
-  const run = spawnSync(executable, args, { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20, timeout: CHILD_TIMEOUT_MS });
+  const env = { ...process.env };
+  if (job.contestant.endsWith(FEATURE_DISPATCH_SUFFIX)) env.LD_PRELOAD = featureDispatchLibrary();
+  if (job.contestant === 'vitorch-vendor-dispatch') env.VITORCH_MKL_VENDOR_DISPATCH = '1';
+  const run = spawnSync(executable, args, { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20, timeout: CHILD_TIMEOUT_MS, env });
   if (run.error || run.status !== 0) {
     const why = run.error ? run.error.message : run.signal ? `killed by ${run.signal}` : `exit code ${run.status}`;
     return { ok: false, error: `${why}\n${tail(run.stderr ?? '')}`.trim() };
@@ -349,19 +369,19 @@ function printTable(batch: number, rows: Measurement[], roofline: Roofline | und
     : `batch ${batch}: no roofline (gemm not run or failed)`);
   const latency = batch === 1;
   console.log(latency
-    ? 'contestant       median ms     p90 ms  min-max ms               images/s  of roofline  vitorch-sync speed / its'
-    : 'contestant        images/s  min-max images/s          of roofline  vitorch-sync speed / its');
+    ? `${'contestant'.padEnd(27)}  median ms     p90 ms  min-max ms               images/s  of roofline  vitorch-sync speed / its`
+    : `${'contestant'.padEnd(27)}   images/s  min-max images/s          of roofline  vitorch-sync speed / its`);
   for (const m of rows) {
-    if (m.errors.length) { console.log(`${m.contestant.padEnd(15)}  FAILED (error above and in the JSON)`); continue; }
+    if (m.errors.length) { console.log(`${m.contestant.padEnd(27)}  FAILED (error above and in the JSON)`); continue; }
     const s = summarize(m);
     const fraction = roofline ? s.imagesPerSecond / roofline.imagesPerSecond : undefined;
     const ratio = vitorchSpeed === undefined ? undefined : vitorchSpeed / s.imagesPerSecond;
     if (latency) {
-      console.log(`${m.contestant.padEnd(15)}  ${ms(s.medianSeconds).padStart(9)}  ${ms(s.p90Seconds).padStart(9)}  `
+      console.log(`${m.contestant.padEnd(27)}  ${ms(s.medianSeconds).padStart(9)}  ${ms(s.p90Seconds).padStart(9)}  `
         + `${`(${ms(s.minSeconds)}-${ms(s.maxSeconds)})`.padEnd(22)}  ${rate(s.imagesPerSecond).padStart(8)}  `
         + `${percent(fraction).padStart(11)}  ${times(ratio).padStart(8)}`);
     } else {
-      console.log(`${m.contestant.padEnd(15)}  ${rate(s.imagesPerSecond).padStart(9)}  `
+      console.log(`${m.contestant.padEnd(27)}  ${rate(s.imagesPerSecond).padStart(9)}  `
         + `${`(${rate(s.minImagesPerSecond)}-${rate(s.maxImagesPerSecond)})`.padEnd(24)}  ${percent(fraction).padStart(11)}  `
         + `${times(ratio).padStart(8)}`);
     }
@@ -436,7 +456,11 @@ function main(): void {
   const results: Record<string, unknown>[] = [];
   for (const batch of byBatch) {
     const atBatch = measurements.filter((m) => m.batch === batch);
-    const roofline = rooflineOf(atBatch.find((m) => m.contestant === 'gemm'));
+    // The roofline is the faster of libtorch's two GEMM forms here, the one vitorch runs included.
+    const roofline = [rooflineOf(atBatch.find((m) => m.contestant === 'gemm')),
+      rooflineOf(atBatch.find((m) => m.contestant === 'gemm' + FEATURE_DISPATCH_SUFFIX))]
+      .filter((r): r is Roofline => r !== undefined)
+      .sort((a, b) => b.gemmFlops - a.gemmFlops)[0];
     rooflines.set(batch, roofline);
     const vitorch = atBatch.find((m) => m.contestant === 'vitorch-sync' && !m.errors.length);
     const vitorchSpeed = vitorch ? summarize(vitorch).imagesPerSecond : undefined;
