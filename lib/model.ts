@@ -170,7 +170,8 @@ export class VisionTransformer {
     return new Tensor(this.native.forward(requireTensor(input, 'input').native));
   }
 
-  /** Runs the model on a libuv pool thread; the event loop stays free. Calls on one model run one at a time. */
+  /** Runs the model on a libuv pool thread; the event loop stays free. Async calls on one model run one after
+   *  another in call order (their promises settle in that order) and only the running one holds a pool thread. */
   forwardAsync(input: Tensor): Promise<Tensor> {
     const callerStack = new Error().stack;
     const running = this.native.forwardAsync(requireTensor(input, 'input').native);
