@@ -6,14 +6,13 @@ import './dispose';
 import { saveCheckpoint, saveCheckpointAsync, SaveCheckpointOptions } from './checkpoint';
 import { Device, Tensor } from './tensor';
 import {
-  expected, rejectUnknownKeys, requireBoolean, requireDevice, requireInteger, requireNumber, requireObject,
+  expected, isDevice, rejectUnknownKeys, requireBoolean, requireDevice, requireInteger, requireNumber, requireObject,
   requireShape, requireString, withCallerStack,
 } from './validate';
 
 /** The dtypes a model's weights can have. */
 export type ModelDType = 'float32' | 'float64' | 'float16' | 'bfloat16';
 const MODEL_DTYPES: readonly ModelDType[] = ['float32', 'float64', 'float16', 'bfloat16'];
-const DEVICE_OR_DTYPE = /^(cpu|cuda(:\d{1,3})?)$/;
 
 function requireModelDType(value: unknown, argument: string): ModelDType {
   if (!(MODEL_DTYPES as readonly unknown[]).includes(value)) {
@@ -240,7 +239,7 @@ export class VisionTransformer {
     if (typeof target === 'string' && (MODEL_DTYPES as readonly string[]).includes(target)) {
       dtype = target;
     } else if (typeof target === 'string') {
-      if (!DEVICE_OR_DTYPE.test(target)) {
+      if (!isDevice(target)) {
         throw new RangeError(expected(`a device ('cpu', 'cuda' or 'cuda:N') or a dtype (${MODEL_DTYPES.join(', ')})`,
           'to(target)', target));
       }

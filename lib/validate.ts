@@ -80,6 +80,10 @@ export function requireShape(value: unknown, argument: string): number[] {
 
 const DEVICE_PATTERN = /^(cpu|cuda(:\d{1,3})?)$/;
 
+export function isDevice(value: unknown): boolean {
+  return typeof value === 'string' && DEVICE_PATTERN.test(value);
+}
+
 export function requireDevice(value: unknown, argument: string): string {
   if (typeof value !== 'string') throw new TypeError(expected("a device ('cpu', 'cuda' or 'cuda:N')", argument, value));
   if (!DEVICE_PATTERN.test(value)) {
