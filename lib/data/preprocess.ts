@@ -121,8 +121,10 @@ export class Preprocessor {
         image = image.extract(box).resize(tw, th, { kernel: 'linear', fit: 'fill', fastShrinkOnLoad: false });
       } else if (this.letterbox) {
         const g = letterboxGeometry(meta.width, meta.height, this.size);
-        image = image.resize(g.resizeWidth, g.resizeHeight, { kernel: 'cubic', fit: 'fill', fastShrinkOnLoad: false })
-          .extend({ top: g.top, left: g.left, bottom: g.bottom, right: g.right, background: { r: 128, g: 128, b: 128 } });
+        if (g.resizeWidth !== meta.width || g.resizeHeight !== meta.height) {
+          image = image.resize(g.resizeWidth, g.resizeHeight, { kernel: 'cubic', fit: 'fill', fastShrinkOnLoad: false });
+        }
+        image = image.extend({ top: g.top, left: g.left, bottom: g.bottom, right: g.right, background: { r: 128, g: 128, b: 128 } });
       } else {
         const g = centerCropGeometry(meta.width, meta.height, this.size);
         if (g.resizeWidth !== meta.width || g.resizeHeight !== meta.height) {

@@ -1,0 +1,57 @@
+// The data tests' reference files, made by tools/make_data_fixtures.py (numpy, PIL, torchvision). Made here when
+// missing or older than the tool, so `npx jest test/data-` works without `npm run fixtures` first.
+import * as fs from 'fs';
+import * as path from 'path';
+import { spawnSync } from 'child_process';
+
+const ROOT = path.join(__dirname, '..');
+export const DATA_FIXTURES = path.join(__dirname, 'fixtures', 'generated', 'data');
+const TOOL = path.join(ROOT, 'tools', 'make_data_fixtures.py');
+export const FASHION = process.env.FASHION_MNIST_DIR ?? '/usr/share/datasets/fashion-mnist';
+
+export interface ImageCase {
+  name: string; source: string; size: [number, number]; resize: 'center-crop' | 'letterbox'; channels: 1 | 3;
+  exact: boolean; expected: string; shape: number[];
+}
+export interface DataManifest {
+  idx: Record<string, { path: string; dims: number[]; sha256: string; sum: number; first: number[]; last: number[]; counts?: number[] }>;
+  uncompressedLabels: string;
+  normalised: { file: string; count: number; mean: number; std: number };
+  padded: { file: string; count: number; padding: number };
+  images: ImageCase[];
+  rrc: {
+    width: number; height: number; samples: number;
+    area: { mean: number; std: number }; logRatio: { mean: number; std: number };
+    topFraction: { mean: number; std: number }; leftFraction: { mean: number; std: number };
+    fallback: { width: number; height: number; box: { top: number; left: number; width: number; height: number } }[];
+  };
+}
+
+function ensure(): void {
+  const manifest = path.join(DATA_FIXTURES, 'manifest.json');
+  if (fs.existsSync(manifest) && fs.statSync(manifest).mtimeMs >= fs.statSync(TOOL).mtimeMs) return;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { findPython } = require(path.join(ROOT, 'scripts', 'python.js')) as { findPython(): string | null };
+  const python = findPython();
+  if (!python) throw new Error('the data tests need Python 3 with numpy, PIL, torch and torchvision (tools/requirements.txt)');
+  const run = spawnSync(python, [TOOL, '--out', DATA_FIXTURES], { encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`tools/make_data_fixtures.py failed:\n${run.stderr}`);
+}
+
+export function dataManifest(): DataManifest {
+  ensure();
+  return JSON.parse(fs.readFileSync(path.join(DATA_FIXTURES, 'manifest.json'), 'utf8')) as DataManifest;
+}
+
+export function fixture(file: string): string {
+  return path.join(DATA_FIXTURES, file);
+}
+
+export function readF32(file: string): Float32Array {
+  const bytes = fs.readFileSync(fixture(file));
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+}
+
+export function tempDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(require('os').tmpdir(), `vitorch-${prefix}-`));
+}
