@@ -29,6 +29,11 @@ struct ReadOptions {
   // Take the state dict out of a training checkpoint ({'state_dict': ..., 'epoch': ...} or {'model': ..., ...})
   // and remove the 'module.' prefix DataParallel adds to every key; each is recorded in Checkpoint::notes.
   bool unwrap = true;
+  // Read a pickle that names globals outside the allowlist (a training checkpoint's argparse.Namespace, numpy
+  // scalars) instead of refusing it: each such object becomes an inert placeholder, never imported, called or
+  // taken for a tensor (skipped_globals.h), and a note names every distinct global skipped. The state dict's
+  // tensors must still be plain tensors. Off by default, as torch.load(weights_only=True) refuses such files.
+  bool skip_unknown_globals = false;
 };
 
 struct Checkpoint {

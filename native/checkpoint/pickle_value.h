@@ -34,13 +34,19 @@ enum class AllowedGlobal {
 };
 
 struct PickleValue {
-  enum class Kind { kNone, kBool, kInt, kFloat, kString, kBytes, kTuple, kList, kDict, kGlobal, kStorage, kTensor };
+  enum class Kind {
+    kNone, kBool, kInt, kFloat, kString, kBytes, kTuple, kList, kDict, kGlobal, kStorage, kTensor,
+    // An inert placeholder for a global outside the allowlist and for everything made from it, read only with
+    // ReadOptions::skip_unknown_globals (see skipped_globals.h). It is its own kind so that no check for a
+    // global, storage or tensor can ever accept it.
+    kSkipped,
+  };
 
   Kind kind = Kind::kNone;
   bool boolean = false;   // kBool
   int64_t integer = 0;    // kInt
   double real = 0.0;      // kFloat
-  std::string text;       // kString (UTF-8), kBytes, kGlobal ("module.name"), kStorage (its key)
+  std::string text;       // kString (UTF-8), kBytes, kGlobal and kSkipped ("module.name"), kStorage (its key)
   // kTuple, kList: the elements.
   // kStorage: the parts of its persistent id, checked when it was read (see storage_ref() in unpickler.h).
   // kTensor: {storage, storage_offset, size, stride}: a kStorage, a kInt and two kTuples of kInt, checked when the
@@ -74,6 +80,7 @@ inline const char* kind_name(PickleValue::Kind kind) {
     case PickleValue::Kind::kGlobal: return "global";
     case PickleValue::Kind::kStorage: return "storage";
     case PickleValue::Kind::kTensor: return "tensor";
+    case PickleValue::Kind::kSkipped: return "skipped object";
   }
   return "value";
 }

@@ -21,6 +21,15 @@ const std::string kDataParallelPrefix = "module.";
 // How many ignored keys a note lists by name.
 constexpr size_t kListedKeys = 8;
 
+// A value as a message shows it: its kind, and for a placeholder (ReadOptions::skip_unknown_globals) the global it
+// stands for, so that a state dict holding, say, a numpy array names numpy rather than a bare "skipped object".
+std::string describe_value(const PickleValue& value) {
+  if (value.kind == Kind::kSkipped) {
+    return "an object of " + printable(value.text, 120) + " (skipped: not on the allowlist of globals)";
+  }
+  return describe_kind(value.kind);
+}
+
 struct Problem {
   bool bad_key;      // a key that is not a str, else a value that is not a tensor
   std::string text;  // "found a key that is an int, not a str" / "the value of key 'x' is an int, not a tensor"
@@ -33,7 +42,7 @@ std::optional<Problem> state_dict_problem(const PickleValue& dict) {
       return Problem{true, "found a key that is " + describe_kind(key->kind) + ", not a str"};
     }
     if (value->kind != Kind::kTensor) {
-      return Problem{false, "the value of key '" + printable(key->text) + "' is " + describe_kind(value->kind) +
+      return Problem{false, "the value of key '" + printable(key->text) + "' is " + describe_value(*value) +
                                 ", not a tensor"};
     }
   }
@@ -82,7 +91,7 @@ StateDictSelection all_entries(const PickleValue& dict) {
 
 StateDictSelection select_state_dict(const PickleValue& root, const RandomAccessFile& file, bool unwrap) {
   if (root.kind != Kind::kDict) {
-    file.fail(std::string(kExpected) + ", found " + describe_kind(root.kind));
+    file.fail(std::string(kExpected) + ", found " + describe_value(root));
   }
   const std::optional<Problem> problem = state_dict_problem(root);
   if (!problem) return all_entries(root);
@@ -93,7 +102,7 @@ StateDictSelection select_state_dict(const PickleValue& root, const RandomAccess
       const PickleValue* inner = find_entry(root, candidate);
       if (inner == nullptr) continue;
       if (inner->kind != Kind::kDict) {
-        hint += "; the value under '" + std::string(candidate) + "' is " + describe_kind(inner->kind) +
+        hint += "; the value under '" + std::string(candidate) + "' is " + describe_value(*inner) +
                 ", not a state dict either";
         continue;
       }

@@ -9,6 +9,7 @@
 
 #include "checkpoint/message_text.h"
 #include "checkpoint/pickle_input.h"
+#include "checkpoint/skipped_globals.h"
 #include "checkpoint/state_dict_selection.h"
 #include "checkpoint/storage_checks.h"
 #include "checkpoint/tensor_from_storage.h"
@@ -279,8 +280,9 @@ CheckpointLayout index_torch_legacy_checkpoint(const RandomAccessFile& file, con
   }
   const UnpickledTree sys_info = unpickle(input, {path, "the legacy format's sys_info pickle", PersistentIds::kNone});
   check_sys_info(*sys_info.root, file);
-  const UnpickledTree object =
-      unpickle(input, {path, "the legacy format's object pickle", PersistentIds::kLegacyStorages});
+  // Only the object pickle is the user's; the others are torch.save's own and stay strict.
+  const UnpickledTree object = unpickle(
+      input, {path, "the legacy format's object pickle", PersistentIds::kLegacyStorages, options.skip_unknown_globals});
   const UnpickledTree keys = unpickle(input, {path, "the legacy format's storage key list", PersistentIds::kNone});
   const uint64_t data_start = input.position();
 
@@ -297,7 +299,10 @@ CheckpointLayout index_torch_legacy_checkpoint(const RandomAccessFile& file, con
 
   CheckpointLayout layout;
   layout.format = "torch-legacy";
-  layout.notes = std::move(selection.notes);
+  if (!object.skipped_globals.empty()) {
+    layout.notes.push_back(skipped_globals_note(object.skipped_globals, object.skipped_globals_overflowed));
+  }
+  layout.notes.insert(layout.notes.end(), selection.notes.begin(), selection.notes.end());
   storages.index_needed(layout.storages);
   layout.names.reserve(tensors.size());
   layout.tensors.reserve(tensors.size());

@@ -7,6 +7,7 @@
 
 #include "checkpoint/message_text.h"
 #include "checkpoint/pickle_input.h"
+#include "checkpoint/skipped_globals.h"
 #include "checkpoint/state_dict_selection.h"
 #include "checkpoint/storage_checks.h"
 #include "checkpoint/tensor_from_storage.h"
@@ -168,12 +169,15 @@ CheckpointLayout index_torch_zip_checkpoint(const RandomAccessFile& file, const 
   const ZipArchive::Record* pickle_record = archive.find(prefix + kPickleRecordSuffix);
   const std::string pickle = archive.read_to_string(*pickle_record, options.verify_checksums);
   MemoryPickleInput input(pickle);
-  const UnpickledTree tree =
-      unpickle(input, {file.path(), "record '" + printable(pickle_record->name) + "'", PersistentIds::kZipStorages});
+  const UnpickledTree tree = unpickle(input, {file.path(), "record '" + printable(pickle_record->name) + "'",
+                                              PersistentIds::kZipStorages, options.skip_unknown_globals});
 
   StateDictSelection selection = select_state_dict(*tree.root, file, options.unwrap);
   layout.format = "torch-zip";
-  layout.notes = std::move(selection.notes);
+  if (!tree.skipped_globals.empty()) {
+    layout.notes.push_back(skipped_globals_note(tree.skipped_globals, tree.skipped_globals_overflowed));
+  }
+  layout.notes.insert(layout.notes.end(), selection.notes.begin(), selection.notes.end());
   layout.names.reserve(selection.tensors.size());
   layout.tensors.reserve(selection.tensors.size());
   StorageIndexer storages(archive, prefix, layout.storages);

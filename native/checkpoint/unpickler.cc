@@ -10,6 +10,7 @@
 #include "checkpoint/allowed_globals.h"
 #include "checkpoint/message_text.h"
 #include "checkpoint/pickle_opcodes.h"
+#include "checkpoint/skipped_globals.h"
 #include "common/errors.h"
 
 namespace vitorch::checkpoint {
@@ -48,6 +49,8 @@ class Machine {
         UnpickledTree tree;
         tree.root = pop();
         tree.values = std::move(values_);
+        tree.skipped_globals = skipped_.names();
+        tree.skipped_globals_overflowed = skipped_.overflowed();
         return tree;
       }
       execute(opcode);
@@ -233,6 +236,14 @@ class Machine {
   PickleValue* make_global(const std::string& module, const std::string& name) {
     // Checked before anything else is done with the name.
     const std::optional<GlobalMeaning> meaning = find_allowed_global(module, name);
+    if (!meaning && context_.skip_unknown_globals) {
+      if (module.size() + 1 + name.size() > SkippedGlobals::kMaxNameLength) {
+        unsupported("global name of " + std::to_string(module.size() + 1 + name.size()) + " bytes ('" +
+                    printable(module + "." + name, 60) + "') is longer than " +
+                    std::to_string(SkippedGlobals::kMaxNameLength) + " bytes; refusing to continue");
+      }
+      return skipped_.placeholder(module + "." + name, *values_);
+    }
     if (!meaning) throw CheckpointError(file_path_ + ": " + refusal_reason(module, name));
     PickleValue* value = make_text(PickleValue::Kind::kGlobal, module + "." + name);
     value->global = meaning->global;
@@ -242,12 +253,15 @@ class Machine {
 
   // REDUCE / NEWOBJ: "call" an allowed global with a tuple of arguments.
   PickleValue* call(PickleValue* callable, PickleValue* arguments, const char* opcode_name) {
-    if (callable->kind != PickleValue::Kind::kGlobal) {
+    if (callable->kind != PickleValue::Kind::kGlobal && callable->kind != PickleValue::Kind::kSkipped) {
       corrupt(std::string(opcode_name) + " needs a global to call, found " + describe_kind(callable->kind));
     }
     if (arguments->kind != PickleValue::Kind::kTuple) {
       corrupt(std::string(opcode_name) + " needs a tuple of arguments, found " + describe_kind(arguments->kind));
     }
+    // Nothing is called: whatever an unknown global would make is the same inert placeholder, and the arguments,
+    // parsed already, are dropped.
+    if (callable->kind == PickleValue::Kind::kSkipped) return callable;
     const std::vector<PickleValue*>& args = arguments->items;
     const std::string& name = callable->text;
     switch (callable->global) {
@@ -269,6 +283,7 @@ class Machine {
         // (data, requires_grad, backward_hooks[, state]): a Parameter is loaded as its data tensor.
         const bool with_state = callable->global == AllowedGlobal::kRebuildParameterWithState;
         if (args.size() != (with_state ? 4u : 3u)) wrong_argument_count(name, with_state ? "4" : "3", args.size());
+        if (args[0]->kind == PickleValue::Kind::kSkipped) return args[0];  // a tensor that was not made
         if (args[0]->kind != PickleValue::Kind::kTensor) {
           corrupt(name + " needs a tensor as its first argument, found " + describe_kind(args[0]->kind));
         }
@@ -304,6 +319,9 @@ class Machine {
 
   PickleValue* rebuild_tensor(const std::string& function, const std::vector<PickleValue*>& args) {
     const PickleValue* storage = args[0];
+    // A placeholder in place of the storage (an unknown storage type, skipped) makes no tensor: the result is that
+    // placeholder, so a state dict holding it fails by name rather than loading something else.
+    if (storage->kind == PickleValue::Kind::kSkipped) return args[0];
     if (storage->kind != PickleValue::Kind::kStorage) {
       corrupt(function + ": the first argument must be a storage (a persistent id), found " +
               describe_kind(storage->kind));
@@ -342,7 +360,10 @@ class Machine {
                      : "storage persistent id needs 5 parts ('storage', type, key, location, numel), found " +
                            std::to_string(parts.size()));
     }
-    const PickleValue* type = parts[1];
+    PickleValue* type = parts[1];
+    // A storage of a type outside the allowlist (a dtype vitorch does not read) is never read: it stays the
+    // type's placeholder, and so does any tensor on it.
+    if (type->kind == PickleValue::Kind::kSkipped) return type;
     if (type->kind != PickleValue::Kind::kGlobal || type->global != AllowedGlobal::kStorageType) {
       corrupt("storage persistent id names no storage type (found " + describe_kind(type->kind) + ")");
     }
@@ -486,11 +507,13 @@ class Machine {
       }
       case pickle_op::kAppend: {
         PickleValue* value = pop();
+        if (top()->kind == Kind::kSkipped) return;  // filling a placeholder (a list subclass) changes nothing
         top_of_kind(Kind::kList, "APPEND")->items.push_back(value);
         return;
       }
       case pickle_op::kAppends: {
         std::vector<PickleValue*> values = pop_to_mark();
+        if (top()->kind == Kind::kSkipped) return;
         PickleValue* list = top_of_kind(Kind::kList, "APPENDS");
         list->items.insert(list->items.end(), values.begin(), values.end());
         return;
@@ -507,12 +530,14 @@ class Machine {
       case pickle_op::kSetItem: {
         PickleValue* value = pop();
         PickleValue* key = pop();
+        if (top()->kind == Kind::kSkipped) return;  // filling a placeholder (a dict subclass) changes nothing
         set_item(top_of_kind(Kind::kDict, "SETITEM"), key, value);
         return;
       }
       case pickle_op::kSetItems: {
         std::vector<PickleValue*> items = pop_to_mark();
         if (items.size() % 2 != 0) corrupt("SETITEMS needs key/value pairs, found an odd number of values");
+        if (top()->kind == Kind::kSkipped) return;
         PickleValue* dict = top_of_kind(Kind::kDict, "SETITEMS");
         for (size_t i = 0; i < items.size(); i += 2) set_item(dict, items[i], items[i + 1]);
         return;
@@ -550,6 +575,10 @@ class Machine {
         // cls.__new__(cls, *args); only OrderedDict is a class on the allowlist.
         PickleValue* arguments = pop();
         PickleValue* cls = pop();
+        if (cls->kind == Kind::kSkipped) {
+          push(call(cls, arguments, "NEWOBJ"));  // the placeholder itself: no object is made
+          return;
+        }
         if (cls->kind != Kind::kGlobal || cls->global != AllowedGlobal::kOrderedDict) {
           corrupt("NEWOBJ is only supported for collections.OrderedDict");
         }
@@ -560,6 +589,7 @@ class Machine {
         // obj.__setstate__(state). state_dict() attaches its _metadata to the OrderedDict this way; keep it.
         PickleValue* state = pop();
         PickleValue* object = top();
+        if (object->kind == Kind::kSkipped) return;  // no __setstate__ runs; the state is dropped
         if (object->kind != Kind::kDict) {
           unsupported("BUILD (setting an object's state) is only supported on a dict, found " +
                       describe_kind(object->kind));
@@ -587,6 +617,7 @@ class Machine {
   std::vector<PickleValue*> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, PickleValue*> memo_;
+  SkippedGlobals skipped_;  // stays empty unless context_.skip_unknown_globals
 };
 
 }  // namespace

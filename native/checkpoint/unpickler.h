@@ -3,7 +3,8 @@
 // It understands pickle protocols 2 to 5 as far as a checkpoint needs (dicts, lists, tuples, strings, numbers,
 // the memo, persistent ids) and builds a PickleValue tree. It never imports or calls anything: the only globals it
 // accepts are those in allowed_globals.h, and "calling" one of them (REDUCE) is implemented here: an empty
-// OrderedDict, or a tensor description. Storages arrive as persistent ids and are not loaded here: a tensor in the
+// OrderedDict, or a tensor description. Any other global is refused by name, unless the context asks to skip it
+// (UnpickleContext::skip_unknown_globals): then it is an inert placeholder (skipped_globals.h). Storages arrive as persistent ids and are not loaded here: a tensor in the
 // tree names its storage and geometry (storage_ref(), tensor_ref()), and the reader loads the storages of the
 // tensors it keeps. So this file knows nothing about zip archives or the legacy layout.
 //
@@ -34,11 +35,17 @@ struct UnpickleContext {
   std::string file_path;  // for messages
   std::string source;     // for messages: what the pickle is, e.g. "record 'archive/data.pkl'"
   PersistentIds persistent_ids = PersistentIds::kZipStorages;
+  // Unknown globals become kSkipped placeholders instead of errors (ReadOptions::skip_unknown_globals).
+  bool skip_unknown_globals = false;
 };
 
 struct UnpickledTree {
   std::unique_ptr<PickleValues> values;  // owns every value, including root
   const PickleValue* root = nullptr;
+  // With skip_unknown_globals: the distinct unknown globals the pickle named, in the order first named (at most
+  // SkippedGlobals::kMaxDistinct; `skipped_globals_overflowed` says there were more), for skipped_globals_note().
+  std::vector<std::string> skipped_globals;
+  bool skipped_globals_overflowed = false;
 };
 
 // Runs the pickle from `input`'s current position up to and including its STOP opcode, leaving `input` just past
