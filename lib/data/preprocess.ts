@@ -114,7 +114,7 @@ export class Preprocessor {
     try {
       const meta = await sharp(bytes).metadata();
       if (!meta.width || !meta.height) throw new Error('no image dimensions in the header');
-      let image = this.colour(sharp(bytes), meta.channels ?? 3, meta.hasAlpha ?? false);
+      let image = this.colour(await dropAlpha(bytes, meta.hasAlpha ?? false), meta.channels ?? 3, meta.hasAlpha ?? false);
       if (rng) {
         const box: Box = randomResizedCropBox(meta.width, meta.height, rng, this.scale, this.ratio);
         flip = this.flipProbability > 0 && rng.float() < this.flipProbability;
@@ -149,7 +149,6 @@ export class Preprocessor {
   /** To the output's channel count: the seed's cvtColor for RGB, PIL's luma weights for grey. */
   private colour(image: Sharp, inputChannels: number, hasAlpha: boolean): Sharp {
     const colourChannels = inputChannels - (hasAlpha ? 1 : 0);
-    if (hasAlpha) image = image.removeAlpha();
     if (this.channels === 3) return image.toColourspace('srgb');
     if (colourChannels >= 3) {
       image = image.recomb([[0.299, 0.587, 0.114], [0.299, 0.587, 0.114], [0.299, 0.587, 0.114]]);
@@ -175,6 +174,16 @@ export class Preprocessor {
       }
     }
   }
+}
+
+/**
+ * The image without its alpha channel, as PIL's convert('RGB') drops it (no compositing). Done as a pass of its own:
+ * in one pipeline libvips would resize with premultiplied alpha, which changes the colours of translucent pixels.
+ */
+async function dropAlpha(bytes: Uint8Array, hasAlpha: boolean): Promise<Sharp> {
+  if (!hasAlpha) return sharp(bytes);
+  const { data, info } = await sharp(bytes).removeAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  return sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels as 1 | 2 | 3 | 4 } });
 }
 
 async function readSource(source: ImageSource): Promise<{ bytes: Uint8Array; name: string }> {
