@@ -32,6 +32,7 @@ export interface NativeLoadOptions {
   strict: boolean;
   resamplePosEmbed: boolean;
   keepModelHead: boolean;
+  skipUnknownGlobals: boolean;
 }
 
 export type NativeEntries = [string, NativeTensor][];
@@ -81,6 +82,7 @@ export interface NativeVitOptions {
 export interface NativeLoadCheckpointOptions {
   verifyChecksums?: boolean;
   unwrap?: boolean;
+  skipUnknownGlobals?: boolean;
   device?: string;
 }
 

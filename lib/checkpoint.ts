@@ -15,6 +15,12 @@ export interface LoadCheckpointOptions {
   /** Take the state dict out of a training checkpoint ({ state_dict: ... }, { model: ... }) and drop a
    *  DataParallel 'module.' prefix, saying so in `notes`. Default true. */
   unwrap?: boolean;
+  /** Read a file whose pickle names Python globals outside the allowlist, such as a timm training checkpoint
+   *  (`args` is an argparse.Namespace, `metric` a numpy scalar), instead of refusing it as
+   *  torch.load(weights_only=True) does. Every such object (os.system and builtins.eval included) becomes an inert
+   *  placeholder: nothing is imported or called, no tensor is made from one, and `notes` names every distinct
+   *  global skipped. The state dict's values must still be tensors. Default false: refused by name. */
+  skipUnknownGlobals?: boolean;
   /** Where the tensors are put. Default 'cpu', whatever device the file records. */
   device?: Device;
 }
@@ -50,7 +56,7 @@ export class CheckpointTensors extends Map<string, Tensor> {
   }
 }
 
-const LOAD_OPTION_KEYS = ['verifyChecksums', 'unwrap', 'device'];
+const LOAD_OPTION_KEYS = ['verifyChecksums', 'unwrap', 'skipUnknownGlobals', 'device'];
 
 function validateLoadOptions(options: unknown) {
   const o = requireObject(options, 'loadCheckpoint options');
@@ -58,6 +64,7 @@ function validateLoadOptions(options: unknown) {
   return {
     verifyChecksums: o.verifyChecksums === undefined ? undefined : requireBoolean(o.verifyChecksums, 'verifyChecksums'),
     unwrap: o.unwrap === undefined ? undefined : requireBoolean(o.unwrap, 'unwrap'),
+    skipUnknownGlobals: o.skipUnknownGlobals === undefined ? undefined : requireBoolean(o.skipUnknownGlobals, 'skipUnknownGlobals'),
     device: o.device === undefined ? undefined : requireDevice(o.device, 'device'),
   };
 }

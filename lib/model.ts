@@ -65,6 +65,10 @@ export interface LoadStateDictOptions {
   resamplePosEmbed?: boolean;
   /** Keep the model's own head when the checkpoint's is for another class count (or absent). Default false. */
   keepModelHead?: boolean;
+  /** Read a checkpoint file whose pickle also holds objects of unknown Python globals (timm's model_best.pth.tar:
+   *  an argparse.Namespace, numpy scalars) as inert placeholders, never imported or called; `notes` names them.
+   *  See LoadCheckpointOptions.skipUnknownGlobals. Default false: such a file is refused by name. */
+  skipUnknownGlobals?: boolean;
 }
 
 export interface LoadReport {
@@ -125,9 +129,12 @@ function validateVitOptions(options: unknown) {
 
 function validateLoadOptions(options: unknown): NativeLoadOptions {
   const o = requireObject(options, 'loadStateDict options');
-  rejectUnknownKeys(o, ['strict', 'resamplePosEmbed', 'keepModelHead'], 'loadStateDict options');
+  rejectUnknownKeys(o, ['strict', 'resamplePosEmbed', 'keepModelHead', 'skipUnknownGlobals'], 'loadStateDict options');
   const flag = (key: string, fallback: boolean) => (o[key] === undefined ? fallback : requireBoolean(o[key], key));
-  return { strict: flag('strict', true), resamplePosEmbed: flag('resamplePosEmbed', false), keepModelHead: flag('keepModelHead', false) };
+  return {
+    strict: flag('strict', true), resamplePosEmbed: flag('resamplePosEmbed', false), keepModelHead: flag('keepModelHead', false),
+    skipUnknownGlobals: flag('skipUnknownGlobals', false),
+  };
 }
 
 function requireTensor(value: unknown, argument: string): Tensor {

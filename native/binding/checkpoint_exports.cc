@@ -1,5 +1,5 @@
 // Checkpoints without a model:
-//   loadCheckpoint(path, { verifyChecksums, unwrap, device }) / loadCheckpointAsync -> { format, entries, notes, metadata }
+//   loadCheckpoint(path, { verifyChecksums, unwrap, skipUnknownGlobals, device }) / loadCheckpointAsync -> { format, entries, notes, metadata }
 //   saveCheckpoint(path, entries, { format, metadata }) / saveCheckpointAsync
 #include "binding/exports.h"
 #include "binding/js_errors.h"
@@ -47,6 +47,7 @@ LoadRequest load_request(const Napi::CallbackInfo& info) {
   const auto options = options_argument(info, 1);
   request.options.verify_checksums = flag(options, "verifyChecksums", true);
   request.options.unwrap = flag(options, "unwrap", true);
+  request.options.skip_unknown_globals = flag(options, "skipUnknownGlobals", false);
   if (options.Has("device") && options.Get("device").IsString()) {
     // Checked before the file is read, so asking for a missing GPU fails at once.
     request.device = usable_device(options.Get("device").As<Napi::String>());

@@ -68,6 +68,7 @@ model::ModelLoadOptions model_load_options(const Napi::Value& value) {
   flag("strict", result.strict);
   flag("resamplePosEmbed", result.adaptation.resample_pos_embed);
   flag("keepModelHead", result.adaptation.keep_model_head);
+  flag("skipUnknownGlobals", result.read.skip_unknown_globals);
   return result;
 }
 

@@ -13,7 +13,7 @@ namespace vitorch::binding {
 
 model::VisionTransformerOptions vision_transformer_options(const Napi::Value& value);
 model::VitFactoryOptions vit_factory_options(const Napi::Value& value);
-// { strict, resamplePosEmbed, keepModelHead } of loadStateDict.
+// { strict, resamplePosEmbed, keepModelHead, skipUnknownGlobals } of loadStateDict.
 model::ModelLoadOptions model_load_options(const Napi::Value& value);
 
 }  // namespace vitorch::binding

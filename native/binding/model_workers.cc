@@ -57,7 +57,7 @@ LoadStateDictWorker::LoadStateDictWorker(Napi::Env env, ModelWrap* wrap, std::sh
 void LoadStateDictWorker::Compute() {
   // The file is indexed before taking the lock, so forwards keep running meanwhile; its data is then read straight
   // into the parameters, under the lock.
-  const auto index = checkpoint::CheckpointIndex::open(path_);
+  const auto index = checkpoint::CheckpointIndex::open(path_, options_.read);
   std::lock_guard<std::mutex> lock(shared_->mutex);
   report_ = model::load_index_into_model(*shared_->module, index, options_);
 }

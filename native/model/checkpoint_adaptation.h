@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "checkpoint/checkpoint_reader.h"
 #include "model/state_dict.h"
 #include "model/vision_transformer.h"
 
@@ -53,6 +54,8 @@ struct ModelLoadOptions {
   // is written, so a corrupt file leaves a live model as it was. It costs a second read of the file; a model that
   // is thrown away on failure (vit()'s) does not need it.
   bool all_or_nothing = true;
+  // How a checkpoint file is read (skip_unknown_globals, ...); unused when the state dict is given as tensors.
+  checkpoint::ReadOptions read;
 };
 
 // adapt_state_dict, then load_state_dict; the report's notes say what was adapted.

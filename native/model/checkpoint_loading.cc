@@ -89,9 +89,8 @@ LoadReport load_index_into_model(VisionTransformerImpl& model, const checkpoint:
   return report;
 }
 
-LoadReport load_file_into_model(VisionTransformerImpl& model, const std::string& path, const ModelLoadOptions& options,
-                                const checkpoint::ReadOptions& read_options) {
-  const auto index = checkpoint::CheckpointIndex::open(path, read_options);
+LoadReport load_file_into_model(VisionTransformerImpl& model, const std::string& path, const ModelLoadOptions& options) {
+  const auto index = checkpoint::CheckpointIndex::open(path, options.read);
   return load_index_into_model(model, index, options);
 }
 

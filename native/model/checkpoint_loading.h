@@ -25,8 +25,7 @@ namespace vitorch::model {
 LoadReport load_index_into_model(VisionTransformerImpl& model, const checkpoint::CheckpointIndex& index,
                                  const ModelLoadOptions& options);
 
-// CheckpointIndex::open(path, read_options), then load_index_into_model.
-LoadReport load_file_into_model(VisionTransformerImpl& model, const std::string& path, const ModelLoadOptions& options,
-                                const checkpoint::ReadOptions& read_options = {});
+// CheckpointIndex::open(path, options.read), then load_index_into_model.
+LoadReport load_file_into_model(VisionTransformerImpl& model, const std::string& path, const ModelLoadOptions& options);
 
 }  // namespace vitorch::model
