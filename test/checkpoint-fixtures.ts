@@ -10,6 +10,12 @@ export interface TensorEntry { name: string; dtype: string; shape: number[]; fil
 interface SharedStorage { keys: string[]; sameTensor: boolean }
 interface FormatFile { format: 'zip' | 'legacy' | 'safetensors'; file: string; keys: string[]; metadata?: Record<string, string> }
 interface BrokenFile { file: string; format: string; problem: string; errorWords: string[]; marker?: string }
+interface FuzzSeed { format: string; file: string; size: number }
+/** torch.load(weights_only=True)'s refusal of a file, and the global it names. */
+interface TorchRefusal { refusedGlobal: string; torchMessage: string }
+interface HostileSkipped extends TorchRefusal {
+  file: string; loads: boolean; globals: string[]; marker: string; key?: string; entries?: TensorEntry[];
+}
 
 export interface CheckpointManifest {
   dtypes: { entries: TensorEntry[]; sharedStorage: SharedStorage[]; checkpoints: FormatFile[] };
@@ -23,7 +29,15 @@ export interface CheckpointManifest {
     posEmbed: { file: string; config: Record<string, unknown>; adapted: TensorEntry; input: string; inputShape: number[]; output: string; outputShape: number[]; checkpointShape: number[] };
     head: { file: string; config: Record<string, unknown>; skipped: string[]; input: string; inputShape: number[]; features: string; featuresShape: number[] };
   };
-  fuzzSeeds: { checkpoints: { format: string; file: string; size: number }[] };
+  fuzzSeeds: { checkpoints: FuzzSeed[]; skipUnknownGlobals: FuzzSeed[] };
+  /** timm's CheckpointSaver's model_best.pth.tar of the small model (and the same object in the legacy format). */
+  timm: {
+    checkpoints: ({ file: string; format: 'zip' | 'legacy' } & TorchRefusal)[];
+    topLevelKeys: string[]; stateDictKey: string; unknownGlobals: string[];
+    metric: number; epoch: number; arch: string; emaDiffers: boolean;
+  };
+  /** Files calling os.system / builtins.eval, for skipUnknownGlobals. */
+  hostileSkipped: Record<string, HostileSkipped>;
   broken: Record<string, BrokenFile>;
 }
 

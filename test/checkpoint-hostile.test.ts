@@ -97,3 +97,40 @@ test(`fuzz: ${CASES_PER_SEED} mutations of each format's seed file load or fail 
   // Seed files are a few KB: no mutation may make the reader allocate what a hostile header claims.
   expect(process.memoryUsage().rss - residentBefore).toBeLessThan(256 * 1024 * 1024);
 });
+
+// With skipUnknownGlobals the unpickler goes on past unknown globals (placeholders, discarded arguments and state),
+// so the same guarantees are checked again on that path: a timm-layout seed (Namespace, numpy scalars, optimizer
+// state, EMA) and the plain zip and legacy seeds, mutated and read with the option on.
+test(`fuzz with skipUnknownGlobals: ${CASES_PER_SEED} mutations of each seed load or fail with CheckpointError`, () => {
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-fuzz-skip-'));
+  const next = random(20261126);
+  const residentBefore = process.memoryUsage().rss;
+  const seeds = [...m.fuzzSeeds.skipUnknownGlobals, ...m.fuzzSeeds.checkpoints.filter((s) => s.format !== 'safetensors')];
+  const outcomes = { loaded: 0, refused: 0 };
+  try {
+    for (const seed of seeds) {
+      const original = fs.readFileSync(checkpointPath(seed.file));
+      const target = path.join(workDir, path.basename(seed.file));
+      for (let i = 0; i < CASES_PER_SEED; i++) {
+        fs.writeFileSync(target, mutate(original, next));
+        try {
+          const tensors = loadCheckpoint(target, { verifyChecksums: i % 2 === 0, skipUnknownGlobals: true });
+          tensors.forEach((t) => { t.toTypedArray(); t.dispose(); });
+          outcomes.loaded++;
+        } catch (error) {
+          if (!(error instanceof CheckpointError)) {
+            throw new Error(`${seed.file} case ${i}: ${String(error)} is not a CheckpointError`);
+          }
+          outcomes.refused++;
+        }
+      }
+    }
+  } finally {
+    fs.rmSync(workDir, { recursive: true, force: true });
+  }
+  expect(outcomes.loaded + outcomes.refused).toBe(CASES_PER_SEED * seeds.length);
+  // Unmutated regions keep the timm seed loadable, so both outcomes occur.
+  expect(outcomes.loaded).toBeGreaterThan(0);
+  expect(outcomes.refused).toBeGreaterThan(0);
+  expect(process.memoryUsage().rss - residentBefore).toBeLessThan(256 * 1024 * 1024);
+});

@@ -11,7 +11,8 @@ torch and safetensors versions, and every file it lists is present, the run does
 
 File formats:
   * `.pth`: torch.save zip archives unless the manifest says "legacy" (torch.save with
-    _use_new_zipfile_serialization=False); `.safetensors`: safetensors.torch.save_file;
+    _use_new_zipfile_serialization=False); `.pth.tar`: the same, as timm's CheckpointSaver
+    names them; `.safetensors`: safetensors.torch.save_file;
   * `.bin`: the exact bytes of `tensor.contiguous()`: little-endian, row-major, one byte per
     bool, float16/bfloat16 as their 16-bit patterns;
   * `.f32`: raw little-endian float32, row-major (model inputs and outputs, as in
@@ -34,8 +35,16 @@ import zipfile
 import zlib
 from pathlib import Path
 
+import builtins
+import re
+import shutil
+import tempfile
+from collections import OrderedDict
+
+import numpy as np
 import safetensors
 import safetensors.torch
+import timm.utils
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -44,7 +53,7 @@ from make_fixtures import SMALL, build_model, random_input, write_f32
 from random_weights import TOKEN_STD, randomize_parameters
 
 # Bump whenever the content or layout of the fixtures changes, so stale copies regenerate.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 # torch dtype -> the name vitorch (lib/dtype.ts) gives it.
 VITORCH_DTYPES = {
@@ -71,6 +80,7 @@ POS_INPUT_SEED = 401
 HEAD_WEIGHT_SEED = 500
 HEAD_INPUT_SEED = 501
 FUZZ_SEED = 600
+TIMM_FUZZ_SEED = 700
 
 # The position table of the same architecture trained at 384x384 (timm's ViT at 384).
 POS_SOURCE_GRID = [24, 24]
@@ -649,6 +659,231 @@ def make_broken(out, manifest, seed_tensors):
     manifest["broken"] = broken
 
 
+# ---- section: timm training checkpoints (read with skipUnknownGlobals) ---------------------
+
+# The globals vitorch's unpickler allows (native/checkpoint/allowed_globals.cc); any other one
+# a pickle names is refused by default and skipped with skipUnknownGlobals.
+ALLOWED_GLOBALS = {"collections.OrderedDict", "torch._utils._rebuild_tensor_v2",
+                   "torch._utils._rebuild_tensor", "torch._utils._rebuild_parameter",
+                   "torch._utils._rebuild_parameter_with_state"} | {
+    f"torch.{name}Storage" for name in
+    ["Float", "Double", "Half", "BFloat16", "Long", "Int", "Short", "Char", "Byte", "Bool"]}
+
+
+def pickle_globals(data):
+    """Every distinct module.name the GLOBAL opcodes of a protocol-2 pickle name, in the
+    order first named, read with pickletools (nothing is imported or run)."""
+    names = []
+    for opcode, argument, _ in pickletools.genops(data):
+        assert opcode.name != "STACK_GLOBAL", "torch.save writes protocol 2: GLOBAL only"
+        if opcode.name == "GLOBAL":
+            name = argument.replace(" ", ".", 1)
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def torch_weights_only_refusal(path):
+    """What torch.load(weights_only=True) says about the file, and the global it names."""
+    try:
+        torch.load(path, weights_only=True)
+    except pickle.UnpicklingError as error:
+        message = str(error)
+        found = re.search(r"GLOBAL ([\w.]+)", message)
+        if not found:
+            raise RuntimeError(f"torch's refusal names no global: {message}") from error
+        [line] = [line for line in message.splitlines() if found.group(0) in line][:1]
+        return {"refusedGlobal": found.group(1), "torchMessage": line.strip()[:300]}
+    raise RuntimeError(f"torch.load(weights_only=True) accepted {path}")
+
+
+def timm_args(extra):
+    """An argparse.Namespace as timm's train.py makes one (a subset of its options), with
+    numpy scalars that training scripts often leave in it."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="vit_small_patch16_224")
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--epochs", type=int, default=300)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--opt", default="sgd")
+    parser.add_argument("--momentum", type=float, default=0.9)
+    parser.add_argument("--weight-decay", type=float, default=2e-5)
+    parser.add_argument("--sched", default="cosine")
+    parser.add_argument("--mean", type=float, nargs=3, default=None)
+    parser.add_argument("--input-size", type=int, nargs=3, default=None)
+    parser.add_argument("--model-ema", action="store_true")
+    parser.add_argument("--amp", action="store_true")
+    args = parser.parse_args(extra)
+    args.seed = np.int64(42)
+    args.prefetcher = not args.amp
+    return args
+
+
+def save_with_timm(directory, model, optimizer, args, model_ema, epoch, metric):
+    """timm's own CheckpointSaver writes model_best.pth.tar; returns its path."""
+    saver = timm.utils.CheckpointSaver(model=model, optimizer=optimizer, args=args,
+                                       model_ema=model_ema, checkpoint_dir=str(directory),
+                                       recovery_dir=str(directory), max_history=1)
+    saver.save_checkpoint(epoch, metric=metric)
+    return Path(directory) / "model_best.pth.tar"
+
+
+def make_timm_checkpoints(out, manifest, seed_tensors):
+    model, optimizer = trained_small_model()
+    state = model.state_dict()
+    # The EMA starts from the weights before the SGD step and takes one update, so its
+    # tensors differ from the state dict's: a reader that took the wrong one would show.
+    initial = randomize_parameters(build_model(SMALL), SMALL_WEIGHT_SEED).eval()
+    model_ema = timm.utils.ModelEmaV3(initial, decay=0.9)
+    model_ema.update(model, step=10)  # timm's decay is 0 for the first step, 0.9 from then
+    args = timm_args(["--lr", "0.01", "--model-ema", "--mean", "0.5", "0.5", "0.5"])
+    metric = np.float64(81.25)
+
+    files = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        best = save_with_timm(scratch, model, optimizer, args, model_ema, 7, metric)
+        shutil.copyfile(best, out.path("timm-model-best.pth.tar"))
+    saved = torch.load(out.directory / "timm-model-best.pth.tar", weights_only=False)
+    assert list(saved["state_dict"]) == list(state)
+    assert all(torch.equal(saved["state_dict"][k], v) for k, v in state.items())
+    torch.save(saved, out.path("timm-model-best-legacy.pth.tar"),
+               _use_new_zipfile_serialization=False)
+    for name, file_name, file_format in [("zip", "timm-model-best.pth.tar", "zip"),
+                                         ("legacy", "timm-model-best-legacy.pth.tar", "legacy")]:
+        path = out.directory / file_name
+        if file_format == "zip":
+            with zipfile.ZipFile(path) as archive:
+                [pickle_name] = [n for n in archive.namelist() if n.endswith("/data.pkl")]
+                data = archive.read(pickle_name)
+            names = pickle_globals(data)
+        else:
+            names = None  # the legacy pickles are not split out here; same object as the zip
+        files[name] = {"file": file_name, "format": file_format, **torch_weights_only_refusal(path)}
+        if names is not None:
+            files[name]["globals"] = names
+    unknown = [name for name in files["zip"]["globals"] if name not in ALLOWED_GLOBALS]
+    for entry in files.values():
+        entry.pop("globals", None)
+
+    manifest["timm"] = {
+        "checkpoints": list(files.values()),
+        "topLevelKeys": list(saved), "stateDictKey": "state_dict",
+        "unknownGlobals": unknown,
+        "metric": float(metric), "epoch": saved["epoch"], "arch": saved["arch"],
+        "emaDiffers": any(not torch.equal(saved["state_dict_ema"][k], v)
+                          for k, v in state.items()),
+    }
+    make_timm_fuzz_seed(out, manifest, seed_tensors)
+    make_hostile_skipped(out, manifest, seed_tensors)
+
+
+def make_timm_fuzz_seed(out, manifest, seed_tensors):
+    """A few-KB file with timm's layout (state dict, optimizer state, EMA, Namespace, numpy
+    metric), for the fuzzer to mutate with skipUnknownGlobals on."""
+    torch.manual_seed(TIMM_FUZZ_SEED)
+    model = nn.Linear(3, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(torch.randn(4, 3)).sum().backward()
+    optimizer.step()
+    model_ema = timm.utils.ModelEmaV3(model, decay=0.9)
+    with tempfile.TemporaryDirectory() as scratch:
+        best = save_with_timm(scratch, model, optimizer, timm_args([]), model_ema, 1,
+                              np.float64(0.5))
+        shutil.copyfile(best, out.path("fuzz-seed-timm.pth.tar"))
+    size = (out.directory / "fuzz-seed-timm.pth.tar").stat().st_size
+    assert size < 8192, size
+    manifest["fuzzSeeds"]["skipUnknownGlobals"] = [
+        {"format": "zip", "file": "fuzz-seed-timm.pth.tar", "size": size}]
+
+
+class Call:
+    """Pickles as a call of `function` with `arguments` (GLOBAL, the arguments, REDUCE), as a
+    hostile file would write it. Nothing is called when pickling."""
+
+    def __init__(self, function, *arguments):
+        self.function = function
+        self.arguments = arguments
+
+    def __reduce__(self):
+        return self.function, self.arguments
+
+
+class SpoofedStorage:
+    """Stands for a storage whose persistent id names os.system as its storage type."""
+
+
+class SpoofingPickler(LocationPickler):
+    def persistent_id(self, obj):
+        if isinstance(obj, SpoofedStorage):
+            return ("storage", os.system, "0", "cpu", 4)
+        return super().persistent_id(obj)
+
+
+def hostile_zip(out, file_name, obj):
+    """A torch.save-layout zip of obj pickled by SpoofingPickler (storages on the CPU)."""
+    buffer = io.BytesIO()
+    pickler = SpoofingPickler(buffer, "cpu")
+    pickler.dump(obj)
+    records = torch_zip_records(buffer.getvalue(), pickler.storages)
+    records.append((".data/serialization_id", serialization_id(records)))
+    out.path(file_name).write_bytes(torch_zip_bytes(Path(file_name).stem, records))
+
+
+def make_hostile_skipped(out, manifest, seed_tensors):
+    """Files that call os.system and builtins.eval, read with skipUnknownGlobals: nothing may
+    run, the notes must name the calls, and no placeholder may pass for a tensor."""
+    marker = (out.directory / "SYSTEM_RAN").resolve()
+    command = f"touch {marker}"
+    expression = f"__import__('pathlib').Path({str(marker)!r}).touch()"
+    weight = seed_tensors["weight"].clone()
+    cases = {}
+
+    hostile_zip(out, "hostile-skip-calls.pth", {
+        "state_dict": {"weight": weight},
+        "args": Call(os.system, command),
+        "eval": Call(builtins.eval, expression),
+    })
+    cases["calls"] = {"file": "hostile-skip-calls.pth", "loads": True,
+                      "globals": ["os.system", "builtins.eval"], "marker": str(marker),
+                      "entries": write_entries(out, "hostile-skip-calls", {"weight": weight})}
+
+    # A tensor rebuilt from what os.system returns, in the state dict itself.
+    hostile_zip(out, "hostile-skip-rebuild.pth", {"state_dict": {
+        "weight": weight,
+        "fake": Call(torch._utils._rebuild_tensor_v2, Call(os.system, command), 0, (4,), (1,),
+                     False, OrderedDict()),
+    }})
+    cases["rebuild"] = {"file": "hostile-skip-rebuild.pth", "loads": False, "key": "fake",
+                        "globals": ["os.system"], "marker": str(marker)}
+
+    # A storage persistent id whose storage type is os.system; its record data/0 exists.
+    hostile_zip(out, "hostile-skip-storage.pth", {"state_dict": {
+        "weight": weight,
+        "fake": Call(torch._utils._rebuild_tensor_v2, SpoofedStorage(), 0, (4,), (1,), False,
+                     OrderedDict()),
+    }})
+    cases["storage"] = {"file": "hostile-skip-storage.pth", "loads": False, "key": "fake",
+                        "globals": ["os.system"], "marker": str(marker)}
+
+    # A function outside the allowlist called with a real tensor (its storage is data/1).
+    hostile_zip(out, "hostile-skip-function.pth", {"state_dict": {
+        "weight": weight,
+        "fake": Call(builtins.eval, seed_tensors["bias"].clone()),
+    }})
+    cases["function"] = {"file": "hostile-skip-function.pth", "loads": False, "key": "fake",
+                         "globals": ["builtins.eval"], "marker": str(marker)}
+    for case in cases.values():
+        # The names as the pickle writes them (protocol 2 names builtins.eval __builtin__.eval,
+        # os.system posix.system); torch's refusal maps them back to Python 3's names.
+        with zipfile.ZipFile(out.directory / case["file"]) as archive:
+            data = archive.read(f"{Path(case['file']).stem}/data.pkl")
+        written = [name for name in pickle_globals(data) if name not in ALLOWED_GLOBALS]
+        assert len(written) == len(case["globals"]), (written, case["globals"])
+        case["globals"] = written
+        case.update(torch_weights_only_refusal(out.directory / case["file"]))
+    manifest["hostileSkipped"] = cases
+
+
 # ---- driver -------------------------------------------------------------------------------
 
 def up_to_date(out_dir):
@@ -678,6 +913,7 @@ def generate(out_dir):
                               "head": make_head_adaptation(out)}
     seed_tensors = make_fuzz_seeds(out, manifest)
     make_broken(out, manifest, seed_tensors)
+    make_timm_checkpoints(out, manifest, seed_tensors)
     manifest["files"] = out.files
     # The manifest goes last and atomically: its presence is what marks a finished run.
     temporary = out_dir / "manifest.json.tmp"
@@ -701,6 +937,7 @@ def main(argv=None):
     # A stale manifest must not survive a run that fails halfway.
     (out_dir / "manifest.json").unlink(missing_ok=True)
     (out_dir / "EVAL_RAN").unlink(missing_ok=True)
+    (out_dir / "SYSTEM_RAN").unlink(missing_ok=True)
 
     started = time.perf_counter()
     files = generate(out_dir)
