@@ -20,6 +20,15 @@ export interface NativeTensor {
   toTypedArray(): NativeTypedArray;
   to(device: string | null, dtype: string | null): NativeTensor;
   dispose(): void;
+  backward(): void;
+  readonly grad: NativeTensor | null;
+  item(): number;
+  argmax(dim: number): NativeTensor;
+  softmax(dim: number): NativeTensor;
+  mean(): NativeTensor;
+  sum(): NativeTensor;
+  binary(op: 'add' | 'sub' | 'mul' | 'div' | 'eq', other: NativeTensor | number): NativeTensor;
+  detach(): NativeTensor;
 }
 
 export interface NativeLoadReport {
@@ -65,6 +74,7 @@ export interface NativeVisionTransformer {
   loadStateDictAsync(path: string, options: NativeLoadOptions): Promise<NativeLoadReport>;
   freezeBackbone(): void;
   unfreezeBackbone(): void;
+  zeroGrad(): void;
   to(device: string | null, dtype: string | null): void;
   readonly device: string;
   readonly dtype: NativeDType;
@@ -109,6 +119,45 @@ export interface CpuCacheStats {
   freshAllocations: number;
 }
 
+export interface NativeOptimizerSpec {
+  kind: 'sgd' | 'adam' | 'adamw';
+  lr: number;
+  weightDecay: number;
+  momentum?: number;
+  dampening?: number;
+  nesterov?: boolean;
+  betas?: [number, number];
+  eps?: number;
+  amsgrad?: boolean;
+  groups?: { names: string[]; weightDecay?: number; lrScale?: number }[];
+}
+
+export type NativeAutocast = 'bfloat16' | 'float16' | null;
+
+export interface NativeStepOptions {
+  labelSmoothing: number;
+  maxGradNorm: number;
+  accumulationSteps: number;
+  applyUpdate: boolean;
+  autocast: NativeAutocast;
+}
+
+export interface NativeStepResult { loss: number; correct: number; count: number; gradNorm: number | null }
+
+export interface NativeEvaluation { lossSum: number; top1: number; topk: number; count: number; predictions: Int32Array }
+
+export interface NativeTrainer {
+  stepAsync(images: NativeTensor, labels: NativeTensor, options: NativeStepOptions, lr?: number): Promise<NativeStepResult>;
+  evaluateAsync(images: NativeTensor, labels: NativeTensor, topk: number, autocast: NativeAutocast): Promise<NativeEvaluation>;
+  applyUpdate(maxGradNorm: number): number | null;
+  zeroGrad(): void;
+  setLearningRate(lr: number): void;
+  readonly learningRates: number[];
+  readonly groups: { names: string[]; lrScale: number; weightDecay: number }[];
+  saveStateAsync(path: string, callerState: string): Promise<void>;
+  loadStateAsync(path: string): Promise<string>;
+}
+
 export interface NativeBinding {
   registerErrorClasses(classes: object): void;
   setNumThreads(count: number): void;
@@ -127,6 +176,11 @@ export interface NativeBinding {
   loadCheckpointAsync(path: string, options: NativeLoadCheckpointOptions): Promise<NativeCheckpoint>;
   saveCheckpoint(path: string, entries: NativeEntries, options: NativeSaveOptions): void;
   saveCheckpointAsync(path: string, entries: NativeEntries, options: NativeSaveOptions): Promise<void>;
+  NativeTrainer: new (model: NativeVisionTransformer, spec: NativeOptimizerSpec) => NativeTrainer;
+  crossEntropy(logits: NativeTensor, labels: NativeTensor, labelSmoothing: number): NativeTensor;
+  setGradEnabled(enabled: boolean): boolean;
+  manualSeed(seed: number): void;
+  backwardAsync(loss: NativeTensor): Promise<void>;
 }
 
 // lib/ runs from source under ts-jest and from dist/lib once compiled: find the package root either way.

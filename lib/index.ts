@@ -11,3 +11,12 @@ export type { CheckpointFormat, LoadCheckpointOptions, SaveCheckpointOptions } f
 export { cpuCache, cuda, getNumThreads, libtorchVersion, setNumThreads } from './runtime';
 export type { CpuCacheStats } from './runtime';
 export { CheckpointError, DisposedError, StateDictError } from './errors';
+export { crossEntropy, manualSeed, noGrad } from './train/autograd';
+export type { CrossEntropyOptions } from './train/autograd';
+export { adam, adamw, OPTIMIZER_DEFAULTS, Optimizer, seedParameterGroups, sgd } from './train/optimizer';
+export type { AdamOptions, OptimizerKind, ParameterGroup, SGDOptions } from './train/optimizer';
+export { Trainer } from './train/trainer';
+export type {
+  Autocast, Batch, EpochBatches, EpochEvent, Evaluation, FitOptions, Schedule, StepEvent, StepResult, StoppedEvent,
+  TrainerOptions, TrainingEvent,
+} from './train/trainer';

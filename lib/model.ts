@@ -236,6 +236,9 @@ export class VisionTransformer {
   /** The seed's Unfreeze_backbone: the same parameters require gradients again. */
   unfreezeBackbone(): this { this.native.unfreezeBackbone(); return this; }
 
+  /** Resets every parameter's gradient to null (PyTorch's zero_grad(set_to_none=True)). */
+  zeroGrad(): this { this.native.zeroGrad(); return this; }
+
   /** Moves the model's weights to a device and/or converts them to a floating-point dtype: the precision is the
    *  caller's choice, and inputs must then have the same dtype. bfloat16 and float16 pay off where the hardware
    *  computes in them (GPUs, CPUs with AVX-512 BF16 / AMX); a CPU without them computes far slower than in float32.

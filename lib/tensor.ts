@@ -7,7 +7,9 @@ import { binding, NativeTensor } from './binding';
 // Defines Symbol.dispose where the runtime lacks it, before the classes below use it.
 import './dispose';
 import { DType, DTYPES, isDType, isFloatingDType, TensorData, TypedArrayOf } from './dtype';
-import { expected, requireBoolean, requireDevice, requireObject, requireShape } from './validate';
+import {
+  expected, requireBoolean, requireDevice, requireInteger, requireObject, requireShape, withCallerStack,
+} from './validate';
 
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 
@@ -88,6 +90,46 @@ export class Tensor {
       }
     }
     return new Tensor(this.native.to(device, dtype));
+  }
+
+  // ---- autograd and the operations a training loop needs (not a general tensor library) ----
+
+  /** Computes the gradients of this one-element tensor (a loss) into the `grad` of every parameter it depends on,
+   *  on the calling thread; backwardAsync() does it on a libuv pool thread. */
+  backward(): void { this.native.backward(); }
+  backwardAsync(): Promise<void> {
+    const callerStack = new Error().stack;
+    return withCallerStack(binding.backwardAsync(this.native), callerStack);
+  }
+  /** The gradient accumulated by backward(), or null (before the first backward, after zeroGrad, when frozen). */
+  get grad(): Tensor | null {
+    const grad = this.native.grad;
+    return grad === null ? null : new Tensor(grad);
+  }
+  /** The value of a one-element tensor. */
+  item(): number { return this.native.item(); }
+  /** Indices (int64) of the largest values along `dim`. */
+  argmax(dim: number): Tensor { return new Tensor(this.native.argmax(requireInteger(dim, 'argmax(dim)', -64, 63))); }
+  softmax(dim: number): Tensor { return new Tensor(this.native.softmax(requireInteger(dim, 'softmax(dim)', -64, 63))); }
+  /** Mean of every element (integer and boolean tensors in float32). */
+  mean(): Tensor { return new Tensor(this.native.mean()); }
+  sum(): Tensor { return new Tensor(this.native.sum()); }
+  add(other: Tensor | number): Tensor { return this.binary('add', other); }
+  sub(other: Tensor | number): Tensor { return this.binary('sub', other); }
+  mul(other: Tensor | number): Tensor { return this.binary('mul', other); }
+  div(other: Tensor | number): Tensor { return this.binary('div', other); }
+  /** Elementwise equality, as a bool tensor. */
+  eq(other: Tensor | number): Tensor { return this.binary('eq', other); }
+  /** The same data without autograd history. */
+  detach(): Tensor { return new Tensor(this.native.detach()); }
+
+  private binary(op: 'add' | 'sub' | 'mul' | 'div' | 'eq', other: Tensor | number): Tensor {
+    if (typeof other === 'number') {
+      if (!Number.isFinite(other)) throw new RangeError(expected('a finite number or a Tensor', `${op}(other)`, other));
+      return new Tensor(this.native.binary(op, other));
+    }
+    if (!(other instanceof Tensor)) throw new TypeError(expected('a Tensor or a number', `${op}(other)`, other));
+    return new Tensor(this.native.binary(op, other.native));
   }
 
   /** Frees the tensor's memory now. Further use throws DisposedError; disposing twice is harmless. */

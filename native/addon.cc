@@ -13,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vitorch::binding::register_tensor(env, exports);
   vitorch::binding::register_model(env, exports);
   vitorch::binding::register_checkpoint(env, exports);
+  vitorch::binding::register_training(env, exports);
   return exports;
 }
 

@@ -56,6 +56,7 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
                          InstanceAccessor<&ModelWrap::Device>("device"),
                          InstanceAccessor<&ModelWrap::Dtype>("dtype"),
                          InstanceAccessor<&ModelWrap::Options>("options"),
+                         InstanceMethod<&ModelWrap::ZeroGrad>("zeroGrad"),
                          InstanceMethod<&ModelWrap::Dispose>("dispose"),
                          InstanceAccessor<&ModelWrap::IsDisposed>("disposed"),
                      });
@@ -94,6 +95,14 @@ void ModelWrap::refresh_memory_accounting() {
     Napi::MemoryManagement::AdjustExternalMemory(Env(), host_bytes - accounted_bytes_);
     accounted_bytes_ = host_bytes;
   }
+}
+
+ModelWrap* ModelWrap::From(const Napi::Value& value, const char* argument) {
+  auto& constructor = addon_data(value.Env()).model_constructor;
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(constructor.Value())) {
+    throw InvalidType(std::string("expected a VisionTransformer for ") + argument);
+  }
+  return Unwrap(value.As<Napi::Object>());
 }
 
 const std::shared_ptr<SharedModel>& ModelWrap::shared() const {
@@ -304,6 +313,15 @@ Napi::Value ModelWrap::Options(const Napi::CallbackInfo& info) {
     result.Set("attnDropRate", Napi::Number::New(env, o.attn_drop_rate()));
     result.Set("dropPathRate", Napi::Number::New(env, o.drop_path_rate()));
     return result;
+  });
+}
+
+// Every parameter's gradient becomes undefined (PyTorch's zero_grad(set_to_none=True)).
+Napi::Value ModelWrap::ZeroGrad(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    require_idle("reset gradients");
+    for (auto& parameter : shared()->module->parameters()) parameter.mutable_grad().reset();
+    return info.Env().Undefined();
   });
 }
 

@@ -43,6 +43,13 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Promise schedule(PromiseWorker* worker);
   void refresh_memory_accounting();
 
+  // The NativeVisionTransformer behind a JS value; InvalidType if it is not one.
+  static ModelWrap* From(const Napi::Value& value, const char* argument);
+  // The live model; throws UseAfterDispose once disposed.
+  const std::shared_ptr<SharedModel>& shared() const;
+  // Throws unless no asynchronous call is in flight; `action` names what the user tried.
+  void require_idle(const char* action) const;
+
  private:
   Napi::Value Forward(const Napi::CallbackInfo& info);
   Napi::Value ForwardAsync(const Napi::CallbackInfo& info);
@@ -60,13 +67,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value Device(const Napi::CallbackInfo& info);
   Napi::Value Dtype(const Napi::CallbackInfo& info);
   Napi::Value Options(const Napi::CallbackInfo& info);
+  Napi::Value ZeroGrad(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value IsDisposed(const Napi::CallbackInfo& info);
-
-  // The live model; throws UseAfterDispose once disposed.
-  const std::shared_ptr<SharedModel>& shared() const;
-  // Throws unless no asynchronous call is in flight; `action` names what the user tried.
-  void require_idle(const char* action) const;
 
   std::shared_ptr<SharedModel> shared_;
   int calls_in_flight_ = 0;

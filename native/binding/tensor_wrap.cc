@@ -30,6 +30,15 @@ Napi::Function TensorWrap::Define(Napi::Env env) {
                          InstanceMethod<&TensorWrap::ToTypedArray>("toTypedArray"),
                          InstanceMethod<&TensorWrap::To>("to"),
                          InstanceMethod<&TensorWrap::Dispose>("dispose"),
+                         InstanceMethod<&TensorWrap::Backward>("backward"),
+                         InstanceAccessor<&TensorWrap::Grad>("grad"),
+                         InstanceMethod<&TensorWrap::Item>("item"),
+                         InstanceMethod<&TensorWrap::Argmax>("argmax"),
+                         InstanceMethod<&TensorWrap::Softmax>("softmax"),
+                         InstanceMethod<&TensorWrap::Mean>("mean"),
+                         InstanceMethod<&TensorWrap::Sum>("sum"),
+                         InstanceMethod<&TensorWrap::Binary>("binary"),
+                         InstanceMethod<&TensorWrap::Detach>("detach"),
                      });
 }
 

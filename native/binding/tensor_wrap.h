@@ -37,6 +37,17 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
   Napi::Value To(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
 
+  // Autograd and the few operations a training loop needs (tensor_ops.cc).
+  Napi::Value Backward(const Napi::CallbackInfo& info);
+  Napi::Value Grad(const Napi::CallbackInfo& info);
+  Napi::Value Item(const Napi::CallbackInfo& info);
+  Napi::Value Argmax(const Napi::CallbackInfo& info);
+  Napi::Value Softmax(const Napi::CallbackInfo& info);
+  Napi::Value Mean(const Napi::CallbackInfo& info);
+  Napi::Value Sum(const Napi::CallbackInfo& info);
+  Napi::Value Binary(const Napi::CallbackInfo& info);
+  Napi::Value Detach(const Napi::CallbackInfo& info);
+
   void release();
 
   torch::Tensor tensor_;

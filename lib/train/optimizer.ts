@@ -1,0 +1,179 @@
+// Optimizers over a VisionTransformer's parameters: libtorch's own torch::optim SGD, Adam and AdamW (vitorch writes
+// no update rule of its own), with parameter groups named by state_dict key, a learning rate the schedules set, and
+// gradient clipping. Defaults are the seed repository's (train.py): SGD momentum 0.9 with Nesterov and no weight
+// decay at 1e-2, Adam at 1e-3 with betas (0.9, 0.999) and weight decay 5e-4.
+import { binding, NativeOptimizerSpec, NativeTrainer } from '../binding';
+import { VisionTransformer } from '../model';
+import {
+  expected, rejectUnknownKeys, requireBoolean, requireNumber, requireObject, requireString,
+} from '../validate';
+
+export type OptimizerKind = 'sgd' | 'adam' | 'adamw';
+
+export interface ParameterGroup {
+  /** state_dict keys of the parameters in this group. A parameter in no group is not optimized. */
+  params: string[];
+  /** This group's weight decay; default the optimizer's. */
+  weightDecay?: number;
+  /** The group's learning rate is the scheduled one times this. Default 1. */
+  lrScale?: number;
+}
+
+interface CommonOptions {
+  lr?: number;
+  weightDecay?: number;
+  /** Default: one group of every parameter. See seedParameterGroups() for decay on weights only. */
+  groups?: ParameterGroup[];
+}
+
+export interface SGDOptions extends CommonOptions {
+  momentum?: number;
+  dampening?: number;
+  nesterov?: boolean;
+}
+
+export interface AdamOptions extends CommonOptions {
+  betas?: [number, number];
+  eps?: number;
+  amsgrad?: boolean;
+}
+
+/** The seed's defaults for SGD and Adam; AdamW (not in the seed) gets Adam's learning rate and timm's ViT decay. */
+export const OPTIMIZER_DEFAULTS = {
+  sgd: { lr: 1e-2, momentum: 0.9, dampening: 0, nesterov: true, weightDecay: 0 },
+  adam: { lr: 1e-3, betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 5e-4, amsgrad: false },
+  adamw: { lr: 1e-3, betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 0.05, amsgrad: false },
+} as const;
+
+const nonNegative = (value: unknown, argument: string) =>
+  requireNumber(value, argument, (n) => n >= 0, 'a non-negative number');
+
+function validateGroups(value: unknown, model: VisionTransformer): NativeOptimizerSpec['groups'] {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) throw new TypeError(expected('an array of parameter groups', 'groups', value));
+  const known = new Set(model.namedParameters().map(([name, tensor]) => { tensor.dispose(); return name; }));
+  const seen = new Set<string>();
+  return value.map((group, g) => {
+    const o = requireObject(group, `groups[${g}]`);
+    rejectUnknownKeys(o, ['params', 'weightDecay', 'lrScale'], `groups[${g}]`);
+    if (!Array.isArray(o.params)) throw new TypeError(expected('an array of parameter names', `groups[${g}].params`, o.params));
+    const names = o.params.map((name, i) => {
+      requireString(name, `groups[${g}].params[${i}]`);
+      if (!known.has(name)) throw new RangeError(expected('a parameter name of the model', `groups[${g}].params[${i}]`, name));
+      if (seen.has(name)) throw new RangeError(`expected each parameter in one group only, received '${name}' again in groups[${g}]`);
+      seen.add(name);
+      return name;
+    });
+    return {
+      names,
+      weightDecay: o.weightDecay === undefined ? undefined : nonNegative(o.weightDecay, `groups[${g}].weightDecay`),
+      lrScale: o.lrScale === undefined ? undefined : nonNegative(o.lrScale, `groups[${g}].lrScale`),
+    };
+  });
+}
+
+/** Two groups as timm and most ViT recipes make them: weight decay on the weight matrices and kernels, none on
+ *  biases, LayerNorm parameters, cls_token and pos_embed. */
+export function seedParameterGroups(model: VisionTransformer, weightDecay?: number): ParameterGroup[] {
+  const decay: string[] = [];
+  const noDecay: string[] = [];
+  for (const [name, tensor] of model.namedParameters()) {
+    const isMatrix = tensor.shape.length >= 2 && name !== 'cls_token' && name !== 'pos_embed';
+    (isMatrix ? decay : noDecay).push(name);
+    tensor.dispose();
+  }
+  return [{ params: decay, ...(weightDecay === undefined ? {} : { weightDecay }) }, { params: noDecay, weightDecay: 0 }];
+}
+
+export class Optimizer {
+  /** @internal */
+  readonly native: NativeTrainer;
+  readonly kind: OptimizerKind;
+  /** @internal */
+  readonly model: VisionTransformer;
+
+  /** @internal Use sgd(), adam() or adamw(). */
+  constructor(model: VisionTransformer, spec: NativeOptimizerSpec) {
+    if (!(model instanceof VisionTransformer)) throw new TypeError(expected('a VisionTransformer', 'model', model));
+    this.model = model;
+    this.kind = spec.kind;
+    this.native = new binding.NativeTrainer(model.native, spec);
+  }
+
+  /** The base learning rate (group g runs at lr * its lrScale). Setting it is what schedules do. */
+  get lr(): number {
+    const group = this.native.groups[0];
+    return group === undefined || group.lrScale === 0 ? 0 : this.native.learningRates[0] / group.lrScale;
+  }
+  set lr(value: number) {
+    this.native.setLearningRate(requireNumber(value, 'lr', (n) => n >= 0, 'a non-negative number'));
+  }
+  /** Each group's current learning rate. */
+  get learningRates(): number[] { return this.native.learningRates; }
+  get groups(): { params: string[]; lrScale: number; weightDecay: number }[] {
+    return this.native.groups.map((g) => ({ params: g.names, lrScale: g.lrScale, weightDecay: g.weightDecay }));
+  }
+
+  /** Applies the update from the gradients that backward() accumulated, then resets them. With maxGradNorm, the
+   *  global gradient norm is clipped to it first and returned (as before clipping); otherwise returns null. */
+  step(options: { maxGradNorm?: number } = {}): number | null {
+    const o = requireObject(options, 'step options');
+    rejectUnknownKeys(o, ['maxGradNorm'], 'step options');
+    const maxGradNorm = o.maxGradNorm === undefined ? 0 : nonNegative(o.maxGradNorm, 'maxGradNorm');
+    return this.native.applyUpdate(maxGradNorm);
+  }
+
+  /** Resets every optimized parameter's gradient to null. */
+  zeroGrad(): void { this.native.zeroGrad(); }
+}
+
+function commonSpec(kind: OptimizerKind, model: VisionTransformer, o: Record<string, unknown>, lr: number, weightDecay: number) {
+  return {
+    kind,
+    lr: o.lr === undefined ? lr : nonNegative(o.lr, 'lr'),
+    weightDecay: o.weightDecay === undefined ? weightDecay : nonNegative(o.weightDecay, 'weightDecay'),
+    groups: validateGroups(o.groups, model),
+  };
+}
+
+/** libtorch's SGD; defaults the seed's (momentum 0.9, Nesterov, no weight decay, lr 1e-2). */
+export function sgd(model: VisionTransformer, options: SGDOptions = {}): Optimizer {
+  const o = requireObject(options, 'sgd options');
+  rejectUnknownKeys(o, ['lr', 'weightDecay', 'groups', 'momentum', 'dampening', 'nesterov'], 'sgd options');
+  const d = OPTIMIZER_DEFAULTS.sgd;
+  return new Optimizer(model, {
+    ...commonSpec('sgd', model, o, d.lr, d.weightDecay),
+    momentum: o.momentum === undefined ? d.momentum : nonNegative(o.momentum, 'momentum'),
+    dampening: o.dampening === undefined ? d.dampening : nonNegative(o.dampening, 'dampening'),
+    nesterov: o.nesterov === undefined ? d.nesterov : requireBoolean(o.nesterov, 'nesterov'),
+  });
+}
+
+function adamFamily(kind: 'adam' | 'adamw', model: VisionTransformer, options: AdamOptions): Optimizer {
+  const o = requireObject(options, `${kind} options`);
+  rejectUnknownKeys(o, ['lr', 'weightDecay', 'groups', 'betas', 'eps', 'amsgrad'], `${kind} options`);
+  const d = OPTIMIZER_DEFAULTS[kind];
+  let betas: [number, number] = [...d.betas];
+  if (o.betas !== undefined) {
+    const b = o.betas;
+    if (!Array.isArray(b) || b.length !== 2) throw new TypeError(expected('[beta1, beta2]', 'betas', b));
+    betas = [0, 1].map((i) => requireNumber(b[i], `betas[${i}]`, (n) => n >= 0 && n < 1, 'a number in [0, 1)')) as [number, number];
+  }
+  return new Optimizer(model, {
+    ...commonSpec(kind, model, o, d.lr, d.weightDecay),
+    betas,
+    eps: o.eps === undefined ? d.eps : nonNegative(o.eps, 'eps'),
+    amsgrad: o.amsgrad === undefined ? d.amsgrad : requireBoolean(o.amsgrad, 'amsgrad'),
+  });
+}
+
+/** libtorch's Adam (L2 weight decay added to the gradient); defaults the seed's (lr 1e-3, betas (0.9, 0.999),
+ *  weight decay 5e-4). */
+export function adam(model: VisionTransformer, options: AdamOptions = {}): Optimizer {
+  return adamFamily('adam', model, options);
+}
+
+/** libtorch's AdamW (decoupled weight decay); lr 1e-3, betas (0.9, 0.999), weight decay 0.05 by default. */
+export function adamw(model: VisionTransformer, options: AdamOptions = {}): Optimizer {
+  return adamFamily('adamw', model, options);
+}

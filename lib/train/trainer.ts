@@ -1,0 +1,352 @@
+// Trainer: whole training steps run natively (forward, loss, backward and the optimizer's update in one call on a
+// libuv pool thread), so a training script and an HTTP server can share one process without freezing it. fit()
+// runs epochs as the seed's train.py does (optionally frozen backbone first, then unfrozen with its own batch size
+// and learning rate, the schedule set per epoch or per step) and reports progress as an async iterator of events.
+import { NativeAutocast, NativeStepOptions } from '../binding';
+import { VisionTransformer } from '../model';
+import { tensor, Tensor } from '../tensor';
+import {
+  expected, rejectUnknownKeys, requireInteger, requireNumber, requireObject, withCallerStack,
+} from '../validate';
+import { Optimizer } from './optimizer';
+
+export type Autocast = 'bfloat16' | 'float16';
+
+export interface TrainerOptions {
+  /** Built on the same model (sgd(), adam(), adamw()). */
+  optimizer: Optimizer;
+  /** Label smoothing of the training loss. Default 0 (the seed's plain cross-entropy). */
+  labelSmoothing?: number;
+  /** Clip the global gradient norm to this before each update. Default: no clipping. */
+  maxGradNorm?: number;
+  /** Accumulate the gradients of this many batches per update. Default 1. */
+  accumulationSteps?: number;
+  /** Run forwards in this lower precision (weights stay float32). Pays off on CPUs with AVX-512 BF16 or AMX and on
+   *  GPUs; elsewhere it is much slower. Default: off. */
+  autocast?: Autocast | null;
+}
+
+/** One batch as the data layer hands it over: images [N, C, H, W] row-major, and class indices. */
+export interface Batch {
+  images: Float32Array;
+  labels: Int32Array;
+}
+
+/** The batches of one epoch: `steps` of them, and how long the consumer waited for data so far. */
+export interface EpochBatches {
+  batches: AsyncIterable<Batch>;
+  steps: number;
+  waitMs?: () => number;
+}
+
+export interface Schedule {
+  /** Learning rate at an epoch position: an integer epoch for per-epoch schedules, epoch + step / steps for
+   *  per-step ones. */
+  lrAt(position: number): number;
+  unit?: 'epoch' | 'step';
+}
+
+export interface FitOptions {
+  /** Total epochs (the seed's UnFreeze_Epoch). */
+  epochs: number;
+  /** First epoch to run (0-based), and the step within it, when resuming. Default 0, 0. */
+  startEpoch?: number;
+  startStep?: number;
+  /** Batch size after the frozen phase (the seed's Unfreeze_batch_size). */
+  batchSize: number;
+  /** The seed's Freeze_Train: the first `epochs` with freezeBackbone(), at their own batch size. */
+  freeze?: { epochs: number; batchSize?: number };
+  /** The training batches of an epoch at a batch size, starting at a batch index (resume). */
+  train: (epoch: number, batchSize: number, startStep: number) => EpochBatches;
+  /** Validation batches; evaluated after every epoch when given. */
+  validation?: (epoch: number, batchSize: number) => EpochBatches;
+  /** The learning-rate schedule for a phase's batch size (the seed recomputes its rates when the batch changes). */
+  schedule: (batchSize: number) => Schedule;
+  /** Stops cleanly after the running step: a 'stopped' event follows, then the iterator ends. */
+  signal?: AbortSignal;
+  /** Top-k accuracy reported besides top-1. Default 5. */
+  topk?: number;
+}
+
+export interface StepEvent {
+  type: 'step';
+  epoch: number;
+  step: number;
+  steps: number;
+  loss: number;
+  accuracy: number;
+  lr: number;
+  imagesPerSecond: number;
+  gradNorm: number | null;
+}
+
+export interface Evaluation {
+  loss: number;
+  top1: number;
+  topk: number;
+  count: number;
+  predictions: Int32Array;
+  labels: Int32Array;
+}
+
+export interface EpochEvent {
+  type: 'epoch';
+  epoch: number;
+  epochs: number;
+  loss: number;
+  accuracy: number;
+  lr: number;
+  frozen: boolean;
+  batchSize: number;
+  imagesPerSecond: number;
+  seconds: number;
+  dataWaitMs: number;
+  validation: Evaluation | null;
+}
+
+export interface StoppedEvent {
+  type: 'stopped';
+  /** The next epoch and step to run: what a resume starts from. */
+  epoch: number;
+  step: number;
+}
+
+export type TrainingEvent = StepEvent | EpochEvent | StoppedEvent;
+
+export interface StepResult {
+  loss: number;
+  correct: number;
+  count: number;
+  gradNorm: number | null;
+}
+
+function requireTensorArgument(value: unknown, argument: string): Tensor {
+  if (!(value instanceof Tensor)) throw new TypeError(expected('a Tensor', argument, value));
+  return value;
+}
+
+export class Trainer {
+  readonly model: VisionTransformer;
+  readonly optimizer: Optimizer;
+  private readonly stepOptions: NativeStepOptions;
+
+  constructor(model: VisionTransformer, options: TrainerOptions) {
+    if (!(model instanceof VisionTransformer)) throw new TypeError(expected('a VisionTransformer', 'model', model));
+    const o = requireObject(options, 'Trainer options');
+    rejectUnknownKeys(o, ['optimizer', 'labelSmoothing', 'maxGradNorm', 'accumulationSteps', 'autocast'], 'Trainer options');
+    if (!(o.optimizer instanceof Optimizer)) throw new TypeError(expected('an Optimizer (sgd(), adam(), adamw())', 'optimizer', o.optimizer));
+    if (o.optimizer.model !== model) throw new RangeError('expected an optimizer built on this model, received one of another model');
+    let autocast: NativeAutocast = null;
+    if (o.autocast !== undefined && o.autocast !== null) {
+      if (o.autocast !== 'bfloat16' && o.autocast !== 'float16') {
+        throw new RangeError(expected("'bfloat16', 'float16' or null", 'autocast', o.autocast));
+      }
+      autocast = o.autocast;
+    }
+    this.model = model;
+    this.optimizer = o.optimizer;
+    this.stepOptions = {
+      labelSmoothing: o.labelSmoothing === undefined ? 0
+        : requireNumber(o.labelSmoothing, 'labelSmoothing', (n) => n >= 0 && n <= 1, 'a number in [0, 1]'),
+      maxGradNorm: o.maxGradNorm === undefined ? 0
+        : requireNumber(o.maxGradNorm, 'maxGradNorm', (n) => n > 0, 'a positive number'),
+      accumulationSteps: o.accumulationSteps === undefined ? 1 : requireInteger(o.accumulationSteps, 'accumulationSteps', 1),
+      applyUpdate: true,
+      autocast,
+    };
+  }
+
+  get accumulationSteps(): number { return this.stepOptions.accumulationSteps; }
+  get autocast(): Autocast | null { return this.stepOptions.autocast; }
+
+  /** One native step: forward, loss, backward, and (unless accumulating, `update: false`) the optimizer's update,
+   *  at learning rate `lr` when given. The event loop stays free meanwhile. */
+  step(images: Tensor, labels: Tensor, options: { lr?: number; update?: boolean } = {}): Promise<StepResult> {
+    const callerStack = new Error().stack;
+    requireTensorArgument(images, 'images');
+    requireTensorArgument(labels, 'labels');
+    const o = requireObject(options, 'step options');
+    rejectUnknownKeys(o, ['lr', 'update'], 'step options');
+    const lr = o.lr === undefined ? undefined : requireNumber(o.lr, 'lr', (n) => n >= 0, 'a non-negative number');
+    const stepOptions = { ...this.stepOptions, applyUpdate: o.update === undefined ? true : o.update === true };
+    return withCallerStack(this.optimizer.native.stepAsync(images.native, labels.native, stepOptions, lr), callerStack);
+  }
+
+  /** Evaluates one batch in evaluation mode without autograd: summed plain cross-entropy, top-1 and top-k hits,
+   *  and each image's top-1 class. */
+  async evaluate(images: Tensor, labels: Tensor, topk = 5) {
+    const callerStack = new Error().stack;
+    requireTensorArgument(images, 'images');
+    requireTensorArgument(labels, 'labels');
+    requireInteger(topk, 'topk', 1);
+    return withCallerStack(
+      this.optimizer.native.evaluateAsync(images.native, labels.native, topk, this.stepOptions.autocast), callerStack);
+  }
+
+  /** Evaluates every batch: mean loss, top-1 and top-k accuracy, the predictions and labels in order. */
+  async evaluateAll(batches: AsyncIterable<Batch>, topk = 5): Promise<Evaluation> {
+    let lossSum = 0;
+    let top1 = 0;
+    let topkHits = 0;
+    const predictions: Int32Array[] = [];
+    const labels: Int32Array[] = [];
+    for await (const batch of batches) {
+      const { images, labelTensor } = this.toTensors(batch);
+      try {
+        const result = await this.evaluate(images, labelTensor, topk);
+        lossSum += result.lossSum;
+        top1 += result.top1;
+        topkHits += result.topk;
+        predictions.push(result.predictions);
+        labels.push(batch.labels);
+      } finally {
+        images.dispose();
+        labelTensor.dispose();
+      }
+    }
+    const count = labels.reduce((n, l) => n + l.length, 0);
+    return {
+      loss: count === 0 ? NaN : lossSum / count,
+      top1: count === 0 ? NaN : top1 / count,
+      topk: count === 0 ? NaN : topkHits / count,
+      count,
+      predictions: concat(predictions),
+      labels: concat(labels),
+    };
+  }
+
+  /** Writes the whole training state (weights, optimizer state, the random generator's state and `state`, any
+   *  JSON-serialisable value of the caller's) to one file, atomically, off the event loop. */
+  saveState(path: string, state: unknown = null): Promise<void> {
+    const callerStack = new Error().stack;
+    return withCallerStack(this.optimizer.native.saveStateAsync(path, JSON.stringify(state ?? null)), callerStack);
+  }
+
+  /** Restores what saveState wrote, after checking it was written for this model and optimizer; returns `state`. */
+  async loadState(path: string): Promise<unknown> {
+    const callerStack = new Error().stack;
+    return JSON.parse(await withCallerStack(this.optimizer.native.loadStateAsync(path), callerStack));
+  }
+
+  private toTensors(batch: Batch): { images: Tensor; labelTensor: Tensor } {
+    const { inChans, inputShape } = this.model.options;
+    const perImage = inChans * inputShape[0] * inputShape[1];
+    const count = batch.labels.length;
+    if (batch.images.length !== count * perImage) {
+      throw new RangeError(`expected ${count} images of ${inChans}x${inputShape[0]}x${inputShape[1]} (${count * perImage} ` +
+        `values) for a batch of ${count} labels, received ${batch.images.length} values`);
+    }
+    return {
+      images: tensor(batch.images, [count, inChans, inputShape[0], inputShape[1]]),
+      labelTensor: tensor(batch.labels, [count]),
+    };
+  }
+
+  /** Trains for options.epochs, yielding a 'step' event after every step and an 'epoch' event after every epoch
+   *  (with validation when given). Stops after the running step when options.signal aborts, yielding 'stopped'. */
+  async *fit(options: FitOptions): AsyncGenerator<TrainingEvent, void, undefined> {
+    const o = validateFitOptions(options);
+    const accumulation = this.stepOptions.accumulationSteps;
+    let frozen: boolean | undefined;
+    for (let epoch = o.startEpoch; epoch < o.epochs; epoch++) {
+      const inFreeze = o.freeze !== undefined && epoch < o.freeze.epochs;
+      if (inFreeze !== frozen) {
+        if (inFreeze) this.model.freezeBackbone(); else if (frozen !== undefined || o.freeze !== undefined) this.model.unfreezeBackbone();
+        frozen = inFreeze;
+      }
+      const batchSize = inFreeze ? (o.freeze!.batchSize ?? o.batchSize) : o.batchSize;
+      const schedule = o.schedule(batchSize);
+      const startStep = epoch === o.startEpoch ? o.startStep : 0;
+      const data = o.train(epoch, batchSize, startStep);
+      const started = performance.now();
+      let lossSum = 0;
+      let correct = 0;
+      let seen = 0;
+      let lr = schedule.lrAt(epoch);
+      let step = startStep;
+      for await (const batch of data.batches) {
+        if (o.signal?.aborted) {
+          yield { type: 'stopped', epoch, step };
+          return;
+        }
+        lr = schedule.unit === 'step' ? schedule.lrAt(epoch + step / data.steps) : schedule.lrAt(epoch);
+        const update = (step + 1) % accumulation === 0 || step + 1 === data.steps;
+        const { images, labelTensor } = this.toTensors(batch);
+        let result: StepResult;
+        try {
+          result = await this.step(images, labelTensor, { lr, update });
+        } finally {
+          images.dispose();
+          labelTensor.dispose();
+        }
+        step++;
+        lossSum += result.loss * result.count;
+        correct += result.correct;
+        seen += result.count;
+        const seconds = (performance.now() - started) / 1000;
+        yield {
+          type: 'step', epoch, step, steps: data.steps, loss: result.loss, accuracy: result.correct / result.count, lr,
+          imagesPerSecond: seen / seconds, gradNorm: result.gradNorm,
+        };
+      }
+      if (o.signal?.aborted && step < data.steps) {
+        yield { type: 'stopped', epoch, step };
+        return;
+      }
+      const seconds = (performance.now() - started) / 1000;
+      const validation = o.validation ? await this.evaluateAll(o.validation(epoch, batchSize).batches, o.topk) : null;
+      yield {
+        type: 'epoch', epoch, epochs: o.epochs, loss: lossSum / seen, accuracy: correct / seen, lr, frozen: inFreeze,
+        batchSize, imagesPerSecond: seen / seconds, seconds, dataWaitMs: data.waitMs?.() ?? 0, validation,
+      };
+      if (o.signal?.aborted) {
+        yield { type: 'stopped', epoch: epoch + 1, step: 0 };
+        return;
+      }
+    }
+  }
+}
+
+function concat(parts: Int32Array[]): Int32Array {
+  const result = new Int32Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    result.set(part, offset);
+    offset += part.length;
+  }
+  return result;
+}
+
+function validateFitOptions(options: FitOptions) {
+  const o = requireObject(options, 'fit options');
+  rejectUnknownKeys(o, ['epochs', 'startEpoch', 'startStep', 'batchSize', 'freeze', 'train', 'validation', 'schedule',
+    'signal', 'topk'], 'fit options');
+  const epochs = requireInteger(o.epochs, 'epochs', 1);
+  const startEpoch = o.startEpoch === undefined ? 0 : requireInteger(o.startEpoch, 'startEpoch', 0, epochs);
+  const startStep = o.startStep === undefined ? 0 : requireInteger(o.startStep, 'startStep', 0);
+  const batchSize = requireInteger(o.batchSize, 'batchSize', 1);
+  let freeze: { epochs: number; batchSize?: number } | undefined;
+  if (o.freeze !== undefined) {
+    const f = requireObject(o.freeze, 'freeze');
+    rejectUnknownKeys(f, ['epochs', 'batchSize'], 'freeze');
+    freeze = {
+      epochs: requireInteger(f.epochs, 'freeze.epochs', 0, epochs),
+      batchSize: f.batchSize === undefined ? undefined : requireInteger(f.batchSize, 'freeze.batchSize', 1),
+    };
+  }
+  for (const key of ['train', 'schedule'] as const) {
+    if (typeof o[key] !== 'function') throw new TypeError(expected('a function', key, o[key]));
+  }
+  if (o.validation !== undefined && typeof o.validation !== 'function') {
+    throw new TypeError(expected('a function', 'validation', o.validation));
+  }
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new TypeError(expected('an AbortSignal', 'signal', o.signal));
+  return {
+    epochs, startEpoch, startStep, batchSize, freeze,
+    train: o.train as FitOptions['train'],
+    validation: o.validation as FitOptions['validation'],
+    schedule: o.schedule as FitOptions['schedule'],
+    signal: o.signal as AbortSignal | undefined,
+    topk: o.topk === undefined ? 5 : requireInteger(o.topk, 'topk', 1),
+  };
+}

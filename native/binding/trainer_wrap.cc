@@ -1,0 +1,204 @@
+#include "binding/trainer_wrap.h"
+
+#include <torch/optim/adam.h>
+#include <torch/optim/adamw.h>
+#include <torch/optim/sgd.h>
+
+#include "binding/js_errors.h"
+#include "binding/tensor_wrap.h"
+#include "binding/trainer_options.h"
+#include "binding/trainer_workers.h"
+#include "common/errors.h"
+
+namespace vitorch::binding {
+namespace {
+
+// Bytes of optimizer state per parameter byte, by rule: SGD keeps a momentum buffer, Adam(W) two moments (three
+// with amsgrad).
+int64_t state_bytes(const torch::optim::Optimizer& optimizer) {
+  int64_t bytes = 0;
+  for (const auto& group : optimizer.param_groups()) {
+    for (const auto& parameter : group.params()) {
+      const auto found = optimizer.state().find(parameter.unsafeGetTensorImpl());
+      if (found == optimizer.state().end() || !parameter.device().is_cpu()) continue;
+      int64_t copies = 1;
+      if (const auto* adam = dynamic_cast<const torch::optim::AdamParamState*>(found->second.get())) {
+        copies = adam->max_exp_avg_sq().defined() ? 3 : 2;
+      } else if (const auto* adamw = dynamic_cast<const torch::optim::AdamWParamState*>(found->second.get())) {
+        copies = adamw->max_exp_avg_sq().defined() ? 3 : 2;
+      }
+      bytes += copies * static_cast<int64_t>(parameter.nbytes());
+    }
+  }
+  return bytes;
+}
+
+std::string string_argument(const Napi::CallbackInfo& info, size_t index, const char* what) {
+  if (info.Length() <= index || !info[index].IsString()) throw InvalidType(std::string("expected a string for ") + what);
+  return info[index].As<Napi::String>();
+}
+
+}  // namespace
+
+Napi::Function TrainerWrap::Define(Napi::Env env) {
+  return DefineClass(env, "NativeTrainer",
+                     {
+                         InstanceMethod<&TrainerWrap::StepAsync>("stepAsync"),
+                         InstanceMethod<&TrainerWrap::EvaluateAsync>("evaluateAsync"),
+                         InstanceMethod<&TrainerWrap::ApplyUpdate>("applyUpdate"),
+                         InstanceMethod<&TrainerWrap::ZeroGrad>("zeroGrad"),
+                         InstanceMethod<&TrainerWrap::SetLearningRate>("setLearningRate"),
+                         InstanceAccessor<&TrainerWrap::LearningRates>("learningRates"),
+                         InstanceAccessor<&TrainerWrap::Groups>("groups"),
+                         InstanceMethod<&TrainerWrap::SaveStateAsync>("saveStateAsync"),
+                         InstanceMethod<&TrainerWrap::LoadStateAsync>("loadStateAsync"),
+                     });
+}
+
+TrainerWrap::TrainerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TrainerWrap>(info) {
+  with_js_errors(info.Env(), [&] {
+    model_wrap_ = ModelWrap::From(info.Length() > 0 ? info[0] : info.Env().Undefined(), "the model");
+    model_object_ = Napi::Persistent(info[0].As<Napi::Object>());
+    shared_ = model_wrap_->shared();
+    model_wrap_->require_idle("build an optimizer");
+    std::lock_guard<std::mutex> lock(shared_->mutex);
+    session_ = std::make_shared<train::TrainingSession>(
+        shared_->module, optimizer_spec_from_js(info.Length() > 1 ? info[1] : info.Env().Undefined()));
+  });
+}
+
+TrainerWrap::~TrainerWrap() {
+  if (accounted_bytes_ != 0) Napi::MemoryManagement::AdjustExternalMemory(Env(), -accounted_bytes_);
+}
+
+void TrainerWrap::refresh_memory_accounting() {
+  const int64_t bytes = session_ ? state_bytes(*session_->optimizer().optimizer) : 0;
+  if (bytes != accounted_bytes_) {
+    Napi::MemoryManagement::AdjustExternalMemory(Env(), bytes - accounted_bytes_);
+    accounted_bytes_ = bytes;
+  }
+}
+
+ModelWrap* TrainerWrap::model() const {
+  model_wrap_->shared();  // throws UseAfterDispose once the model is disposed
+  return model_wrap_;
+}
+
+// stepAsync(images, labels, options, lr?) -> Promise<{ loss, correct, count, gradNorm }>
+Napi::Value TrainerWrap::StepAsync(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    auto* wrap = model();
+    const auto& images = TensorWrap::From(info[0], "images");
+    const auto& labels = TensorWrap::From(info[1], "labels");
+    auto options = step_options_from_js(info.Length() > 2 ? info[2] : info.Env().Undefined());
+    std::optional<double> lr;
+    if (info.Length() > 3 && info[3].IsNumber()) lr = info[3].As<Napi::Number>().DoubleValue();
+    // Checked here too, so that a wrong batch fails before anything is queued.
+    shared_->module->check_input(images);
+    return wrap->schedule(new StepWorker(info.Env(), wrap, shared_, this, Value(), session_, images, labels, options, lr));
+  });
+}
+
+// evaluateAsync(images, labels, topk, autocast) -> Promise<{ lossSum, top1, topk, count, predictions }>
+Napi::Value TrainerWrap::EvaluateAsync(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    auto* wrap = model();
+    const auto& images = TensorWrap::From(info[0], "images");
+    const auto& labels = TensorWrap::From(info[1], "labels");
+    if (info.Length() < 3 || !info[2].IsNumber()) throw InvalidType("expected a number for topk");
+    const auto topk = static_cast<int64_t>(info[2].As<Napi::Number>().Int64Value());
+    const auto autocast = autocast_from_js(info.Length() > 3 ? info[3] : info.Env().Undefined());
+    shared_->module->check_input(images);
+    return wrap->schedule(
+        new EvaluateWorker(info.Env(), wrap, shared_, this, Value(), session_, images, labels, topk, autocast));
+  });
+}
+
+// applyUpdate(maxGradNorm) -> the gradient norm before clipping, or null when not clipping
+Napi::Value TrainerWrap::ApplyUpdate(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    model()->require_idle("apply an optimizer update");
+    double max_norm = 0.0;
+    if (info.Length() > 0 && info[0].IsNumber()) max_norm = info[0].As<Napi::Number>().DoubleValue();
+    double norm;
+    {
+      std::lock_guard<std::mutex> lock(shared_->mutex);
+      norm = session_->apply_update(max_norm);
+    }
+    refresh_memory_accounting();
+    model_wrap_->refresh_memory_accounting();
+    return norm < 0 ? info.Env().Null() : Napi::Number::New(info.Env(), norm);
+  });
+}
+
+Napi::Value TrainerWrap::ZeroGrad(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    model()->require_idle("reset gradients");
+    std::lock_guard<std::mutex> lock(shared_->mutex);
+    session_->zero_grad();
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value TrainerWrap::SetLearningRate(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    if (info.Length() < 1 || !info[0].IsNumber()) throw InvalidType("expected a number for the learning rate");
+    model()->require_idle("change the learning rate");
+    std::lock_guard<std::mutex> lock(shared_->mutex);
+    session_->set_learning_rate(info[0].As<Napi::Number>().DoubleValue());
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value TrainerWrap::LearningRates(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    const auto rates = session_->learning_rates();
+    auto result = Napi::Array::New(info.Env(), rates.size());
+    for (uint32_t i = 0; i < rates.size(); ++i) result.Set(i, Napi::Number::New(info.Env(), rates[i]));
+    return result;
+  });
+}
+
+Napi::Value TrainerWrap::Groups(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    const auto& built = session_->optimizer();
+    auto env = info.Env();
+    auto result = Napi::Array::New(env, built.group_names.size());
+    for (uint32_t g = 0; g < built.group_names.size(); ++g) {
+      auto group = Napi::Object::New(env);
+      auto names = Napi::Array::New(env, built.group_names[g].size());
+      for (uint32_t i = 0; i < built.group_names[g].size(); ++i) names.Set(i, built.group_names[g][i]);
+      group.Set("names", names);
+      group.Set("lrScale", built.lr_scales[g]);
+      const auto& options = built.optimizer->param_groups()[g].options();
+      double decay = 0.0;
+      if (const auto* sgd = dynamic_cast<const torch::optim::SGDOptions*>(&options)) decay = sgd->weight_decay();
+      if (const auto* adam = dynamic_cast<const torch::optim::AdamOptions*>(&options)) decay = adam->weight_decay();
+      if (const auto* adamw = dynamic_cast<const torch::optim::AdamWOptions*>(&options)) decay = adamw->weight_decay();
+      group.Set("weightDecay", decay);
+      result.Set(g, group);
+    }
+    return result;
+  });
+}
+
+Napi::Value TrainerWrap::SaveStateAsync(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    auto* wrap = model();
+    auto path = string_argument(info, 0, "the training-state path");
+    auto state = string_argument(info, 1, "the caller state");
+    return wrap->schedule(new TrainingStateWorker(info.Env(), wrap, shared_, this, Value(), session_,
+                                                  TrainingStateWorker::Direction::kSave, path, state));
+  });
+}
+
+Napi::Value TrainerWrap::LoadStateAsync(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    auto* wrap = model();
+    auto path = string_argument(info, 0, "the training-state path");
+    return wrap->schedule(new TrainingStateWorker(info.Env(), wrap, shared_, this, Value(), session_,
+                                                  TrainingStateWorker::Direction::kLoad, path, ""));
+  });
+}
+
+}  // namespace vitorch::binding

@@ -1,0 +1,143 @@
+#include "train/optimizer_factory.h"
+
+#include <torch/optim/adam.h>
+#include <torch/optim/adamw.h>
+#include <torch/optim/sgd.h>
+
+#include <cmath>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "common/errors.h"
+
+namespace vitorch::train {
+namespace {
+
+std::string number(double value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+
+void require_range(double value, double low, double high, const char* name, bool high_inclusive) {
+  const bool ok = std::isfinite(value) && value >= low && (high_inclusive ? value <= high : value < high);
+  if (!ok) {
+    throw InvalidValue(std::string("expected ") + name + " in [" + number(low) + ", " + number(high) +
+                       (high_inclusive ? "]" : ")") + ", received " + number(value));
+  }
+}
+
+void validate(const OptimizerSpec& s) {
+  require_range(s.lr, 0.0, INFINITY, "lr", false);
+  require_range(s.weight_decay, 0.0, INFINITY, "weightDecay", false);
+  if (s.kind == OptimizerKind::kSgd) {
+    require_range(s.momentum, 0.0, INFINITY, "momentum", false);
+    require_range(s.dampening, 0.0, 1.0, "dampening", true);
+    // PyTorch's rule: Nesterov momentum needs momentum and no dampening.
+    if (s.nesterov && (s.momentum <= 0.0 || s.dampening != 0.0)) {
+      throw InvalidValue("expected momentum > 0 and dampening 0 for nesterov, received momentum " +
+                         number(s.momentum) + " and dampening " + number(s.dampening));
+    }
+  } else {
+    require_range(s.beta1, 0.0, 1.0, "betas[0]", false);
+    require_range(s.beta2, 0.0, 1.0, "betas[1]", false);
+    require_range(s.eps, 0.0, INFINITY, "eps", false);
+  }
+}
+
+std::unique_ptr<torch::optim::OptimizerOptions> options_for(const OptimizerSpec& s, double weight_decay) {
+  switch (s.kind) {
+    case OptimizerKind::kSgd:
+      return std::make_unique<torch::optim::SGDOptions>(torch::optim::SGDOptions(s.lr)
+                                                            .momentum(s.momentum)
+                                                            .dampening(s.dampening)
+                                                            .nesterov(s.nesterov)
+                                                            .weight_decay(weight_decay));
+    case OptimizerKind::kAdam:
+      return std::make_unique<torch::optim::AdamOptions>(torch::optim::AdamOptions(s.lr)
+                                                             .betas({s.beta1, s.beta2})
+                                                             .eps(s.eps)
+                                                             .amsgrad(s.amsgrad)
+                                                             .weight_decay(weight_decay));
+    case OptimizerKind::kAdamW:
+      return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(s.lr)
+                                                              .betas({s.beta1, s.beta2})
+                                                              .eps(s.eps)
+                                                              .amsgrad(s.amsgrad)
+                                                              .weight_decay(weight_decay));
+  }
+  throw InvalidValue("unknown optimizer kind");
+}
+
+}  // namespace
+
+const char* optimizer_kind_name(OptimizerKind kind) {
+  switch (kind) {
+    case OptimizerKind::kSgd: return "sgd";
+    case OptimizerKind::kAdam: return "adam";
+    case OptimizerKind::kAdamW: return "adamw";
+  }
+  return "?";
+}
+
+BuiltOptimizer build_optimizer(const OptimizerSpec& spec, const NamedParameters& parameters) {
+  validate(spec);
+  std::map<std::string, torch::Tensor> by_name(parameters.begin(), parameters.end());
+  std::vector<ParameterGroupSpec> groups = spec.groups;
+  if (groups.empty()) {
+    ParameterGroupSpec all;
+    for (const auto& [name, tensor] : parameters) all.names.push_back(name);
+    groups.push_back(std::move(all));
+  }
+
+  BuiltOptimizer built;
+  std::vector<torch::optim::OptimizerParamGroup> param_groups;
+  std::set<std::string> grouped;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const auto& group = groups[g];
+    const auto where = "parameter group " + std::to_string(g);
+    if (group.weight_decay) require_range(*group.weight_decay, 0.0, INFINITY, (where + " weightDecay").c_str(), false);
+    require_range(group.lr_scale, 0.0, INFINITY, (where + " lrScale").c_str(), false);
+    std::vector<torch::Tensor> tensors;
+    for (const auto& name : group.names) {
+      const auto found = by_name.find(name);
+      if (found == by_name.end()) {
+        throw InvalidValue("expected " + where + " to name parameters of the model, received '" + name + "'");
+      }
+      if (!grouped.insert(name).second) {
+        throw InvalidValue("expected each parameter in one group only, received '" + name + "' again in " + where);
+      }
+      tensors.push_back(found->second);
+    }
+    param_groups.emplace_back(std::move(tensors), options_for(spec, group.weight_decay.value_or(spec.weight_decay)));
+    built.lr_scales.push_back(group.lr_scale);
+    built.group_names.push_back(group.names);
+  }
+
+  const auto defaults = options_for(spec, spec.weight_decay);
+  switch (spec.kind) {
+    case OptimizerKind::kSgd:
+      built.optimizer = std::make_unique<torch::optim::SGD>(
+          param_groups, static_cast<const torch::optim::SGDOptions&>(*defaults));
+      break;
+    case OptimizerKind::kAdam:
+      built.optimizer = std::make_unique<torch::optim::Adam>(
+          param_groups, static_cast<const torch::optim::AdamOptions&>(*defaults));
+      break;
+    case OptimizerKind::kAdamW:
+      built.optimizer = std::make_unique<torch::optim::AdamW>(
+          param_groups, static_cast<const torch::optim::AdamWOptions&>(*defaults));
+      break;
+  }
+  set_learning_rate(built, spec.lr);
+  return built;
+}
+
+void set_learning_rate(BuiltOptimizer& built, double lr) {
+  require_range(lr, 0.0, INFINITY, "lr", false);
+  auto& groups = built.optimizer->param_groups();
+  for (size_t g = 0; g < groups.size(); ++g) groups[g].options().set_lr(lr * built.lr_scales[g]);
+}
+
+}  // namespace vitorch::train
