@@ -17,6 +17,6 @@ export { adam, adamw, OPTIMIZER_DEFAULTS, Optimizer, seedParameterGroups, sgd } 
 export type { AdamOptions, OptimizerKind, ParameterGroup, SGDOptions } from './train/optimizer';
 export { Trainer } from './train/trainer';
 export type {
-  Autocast, Batch, EpochBatches, EpochEvent, Evaluation, FitOptions, Schedule, StepEvent, StepResult, StoppedEvent,
+  Autocast, Batch, EpochBatches, EpochEvent, EpochSchedule, Evaluation, FitOptions, StepEvent, StepResult, StoppedEvent,
   TrainerOptions, TrainingEvent,
 } from './train/trainer';

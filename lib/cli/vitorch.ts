@@ -1,74 +1,32 @@
 #!/usr/bin/env node
-// The vitorch command line.
-//   vitorch inspect FILE [--json] [--no-verify]   format, keys, shapes, dtypes and parameter count of a checkpoint
-import * as fs from 'fs';
-import { CheckpointError, loadCheckpointAsync } from '../index';
+// The vitorch command line: one file per command in lib/cli/, dispatched here.
+//   vitorch train --config FILE --save-dir DIR ...   train (lib/cli/train.ts)
+//   vitorch annotate DIR ...                         the seed's annotation files (lib/cli/annotate.ts)
+//   vitorch inspect FILE ...                         describe a checkpoint (lib/cli/inspect.ts)
+type Command = (args: string[]) => Promise<number>;
 
-const USAGE = 'usage: vitorch inspect FILE [--json] [--no-verify]';
+// Loaded on demand, so that `vitorch annotate` does not load libtorch.
+const COMMANDS: Record<string, () => Command> = {
+  train: () => require('./train').trainCommand,
+  annotate: () => require('./annotate').annotateCommand,
+  inspect: () => require('./inspect').inspectCommand,
+};
 
-interface Summary {
-  file: string;
-  bytes: number;
-  format: string;
-  tensors: { name: string; dtype: string; shape: number[]; numel: number }[];
-  parameterCount: number;
-  notes: string[];
-  metadata: Record<string, string>;
-}
-
-async function inspect(file: string, verifyChecksums: boolean): Promise<Summary> {
-  const tensors = await loadCheckpointAsync(file, { verifyChecksums });
-  try {
-    return {
-      file,
-      bytes: fs.statSync(file).size,
-      format: tensors.format,
-      tensors: [...tensors].map(([name, value]) => ({ name, dtype: value.dtype, shape: value.shape, numel: value.numel })),
-      parameterCount: tensors.parameterCount,
-      notes: tensors.notes,
-      metadata: tensors.metadata,
-    };
-  } finally {
-    tensors.dispose();
-  }
-}
-
-function printTable(summary: Summary): void {
-  const lines = [
-    `file:        ${summary.file} (${summary.bytes.toLocaleString('en-US')} bytes)`,
-    `format:      ${summary.format}`,
-    `tensors:     ${summary.tensors.length}`,
-    `parameters:  ${summary.parameterCount.toLocaleString('en-US')}`,
-    ...summary.notes.map((note) => `note:        ${note}`),
-    ...Object.entries(summary.metadata).map(([key, value]) => `metadata:    ${key} = ${value}`),
-    '',
-  ];
-  const width = Math.max(4, ...summary.tensors.map((t) => t.name.length));
-  lines.push(`${'name'.padEnd(width)}  ${'dtype'.padEnd(8)}  shape`);
-  for (const t of summary.tensors) lines.push(`${t.name.padEnd(width)}  ${t.dtype.padEnd(8)}  [${t.shape.join(', ')}]`);
-  console.log(lines.join('\n'));
-}
+const USAGE = `usage: vitorch <command> [options]\ncommands: ${Object.keys(COMMANDS).join(', ')}`;
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  const flags = rest.filter((arg) => arg.startsWith('--'));
-  const files = rest.filter((arg) => !arg.startsWith('--'));
-  const unknown = flags.filter((flag) => flag !== '--json' && flag !== '--no-verify');
-  if (command !== 'inspect' || files.length !== 1 || unknown.length > 0) {
-    console.error(unknown.length > 0 ? `vitorch: unknown option ${unknown[0]}\n${USAGE}` : USAGE);
+  const load = command === undefined ? undefined : COMMANDS[command];
+  if (!load) {
+    console.error(command === undefined || command === '--help' ? USAGE : `vitorch: unknown command '${command}'\n${USAGE}`);
     return 2;
   }
-  try {
-    const summary = await inspect(files[0], !flags.includes('--no-verify'));
-    if (flags.includes('--json')) console.log(JSON.stringify(summary, null, 2));
-    else printTable(summary);
-    return 0;
-  } catch (error) {
-    console.error(`vitorch: ${error instanceof CheckpointError ? error.message : String(error)}`);
-    return 1;
-  }
+  return load()(rest);
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).then((code) => { process.exitCode = code; });
+  main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (error) => {
+    console.error(error instanceof Error ? error.stack ?? error.message : String(error));
+    process.exitCode = 1;
+  });
 }

@@ -83,9 +83,11 @@ export class BatchLoader {
     return forKey(this.seed, AUGMENT_STREAM, epoch, index);
   }
 
-  /** The batches of epoch `epoch`, as an async iterator; read `waitMs` on it during or after the loop. */
-  epoch(epoch: number): EpochIterator {
-    return new EpochIterator(this, epoch, this.order(epoch));
+  /** The batches of epoch `epoch` from batch `startBatch` on (a resumed epoch skips what already ran), as an
+   *  async iterator; read `waitMs` on it during or after the loop. */
+  epoch(epoch: number, startBatch = 0): EpochIterator {
+    requireInteger(startBatch, 'startBatch', 0, this.length);
+    return new EpochIterator(this, epoch, this.order(epoch), startBatch);
   }
 
   /** Loads batch `batch` of an epoch whose order is `order`. */
@@ -108,8 +110,11 @@ export class EpochIterator implements AsyncIterableIterator<Batch> {
   private done = false;
   readonly batches: number;
 
-  constructor(private readonly loader: BatchLoader, readonly epoch: number, private readonly order: Int32Array) {
+  constructor(private readonly loader: BatchLoader, readonly epoch: number, private readonly order: Int32Array,
+    startBatch = 0) {
     this.batches = loader.length;
+    this.next_ = startBatch;
+    this.launched = startBatch;
   }
 
   [Symbol.asyncIterator](): this {

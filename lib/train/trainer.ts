@@ -39,11 +39,9 @@ export interface EpochBatches {
   waitMs?: () => number;
 }
 
-export interface Schedule {
-  /** Learning rate at an epoch position: an integer epoch for per-epoch schedules, epoch + step / steps for
-   *  per-step ones. */
-  lrAt(position: number): number;
-  unit?: 'epoch' | 'step';
+/** What fit() needs of a schedule (lib/train/schedule.ts makes them): the rate at an epoch position. */
+export interface EpochSchedule {
+  lrAt(epoch: number): number;
 }
 
 export interface FitOptions {
@@ -60,8 +58,12 @@ export interface FitOptions {
   train: (epoch: number, batchSize: number, startStep: number) => EpochBatches;
   /** Validation batches; evaluated after every epoch when given. */
   validation?: (epoch: number, batchSize: number) => EpochBatches;
-  /** The learning-rate schedule for a phase's batch size (the seed recomputes its rates when the batch changes). */
-  schedule: (batchSize: number) => Schedule;
+  /** The learning-rate schedule, in epochs, for a phase's batch size (the seed recomputes its rates when the batch
+   *  changes). */
+  schedule: (batchSize: number) => EpochSchedule;
+  /** Set the rate once per epoch at lrAt(epoch), as the seed does (default), or before every step at
+   *  lrAt(epoch + step / steps). */
+  lrEvery?: 'epoch' | 'step';
   /** Stops cleanly after the running step: a 'stopped' event follows, then the iterator ends. */
   signal?: AbortSignal;
   /** Top-k accuracy reported besides top-1. Default 5. */
@@ -269,7 +271,7 @@ export class Trainer {
           yield { type: 'stopped', epoch, step };
           return;
         }
-        lr = schedule.unit === 'step' ? schedule.lrAt(epoch + step / data.steps) : schedule.lrAt(epoch);
+        lr = o.lrEvery === 'step' ? schedule.lrAt(epoch + step / data.steps) : schedule.lrAt(epoch);
         const update = (step + 1) % accumulation === 0 || step + 1 === data.steps;
         const { images, labelTensor } = this.toTensors(batch);
         let result: StepResult;
@@ -317,10 +319,15 @@ function concat(parts: Int32Array[]): Int32Array {
   return result;
 }
 
+function lrEvery(value: unknown): 'epoch' | 'step' {
+  if (value === undefined || value === 'epoch' || value === 'step') return value ?? 'epoch';
+  throw new RangeError(expected("'epoch' or 'step'", 'lrEvery', value));
+}
+
 function validateFitOptions(options: FitOptions) {
   const o = requireObject(options, 'fit options');
   rejectUnknownKeys(o, ['epochs', 'startEpoch', 'startStep', 'batchSize', 'freeze', 'train', 'validation', 'schedule',
-    'signal', 'topk'], 'fit options');
+    'signal', 'topk', 'lrEvery'], 'fit options');
   const epochs = requireInteger(o.epochs, 'epochs', 1);
   const startEpoch = o.startEpoch === undefined ? 0 : requireInteger(o.startEpoch, 'startEpoch', 0, epochs);
   const startStep = o.startStep === undefined ? 0 : requireInteger(o.startStep, 'startStep', 0);
@@ -348,5 +355,6 @@ function validateFitOptions(options: FitOptions) {
     schedule: o.schedule as FitOptions['schedule'],
     signal: o.signal as AbortSignal | undefined,
     topk: o.topk === undefined ? 5 : requireInteger(o.topk, 'topk', 1),
+    lrEvery: lrEvery(o.lrEvery),
   };
 }

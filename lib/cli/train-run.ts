@@ -1,0 +1,114 @@
+// What `vitorch train` builds from a config: the model, its optimizer, the loaders of both data sets, the
+// learning-rate rule per batch size, and the Trainer. Kept apart from the command so that tests and benchmarks
+// build exactly what the command trains.
+import { BatchLoader } from '../data/loader';
+import type { Dataset } from '../data/dataset';
+import { VisionTransformer } from '../model';
+import { setNumThreads } from '../runtime';
+import { manualSeed } from '../train/autograd';
+import { seedLearningRates } from '../train/lr-scaling';
+import { adam, adamw, Optimizer, seedParameterGroups, sgd } from '../train/optimizer';
+import { seedCos, seedStep, warmupCosine } from '../train/schedule';
+import { EpochBatches, EpochSchedule, FitOptions, Trainer } from '../train/trainer';
+import { datasetFrom } from './datasets';
+import type { TrainConfig } from './train-config';
+
+export interface TrainingRun {
+  config: TrainConfig;
+  model: VisionTransformer;
+  optimizer: Optimizer;
+  trainer: Trainer;
+  trainSet: Dataset;
+  valSet: Dataset | null;
+  /** fit()'s options, less signal and resume position. */
+  fitOptions: Omit<FitOptions, 'signal' | 'startEpoch' | 'startStep'>;
+  /** Notes of a checkpoint loaded for fine-tuning. */
+  notes: string[];
+}
+
+/** The base and minimum learning rates for a batch size, by the config's rule. */
+export function learningRates(config: TrainConfig, batchSize: number): { lr: number; minLr: number } {
+  const t = config.train;
+  if (t.lrScaling === 'none') return { lr: t.lr, minLr: t.minLr };
+  return seedLearningRates({ optimizer: t.optimizer.kind, batchSize, initLr: t.lr, minLr: t.minLr });
+}
+
+export function scheduleFor(config: TrainConfig, batchSize: number): EpochSchedule {
+  const { lr, minLr } = learningRates(config, batchSize);
+  const total = config.train.epochs;
+  const s = config.train.schedule;
+  switch (s.kind) {
+    case 'seed-cos': return seedCos({ lr, minLr, total });
+    case 'seed-step': return seedStep({ lr, minLr, total });
+    case 'warmup-cosine': return warmupCosine({ lr, minLr, total, warmup: s.warmup, warmupStartLr: s.warmupStartLr, warmupPrefix: true });
+    case 'constant': return { lrAt: () => lr };
+  }
+}
+
+function buildOptimizer(config: TrainConfig, model: VisionTransformer): Optimizer {
+  const o = config.train.optimizer;
+  const lr = learningRates(config, config.train.freezeEpochs > 0 ? config.train.freezeBatchSize : config.train.batchSize).lr;
+  const groups = o.decayWeightsOnly ? seedParameterGroups(model) : undefined;
+  if (o.kind === 'sgd') return sgd(model, { lr, momentum: o.momentum, nesterov: o.nesterov, weightDecay: o.weightDecay, groups });
+  const options = { lr, betas: o.betas, weightDecay: o.weightDecay, groups };
+  return o.kind === 'adam' ? adam(model, options) : adamw(model, options);
+}
+
+export interface BuildOptions {
+  /** A checkpoint to start from (fine-tuning): loaded non-strictly past a different head or grid, with notes. */
+  weights?: string;
+  /** Read timm-style training checkpoints (unknown pickled objects become inert placeholders). */
+  skipUnknownGlobals?: boolean;
+}
+
+export async function buildTrainingRun(config: TrainConfig, options: BuildOptions = {}): Promise<TrainingRun> {
+  const t = config.train;
+  if (t.threads !== null) setNumThreads(t.threads);
+  manualSeed(t.seed);
+  const [trainSet, valSet] = await Promise.all([
+    datasetFrom(config.data.train, config.preprocess, config.augment, config.classes),
+    config.data.val ? datasetFrom(config.data.val, config.preprocess, config.augment, config.classes) : Promise.resolve(null),
+  ]);
+  const model = new VisionTransformer(config.model);
+  let notes: string[] = [];
+  if (options.weights) {
+    const report = await model.loadStateDictAsync(options.weights, {
+      strict: true, keepModelHead: true, resamplePosEmbed: true, skipUnknownGlobals: options.skipUnknownGlobals ?? false,
+    });
+    notes = report.notes;
+  }
+  model.train();
+  const optimizer = buildOptimizer(config, model);
+  const trainer = new Trainer(model, {
+    optimizer, labelSmoothing: t.labelSmoothing, accumulationSteps: t.accumulationSteps, autocast: t.autocast,
+    ...(t.maxGradNorm === null ? {} : { maxGradNorm: t.maxGradNorm }),
+  });
+  const trainLoader = new Map<number, BatchLoader>();
+  const loaderFor = (batchSize: number) => {
+    let loader = trainLoader.get(batchSize);
+    if (!loader) {
+      // The seed drops the last incomplete batch in training.
+      loader = new BatchLoader(trainSet, { batchSize, shuffle: true, dropLast: true, seed: t.seed, augment: true, prefetch: t.prefetch });
+      trainLoader.set(batchSize, loader);
+    }
+    return loader;
+  };
+  const train = (epoch: number, batchSize: number, startStep: number): EpochBatches => {
+    const loader = loaderFor(batchSize);
+    const batches = loader.epoch(epoch, startStep);
+    return { batches, steps: loader.length, waitMs: () => batches.waitMs };
+  };
+  const validation = valSet === null ? undefined : (epoch: number, batchSize: number): EpochBatches => {
+    const loader = new BatchLoader(valSet, { batchSize: Math.max(batchSize, 256), prefetch: t.prefetch });
+    const batches = loader.epoch(epoch);
+    return { batches, steps: loader.length, waitMs: () => batches.waitMs };
+  };
+  return {
+    config, model, optimizer, trainer, trainSet, valSet, notes,
+    fitOptions: {
+      epochs: t.epochs, batchSize: t.batchSize,
+      ...(t.freezeEpochs > 0 ? { freeze: { epochs: t.freezeEpochs, batchSize: t.freezeBatchSize } } : {}),
+      train, validation, schedule: (batchSize) => scheduleFor(config, batchSize), lrEvery: t.schedule.unit,
+    },
+  };
+}
