@@ -20,3 +20,5 @@ export type {
   Autocast, Batch, EpochBatches, EpochEvent, EpochSchedule, Evaluation, FitOptions, StepEvent, StepResult, StoppedEvent,
   TrainerOptions, TrainingEvent,
 } from './train/trainer';
+export { Classifier, defaultClassifier, defaultModelDir, defaultModelImages, loadClassifier, readClassifierConfig } from './classifier';
+export type { ClassifierConfig, Prediction } from './classifier';
