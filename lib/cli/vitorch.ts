@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The vitorch command line: one file per command in lib/cli/, dispatched here.
 //   vitorch train --config FILE --save-dir DIR ...   train (lib/cli/train.ts)
+//   vitorch eval --weights FILE --config FILE ...    accuracy, per-class report, confusion (lib/cli/eval.ts)
+//   vitorch predict --weights FILE --config FILE IMAGE...  top-k labels of images (lib/cli/predict.ts)
 //   vitorch annotate DIR ...                         the seed's annotation files (lib/cli/annotate.ts)
 //   vitorch inspect FILE ...                         describe a checkpoint (lib/cli/inspect.ts)
 type Command = (args: string[]) => Promise<number>;
@@ -8,6 +10,8 @@ type Command = (args: string[]) => Promise<number>;
 // Loaded on demand, so that `vitorch annotate` does not load libtorch.
 const COMMANDS: Record<string, () => Command> = {
   train: () => require('./train').trainCommand,
+  eval: () => require('./eval').evalCommand,
+  predict: () => require('./predict').predictCommand,
   annotate: () => require('./annotate').annotateCommand,
   inspect: () => require('./inspect').inspectCommand,
 };

@@ -1,0 +1,173 @@
+// `vitorch eval --weights FILE --config FILE [--out DIR] [--json] [--batch-size N] [--skip-unknown-globals]
+//  [--data.val.KEY VALUE ...]`
+//
+// Evaluates trained weights on the config's validation set (data.val, which the flags may replace): top-1 and top-5
+// accuracy, mean cross-entropy, per-class precision and recall, and the confusion matrix, printed as tables (or as
+// one JSON object with --json) and written as confusion.csv, per_class.csv and confusion.svg into --out (default:
+// the folder of --weights). The config is the config.json `vitorch train` writes, or any train config.
+import * as fs from 'fs';
+import * as path from 'path';
+import { BatchLoader } from '../data/loader';
+import type { VisionTransformer } from '../model';
+import { confusion, Confusion } from '../report/confusion';
+import { sgd } from '../train/optimizer';
+import { Evaluation, Trainer } from '../train/trainer';
+import { numberFlag, parseArgs, stringFlag, UsageError } from './args';
+import { datasetFrom } from './datasets';
+import { loadTrainedModel } from './load-model';
+import { OutputError, runCommand } from './run-command';
+import { writeEvaluationReport } from './train';
+import { ConfigError, DataSource, loadTrainConfig, TrainConfig } from './train-config';
+
+export const EVAL_USAGE = 'usage: vitorch eval --weights FILE --config FILE [--out DIR] [--json] [--batch-size N] ' +
+  '[--skip-unknown-globals] [--data.val.KEY VALUE ...]';
+
+/** What `--json` prints. Precision and recall are null where undefined (0 / 0: a class never predicted, or with
+ *  no samples), which is also how JSON.stringify writes NaN. */
+export interface EvalReport {
+  weights: string;
+  config: string;
+  data: DataSource;
+  count: number;
+  loss: number;
+  top1: number;
+  top5: number;
+  perClass: { name: string; precision: number | null; recall: number | null; support: number }[];
+  /** The class names, in the order of the matrix's rows and columns. */
+  classes: string[];
+  /** confusion[trueClass][predictedClass] = how many images. */
+  confusion: number[][];
+}
+
+const PATH_KEYS = ['images', 'labels', 'file', 'root'];
+
+/**
+ * Keeps only overrides of data.val (the model and its preprocessing are what the weights were trained with, so
+ * changing them here could only make the numbers wrong). Paths typed on the command line are taken relative to
+ * where they were typed, not to the config's folder as paths inside the config are. A new data.val.format starts
+ * a fresh source, since the old one's keys (images, labels) would not belong to it.
+ */
+export function valOverrides(overrides: Record<string, unknown>): Record<string, unknown> {
+  const fields: Record<string, unknown> = {};
+  let whole: Record<string, unknown> | undefined;
+  for (const [key, value] of Object.entries(overrides)) {
+    if (key === 'data.val') {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+        throw new UsageError(`expected a JSON object for --data.val, received '${JSON.stringify(value)}'`);
+      }
+      whole = { ...(value as Record<string, unknown>) };
+    } else if (key.startsWith('data.val.') && key.split('.').length === 3) {
+      fields[key.slice('data.val.'.length)] = value;
+    } else {
+      throw new UsageError(`unknown option --${key} (eval takes config overrides of data.val only: --data.val.KEY VALUE)`);
+    }
+  }
+  const resolve = (o: Record<string, unknown>) => {
+    for (const key of PATH_KEYS) if (typeof o[key] === 'string' && o[key] !== '') o[key] = path.resolve(o[key] as string);
+    return o;
+  };
+  if (whole !== undefined || 'format' in fields) return { 'data.val': resolve({ ...(whole ?? {}), ...fields }) };
+  resolve(fields);
+  return Object.fromEntries(Object.entries(fields).map(([key, value]) => [`data.val.${key}`, value]));
+}
+
+/** The one file or folder a data source reads, for messages. */
+export function describeSource(source: DataSource): string {
+  switch (source.format) {
+    case 'idx': return `${source.images} (labels ${source.labels})`;
+    case 'annotations': return source.file;
+    case 'folder': return source.root;
+  }
+}
+
+/** Runs the model over every image of `source`, in order, without augmentation. */
+export async function evaluateOn(
+  config: TrainConfig, source: DataSource, model: VisionTransformer, batchSize: number,
+): Promise<Evaluation> {
+  const dataset = await datasetFrom(source, config.preprocess, config.augment, config.classes);
+  // Trainer.evaluate is the loss and top-k of training's own validation; it needs an optimizer only to reach the
+  // native model, and SGD's state is allocated lazily, so this one costs nothing.
+  const trainer = new Trainer(model, { optimizer: sgd(model) });
+  const loader = new BatchLoader(dataset, { batchSize, prefetch: 2 });
+  // With fewer than five classes every image is within the top five: top-k over all classes says exactly that.
+  return trainer.evaluateAll(loader.epoch(0), Math.min(5, config.classes.length));
+}
+
+export function evalReport(weights: string, configFile: string, source: DataSource, e: Evaluation, c: Confusion): EvalReport {
+  const orNull = (x: number) => (Number.isNaN(x) ? null : x);
+  return {
+    weights, config: configFile, data: source, count: e.count, loss: e.loss, top1: e.top1, top5: e.topk,
+    perClass: c.classNames.map((name, i) => ({ name, precision: orNull(c.precision[i]), recall: orNull(c.recall[i]), support: c.support[i] })),
+    classes: [...c.classNames],
+    confusion: c.matrix.map((row) => [...row]),
+  };
+}
+
+const percent = (x: number | null) => (x === null || Number.isNaN(x) ? '-' : `${(x * 100).toFixed(2)}%`);
+
+/** The human-readable report: summary, per-class table, confusion matrix with numbered columns. */
+export function formatEvalReport(r: EvalReport): string {
+  const lines = [
+    `weights    ${r.weights}`,
+    `data       ${describeSource(r.data)}: ${r.count} images`,
+    `top-1      ${percent(r.top1)}`,
+    `top-5      ${percent(r.top5)}`,
+    `loss       ${r.loss.toFixed(4)}`,
+    '',
+  ];
+  const nameWidth = Math.max(5, ...r.classes.map((n) => n.length));
+  lines.push(`${'#'.padStart(3)}  ${'class'.padEnd(nameWidth)}  precision     recall  support`);
+  r.perClass.forEach((p, i) => {
+    lines.push(`${String(i).padStart(3)}  ${p.name.padEnd(nameWidth)}  ${percent(p.precision).padStart(9)}  ` +
+      `${percent(p.recall).padStart(9)}  ${String(p.support).padStart(7)}`);
+  });
+  if (r.perClass.some((p) => p.precision === null || p.recall === null)) {
+    lines.push('(-: undefined, the class was never predicted or has no images)');
+  }
+  lines.push('', 'confusion matrix (rows: true class, columns: predicted class, by #)');
+  const cell = Math.max(4, ...r.confusion.flat().map((n) => String(n).length + 1));
+  lines.push(`${' '.repeat(3 + 2 + nameWidth)}${r.classes.map((_, j) => String(j).padStart(cell)).join('')}`);
+  r.confusion.forEach((row, i) => {
+    lines.push(`${String(i).padStart(3)}  ${r.classes[i].padEnd(nameWidth)}${row.map((n) => String(n).padStart(cell)).join('')}`);
+  });
+  return `${lines.join('\n')}\n`;
+}
+
+export async function evalCommand(args: string[]): Promise<number> {
+  return runCommand('eval', EVAL_USAGE, async () => {
+    const parsed = parseArgs(args, ['weights', 'config', 'out', 'batch-size'], ['json', 'skip-unknown-globals']);
+    if (parsed.positional.length > 0) throw new UsageError(`unexpected argument '${parsed.positional[0]}'`);
+    const weights = stringFlag(parsed, 'weights');
+    const configFile = stringFlag(parsed, 'config');
+    if (!weights || !configFile) throw new UsageError('--weights and --config are required');
+    const batchSize = numberFlag(parsed, 'batch-size', (n) => Number.isInteger(n) && n >= 1, 'a positive integer') ?? 256;
+    const overrides = valOverrides(parsed.overrides);
+    const outDir = stringFlag(parsed, 'out') ?? path.dirname(weights);
+
+    const config = await loadTrainConfig(configFile, overrides);
+    const source = config.data.val;
+    if (!source) {
+      throw new ConfigError(configFile, 'no data.val to evaluate: add one to the config, or give it with ' +
+        '--data.val.format idx --data.val.images FILE --data.val.labels FILE (or annotations --data.val.file, folder --data.val.root)');
+    }
+    const model = await loadTrainedModel(config, configFile, weights, { skipUnknownGlobals: parsed.flags.has('skip-unknown-globals') });
+    let evaluation: Evaluation;
+    try {
+      evaluation = await evaluateOn(config, source, model, batchSize);
+    } finally {
+      model.dispose();
+    }
+    const c = confusion(evaluation.labels, evaluation.predictions, config.classes);
+    const report = evalReport(weights, configFile, source, evaluation, c);
+    process.stdout.write(parsed.flags.has('json') ? `${JSON.stringify(report)}\n` : formatEvalReport(report));
+
+    try {
+      fs.mkdirSync(outDir, { recursive: true });
+      writeEvaluationReport(outDir, evaluation, config.classes, `vitorch eval: ${path.basename(weights)} on ${evaluation.count} images`);
+    } catch (error) {
+      throw new OutputError(outDir, `cannot write the report: ${(error as Error).message}`);
+    }
+    console.error(`vitorch eval: wrote confusion.csv, per_class.csv and confusion.svg to ${outDir}`);
+    return 0;
+  });
+}

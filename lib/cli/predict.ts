@@ -1,0 +1,122 @@
+// `vitorch predict --weights FILE --config FILE [--top K] [--json] [--batch-size N] [--skip-unknown-globals] IMAGE...`
+//
+// Classifies image files (JPEG, PNG, WebP, whatever sharp decodes) with trained weights: each image goes through
+// the config's evaluation preprocessing (size, channels, mean, std, centre crop or letterbox), the model runs off
+// the event loop, and the K most probable classes (softmax of the logits) are printed per image, or as one JSON
+// array of { image, top: [{ label, index, probability }] } with --json. An image that cannot be read is reported
+// by name on stderr after the others are printed, and the exit code is then 1.
+import { DataError } from '../data/errors';
+import { Preprocessor } from '../data/preprocess';
+import type { VisionTransformer } from '../model';
+import { tensor } from '../tensor';
+import { numberFlag, parseArgs, stringFlag, UsageError } from './args';
+import { loadTrainedModel } from './load-model';
+import { runCommand } from './run-command';
+import { loadTrainConfig, PreprocessConfig } from './train-config';
+
+export const PREDICT_USAGE = 'usage: vitorch predict --weights FILE --config FILE [--top K] [--json] [--batch-size N] ' +
+  '[--skip-unknown-globals] IMAGE...';
+
+export interface Prediction {
+  image: string;
+  top: { label: string; index: number; probability: number }[];
+}
+
+/** Softmax in float64 (max subtracted first, so large logits do not overflow) of each row of `logits`. */
+export function softmaxRows(logits: Float32Array, rows: number): Float64Array[] {
+  const k = logits.length / rows;
+  return Array.from({ length: rows }, (_, r) => {
+    const row = logits.subarray(r * k, (r + 1) * k);
+    const max = row.reduce((m, x) => Math.max(m, x), -Infinity);
+    const exps = Float64Array.from(row, (x) => Math.exp(x - max));
+    const sum = exps.reduce((a, b) => a + b, 0);
+    return exps.map((e) => e / sum);
+  });
+}
+
+/** The k most probable classes, most probable first; equal probabilities in class order, as torch.topk on CPU
+ *  gives them for a small row. */
+export function topK(probabilities: Float64Array, k: number, classes: readonly string[]): Prediction['top'] {
+  const order = Array.from(probabilities.keys()).sort((a, b) => probabilities[b] - probabilities[a] || a - b);
+  return order.slice(0, k).map((index) => ({ label: classes[index], index, probability: probabilities[index] }));
+}
+
+export function preprocessorFor(p: PreprocessConfig): Preprocessor {
+  return new Preprocessor({ size: p.size, channels: p.channels, mean: p.mean, std: p.std, resize: p.resize });
+}
+
+/** Preprocesses and classifies `images`, batchSize at a time; images that cannot be read become `failures`. */
+export async function predictImages(
+  model: VisionTransformer, preprocessor: Preprocessor, images: string[], classes: readonly string[], k: number, batchSize: number,
+): Promise<{ predictions: Prediction[]; failures: DataError[] }> {
+  const [c, h, w] = preprocessor.sampleShape;
+  const perImage = c * h * w;
+  const predictions: Prediction[] = [];
+  const failures: DataError[] = [];
+  for (let start = 0; start < images.length; start += batchSize) {
+    const chunk = images.slice(start, start + batchSize);
+    // sharp decodes on libuv's pool, so the chunk's images are decoded side by side.
+    const loaded = await Promise.allSettled(chunk.map((image) => preprocessor.evaluate(image)));
+    const good: { image: string; pixels: Float32Array }[] = [];
+    loaded.forEach((result, i) => {
+      if (result.status === 'fulfilled') good.push({ image: chunk[i], pixels: result.value });
+      else if (result.reason instanceof DataError) failures.push(result.reason);
+      else throw result.reason;
+    });
+    if (good.length === 0) continue;
+    const batch = new Float32Array(good.length * perImage);
+    good.forEach((g, i) => batch.set(g.pixels, i * perImage));
+    const input = tensor(batch, [good.length, c, h, w]);
+    let logits: Float32Array;
+    try {
+      const output = await model.forwardAsync(input);
+      logits = output.toFloat32Array();
+      output.dispose();
+    } finally {
+      input.dispose();
+    }
+    softmaxRows(logits, good.length).forEach((p, i) => predictions.push({ image: good[i].image, top: topK(p, k, classes) }));
+  }
+  return { predictions, failures };
+}
+
+export function formatPredictions(predictions: Prediction[]): string {
+  return predictions.map((p) => {
+    const width = Math.max(...p.top.map((t) => t.label.length));
+    return [p.image, ...p.top.map((t) => `  ${(t.probability * 100).toFixed(2).padStart(6)}%  ${t.label.padEnd(width)}  (${t.index})`)].join('\n');
+  }).join('\n') + '\n';
+}
+
+export async function predictCommand(args: string[]): Promise<number> {
+  return runCommand('predict', PREDICT_USAGE, async () => {
+    const parsed = parseArgs(args, ['weights', 'config', 'top', 'batch-size'], ['json', 'skip-unknown-globals']);
+    const overrides = Object.keys(parsed.overrides);
+    // The weights fix the model and its preprocessing, so config overrides have nothing to change here.
+    if (overrides.length > 0) throw new UsageError(`unknown option --${overrides[0]}`);
+    const weights = stringFlag(parsed, 'weights');
+    const configFile = stringFlag(parsed, 'config');
+    if (!weights || !configFile) throw new UsageError('--weights and --config are required');
+    if (parsed.positional.length === 0) throw new UsageError('no images given');
+    const k = numberFlag(parsed, 'top', (n) => Number.isInteger(n) && n >= 1, 'a positive integer') ?? 5;
+    const batchSize = numberFlag(parsed, 'batch-size', (n) => Number.isInteger(n) && n >= 1, 'a positive integer') ?? 64;
+
+    const config = await loadTrainConfig(configFile);
+    const classCount = config.classes.length;
+    if (k > classCount) {
+      throw new UsageError(`expected an integer in [1, ${classCount}] for --top (${configFile} has ${classCount} classes), received '${k}'`);
+    }
+    const preprocessor = preprocessorFor(config.preprocess);
+    const model = await loadTrainedModel(config, configFile, weights, { skipUnknownGlobals: parsed.flags.has('skip-unknown-globals') });
+    let result;
+    try {
+      result = await predictImages(model, preprocessor, parsed.positional, config.classes, k, batchSize);
+    } finally {
+      model.dispose();
+    }
+    if (result.predictions.length > 0 || parsed.flags.has('json')) {
+      process.stdout.write(parsed.flags.has('json') ? `${JSON.stringify(result.predictions)}\n` : formatPredictions(result.predictions));
+    }
+    for (const failure of result.failures) console.error(`vitorch predict: ${failure.message}`);
+    return result.failures.length > 0 ? 1 : 0;
+  });
+}
