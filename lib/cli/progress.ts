@@ -39,6 +39,8 @@ export interface EpochEndMetrics {
   imagesPerSecond?: number;
   /** Defaults to the time since epochStart. */
   seconds?: number;
+  /** Time the training steps waited for data in this epoch (near 0 when prefetching keeps up). */
+  dataWaitSeconds?: number;
 }
 
 export interface ProgressReporter {
@@ -67,6 +69,7 @@ export function formatEpochLine(epoch: number, epochs: number, m: EpochEndMetric
   if (m.lr !== undefined) parts.push(`lr ${lrText(m.lr)}`);
   if (m.imagesPerSecond !== undefined) parts.push(`${fixed(m.imagesPerSecond, 1)} images/s`);
   parts.push(`${fixed(m.seconds, 1)} s`);
+  if (m.dataWaitSeconds !== undefined) parts.push(`waited ${fixed(m.dataWaitSeconds, 1)} s for data`);
   return parts.join(' | ');
 }
 

@@ -15,7 +15,7 @@ import { confusion, confusionCsv, perClassCsv } from '../report/confusion';
 import { confusionSvg } from '../report/confusion-svg';
 import { EpochRecord, writeCurvesCsv } from '../report/curves';
 import { curvesSvg } from '../report/curves-svg';
-import type { Evaluation } from '../train/trainer';
+import type { EpochTotals, Evaluation } from '../train/trainer';
 import { numberFlag, parseArgs, stringFlag, UsageError } from './args';
 import { createProgressReporter } from './progress';
 import { ConfigError, loadTrainConfig, TrainConfig } from './train-config';
@@ -33,6 +33,8 @@ export interface ResumePoint {
   history: EpochRecord[];
   bestValLoss: number | null;
   seconds: number;
+  /** A mid-epoch stop's totals of that epoch so far (absent in states of older versions). */
+  totals?: EpochTotals;
 }
 
 function writeAtomically(file: string, text: string): void {
@@ -105,7 +107,8 @@ async function train(configFile: string, saveDir: string, overrides: Record<stri
   let resume: ResumePoint = { epoch: 0, step: 0, history: [], bestValLoss: null, seconds: 0 };
   if (flags.resumeDir) {
     resume = await run.trainer.loadState(path.join(flags.resumeDir, TRAINING_STATE)) as ResumePoint;
-    reporter.message(`resuming at epoch ${resume.epoch + 1}${resume.step > 0 ? `, step ${resume.step}` : ''}`);
+    // 1-based, as the stop message counts: the step that runs next.
+    reporter.message(`resuming at epoch ${resume.epoch + 1}${resume.step > 0 ? `, step ${resume.step + 1}` : ''}`);
   }
   writeAtomically(path.join(saveDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
 
@@ -131,9 +134,13 @@ async function train(configFile: string, saveDir: string, overrides: Record<stri
   const elapsed = () => resume.seconds + (performance.now() - started) / 1000;
   let shownEpoch = -1;
   let epochStarted = performance.now();
-  const state = (epoch: number, step: number): ResumePoint => ({ epoch, step, history, bestValLoss, seconds: elapsed() });
+  const state = (epoch: number, step: number, totals?: EpochTotals): ResumePoint =>
+    ({ epoch, step, history, bestValLoss, seconds: elapsed(), ...(totals ? { totals } : {}) });
   try {
-    for await (const event of run.trainer.fit({ ...run.fitOptions, startEpoch: resume.epoch, startStep: resume.step, signal: controller.signal })) {
+    for await (const event of run.trainer.fit({
+      ...run.fitOptions, startEpoch: resume.epoch, startStep: resume.step, signal: controller.signal,
+      ...(resume.totals ? { startTotals: resume.totals } : {}),
+    })) {
       if (event.type === 'step') {
         if (event.epoch !== shownEpoch) {
           shownEpoch = event.epoch;
@@ -164,11 +171,12 @@ async function train(configFile: string, saveDir: string, overrides: Record<stri
         await run.trainer.saveState(path.join(saveDir, TRAINING_STATE), state(event.epoch + 1, 0));
         reporter.epochEnd({
           loss: event.loss, accuracy: event.accuracy, lr: event.lr, imagesPerSecond: event.imagesPerSecond,
-          seconds: record.seconds, ...(v ? { valLoss: v.loss, valTop1: v.top1, valTop5: v.topk } : {}),
+          seconds: record.seconds, dataWaitSeconds: event.dataWaitMs / 1000,
+          ...(v ? { valLoss: v.loss, valTop1: v.top1, valTop5: v.topk } : {}),
         });
         shownEpoch = -1;
       } else {
-        await run.trainer.saveState(path.join(saveDir, TRAINING_STATE), state(event.epoch, event.step));
+        await run.trainer.saveState(path.join(saveDir, TRAINING_STATE), state(event.epoch, event.step, event.totals));
         reporter.stop();
         console.error(`vitorch train: stopped before epoch ${event.epoch + 1}${event.step > 0 ? ` step ${event.step + 1}` : ''} ` +
           `after ${elapsed().toFixed(0)} s; saved ${path.join(saveDir, TRAINING_STATE)}; continue with --resume ${saveDir}`);
