@@ -1,0 +1,466 @@
+// Training-step speed: vitorch's native whole step (Trainer.step: forward, label-smoothed cross-entropy, backward,
+// AdamW) against the seed's model in PyTorch eager as the seed writes it, and against PyTorch eager at its best, with
+// the same weights, batch, thread count and optimizer, side by side in one run. The PyTorch contestants live in one
+// long-lived child process (bench/train_torch.py) so that the contestants can take turns round by round: noise on a
+// shared machine then hits them all alike. Prints a table per configuration and writes bench/results/train.json.
+//
+//   npm run bench:train -- [--quick] [--threads N] [--rounds N] [--steps N] [--warmup N] [--only a,b]
+//                          [--autocast bfloat16]
+//   node dist/bench/train.js ...
+//
+// See bench/README.md ("Training") for what each contestant is.
+import { ChildProcessByStdio, spawn, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { createInterface } from 'readline';
+import type { Readable, Writable } from 'stream';
+import {
+  adamw, getNumThreads, libtorchVersion, manualSeed, setNumThreads, tensor, Tensor, Trainer, vit, VisionTransformer,
+} from '../lib';
+import type { VisionTransformerOptions } from '../lib';
+
+const root = path.join(__dirname, '..', '..');
+const checkpoint = path.join(root, 'model_data', 'vit-patch_16.pth');
+const torchScript = path.join(root, 'bench', 'train_torch.py');
+const resultsFile = path.join(root, 'bench', 'results', 'train.json');
+
+// The issue's training recipe, the same on both sides.
+const LR = 2e-3;
+const WEIGHT_DECAY = 0.05;
+const LABEL_SMOOTHING = 0.1;
+// Images whose evaluation-mode logits are compared across vitorch and the seed model before anything is timed.
+const CHECK_IMAGES = 2;
+// Same weights, same float32 model: agreement to float32 reassociation, relative to the largest logit.
+const SAME_MODEL_TOLERANCE = 1e-4;
+const INPUT_SEED = 28;
+
+/** A mistake on the command line: reported in one line, without a stack. */
+class UsageError extends Error {}
+
+interface Configuration {
+  name: string;
+  title: string;
+  batch: number;
+  /** Model options for `new VisionTransformer`; absent for the ViT-B/16 fine-tuning ones, built by vit(). */
+  model?: VisionTransformerOptions;
+  /** The seed's freeze phase: freezeBackbone() before the optimizer runs. */
+  freeze: boolean;
+  /** Steps per contestant: warm-up, then per round; the full run's and --quick's. */
+  warmup: [number, number];
+  rounds: [number, number];
+  steps: [number, number];
+}
+
+const FASHION_MNIST_MODEL: VisionTransformerOptions = {
+  inputShape: [28, 28], patchSize: 4, inChans: 1, numClasses: 10, numFeatures: 64, depth: 6, numHeads: 4, mlpRatio: 2,
+};
+const SEED_DROPOUTS = { dropRate: 0.1, attnDropRate: 0.1, dropPathRate: 0.1 };
+const NO_DROPOUT = { dropRate: 0, attnDropRate: 0, dropPathRate: 0 };
+
+// A Fashion-MNIST step takes tens of milliseconds, a ViT-B/16 one seconds: the step counts keep each
+// configuration's timed work in the same range.
+const CONFIGURATIONS: Configuration[] = [
+  { name: 'fmnist-dropout', title: 'Fashion-MNIST model, batch 128, the seed\'s dropouts (0.1, 0.1, 0.1)', batch: 128,
+    model: { ...FASHION_MNIST_MODEL, ...SEED_DROPOUTS }, freeze: false, warmup: [5, 2], rounds: [7, 3], steps: [10, 3] },
+  { name: 'fmnist', title: 'Fashion-MNIST model, batch 128, no dropout (examples/fashion-mnist.json)', batch: 128,
+    model: { ...FASHION_MNIST_MODEL, ...NO_DROPOUT }, freeze: false, warmup: [5, 2], rounds: [7, 3], steps: [10, 3] },
+  { name: 'vitb16', title: 'ViT-B/16 fine-tuning (10-class head), batch 8, dropouts 0.1', batch: 8,
+    freeze: false, warmup: [1, 1], rounds: [5, 1], steps: [2, 1] },
+  { name: 'vitb16-frozen', title: 'ViT-B/16 fine-tuning, freezeBackbone() (the seed\'s freeze phase), batch 8, dropouts 0.1',
+    batch: 8, freeze: true, warmup: [1, 1], rounds: [5, 1], steps: [2, 1] },
+];
+
+interface Options {
+  quick: boolean;
+  threads: number;
+  rounds?: number;
+  steps?: number;
+  warmup?: number;
+  only?: string[];
+  autocast: 'bfloat16' | null;
+}
+
+function parseOptions(argv: string[]): Options {
+  // Two threads unless told otherwise: the issue's thread count, and this machine's core count when it was written.
+  const options: Options = { quick: false, threads: 2, autocast: null };
+  const positive = (flag: string, text: string | undefined): number => {
+    const value = Number(text);
+    if (!Number.isInteger(value) || value < 1) throw new UsageError(`${flag} needs a positive whole number, got ${text}`);
+    return value;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    if (flag === '--quick') { options.quick = true; continue; }
+    const value = argv[++i];
+    if (flag === '--threads') options.threads = positive(flag, value);
+    else if (flag === '--rounds') options.rounds = positive(flag, value);
+    else if (flag === '--steps') options.steps = positive(flag, value);
+    else if (flag === '--warmup') options.warmup = positive(flag, value);
+    else if (flag === '--autocast') {
+      if (value !== 'bfloat16') throw new UsageError(`--autocast takes bfloat16, got ${value}`);
+      options.autocast = value;
+    } else if (flag === '--only') {
+      options.only = (value ?? '').split(',');
+      const known = CONFIGURATIONS.map((c) => c.name);
+      const unknown = options.only.filter((name) => !known.includes(name));
+      if (unknown.length) throw new UsageError(`unknown configuration ${unknown.join(', ')}; known: ${known.join(', ')}`);
+    } else throw new UsageError(`unknown option ${flag}`);
+  }
+  return options;
+}
+
+// ---- the machine -----------------------------------------------------------------------------------------------
+
+interface Cpu { model: string; logicalCpus: number; avx512Bf16: boolean; amxBf16: boolean }
+
+function describeCpu(): Cpu {
+  const lscpu = spawnSync('lscpu', [], { encoding: 'utf8' });
+  const field = (name: string) => lscpu.stdout?.match(new RegExp(`^${name}:\\s*(.+)$`, 'm'))?.[1].trim();
+  // /proc/cpuinfo is what the kernel reports; lscpu's Flags line is the same list where lscpu exists.
+  const flags = (field('Flags') ?? (fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8') : '')).split(/\s+/);
+  return {
+    model: field('Model name') ?? os.cpus()[0]?.model ?? 'unknown CPU',
+    logicalCpus: os.cpus().length,
+    avx512Bf16: flags.includes('avx512_bf16'),
+    amxBf16: flags.includes('amx_bf16'),
+  };
+}
+
+// ---- inputs ----------------------------------------------------------------------------------------------------
+
+/** Standard normal values from a fixed seed (a 32-bit LCG through Box-Muller): the step's cost does not depend on
+ *  the pixels, only their count, but every contestant gets the very same batch. */
+function seededNormals(count: number, seed: number): Float32Array {
+  let state = seed >>> 0;
+  const uniform = () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return (state + 0.5) / 4294967296; // in (0, 1): log() below never sees 0
+  };
+  const values = new Float32Array(count);
+  for (let i = 0; i < count; i += 2) {
+    const radius = Math.sqrt(-2 * Math.log(uniform()));
+    const angle = 2 * Math.PI * uniform();
+    values[i] = radius * Math.cos(angle);
+    if (i + 1 < count) values[i + 1] = radius * Math.sin(angle);
+  }
+  return values;
+}
+
+const asBytes = (array: Float32Array | Int32Array) => new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+
+// ---- the PyTorch child -----------------------------------------------------------------------------------------
+
+interface StepsReport { seconds: number[]; losses: number[] }
+interface SetupReport { torchVersion: string; threads: number; seedAdamW: string; bestAdamW: string }
+
+/** bench/train_torch.py as a request/answer channel: one JSON line out, one JSON line back. */
+class TorchChild {
+  private readonly child: ChildProcessByStdio<Writable, Readable, null>;
+  private readonly waiting: { resolve(line: string): void; reject(error: Error): void }[] = [];
+  private exited: Error | null = null;
+
+  constructor(python: string) {
+    this.child = spawn(python, [torchScript], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
+    createInterface({ input: this.child.stdout }).on('line', (line) => this.waiting.shift()?.resolve(line));
+    this.child.on('exit', (code, signal) => {
+      this.exited = new Error(`bench/train_torch.py exited (${signal ?? `code ${code}`}); its stderr is above`);
+      for (const w of this.waiting.splice(0)) w.reject(this.exited);
+    });
+  }
+
+  request<T>(command: Record<string, unknown>): Promise<T> {
+    if (this.exited) return Promise.reject(this.exited);
+    return new Promise<string>((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      this.child.stdin.write(`${JSON.stringify(command)}\n`);
+    }).then((line) => JSON.parse(line) as T);
+  }
+
+  close(): void {
+    if (!this.exited) this.child.stdin.end(`${JSON.stringify({ cmd: 'quit' })}\n`);
+  }
+}
+
+function findPython(): string {
+  const { findPython: find } = require(path.join(root, 'scripts', 'python.js')) as { findPython(): string | null };
+  const python = find();
+  if (!python) throw new Error('no Python 3 found (tried $PYTHON, python3, python); see tools/requirements.txt');
+  return python;
+}
+
+/** reference_vit.VisionTransformer's keyword arguments for the model vitorch built (defaults filled in by vitorch,
+ *  so both sides build from one description). */
+function referenceKwargs(o: Required<VisionTransformerOptions>): Record<string, unknown> {
+  return {
+    input_shape: o.inputShape, patch_size: o.patchSize, in_chans: o.inChans, num_classes: o.numClasses,
+    num_features: o.numFeatures, depth: o.depth, num_heads: o.numHeads, mlp_ratio: o.mlpRatio, qkv_bias: o.qkvBias,
+    drop_rate: o.dropRate, attn_drop_rate: o.attnDropRate, drop_path_rate: o.dropPathRate,
+  };
+}
+
+// ---- statistics ------------------------------------------------------------------------------------------------
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(s.length / 2);
+  return s.length % 2 ? s[middle] : (s[middle - 1] + s[middle]) / 2;
+}
+
+// ---- one configuration -----------------------------------------------------------------------------------------
+
+/** A contestant as the rounds see it: a name and a way to run N timed steps. */
+interface Contestant {
+  name: string;
+  run(steps: number): Promise<StepsReport>;
+}
+
+interface ContestantResult {
+  name: string;
+  seconds: number[];
+  /** Loss of the first warm-up step: the same weights and batch give the same loss where nothing is random. Null
+   *  for the best-eager variants that run on weights their sibling has already updated. */
+  firstLoss: number | null;
+  medianMs: number;
+  minMs: number;
+  maxMs: number;
+  imagesPerSecond: number;
+}
+
+function vitorchContestant(name: string, trainer: Trainer, images: Tensor, labels: Tensor): Contestant {
+  return {
+    name,
+    async run(steps) {
+      const seconds: number[] = [];
+      const losses: number[] = [];
+      for (let i = 0; i < steps; i++) {
+        const started = performance.now();
+        const result = await trainer.step(images, labels);
+        seconds.push((performance.now() - started) / 1000);
+        losses.push(result.loss);
+      }
+      return { seconds, losses };
+    },
+  };
+}
+
+function torchContestant(name: string, child: TorchChild): Contestant {
+  return { name, run: (steps) => child.request<StepsReport>({ cmd: 'steps', contestant: name, steps }) };
+}
+
+function buildModel(configuration: Configuration, python: string): VisionTransformer {
+  manualSeed(0);
+  if (configuration.model) return new VisionTransformer(configuration.model);
+  if (!fs.existsSync(checkpoint)) {
+    const made = spawnSync(python, ['make_demo_checkpoint.py', checkpoint], { cwd: path.join(root, 'tools'), stdio: 'inherit' });
+    if (made.status !== 0) throw new Error('could not write the benchmark checkpoint');
+  }
+  // The seed's fine-tuning start: its ImageNet checkpoint with a fresh 10-class head, dropouts at its defaults.
+  return vit({ pretrained: checkpoint, numClasses: 10 });
+}
+
+function readFloats(file: string): Float32Array {
+  const bytes = fs.readFileSync(file);
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+}
+
+interface ConfigurationResult {
+  name: string;
+  title: string;
+  batch: number;
+  freeze: boolean;
+  warmup: number;
+  rounds: number;
+  stepsPerRound: number;
+  torch: SetupReport;
+  logitsAgreement: { maxAbsDifference: number; maxAbsLogit: number };
+  contestants: ContestantResult[];
+  bestAttention: { float32: string; bfloat16?: string };
+  ratios: Record<string, number>;
+}
+
+async function runConfiguration(configuration: Configuration, options: Options, child: TorchChild, python: string,
+  workDir: string): Promise<ConfigurationResult> {
+  const pick = (pair: [number, number]) => (options.quick ? pair[1] : pair[0]);
+  const warmup = options.warmup ?? pick(configuration.warmup);
+  const rounds = options.rounds ?? pick(configuration.rounds);
+  const stepsPerRound = options.steps ?? pick(configuration.steps);
+  console.log(`\n${configuration.title}`);
+
+  const model = buildModel(configuration, python);
+  const modelOptions = model.options;
+  const { batch } = configuration;
+  const imageShape = [batch, modelOptions.inChans, ...modelOptions.inputShape];
+  const values = seededNormals(imageShape.reduce((a, b) => a * b), INPUT_SEED);
+  const labelValues = Int32Array.from({ length: batch }, (_, i) => (i * 7) % modelOptions.numClasses);
+  const files = {
+    weights: path.join(workDir, `${configuration.name}.pth`), images: path.join(workDir, `${configuration.name}.f32`),
+    labels: path.join(workDir, `${configuration.name}.i32`), logits: path.join(workDir, `${configuration.name}-logits.f32`),
+  };
+  model.saveStateDict(files.weights);
+  fs.writeFileSync(files.images, asBytes(values));
+  fs.writeFileSync(files.labels, asBytes(labelValues));
+  const images = tensor(values, imageShape);
+  const labels = tensor(labelValues, [batch]);
+
+  const torchSetup = await child.request<SetupReport>({
+    cmd: 'setup', model: referenceKwargs(modelOptions), weights: files.weights, images: files.images, labels: files.labels,
+    batch, threads: options.threads, freeze: configuration.freeze, lr: LR, weightDecay: WEIGHT_DECAY,
+    labelSmoothing: LABEL_SMOOTHING, checkLogits: files.logits, checkImages: CHECK_IMAGES,
+  });
+  // Same model before anything is timed: vitorch's evaluation-mode logits against the seed model's.
+  const sample = tensor(values.subarray(0, CHECK_IMAGES * imageShape.slice(1).reduce((a, b) => a * b)),
+    [CHECK_IMAGES, ...imageShape.slice(1)]);
+  const ours = model.eval().forward(sample).toFloat32Array();
+  const theirs = readFloats(files.logits);
+  let maxAbsDifference = 0;
+  let maxAbsLogit = 0;
+  ours.forEach((v, i) => {
+    maxAbsDifference = Math.max(maxAbsDifference, Math.abs(v - theirs[i]));
+    maxAbsLogit = Math.max(maxAbsLogit, Math.abs(theirs[i]));
+  });
+  if (!(maxAbsDifference <= SAME_MODEL_TOLERANCE * maxAbsLogit)) {
+    throw new Error(`${configuration.name}: vitorch's logits differ from the seed model's by ${maxAbsDifference} `
+      + `(max |logit| ${maxAbsLogit}): not the same model, nothing to compare`);
+  }
+
+  const models = [model];
+  const trainerOn = (m: VisionTransformer, autocast: 'bfloat16' | null) => {
+    m.train();
+    if (configuration.freeze) m.freezeBackbone();
+    return new Trainer(m, { optimizer: adamw(m, { lr: LR, weightDecay: WEIGHT_DECAY }), labelSmoothing: LABEL_SMOOTHING, autocast });
+  };
+  const contestants: Contestant[] = [
+    vitorchContestant('vitorch', trainerOn(model, null), images, labels),
+    torchContestant('seed-eager', child),
+    torchContestant('best-eager-sdpa', child),
+    torchContestant('best-eager-explicit', child),
+  ];
+  if (options.autocast) {
+    // Its own copy of the weights and optimizer: the float32 contestant's state stays its own.
+    const copy = buildModel(configuration, python);
+    copy.loadStateDict(files.weights);
+    models.push(copy);
+    contestants.push(vitorchContestant('vitorch-bf16', trainerOn(copy, 'bfloat16'), images, labels),
+      torchContestant('best-eager-sdpa-bf16', child), torchContestant('best-eager-explicit-bf16', child));
+  }
+
+  const seconds = new Map<string, number[]>(contestants.map((c) => [c.name, []]));
+  const firstLoss = new Map<string, number>();
+  try {
+    for (const c of contestants) {
+      const report = await c.run(warmup);
+      // The best-eager contestants share one model: only the first of them starts from the common weights.
+      const sharesUpdatedWeights = c.name.startsWith('best-eager') && [...firstLoss.keys()].some((n) => n.startsWith('best-eager'));
+      if (!sharesUpdatedWeights) firstLoss.set(c.name, report.losses[0]);
+    }
+    for (let round = 0; round < rounds; round++) {
+      // Alternating the order: no contestant always runs right after the same neighbour (whose threads may
+      // still be winding down, whose memory traffic may still be in the caches).
+      const order = round % 2 === 0 ? contestants : [...contestants].reverse();
+      for (const c of order) seconds.get(c.name)!.push(...(await c.run(stepsPerRound)).seconds);
+      if (process.stdout.isTTY) process.stdout.write(`  round ${round + 1}/${rounds} done\r`);
+    }
+  } finally {
+    images.dispose();
+    labels.dispose();
+    sample.dispose();
+    for (const m of models) m.dispose();
+  }
+
+  const results: ContestantResult[] = contestants.map((c) => {
+    const s = seconds.get(c.name)!;
+    const medianSeconds = median(s);
+    return {
+      name: c.name, seconds: s, firstLoss: firstLoss.get(c.name) ?? null, medianMs: medianSeconds * 1000,
+      minMs: Math.min(...s) * 1000, maxMs: Math.max(...s) * 1000, imagesPerSecond: batch / medianSeconds,
+    };
+  });
+  const byName = (name: string) => results.find((r) => r.name === name)!;
+  const faster = (a: string, b: string) => (byName(a).medianMs <= byName(b).medianMs ? a : b);
+  const bestAttention: ConfigurationResult['bestAttention'] = { float32: faster('best-eager-sdpa', 'best-eager-explicit') };
+  const ratios: Record<string, number> = {
+    'vitorch/seed-eager': byName('vitorch').imagesPerSecond / byName('seed-eager').imagesPerSecond,
+    'vitorch/best-eager': byName('vitorch').imagesPerSecond / byName(bestAttention.float32).imagesPerSecond,
+  };
+  if (options.autocast) {
+    bestAttention.bfloat16 = faster('best-eager-sdpa-bf16', 'best-eager-explicit-bf16');
+    ratios['vitorch-bf16/best-eager-bf16'] = byName('vitorch-bf16').imagesPerSecond / byName(bestAttention.bfloat16).imagesPerSecond;
+    ratios['vitorch-bf16/vitorch'] = byName('vitorch-bf16').imagesPerSecond / byName('vitorch').imagesPerSecond;
+  }
+  const result: ConfigurationResult = {
+    name: configuration.name, title: configuration.title, batch, freeze: configuration.freeze, warmup, rounds,
+    stepsPerRound, torch: torchSetup, logitsAgreement: { maxAbsDifference, maxAbsLogit }, contestants: results,
+    bestAttention, ratios,
+  };
+  printConfiguration(result);
+  return result;
+}
+
+// ---- report ----------------------------------------------------------------------------------------------------
+
+const fixed = (value: number, digits = 1) => value.toFixed(digits);
+
+function printConfiguration(r: ConfigurationResult): void {
+  console.log(`  ${r.rounds} rounds of ${r.stepsPerRound} steps per contestant after ${r.warmup} warm-up steps; `
+    + `AdamW: seed-eager ${r.torch.seedAdamW}, best-eager ${r.torch.bestAdamW}, vitorch libtorch's torch::optim::AdamW; `
+    + `logits agree to ${r.logitsAgreement.maxAbsDifference.toExponential(1)} (max |logit| ${fixed(r.logitsAgreement.maxAbsLogit, 2)})`);
+  console.log(`  ${'contestant'.padEnd(26)} ${'median ms/step'.padStart(14)}  ${'min-max ms'.padEnd(20)} ${'images/s'.padStart(9)}  first-step loss`);
+  for (const c of r.contestants) {
+    const chosen = c.name === r.bestAttention.float32 || c.name === r.bestAttention.bfloat16 ? ' *' : '';
+    console.log(`  ${(c.name + chosen).padEnd(26)} ${fixed(c.medianMs).padStart(14)}  `
+      + `${`(${fixed(c.minMs)}-${fixed(c.maxMs)})`.padEnd(20)} ${fixed(c.imagesPerSecond).padStart(9)}  ${c.firstLoss?.toFixed(5) ?? '-'}`);
+  }
+  console.log(`  * the faster attention form, best-eager's figure`);
+  for (const [name, ratio] of Object.entries(r.ratios)) console.log(`  ${name.padEnd(30)} ${ratio.toFixed(2)}x (speed ratio, above 1 vitorch is faster)`);
+}
+
+function printSummary(results: ConfigurationResult[]): void {
+  console.log('\nsummary (goal: vitorch/seed-eager >= 1.30x, vitorch/best-eager >= 1.00x)');
+  console.log(`  ${'configuration'.padEnd(16)} ${'vitorch ms'.padStart(10)} ${'seed ms'.padStart(9)} ${'best ms'.padStart(9)}`
+    + `  ${'vs seed'.padStart(7)} ${'vs best'.padStart(7)}  best attention`);
+  for (const r of results) {
+    const ms = (name: string) => fixed(r.contestants.find((c) => c.name === name)!.medianMs);
+    console.log(`  ${r.name.padEnd(16)} ${ms('vitorch').padStart(10)} ${ms('seed-eager').padStart(9)} `
+      + `${ms(r.bestAttention.float32).padStart(9)}  ${`${r.ratios['vitorch/seed-eager'].toFixed(2)}x`.padStart(7)} `
+      + `${`${r.ratios['vitorch/best-eager'].toFixed(2)}x`.padStart(7)}  ${r.bestAttention.float32.replace('best-eager-', '')}`);
+  }
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const cpu = describeCpu();
+  if (options.autocast && !cpu.avx512Bf16) {
+    console.log(`--autocast bfloat16 skipped: this CPU has no AVX-512 BF16, where bfloat16 is many times slower than float32`);
+    options.autocast = null;
+  }
+  setNumThreads(options.threads);
+  const python = findPython();
+  const configurations = CONFIGURATIONS.filter((c) => !options.only || options.only.includes(c.name));
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-bench-train-'));
+  const child = new TorchChild(python);
+  const results: ConfigurationResult[] = [];
+  try {
+    console.log(`training steps, ${getNumThreads()} threads on both sides, ${cpu.model} (${cpu.logicalCpus} logical CPUs, `
+      + `AVX-512 BF16 ${cpu.avx512Bf16 ? 'yes' : 'no'}, AMX BF16 ${cpu.amxBf16 ? 'yes' : 'no'}); vitorch's libtorch ${libtorchVersion}; `
+      + `AdamW lr ${LR} weight decay ${WEIGHT_DECAY}, label smoothing ${LABEL_SMOOTHING}${options.quick ? '; --quick' : ''}`);
+    for (const configuration of configurations) results.push(await runConfiguration(configuration, options, child, python, workDir));
+  } finally {
+    child.close();
+    fs.rmSync(workDir, { recursive: true, force: true });
+  }
+  printSummary(results);
+  fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
+  fs.writeFileSync(resultsFile, JSON.stringify({
+    date: new Date().toISOString(), cpu, threads: options.threads, platform: `${os.platform()} ${os.arch()}`,
+    nodeVersion: process.version, libtorchVersion, torchVersion: results[0]?.torch.torchVersion ?? null, options,
+    recipe: { optimizer: 'AdamW', lr: LR, weightDecay: WEIGHT_DECAY, labelSmoothing: LABEL_SMOOTHING }, results,
+  }, null, 2));
+  console.log(`\nwrote ${path.relative(root, resultsFile)}`);
+}
+
+main().catch((error) => {
+  if (!(error instanceof UsageError)) throw error;
+  console.error(`bench/train: ${error.message}`);
+  process.exit(2);
+});
