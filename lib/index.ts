@@ -22,3 +22,11 @@ export type {
 } from './train/trainer';
 export { Classifier, defaultClassifier, defaultModelDir, defaultModelImages, loadClassifier, readClassifierConfig } from './classifier';
 export type { ClassifierConfig, Prediction } from './classifier';
+export { perStep, seedCos, seedStep, warmupCosine } from './train/schedule';
+export type { Schedule, SeedCosOptions, SeedStepOptions, WarmupCosineOptions } from './train/schedule';
+export { seedLearningRates } from './train/lr-scaling';
+export {
+  annotate, BatchLoader, DataError, idxDataset, imageFolderDataset, IMAGENET_MEAN, IMAGENET_STD, Preprocessor, readAnnotations,
+  readClasses,
+} from './data';
+export type { BatchLoaderOptions, Dataset, IdxDatasetOptions, ImageFolderOptions, PreprocessOptions } from './data';
