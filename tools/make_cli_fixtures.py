@@ -9,6 +9,7 @@ Writes into OUT (replaced whole, through a temporary folder, so a concurrent run
   images/test-NNNN.png                               the first PNG test images as 8-bit grey PNGs
   images/corrupt.png                                 a PNG signature and header cut short: decodes nowhere
   manifest.json                                      the files above and the PNGs' labels
+Does nothing when OUT already holds a set made with the same arguments by this version.
 The IDX files are written with numpy from an independent reading of the originals, not with vitorch.
 """
 import argparse
@@ -22,6 +23,8 @@ import tempfile
 import numpy as np
 from PIL import Image
 
+# Bumped whenever what this writes changes, so that an older set is made again.
+GENERATOR_VERSION = 1
 FASHION = os.environ.get('FASHION_MNIST_DIR', '/usr/share/datasets/fashion-mnist')
 
 
@@ -50,12 +53,28 @@ def main():
     parser.add_argument('--png', type=int, default=8)
     args = parser.parse_args()
 
+    out = os.path.abspath(args.out)
+    manifest = {
+        'generator': GENERATOR_VERSION,
+        'train': {'images': 'train-images-idx3-ubyte', 'labels': 'train-labels-idx1-ubyte', 'count': args.train},
+        'val': {'images': 'val-images-idx3-ubyte', 'labels': 'val-labels-idx1-ubyte', 'count': args.val},
+        'pngs': [],
+        'corrupt': 'images/corrupt.png',
+    }
+    # Up to date: nothing to do, so test runs that start side by side do not replace the folder under each other.
+    try:
+        with open(os.path.join(out, 'manifest.json')) as f:
+            existing = json.load(f)
+        if {**existing, 'pngs': []} == manifest and len(existing['pngs']) == args.png:
+            return
+    except (OSError, ValueError, KeyError):
+        pass
+
     train_images = read_idx(os.path.join(FASHION, 'train-images-idx3-ubyte.gz'))[:args.train]
     train_labels = read_idx(os.path.join(FASHION, 'train-labels-idx1-ubyte.gz'))[:args.train]
     val_images = read_idx(os.path.join(FASHION, 't10k-images-idx3-ubyte.gz'))[:args.val]
     val_labels = read_idx(os.path.join(FASHION, 't10k-labels-idx1-ubyte.gz'))[:args.val]
 
-    out = os.path.abspath(args.out)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     work = tempfile.mkdtemp(prefix='.cli-fixtures-', dir=os.path.dirname(out))
     os.chmod(work, 0o755)  # mkdtemp's 0700 would otherwise become the fixture folder's mode
@@ -65,7 +84,7 @@ def main():
         write_idx(os.path.join(work, 'val-images-idx3-ubyte'), val_images)
         write_idx(os.path.join(work, 'val-labels-idx1-ubyte'), val_labels)
         os.makedirs(os.path.join(work, 'images'))
-        pngs = []
+        pngs = manifest['pngs']
         for i in range(args.png):
             name = f'test-{i:04d}.png'
             Image.fromarray(val_images[i], mode='L').save(os.path.join(work, 'images', name))
@@ -75,12 +94,6 @@ def main():
             head = f.read(40)
         with open(os.path.join(work, 'images', 'corrupt.png'), 'wb') as f:
             f.write(head)
-        manifest = {
-            'train': {'images': 'train-images-idx3-ubyte', 'labels': 'train-labels-idx1-ubyte', 'count': args.train},
-            'val': {'images': 'val-images-idx3-ubyte', 'labels': 'val-labels-idx1-ubyte', 'count': args.val},
-            'pngs': pngs,
-            'corrupt': 'images/corrupt.png',
-        }
         with open(os.path.join(work, 'manifest.json'), 'w') as f:
             json.dump(manifest, f, indent=2)
         if os.path.exists(out):

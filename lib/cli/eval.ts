@@ -1,15 +1,17 @@
-// `vitorch eval --weights FILE --config FILE [--out DIR] [--json] [--batch-size N] [--skip-unknown-globals]
-//  [--data.val.KEY VALUE ...]`
+// `vitorch eval --weights FILE --config FILE [--out DIR] [--json] [--predictions FILE] [--batch-size N]
+//  [--skip-unknown-globals] [--data.val.KEY VALUE ...]`
 //
 // Evaluates trained weights on the config's validation set (data.val, which the flags may replace): top-1 and top-5
 // accuracy, mean cross-entropy, per-class precision and recall, and the confusion matrix, printed as tables (or as
 // one JSON object with --json) and written as confusion.csv, per_class.csv and confusion.svg into --out (default:
-// the folder of --weights). The config is the config.json `vitorch train` writes, or any train config.
+// the folder of --weights); --predictions FILE also writes every image's label and top-1 class as CSV. The config
+// is the config.json `vitorch train` writes, or any train config.
 import * as fs from 'fs';
 import * as path from 'path';
 import { BatchLoader } from '../data/loader';
 import type { VisionTransformer } from '../model';
 import { confusion, Confusion } from '../report/confusion';
+import { formatCsv } from '../report/csv';
 import { sgd } from '../train/optimizer';
 import { Evaluation, Trainer } from '../train/trainer';
 import { numberFlag, parseArgs, stringFlag, UsageError } from './args';
@@ -19,7 +21,7 @@ import { OutputError, runCommand } from './run-command';
 import { writeEvaluationReport } from './train';
 import { ConfigError, DataSource, loadTrainConfig, TrainConfig } from './train-config';
 
-export const EVAL_USAGE = 'usage: vitorch eval --weights FILE --config FILE [--out DIR] [--json] [--batch-size N] ' +
+export const EVAL_USAGE = 'usage: vitorch eval --weights FILE --config FILE [--out DIR] [--json] [--predictions FILE] [--batch-size N] ' +
   '[--skip-unknown-globals] [--data.val.KEY VALUE ...]';
 
 /** What `--json` prints. Precision and recall are null where undefined (0 / 0: a class never predicted, or with
@@ -103,6 +105,12 @@ export function evalReport(weights: string, configFile: string, source: DataSour
   };
 }
 
+/** One row per image, in dataset order: its index, true and predicted class (index and name). */
+export function predictionsCsv(e: Evaluation, classes: readonly string[]): string {
+  const rows = Array.from(e.labels, (label, i) => [i, label, classes[label], e.predictions[i], classes[e.predictions[i]]]);
+  return formatCsv([['index', 'label', 'label_name', 'predicted', 'predicted_name'], ...rows]);
+}
+
 const percent = (x: number | null) => (x === null || Number.isNaN(x) ? '-' : `${(x * 100).toFixed(2)}%`);
 
 /** The human-readable report: summary, per-class table, confusion matrix with numbered columns. */
@@ -135,7 +143,7 @@ export function formatEvalReport(r: EvalReport): string {
 
 export async function evalCommand(args: string[]): Promise<number> {
   return runCommand('eval', EVAL_USAGE, async () => {
-    const parsed = parseArgs(args, ['weights', 'config', 'out', 'batch-size'], ['json', 'skip-unknown-globals']);
+    const parsed = parseArgs(args, ['weights', 'config', 'out', 'predictions', 'batch-size'], ['json', 'skip-unknown-globals']);
     if (parsed.positional.length > 0) throw new UsageError(`unexpected argument '${parsed.positional[0]}'`);
     const weights = stringFlag(parsed, 'weights');
     const configFile = stringFlag(parsed, 'config');
@@ -166,6 +174,14 @@ export async function evalCommand(args: string[]): Promise<number> {
       writeEvaluationReport(outDir, evaluation, config.classes, `vitorch eval: ${path.basename(weights)} on ${evaluation.count} images`);
     } catch (error) {
       throw new OutputError(outDir, `cannot write the report: ${(error as Error).message}`);
+    }
+    const predictionsFile = stringFlag(parsed, 'predictions');
+    if (predictionsFile !== undefined) {
+      try {
+        fs.writeFileSync(predictionsFile, predictionsCsv(evaluation, config.classes));
+      } catch (error) {
+        throw new OutputError(predictionsFile, `cannot write the predictions: ${(error as Error).message}`);
+      }
     }
     console.error(`vitorch eval: wrote confusion.csv, per_class.csv and confusion.svg to ${outDir}`);
     return 0;

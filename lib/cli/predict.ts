@@ -17,7 +17,7 @@ import { loadTrainConfig, PreprocessConfig } from './train-config';
 export const PREDICT_USAGE = 'usage: vitorch predict --weights FILE --config FILE [--top K] [--json] [--batch-size N] ' +
   '[--skip-unknown-globals] IMAGE...';
 
-export interface Prediction {
+export interface ImagePrediction {
   image: string;
   top: { label: string; index: number; probability: number }[];
 }
@@ -36,7 +36,7 @@ export function softmaxRows(logits: Float32Array, rows: number): Float64Array[] 
 
 /** The k most probable classes, most probable first; equal probabilities in class order, as torch.topk on CPU
  *  gives them for a small row. */
-export function topK(probabilities: Float64Array, k: number, classes: readonly string[]): Prediction['top'] {
+export function topK(probabilities: Float64Array, k: number, classes: readonly string[]): ImagePrediction['top'] {
   const order = Array.from(probabilities.keys()).sort((a, b) => probabilities[b] - probabilities[a] || a - b);
   return order.slice(0, k).map((index) => ({ label: classes[index], index, probability: probabilities[index] }));
 }
@@ -48,10 +48,10 @@ export function preprocessorFor(p: PreprocessConfig): Preprocessor {
 /** Preprocesses and classifies `images`, batchSize at a time; images that cannot be read become `failures`. */
 export async function predictImages(
   model: VisionTransformer, preprocessor: Preprocessor, images: string[], classes: readonly string[], k: number, batchSize: number,
-): Promise<{ predictions: Prediction[]; failures: DataError[] }> {
+): Promise<{ predictions: ImagePrediction[]; failures: DataError[] }> {
   const [c, h, w] = preprocessor.sampleShape;
   const perImage = c * h * w;
-  const predictions: Prediction[] = [];
+  const predictions: ImagePrediction[] = [];
   const failures: DataError[] = [];
   for (let start = 0; start < images.length; start += batchSize) {
     const chunk = images.slice(start, start + batchSize);
@@ -80,7 +80,7 @@ export async function predictImages(
   return { predictions, failures };
 }
 
-export function formatPredictions(predictions: Prediction[]): string {
+export function formatPredictions(predictions: ImagePrediction[]): string {
   return predictions.map((p) => {
     const width = Math.max(...p.top.map((t) => t.label.length));
     return [p.image, ...p.top.map((t) => `  ${(t.probability * 100).toFixed(2).padStart(6)}%  ${t.label.padEnd(width)}  (${t.index})`)].join('\n');
