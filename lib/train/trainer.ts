@@ -50,6 +50,9 @@ export interface FitOptions {
   /** First epoch to run (0-based), and the step within it, when resuming. Default 0, 0. */
   startEpoch?: number;
   startStep?: number;
+  /** When resuming mid-epoch: the 'stopped' event's totals, so that the epoch's loss and accuracy cover all its
+   *  steps, not only those after the resume. */
+  startTotals?: EpochTotals;
   /** Batch size after the frozen phase (the seed's Unfreeze_batch_size). */
   batchSize: number;
   /** The seed's Freeze_Train: the first `epochs` with freezeBackbone(), at their own batch size. */
@@ -106,11 +109,20 @@ export interface EpochEvent {
   validation: Evaluation | null;
 }
 
+/** The sums an epoch's loss and accuracy are made of, over the steps run so far. */
+export interface EpochTotals {
+  lossSum: number;
+  correct: number;
+  seen: number;
+}
+
 export interface StoppedEvent {
   type: 'stopped';
   /** The next epoch and step to run: what a resume starts from. */
   epoch: number;
   step: number;
+  /** The stopped epoch's totals so far (zero at an epoch boundary): a resume passes them back as startTotals. */
+  totals: EpochTotals;
 }
 
 export type TrainingEvent = StepEvent | EpochEvent | StoppedEvent;
@@ -261,14 +273,17 @@ export class Trainer {
       const startStep = epoch === o.startEpoch ? o.startStep : 0;
       const data = o.train(epoch, batchSize, startStep);
       const started = performance.now();
-      let lossSum = 0;
-      let correct = 0;
-      let seen = 0;
+      const resumed = epoch === o.startEpoch && startStep > 0 ? o.startTotals : undefined;
+      let lossSum = resumed?.lossSum ?? 0;
+      let correct = resumed?.correct ?? 0;
+      let seen = resumed?.seen ?? 0;
+      // Throughput counts only the images trained here, in this epoch's time.
+      let seenHere = 0;
       let lr = schedule.lrAt(epoch);
       let step = startStep;
       for await (const batch of data.batches) {
         if (o.signal?.aborted) {
-          yield { type: 'stopped', epoch, step };
+          yield { type: 'stopped', epoch, step, totals: { lossSum, correct, seen } };
           return;
         }
         lr = o.lrEvery === 'step' ? schedule.lrAt(epoch + step / data.steps) : schedule.lrAt(epoch);
@@ -285,24 +300,25 @@ export class Trainer {
         lossSum += result.loss * result.count;
         correct += result.correct;
         seen += result.count;
+        seenHere += result.count;
         const seconds = (performance.now() - started) / 1000;
         yield {
           type: 'step', epoch, step, steps: data.steps, loss: result.loss, accuracy: result.correct / result.count, lr,
-          imagesPerSecond: seen / seconds, gradNorm: result.gradNorm,
+          imagesPerSecond: seenHere / seconds, gradNorm: result.gradNorm,
         };
       }
       if (o.signal?.aborted && step < data.steps) {
-        yield { type: 'stopped', epoch, step };
+        yield { type: 'stopped', epoch, step, totals: { lossSum, correct, seen } };
         return;
       }
       const seconds = (performance.now() - started) / 1000;
       const validation = o.validation ? await this.evaluateAll(o.validation(epoch, batchSize).batches, o.topk) : null;
       yield {
         type: 'epoch', epoch, epochs: o.epochs, loss: lossSum / seen, accuracy: correct / seen, lr, frozen: inFreeze,
-        batchSize, imagesPerSecond: seen / seconds, seconds, dataWaitMs: data.waitMs?.() ?? 0, validation,
+        batchSize, imagesPerSecond: seenHere / seconds, seconds, dataWaitMs: data.waitMs?.() ?? 0, validation,
       };
       if (o.signal?.aborted) {
-        yield { type: 'stopped', epoch: epoch + 1, step: 0 };
+        yield { type: 'stopped', epoch: epoch + 1, step: 0, totals: { lossSum: 0, correct: 0, seen: 0 } };
         return;
       }
     }
@@ -326,12 +342,22 @@ function lrEvery(value: unknown): 'epoch' | 'step' {
 
 function validateFitOptions(options: FitOptions) {
   const o = requireObject(options, 'fit options');
-  rejectUnknownKeys(o, ['epochs', 'startEpoch', 'startStep', 'batchSize', 'freeze', 'train', 'validation', 'schedule',
-    'signal', 'topk', 'lrEvery'], 'fit options');
+  rejectUnknownKeys(o, ['epochs', 'startEpoch', 'startStep', 'startTotals', 'batchSize', 'freeze', 'train', 'validation',
+    'schedule', 'signal', 'topk', 'lrEvery'], 'fit options');
   const epochs = requireInteger(o.epochs, 'epochs', 1);
   const startEpoch = o.startEpoch === undefined ? 0 : requireInteger(o.startEpoch, 'startEpoch', 0, epochs);
   const startStep = o.startStep === undefined ? 0 : requireInteger(o.startStep, 'startStep', 0);
   const batchSize = requireInteger(o.batchSize, 'batchSize', 1);
+  let startTotals: EpochTotals | undefined;
+  if (o.startTotals !== undefined) {
+    const t = requireObject(o.startTotals, 'startTotals');
+    rejectUnknownKeys(t, ['lossSum', 'correct', 'seen'], 'startTotals');
+    startTotals = {
+      lossSum: requireNumber(t.lossSum, 'startTotals.lossSum', Number.isFinite, 'a finite number'),
+      correct: requireInteger(t.correct, 'startTotals.correct', 0),
+      seen: requireInteger(t.seen, 'startTotals.seen', 0),
+    };
+  }
   let freeze: { epochs: number; batchSize?: number } | undefined;
   if (o.freeze !== undefined) {
     const f = requireObject(o.freeze, 'freeze');
@@ -349,7 +375,7 @@ function validateFitOptions(options: FitOptions) {
   }
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new TypeError(expected('an AbortSignal', 'signal', o.signal));
   return {
-    epochs, startEpoch, startStep, batchSize, freeze,
+    epochs, startEpoch, startStep, startTotals, batchSize, freeze,
     train: o.train as FitOptions['train'],
     validation: o.validation as FitOptions['validation'],
     schedule: o.schedule as FitOptions['schedule'],
