@@ -1,7 +1,9 @@
 """Package a model that `vitorch train` produced as vitorch's embedded default (assets/fashion-mnist/):
 weights.pth (its best_epoch_weights.pth, checked to load strictly into the reference model), config.json
-(model options, class names, preprocessing, and how it was trained and what it scored), and images/: one real
-Fashion-MNIST test image per class as a PNG named <test-set index>-<class index>.png.
+(model options, class names, preprocessing, and how it was trained and what it scored), and images/: for each
+class, the first Fashion-MNIST test image of that class which the model classifies correctly (PyTorch decides), as a
+PNG named <test-set index>-<class index>.png. They show what the model does; its accuracy over the whole test set
+is the figure in config.json.
 
     python tools/export_default_model.py --run DIR --out assets/fashion-mnist --summary SUMMARY.json
 """
@@ -54,8 +56,12 @@ def main():
     labels = np.frombuffer(gzip.open(TEST_LABELS).read()[8:], np.uint8)
     for old in (out / "images").glob("*.png"):
         old.unlink()
+    mean, std = config["preprocess"]["mean"][0], config["preprocess"]["std"][0]
+    with torch.no_grad():
+        inputs = torch.from_numpy((images.astype(np.float32) / 255.0 - mean) / std)[:, None]
+        predicted = model.eval()(inputs).argmax(-1).numpy()
     for label in range(len(config["classes"])):
-        index = int(np.nonzero(labels == label)[0][0])
+        index = int(np.nonzero((labels == label) & (predicted == label))[0][0])
         Image.fromarray(images[index]).save(out / "images" / f"{index:05d}-{label}.png")
     return 0
 
