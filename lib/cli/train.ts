@@ -110,7 +110,13 @@ async function train(configFile: string, saveDir: string, overrides: Record<stri
     // 1-based, as the stop message counts: the step that runs next.
     reporter.message(`resuming at epoch ${resume.epoch + 1}${resume.step > 0 ? `, step ${resume.step + 1}` : ''}`);
   }
-  writeAtomically(path.join(saveDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+  // Written with the first weights or state, not before: a run that fails on its first batches (an image that does
+  // not decode) must not replace the config.json that describes the weights already in saveDir.
+  let configSaved = false;
+  const saveConfig = () => {
+    if (!configSaved) writeAtomically(path.join(saveDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+    configSaved = true;
+  };
 
   const controller = new AbortController();
   let signals = 0;
@@ -157,6 +163,7 @@ async function train(configFile: string, saveDir: string, overrides: Record<stri
         };
         history.push(record);
         const valLoss = v ? v.loss : event.loss;
+        saveConfig();
         await run.model.saveStateDictAsync(path.join(saveDir, 'last_epoch_weights.pth'));
         if (bestValLoss === null || valLoss <= bestValLoss) {
           bestValLoss = valLoss;
@@ -176,6 +183,7 @@ async function train(configFile: string, saveDir: string, overrides: Record<stri
         });
         shownEpoch = -1;
       } else {
+        saveConfig();
         await run.trainer.saveState(path.join(saveDir, TRAINING_STATE), state(event.epoch, event.step, event.totals));
         reporter.stop();
         console.error(`vitorch train: stopped before epoch ${event.epoch + 1}${event.step > 0 ? ` step ${event.step + 1}` : ''} ` +
