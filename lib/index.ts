@@ -17,7 +17,7 @@ export { adam, adamw, OPTIMIZER_DEFAULTS, Optimizer, seedParameterGroups, sgd } 
 export type { AdamOptions, OptimizerKind, ParameterGroup, SGDOptions } from './train/optimizer';
 export { Trainer } from './train/trainer';
 export type {
-  Autocast, Batch, EpochBatches, EpochEvent, EpochSchedule, Evaluation, FitOptions, StepEvent, StepResult, StoppedEvent,
+  Autocast, Batch, EpochBatches, EpochEvent, EpochSchedule, EpochTotals, Evaluation, FitOptions, StepEvent, StepResult, StoppedEvent,
   TrainerOptions, TrainingEvent,
 } from './train/trainer';
 export { Classifier, defaultClassifier, defaultModelDir, defaultModelImages, loadClassifier, readClassifierConfig } from './classifier';
