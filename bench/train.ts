@@ -5,7 +5,7 @@
 // shared machine then hits them all alike. Prints a table per configuration and writes bench/results/train.json.
 //
 //   npm run bench:train -- [--quick] [--threads N] [--rounds N] [--steps N] [--warmup N] [--only a,b]
-//                          [--autocast bfloat16]
+//                          [--autocast bfloat16] [--main-thread]
 //   node dist/bench/train.js ...
 //
 // See bench/README.md ("Training") for what each contestant is.
@@ -16,7 +16,8 @@ import * as path from 'path';
 import { createInterface } from 'readline';
 import type { Readable, Writable } from 'stream';
 import {
-  adamw, getNumThreads, libtorchVersion, manualSeed, setNumThreads, tensor, Tensor, Trainer, vit, VisionTransformer,
+  adamw, crossEntropy, getNumThreads, libtorchVersion, manualSeed, Optimizer, setNumThreads, tensor, Tensor, Trainer, vit,
+  VisionTransformer,
 } from '../lib';
 import type { VisionTransformerOptions } from '../lib';
 
@@ -79,11 +80,13 @@ interface Options {
   warmup?: number;
   only?: string[];
   autocast: 'bfloat16' | null;
+  /** Also time vitorch's step on the main thread (a diagnostic: it blocks the event loop). */
+  mainThread: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
   // Two threads unless told otherwise: the issue's thread count, and this machine's core count when it was written.
-  const options: Options = { quick: false, threads: 2, autocast: null };
+  const options: Options = { quick: false, threads: 2, autocast: null, mainThread: false };
   const positive = (flag: string, text: string | undefined): number => {
     const value = Number(text);
     if (!Number.isInteger(value) || value < 1) throw new UsageError(`${flag} needs a positive whole number, got ${text}`);
@@ -92,6 +95,7 @@ function parseOptions(argv: string[]): Options {
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     if (flag === '--quick') { options.quick = true; continue; }
+    if (flag === '--main-thread') { options.mainThread = true; continue; }
     const value = argv[++i];
     if (flag === '--threads') options.threads = positive(flag, value);
     else if (flag === '--rounds') options.rounds = positive(flag, value);
@@ -244,6 +248,33 @@ function vitorchContestant(name: string, trainer: Trainer, images: Tensor, label
   };
 }
 
+/** The same step through vitorch's autograd API on the calling (main) thread, to tell the step's own cost from
+ *  where it runs (a diagnostic: it blocks the event loop). In this process the libuv thread has run libtorch work too,
+ *  so libgomp keeps a thread team for each; see bench/README.md for what that costs. */
+function mainThreadContestant(name: string, model: VisionTransformer, optimizer: Optimizer, images: Tensor,
+  labels: Tensor): Contestant {
+  return {
+    name,
+    async run(steps) {
+      const seconds: number[] = [];
+      const losses: number[] = [];
+      for (let i = 0; i < steps; i++) {
+        const started = performance.now();
+        const logits = model.forward(images);
+        const loss = crossEntropy(logits, labels, { labelSmoothing: LABEL_SMOOTHING });
+        losses.push(loss.item());
+        loss.backward();
+        optimizer.step();
+        logits.argmax(1).dispose(); // the batch's hits, as Trainer.step counts them
+        seconds.push((performance.now() - started) / 1000);
+        logits.dispose();
+        loss.dispose();
+      }
+      return { seconds, losses };
+    },
+  };
+}
+
 function torchContestant(name: string, child: TorchChild): Contestant {
   return { name, run: (steps) => child.request<StepsReport>({ cmd: 'steps', contestant: name, steps }) };
 }
@@ -336,6 +367,13 @@ async function runConfiguration(configuration: Configuration, options: Options, 
     torchContestant('best-eager-sdpa', child),
     torchContestant('best-eager-explicit', child),
   ];
+  if (options.mainThread) {
+    const copy = buildModel(configuration, python);
+    copy.loadStateDict(files.weights);
+    models.push(copy);
+    const optimizer = trainerOn(copy, null).optimizer;
+    contestants.push(mainThreadContestant('vitorch-main-thread', copy, optimizer, images, labels));
+  }
   if (options.autocast) {
     // Its own copy of the weights and optimizer: the float32 contestant's state stays its own.
     const copy = buildModel(configuration, python);
