@@ -5,6 +5,7 @@
 #include "binding/model_options.h"
 #include "binding/model_wrap.h"
 #include "binding/promise_worker.h"
+#include "runtime/compute_thread.h"
 
 namespace vitorch::binding {
 namespace {
@@ -26,7 +27,9 @@ class VitWorker : public PromiseWorker {
 Napi::Value Vit(const Napi::CallbackInfo& info) {
   return with_js_errors(info.Env(), [&]() -> Napi::Value {
     auto options = vit_factory_options(info.Length() > 0 ? info[0] : info.Env().Undefined());
-    return ModelWrap::New(info.Env(), model::vit(options));
+    model::VisionTransformer module{nullptr};
+    runtime::run_on_compute_thread([&] { module = model::vit(options); });
+    return ModelWrap::New(info.Env(), std::move(module));
   });
 }
 

@@ -10,6 +10,7 @@
 #include "common/errors.h"
 #include "model/checkpoint_loading.h"
 #include "model/state_dict.h"
+#include "runtime/compute_thread.h"
 
 namespace vitorch::binding {
 namespace {
@@ -73,7 +74,8 @@ ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWra
     if (info.Length() == 1 && info[0].IsExternal()) {
       module = std::move(info[0].As<Napi::External<PendingModel>>().Data()->module);
     } else {
-      module = model::VisionTransformer(vision_transformer_options(info.Length() > 0 ? info[0] : info.Env().Undefined()));
+      const auto options = vision_transformer_options(info.Length() > 0 ? info[0] : info.Env().Undefined());
+      runtime::run_on_compute_thread([&] { module = model::VisionTransformer(options); });
     }
     shared_ = std::make_shared<SharedModel>(std::move(module));
     refresh_memory_accounting();
@@ -141,14 +143,18 @@ void ModelWrap::end_async_call() {
 Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
   return with_js_errors(info.Env(), [&]() -> Napi::Value {
     const auto& images = TensorWrap::From(info[0], "input");
-    return TensorWrap::New(info.Env(), run_model(*shared(), images, /*features_only=*/false));
+    torch::Tensor output;
+    runtime::run_on_compute_thread([&] { output = run_model(*shared(), images, /*features_only=*/false); });
+    return TensorWrap::New(info.Env(), std::move(output));
   });
 }
 
 Napi::Value ModelWrap::ForwardFeatures(const Napi::CallbackInfo& info) {
   return with_js_errors(info.Env(), [&]() -> Napi::Value {
     const auto& images = TensorWrap::From(info[0], "input");
-    return TensorWrap::New(info.Env(), run_model(*shared(), images, /*features_only=*/true));
+    torch::Tensor output;
+    runtime::run_on_compute_thread([&] { output = run_model(*shared(), images, /*features_only=*/true); });
+    return TensorWrap::New(info.Env(), std::move(output));
   });
 }
 
@@ -224,9 +230,14 @@ Napi::Value ModelWrap::LoadStateDict(const Napi::CallbackInfo& info) {
     require_idle("load a state dict");
     auto& module = shared()->module;
     // A file is read straight into the parameters (model/checkpoint_loading.h); its notes come first in the report.
-    const auto report = info[0].IsString()
-                            ? model::load_file_into_model(*module, info[0].As<Napi::String>().Utf8Value(), options)
-                            : model::load_into_model(*module, entries_from_js(info[0]), options);
+    model::LoadReport report;
+    if (info[0].IsString()) {
+      const std::string path = info[0].As<Napi::String>();
+      runtime::run_on_compute_thread([&] { report = model::load_file_into_model(*module, path, options); });
+    } else {
+      auto entries = entries_from_js(info[0]);
+      runtime::run_on_compute_thread([&] { report = model::load_into_model(*module, entries, options); });
+    }
     refresh_memory_accounting();
     return load_report_to_js(info.Env(), report);
   });
@@ -274,7 +285,7 @@ Napi::Value ModelWrap::To(const Napi::CallbackInfo& info) {
       dtype = *parsed;
     }
     require_idle("move or convert the model");
-    module.to(device, dtype);
+    runtime::run_on_compute_thread([&] { module.to(device, dtype); });
     refresh_memory_accounting();
     return info.Env().Undefined();
   });

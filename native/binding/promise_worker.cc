@@ -1,10 +1,13 @@
 #include "binding/promise_worker.h"
 
+#include "runtime/compute_thread.h"
+
 namespace vitorch::binding {
 
 void PromiseWorker::Execute() {
   try {
-    Compute();
+    // This libuv pool thread waits while the compute thread does the work (runtime/compute_thread.h says why).
+    runtime::run_on_compute_thread([this] { Compute(); });
   } catch (...) {
     failure_ = capture_current_exception();
   }

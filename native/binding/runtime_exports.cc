@@ -8,6 +8,7 @@
 #include "common/device.h"
 #include "common/errors.h"
 #include "runtime/caching_cpu_allocator.h"
+#include "runtime/compute_thread.h"
 
 namespace vitorch::binding {
 namespace {
@@ -19,13 +20,13 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
     if (count < 1 || count > 1024 || count != static_cast<int>(count)) {
       throw InvalidValue("expected an integer number of threads in [1, 1024], received " + std::to_string(count));
     }
-    at::set_num_threads(static_cast<int>(count));
+    runtime::set_intra_op_threads(static_cast<int>(count));
     return info.Env().Undefined();
   });
 }
 
 Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), at::get_num_threads());
+  return Napi::Number::New(info.Env(), runtime::intra_op_threads());
 }
 
 // 1 GiB holds every intermediate result of a ViT-B/16 forward at batch 32 with room to spare.

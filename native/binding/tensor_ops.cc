@@ -7,6 +7,7 @@
 #include "binding/tensor_wrap.h"
 #include "common/describe.h"
 #include "common/errors.h"
+#include "runtime/compute_thread.h"
 
 namespace vitorch::binding {
 namespace {
@@ -36,7 +37,7 @@ Napi::Value TensorWrap::Backward(const Napi::CallbackInfo& info) {
       throw InvalidValue("backward() needs a tensor computed from parameters that require gradients, in training "
                          "mode and outside noGrad(); this one has no autograd graph");
     }
-    self.backward();
+    runtime::run_on_compute_thread([&] { self.backward(); });
     return info.Env().Undefined();
   });
 }

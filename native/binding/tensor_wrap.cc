@@ -6,6 +6,7 @@
 #include "common/describe.h"
 #include "common/device.h"
 #include "common/errors.h"
+#include "runtime/compute_thread.h"
 
 namespace vitorch::binding {
 namespace {
@@ -150,7 +151,9 @@ Napi::Value TensorWrap::To(const Napi::CallbackInfo& info) {
       if (!dtype) throw InvalidValue("unknown dtype '" + name + "'");
       options = options.dtype(*dtype);
     }
-    return New(info.Env(), source.to(options));
+    torch::Tensor converted;
+    runtime::run_on_compute_thread([&] { converted = source.to(options); });
+    return New(info.Env(), std::move(converted));
   });
 }
 

@@ -9,6 +9,7 @@
 #include "binding/trainer_options.h"
 #include "binding/trainer_workers.h"
 #include "common/errors.h"
+#include "runtime/compute_thread.h"
 
 namespace vitorch::binding {
 namespace {
@@ -123,7 +124,7 @@ Napi::Value TrainerWrap::ApplyUpdate(const Napi::CallbackInfo& info) {
     double norm;
     {
       std::lock_guard<std::mutex> lock(shared_->mutex);
-      norm = session_->apply_update(max_norm);
+      runtime::run_on_compute_thread([&] { norm = session_->apply_update(max_norm); });
     }
     refresh_memory_accounting();
     model_wrap_->refresh_memory_accounting();
