@@ -5,9 +5,8 @@ import { requireInteger } from './validate';
 
 /** Threads libtorch uses inside one operation (a matrix multiply, a convolution). vitorch sets it when it loads,
  *  to VITORCH_NUM_THREADS if set, else os.availableParallelism(): libtorch's own default differs between builds
- *  (some start with one thread). Each forwardAsync runs on a libuv pool thread (UV_THREADPOOL_SIZE, default 4) and
- *  fans out to this many threads; forwards on one model run one at a time, but N models busy at once use N times
- *  this many threads, so give each 1/N of the cores when serving several. */
+ *  (some start with one thread). Async calls and the heavy synchronous ones run on vitorch's one compute thread
+ *  (README: Memory and threads), each fanning out to this many threads; calls on several models take turns. */
 export function setNumThreads(count: number): void {
   binding.setNumThreads(requireInteger(count, 'setNumThreads(count)', 1, 1024));
 }

@@ -2,7 +2,6 @@
 // learning-rate rule per epoch, a clean stop on an AbortSignal, and gradient accumulation against torch.optim
 // (tools/make_train_cli_fixtures.py). The model and data are what `vitorch train` builds from a config
 // (lib/cli/train-run.ts), on 256 Fashion-MNIST images.
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -12,10 +11,8 @@ import { loadTrainConfig } from '../lib/cli/train-config';
 import { seedLearningRates } from '../lib/train/lr-scaling';
 import { seedCos } from '../lib/train/schedule';
 import type { Batch, EpochEvent, StepEvent, TrainingEvent } from '../lib/train/trainer';
+import { ensureFixtures as ensureSharedFixtures, FIXTURES } from './train-cli-fixtures';
 
-const ROOT = path.join(__dirname, '..');
-const FIXTURES = path.join(__dirname, 'fixtures', 'generated', 'train-cli');
-const TOOL = path.join(ROOT, 'tools', 'make_train_cli_fixtures.py');
 
 interface Manifest {
   accumulation: {
@@ -26,16 +23,7 @@ interface Manifest {
 }
 
 function ensureFixtures(): Manifest {
-  const manifest = path.join(FIXTURES, 'manifest.json');
-  if (!fs.existsSync(manifest) || fs.statSync(manifest).mtimeMs < fs.statSync(TOOL).mtimeMs) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { findPython } = require(path.join(ROOT, 'scripts', 'python.js')) as { findPython(): string | null };
-    const python = findPython();
-    if (!python) throw new Error('the train tests need Python 3 with numpy, PIL and torch (tools/requirements.txt)');
-    const run = spawnSync(python, [TOOL, '--out', FIXTURES], { encoding: 'utf8' });
-    if (run.status !== 0) throw new Error(`tools/make_train_cli_fixtures.py failed:\n${run.stderr}`);
-  }
-  return JSON.parse(fs.readFileSync(manifest, 'utf8')) as Manifest;
+  return ensureSharedFixtures() as Manifest;
 }
 
 const CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];

@@ -12,24 +12,7 @@ import { loadCheckpoint } from '../lib';
 import { buildTrainingRun } from '../lib/cli/train-run';
 import { loadTrainConfig } from '../lib/cli/train-config';
 import type { EpochEvent, EpochTotals, StoppedEvent, TrainingEvent } from '../lib/train/trainer';
-
-const ROOT = path.join(__dirname, '..');
-const FIXTURES = path.join(__dirname, 'fixtures', 'generated', 'train-cli');
-const TOOL = path.join(ROOT, 'tools', 'make_train_cli_fixtures.py');
-const CLI = path.join(ROOT, 'dist', 'lib', 'cli', 'vitorch.js');
-
-function ensureFixtures(): void {
-  const manifest = path.join(FIXTURES, 'manifest.json');
-  if (fs.existsSync(manifest) && fs.statSync(manifest).mtimeMs >= fs.statSync(TOOL).mtimeMs) return;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { findPython } = require(path.join(ROOT, 'scripts', 'python.js')) as { findPython(): string | null };
-  const python = findPython();
-  if (!python) throw new Error('the train tests need Python 3 with numpy, PIL and torch (tools/requirements.txt)');
-  const run = spawnSync(python, [TOOL, '--out', FIXTURES], { encoding: 'utf8' });
-  if (run.status !== 0) throw new Error(`tools/make_train_cli_fixtures.py failed:\n${run.stderr}`);
-}
-
-const CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+import { CLASSES, CLI, FIXTURES, ensureFixtures } from './train-cli-fixtures';
 
 /** 64 steps of 4 images per epoch; 2 epochs. */
 function writeConfig(dir: string): string {

@@ -1,26 +1,11 @@
 // SIGTERM to `vitorch train`: the running step finishes, training_state.pt is saved, the process exits 0 and says
 // how to resume; --resume then goes on from that point. A real process on 256 Fashion-MNIST images
 // (tools/make_train_cli_fixtures.py), 50 epochs that are never meant to finish.
-import { spawn, spawnSync } from 'child_process';
+import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-
-const ROOT = path.join(__dirname, '..');
-const FIXTURES = path.join(__dirname, 'fixtures', 'generated', 'train-cli');
-const TOOL = path.join(ROOT, 'tools', 'make_train_cli_fixtures.py');
-const CLI = path.join(ROOT, 'dist', 'lib', 'cli', 'vitorch.js');
-
-function ensureFixtures(): void {
-  const manifest = path.join(FIXTURES, 'manifest.json');
-  if (fs.existsSync(manifest) && fs.statSync(manifest).mtimeMs >= fs.statSync(TOOL).mtimeMs) return;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { findPython } = require(path.join(ROOT, 'scripts', 'python.js')) as { findPython(): string | null };
-  const python = findPython();
-  if (!python) throw new Error('the train tests need Python 3 with numpy, PIL and torch (tools/requirements.txt)');
-  const run = spawnSync(python, [TOOL, '--out', FIXTURES], { encoding: 'utf8' });
-  if (run.status !== 0) throw new Error(`tools/make_train_cli_fixtures.py failed:\n${run.stderr}`);
-}
+import { CLI, FIXTURES, ensureFixtures } from './train-cli-fixtures';
 
 let work: string;
 let configFile: string;

@@ -1,6 +1,6 @@
-// Trainer: whole training steps run natively (forward, loss, backward and the optimizer's update in one call on a
-// libuv pool thread), so a training script and an HTTP server can share one process without freezing it. fit()
-// runs epochs as the seed's train.py does (optionally frozen backbone first, then unfrozen with its own batch size
+// Trainer: whole training steps run natively (forward, loss, backward and the optimizer's update in one call, off
+// the event loop), so a training script and an HTTP server can share one process without freezing it. fit() runs
+// epochs as the seed's train.py does (optionally frozen backbone first, then unfrozen with its own batch size
 // and learning rate, the schedule set per epoch or per step) and reports progress as an async iterator of events.
 import { NativeAutocast, NativeStepOptions } from '../binding';
 import { VisionTransformer } from '../model';

@@ -1,4 +1,5 @@
-// Base for every asynchronous native call: the work runs on a libuv pool thread (Compute, no N-API there), the
+// Base for every asynchronous native call: the work runs off the main thread (Compute, no N-API there: a libuv pool
+// thread takes it and hands it to the compute thread, runtime/compute_thread.h), the
 // result is built on the main thread (Result) and settles a Promise. A C++ exception thrown by Compute is caught
 // on the worker thread and rejects the Promise with the mapped JS error (js_errors.h), never reaching Node.
 #pragma once

@@ -1,5 +1,5 @@
 // The asynchronous trainer calls: a whole training step, an evaluation batch, saving and loading the training
-// state. Each runs on a pool thread under the model's mutex, in the model's queue (binding/model_wrap.h).
+// state. Each runs off the main thread under the model's mutex, in the model's queue (binding/model_wrap.h).
 #pragma once
 
 #include <napi.h>

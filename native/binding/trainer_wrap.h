@@ -2,9 +2,10 @@
 // the public Optimizer and Trainer classes.
 //
 // Threading: stepAsync, evaluateAsync and the training-state calls join the model's own queue of asynchronous calls
-// (binding/model_wrap.h), so they run one after another with forwardAsync and loadStateDictAsync, each on a libuv
-// pool thread under the model's mutex, and the event loop stays free. The synchronous calls (applyUpdate, zeroGrad,
-// setLearningRate) are refused while asynchronous calls on the model are in flight instead of blocking the loop.
+// (binding/model_wrap.h), so they run one after another with forwardAsync and loadStateDictAsync, each computed on
+// the compute thread (runtime/compute_thread.h) under the model's mutex, and the event loop stays free. The
+// synchronous calls (applyUpdate, zeroGrad, setLearningRate) are refused while asynchronous calls on the model are in
+// flight instead of blocking the loop.
 #pragma once
 
 #include <napi.h>

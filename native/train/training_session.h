@@ -1,5 +1,6 @@
 // One model and its optimizer, trained by whole native steps: forward, loss, backward and the optimizer's update in
-// one call, so that a step runs on one libuv thread and JavaScript only hands over batches and reads numbers.
+// one call, so that a step runs off the event loop in one go and JavaScript only hands over batches and reads
+// numbers.
 //
 // The caller holds the model's mutex around every call (binding/trainer_wrap.cc does).
 //
