@@ -20,6 +20,8 @@ export interface TrainingManifest {
   gradients: {
     images: string; labels: string; loss: number; logits: number[]; labelSmoothing: number;
     parameters: Record<string, ArrayRef>;
+    bfloat16Autocast: Record<string, ArrayRef>;
+    float64: Record<string, ArrayRef>;
   };
   optimizers: Record<string, {
     kind: 'sgd' | 'adam' | 'adamw';
@@ -41,6 +43,11 @@ export function trainingFile(file: string): string { return path.join(TRAINING, 
 export function readF32(file: string): Float32Array {
   const bytes = fs.readFileSync(trainingFile(file));
   return Float32Array.from(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4));
+}
+
+export function readF64(file: string): Float64Array {
+  const bytes = fs.readFileSync(trainingFile(file));
+  return Float64Array.from(new Float64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 8));
 }
 
 export function readI32(file: string): Int32Array {

@@ -5,7 +5,7 @@ import {
   adam, adamw, crossEntropy, noGrad, Optimizer, sgd, tensor, Trainer, VisionTransformer,
 } from '../lib';
 import { relativeMaxError } from './fixtures';
-import { batchTensors, initialModel, readF32, readI32, training } from './train-fixtures';
+import { batchTensors, initialModel, readF32, readF64, readI32, training } from './train-fixtures';
 
 // float32 with libtorch's fused attention against PyTorch's explicit softmax: per parameter, max |difference| over
 // the reference's largest magnitude.
@@ -57,6 +57,35 @@ test('a native step without update accumulates the same gradients', async () => 
   expect(Math.abs(result.loss - training.gradients.loss) / training.gradients.loss).toBeLessThan(LOSS_TOLERANCE);
   expect(result.count).toBe(training.batch);
   expectGradientsOf(model);
+});
+
+// bfloat16 keeps 8 bits of mantissa: two implementations that round in different places differ by about 1% of a
+// gradient's scale.
+const BFLOAT16_GRADIENT_TOLERANCE = 5e-2;
+
+test('under bfloat16 autocast, a native step gives torch.autocast\'s gradients (to bfloat16 precision)', async () => {
+  const model = initialModel();
+  const trainer = new Trainer(model, { optimizer: sgd(model), labelSmoothing: training.gradients.labelSmoothing, autocast: 'bfloat16' });
+  const { images, labels } = gradientBatch();
+  await trainer.step(images, labels, { update: false });
+  for (const [name, parameter] of model.namedParameters()) {
+    const reference = readF32(training.gradients.bfloat16Autocast[name].file);
+    expect(relativeMaxError(parameter.grad!.toFloat32Array(), reference)).toBeLessThan(BFLOAT16_GRADIENT_TOLERANCE);
+  }
+});
+
+test('in float64 (the plain attention kernels), gradients equal PyTorch\'s to 1e-10', () => {
+  const model = initialModel().to('float64');
+  const { images, labels } = gradientBatch();
+  crossEntropy(model.forward(images.to('float64')), labels, { labelSmoothing: training.gradients.labelSmoothing }).backward();
+  for (const [name, parameter] of model.namedParameters()) {
+    const reference = readF64(training.gradients.float64[name].file);
+    const actual = parameter.grad!.toTypedArray() as Float64Array;
+    let error = 0;
+    let scale = 1e-300;
+    reference.forEach((r, i) => { error = Math.max(error, Math.abs(actual[i] - r)); scale = Math.max(scale, Math.abs(r)); });
+    expect(error / scale).toBeLessThan(1e-10);
+  }
 });
 
 test('backwardAsync() runs off the main thread and gives the same gradients', async () => {

@@ -19,7 +19,7 @@ import torch
 from random_weights import randomize_parameters
 from reference_vit import VisionTransformer
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 # A Fashion-MNIST-sized model: 28x28 single-channel images, 7x7 patches of 4.
 CONFIG = dict(inputShape=[28, 28], patchSize=4, inChans=1, numClasses=10, numFeatures=32, depth=2,
@@ -92,6 +92,31 @@ def make_gradients(out, manifest):
                              "labelSmoothing": LABEL_SMOOTHING, "parameters": grads}
 
 
+def make_autocast_gradients(out, manifest):
+    """The same batch's gradients with the forward under torch.autocast('cpu', bfloat16) (loss in float32 outside
+    it), and with the model in float64: both run vitorch's plain attention kernels rather than the fused one."""
+    images, labels = batch(0)
+    model = build_model()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(images)
+    torch.nn.functional.cross_entropy(logits.float(), labels, label_smoothing=LABEL_SMOOTHING).backward()
+    bf16 = {}
+    for index, (name, parameter) in enumerate(model.named_parameters()):
+        file = f"grad-bf16-{index:02d}.f32"
+        write(out / file, parameter.grad, "<f4")
+        bf16[name] = {"file": file, "shape": list(parameter.shape)}
+    model = build_model().double()
+    logits = model(images.double())
+    torch.nn.functional.cross_entropy(logits, labels, label_smoothing=LABEL_SMOOTHING).backward()
+    f64 = {}
+    for index, (name, parameter) in enumerate(model.named_parameters()):
+        file = f"grad-f64-{index:02d}.f64"
+        write(out / file, parameter.grad, "<f8")
+        f64[name] = {"file": file, "shape": list(parameter.shape)}
+    manifest["gradients"]["bfloat16Autocast"] = bf16
+    manifest["gradients"]["float64"] = f64
+
+
 def make_optimizer_case(out, manifest, name, kind, kwargs, grouped, max_norm, freeze):
     model = build_model()
     if freeze:
@@ -159,6 +184,7 @@ def main():
         write(out / f"batch-{step}-labels.i32", labels.to(torch.int32), "<i4")
         manifest["batches"].append({"images": f"batch-{step}-images.f32", "labels": f"batch-{step}-labels.i32"})
     make_gradients(out, manifest)
+    make_autocast_gradients(out, manifest)
     for name, (kind, kwargs, grouped, max_norm, freeze) in OPTIMIZER_CASES.items():
         make_optimizer_case(out, manifest, name, kind, kwargs, grouped, max_norm, freeze)
     manifest_path.write_text(json.dumps(manifest, indent=1))

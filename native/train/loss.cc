@@ -40,7 +40,9 @@ torch::Tensor cross_entropy(const torch::Tensor& logits, const torch::Tensor& la
   }
   auto options = F::CrossEntropyFuncOptions().label_smoothing(label_smoothing);
   if (sum) options.reduction(torch::kSum);
-  return F::cross_entropy(logits.to(torch::kFloat32), labels.to(torch::kInt64), options);
+  // At least float32: bfloat16 or float16 logits (autocast) are widened, float64 ones kept.
+  const auto dtype = at::promote_types(logits.scalar_type(), torch::kFloat32);
+  return F::cross_entropy(logits.to(dtype), labels.to(torch::kInt64), options);
 }
 
 }  // namespace vitorch::train

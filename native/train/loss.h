@@ -10,7 +10,7 @@ namespace vitorch::train {
 // before anything is computed (an out-of-range label would otherwise be an opaque libtorch error).
 void check_labels(const torch::Tensor& labels, int64_t batch, int64_t classes);
 
-// Mean (or, with sum = true, summed) cross-entropy, computed in float32 whatever the logits' dtype.
+// Mean (or, with sum = true, summed) cross-entropy, computed in float32 or wider whatever the logits' dtype.
 torch::Tensor cross_entropy(const torch::Tensor& logits, const torch::Tensor& labels, double label_smoothing,
                             bool sum = false);
 
