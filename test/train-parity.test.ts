@@ -4,7 +4,7 @@
 import {
   adam, adamw, crossEntropy, noGrad, Optimizer, sgd, tensor, Trainer, VisionTransformer,
 } from '../lib';
-import { relativeMaxError } from './fixtures';
+import { PARITY_TOLERANCE, relativeMaxError } from './fixtures';
 import { batchTensors, initialModel, readF32, readF64, readI32, training } from './train-fixtures';
 
 // float32 with libtorch's fused attention against PyTorch's explicit softmax: per parameter, max |difference| over
@@ -40,7 +40,7 @@ test('loss.backward() gives PyTorch\'s gradient for every parameter', () => {
   const model = initialModel();
   const { images, labels } = gradientBatch();
   const logits = model.forward(images);
-  expect(relativeMaxError(logits.toFloat32Array(), Float32Array.from(training.gradients.logits))).toBeLessThan(1e-5);
+  expect(relativeMaxError(logits.toFloat32Array(), Float32Array.from(training.gradients.logits))).toBeLessThan(PARITY_TOLERANCE);
   const loss = crossEntropy(logits, labels, { labelSmoothing: training.gradients.labelSmoothing });
   expect(Math.abs(loss.item() - training.gradients.loss) / training.gradients.loss).toBeLessThan(LOSS_TOLERANCE);
   loss.backward();
