@@ -27,7 +27,7 @@ class ComputeThread {
  public:
   ComputeThread() : thread_([this] { loop(); }) { thread_.detach(); }
 
-  bool is_current() const { return std::this_thread::get_id() == id_; }
+  bool is_current() const { return std::this_thread::get_id() == id_.load(); }
 
   void run(const std::function<void()>& work) {
     Task task;
@@ -41,10 +41,7 @@ class ComputeThread {
 
  private:
   void loop() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      id_ = std::this_thread::get_id();
-    }
+    id_.store(std::this_thread::get_id());
     while (true) {
       Task* task;
       {
@@ -72,7 +69,8 @@ class ComputeThread {
   std::condition_variable wake_;
   std::condition_variable finished_;
   std::deque<Task*> queue_;
-  std::thread::id id_;
+  // Read by every caller without the lock (is_current), hence atomic.
+  std::atomic<std::thread::id> id_{};
   // Last: started once everything above exists. Detached and never stopped: it lives as long as the process, so
   // that no exit-time destructor waits on it.
   std::thread thread_;
