@@ -129,6 +129,7 @@ export interface NativeOptimizerSpec {
   betas?: [number, number];
   eps?: number;
   amsgrad?: boolean;
+  fused?: boolean;
   groups?: { names: string[]; weightDecay?: number; lrScale?: number }[];
 }
 

@@ -36,13 +36,16 @@ export interface AdamOptions extends CommonOptions {
   betas?: [number, number];
   eps?: number;
   amsgrad?: boolean;
+  /** ATen's fused kernel (PyTorch's `fused=True`) for the update: same rule and state, one pass per parameter,
+   *  about 3x faster on large models. Default true; false runs torch::optim's step. */
+  fused?: boolean;
 }
 
 /** The seed's defaults for SGD and Adam; AdamW (not in the seed) gets Adam's learning rate and timm's ViT decay. */
 export const OPTIMIZER_DEFAULTS = {
   sgd: { lr: 1e-2, momentum: 0.9, dampening: 0, nesterov: true, weightDecay: 0 },
-  adam: { lr: 1e-3, betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 5e-4, amsgrad: false },
-  adamw: { lr: 1e-3, betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 0.05, amsgrad: false },
+  adam: { lr: 1e-3, betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 5e-4, amsgrad: false, fused: true },
+  adamw: { lr: 1e-3, betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 0.05, amsgrad: false, fused: true },
 } as const;
 
 const nonNegative = (value: unknown, argument: string) =>
@@ -151,7 +154,7 @@ export function sgd(model: VisionTransformer, options: SGDOptions = {}): Optimiz
 
 function adamFamily(kind: 'adam' | 'adamw', model: VisionTransformer, options: AdamOptions): Optimizer {
   const o = requireObject(options, `${kind} options`);
-  rejectUnknownKeys(o, ['lr', 'weightDecay', 'groups', 'betas', 'eps', 'amsgrad'], `${kind} options`);
+  rejectUnknownKeys(o, ['lr', 'weightDecay', 'groups', 'betas', 'eps', 'amsgrad', 'fused'], `${kind} options`);
   const d = OPTIMIZER_DEFAULTS[kind];
   let betas: [number, number] = [...d.betas];
   if (o.betas !== undefined) {
@@ -164,6 +167,7 @@ function adamFamily(kind: 'adam' | 'adamw', model: VisionTransformer, options: A
     betas,
     eps: o.eps === undefined ? d.eps : nonNegative(o.eps, 'eps'),
     amsgrad: o.amsgrad === undefined ? d.amsgrad : requireBoolean(o.amsgrad, 'amsgrad'),
+    fused: o.fused === undefined ? d.fused : requireBoolean(o.fused, 'fused'),
   });
 }
 

@@ -55,6 +55,7 @@ train::OptimizerSpec optimizer_spec_from_js(const Napi::Value& value) {
   spec.nesterov = boolean_of(o, "nesterov", spec.nesterov);
   spec.eps = number_of(o, "eps", spec.eps);
   spec.amsgrad = boolean_of(o, "amsgrad", spec.amsgrad);
+  spec.fused = boolean_of(o, "fused", spec.fused);
   if (present(o, "betas")) {
     const auto betas = o.Get("betas");
     if (!betas.IsArray() || betas.As<Napi::Array>().Length() != 2) throw InvalidType("expected [beta1, beta2] for betas");

@@ -9,7 +9,7 @@
 
 namespace vitorch::binding {
 
-// { kind, lr, weightDecay, momentum, dampening, nesterov, betas, eps, amsgrad, groups: [{ names, weightDecay?,
+// { kind, lr, weightDecay, momentum, dampening, nesterov, betas, eps, amsgrad, fused, groups: [{ names, weightDecay?,
 // lrScale? }] }
 train::OptimizerSpec optimizer_spec_from_js(const Napi::Value& value);
 

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/errors.h"
+#include "train/fused_adam.h"
 
 namespace vitorch::train {
 namespace {
@@ -121,14 +122,18 @@ BuiltOptimizer build_optimizer(const OptimizerSpec& spec, const NamedParameters&
       built.optimizer = std::make_unique<torch::optim::SGD>(
           param_groups, static_cast<const torch::optim::SGDOptions&>(*defaults));
       break;
-    case OptimizerKind::kAdam:
-      built.optimizer = std::make_unique<torch::optim::Adam>(
-          param_groups, static_cast<const torch::optim::AdamOptions&>(*defaults));
+    case OptimizerKind::kAdam: {
+      const auto& options = static_cast<const torch::optim::AdamOptions&>(*defaults);
+      built.optimizer = spec.fused ? std::make_unique<FusedAdam>(param_groups, options)
+                                   : std::make_unique<torch::optim::Adam>(param_groups, options);
       break;
-    case OptimizerKind::kAdamW:
-      built.optimizer = std::make_unique<torch::optim::AdamW>(
-          param_groups, static_cast<const torch::optim::AdamWOptions&>(*defaults));
+    }
+    case OptimizerKind::kAdamW: {
+      const auto& options = static_cast<const torch::optim::AdamWOptions&>(*defaults);
+      built.optimizer = spec.fused ? std::make_unique<FusedAdamW>(param_groups, options)
+                                   : std::make_unique<torch::optim::AdamW>(param_groups, options);
       break;
+    }
   }
   set_learning_rate(built, spec.lr);
   return built;

@@ -31,6 +31,8 @@ struct OptimizerSpec {
   double beta2 = 0.999;
   double eps = 1e-8;
   bool amsgrad = false;
+  // ATen's fused kernel for the update (train/fused_adam.h) instead of torch::optim's step; same rule, same state.
+  bool fused = true;
   // Empty: one group of every parameter. Parameters named in no group are not optimized (as in PyTorch).
   std::vector<ParameterGroupSpec> groups;
 };
