@@ -30,3 +30,9 @@ export {
   readClasses,
 } from './data';
 export type { BatchLoaderOptions, Dataset, IdxDatasetOptions, ImageFolderOptions, PreprocessOptions } from './data';
+export { createServer } from './server/app';
+export { Batcher } from './server/batcher';
+export type { BatcherOptions, BatchResult, BatchRunner } from './server/batcher';
+export type { ServerOptions } from './server/options';
+export { handleShutdownSignals } from './server/lifecycle';
+export type { Phase, ServerLifecycle, SignalOptions } from './server/lifecycle';

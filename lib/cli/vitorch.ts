@@ -5,6 +5,7 @@
 //   vitorch predict --weights FILE --config FILE IMAGE...  top-k labels of images (lib/cli/predict.ts)
 //   vitorch annotate DIR ...                         the seed's annotation files (lib/cli/annotate.ts)
 //   vitorch inspect FILE ...                         describe a checkpoint (lib/cli/inspect.ts)
+//   vitorch serve [--weights FILE --config FILE] ... an HTTP inference server (lib/cli/serve.ts, lib/server/)
 type Command = (args: string[]) => Promise<number>;
 
 // Loaded on demand, so that `vitorch annotate` does not load libtorch.
@@ -14,6 +15,7 @@ const COMMANDS: Record<string, () => Command> = {
   predict: () => require('./predict').predictCommand,
   annotate: () => require('./annotate').annotateCommand,
   inspect: () => require('./inspect').inspectCommand,
+  serve: () => require('./serve').serveCommand,
 };
 
 const USAGE = `usage: vitorch <command> [options]\ncommands: ${Object.keys(COMMANDS).join(', ')}`;

@@ -1,0 +1,196 @@
+// Dynamic batching: requests for one model wait in a bounded queue and are run together, so concurrent clients
+// share one forward pass instead of taking turns. The rules (after Triton's dynamic batcher and queue policy):
+//   - the queue holds at most maxQueue requests; one more is refused at once (QueueFullError, a 503 with
+//     Retry-After), so overload costs a client a quick answer rather than an unbounded wait;
+//   - while the model is idle, the first request waits at most maxDelayMs for others to join, or until maxBatch
+//     samples are queued; while the model is busy, requests accumulate and the next batch starts as soon as it is
+//     free, with up to maxBatch samples, oldest first;
+//   - a request whose deadline passes while queued is dropped before compute (DeadlineError), and one whose
+//     AbortSignal fires (its client disconnected) leaves the queue (CancelledError);
+//   - each request is answered with its own rows of the batch's output.
+// A request of several samples (an input of shape [n, C, H, W]) is never split across batches.
+import { CancelledError, DeadlineError, QueueFullError, UnavailableError } from './errors';
+
+/** Runs one batch: `samples` inputs laid end to end in `input`, answering their outputs laid end to end. */
+export type BatchRunner = (input: Float32Array, samples: number) => Promise<Float32Array>;
+
+export interface BatcherOptions {
+  maxBatch: number;
+  maxDelayMs: number;
+  maxQueue: number;
+  /** Floats of one sample's input (C * H * W). */
+  sampleSize: number;
+  run: BatchRunner;
+  observer?: BatcherObserver;
+}
+
+/** What the batcher reports as it works (metrics.ts counts it). */
+export interface BatcherObserver {
+  queueDepth?(requests: number): void;
+  /** Seconds a request spent queued, once a batch takes it. */
+  queued?(seconds: number): void;
+  /** A batch ran: its requests, samples and compute seconds. */
+  batch?(requests: number, samples: number, seconds: number): void;
+}
+
+export interface BatchResult {
+  /** The request's rows of the output. */
+  output: Float32Array;
+  /** Samples in the batch it ran in (for the logs). */
+  batchSamples: number;
+  queueSeconds: number;
+  computeSeconds: number;
+}
+
+interface Entry {
+  input: Float32Array;
+  samples: number;
+  enqueuedAt: number;
+  timeoutMs: number;
+  resolve(result: BatchResult): void;
+  reject(error: Error): void;
+  deadlineTimer?: NodeJS.Timeout;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
+export class Batcher {
+  private readonly queue: Entry[] = [];
+  private queuedSamples = 0;
+  private running: Promise<void> | null = null;
+  private delayTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly options: BatcherOptions) {}
+
+  get depth(): number { return this.queue.length; }
+  get busy(): boolean { return this.running !== null; }
+
+  /**
+   * Queues `samples` inputs (sampleSize floats each, end to end in `input`) and resolves with their outputs. Rejects
+   * with QueueFullError when the queue is full, DeadlineError when `timeoutMs` passes before a batch takes the
+   * request, CancelledError when `signal` aborts first, UnavailableError after close().
+   */
+  submit(input: Float32Array, samples: number, timeoutMs: number, signal?: AbortSignal): Promise<BatchResult> {
+    if (this.closed) return Promise.reject(new UnavailableError('the server is shutting down'));
+    if (this.queue.length >= this.options.maxQueue) return Promise.reject(new QueueFullError(this.options.maxQueue));
+    if (signal?.aborted) return Promise.reject(new CancelledError());
+    return new Promise<BatchResult>((resolve, reject) => {
+      const entry: Entry = { input, samples, enqueuedAt: performance.now(), timeoutMs, resolve, reject, signal };
+      entry.deadlineTimer = setTimeout(() => this.remove(entry, new DeadlineError(timeoutMs)), timeoutMs);
+      if (signal) {
+        entry.onAbort = () => this.remove(entry, new CancelledError());
+        signal.addEventListener('abort', entry.onAbort, { once: true });
+      }
+      this.queue.push(entry);
+      this.queuedSamples += samples;
+      this.options.observer?.queueDepth?.(this.queue.length);
+      this.schedule();
+    });
+  }
+
+  /** Refuses new requests; resolves once every queued request has been run (or dropped) and the last batch is done. */
+  close(): Promise<void> {
+    this.closed = true;
+    if (this.delayTimer) {
+      clearTimeout(this.delayTimer);
+      this.delayTimer = null;
+    }
+    if (!this.running && this.queue.length > 0) this.startBatch();
+    if (!this.running) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private schedule(): void {
+    if (this.running || this.queue.length === 0) return;
+    if (this.queuedSamples >= this.options.maxBatch || this.closed || this.options.maxDelayMs === 0) {
+      this.startBatch();
+      return;
+    }
+    if (this.delayTimer) return;
+    const waited = performance.now() - this.queue[0].enqueuedAt;
+    this.delayTimer = setTimeout(() => {
+      this.delayTimer = null;
+      if (!this.running && this.queue.length > 0) this.startBatch();
+    }, Math.max(0, this.options.maxDelayMs - waited));
+  }
+
+  /** Takes requests oldest first while they fit in maxBatch samples (the first always fits: routes refuse larger). */
+  private startBatch(): void {
+    if (this.delayTimer) {
+      clearTimeout(this.delayTimer);
+      this.delayTimer = null;
+    }
+    const taken: Entry[] = [];
+    let samples = 0;
+    while (this.queue.length > 0 && (taken.length === 0 || samples + this.queue[0].samples <= this.options.maxBatch)) {
+      const entry = this.queue.shift()!;
+      this.detach(entry);
+      taken.push(entry);
+      samples += entry.samples;
+    }
+    this.queuedSamples -= samples;
+    this.options.observer?.queueDepth?.(this.queue.length);
+    this.running = this.runBatch(taken, samples).finally(() => {
+      this.running = null;
+      if (this.queue.length > 0) {
+        // The model is free and requests waited while it was busy: start at once.
+        this.startBatch();
+      } else {
+        for (const resolve of this.idleWaiters.splice(0)) resolve();
+      }
+    });
+  }
+
+  private async runBatch(entries: Entry[], samples: number): Promise<void> {
+    const { sampleSize } = this.options;
+    const started = performance.now();
+    const queueSeconds = entries.map((e) => (started - e.enqueuedAt) / 1000);
+    for (const seconds of queueSeconds) this.options.observer?.queued?.(seconds);
+    let input: Float32Array;
+    if (entries.length === 1) {
+      input = entries[0].input;
+    } else {
+      input = new Float32Array(samples * sampleSize);
+      let offset = 0;
+      for (const entry of entries) {
+        input.set(entry.input, offset);
+        offset += entry.input.length;
+      }
+    }
+    let output: Float32Array;
+    try {
+      output = await this.options.run(input, samples);
+    } catch (error) {
+      for (const entry of entries) entry.reject(error as Error);
+      return;
+    }
+    const computeSeconds = (performance.now() - started) / 1000;
+    this.options.observer?.batch?.(entries.length, samples, computeSeconds);
+    const perSample = output.length / samples;
+    let row = 0;
+    entries.forEach((entry, i) => {
+      entry.resolve({
+        output: output.slice(row * perSample, (row + entry.samples) * perSample),
+        batchSamples: samples, queueSeconds: queueSeconds[i], computeSeconds,
+      });
+      row += entry.samples;
+    });
+  }
+
+  private remove(entry: Entry, error: Error): void {
+    const index = this.queue.indexOf(entry);
+    if (index === -1) return;
+    this.queue.splice(index, 1);
+    this.queuedSamples -= entry.samples;
+    this.detach(entry);
+    this.options.observer?.queueDepth?.(this.queue.length);
+    entry.reject(error);
+  }
+
+  private detach(entry: Entry): void {
+    if (entry.deadlineTimer) clearTimeout(entry.deadlineTimer);
+    if (entry.signal && entry.onAbort) entry.signal.removeEventListener('abort', entry.onAbort);
+  }
+}

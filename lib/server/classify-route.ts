@@ -1,0 +1,72 @@
+// POST /v1/classify: the route for people and scripts that have an image, not a tensor. The body is the image
+// (JPEG, PNG, WebP: Content-Type image/*, application/octet-stream or none) or JSON {"image": base64, "k": n}; the
+// answer is the top k labels with softmax probabilities after the model's own preprocessing (the seed's shorter
+// side resize and centre crop, or ?resize=letterbox). sharp decodes and resizes on libuv's threads, so images of
+// the next batch are decoded while the current batch runs; the request then joins the same queue as V2 inference.
+import type { FastifyInstance } from 'fastify';
+import { softmaxRows, topK } from '../cli/predict';
+import { DataError } from '../data/errors';
+import { describe } from '../validate';
+import { BadRequestError, UnsupportedMediaTypeError } from './errors';
+import type { ResolvedServerOptions } from './options';
+import { submitWithDisconnect } from './v2-routes';
+
+const IMAGE_TYPES = new Set(['image/jpeg', 'image/jpg', 'image/png', 'image/webp', 'application/octet-stream']);
+const DEFAULT_K = 5;
+
+interface ClassifyQuery { k?: string; resize?: string }
+
+export function registerClassifyRoute(app: FastifyInstance, options: ResolvedServerOptions): void {
+  app.post<{ Querystring: ClassifyQuery }>('/v1/classify', async (request, reply) => {
+    const { model, batcher } = app.vitorch.serving();
+    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    const mediaType = String(request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    let image: Buffer;
+    let k: unknown = request.query.k === undefined ? undefined : Number(request.query.k);
+    if (mediaType === 'application/json') {
+      let json: unknown;
+      try {
+        json = JSON.parse(body.toString('utf8'));
+      } catch (error) {
+        throw new BadRequestError(`the body is not valid JSON: ${(error as Error).message}`);
+      }
+      const fields = json as { image?: unknown; k?: unknown };
+      if (typeof json !== 'object' || json === null || typeof fields.image !== 'string') {
+        throw new BadRequestError(`expected {"image": "<base64>"} for the JSON body, received ${describe(fields?.image ?? json)}`);
+      }
+      if (!/^[A-Za-z0-9+/=_\s-]*$/.test(fields.image)) throw new BadRequestError('the image field is not base64');
+      image = Buffer.from(fields.image, 'base64');
+      if (fields.k !== undefined) k = fields.k;
+    } else if (mediaType === '' || IMAGE_TYPES.has(mediaType)) {
+      image = body;
+    } else {
+      throw new UnsupportedMediaTypeError(`expected an image (image/jpeg, image/png, image/webp) or application/json ` +
+        `{"image": base64} for /v1/classify, received Content-Type '${mediaType.slice(0, 60)}'`);
+    }
+    if (k === undefined) k = Math.min(DEFAULT_K, model.numClasses);
+    if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > model.numClasses) {
+      throw new BadRequestError(`expected an integer in [1, ${model.numClasses}] for k, received ${describe(request.query.k ?? k)}`);
+    }
+    const resize = request.query.resize ?? 'center-crop';
+    if (resize !== 'center-crop' && resize !== 'letterbox') {
+      throw new BadRequestError(`expected 'center-crop' or 'letterbox' for resize, received ${describe(resize)}`);
+    }
+    const preprocessor = resize === 'letterbox' ? model.letterbox : model.preprocessor;
+    if (!preprocessor) throw new BadRequestError('resize=letterbox is not available for a model given without its config');
+    if (image.length === 0) throw new BadRequestError('the request has no image: expected JPEG, PNG or WebP bytes');
+
+    const started = performance.now();
+    let pixels: Float32Array;
+    try {
+      pixels = await preprocessor.evaluate({ bytes: image, name: 'the image' });
+    } catch (error) {
+      if (error instanceof DataError) throw new BadRequestError(error.message);
+      throw error;
+    }
+    app.vitorchMetrics.preprocessDuration.observe((performance.now() - started) / 1000);
+    const result = await submitWithDisconnect(batcher, pixels, 1, options.timeoutMs, request, reply);
+    request.batchSamples = result.batchSamples;
+    const [probabilities] = softmaxRows(result.output, 1);
+    return { model_name: model.name, model_version: model.version, top: topK(probabilities, k, model.classes) };
+  });
+}

@@ -1,0 +1,93 @@
+// The options of createServer (and of `vitorch serve`, whose flags map one to one), validated once with the
+// project's wording ("expected X for Y, received Z"), defaults filled in.
+import type { Classifier } from '../classifier';
+import type { ModelDType } from '../model';
+import type { Device } from '../tensor';
+import { expected, rejectUnknownKeys, requireDevice, requireInteger, requireObject, requireString } from '../validate';
+
+export interface ServerOptions {
+  /** A checkpoint of the model to serve. With `config`: the model `vitorch train` wrote; alone: the seed's
+   *  ViT-B/16 (1000 classes, 224 x 224, ImageNet preprocessing). Neither: the embedded Fashion-MNIST model. */
+  weights?: string;
+  /** The config.json `vitorch train` writes (`model` and `classes` are enough; preprocessing defaults to the seed's). */
+  config?: string;
+  /** A classifier already loaded (loadClassifier, defaultClassifier) instead of weights and config; the caller
+   *  keeps ownership (closing the server does not dispose it). */
+  classifier?: Classifier;
+  /** The name the model is served under (/v2/models/{name}). Default 'vit'. */
+  modelName?: string;
+  device?: Device;
+  /** Weights' dtype (model.to); requests stay FP32 on the wire. Default: the checkpoint's (float32). */
+  dtype?: ModelDType;
+  /** Most samples in one forward pass; also the largest batch one request may send. Default 8. */
+  maxBatch?: number;
+  /** How long the first request of an idle model waits for others to join its batch. Default 5 ms. */
+  maxDelayMs?: number;
+  /** Most requests waiting; one more gets 503 with Retry-After at once. Default 64. */
+  maxQueue?: number;
+  /** Deadline of a queued request unless it sets its own (the `timeout` parameter, microseconds). Default 30 000 ms. */
+  timeoutMs?: number;
+  /** Largest request body in bytes (413 beyond). Default 64 MiB. */
+  bodyLimit?: number;
+  /** fastify's logger option: true (pino, info level), false, or pino options. Default true. */
+  logger?: boolean | Record<string, unknown>;
+}
+
+export interface ResolvedServerOptions {
+  weights?: string;
+  config?: string;
+  classifier?: Classifier;
+  modelName: string;
+  device?: Device;
+  dtype?: ModelDType;
+  maxBatch: number;
+  maxDelayMs: number;
+  maxQueue: number;
+  timeoutMs: number;
+  bodyLimit: number;
+  logger: boolean | Record<string, unknown>;
+}
+
+export const SERVER_DEFAULTS = {
+  modelName: 'vit', maxBatch: 8, maxDelayMs: 5, maxQueue: 64, timeoutMs: 30_000, bodyLimit: 64 * 1024 * 1024,
+} as const;
+
+const KEYS = ['weights', 'config', 'classifier', 'modelName', 'device', 'dtype', 'maxBatch', 'maxDelayMs', 'maxQueue',
+  'timeoutMs', 'bodyLimit', 'logger'] as const;
+const DTYPES = ['float32', 'float64', 'float16', 'bfloat16'];
+// A model name becomes a URL path segment and a metric label.
+const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+
+export function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
+  const o = requireObject(options, 'createServer options');
+  rejectUnknownKeys(o, KEYS, 'createServer options');
+  const weights = o.weights === undefined ? undefined : requireString(o.weights, 'weights');
+  const config = o.config === undefined ? undefined : requireString(o.config, 'config');
+  if (config !== undefined && weights === undefined) {
+    throw new TypeError('config needs weights: the config describes the model, the weights are its parameters');
+  }
+  if (o.classifier !== undefined && (weights !== undefined || config !== undefined)) {
+    throw new TypeError('give either a classifier or weights (and config), not both');
+  }
+  const modelName = o.modelName === undefined ? SERVER_DEFAULTS.modelName : requireString(o.modelName, 'modelName');
+  if (!NAME_PATTERN.test(modelName)) {
+    throw new RangeError(expected('1 to 64 letters, digits, _ . or -', 'modelName', modelName));
+  }
+  const device = o.device === undefined ? undefined : requireDevice(o.device, 'device') as Device;
+  if (o.dtype !== undefined && !DTYPES.includes(o.dtype as string)) {
+    throw new RangeError(expected(`one of ${DTYPES.join(', ')}`, 'dtype', o.dtype));
+  }
+  const logger = o.logger === undefined ? true : o.logger;
+  if (typeof logger !== 'boolean' && (typeof logger !== 'object' || logger === null)) {
+    throw new TypeError(expected('a boolean or pino options', 'logger', logger));
+  }
+  return {
+    weights, config, classifier: o.classifier as Classifier | undefined, modelName, device, dtype: o.dtype as ModelDType | undefined,
+    maxBatch: o.maxBatch === undefined ? SERVER_DEFAULTS.maxBatch : requireInteger(o.maxBatch, 'maxBatch', 1, 4096),
+    maxDelayMs: o.maxDelayMs === undefined ? SERVER_DEFAULTS.maxDelayMs : requireInteger(o.maxDelayMs, 'maxDelayMs', 0, 60_000),
+    maxQueue: o.maxQueue === undefined ? SERVER_DEFAULTS.maxQueue : requireInteger(o.maxQueue, 'maxQueue', 1, 1_000_000),
+    timeoutMs: o.timeoutMs === undefined ? SERVER_DEFAULTS.timeoutMs : requireInteger(o.timeoutMs, 'timeoutMs', 1, 86_400_000),
+    bodyLimit: o.bodyLimit === undefined ? SERVER_DEFAULTS.bodyLimit : requireInteger(o.bodyLimit, 'bodyLimit', 1024, 2 ** 31 - 1),
+    logger: logger as boolean | Record<string, unknown>,
+  };
+}

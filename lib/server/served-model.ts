@@ -1,0 +1,102 @@
+// The model a server serves: the network, its name and version on the wire, its class names, the shape of one
+// input sample and the preprocessing /v1/classify applies. The protocol routes read these; only forward() runs it.
+import * as path from 'path';
+import { Classifier, ClassifierConfig, defaultModelDir, loadClassifier, preprocessorFor, readClassifierConfig } from '../classifier';
+import type { Preprocessor } from '../data/preprocess';
+import { vitAsync } from '../model';
+import type { ModelDType, VisionTransformer } from '../model';
+import { tensor } from '../tensor';
+import type { Device } from '../tensor';
+
+export interface ModelSource {
+  weights?: string;
+  config?: string;
+  classifier?: Classifier;
+  device?: Device;
+  dtype?: ModelDType;
+}
+
+export class ServedModel {
+  /** Models are served as version "1": one checkpoint per server, replicas for more. */
+  readonly version = '1';
+  /** [C, H, W] of one sample. */
+  readonly sampleShape: [number, number, number];
+  readonly sampleSize: number;
+
+  private constructor(
+    readonly name: string,
+    readonly model: VisionTransformer,
+    readonly classes: readonly string[],
+    readonly preprocessor: Preprocessor,
+    /** The same preprocessing with the seed's letterbox (aspect kept, grey borders) instead of the centre crop;
+     *  null for a Classifier given ready-made, whose config is not known. */
+    readonly letterbox: Preprocessor | null,
+    /** Where the weights came from, for the logs and the model config. */
+    readonly source: string,
+    private readonly owned: boolean,
+  ) {
+    const o = model.options;
+    this.sampleShape = [o.inChans, o.inputShape[0], o.inputShape[1]];
+    this.sampleSize = this.sampleShape[0] * this.sampleShape[1] * this.sampleShape[2];
+  }
+
+  /** Loads `source` (off the event loop): the embedded model, a trained model and its config, or ViT-B/16 weights. */
+  static async load(name: string, source: ModelSource): Promise<ServedModel> {
+    let classifier: Classifier;
+    let config: ClassifierConfig | null = null;
+    let from: string;
+    let owned = true;
+    if (source.classifier) {
+      classifier = source.classifier;
+      from = 'a Classifier given to createServer';
+      owned = false;
+    } else if (source.weights && source.config) {
+      classifier = await loadClassifier(source.config, source.weights);
+      config = readClassifierConfig(source.config);
+      from = source.weights;
+    } else if (source.weights) {
+      // The seed's vit(): ViT-B/16, 1000 ImageNet classes, named by index for want of a label file.
+      config = { model: {}, classes: Array.from({ length: 1000 }, (_, i) => String(i)) };
+      const model = await vitAsync({ pretrained: source.weights });
+      classifier = new Classifier(model.eval(), config.classes, preprocessorFor(config));
+      from = source.weights;
+    } else {
+      const dir = defaultModelDir();
+      classifier = await loadClassifier(path.join(dir, 'config.json'), path.join(dir, 'weights.pth'));
+      config = readClassifierConfig(path.join(dir, 'config.json'));
+      from = `the embedded default model (${dir})`;
+    }
+    const model = classifier.model;
+    try {
+      if (source.device !== undefined || source.dtype !== undefined) model.to({ device: source.device, dtype: source.dtype });
+    } catch (error) {
+      if (owned) model.dispose();
+      throw error;
+    }
+    const letterbox = config ? preprocessorFor({ ...config, preprocess: { ...config.preprocess, resize: 'letterbox' } }) : null;
+    return new ServedModel(name, model, classifier.classes, classifier.preprocessor, letterbox, from, owned);
+  }
+
+  get numClasses(): number { return this.classes.length; }
+  get dtype(): string { return this.model.dtype; }
+  get device(): string { return this.model.device; }
+
+  /** Logits of `samples` inputs laid end to end (float32 in, float32 out whatever the weights' dtype), computed
+   *  on the native compute thread. */
+  async forward(input: Float32Array, samples: number): Promise<Float32Array> {
+    const dtype = this.model.dtype === 'float32' ? undefined : this.model.dtype as ModelDType;
+    const device = this.model.device === 'cpu' ? undefined : this.model.device as Device;
+    using x = tensor(input, [samples, ...this.sampleShape], { dtype, device });
+    using logits = await this.model.forwardAsync(x);
+    return logits.toFloat32Array();
+  }
+
+  /** One forward pass before the server says it is ready: the first pass allocates and plans what later ones reuse. */
+  async warmUp(): Promise<void> {
+    await this.forward(new Float32Array(this.sampleSize), 1);
+  }
+
+  dispose(): void {
+    if (this.owned && !this.model.disposed) this.model.dispose();
+  }
+}
