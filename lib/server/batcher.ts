@@ -60,6 +60,7 @@ export class Batcher {
   private running: Promise<void> | null = null;
   private delayTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  private flushing = false;
   private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly options: BatcherOptions) {}
@@ -90,6 +91,12 @@ export class Batcher {
     });
   }
 
+  /** From now on batches start without waiting for maxDelayMs: the server is draining, nobody new will join. */
+  flush(): void {
+    this.flushing = true;
+    this.schedule();
+  }
+
   /** Refuses new requests; resolves once every queued request has been run (or dropped) and the last batch is done. */
   close(): Promise<void> {
     this.closed = true;
@@ -104,7 +111,7 @@ export class Batcher {
 
   private schedule(): void {
     if (this.running || this.queue.length === 0) return;
-    if (this.queuedSamples >= this.options.maxBatch || this.closed || this.options.maxDelayMs === 0) {
+    if (this.queuedSamples >= this.options.maxBatch || this.closed || this.flushing || this.options.maxDelayMs === 0) {
       this.startBatch();
       return;
     }

@@ -70,6 +70,7 @@ export class ServerLifecycle {
    *  waits for their responses). */
   drain(): void {
     if (this.phase !== 'closed') this.phase = 'draining';
+    this.batcher?.flush();
   }
 
   /** When fastify closes (every response sent): the queue's last requests run, then the model's memory is freed. */

@@ -39,6 +39,11 @@ function optionalBoolean(params: Json, key: string, where: string): boolean | un
   return value;
 }
 
+/** A tensor name as the client sent it, quoted when it is a string. */
+function nameText(value: unknown): string {
+  return typeof value === 'string' ? `'${value.slice(0, 64)}'` : describe(value);
+}
+
 function shapeText(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }
@@ -77,7 +82,7 @@ export function parseInferRequest(body: SplitBody, model: ServedModel, maxBatch:
     for (const output of request.outputs) {
       if (!isObject(output)) throw new BadRequestError(`expected an object for outputs[0], received ${describe(output)}`);
       if (output.name !== OUTPUT_NAME) {
-        throw new BadRequestError(`unknown output ${describe(output.name)}: the model's output is '${OUTPUT_NAME}'`);
+        throw new BadRequestError(`unknown output ${nameText(output.name)}: the model's output is '${OUTPUT_NAME}'`);
       }
       const p = parameters(output.parameters, `output '${OUTPUT_NAME}'`);
       binary = optionalBoolean(p, 'binary_data', `output '${OUTPUT_NAME}'`) ?? binary;
@@ -97,7 +102,7 @@ export function parseInferRequest(body: SplitBody, model: ServedModel, maxBatch:
 function readInput(tensor: unknown, model: ServedModel, maxBatch: number, reader: BinaryReader): { input: Float32Array; samples: number } {
   if (!isObject(tensor)) throw new BadRequestError(`expected an input tensor object, received ${describe(tensor)}`);
   if (tensor.name !== INPUT_NAME) {
-    throw new BadRequestError(`unknown input ${describe(tensor.name)}: the model's input is '${INPUT_NAME}'`);
+    throw new BadRequestError(`unknown input ${nameText(tensor.name)}: the model's input is '${INPUT_NAME}'`);
   }
   if (tensor.datatype !== 'FP32') {
     throw new BadRequestError(`expected datatype FP32 for input '${INPUT_NAME}', received ${describe(tensor.datatype)}`);

@@ -1,0 +1,77 @@
+// Real servers on loopback for the serving tests: createServer listening on a free port, requests with Node's own
+// fetch (no Content-Type unless a test sets one) and the metrics the server exposes, parsed.
+import type { FastifyInstance } from 'fastify';
+import { createServer, ServerOptions } from '../lib';
+
+export interface RunningServer {
+  app: FastifyInstance;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  const app = createServer({ logger: false, ...options });
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  await app.vitorch.whenReady();
+  return { app, url, close: () => app.close() };
+}
+
+export interface Answer {
+  status: number;
+  headers: Headers;
+  body: Buffer;
+  json(): any;
+}
+
+export async function request(url: string, init: { method?: string; body?: Buffer | Uint8Array; headers?: Record<string, string> } = {}): Promise<Answer> {
+  const response = await fetch(url, { method: init.method ?? (init.body ? 'POST' : 'GET'), body: init.body, headers: init.headers });
+  const body = Buffer.from(await response.arrayBuffer());
+  return { status: response.status, headers: response.headers, body, json: () => JSON.parse(body.toString('utf8')) };
+}
+
+export function jsonBody(value: unknown): Buffer {
+  return Buffer.from(JSON.stringify(value), 'utf8');
+}
+
+/** The V2 request for `samples` inputs of `shape` [n, C, H, W] as JSON data. */
+export function inferJson(input: Float32Array, shape: number[], extra: Record<string, unknown> = {}): Buffer {
+  return jsonBody({ inputs: [{ name: 'input', datatype: 'FP32', shape, data: Array.from(input) }], ...extra });
+}
+
+/** One sample value of a Prometheus text exposition, e.g. metric(text, 'vitorch_batch_size_count'). */
+export function metric(text: string, name: string, labels: Record<string, string> = {}): number {
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) continue;
+    const match = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const found = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    if (Object.entries(labels).every(([k, v]) => found[k] === v)) return Number(match[3]);
+  }
+  return 0;
+}
+
+export async function metrics(url: string): Promise<string> {
+  return (await request(`${url}/metrics`)).body.toString('utf8');
+}
+
+/** Seeded floats in [-1, 1) (mulberry32), so every run sends the same inputs. */
+export function seededFloats(count: number, seed: number): Float32Array {
+  const out = new Float32Array(count);
+  let a = seed >>> 0;
+  for (let i = 0; i < count; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  }
+  return out;
+}
+
+export async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
