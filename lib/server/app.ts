@@ -84,6 +84,8 @@ export function createServer(options: ServerOptions = {}): FastifyInstance {
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string; outcome?: string }, request, reply) => {
     if (error instanceof HttpError) {
       if (error.outcome) request.outcome = error.outcome;
+      // Nobody is left to receive this answer, so no onResponse will count it.
+      if (error.outcome === 'cancelled') count(request, 'cancelled');
       reply.headers(error.headers).code(error.statusCode).send({ error: error.message });
       return;
     }
