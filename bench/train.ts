@@ -20,6 +20,7 @@ import {
   VisionTransformer,
 } from '../lib';
 import type { VisionTransformerOptions } from '../lib';
+import { featureDispatchLibrary, vendorDispatchDiffers } from './feature-dispatch';
 
 const root = path.join(__dirname, '..', '..');
 const checkpoint = path.join(root, 'model_data', 'vit-patch_16.pth');
@@ -164,8 +165,8 @@ class TorchChild {
   private readonly waiting: { resolve(line: string): void; reject(error: Error): void }[] = [];
   private exited: Error | null = null;
 
-  constructor(python: string) {
-    this.child = spawn(python, [torchScript], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
+  constructor(python: string, env: NodeJS.ProcessEnv = process.env) {
+    this.child = spawn(python, [torchScript], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'], env });
     createInterface({ input: this.child.stdout }).on('line', (line) => this.waiting.shift()?.resolve(line));
     this.child.on('exit', (code, signal) => {
       this.exited = new Error(`bench/train_torch.py exited (${signal ?? `code ${code}`}); its stderr is above`);
@@ -216,6 +217,8 @@ function median(values: number[]): number {
 /** A contestant as the rounds see it: a name and a way to run N timed steps. */
 interface Contestant {
   name: string;
+  /** Contestants of one group train one shared model (the best-eager variants of one PyTorch process). */
+  group?: string;
   run(steps: number): Promise<StepsReport>;
 }
 
@@ -275,9 +278,16 @@ function mainThreadContestant(name: string, model: VisionTransformer, optimizer:
   };
 }
 
-function torchContestant(name: string, child: TorchChild): Contestant {
-  return { name, run: (steps) => child.request<StepsReport>({ cmd: 'steps', contestant: name, steps }) };
+/** A contestant of bench/train_torch.py; `suffix` names the process variant (its own model and optimizer). */
+function torchContestant(name: string, child: TorchChild, suffix = ''): Contestant {
+  return {
+    name: name + suffix, group: name.startsWith('best-eager') ? `best-eager${suffix}` : undefined,
+    run: (steps) => child.request<StepsReport>({ cmd: 'steps', contestant: name, steps }),
+  };
 }
+
+// The PyTorch process with MKL told to dispatch its kernels by CPU features (bench/feature-dispatch.ts).
+const FEATURE_DISPATCH = '-feature-dispatch';
 
 function buildModel(configuration: Configuration, python: string): VisionTransformer {
   manualSeed(0);
@@ -310,8 +320,8 @@ interface ConfigurationResult {
   ratios: Record<string, number>;
 }
 
-async function runConfiguration(configuration: Configuration, options: Options, child: TorchChild, python: string,
-  workDir: string): Promise<ConfigurationResult> {
+async function runConfiguration(configuration: Configuration, options: Options, child: TorchChild,
+  dispatchChild: TorchChild | null, python: string, workDir: string): Promise<ConfigurationResult> {
   const pick = (pair: [number, number]) => (options.quick ? pair[1] : pair[0]);
   const warmup = options.warmup ?? pick(configuration.warmup);
   const rounds = options.rounds ?? pick(configuration.rounds);
@@ -334,11 +344,13 @@ async function runConfiguration(configuration: Configuration, options: Options, 
   const images = tensor(values, imageShape);
   const labels = tensor(labelValues, [batch]);
 
-  const torchSetup = await child.request<SetupReport>({
+  const setup = {
     cmd: 'setup', model: referenceKwargs(modelOptions), weights: files.weights, images: files.images, labels: files.labels,
     batch, threads: options.threads, freeze: configuration.freeze, lr: LR, weightDecay: WEIGHT_DECAY,
     labelSmoothing: LABEL_SMOOTHING, checkLogits: files.logits, checkImages: CHECK_IMAGES,
-  });
+  };
+  const torchSetup = await child.request<SetupReport>(setup);
+  if (dispatchChild) await dispatchChild.request<SetupReport>({ ...setup, checkLogits: `${files.logits}.dispatch` });
   // Same model before anything is timed: vitorch's evaluation-mode logits against the seed model's.
   const sample = tensor(values.subarray(0, CHECK_IMAGES * imageShape.slice(1).reduce((a, b) => a * b)),
     [CHECK_IMAGES, ...imageShape.slice(1)]);
@@ -367,6 +379,10 @@ async function runConfiguration(configuration: Configuration, options: Options, 
     torchContestant('best-eager-sdpa', child),
     torchContestant('best-eager-explicit', child),
   ];
+  if (dispatchChild) {
+    contestants.push(torchContestant('best-eager-sdpa', dispatchChild, FEATURE_DISPATCH),
+      torchContestant('best-eager-explicit', dispatchChild, FEATURE_DISPATCH));
+  }
   if (options.mainThread) {
     const copy = buildModel(configuration, python);
     copy.loadStateDict(files.weights);
@@ -388,8 +404,8 @@ async function runConfiguration(configuration: Configuration, options: Options, 
   try {
     for (const c of contestants) {
       const report = await c.run(warmup);
-      // The best-eager contestants share one model: only the first of them starts from the common weights.
-      const sharesUpdatedWeights = c.name.startsWith('best-eager') && [...firstLoss.keys()].some((n) => n.startsWith('best-eager'));
+      // The contestants of a group share one model: only the first of them starts from the common weights.
+      const sharesUpdatedWeights = c.group !== undefined && contestants.some((o) => o.group === c.group && firstLoss.has(o.name));
       if (!sharesUpdatedWeights) firstLoss.set(c.name, report.losses[0]);
     }
     for (let round = 0; round < rounds; round++) {
@@ -416,7 +432,9 @@ async function runConfiguration(configuration: Configuration, options: Options, 
   });
   const byName = (name: string) => results.find((r) => r.name === name)!;
   const faster = (a: string, b: string) => (byName(a).medianMs <= byName(b).medianMs ? a : b);
-  const bestAttention: ConfigurationResult['bestAttention'] = { float32: faster('best-eager-sdpa', 'best-eager-explicit') };
+  // PyTorch at its best: the faster attention form, and on non-Intel CPUs the faster MKL dispatch too.
+  const bestFloat32 = ['best-eager-sdpa', 'best-eager-explicit'].flatMap((n) => (dispatchChild ? [n, n + FEATURE_DISPATCH] : [n]));
+  const bestAttention: ConfigurationResult['bestAttention'] = { float32: bestFloat32.reduce(faster) };
   const ratios: Record<string, number> = {
     'vitorch/seed-eager': byName('vitorch').imagesPerSecond / byName('seed-eager').imagesPerSecond,
     'vitorch/best-eager': byName('vitorch').imagesPerSecond / byName(bestAttention.float32).imagesPerSecond,
@@ -441,12 +459,12 @@ const fixed = (value: number, digits = 1) => value.toFixed(digits);
 
 function printConfiguration(r: ConfigurationResult): void {
   console.log(`  ${r.rounds} rounds of ${r.stepsPerRound} steps per contestant after ${r.warmup} warm-up steps; `
-    + `AdamW: seed-eager ${r.torch.seedAdamW}, best-eager ${r.torch.bestAdamW}, vitorch libtorch's torch::optim::AdamW; `
+    + `AdamW: seed-eager ${r.torch.seedAdamW}, best-eager ${r.torch.bestAdamW}, vitorch ATen's fused kernel (fused: true); `
     + `logits agree to ${r.logitsAgreement.maxAbsDifference.toExponential(1)} (max |logit| ${fixed(r.logitsAgreement.maxAbsLogit, 2)})`);
-  console.log(`  ${'contestant'.padEnd(26)} ${'median ms/step'.padStart(14)}  ${'min-max ms'.padEnd(20)} ${'images/s'.padStart(9)}  first-step loss`);
+  console.log(`  ${'contestant'.padEnd(38)} ${'median ms/step'.padStart(14)}  ${'min-max ms'.padEnd(20)} ${'images/s'.padStart(9)}  first-step loss`);
   for (const c of r.contestants) {
     const chosen = c.name === r.bestAttention.float32 || c.name === r.bestAttention.bfloat16 ? ' *' : '';
-    console.log(`  ${(c.name + chosen).padEnd(26)} ${fixed(c.medianMs).padStart(14)}  `
+    console.log(`  ${(c.name + chosen).padEnd(38)} ${fixed(c.medianMs).padStart(14)}  `
       + `${`(${fixed(c.minMs)}-${fixed(c.maxMs)})`.padEnd(20)} ${fixed(c.imagesPerSecond).padStart(9)}  ${c.firstLoss?.toFixed(5) ?? '-'}`);
   }
   console.log(`  * the faster attention form, best-eager's figure`);
@@ -477,14 +495,16 @@ async function main(): Promise<void> {
   const configurations = CONFIGURATIONS.filter((c) => !options.only || options.only.includes(c.name));
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-bench-train-'));
   const child = new TorchChild(python);
+  const dispatchChild = vendorDispatchDiffers() ? new TorchChild(python, { ...process.env, LD_PRELOAD: featureDispatchLibrary() }) : null;
   const results: ConfigurationResult[] = [];
   try {
     console.log(`training steps, ${getNumThreads()} threads on both sides, ${cpu.model} (${cpu.logicalCpus} logical CPUs, `
       + `AVX-512 BF16 ${cpu.avx512Bf16 ? 'yes' : 'no'}, AMX BF16 ${cpu.amxBf16 ? 'yes' : 'no'}); vitorch's libtorch ${libtorchVersion}; `
       + `AdamW lr ${LR} weight decay ${WEIGHT_DECAY}, label smoothing ${LABEL_SMOOTHING}${options.quick ? '; --quick' : ''}`);
-    for (const configuration of configurations) results.push(await runConfiguration(configuration, options, child, python, workDir));
+    for (const configuration of configurations) results.push(await runConfiguration(configuration, options, child, dispatchChild, python, workDir));
   } finally {
     child.close();
+    dispatchChild?.close();
     fs.rmSync(workDir, { recursive: true, force: true });
   }
   printSummary(results);
