@@ -1,12 +1,12 @@
-// The data tests' reference files, made by tools/make_data_fixtures.py (numpy, PIL, torchvision). Made here when
-// missing or older than the tool, so `npx jest test/data-` works without `npm run fixtures` first.
+// The data tests' reference files, made by tools/make_data_fixtures.py (numpy, PIL, torchvision) and
+// tools/make_autoaugment_fixtures.py (PIL). Made here when missing or older than the tool, so `npx jest test/data-`
+// works without `npm run fixtures` first.
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
 
 const ROOT = path.join(__dirname, '..');
 export const DATA_FIXTURES = path.join(__dirname, 'fixtures', 'generated', 'data');
-const TOOL = path.join(ROOT, 'tools', 'make_data_fixtures.py');
 export const FASHION = process.env.FASHION_MNIST_DIR ?? '/usr/share/datasets/fashion-mnist';
 
 export interface ImageCase {
@@ -27,19 +27,21 @@ export interface DataManifest {
   };
 }
 
-function ensure(): void {
-  const manifest = path.join(DATA_FIXTURES, 'manifest.json');
-  if (fs.existsSync(manifest) && fs.statSync(manifest).mtimeMs >= fs.statSync(TOOL).mtimeMs) return;
+/** Runs `tool` (a tools/*.py generator) into `dir` unless its manifest.json is newer than the tool. */
+export function ensureGenerated(tool: string, dir: string): void {
+  const manifest = path.join(dir, 'manifest.json');
+  const script = path.join(ROOT, 'tools', tool);
+  if (fs.existsSync(manifest) && fs.statSync(manifest).mtimeMs >= fs.statSync(script).mtimeMs) return;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { findPython } = require(path.join(ROOT, 'scripts', 'python.js')) as { findPython(): string | null };
   const python = findPython();
   if (!python) throw new Error('the data tests need Python 3 with numpy, PIL, torch and torchvision (tools/requirements.txt)');
-  const run = spawnSync(python, [TOOL, '--out', DATA_FIXTURES], { encoding: 'utf8' });
-  if (run.status !== 0) throw new Error(`tools/make_data_fixtures.py failed:\n${run.stderr}`);
+  const run = spawnSync(python, [script, '--out', dir], { encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`tools/${tool} failed:\n${run.stderr}`);
 }
 
 export function dataManifest(): DataManifest {
-  ensure();
+  ensureGenerated('make_data_fixtures.py', DATA_FIXTURES);
   return JSON.parse(fs.readFileSync(path.join(DATA_FIXTURES, 'manifest.json'), 'utf8')) as DataManifest;
 }
 
