@@ -67,3 +67,75 @@ describe('each operation equals PIL\'s bytes', () => {
     expect(failures).toEqual([]);
   });
 });
+
+describe('the policy', () => {
+  test('the table is the seed\'s: 25 sub-policies, probabilities, bins and numpy\'s magnitudes', () => {
+    expect(IMAGENET_POLICY.length).toBe(manifest.policy.length);
+    expect(manifest.policy.length).toBe(25);
+    const ours = IMAGENET_POLICY.map((steps) => ({
+      p: steps.map((s) => s.p), op: steps.map((s) => s.op), index: steps.map((s) => s.index),
+      magnitude: steps.map((s) => s.magnitude), signed: steps.map((s) => s.signed),
+    }));
+    // Exact: the magnitudes are the same float64 values numpy.linspace computes (start + k * step, last bin = stop).
+    expect(ours).toEqual(manifest.policy);
+  });
+
+  test('every sub-policy under forced choices equals PIL applying the same two operations', () => {
+    const failures: string[] = [];
+    for (const c of manifest.subPolicies) {
+      const { image, policies } = images.get(c.image)!;
+      const result = applyAutoAugment(image, { policy: c.policy, apply: c.apply, sign: c.sign });
+      const diff = differences(result, policies, c.offset);
+      if (diff.length > 0) failures.push(`${c.image} sub-policy ${c.policy} apply ${c.apply} sign ${c.sign}: ${diff.length} bytes differ`);
+    }
+    expect(failures).toEqual([]);
+  });
+
+  test('choices follow the probabilities: uniform sub-policy, each operation with its p, signs half and half', () => {
+    const draws = 50000;
+    const chosen = new Array<number>(25).fill(0);
+    const applied = IMAGENET_POLICY.map(() => [0, 0]);
+    const negative = IMAGENET_POLICY.map(() => [0, 0]);
+    for (let i = 0; i < draws; i++) {
+      const choice = drawAutoAugment(forKey(3, i));
+      chosen[choice.policy]++;
+      choice.apply.forEach((a, k) => {
+        if (a) applied[choice.policy][k]++;
+        if (choice.sign[k] === -1) negative[choice.policy][k]++;
+        // A sign is drawn only for an operation that runs and has a signed magnitude.
+        if (choice.sign[k] === -1 && !(a && IMAGENET_POLICY[choice.policy][k].signed)) throw new Error('sign without a signed op');
+      });
+    }
+    const within = (count: number, n: number, p: number): boolean => Math.abs(count - n * p) <= 5 * Math.sqrt(n * p * (1 - p)) + 1e-9;
+    chosen.forEach((count) => expect(within(count, draws, 1 / 25)).toBe(true));
+    IMAGENET_POLICY.forEach((steps, j) => steps.forEach((s, k) => {
+      expect(within(applied[j][k], chosen[j], s.p)).toBe(true);
+      if (s.signed) expect(within(negative[j][k], applied[j][k], 0.5)).toBe(true);
+    }));
+    // p = 1 always runs and p = 0 never does (random() < p, as the seed tests it).
+    expect(applied[13][1]).toBe(chosen[13]);
+    expect(applied[12][0]).toBe(0);
+  });
+
+  test('seeded: the same stream gives the same image, other streams other images', () => {
+    for (const name of ['fashion-0', 'rgb-37x29']) {
+      const { image } = images.get(name)!;
+      const outputs = new Set<string>();
+      for (let i = 0; i < 40; i++) {
+        const a = autoAugment(image, forKey(9, 1, i));
+        const b = autoAugment(image, forKey(9, 1, i));
+        expect(Buffer.from(a.data).equals(b.data)).toBe(true);
+        outputs.add(Buffer.from(a.data).toString('base64'));
+      }
+      // 40 draws from 25 sub-policies with several ops each: many distinct results (at least a quarter of them).
+      expect(outputs.size).toBeGreaterThan(10);
+    }
+  });
+
+  test('bad choices are refused with the expected range', () => {
+    const { image } = images.get('rgb-2x2')!;
+    expect(() => applyAutoAugment(image, { policy: 25, apply: [true, true], sign: [1, 1] }))
+      .toThrow(new RangeError('expected a sub-policy index in [0, 24] for policy, received number 25'));
+    expect(() => applyOp(image, 'blur' as AutoAugmentOp, 1)).toThrow(RangeError);
+  });
+});
