@@ -8,14 +8,23 @@
 // nearest-neighbour walk of its rotate; the double-precision a = -1 cubic of its affine transform), so any difference
 // is a bug, not a resampling nuance. The policy table is checked against the reference's (probabilities, bins and
 // magnitudes as numpy's linspace makes them), each sub-policy's composition against PIL under forced choices, and
-// the random choices statistically (each draw's frequency within 5 standard errors of its probability).
+// the random choices statistically (each draw's frequency within 5 standard errors of its probability). In the
+// pipelines (IDX and sharp), the policy must run last, on the cropped and flipped bytes, drawing from the sample's
+// stream after the crop and flip; the crops there come from numpy's padding and from the pipeline without the policy.
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
+import { datasetFrom } from '../lib/cli/datasets';
+import { ConfigError, loadTrainConfig } from '../lib/cli/train-config';
 import { IMAGENET_POLICY, applyAutoAugment, applyOp, autoAugment, drawAutoAugment } from '../lib/data/auto-augment';
 import type { AutoAugmentOp } from '../lib/data/auto-augment';
 import type { Uint8Image } from '../lib/data/autoaugment-ops';
+import { randomResizedCropBox } from '../lib/data/geometry';
+import { idxDataset } from '../lib/data/idx';
+import { Preprocessor } from '../lib/data/preprocess';
 import { forKey } from '../lib/data/random';
-import { ensureGenerated } from './data-fixtures';
+import { drawUint8Choice, requireUint8Augmentation } from '../lib/data/uint8-augment';
+import { FASHION, dataManifest, fixture, ensureGenerated } from './data-fixtures';
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'generated', 'autoaugment');
 ensureGenerated('make_autoaugment_fixtures.py', FIXTURES);
@@ -137,5 +146,128 @@ describe('the policy', () => {
     expect(() => applyAutoAugment(image, { policy: 25, apply: [true, true], sign: [1, 1] }))
       .toThrow(new RangeError('expected a sub-policy index in [0, 24] for policy, received number 25'));
     expect(() => applyOp(image, 'blur' as AutoAugmentOp, 1)).toThrow(RangeError);
+  });
+});
+
+/** Normalised floats (mean 0, std 1: v / 255) back to bytes, CHW to HWC. */
+function toBytes(floats: Float32Array, width: number, height: number, channels: 1 | 3): Uint8Image {
+  const plane = width * height;
+  const data = new Uint8Array(plane * channels);
+  for (let c = 0; c < channels; c++) {
+    for (let i = 0; i < plane; i++) data[i * channels + c] = Math.round(floats[c * plane + i] * 255);
+  }
+  return { data, width, height, channels };
+}
+
+function mirrored(image: Uint8Image): Uint8Image {
+  const { width: w, height: h, channels: c } = image;
+  const data = new Uint8Array(image.data.length);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      for (let k = 0; k < c; k++) data[(y * w + x) * c + k] = image.data[(y * w + (w - 1 - x)) * c + k];
+    }
+  }
+  return { ...image, data };
+}
+
+/** A sub-policy whose applied operations do not commute with a flip (a signed rotation or shear). */
+const flipSensitive = (choice: ReturnType<typeof drawAutoAugment>): boolean =>
+  IMAGENET_POLICY[choice.policy].some((s, k) => choice.apply[k] && (s.op === 'rotate' || s.op === 'shearX'));
+
+describe('in the data pipeline', () => {
+  const images = path.join(FASHION, 't10k-images-idx3-ubyte.gz');
+  const labels = path.join(FASHION, 't10k-labels-idx1-ubyte.gz');
+
+  test('IDX: the policy runs on numpy\'s padded crop after the flip, its choices drawn next from the same stream', async () => {
+    const data = dataManifest();
+    const padded = fs.readFileSync(fixture(data.padded.file));
+    const options = { cropPadding: 4, autoAugment: true };
+    const augmentation = requireUint8Augmentation(options);
+    for (const channels of [1, 3] as const) {
+      const ds = await idxDataset({ images, labels, channels, augmentation: options });
+      let orderShows = 0;
+      for (let trial = 0; trial < 6; trial++) {
+        const indices = Array.from({ length: 16 }, (_, i) => i);
+        const loaded = ds.loadSync(indices, indices.map((i) => forKey(trial, 0, i)));
+        for (let k = 0; k < 16; k++) {
+          const stream = forKey(trial, 0, k);
+          const { top, left, flip } = drawUint8Choice(stream, augmentation);
+          const crop = (mirror: boolean): Uint8Image => {
+            const out = new Uint8Array(784);
+            for (let p = 0; p < 784; p++) {
+              const x = mirror ? 27 - (p % 28) : p % 28;
+              out[p] = padded[k * 36 * 36 + (top + Math.floor(p / 28)) * 36 + left + x];
+            }
+            return { data: out, width: 28, height: 28, channels: 1 };
+          };
+          const choice = drawAutoAugment(stream);
+          const expected = applyAutoAugment(crop(flip), choice);
+          const got = toBytes(loaded.images.subarray(k * channels * 784, (k + 1) * channels * 784), 28, 28, channels);
+          for (let c = 0; c < channels; c++) {
+            for (let p = 0; p < 784; p++) {
+              if (got.data[p * channels + c] !== expected.data[p]) throw new Error(`trial ${trial} sample ${k}: channel ${c} byte ${p} differs`);
+            }
+          }
+          // The policy before the flip would have given other bytes here.
+          if (flip && !Buffer.from(mirrored(applyAutoAugment(crop(false), choice)).data).equals(expected.data)) orderShows++;
+        }
+      }
+      expect(orderShows).toBeGreaterThan(0);
+    }
+  });
+
+  test('image files: the policy runs on sharp\'s crop after the flip, its choices drawn after the crop\'s and flip\'s', async () => {
+    const source = fixture('images/rgb-300x200.png');
+    for (const channels of [3, 1] as const) {
+      const normalisation = { size: 32, channels, mean: [0], std: [1] };
+      const withPolicy = new Preprocessor({ ...normalisation, augmentation: { autoAugment: true } });
+      const without = new Preprocessor(normalisation);
+      let orderShows = 0;
+      for (let s = 0; s < 24; s++) {
+        const got = toBytes(await withPolicy.augment(source, forKey(5, s)), 32, 32, channels);
+        // The same crop and flip without the policy (the flip is applied there when the stream says so).
+        const flipped = toBytes(await without.augment(source, forKey(5, s)), 32, 32, channels);
+        const stream = forKey(5, s);
+        randomResizedCropBox(300, 200, stream);
+        const flip = stream.float() < 0.5;
+        const choice = drawAutoAugment(stream);
+        const expected = applyAutoAugment(flipped, choice);
+        expect(Buffer.from(got.data).equals(expected.data)).toBe(true);
+        if (flip && !Buffer.from(mirrored(applyAutoAugment(mirrored(flipped), choice)).data).equals(expected.data)) orderShows++;
+      }
+      expect(orderShows).toBeGreaterThan(0);
+    }
+  });
+
+  test('config: augment.autoAugment is off by default, checked, and reaches the IDX dataset', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-autoaugment-'));
+    try {
+      const file = path.join(dir, 'config.json');
+      const write = (augment: unknown): void => fs.writeFileSync(file, JSON.stringify({
+        model: { inputShape: [28, 28], patchSize: 4, inChans: 1, numClasses: 10, numFeatures: 16, depth: 1, numHeads: 2 },
+        classes: Array.from({ length: 10 }, (_, i) => `c${i}`),
+        data: { train: { format: 'idx', images, labels } },
+        preprocess: { mean: [0], std: [1] },
+        ...(augment === undefined ? {} : { augment }),
+      }));
+      write(undefined);
+      expect((await loadTrainConfig(file)).augment.autoAugment).toBe(false);
+      write({ autoAugment: 'imagenet' });
+      await expect(loadTrainConfig(file)).rejects.toThrow(
+        new ConfigError(file, "expected true or false for augment.autoAugment, received the string 'imagenet'"));
+      write({ autoAugment: true, cropPadding: 2 });
+      const config = await loadTrainConfig(file);
+      expect(config.augment.autoAugment).toBe(true);
+      const dataset = await datasetFrom(config.data.train, config.preprocess, config.augment, config.classes);
+      const reference = await idxDataset({ images, labels, augmentation: { cropPadding: 2, autoAugment: true } });
+      const plain = await idxDataset({ images, labels, augmentation: { cropPadding: 2 } });
+      const indices = Array.from({ length: 64 }, (_, i) => i);
+      const streams = (): ReturnType<typeof forKey>[] => indices.map((i) => forKey(1, 0, i));
+      const a = (await dataset.load(indices, streams())).images;
+      expect(Buffer.from(a.buffer).equals(Buffer.from((await reference.load(indices, streams())).images.buffer))).toBe(true);
+      expect(Buffer.from(a.buffer).equals(Buffer.from((await plain.load(indices, streams())).images.buffer))).toBe(false);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

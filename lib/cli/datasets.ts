@@ -15,7 +15,7 @@ export async function datasetFrom(
     const dataset = await idxDataset({
       images: source.images, labels: source.labels, numClasses, mean: preprocess.mean, std: preprocess.std,
       channels: preprocess.channels,
-      augmentation: { horizontalFlip: augment.horizontalFlip, cropPadding: augment.cropPadding },
+      augmentation: { horizontalFlip: augment.horizontalFlip, cropPadding: augment.cropPadding, autoAugment: augment.autoAugment },
     });
     const [, h, w] = dataset.sampleShape;
     if (h !== preprocess.size[0] || w !== preprocess.size[1]) {
@@ -24,7 +24,7 @@ export async function datasetFrom(
     }
     return dataset;
   }
-  const augmentation = { horizontalFlip: augment.horizontalFlip, ...(augment.randomResizedCrop ? {} : { scale: [1, 1] as [number, number], ratio: [1, 1] as [number, number] }) };
+  const augmentation = { horizontalFlip: augment.horizontalFlip, autoAugment: augment.autoAugment, ...(augment.randomResizedCrop ? {} : { scale: [1, 1] as [number, number], ratio: [1, 1] as [number, number] }) };
   const common = {
     size: preprocess.size, resize: preprocess.resize, mean: preprocess.mean, std: preprocess.std,
     channels: preprocess.channels, augmentation, classes,

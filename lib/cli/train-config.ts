@@ -31,6 +31,8 @@ export interface AugmentConfig {
   randomResizedCrop: boolean;
   /** In-memory IDX images: random crop after zero padding by this many pixels (0: off). */
   cropPadding: number;
+  /** The seed's AutoAugment ImageNet policy after the crop and flip, for both kinds of data (default off). */
+  autoAugment: boolean;
 }
 
 export interface ScheduleConfig {
@@ -99,7 +101,7 @@ function defaults(model: VisionTransformerOptions): Omit<TrainConfig, 'model' | 
       mean: inChans === 1 ? [0.5] : [...IMAGENET_MEAN], std: inChans === 1 ? [0.5] : [...IMAGENET_STD],
       resize: 'center-crop',
     },
-    augment: { horizontalFlip: true, randomResizedCrop: true, cropPadding: 0 },
+    augment: { horizontalFlip: true, randomResizedCrop: true, cropPadding: 0, autoAugment: false },
     train: {
       epochs: 200, batchSize: 32, freezeEpochs: 0, freezeBatchSize: 32, lr: 1e-2, minLr: 1e-4, lrScaling: 'seed',
       optimizer: { kind: 'sgd', momentum: 0.9, nesterov: true, betas: [0.9, 0.999], weightDecay: 0, decayWeightsOnly: false },
@@ -205,6 +207,12 @@ function validateSettings(file: string, c: TrainConfig): void {
   check(file, positiveInteger(t.savePeriod), 'a positive integer', 'train.savePeriod', t.savePeriod);
   check(file, Number.isInteger(t.prefetch) && t.prefetch >= 0, 'a non-negative integer', 'train.prefetch', t.prefetch);
   check(file, t.threads === null || positiveInteger(t.threads), 'null or a positive integer', 'train.threads', t.threads);
+  const a = c.augment;
+  for (const key of ['horizontalFlip', 'randomResizedCrop', 'autoAugment'] as const) {
+    check(file, typeof a[key] === 'boolean', 'true or false', `augment.${key}`, a[key]);
+  }
+  check(file, Number.isInteger(a.cropPadding) && a.cropPadding >= 0 && a.cropPadding <= 1024, 'an integer in [0, 1024]',
+    'augment.cropPadding', a.cropPadding);
   const p = c.preprocess;
   check(file, p.channels === 1 || p.channels === 3, '1 or 3', 'preprocess.channels', p.channels);
   for (const key of ['mean', 'std'] as const) {

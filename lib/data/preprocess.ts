@@ -3,8 +3,8 @@
 // lookup per value). Reproduces the seed's paths:
 //   evaluation (its default, letterbox_image off): shorter side to S with a bilinear resize, centre S x S crop;
 //   letterbox (option): bicubic resize keeping the aspect ratio, grey (128) borders;
-//   training: torchvision's RandomResizedCrop (bilinear) then a horizontal flip with probability 0.5.
-// The seed's AutoAugment ImageNet policy, applied after these in its training path, is not implemented.
+//   training: torchvision's RandomResizedCrop (bilinear) then a horizontal flip with probability 0.5, then, as an
+//   option, the seed's AutoAugment ImageNet policy (lib/data/auto-augment.ts) on the bytes, last as in the seed.
 //
 // Like the seed (PIL's Image.open without exif_transpose), EXIF orientation is not applied. Images are made RGB as
 // its cvtColor does (grey repeated, alpha dropped), or grey with ITU-R 601 luma (PIL's convert('L')) for a model
@@ -13,6 +13,7 @@ import * as fs from 'fs';
 import sharp from 'sharp';
 import type { Sharp } from 'sharp';
 import { DataError, dataError } from './errors';
+import { autoAugment } from './auto-augment';
 import { Box, centerCropGeometry, letterboxGeometry, randomResizedCropBox } from './geometry';
 import { requireMeanStd } from './idx';
 import type { Rng } from './random';
@@ -29,6 +30,8 @@ export interface TrainAugmentation {
   /** Default true, with probability `flipProbability` (default 0.5). */
   horizontalFlip?: boolean;
   flipProbability?: number;
+  /** The seed's AutoAugment ImageNet policy after the crop and flip; default false. */
+  autoAugment?: boolean;
 }
 
 export interface PreprocessOptions {
@@ -45,7 +48,7 @@ export interface PreprocessOptions {
 }
 
 const OPTIONS = ['size', 'resize', 'mean', 'std', 'channels', 'augmentation'] as const;
-const AUGMENT_OPTIONS = ['scale', 'ratio', 'horizontalFlip', 'flipProbability'] as const;
+const AUGMENT_OPTIONS = ['scale', 'ratio', 'horizontalFlip', 'flipProbability', 'autoAugment'] as const;
 
 /** An image source: a path, or encoded bytes with the name errors should give them. */
 export type ImageSource = string | { bytes: Uint8Array; name: string };
@@ -60,6 +63,7 @@ export class Preprocessor {
   private readonly scale: [number, number];
   private readonly ratio: [number, number];
   private readonly flipProbability: number;
+  private readonly autoAugment: boolean;
 
   constructor(options: PreprocessOptions) {
     const opts = requireObject(options, 'preprocess options');
@@ -88,6 +92,7 @@ export class Preprocessor {
     const flip = aug.horizontalFlip === undefined ? true : requireBoolean(aug.horizontalFlip, 'augmentation.horizontalFlip');
     this.flipProbability = !flip ? 0 : aug.flipProbability === undefined ? 0.5
       : requireNumber(aug.flipProbability, 'augmentation.flipProbability', (p) => p >= 0 && p <= 1, 'a probability in [0, 1]');
+    this.autoAugment = aug.autoAugment === undefined ? false : requireBoolean(aug.autoAugment, 'augmentation.autoAugment');
     this.sampleShape = [channels, this.size[0], this.size[1]];
   }
 
@@ -110,7 +115,7 @@ export class Preprocessor {
     }
     const { bytes, name } = await readSource(source);
     let flip = false;
-    let pixels: Buffer;
+    let pixels: Uint8Array;
     try {
       const meta = await sharp(bytes).metadata();
       if (!meta.width || !meta.height) throw new Error('no image dimensions in the header');
@@ -142,6 +147,12 @@ export class Preprocessor {
       if (error instanceof DataError) throw error;
       throw dataError(name, `cannot decode image: ${(error as Error).message}`);
     }
+    if (rng && this.autoAugment) {
+      // The policy sees the flipped image, as in the seed; its choices are drawn after the crop's and the flip's.
+      if (flip) mirror(pixels, tw, th, this.channels);
+      pixels = autoAugment({ data: pixels, width: tw, height: th, channels: this.channels as 1 | 3 }, rng).data;
+      flip = false;
+    }
     this.normalise(pixels, flip, target, offset);
     return target;
   }
@@ -171,6 +182,22 @@ export class Preprocessor {
         } else {
           for (let x = 0; x < tw; x++) out[o++] = table[pixels[row + x * channels]];
         }
+      }
+    }
+  }
+}
+
+/** Mirrors interleaved HWC bytes left-right in place. */
+function mirror(pixels: Uint8Array, width: number, height: number, channels: number): void {
+  for (let y = 0; y < height; y++) {
+    const row = y * width * channels;
+    for (let l = 0, r = width - 1; l < r; l++, r--) {
+      for (let k = 0; k < channels; k++) {
+        const a = row + l * channels + k;
+        const b = row + r * channels + k;
+        const t = pixels[a];
+        pixels[a] = pixels[b];
+        pixels[b] = t;
       }
     }
   }

@@ -1,7 +1,10 @@
 // Training augmentation and normalisation for grey images held as raw bytes (IDX datasets): random crop with zero
 // padding (torchvision's RandomCrop(size, padding)) and horizontal flip, fused with the byte -> float lookup into
 // one pass over each output row. Plain loops over typed arrays with the crop's valid range worked out per row, no
-// per-pixel closures: a batch of 128 28x28 images is about 100 000 table lookups.
+// per-pixel closures: a batch of 128 28x28 images is about 100 000 table lookups. With the seed's AutoAugment on,
+// the cropped and flipped bytes are made first, the policy runs on them (after the flip, as in the seed), and the
+// lookup follows.
+import { autoAugment } from './auto-augment';
 import type { Rng } from './random';
 import { expected, rejectUnknownKeys, requireBoolean, requireInteger, requireNumber, requireObject } from '../validate';
 
@@ -12,9 +15,11 @@ export interface Uint8Augmentation {
   flipProbability?: number;
   /** Pad each side by this many zero pixels and crop back to H x W at a random offset; 0 (the default) turns it off. */
   cropPadding?: number;
+  /** The seed's AutoAugment ImageNet policy after the crop and flip (default false). */
+  autoAugment?: boolean;
 }
 
-export const UINT8_AUGMENT_OPTIONS = ['horizontalFlip', 'flipProbability', 'cropPadding'] as const;
+export const UINT8_AUGMENT_OPTIONS = ['horizontalFlip', 'flipProbability', 'cropPadding', 'autoAugment'] as const;
 
 export function requireUint8Augmentation(value: unknown): Required<Uint8Augmentation> {
   const opts = requireObject(value, 'augmentation');
@@ -24,10 +29,12 @@ export function requireUint8Augmentation(value: unknown): Required<Uint8Augmenta
     flipProbability: opts.flipProbability === undefined ? 0.5
       : requireNumber(opts.flipProbability, 'augmentation.flipProbability', (p) => p >= 0 && p <= 1, 'a probability in [0, 1]'),
     cropPadding: opts.cropPadding === undefined ? 0 : requireInteger(opts.cropPadding, 'augmentation.cropPadding', 0, 1024),
+    autoAugment: opts.autoAugment === undefined ? false : requireBoolean(opts.autoAugment, 'augmentation.autoAugment'),
   };
 }
 
-/** The random choices for one sample, drawn in torchvision's order: crop offset (row, then column), then flip. */
+/** The random choices for one sample, drawn in torchvision's order: crop offset (row, then column), then flip
+ *  (the AutoAugment choices, when on, are drawn after these from the same stream). */
 export interface Uint8Choice {
   /** Offsets into the padded image, each in [0, 2 * padding]. */
   top: number;
@@ -65,6 +72,16 @@ export function normaliseUint8Samples(
       oy = choice.top - padding;
       ox = choice.left - padding;
       flip = choice.flip;
+      if (augmentation.autoAugment) {
+        const cropped = cropAndFlip(pixels, src, h, w, oy, ox, flip);
+        const { data } = autoAugment({ data: cropped, width: w, height: h, channels: 1 }, streams[k]);
+        for (let c = 0; c < channels; c++) {
+          const table = tables[c];
+          const o = (k * channels + c) * plane;
+          for (let i = 0; i < plane; i++) out[o + i] = table[data[i]];
+        }
+        continue;
+      }
     }
     for (let c = 0; c < channels; c++) {
       const table = tables[c];
@@ -93,6 +110,21 @@ export function normaliseUint8Samples(
           if (x1 < w) out.fill(fill, o + Math.max(x1, 0), o + w);
         }
       }
+    }
+  }
+  return out;
+}
+
+/** The crop at offset (oy, ox) as h x w bytes (zero where it leaves the image), mirrored left-right when `flip`. */
+function cropAndFlip(pixels: Uint8Array, src: number, h: number, w: number, oy: number, ox: number, flip: boolean): Uint8Array {
+  const out = new Uint8Array(h * w);
+  for (let y = 0; y < h; y++) {
+    const sy = y + oy;
+    if (sy < 0 || sy >= h) continue;
+    const row = src + sy * w;
+    for (let x = 0; x < w; x++) {
+      const sx = (flip ? w - 1 - x : x) + ox;
+      if (sx >= 0 && sx < w) out[y * w + x] = pixels[row + sx];
     }
   }
   return out;
