@@ -20,12 +20,12 @@ import argparse
 import gzip
 import json
 import os
-import shutil
 import sys
-import tempfile
 
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
+
+from fixture_output import replaced_whole
 
 FASHION = os.environ.get('FASHION_MNIST_DIR', '/usr/share/datasets/fashion-mnist')
 GREY = (128, 128, 128)
@@ -133,9 +133,7 @@ def main():
     parser.add_argument('--out', required=True)
     args = parser.parse_args()
     out = os.path.abspath(args.out)
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    work = tempfile.mkdtemp(prefix='.autoaugment-fixtures-', dir=os.path.dirname(out))
-    try:
+    with replaced_whole(out, '.autoaugment-fixtures-') as work:
         os.makedirs(os.path.join(work, 'inputs'))
         arrays = {**fashion_images([0, 1, 2, 19]), **synthetic_images()}
         signs = np.random.RandomState(25)
@@ -188,16 +186,6 @@ def main():
                     'images': images, 'policy': table, 'ops': ops, 'subPolicies': policies}
         with open(os.path.join(work, 'manifest.json'), 'w') as f:
             json.dump(manifest, f)
-        if os.path.exists(out):
-            shutil.rmtree(out, ignore_errors=True)
-        try:
-            os.rename(work, out)
-        except OSError:
-            # Another run finished first; its output is the same.
-            if not os.path.exists(os.path.join(out, 'manifest.json')):
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     print(f'autoaugment fixtures written to {out}', file=sys.stderr)
 
 

@@ -17,15 +17,15 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import sys
-import tempfile
 
 import numpy as np
 import torch
 import torchvision
 from PIL import Image
 from torchvision import transforms
+
+from fixture_output import replaced_whole
 
 FASHION = os.environ.get('FASHION_MNIST_DIR', '/usr/share/datasets/fashion-mnist')
 FILES = ['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz']
@@ -174,9 +174,7 @@ def main():
     parser.add_argument('--out', required=True)
     args = parser.parse_args()
     out = os.path.abspath(args.out)
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    work = tempfile.mkdtemp(prefix='.data-fixtures-', dir=os.path.dirname(out))
-    try:
+    with replaced_whole(out, '.data-fixtures-') as work:
         idx = {}
         for name in FILES:
             path = os.path.join(FASHION, name)
@@ -211,16 +209,6 @@ def main():
         }
         with open(os.path.join(work, 'manifest.json'), 'w') as f:
             json.dump(manifest, f, indent=1)
-        if os.path.exists(out):
-            shutil.rmtree(out, ignore_errors=True)
-        try:
-            os.rename(work, out)
-        except OSError:
-            # Another run finished first; its output is the same.
-            if not os.path.exists(os.path.join(out, 'manifest.json')):
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     print(f'data fixtures written to {out}', file=sys.stderr)
 
 
