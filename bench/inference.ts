@@ -11,9 +11,8 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { checkpoint, ensureCheckpoint, findPython, root, runSetupStep, writeInputs } from './bench-inputs';
 
-const root = path.join(__dirname, '..', '..');
-const checkpoint = path.join(root, 'model_data', 'vit-patch_16.pth');
 const onnxModel = path.join(root, 'model_data', 'vit-patch_16.onnx');
 const nodeContestantScript = path.join(__dirname, 'inference-node.js');
 const torchContestantScript = path.join(root, 'bench', 'inference_torch.py');
@@ -22,9 +21,7 @@ const resultsFile = path.join(root, 'bench', 'results', 'inference.json');
 // One 224x224 image through ViT-B/16, 2 FLOP per multiply-add: 12 blocks of qkv/proj/fc1/fc2 GEMMs (33.5 G),
 // attention's two batched products (1.4 G), the patch embedding and the head.
 const FLOP_PER_IMAGE = 35.1e9;
-const IMAGE_VALUES = 3 * 224 * 224;
 const CLASSES = 1000;
-const INPUT_SEED = 224;
 // A stuck child must not hold the machine forever; the slowest legitimate run (bf16 at batch 8) is ~10 minutes.
 const CHILD_TIMEOUT_MS = 30 * 60 * 1000;
 
@@ -124,48 +121,6 @@ function plan(options: Options): Round[] {
   if (isSelected(GEMM_BF16, options)) once.push({ contestant: GEMM_BF16, batch: 1, warmup: 1, reps: 2 });
   if (once.length) rounds.push({ label: 'reduced precision, once', jobs: once });
   return rounds;
-}
-
-function findPython(): string {
-  const { findPython: find } = require(path.join(root, 'scripts', 'python.js')) as { findPython(): string | null };
-  const python = find();
-  if (!python) throw new Error('no Python 3 found (tried $PYTHON, python3, python); see tools/requirements.txt');
-  return python;
-}
-
-function runSetupStep(python: string, args: string[], what: string): void {
-  const run = spawnSync(python, args, { cwd: path.join(root, 'tools'), stdio: 'inherit' });
-  if (run.status !== 0) throw new Error(`could not ${what}`);
-}
-
-/** Standard normal values from a fixed seed (xorshift32 + Box-Muller), so every run and every contestant sees the
- *  same images, and batch B's images start with batch 1's. */
-function normalImages(count: number): Float32Array {
-  let state = INPUT_SEED;
-  const uniform = () => {
-    state ^= state << 13; state ^= state >>> 17; state ^= state << 5;
-    return (state >>> 0) / 4294967296; // never 0: xorshift32 never reaches state 0
-  };
-  const values = new Float32Array(count);
-  for (let i = 0; i < count; i += 2) {
-    const radius = Math.sqrt(-2 * Math.log(uniform()));
-    const angle = 2 * Math.PI * uniform();
-    values[i] = radius * Math.cos(angle);
-    if (i + 1 < count) values[i + 1] = radius * Math.sin(angle);
-  }
-  return values;
-}
-
-function writeInputs(batches: number[]): Map<number, string> {
-  const files = new Map<number, string>();
-  const largest = normalImages(Math.max(...batches) * IMAGE_VALUES);
-  for (const batch of batches) {
-    const file = path.join(root, 'model_data', `bench-input-b${batch}.f32`);
-    const images = largest.subarray(0, batch * IMAGE_VALUES);
-    fs.writeFileSync(file, new Uint8Array(images.buffer, images.byteOffset, images.byteLength));
-    files.set(batch, file);
-  }
-  return files;
 }
 
 interface ChildReport { seconds: number[]; flops?: number; rows?: number; flop?: number; [key: string]: unknown }
@@ -428,7 +383,7 @@ function main(): void {
   const options = parseOptions(process.argv.slice(2));
   const python = findPython();
   const selected = ALL_CONTESTANTS.filter((c) => isSelected(c, options));
-  if (!fs.existsSync(checkpoint)) runSetupStep(python, ['make_demo_checkpoint.py', checkpoint], 'write the benchmark checkpoint');
+  ensureCheckpoint(python);
   if (selected.includes('onnxruntime')) {
     runSetupStep(python, ['export_onnx.py', '--weights', checkpoint, '--out', onnxModel], 'export the model to ONNX');
   }

@@ -21,6 +21,7 @@ import {
 } from '../lib';
 import type { VisionTransformerOptions } from '../lib';
 import { featureDispatchLibrary, vendorDispatchDiffers } from './feature-dispatch';
+import { describeCpu } from './cpu';
 
 const root = path.join(__dirname, '..', '..');
 const checkpoint = path.join(root, 'model_data', 'vit-patch_16.pth');
@@ -116,21 +117,6 @@ function parseOptions(argv: string[]): Options {
 }
 
 // ---- the machine -----------------------------------------------------------------------------------------------
-
-interface Cpu { model: string; logicalCpus: number; avx512Bf16: boolean; amxBf16: boolean }
-
-function describeCpu(): Cpu {
-  const lscpu = spawnSync('lscpu', [], { encoding: 'utf8' });
-  const field = (name: string) => lscpu.stdout?.match(new RegExp(`^${name}:\\s*(.+)$`, 'm'))?.[1].trim();
-  // /proc/cpuinfo is what the kernel reports; lscpu's Flags line is the same list where lscpu exists.
-  const flags = (field('Flags') ?? (fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8') : '')).split(/\s+/);
-  return {
-    model: field('Model name') ?? os.cpus()[0]?.model ?? 'unknown CPU',
-    logicalCpus: os.cpus().length,
-    avx512Bf16: flags.includes('avx512_bf16'),
-    amxBf16: flags.includes('amx_bf16'),
-  };
-}
 
 // ---- inputs ----------------------------------------------------------------------------------------------------
 

@@ -1,0 +1,251 @@
+// `vitorch serve` under load against the best offline batched throughput of the same model measured in the same
+// run, and against TorchServe serving the same weights with its own batching. Each server runs in a process of its
+// own, the load (autocannon, `--clients` closed-loop connections, one image per request) in another; each round
+// runs the offline sweeps and then every server in turn (the order reversed every other round), each started
+// fresh and stopped after its load. Prints a table and writes bench/results/serve.json.
+//
+//   npm run bench:serve -- [--runs 3] [--duration 60] [--warmup 15] [--clients 32] [--threads 2]
+//       [--max-batch 16] [--max-delay-ms 50] [--max-queue 64] [--timeout-ms 120000] [--batches 1,2,4,8,16]
+//       [--only vitorch-fp32,vitorch-bf16,torchserve] [--quick]
+//
+// See bench/README.md for what is measured and the figures.
+import * as fs from 'fs';
+import * as path from 'path';
+import { root } from './bench-inputs';
+import { describeCpu } from './cpu';
+import { runLoad, summarize, LoadSummary } from './load';
+import { measureOffline, OfflineSweep } from './offline-throughput';
+import { sampleRss } from './process-rss';
+import { fetchMetrics, histogramMean } from './prometheus-text';
+import { parseFlags, prepare, Prepared, serverSettings, ServerSettings, UsageError, wholeNumber } from './serve-options';
+import { ServerUnderTest } from './server-under-test';
+import { median } from './stats';
+import { startTorchServe, torchServeMissing } from './torchserve-server';
+import { startVitorchServer } from './vitorch-server';
+
+const resultsFile = path.join(root, 'bench', 'results', 'serve.json');
+const CONTESTANTS = ['vitorch-fp32', 'vitorch-bf16', 'torchserve'] as const;
+type Contestant = (typeof CONTESTANTS)[number];
+const CLASSES = 1000;
+const RSS_INTERVAL_MS = 2000;
+// The same model in float32 gives the same logits up to reassociation (the project's parity tolerance).
+const SAME_MODEL_TOLERANCE = 1e-4;
+
+interface Options {
+  runs: number;
+  durationSeconds: number;
+  warmupSeconds: number;
+  clients: number;
+  batches: number[];
+  only: Contestant[];
+  server: ServerSettings;
+}
+
+function parseOptions(argv: string[]): Options {
+  const values = parseFlags(argv, {
+    runs: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '60' },
+    warmup: { type: 'string', default: '15' },
+    clients: { type: 'string', default: '32' },
+    batches: { type: 'string', default: '1,2,4,8,16' },
+    only: { type: 'string', default: CONTESTANTS.join(',') },
+    quick: { type: 'boolean', default: false },
+  });
+  if (values.quick) Object.assign(values, { runs: '1', duration: '20', warmup: '10', batches: '1,4,8' });
+  const only = (values.only as string).split(',') as Contestant[];
+  const unknown = only.filter((name) => !CONTESTANTS.includes(name));
+  if (unknown.length) throw new UsageError(`unknown server ${unknown.join(', ')}; known: ${CONTESTANTS.join(', ')}`);
+  const batches = (values.batches as string).split(',').map((b) => wholeNumber({ batches: b }, 'batches'));
+  const clients = wholeNumber(values, 'clients');
+  return {
+    runs: wholeNumber(values, 'runs'),
+    durationSeconds: wholeNumber(values, 'duration'),
+    warmupSeconds: wholeNumber(values, 'warmup', 0),
+    clients,
+    batches,
+    only,
+    // The queue must hold every client's request, or the normal load would see 503s.
+    server: serverSettings(values, 2 * clients),
+  };
+}
+
+interface Agreement { maxAbsDifference: number; relativeToLargest: number; sameTop1: boolean }
+
+function agreement(logits: Float32Array, reference: Float32Array): Agreement {
+  if (logits.length !== CLASSES) throw new Error(`the server answered ${logits.length} logits, expected ${CLASSES}`);
+  let maxAbsDifference = 0;
+  let largest = 0;
+  let top = 0;
+  let referenceTop = 0;
+  for (let i = 0; i < CLASSES; i++) {
+    maxAbsDifference = Math.max(maxAbsDifference, Math.abs(logits[i] - reference[i]));
+    largest = Math.max(largest, Math.abs(reference[i]));
+    if (logits[i] > logits[top]) top = i;
+    if (reference[i] > reference[referenceTop]) referenceTop = i;
+  }
+  return { maxAbsDifference, relativeToLargest: maxAbsDifference / largest, sameTop1: top === referenceTop };
+}
+
+interface ServerRun {
+  contestant: Contestant;
+  round: number;
+  label: string;
+  format: string;
+  threads: number | undefined;
+  agreement: Agreement;
+  load: LoadSummary;
+  meanBatch?: number;
+  peakRssBytes: number;
+}
+
+async function startServer(contestant: Contestant, prepared: Prepared, settings: ServerSettings): Promise<ServerUnderTest> {
+  const common = { weights: prepared.weights, image: prepared.image, ...settings };
+  if (contestant === 'torchserve') return startTorchServe({ python: prepared.python, ...common });
+  return startVitorchServer({ ...common, dtype: contestant === 'vitorch-bf16' ? 'bfloat16' : 'float32' });
+}
+
+async function measureServer(contestant: Contestant, round: number, prepared: Prepared, options: Options,
+  reference: Float32Array): Promise<ServerRun> {
+  const server = await startServer(contestant, prepared, options.server);
+  try {
+    const check = agreement(await server.infer(prepared.image), reference);
+    // Float32 servers must serve the benchmark's model; bfloat16 is reported, its rounding being the point.
+    if (contestant !== 'vitorch-bf16' && check.relativeToLargest > SAME_MODEL_TOLERANCE) {
+      throw new Error(`${server.label} answered logits ${check.relativeToLargest.toExponential(2)} of the largest away ` +
+        'from the offline forward: not the same model');
+    }
+    const metricsBefore = server.metricsUrl ? await fetchMetrics(server.metricsUrl) : undefined;
+    const rss = sampleRss(server.process.pid, RSS_INTERVAL_MS);
+    const record = await runLoad({
+      mode: 'closed', connections: options.clients, ...server.target,
+      durationSeconds: options.warmupSeconds + options.durationSeconds, timeoutSeconds: options.server.timeoutMs / 1000,
+    });
+    const samples = rss.stop();
+    let meanBatch: number | undefined;
+    if (server.metricsUrl && metricsBefore) {
+      // Batches of the whole load (warm-up included): the histogram's mean over what this load added.
+      const before = histogramMean(metricsBefore, /batch/);
+      const after = histogramMean(await fetchMetrics(server.metricsUrl), /batch/);
+      if (before && after && after.count > before.count) {
+        meanBatch = (after.mean * after.count - before.mean * before.count) / (after.count - before.count);
+      }
+    }
+    return {
+      contestant, round, label: server.label, format: server.format, threads: server.threads(), agreement: check,
+      load: summarize(record, options.warmupSeconds, record.startedAtMs + (options.warmupSeconds + options.durationSeconds) * 1000),
+      meanBatch, peakRssBytes: Math.max(...samples.map((s) => s.bytes)),
+    };
+  } finally {
+    await server.stop();
+  }
+}
+
+const fixed = (value: number | undefined, digits: number) => (value === undefined || Number.isNaN(value) ? '-' : value.toFixed(digits));
+const pad = (text: string, width: number) => text.padStart(width);
+
+function report(options: Options, runs: ServerRun[], offline: OfflineSweep[], skipped: Record<string, string>): Record<string, unknown> {
+  const cpu = describeCpu();
+  console.log(`\n${cpu.model} (family ${cpu.family ?? '?'}), ${cpu.logicalCpus} logical CPUs, AVX-512 BF16 ${cpu.avx512Bf16 ? 'yes' : 'no'}; ` +
+    `${options.server.threads} intra-op threads per model; ${options.clients} clients, ${options.durationSeconds} s measured ` +
+    `after ${options.warmupSeconds} s of warm-up; max batch ${options.server.maxBatch}, max delay ${options.server.maxDelayMs} ms; ` +
+    `medians of ${options.runs} run(s)\n`);
+  const offlineBest = (dtype: string) => median(offline.filter((s) => s.dtype === dtype).map((s) => s.best.imagesPerSecond));
+  const summaries: Record<string, Record<string, unknown>> = {};
+  console.log(`${'server'.padEnd(18)}${pad('images/s', 10)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('errors', 8)}` +
+    `${pad('batch', 7)}${pad('RSS MiB', 9)}  runs (images/s)`);
+  for (const contestant of options.only) {
+    const mine = runs.filter((r) => r.contestant === contestant);
+    if (!mine.length) continue;
+    const summary = {
+      label: mine[0].label,
+      imagesPerSecond: median(mine.map((r) => r.load.imagesPerSecond)),
+      p50Ms: median(mine.map((r) => r.load.ok.p50Ms)),
+      p99Ms: median(mine.map((r) => r.load.ok.p99Ms)),
+      errors: mine.reduce((total, r) => total + r.load.errors, 0),
+      meanBatch: mine.every((r) => r.meanBatch !== undefined) ? median(mine.map((r) => r.meanBatch as number)) : undefined,
+      peakRssMiB: Math.max(...mine.map((r) => r.peakRssBytes)) / 2 ** 20,
+      threads: mine[0].threads,
+    };
+    summaries[contestant] = summary;
+    console.log(`${summary.label.padEnd(18)}${pad(fixed(summary.imagesPerSecond, 2), 10)}${pad(fixed(summary.p50Ms, 0), 9)}` +
+      `${pad(fixed(summary.p99Ms, 0), 9)}${pad(String(summary.errors), 8)}${pad(fixed(summary.meanBatch, 1), 7)}` +
+      `${pad(fixed(summary.peakRssMiB, 0), 9)}  ${mine.map((r) => r.load.imagesPerSecond.toFixed(2)).join(', ')}`);
+  }
+  for (const dtype of ['float32', 'bfloat16']) {
+    const sweeps = offline.filter((s) => s.dtype === dtype);
+    if (!sweeps.length) continue;
+    const perBatch = sweeps[0].points.map(({ batch }) =>
+      `b${batch} ${median(sweeps.map((s) => s.points.find((p) => p.batch === batch)?.imagesPerSecond ?? NaN)).toFixed(2)}`);
+    console.log(`${`offline ${dtype === 'float32' ? 'fp32' : 'bf16'} best`.padEnd(18)}${pad(offlineBest(dtype).toFixed(2), 10)}` +
+      `  (median over runs; per batch: ${perBatch.join(', ')})`);
+  }
+  const ratios: Record<string, number> = {};
+  const line = (name: string, value: number, goal: string) => {
+    ratios[name] = value;
+    console.log(`  ${name.padEnd(34)} ${Number.isNaN(value) ? '-' : `${value.toFixed(2)}x`}   (goal ${goal})`);
+  };
+  console.log('');
+  const throughput = (c: Contestant) => (summaries[c]?.imagesPerSecond as number | undefined) ?? NaN;
+  const p99 = (c: Contestant) => (summaries[c]?.p99Ms as number | undefined) ?? NaN;
+  if (summaries['vitorch-fp32']) line('vitorch fp32 / offline fp32 best', throughput('vitorch-fp32') / offlineBest('float32'), '>= 0.90');
+  if (summaries['vitorch-bf16']) line('vitorch bf16 / offline bf16 best', throughput('vitorch-bf16') / offlineBest('bfloat16'), '>= 0.90');
+  if (summaries['vitorch-fp32'] && summaries.torchserve) {
+    line('vitorch fp32 / TorchServe fp32', throughput('vitorch-fp32') / throughput('torchserve'), '>= 1.30');
+    console.log(`  ${'p99 vitorch fp32 vs TorchServe'.padEnd(34)} ${p99('vitorch-fp32').toFixed(0)} ms vs ${p99('torchserve').toFixed(0)} ms   (goal: lower)`);
+  }
+  console.log('\nwire formats:');
+  for (const contestant of options.only) {
+    const first = runs.find((r) => r.contestant === contestant);
+    if (first) {
+      console.log(`  ${first.label}: ${first.format}; ${first.threads ?? '?'} threads; logits vs offline fp32: ` +
+        `${first.agreement.relativeToLargest.toExponential(2)} of the largest, top-1 ${first.agreement.sameTop1 ? 'same' : 'differs'}`);
+    }
+  }
+  for (const [contestant, reason] of Object.entries(skipped)) console.log(`  ${contestant}: not run: ${reason}`);
+  return { date: new Date().toISOString(), cpu, options, summaries, ratios, offline, runs, skipped };
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const prepared = prepare(options.batches);
+  const skipped: Record<string, string> = {};
+  let contestants = [...options.only];
+  if (contestants.includes('torchserve')) {
+    const missing = torchServeMissing(prepared.python);
+    if (missing) { skipped.torchserve = missing; contestants = contestants.filter((c) => c !== 'torchserve'); }
+  }
+  const referenceFile = path.join(path.dirname(prepared.inputs.get(1) as string), 'bench-serve-reference-b1.f32');
+  const runs: ServerRun[] = [];
+  const offline: OfflineSweep[] = [];
+  for (let round = 0; round < options.runs; round++) {
+    console.error(`round ${round + 1}/${options.runs}: offline fp32 sweep (batches ${options.batches.join(',')})`);
+    offline.push(measureOffline({ dtype: 'float32', weights: prepared.weights, threads: options.server.threads, batches: options.batches,
+      inputs: prepared.inputs, saveBatch1Logits: referenceFile }));
+    if (contestants.includes('vitorch-bf16')) {
+      console.error(`round ${round + 1}/${options.runs}: offline bf16 sweep`);
+      offline.push(measureOffline({ dtype: 'bfloat16', weights: prepared.weights, threads: options.server.threads,
+        batches: options.batches, inputs: prepared.inputs }));
+    }
+    const bytes = fs.readFileSync(referenceFile);
+    // Copied out: the Buffer may be a view into a larger pool, at an offset a Float32Array cannot start at.
+    const reference = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+    const order = round % 2 === 0 ? contestants : [...contestants].reverse();
+    for (const contestant of order) {
+      console.error(`round ${round + 1}/${options.runs}: ${contestant}, ${options.clients} clients, ` +
+        `${options.warmupSeconds} + ${options.durationSeconds} s`);
+      const run = await measureServer(contestant, round, prepared, options, reference);
+      console.error(`  ${run.load.imagesPerSecond.toFixed(2)} images/s, p50 ${run.load.ok.p50Ms.toFixed(0)} ms, ` +
+        `p99 ${run.load.ok.p99Ms.toFixed(0)} ms, ${run.load.errors} errors`);
+      runs.push(run);
+    }
+  }
+  const results = report(options, runs, offline, skipped);
+  fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
+  fs.writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`\nwrote ${path.relative(root, resultsFile)}`);
+}
+
+main().catch((error) => {
+  console.error(error instanceof UsageError ? `serve bench: ${error.message}` : error);
+  process.exit(error instanceof UsageError ? 2 : 1);
+});
