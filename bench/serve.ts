@@ -124,8 +124,8 @@ async function measureServer(contestant: Contestant, round: number, prepared: Pr
     let meanBatch: number | undefined;
     if (server.metricsUrl && metricsBefore) {
       // Batches of the whole load (warm-up included): the histogram's mean over what this load added.
-      const before = histogramMean(metricsBefore, /batch/);
-      const after = histogramMean(await fetchMetrics(server.metricsUrl), /batch/);
+      const before = histogramMean(metricsBefore, /batch_size/);
+      const after = histogramMean(await fetchMetrics(server.metricsUrl), /batch_size/);
       if (before && after && after.count > before.count) {
         meanBatch = (after.mean * after.count - before.mean * before.count) / (after.count - before.count);
       }
