@@ -63,6 +63,11 @@ export function createServer(options: ServerOptions = {}): FastifyInstance {
     const refusal = lifecycle.refusal();
     if (refusal) throw refusal;
   });
+  // While draining, each answer closes its connection: an idle keep-alive socket would hold close() open.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (lifecycle.phase === 'draining' || lifecycle.phase === 'closed') reply.header('connection', 'close');
+    return payload;
+  });
   app.addHook('onRequestAbort', async (request) => {
     count(request, 'cancelled');
   });
