@@ -43,6 +43,12 @@ export function createServer(options: ServerOptions = {}): FastifyInstance {
     // One line per request, written by the onResponse hook below with the batch size.
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
+    // Errors the router meets before any route (a malformed URL, an over-long path segment) in the same body shape.
+    frameworkErrors: (error, _request, reply) => {
+      const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      (reply as FastifyReply).code(tooLong ? 414 : 400)
+        .send({ error: tooLong ? 'a path segment of the URL is longer than 100 characters' : 'the URL cannot be decoded' });
+    },
   }) as unknown as FastifyInstance;
   const metrics = new ServerMetrics(o.modelName, o.maxBatch);
   const lifecycle = new ServerLifecycle(o, metrics);
