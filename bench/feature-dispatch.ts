@@ -6,7 +6,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 
-const root = path.join(__dirname, '..', '..');
+import { root } from './bench-inputs';
 
 /** Compiles bench/mkl_feature_dispatch.c once into model_data/ (with the C compiler the native build needs) and
  *  returns the library to put in LD_PRELOAD. */

@@ -12,6 +12,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { checkpoint, ensureCheckpoint, findPython, root, runSetupStep, writeInputs } from './bench-inputs';
+import { featureDispatchLibrary } from './feature-dispatch';
 
 const onnxModel = path.join(root, 'model_data', 'vit-patch_16.onnx');
 const nodeContestantScript = path.join(__dirname, 'inference-node.js');
@@ -127,17 +128,6 @@ interface ChildReport { seconds: number[]; flops?: number; rows?: number; flop?:
 type Outcome = { ok: true; report: ChildReport } | { ok: false; error: string };
 
 const tail = (text: string, lines = 15) => text.trim().split('\n').slice(-lines).join('\n');
-
-/** Compiles bench/mkl_feature_dispatch.c once into model_data/ (the C compiler the native build needs). */
-function featureDispatchLibrary(): string {
-  const library = path.join(root, 'model_data', 'libmkl-feature-dispatch.so');
-  const source = path.join(root, 'bench', 'mkl_feature_dispatch.c');
-  if (!fs.existsSync(library) || fs.statSync(library).mtimeMs < fs.statSync(source).mtimeMs) {
-    const compiled = spawnSync('cc', ['-shared', '-fPIC', '-O2', '-o', library, source], { encoding: 'utf8' });
-    if (compiled.status !== 0) throw new Error(`could not compile ${source}: ${compiled.stderr ?? compiled.error}`);
-  }
-  return library;
-}
 
 function runContestant(job: Job, command: { python: string; threads: number; input?: string; outputFile?: string }): Outcome {
   const common = ['--batch', String(job.batch), '--threads', String(command.threads), '--warmup', String(job.warmup),
