@@ -30,6 +30,8 @@ export interface TorchServeOptions {
   /** job_queue_size: requests the frontend holds per model before it answers 503. */
   maxQueue: number;
   image: Float32Array;
+  /** A library for LD_PRELOAD (bench/mkl_feature_dispatch.c: MKL picks its kernels by CPU features). */
+  preload?: string;
 }
 
 /** torchserve and torch-model-archiver are console scripts beside the interpreter that has them. */
@@ -85,7 +87,8 @@ export async function startTorchServe(options: TorchServeOptions): Promise<Serve
     args: ['--start', '--foreground', '--ncs', '--disable-token-auth', '--ts-config', config, '--model-store', store,
       '--models', `${MODEL_NAME}=${MODEL_NAME}.mar`],
     cwd: dir, logFile: path.join(dir, 'torchserve.log'),
-    env: { ...process.env, LOG_LOCATION: logs, METRICS_LOCATION: logs, VITORCH_BENCH_THREADS: String(options.threads) },
+    env: { ...process.env, LOG_LOCATION: logs, METRICS_LOCATION: logs, VITORCH_BENCH_THREADS: String(options.threads),
+      ...(options.preload ? { LD_PRELOAD: options.preload } : {}) },
     readyUrl: `http://127.0.0.1:${managementPort}/models/${MODEL_NAME}`,
     isReady: (status, body) => status === 200 && body.includes('"READY"'),
     readyTimeoutMs: READY_TIMEOUT_MS,
@@ -96,10 +99,11 @@ export async function startTorchServe(options: TorchServeOptions): Promise<Serve
   fs.writeFileSync(bodyFile, raw(options.image));
   const headers = { 'content-type': 'application/octet-stream' };
   return {
-    label: 'TorchServe fp32',
+    label: options.preload ? 'TorchServe fp32 FD' : 'TorchServe fp32',
     process: process_,
     target: { url: inferUrl, headers, bodyFile },
-    format: 'TorchServe /predictions/vit, raw float32 body (602 112 bytes in, 4 000 raw bytes of logits out)',
+    format: 'TorchServe /predictions/vit, raw float32 body (602 112 bytes in, 4 000 raw bytes of logits out)' +
+      (options.preload ? `; LD_PRELOAD=${path.basename(options.preload)} (MKL feature dispatch)` : ''),
     async infer(image) {
       const response = await fetch(inferUrl, { method: 'POST', headers, body: raw(image) });
       const body = Buffer.from(await response.arrayBuffer());
