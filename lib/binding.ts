@@ -1,8 +1,8 @@
 // The typed surface of the native addon, declared once. Everything else in lib/ talks to native code through
 // these types; users never see them.
-import * as fs from 'fs';
-import * as path from 'path';
+import { AddonFiles, loadAddon } from './addon-loading';
 import { CheckpointError, DisposedError, StateDictError } from './errors';
+import { LibtorchLocation } from './libtorch-locator';
 
 export type NativeDType =
   'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
@@ -184,23 +184,10 @@ export interface NativeBinding {
   backwardAsync(loss: NativeTensor): Promise<void>;
 }
 
-// lib/ runs from source under ts-jest and from dist/lib once compiled: find the package root either way.
-function packageRoot(): string {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, 'package.json'))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error(`vitorch: no package.json above ${__dirname}`);
-    dir = parent;
-  }
-  return dir;
-}
-
-function load(): NativeBinding {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeBinding;
-  const native = nodeGypBuild(packageRoot());
-  native.registerErrorClasses({ TypeError, RangeError, Error, CheckpointError, StateDictError, DisposedError });
-  return native;
-}
-
-export const binding: NativeBinding = load();
+const loaded = loadAddon();
+export const binding = loaded.native as NativeBinding;
+binding.registerErrorClasses({ TypeError, RangeError, Error, CheckpointError, StateDictError, DisposedError });
+/** The libtorch the addon runs on, and how it was found. */
+export const libtorch: LibtorchLocation = loaded.libtorch;
+/** The addon binary and its loader. */
+export const addonFiles: AddonFiles = loaded.files;

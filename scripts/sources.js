@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Lists the addon's C++ sources (every native/**/*.cc) for binding.gyp, so that it builds what CMakeLists.txt (which
-// globs the same pattern) builds, with no list to keep up to date. Paths are relative to the package root.
+// Lists the addon's C++ sources (every native/**/*.cc but the loader's, native/loader/) for binding.gyp, so that it
+// builds what CMakeLists.txt (which globs the same pattern) builds, with no list to keep up to date. Paths are
+// relative to the package root. `node scripts/sources.js loader` lists the loader's.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -14,5 +15,9 @@ function listSources(dir) {
 }
 
 const root = path.join(__dirname, '..');
-const sources = listSources(path.join(root, 'native')).map((file) => path.relative(root, file).split(path.sep).join('/'));
+const loader = path.join(root, 'native', 'loader');
+const wanted = process.argv[2] === 'loader'
+  ? listSources(loader)
+  : listSources(path.join(root, 'native')).filter((file) => !file.startsWith(loader + path.sep));
+const sources = wanted.map((file) => path.relative(root, file).split(path.sep).join('/'));
 console.log(sources.join('\n'));

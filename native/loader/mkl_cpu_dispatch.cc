@@ -1,9 +1,9 @@
 // MKL picks its matrix-multiply kernels by CPU vendor before CPU features: on AMD processors it takes slower generic
 // paths even where the CPU has the AVX2/FMA units the Intel paths need (measured here on an AVX2 EPYC: ViT-B/16's
 // GEMMs ran 20-40% faster with the Intel paths). MKL asks mkl_serv_intel_cpu_true() which kind of CPU it runs on;
-// libtorch exports that function and calls it through the dynamic linker, and this addon comes before libtorch in
-// the lookup order of its own load, so the definition below answers instead. Kernel choice still follows the CPU
-// features MKL detects. VITORCH_MKL_VENDOR_DISPATCH=1 restores MKL's own answer.
+// libtorch exports that function and calls it through the dynamic linker, and the loader (this library) joins the
+// global lookup scope before libtorch does (lib/binding.ts loads it first, with RTLD_GLOBAL), so the definition
+// below answers instead. Kernel choice still follows the CPU features MKL detects. VITORCH_MKL_VENDOR_DISPATCH=1 restores MKL's own answer.
 #include <dlfcn.h>
 
 #include <cstdlib>

@@ -1,0 +1,36 @@
+// Runs inside the fresh project test/packed/install.sh made: requires the installed vitorch (its prebuilt binary,
+// loaded onto the libtorch found at run time), forwards the `small` parity fixture and compares with PyTorch's
+// output (tools/make_fixtures.py), within the parity tests' tolerance: max |error| <= 1e-4 of the output's scale.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+
+const fixtures = process.argv[2];
+const v = require('vitorch');
+const { addonFiles, libtorch } = require('vitorch/dist/lib/binding');
+const installed = path.dirname(require.resolve('vitorch/package.json'));
+if (!addonFiles.addon.startsWith(path.join(installed, 'prebuilds') + path.sep)) {
+  throw new Error(`expected the prebuilt addon under ${installed}/prebuilds, loaded ${addonFiles.addon}`);
+}
+
+const manifest = JSON.parse(fs.readFileSync(path.join(fixtures, 'manifest.json'), 'utf8'));
+const read = (file) => {
+  const bytes = fs.readFileSync(path.join(fixtures, file));
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+};
+const fixture = manifest.cases.find((c) => c.name === 'small-b1');
+const model = new v.VisionTransformer(manifest.models[fixture.model].config);
+model.loadStateDict(path.join(fixtures, manifest.models[fixture.model].checkpoint), { strict: true });
+model.eval();
+const output = model.forward(v.tensor(read(fixture.input), fixture.inputShape)).toFloat32Array();
+const expected = read(fixture.output);
+let error = 0;
+let scale = 0;
+for (let i = 0; i < expected.length; i++) {
+  error = Math.max(error, Math.abs(output[i] - expected[i]));
+  scale = Math.max(scale, Math.abs(expected[i]));
+}
+const summary = `${fixture.name}: max |error| ${error.toExponential(2)} against PyTorch, output scale ${scale.toFixed(3)}; ` +
+  `addon ${path.relative(installed, addonFiles.addon)}, libtorch ${libtorch.version} (${libtorch.foundBy})`;
+if (output.length !== expected.length || !(error <= 1e-4 * scale)) throw new Error(`mismatch: ${summary}`);
+console.log(`packed install: ${summary}`);

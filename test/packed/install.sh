@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# npm test's last step: the package as users get it. Packs vitorch with its prebuilt binary (npm run prebuild, which
+# relinks at most), installs the tarball into a fresh project with install scripts off and no compiler on PATH,
+# then requires it and runs a small model against PyTorch's output (test/packed/check.js). Prints the install time.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+repo=$PWD
+[ -f dist/lib/index.js ] || { echo "packed install: run npm run build:ts first" >&2; exit 1; }
+[ -f test/fixtures/generated/manifest.json ] || { echo "packed install: run npm run fixtures first" >&2; exit 1; }
+work=$(mktemp -d "${TMPDIR:-/tmp}/vitorch-packed-XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+npm run --silent prebuild >"$work/prebuild.log" 2>&1 || { cat "$work/prebuild.log" >&2; exit 1; }
+# dist/ is fresh (npm test's pretest compiled it): no need for `prepare` again.
+tarball=$(npm pack --ignore-scripts --silent --pack-destination "$work" | tail -n 1)
+contents=$(tar -tzf "$work/$tarball")
+for entry in package/dist/lib/index.js package/prebuilds/linux-x64/vitorch.node package/prebuilds/linux-x64/libvitorch_loader.so; do
+  grep -qx "$entry" <<<"$contents" || { echo "packed install: $tarball lacks $entry" >&2; exit 1; }
+done
+
+# A PATH with node, npm and python3 (to find torch) only: no compiler, cmake or make can run.
+mkdir -p "$work/bin" "$work/app"
+for tool in node npm; do ln -s "$(command -v "$tool")" "$work/bin/$tool"; done
+# The interpreter itself (python3 may be a shell shim, as pyenv's is), where vitorch finds torch at run time.
+ln -s "$(node "$repo/scripts/python.js" -c 'import sys; print(sys.executable)')" "$work/bin/python3"
+for tool in cc gcc g++ c++ clang cmake make; do
+  if PATH="$work/bin" command -v "$tool" >/dev/null; then echo "packed install: $tool is on the restricted PATH" >&2; exit 1; fi
+done
+cd "$work/app"
+echo '{ "name": "packed-install-check", "private": true }' >package.json
+started=$(date +%s%N)
+PATH="$work/bin" npm install --ignore-scripts --no-audit --no-fund --prefer-offline --loglevel=error "$work/$tarball" >/dev/null
+elapsed_ms=$((($(date +%s%N) - started) / 1000000))
+echo "packed install: npm install --ignore-scripts of $tarball ($(du -k "$work/$tarball" | cut -f1) KiB) took ${elapsed_ms} ms"
+[ ! -e node_modules/vitorch/build ] || { echo "packed install: something built node_modules/vitorch/build" >&2; exit 1; }
+# Run from inside the project, so that require('vitorch') resolves to the installed package.
+cp "$repo/test/packed/check.js" check.js
+PATH="$work/bin" node check.js "$repo/test/fixtures/generated"
