@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // prebuildify drives node-gyp (`node-gyp rebuild --target=V --devdir=D --release [--arch=A]`); vitorch's main build
 // is cmake-js. This stands in for node-gyp so that prebuildify runs cmake-js with the same target and arch. It
-// builds incrementally in build/ (the build the tests use, ccache-backed), and keeps a copy of the addon there,
-// because prebuildify moves build/Release/vitorch.node into prebuilds/ (scripts/prebuild.js puts the copy back).
+// builds incrementally in build/ (the build the tests use, ccache-backed). prebuildify then strips the built files
+// in place and moves the addon into prebuilds/; a running process that has them loaded (a test run) would crash if
+// their pages changed under it. So prebuildify gets fresh copies: the addon's own file is kept aside (for
+// scripts/prebuild.js to put back) and the loader is replaced by a copy of itself.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -18,7 +20,12 @@ if (options.arch) args.push('--arch', options.arch);
 if (process.argv.includes('--debug')) args.push('--debug');
 const build = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
 if (build.status === 0) {
-  const flavour = process.argv.includes('--debug') ? 'Debug' : 'Release';
-  fs.copyFileSync(path.join(root, 'build', flavour, 'vitorch.node'), path.join(root, 'build', `vitorch.${flavour}.node.kept`));
+  const output = path.join(root, 'build', process.argv.includes('--debug') ? 'Debug' : 'Release');
+  const addon = path.join(output, 'vitorch.node');
+  fs.renameSync(addon, path.join(root, 'build', 'vitorch.node.kept'));
+  fs.copyFileSync(path.join(root, 'build', 'vitorch.node.kept'), addon);
+  const loader = path.join(output, 'libvitorch_loader.so');
+  fs.copyFileSync(loader, `${loader}.copy`);
+  fs.renameSync(`${loader}.copy`, loader);
 }
 process.exit(build.status === null ? 1 : build.status);

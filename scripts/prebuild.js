@@ -17,7 +17,8 @@ const shim = path.join(__dirname, 'cmake-js-as-node-gyp.js');
 const env = { ...process.env, PYTHON: process.env.PYTHON || findPython() || '' };
 fs.rmSync(path.join(root, 'prebuilds', `${process.platform}-${process.arch}`), { recursive: true, force: true });
 const run = spawnSync(process.execPath, [prebuildify, '--napi', '--strip', `--node-gyp=${shim}`], { cwd: root, stdio: 'inherit', env });
-// The local build stays what it was (unstripped), so that the tests and a debugger keep using it.
-const kept = path.join(root, 'build', 'vitorch.Release.node.kept');
-if (fs.existsSync(kept)) fs.renameSync(kept, path.join(root, 'build', 'Release', 'vitorch.node'));
+// The local build stays what it was (the same file, unstripped), so that the tests and a debugger keep using it.
+const kept = path.join(root, 'build', 'vitorch.node.kept');
+const flavour = process.argv.includes('--debug') ? 'Debug' : 'Release';
+if (fs.existsSync(kept)) fs.renameSync(kept, path.join(root, 'build', flavour, 'vitorch.node'));
 process.exit(run.status === null ? 1 : run.status);
