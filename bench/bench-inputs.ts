@@ -33,7 +33,12 @@ export function ensureCheckpoint(python: string): string {
 /** Standard normal values from a fixed seed (xorshift32 + Box-Muller), so every run and every contestant sees the
  *  same images, and batch B's images start with batch 1's. */
 export function normalImages(count: number): Float32Array {
-  let state = INPUT_SEED;
+  return seededNormals(count, INPUT_SEED);
+}
+
+/** `count` standard normal values from `seed` (xorshift32 + Box-Muller): the same values on every run. */
+export function seededNormals(count: number, seed: number): Float32Array {
+  let state = (seed >>> 0) || 1; // xorshift32 stays at 0 from 0
   const uniform = () => {
     state ^= state << 13; state ^= state >>> 17; state ^= state << 5;
     return (state >>> 0) / 4294967296; // never 0: xorshift32 never reaches state 0

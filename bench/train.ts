@@ -20,6 +20,7 @@ import {
   VisionTransformer,
 } from '../lib';
 import type { VisionTransformerOptions } from '../lib';
+import { seededNormals } from './bench-inputs';
 import { featureDispatchLibrary, vendorDispatchDiffers } from './feature-dispatch';
 import { describeCpu } from './cpu';
 
@@ -116,27 +117,7 @@ function parseOptions(argv: string[]): Options {
   return options;
 }
 
-// ---- the machine -----------------------------------------------------------------------------------------------
-
 // ---- inputs ----------------------------------------------------------------------------------------------------
-
-/** Standard normal values from a fixed seed (a 32-bit LCG through Box-Muller): the step's cost does not depend on
- *  the pixels, only their count, but every contestant gets the very same batch. */
-function seededNormals(count: number, seed: number): Float32Array {
-  let state = seed >>> 0;
-  const uniform = () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return (state + 0.5) / 4294967296; // in (0, 1): log() below never sees 0
-  };
-  const values = new Float32Array(count);
-  for (let i = 0; i < count; i += 2) {
-    const radius = Math.sqrt(-2 * Math.log(uniform()));
-    const angle = 2 * Math.PI * uniform();
-    values[i] = radius * Math.cos(angle);
-    if (i + 1 < count) values[i + 1] = radius * Math.sin(angle);
-  }
-  return values;
-}
 
 const asBytes = (array: Float32Array | Int32Array) => new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
 
