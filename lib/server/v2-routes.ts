@@ -35,15 +35,14 @@ const VERSION = packageVersion();
 export function registerV2Routes(app: FastifyInstance, options: ResolvedServerOptions): void {
   const lifecycle = app.vitorch;
 
-  /** The served model if the URL names it (and version "1" when it names one); 404 otherwise. */
-  const modelFor = (params: ModelParams): ServedModel | null => {
+  /** 404 unless the URL names the served model (and version "1" when it names a version). */
+  const modelFor = (params: ModelParams): void => {
     if (params.name !== options.modelName) {
       throw new NotFoundError(`unknown model '${params.name}': this server serves '${options.modelName}'`);
     }
     if (params.version !== undefined && params.version !== '1') {
       throw new NotFoundError(`unknown version '${params.version}' of model '${params.name}': its only version is '1'`);
     }
-    return lifecycle.model;
   };
 
   app.get('/v2', async () => ({ name: SERVER_NAME, version: VERSION, extensions: EXTENSIONS }));
