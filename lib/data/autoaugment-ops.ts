@@ -50,8 +50,16 @@ function histograms(image: Uint8Image): Int32Array[] {
   const c = image.channels;
   const hist = Array.from({ length: c }, () => new Int32Array(256));
   const src = image.data;
-  for (let i = 0; i < src.length; i += c) {
-    for (let k = 0; k < c; k++) hist[k][src[i + k]]++;
+  if (c === 1) {
+    const h0 = hist[0];
+    for (let i = 0; i < src.length; i++) h0[src[i]]++;
+  } else {
+    const [h0, h1, h2] = hist;
+    for (let i = 0; i < src.length; i += 3) {
+      h0[src[i]]++;
+      h1[src[i + 1]]++;
+      h2[src[i + 2]]++;
+    }
   }
   return hist;
 }
@@ -131,28 +139,37 @@ export function equalize(image: Uint8Image): Uint8Image {
 
 /**
  * PIL's Image.blend(degenerate, image, factor): degenerate + factor * (image - degenerate) in float32, truncated,
- * clamped when extrapolating (factor outside [0, 1]). Factor 0 and 1 are exact copies in PIL too.
+ * clamped when extrapolating (factor outside [0, 1]), as a table over (degenerate, image) byte pairs. Each step is
+ * rounded to float32 as the C code's float arithmetic does (the double products and sums of these small integers
+ * and a float32 are exact, so one fround per step is float32 arithmetic exactly).
  */
-function blend(image: Uint8Image, degenerate: Uint8Array, factor: number): Uint8Image {
-  const alpha = Math.fround(factor);
-  if (alpha === 0) return withData(image, degenerate.slice());
-  if (alpha === 1) return withData(image, image.data.slice());
-  const src = image.data;
-  const out = new Uint8Array(src.length);
-  // Each step rounded to float32 as the C code's float arithmetic does (the double products and sums of these
-  // small integers and a float32 are exact, so one fround per step is float32 arithmetic exactly).
-  if (alpha >= 0 && alpha <= 1) {
-    for (let i = 0; i < src.length; i++) {
-      const a = degenerate[i];
-      out[i] = Math.fround(a + Math.fround(alpha * (src[i] - a)));
-    }
-  } else {
-    for (let i = 0; i < src.length; i++) {
-      const a = degenerate[i];
-      const t = Math.fround(a + Math.fround(alpha * (src[i] - a)));
-      out[i] = t <= 0 ? 0 : t >= 255 ? 255 : t;
+function blendTable(alpha: number): Uint8Array {
+  let table = BLEND_TABLES.get(alpha);
+  if (table) return table;
+  table = new Uint8Array(65536);
+  for (let a = 0; a < 256; a++) {
+    for (let b = 0; b < 256; b++) {
+      const t = Math.fround(a + Math.fround(alpha * (b - a)));
+      table[a * 256 + b] = t <= 0 ? 0 : t >= 255 ? 255 : t;
     }
   }
+  // The policy uses a dozen factors; the bound only guards callers that sweep many.
+  if (BLEND_TABLES.size >= 64) BLEND_TABLES.clear();
+  BLEND_TABLES.set(alpha, table);
+  return table;
+}
+
+const BLEND_TABLES = new Map<number, Uint8Array>();
+
+function blend(image: Uint8Image, degenerate: Uint8Array, factor: number): Uint8Image {
+  const alpha = Math.fround(factor);
+  // Factor 0 and 1 are exact copies in PIL too.
+  if (alpha === 0) return withData(image, degenerate.slice());
+  if (alpha === 1) return withData(image, image.data.slice());
+  const table = blendTable(alpha);
+  const src = image.data;
+  const out = new Uint8Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = table[(degenerate[i] << 8) | src[i]];
   return withData(image, out);
 }
 
@@ -193,9 +210,10 @@ export function sharpness(image: Uint8Image, factor: number): Uint8Image {
   const src = image.data;
   const smooth = src.slice();
   if (w >= 3 && h >= 3) {
-    const k1 = Math.fround(1 / 13);
-    const k5 = Math.fround(5 / 13);
     const f = Math.fround;
+    const k1 = f(1 / 13);
+    const k5 = f(5 / 13);
+    const [t1, t5] = SMOOTH_PRODUCTS ??= [Float64Array.from({ length: 256 }, (_, v) => f(v * k1)), Float64Array.from({ length: 256 }, (_, v) => f(v * k5))];
     const stride = w * c;
     for (let y = 1; y < h - 1; y++) {
       for (let x = 1; x < w - 1; x++) {
@@ -204,9 +222,9 @@ export function sharpness(image: Uint8Image, factor: number): Uint8Image {
           const below = i + stride;
           const above = i - stride;
           let ss = 0.5;
-          ss = f(ss + f(f(f(src[below - c] * k1) + f(src[below] * k1)) + f(src[below + c] * k1)));
-          ss = f(ss + f(f(f(src[i - c] * k1) + f(src[i] * k5)) + f(src[i + c] * k1)));
-          ss = f(ss + f(f(f(src[above - c] * k1) + f(src[above] * k1)) + f(src[above + c] * k1)));
+          ss = f(ss + f(f(t1[src[below - c]] + t1[src[below]]) + t1[src[below + c]]));
+          ss = f(ss + f(f(t1[src[i - c]] + t5[src[i]]) + t1[src[i + c]]));
+          ss = f(ss + f(f(t1[src[above - c]] + t1[src[above]]) + t1[src[above + c]]));
           smooth[i] = ss <= 0 ? 0 : ss >= 255 ? 255 : ss;
         }
       }
@@ -214,6 +232,9 @@ export function sharpness(image: Uint8Image, factor: number): Uint8Image {
   }
   return blend(image, smooth, factor);
 }
+
+/** Each byte times the SMOOTH kernel's float32 weights 1/13 and 5/13, rounded to float32. */
+let SMOOTH_PRODUCTS: [Float64Array, Float64Array] | undefined;
 
 /** Python's round(x, 15), which PIL applies to the rotation matrix's sines and cosines. */
 function round15(x: number): number {
