@@ -1,7 +1,7 @@
 // The seed's AutoAugment ImageNet policy against PIL (tools/make_autoaugment_fixtures.py, which restates the seed's
-// operations with PIL and was checked once against the seed's own utils_aug.py). Inputs: four real Fashion-MNIST
-// test images (grey, made RGB as the seed's cvtColor does) and five generated RGB images (noisy gradients with an
-// edge, low contrast, constant, 2x2).
+// operations with PIL; tools/check_autoaugment_against_seed.py compares it with the seed's own utils_aug.py, which
+// it matches byte for byte). Inputs: four real Fashion-MNIST test images (grey, made RGB as the seed's cvtColor does)
+// and five generated RGB images (noisy gradients with an edge, low contrast, constant, 2x2).
 //
 // Every operation is asserted byte for byte equal to PIL's, at every magnitude bin and both signs: the ops are
 // written in PIL's own arithmetic (its lookup tables; float32 blends with truncation; the 16.16 fixed-point
