@@ -5,7 +5,7 @@
 //   rgb-224:       32 generated 224x224 RGB images, the policy alone on bytes (for image files it runs after sharp).
 // Prints a table and writes bench/results/augment.json.
 //
-//   npm run build:ts && node dist/bench/augment.js [reps=15]
+//   npm run bench:augment -- [reps=40]    (or: npm run build:ts && node dist/bench/augment.js [reps])
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -15,7 +15,7 @@ import { forKey } from '../lib/data/random';
 import { idxDataset } from '../lib/data/idx';
 
 const root = path.join(__dirname, '..', '..');
-const reps = Number(process.argv[2] ?? 15);
+const reps = Number(process.argv[2] ?? 40);
 const fashion = process.env.FASHION_MNIST_DIR ?? '/usr/share/datasets/fashion-mnist';
 
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
