@@ -106,10 +106,22 @@ test('a full queue answers 503 with Retry-After at once; the queued requests are
     expect(refused.json()).toEqual({ error: 'the queue is full (2 requests waiting); retry later' });
     // Answered while the two were still waiting for their batch (the 1 s delay): the refusal did not queue.
     expect(metric(await metrics(server.url), 'vitorch_queue_depth')).toBe(2);
+    // Nor did it wait for the body: a request whose body has not been sent yet is refused all the same.
+    const early = await new Promise<{ status?: number; retryAfter?: string | string[] }>((resolve, reject) => {
+      const client = http.request({ host: '127.0.0.1', port: new URL(server.url).port, method: 'POST', path: '/v2/models/vit/infer',
+        headers: { 'content-length': 1_000_000 } }, (res) => {
+        res.resume();
+        resolve({ status: res.statusCode, retryAfter: res.headers['retry-after'] });
+        client.destroy();
+      });
+      client.on('error', reject);
+      client.write('{"inputs": [');
+    });
+    expect(early).toEqual({ status: 503, retryAfter: '1' });
     const [a, b] = await Promise.all(queued);
     expect([a.status, b.status]).toEqual([200, 200]);
     const text = await metrics(server.url);
-    expect(metric(text, 'vitorch_requests_total', { route: '/v2/models/:name/infer', outcome: 'queue_full' })).toBe(1);
+    expect(metric(text, 'vitorch_requests_total', { route: '/v2/models/:name/infer', outcome: 'queue_full' })).toBe(2);
     expect(metric(text, 'vitorch_executions_total')).toBe(1);
   } finally {
     await server.close();

@@ -200,3 +200,32 @@ test("a trained model's weights and config: PyTorch's logits for the fixture inp
     await small.close();
   }
 });
+
+test("--weights alone: the seed's ViT-B/16 (1000 classes named by index), PyTorch's logits", async () => {
+  const fixture = manifest.cases.find((c) => c.name === 'vit-b16-b1')!;
+  const vitB = await startServer({ weights: fixturePath(manifest.models[fixture.model].checkpoint) });
+  try {
+    const metadata = (await request(`${vitB.url}/v2/models/vit`)).json();
+    expect(metadata.inputs[0].shape).toEqual([-1, 3, 224, 224]);
+    expect(metadata.outputs[0].shape).toEqual([-1, 1000]);
+    const input = readFloat32(fixture.input, fixture.inputShape);
+    const header = jsonBody({ inputs: [{ name: 'input', datatype: 'FP32', shape: fixture.inputShape, parameters: { binary_data_size: input.byteLength } }],
+      outputs: [{ name: 'logits', parameters: { classification: 1000 } }] });
+    const answer = await request(`${vitB.url}/v2/models/vit/infer`, {
+      body: Buffer.concat([header, Buffer.from(input.buffer, input.byteOffset, input.byteLength)]),
+      headers: { 'Inference-Header-Content-Length': String(header.length) },
+    });
+    expect(answer.status).toBe(200);
+    // Every class once, by index, its label its index; the values are PyTorch's logits.
+    const entries = (answer.json().outputs[0].data as string[]).map((e) => e.split(':'));
+    const logits = new Float32Array(1000);
+    for (const [value, index, label] of entries) {
+      expect(label).toBe(index);
+      logits[Number(index)] = Number(value);
+    }
+    expect(new Set(entries.map((e) => e[1])).size).toBe(1000);
+    expect(relativeMaxError(logits, readFloat32(fixture.output, fixture.outputShape))).toBeLessThanOrEqual(PARITY_TOLERANCE);
+  } finally {
+    await vitB.close();
+  }
+});

@@ -33,6 +33,9 @@ const ALWAYS_OPEN = new Set([
   '/v2', '/v2/health/live', '/v2/health/ready', '/v2/models/:name/ready', '/v2/models/:name/versions/:version/ready', '/metrics',
 ]);
 
+/** Routes whose requests join the batch queue. */
+const COMPUTE_ROUTES = new Set(['/v2/models/:name/infer', '/v2/models/:name/versions/:version/infer', '/v1/classify']);
+
 export function createServer(options: ServerOptions = {}): FastifyInstance {
   const o = resolveServerOptions(options);
   const app = Fastify({
@@ -68,6 +71,10 @@ export function createServer(options: ServerOptions = {}): FastifyInstance {
     if (route === undefined || ALWAYS_OPEN.has(route)) return;
     const refusal = lifecycle.refusal();
     if (refusal) throw refusal;
+    // Under overload the refusal comes before the body is read: Node discards an unread body without buffering
+    // it, so turning away a 600 KB image costs almost nothing. (A request that passes here can still find the queue
+    // full when it is ready to join it, and is refused then.)
+    if (COMPUTE_ROUTES.has(route) && lifecycle.batcher?.full) throw lifecycle.batcher.queueFullError();
   });
   // While draining, each answer closes its connection: an idle keep-alive socket would hold close() open.
   app.addHook('onSend', async (_request, reply, payload) => {

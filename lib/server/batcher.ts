@@ -66,6 +66,10 @@ export class Batcher {
   constructor(private readonly options: BatcherOptions) {}
 
   get depth(): number { return this.queue.length; }
+  /** True when the next submit would be refused with QueueFullError. */
+  get full(): boolean { return this.queue.length >= this.options.maxQueue; }
+  /** The error a submit gets when the queue is full. */
+  queueFullError(): QueueFullError { return new QueueFullError(this.options.maxQueue); }
   get busy(): boolean { return this.running !== null; }
 
   /**
@@ -75,7 +79,7 @@ export class Batcher {
    */
   submit(input: Float32Array, samples: number, timeoutMs: number, signal?: AbortSignal): Promise<BatchResult> {
     if (this.closed) return Promise.reject(new UnavailableError('the server is shutting down'));
-    if (this.queue.length >= this.options.maxQueue) return Promise.reject(new QueueFullError(this.options.maxQueue));
+    if (this.full) return Promise.reject(this.queueFullError());
     if (signal?.aborted) return Promise.reject(new CancelledError());
     return new Promise<BatchResult>((resolve, reject) => {
       const entry: Entry = { input, samples, enqueuedAt: performance.now(), timeoutMs, resolve, reject, signal };
