@@ -6,7 +6,7 @@
 //
 //   npm run bench:serve -- [--runs 3] [--duration 60] [--warmup 15] [--clients 32] [--threads 2]
 //       [--max-batch 16] [--max-delay-ms 50] [--max-queue 64] [--timeout-ms 120000] [--batches 1,2,4,8,16]
-//       [--only vitorch-fp32,vitorch-bf16,torchserve] [--quick]
+//       [--only vitorch-fp32,vitorch-bf16,torchserve,torchserve-feature-dispatch] [--quick]
 //
 // See bench/README.md for what is measured and the figures.
 import * as fs from 'fs';
