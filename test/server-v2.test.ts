@@ -229,3 +229,25 @@ test("--weights alone: the seed's ViT-B/16 (1000 classes named by index), PyTorc
     await vitB.close();
   }
 });
+
+test('--dtype bfloat16: FP32 on the wire, the bfloat16 model computing', async () => {
+  const bf16 = await startServer({ dtype: 'bfloat16', maxDelayMs: 0 });
+  using reference = await defaultClassifier();
+  reference.model.to('bfloat16');
+  try {
+    const config = (await request(`${bf16.url}/v2/models/vit/config`)).json();
+    expect(config.parameters.dtype).toEqual({ string_value: 'bfloat16' });
+    expect((await request(`${bf16.url}/v2/models/vit`)).json().inputs[0].datatype).toBe('FP32');
+    const input = seededFloats(2 * SAMPLE_SIZE, 9);
+    const answer = await request(`${bf16.url}/v2/models/vit/infer`, { body: inferJson(input, [2, ...SAMPLE]) });
+    expect(answer.status).toBe(200);
+    using x = tensor(input, [2, ...SAMPLE], { dtype: 'bfloat16' });
+    using y = await reference.model.forwardAsync(x);
+    // The same bfloat16 computation on the same batch.
+    expect(relativeMaxError(Float32Array.from(answer.json().outputs[0].data), y.toFloat32Array())).toBeLessThanOrEqual(PARITY_TOLERANCE);
+    // And bfloat16 rounding away from float32 (the server did not quietly compute in float32).
+    expect(relativeMaxError(Float32Array.from(answer.json().outputs[0].data), await directLogits(input, 2))).toBeGreaterThan(PARITY_TOLERANCE);
+  } finally {
+    await bf16.close();
+  }
+});
