@@ -1,6 +1,5 @@
-// What the CPU can do fast, read once from /proc/cpuinfo (Linux; elsewhere nothing is known and nothing is claimed).
-// Reduced precision only pays off where the hardware computes in it: without AVX-512 BF16 or AMX, libtorch's
-// bfloat16 kernels run far slower than float32 ones (about 40x for ViT-B/16 GEMMs on an AVX2-only CPU).
+// What the CPU can do, read once from /proc/cpuinfo (Linux; elsewhere nothing is known and nothing is claimed).
+// lib/precision-advice.ts turns the flags into which precisions are fast; `vitorch doctor` lists them.
 import * as fs from 'fs';
 
 let flags: Set<string> | null | undefined;
@@ -16,11 +15,4 @@ export function cpuFlags(): Set<string> | null {
     flags = null;
   }
   return flags;
-}
-
-/** false when the CPU is known to lack bfloat16 arithmetic (AVX-512 BF16 or AMX-BF16); true when it has it or when
- *  nothing is known. */
-export function cpuComputesBfloat16(): boolean {
-  const f = cpuFlags();
-  return f === null || f.has('avx512_bf16') || f.has('amx_bf16');
 }

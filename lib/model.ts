@@ -5,6 +5,7 @@ import { binding, NativeEntries, NativeLoadOptions, NativeModelOptions, NativeVi
 import './dispose';
 import { saveCheckpoint, saveCheckpointAsync, SaveCheckpointOptions } from './checkpoint';
 import { Device, Tensor } from './tensor';
+import { warnIfSlowPrecision } from './precision-advice';
 import {
   expected, isDevice, rejectUnknownKeys, requireBoolean, requireDevice, requireInteger, requireNumber, requireObject,
   requireShape, requireString, withCallerStack,
@@ -149,6 +150,12 @@ function toEntries(native: NativeEntries): [string, Tensor][] {
 // Set while a VisionTransformer adopts a native model made by vit(); see the constructor.
 let adopting: NativeVisionTransformer | undefined;
 
+/** The call as the user wrote it, for the precision warning: "model.to({ dtype: 'float16' })". */
+function describeMove(device: string | null, dtype: string | null): string {
+  const parts = [device === null ? '' : `device: '${device}'`, dtype === null ? '' : `dtype: '${dtype}'`].filter(Boolean);
+  return `model.to({ ${parts.join(', ')} })`;
+}
+
 export class VisionTransformer {
   /** @internal */
   readonly native: NativeVisionTransformer;
@@ -241,8 +248,10 @@ export class VisionTransformer {
 
   /** Moves the model's weights to a device and/or converts them to a floating-point dtype: the precision is the
    *  caller's choice, and inputs must then have the same dtype. bfloat16 and float16 pay off where the hardware
-   *  computes in them (GPUs, CPUs with AVX-512 BF16 / AMX); a CPU without them computes far slower than in float32.
-   *  Asking for CUDA without a GPU throws an Error saying so. */
+   *  computes in them (GPUs, CPUs with AVX-512 BF16 / AMX); a CPU without them computes far slower than in float32,
+   *  and libtorch computes float16 slowly on every CPU: a model left on the CPU in such a precision warns once
+   *  (VITORCH_SLOW_BFLOAT16, VITORCH_SLOW_FLOAT16; lib/precision-advice.ts). Asking for CUDA without a GPU throws
+   *  an Error saying so. */
   to(target: Device | ModelDType | { device?: Device; dtype?: ModelDType }): this {
     let device: string | null = null;
     let dtype: string | null = null;
@@ -262,6 +271,7 @@ export class VisionTransformer {
       if (device === null && dtype === null) throw new TypeError(expected('a device and/or a dtype', 'to(target)', target));
     }
     this.native.to(device, dtype);
+    warnIfSlowPrecision(this.native.dtype, this.native.device, describeMove(device, dtype));
     return this;
   }
   get device(): string { return this.native.device; }

@@ -8,7 +8,7 @@ import { tensor, Tensor } from '../tensor';
 import {
   expected, rejectUnknownKeys, requireInteger, requireNumber, requireObject, withCallerStack,
 } from '../validate';
-import { cpuComputesBfloat16 } from '../cpu-features';
+import { warnIfSlowPrecision } from '../precision-advice';
 import { Optimizer } from './optimizer';
 
 export type Autocast = 'bfloat16' | 'float16';
@@ -157,12 +157,7 @@ export class Trainer {
         throw new RangeError(expected("'bfloat16', 'float16' or null", 'autocast', o.autocast));
       }
       autocast = o.autocast;
-      if (autocast === 'bfloat16' && model.device === 'cpu' && !cpuComputesBfloat16()) {
-        process.emitWarning('bfloat16 autocast on a CPU without AVX-512 BF16 or AMX runs much slower than float32 ' +
-          '(libtorch emulates bfloat16 arithmetic there); leave autocast off on this machine', {
-          code: 'VITORCH_SLOW_BFLOAT16',
-        });
-      }
+      warnIfSlowPrecision(autocast, model.device, `${autocast} autocast`);
     }
     this.model = model;
     this.optimizer = o.optimizer;

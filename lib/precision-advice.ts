@@ -1,0 +1,65 @@
+// Which floating-point precisions this machine's CPU computes fast, and the one warning vitorch gives when a model
+// (model.to) or a Trainer's autocast is set to a precision the CPU runs at a fraction of float32's speed. The figures
+// are ViT-B/16 measurements (bench/inference.ts): reduced precision only pays off where the hardware computes in it.
+//   bfloat16: with AVX-512 BF16 or AMX-BF16 about 1.9x float32's images/s; without them libtorch emulates it, about
+//             40x slower than float32 (an AVX2-only EPYC).
+//   float16:  slow on every CPU measured, AVX-512 BF16 ones included (0.11 images/s at batch 8 against 4.6 in
+//             float32): libtorch's CPU kernels for it are not the fast ones. It is a GPU precision.
+import { cpuFlags } from './cpu-features';
+
+export type ReducedPrecision = 'bfloat16' | 'float16';
+
+export interface PrecisionVerdict {
+  dtype: 'float32' | ReducedPrecision;
+  /** true: about float32's speed or faster here; false: a fraction of it; null: the CPU's features are unknown. */
+  fast: boolean | null;
+  reason: string;
+}
+
+const SLOW_CODES: Record<ReducedPrecision, string> = { bfloat16: 'VITORCH_SLOW_BFLOAT16', float16: 'VITORCH_SLOW_FLOAT16' };
+
+function bfloat16Verdict(): PrecisionVerdict {
+  const flags = cpuFlags();
+  if (flags === null) return { dtype: 'bfloat16', fast: null, reason: 'the CPU\'s features are unknown (no /proc/cpuinfo)' };
+  const units = ['avx512_bf16', 'amx_bf16'].filter((flag) => flags.has(flag));
+  if (units.length > 0) {
+    return { dtype: 'bfloat16', fast: true, reason: `the CPU computes in bfloat16 (${units.join(', ')}): about 1.9x float32 for ViT-B/16` };
+  }
+  return {
+    dtype: 'bfloat16', fast: false,
+    reason: 'a CPU without AVX-512 BF16 or AMX runs bfloat16 much slower than float32 (libtorch emulates bfloat16 ' +
+      'arithmetic there: about 40x slower for ViT-B/16)',
+  };
+}
+
+/** What each precision costs on this CPU, float32 first. */
+export function cpuPrecisions(): PrecisionVerdict[] {
+  return [
+    { dtype: 'float32', fast: true, reason: 'the reference: every CPU computes it at full speed, with PyTorch\'s numbers' },
+    bfloat16Verdict(),
+    {
+      dtype: 'float16', fast: false,
+      reason: 'libtorch computes float16 slowly on every CPU (ViT-B/16 at batch 8: 0.11 images/s against 4.6 in ' +
+        'float32); it is a GPU precision',
+    },
+  ];
+}
+
+/** The precision to pick for CPU inference here: bfloat16 where the CPU computes in it, else float32. */
+export function recommendedCpuPrecision(): 'float32' | 'bfloat16' {
+  return bfloat16Verdict().fast === true ? 'bfloat16' : 'float32';
+}
+
+const warned = new Set<string>();
+
+/** Warns once per process (process.emitWarning with a code) when `dtype` on `device` runs at a fraction of float32's
+ *  speed. `what` names the call, for the message: "model.to({ dtype: 'float16' })". */
+export function warnIfSlowPrecision(dtype: string, device: string, what: string): void {
+  if (device !== 'cpu' || (dtype !== 'bfloat16' && dtype !== 'float16')) return;
+  const verdict = cpuPrecisions().find((v) => v.dtype === dtype)!;
+  const code = SLOW_CODES[dtype];
+  if (verdict.fast !== false || warned.has(code)) return;
+  warned.add(code);
+  process.emitWarning(`${what} on the CPU: ${verdict.reason}. float32 is faster on this machine ` +
+    '(`vitorch doctor` lists what is fast here)', { code });
+}

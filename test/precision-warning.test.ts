@@ -1,0 +1,61 @@
+// model.to({ dtype }) warns once per process (process.emitWarning with a code) when the CPU runs that precision at a
+// fraction of float32's speed: bfloat16 on CPUs without AVX-512 BF16 or AMX-BF16, float16 on every CPU. The
+// expectation is read from /proc/cpuinfo here, independently of lib/cpu-features.ts, so that the test means
+// something on both kinds of machine this project runs on (AVX2-only and AVX-512 BF16).
+import * as fs from 'fs';
+import { VisionTransformer } from '../lib';
+
+const cpuinfo = fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8') : '';
+const hasBf16 = cpuinfo === '' || /^flags\s*:.*\b(avx512_bf16|amx_bf16)\b/m.test(cpuinfo);
+
+const tiny = () => new VisionTransformer({ inputShape: [16, 16], patchSize: 8, inChans: 1, numClasses: 3, numFeatures: 8, depth: 1, numHeads: 2 });
+
+function warningsDuring(body: () => void): { code?: string; message: string }[] {
+  const emit = jest.spyOn(process, 'emitWarning');
+  try {
+    body();
+    return emit.mock.calls.map(([message, options]) => ({ code: (options as { code?: string } | undefined)?.code, message: String(message) }))
+      .filter((w) => w.code?.startsWith('VITORCH_'));
+  } finally {
+    emit.mockRestore();
+  }
+}
+
+test('float16 on the CPU warns once, naming the reason; float32 and repeated moves do not', () => {
+  const warnings = warningsDuring(() => {
+    const model = tiny();
+    model.to('float32');
+    model.to({ dtype: 'float16' });
+    expect(model.dtype).toBe('float16');
+    model.to('float32').to({ device: 'cpu', dtype: 'float16' });
+    tiny().to('float16');
+  });
+  expect(warnings).toEqual([{
+    code: 'VITORCH_SLOW_FLOAT16',
+    message: expect.stringMatching(/^model\.to\(\{ dtype: 'float16' \}\) on the CPU: libtorch computes float16 slowly on every CPU .*float32 is faster on this machine/),
+  }]);
+});
+
+test(`bfloat16 ${hasBf16 ? 'does not warn on this CPU (it computes in bfloat16)' : 'warns on this CPU (no AVX-512 BF16 or AMX)'}`, () => {
+  const warnings = warningsDuring(() => {
+    tiny().to('bfloat16');
+    tiny().to({ dtype: 'bfloat16' });
+  });
+  expect(warnings.map((w) => w.code)).toEqual(hasBf16 ? [] : ['VITORCH_SLOW_BFLOAT16']);
+  if (!hasBf16) expect(warnings[0].message).toMatch(/without AVX-512 BF16 or AMX/);
+});
+
+test('float16 autocast in a Trainer on the CPU warns with the same code, once', () => {
+  // A fresh copy of vitorch: its warned-once memory starts empty.
+  jest.isolateModules(() => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const fresh = require('../lib') as typeof import('../lib');
+    const warnings = warningsDuring(() => {
+      const model = new fresh.VisionTransformer({ inputShape: [16, 16], patchSize: 8, inChans: 1, numClasses: 3, numFeatures: 8, depth: 1, numHeads: 2 });
+      new fresh.Trainer(model, { optimizer: fresh.sgd(model), autocast: 'float16' });
+      new fresh.Trainer(model, { optimizer: fresh.sgd(model), autocast: 'float16' });
+    });
+    expect(warnings.map((w) => w.code)).toEqual(['VITORCH_SLOW_FLOAT16']);
+    expect(warnings[0].message).toMatch(/^float16 autocast on the CPU: /);
+  });
+});
