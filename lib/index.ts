@@ -8,9 +8,11 @@ export {
   CheckpointTensors, loadCheckpoint, loadCheckpointAsync, saveCheckpoint, saveCheckpointAsync,
 } from './checkpoint';
 export type { CheckpointFormat, LoadCheckpointOptions, SaveCheckpointOptions } from './checkpoint';
-export { cpuCache, cuda, getNumThreads, libtorchVersion, setNumThreads } from './runtime';
+export { cpuCache, cuda, getNumThreads, libtorch, libtorchVersion, setNumThreads } from './runtime';
 export type { CpuCacheStats } from './runtime';
 export { CheckpointError, DisposedError, StateDictError } from './errors';
+export { LibtorchError } from './libtorch-locator';
+export type { LibtorchLocation } from './libtorch-locator';
 export { crossEntropy, manualSeed, noGrad } from './train/autograd';
 export type { CrossEntropyOptions } from './train/autograd';
 export { adam, adamw, OPTIMIZER_DEFAULTS, Optimizer, seedParameterGroups, sgd } from './train/optimizer';

@@ -28,6 +28,10 @@ export const cuda = {
 /** The libtorch version vitorch is running on. */
 export const libtorchVersion: string = binding.libtorchVersion;
 
+/** The libtorch vitorch loaded: its folder, full version, C++ ABI, whether it has CUDA libraries, and how it was
+ *  found (README: How libtorch is found). */
+export { libtorch } from './binding';
+
 /** vitorch keeps the memory of freed large CPU tensors (>= 256 KiB) and reuses it for the next tensor of the same
  *  size: a forward then touches no new pages, which would otherwise cost the kernel a page fault each. Up to 1 GiB
  *  (VITORCH_CPU_CACHE_BYTES to change it at startup) stays cached; V8 does not count it. */

@@ -6,6 +6,9 @@
 //   vitorch annotate DIR ...                         the seed's annotation files (lib/cli/annotate.ts)
 //   vitorch inspect FILE ...                         describe a checkpoint (lib/cli/inspect.ts)
 //   vitorch serve [--weights FILE --config FILE] ... an HTTP inference server (lib/cli/serve.ts, lib/server/)
+//   vitorch doctor [--json]                          what vitorch found here: libtorch, CUDA, CPU, precisions
+import { LibtorchError } from '../libtorch-locator';
+
 type Command = (args: string[]) => Promise<number>;
 
 // Loaded on demand, so that `vitorch annotate` does not load libtorch.
@@ -16,6 +19,7 @@ const COMMANDS: Record<string, () => Command> = {
   annotate: () => require('./annotate').annotateCommand,
   inspect: () => require('./inspect').inspectCommand,
   serve: () => require('./serve').serveCommand,
+  doctor: () => require('./doctor').doctorCommand,
 };
 
 const USAGE = `usage: vitorch <command> [options]\ncommands: ${Object.keys(COMMANDS).join(', ')}`;
@@ -27,7 +31,14 @@ export async function main(argv: string[]): Promise<number> {
     console.error(command === undefined || command === '--help' ? USAGE : `vitorch: unknown command '${command}'\n${USAGE}`);
     return 2;
   }
-  return load()(rest);
+  try {
+    return await load()(rest);
+  } catch (error) {
+    // No usable libtorch: the message says how to get one; a stack would only bury it.
+    if (!(error instanceof LibtorchError)) throw error;
+    console.error(`vitorch ${command}: ${error.message}`);
+    return 1;
+  }
 }
 
 if (require.main === module) {

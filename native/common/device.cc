@@ -22,7 +22,7 @@ c10::Device usable_device(const std::string& name) {
   if (!cuda_available()) {
     throw std::runtime_error("CUDA was requested ('" + name +
                              "') but is not available: no CUDA device is visible to this process, or the libtorch "
-                             "vitorch was built against has no CUDA support. Use 'cpu'.");
+                             "vitorch runs on has no CUDA support (vitorch doctor says which). Use 'cpu'.");
   }
   const int64_t index = match[3].matched ? std::stoll(match[3].str()) : 0;
   if (index >= cuda_device_count()) {

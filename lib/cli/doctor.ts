@@ -1,0 +1,138 @@
+// `vitorch doctor [--json]`: what vitorch found on this machine and what it means, short enough to paste into a bug
+// report: the addon and what it was built against, the libtorch found (version, folder, how it was found), CUDA,
+// the CPU features that decide which precisions are fast, intra-op threads, the CPU cache, and which precision to
+// pick. It works when libtorch cannot be loaded too: it then says why, and exits 1.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { addonBuild, AddonFiles, findAddon, libtorchForAddon, packageRoot } from '../addon-loading';
+import { cpuFlags } from '../cpu-features';
+import { LibtorchBuild, LibtorchError, LibtorchLocation } from '../libtorch-locator';
+import { cpuPrecisions, PrecisionVerdict, recommendedCpuPrecision } from '../precision-advice';
+import type { CpuCacheStats } from '../binding';
+import { parseArgs, UsageError } from './args';
+import { runCommand } from './run-command';
+
+export const DOCTOR_USAGE = 'usage: vitorch doctor [--json]';
+
+/** The CPU features that decide precision and kernel choice, by /proc/cpuinfo flag. */
+const CPU_FEATURES: [string, string][] = [
+  ['AVX2', 'avx2'], ['AVX-512', 'avx512f'], ['AVX-512 BF16', 'avx512_bf16'], ['AVX-512 FP16', 'avx512_fp16'],
+  ['AMX-BF16', 'amx_bf16'], ['AMX-FP16', 'amx_fp16'],
+];
+
+export interface DoctorReport {
+  vitorch: string;
+  node: string;
+  platform: string;
+  addon: (AddonFiles & { builtAgainst: LibtorchBuild }) | null;
+  libtorch: LibtorchLocation | null;
+  /** Why vitorch cannot run here, when it cannot (then the fields that need libtorch are null). */
+  problem: string | null;
+  cuda: { libraries: boolean; available: boolean; deviceCount: number } | null;
+  cpu: { model: string | null; logicalCpus: number; features: Record<string, boolean> | null };
+  threads: { intraOp: number; setBy: string } | null;
+  cpuCache: CpuCacheStats | null;
+  precisions: PrecisionVerdict[];
+  recommendedCpuPrecision: string;
+}
+
+function cpuModel(): string | null {
+  try {
+    const match = /^model name\s*:\s*(.+)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'));
+    return match ? match[1].trim() : null;
+  } catch {
+    return null;
+  }
+}
+
+export function diagnose(): DoctorReport {
+  const flags = cpuFlags();
+  const report: DoctorReport = {
+    vitorch: JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')).version,
+    node: process.versions.node,
+    platform: `${process.platform}-${process.arch}`,
+    addon: null, libtorch: null, problem: null, cuda: null, threads: null, cpuCache: null,
+    cpu: {
+      model: cpuModel(),
+      logicalCpus: os.availableParallelism(),
+      features: flags === null ? null : Object.fromEntries(CPU_FEATURES.map(([name, flag]) => [name, flags.has(flag)])),
+    },
+    precisions: cpuPrecisions(),
+    recommendedCpuPrecision: recommendedCpuPrecision(),
+  };
+  try {
+    const files = findAddon();
+    report.addon = { ...files, builtAgainst: addonBuild(files) };
+    report.libtorch = libtorchForAddon(files);
+    // Loads the addon (the checks above passed, so this finds the same libtorch).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const runtime = require('../runtime') as typeof import('../runtime');
+    report.cuda = { libraries: report.libtorch.hasCuda, available: runtime.cuda.isAvailable(), deviceCount: runtime.cuda.deviceCount() };
+    report.threads = {
+      intraOp: runtime.getNumThreads(),
+      setBy: process.env.VITORCH_NUM_THREADS ? `VITORCH_NUM_THREADS=${process.env.VITORCH_NUM_THREADS}` : 'os.availableParallelism()',
+    };
+    report.cpuCache = runtime.cpuCache.stats();
+  } catch (error) {
+    if (!(error instanceof LibtorchError) && !/No native build was found/.test(String(error))) throw error;
+    report.problem = (error as Error).message;
+  }
+  return report;
+}
+
+const yesNo = (value: boolean) => (value ? 'yes' : 'no');
+
+function bytes(count: number): string {
+  if (count >= 2 ** 30) return `${(count / 2 ** 30).toFixed(1)} GiB`;
+  if (count >= 2 ** 20) return `${(count / 2 ** 20).toFixed(1)} MiB`;
+  return `${count} B`;
+}
+
+function foundBy(libtorch: LibtorchLocation): string {
+  return libtorch.foundBy === 'LIBTORCH' ? 'LIBTORCH' : `the torch package of ${libtorch.python}`;
+}
+
+export function formatReport(r: DoctorReport): string {
+  const abi = (value: string) => (value === '1' ? 'C++11 ABI' : 'pre-C++11 ABI');
+  const lines = [`vitorch ${r.vitorch}, Node ${r.node}, ${r.platform}`];
+  if (r.addon) {
+    lines.push(`addon      ${r.addon.addon}`,
+      `           built against libtorch ${r.addon.builtAgainst.torchVersion} (${abi(r.addon.builtAgainst.cxx11Abi)})`);
+  }
+  if (r.libtorch) {
+    lines.push(`libtorch   ${r.libtorch.version} at ${r.libtorch.root}`, `           found by ${foundBy(r.libtorch)}`);
+  }
+  if (r.problem) lines.push(`problem    ${r.problem.split('\n').join('\n           ')}`);
+  if (r.cuda) {
+    const devices = r.cuda.available ? `${r.cuda.deviceCount} device(s) visible` : 'no CUDA device visible';
+    lines.push(`CUDA       ${devices}; libtorch's CUDA libraries ${r.cuda.libraries ? 'present' : 'absent (a CPU-only libtorch)'}`);
+  }
+  lines.push(`CPU        ${r.cpu.model ?? 'unknown model'}, ${r.cpu.logicalCpus} logical CPUs`);
+  lines.push(`features   ${r.cpu.features === null ? 'unknown (no /proc/cpuinfo)'
+    : Object.entries(r.cpu.features).map(([name, has]) => `${name} ${yesNo(has)}`).join(', ')}`);
+  if (r.threads) lines.push(`threads    ${r.threads.intraOp} intra-op (set by ${r.threads.setBy})`);
+  if (r.cpuCache) {
+    const c = r.cpuCache;
+    lines.push(`CPU cache  ${bytes(c.cachedBytes)} cached, ${bytes(c.inUseBytes)} in use, limit ${bytes(c.limitBytes)}; ` +
+      `${c.reuses} reuses, ${c.freshAllocations} fresh allocations`);
+  }
+  for (const v of r.precisions) {
+    const verdict = v.fast === null ? 'unknown' : v.fast ? 'fast' : 'slow';
+    lines.push(`${v.dtype === r.precisions[0].dtype ? 'precision ' : '          '} ${v.dtype.padEnd(9)}${verdict}: ${v.reason}`);
+  }
+  lines.push(`pick       ${r.recommendedCpuPrecision} for CPU inference here` +
+    (r.recommendedCpuPrecision === 'float32' ? '' : ' (float32 for PyTorch-identical numbers)') +
+    (r.cuda?.available ? '; on the GPU, float16 or bfloat16' : ''));
+  return lines.join('\n');
+}
+
+export async function doctorCommand(args: string[]): Promise<number> {
+  return runCommand('doctor', DOCTOR_USAGE, async () => {
+    const parsed = parseArgs(args, [], ['json']);
+    if (parsed.positional.length > 0) throw new UsageError(`unexpected argument '${parsed.positional[0]}'`);
+    const report = diagnose();
+    console.log(parsed.flags.has('json') ? JSON.stringify(report, null, 2) : formatReport(report));
+    return report.problem === null ? 0 : 1;
+  });
+}
