@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # npm test's last step: the package as users get it. Packs vitorch with its prebuilt binary (npm run prebuild, which
 # relinks at most), installs the tarball into a fresh project with install scripts off and no compiler on PATH,
-# then requires it and runs a small model against PyTorch's output (test/packed/check.js). Prints the install time.
+# then requires it and runs a small model against PyTorch's output (test/packed/check.js), and checks that the
+# install script, run by npm rebuild, keeps the prebuilt. Prints the install time.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
@@ -18,9 +19,9 @@ for entry in package/dist/lib/index.js package/prebuilds/linux-x64/vitorch.node 
   grep -qx "$entry" <<<"$contents" || { echo "packed install: $tarball lacks $entry" >&2; exit 1; }
 done
 
-# A PATH with node, npm and python3 (to find torch) only: no compiler, cmake or make can run.
+# A PATH with node, npm, sh (for npm's scripts) and python3 (to find torch) only: no compiler, cmake or make can run.
 mkdir -p "$work/bin" "$work/app"
-for tool in node npm; do ln -s "$(command -v "$tool")" "$work/bin/$tool"; done
+for tool in node npm sh; do ln -s "$(command -v "$tool")" "$work/bin/$tool"; done
 # The interpreter itself (python3 may be a shell shim, as pyenv's is), where vitorch finds torch at run time.
 ln -s "$(node "$repo/scripts/python.js" -c 'import sys; print(sys.executable)')" "$work/bin/python3"
 for tool in cc gcc g++ c++ clang cmake make; do
@@ -36,3 +37,8 @@ echo "packed install: npm install --ignore-scripts of $tarball ($(du -k "$work/$
 # Run from inside the project, so that require('vitorch') resolves to the installed package.
 cp "$repo/test/packed/check.js" check.js
 PATH="$work/bin" node check.js "$repo/test/fixtures/generated"
+# The install script, when it does run (npm rebuild, or npm before version 11): the prebuilt fits, nothing builds.
+rebuild=$(PATH="$work/bin" npm rebuild vitorch --foreground-scripts 2>&1) || { echo "packed install: npm rebuild vitorch failed:" >&2; echo "$rebuild" >&2; exit 1; }
+grep -q '^vitorch: using prebuilds/linux-x64/vitorch.node with libtorch ' <<<"$rebuild" ||
+  { echo "packed install: npm rebuild vitorch did not keep the prebuilt:" >&2; echo "$rebuild" >&2; exit 1; }
+echo "packed install: npm rebuild vitorch kept the prebuilt"
