@@ -4,7 +4,7 @@
 // machine without one, the one test that runs checks that vitorch and PyTorch agree there is no device.
 import { spawnSync } from 'child_process';
 import { cuda, loadCheckpoint, ModelDType, Tensor, VisionTransformer } from '../lib';
-import { CaseFixture, fixturePath, manifest, readFloat32, readTensor, relativeMaxError } from './fixtures';
+import { argmaxPerRow, CaseFixture, fixturePath, manifest, readFloat32, readTensor, relativeMaxError } from './fixtures';
 
 const visible = cuda.isAvailable();
 const onCuda = visible ? describe : describe.skip;
@@ -27,16 +27,6 @@ function loadModel(fixture: CaseFixture): VisionTransformer {
   const model = new VisionTransformer(modelFixture.config).eval();
   model.loadStateDict(fixturePath(modelFixture.checkpoint), { strict: true });
   return model;
-}
-
-function argmaxPerRow(values: Float32Array, columns: number): number[] {
-  const result: number[] = [];
-  for (let row = 0; row * columns < values.length; row++) {
-    let best = 0;
-    for (let c = 1; c < columns; c++) if (values[row * columns + c] > values[row * columns + best]) best = c;
-    result.push(best);
-  }
-  return result;
 }
 
 function errorAgainstPyTorch(output: Tensor, fixture: CaseFixture): number {

@@ -69,6 +69,17 @@ export function readTensor(file: string, shape: number[]): Tensor {
 }
 
 /** max |actual - expected| relative to the expected output's scale (its largest magnitude, at least 1e-12). */
+/** The index of the largest value in each row of a row-major [rows, columns] array. */
+export function argmaxPerRow(values: Float32Array, columns: number): number[] {
+  const result: number[] = [];
+  for (let row = 0; row * columns < values.length; row++) {
+    let best = 0;
+    for (let c = 1; c < columns; c++) if (values[row * columns + c] > values[row * columns + best]) best = c;
+    result.push(best);
+  }
+  return result;
+}
+
 export function relativeMaxError(actual: Float32Array, expected: Float32Array): number {
   if (actual.length !== expected.length) throw new Error(`length ${actual.length} vs ${expected.length}`);
   let maxError = 0;

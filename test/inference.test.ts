@@ -2,7 +2,7 @@
 // precision stays within stated tolerances of PyTorch's float32 outputs, asynchronous calls settle in call order,
 // and the CPU memory cache can be inspected, limited and emptied.
 import { cpuCache, ModelDType, tensor, Tensor, VisionTransformer } from '../lib';
-import { CaseFixture, fixturePath, manifest, PARITY_TOLERANCE, readFloat32, readTensor, relativeMaxError } from './fixtures';
+import { argmaxPerRow, CaseFixture, fixturePath, manifest, PARITY_TOLERANCE, readFloat32, readTensor, relativeMaxError } from './fixtures';
 
 function caseNamed(name: string): CaseFixture {
   const fixture = manifest.cases.find((c) => c.name === name);
@@ -12,16 +12,6 @@ function caseNamed(name: string): CaseFixture {
 
 function outputError(output: Tensor, fixture: CaseFixture): number {
   return relativeMaxError(output.toFloat32Array(), readFloat32(fixture.output, fixture.outputShape));
-}
-
-function argmaxPerRow(values: Float32Array, columns: number): number[] {
-  const result: number[] = [];
-  for (let row = 0; row * columns < values.length; row++) {
-    let best = 0;
-    for (let c = 1; c < columns; c++) if (values[row * columns + c] > values[row * columns + best]) best = c;
-    result.push(best);
-  }
-  return result;
 }
 
 describe('the resampled position table is recomputed when the weights change', () => {
