@@ -253,7 +253,7 @@ async function main(): Promise<void> {
       console.error(`round ${round + 1}/${options.runs}: ${contestant}, ${options.clients} clients, ` +
         `${options.warmupSeconds} + ${options.durationSeconds} s`);
       const run = await measureServer(contestant, round, prepared, options, reference);
-      console.error(`  ${run.load.imagesPerSecond.toFixed(2)} images/s, p50 ${run.load.ok.p50Ms.toFixed(0)} ms, ` +
+      console.error(`  ${run.load.imagesPerSecond.toFixed(2)} images/s (counted in the window ${run.load.countedImagesPerSecond.toFixed(2)}), p50 ${run.load.ok.p50Ms.toFixed(0)} ms, ` +
         `p99 ${run.load.ok.p99Ms.toFixed(0)} ms, ${run.load.errors} errors`);
       runs.push(run);
     }

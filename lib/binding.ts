@@ -63,7 +63,7 @@ export interface NativeModelOptions {
 
 export interface NativeVisionTransformer {
   forward(input: NativeTensor): NativeTensor;
-  forwardAsync(input: NativeTensor): Promise<NativeTensor>;
+  forwardAsync(input: NativeTensor | NativeTensor[]): Promise<NativeTensor>;
   forwardFeatures(input: NativeTensor): NativeTensor;
   train(mode: boolean): void;
   readonly training: boolean;

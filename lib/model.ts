@@ -184,10 +184,15 @@ export class VisionTransformer {
   }
 
   /** Runs the model on a libuv pool thread; the event loop stays free. Async calls on one model run one after
-   *  another in call order (their promises settle in that order) and only the running one holds a pool thread. */
-  forwardAsync(input: Tensor): Promise<Tensor> {
+   *  another in call order (their promises settle in that order) and only the running one holds a pool thread.
+   *  An array of inputs is one batch: they are joined along the first dimension on that thread, not on the event
+   *  loop (a server hands over its queued requests so), and the logits come back in the same order. */
+  forwardAsync(input: Tensor | readonly Tensor[]): Promise<Tensor> {
     const callerStack = new Error().stack;
-    const running = this.native.forwardAsync(requireTensor(input, 'input').native);
+    const native = Array.isArray(input)
+      ? input.map((part, i) => requireTensor(part, `input[${i}]`).native)
+      : requireTensor(input, 'input').native;
+    const running = this.native.forwardAsync(native);
     return withCallerStack(running.then((output) => new Tensor(output)), callerStack);
   }
 

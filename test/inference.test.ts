@@ -105,6 +105,31 @@ describe('reduced precision against PyTorch float32', () => {
   });
 });
 
+test('forwardAsync takes one batch as several tensors, joined off the event loop, and gives PyTorch the same logits', async () => {
+  const fixture = caseNamed('grid-10x18-b2');
+  const { config, checkpoint } = manifest.models['grid-10x18'];
+  using model = new VisionTransformer(config).eval();
+  model.loadStateDict(fixturePath(checkpoint));
+  const pixels = readFloat32(fixture.input, fixture.inputShape);
+  const [, c, h, w] = fixture.inputShape;
+  const one = c * h * w;
+  using first = tensor(pixels.slice(0, one), [1, c, h, w]);
+  using second = tensor(pixels.slice(one), [1, c, h, w]);
+  using output = await model.forwardAsync([first, second]);
+  expect(output.shape).toEqual(fixture.outputShape);
+  expect(outputError(output, fixture)).toBeLessThanOrEqual(PARITY_TOLERANCE);
+
+  // Every part is checked before anything is queued, and the error names the part.
+  using wrongSize = tensor(new Float32Array(3 * 8 * 8), [1, 3, 8, 8]);
+  using wrongType = tensor(new Float64Array(one), [1, c, h, w]);
+  expect(() => model.forwardAsync([first, wrongSize])).toThrow(
+    new RangeError(`input[1]: expected input of shape [N, ${c}, ${h}, ${w}], received [1, 3, 8, 8]`));
+  expect(() => model.forwardAsync([wrongType])).toThrow(
+    new TypeError("input[0]: expected input of dtype float32 (the model's dtype), received float64"));
+  expect(() => model.forwardAsync([first, null as never])).toThrow(TypeError);
+  expect(() => model.forwardAsync([])).toThrow(new RangeError('expected at least one input tensor, received an empty array'));
+});
+
 test('asynchronous calls on one model settle in the order they were made', async () => {
   const fixture = caseNamed('small-b1');
   const smallWeights = fixturePath(manifest.models.small.checkpoint);

@@ -6,16 +6,16 @@ import { CancelledError, DeadlineError, QueueFullError } from '../lib/server/err
 
 interface Harness { batcher: Batcher; batches: number[]; release(): void; hold(): void }
 
-function harness(options: { maxBatch: number; maxDelayMs: number; maxQueue?: number; sampleSize?: number }): Harness {
+function harness(options: { maxBatch: number; maxDelayMs: number; maxQueue?: number }): Harness {
   const batches: number[] = [];
   let gate: Promise<void> = Promise.resolve();
   let open: () => void = () => undefined;
-  const run: BatchRunner = async (input, samples) => {
+  const run: BatchRunner = async (inputs, samples) => {
     batches.push(samples);
     await gate;
-    return input.map((x) => 2 * x);
+    return Float32Array.from(inputs.flatMap((input) => Array.from(input, (x) => 2 * x)));
   };
-  const batcher = new Batcher({ maxQueue: 100, sampleSize: 2, ...options, run });
+  const batcher = new Batcher({ maxQueue: 100, ...options, run });
   return {
     batcher, batches,
     hold: () => { gate = new Promise((resolve) => { open = resolve; }); },
@@ -57,6 +57,19 @@ test('an idle model waits maxDelayMs for company; a busy one starts the next bat
   h.release();
   await Promise.all([running, ...queued]);
   expect(h.batches).toEqual([1, 1, 2, 4]);
+});
+
+test('the next batch starts before the finished batch is answered, so the model does not wait for the replies', async () => {
+  const h = harness({ maxBatch: 1, maxDelayMs: 0 });
+  h.hold();
+  const first = h.batcher.submit(sample(1, 1), 1, 10_000);
+  const second = h.batcher.submit(sample(2, 2), 1, 10_000);
+  expect(h.batches).toEqual([1]);
+  // Batches started by the time the first request's answer reaches its caller.
+  const startedWhenAnswered = first.then(() => h.batches.length);
+  h.release();
+  expect(await startedWhenAnswered).toBe(2);
+  expect(Array.from((await second).output)).toEqual([4, 4]);
 });
 
 test('a full queue refuses at once; a passed deadline drops before compute; an abort leaves the queue', async () => {

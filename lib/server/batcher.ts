@@ -8,19 +8,20 @@
 //   - a request whose deadline passes while queued is dropped before compute (DeadlineError), and one whose
 //     AbortSignal fires (its client disconnected) leaves the queue (CancelledError);
 //   - each request is answered with its own rows of the batch's output.
-// A request of several samples (an input of shape [n, C, H, W]) is never split across batches.
+// A request of several samples (an input of shape [n, C, H, W]) is never split across batches. The batcher does not
+// look inside inputs: the runner gets a batch's inputs in queue order and joins them itself (the server hands its
+// tensors to the compute thread, which joins them there, so a batch costs the event loop no copying).
 import { CancelledError, DeadlineError, QueueFullError, UnavailableError } from './errors';
 
-/** Runs one batch: `samples` inputs laid end to end in `input`, answering their outputs laid end to end. */
-export type BatchRunner = (input: Float32Array, samples: number) => Promise<Float32Array>;
+/** Runs one batch: the queued requests' inputs, oldest first, `samples` samples in all; answers their outputs laid
+ *  end to end in the same order, the same number of values for every sample. */
+export type BatchRunner<Input = Float32Array> = (inputs: Input[], samples: number) => Promise<Float32Array>;
 
-export interface BatcherOptions {
+export interface BatcherOptions<Input = Float32Array> {
   maxBatch: number;
   maxDelayMs: number;
   maxQueue: number;
-  /** Floats of one sample's input (C * H * W). */
-  sampleSize: number;
-  run: BatchRunner;
+  run: BatchRunner<Input>;
   observer?: BatcherObserver;
 }
 
@@ -42,8 +43,8 @@ export interface BatchResult {
   computeSeconds: number;
 }
 
-interface Entry {
-  input: Float32Array;
+interface Entry<Input> {
+  input: Input;
   samples: number;
   enqueuedAt: number;
   timeoutMs: number;
@@ -54,8 +55,8 @@ interface Entry {
   onAbort?: () => void;
 }
 
-export class Batcher {
-  private readonly queue: Entry[] = [];
+export class Batcher<Input = Float32Array> {
+  private readonly queue: Entry<Input>[] = [];
   private queuedSamples = 0;
   private running: Promise<void> | null = null;
   private delayTimer: NodeJS.Timeout | null = null;
@@ -63,7 +64,7 @@ export class Batcher {
   private flushing = false;
   private idleWaiters: (() => void)[] = [];
 
-  constructor(private readonly options: BatcherOptions) {}
+  constructor(private readonly options: BatcherOptions<Input>) {}
 
   get depth(): number { return this.queue.length; }
   /** True when the next submit would be refused with QueueFullError. */
@@ -73,16 +74,16 @@ export class Batcher {
   get busy(): boolean { return this.running !== null; }
 
   /**
-   * Queues `samples` inputs (sampleSize floats each, end to end in `input`) and resolves with their outputs. Rejects
+   * Queues `input`, which holds `samples` samples, and resolves with their outputs. Rejects
    * with QueueFullError when the queue is full, DeadlineError when `timeoutMs` passes before a batch takes the
    * request, CancelledError when `signal` aborts first, UnavailableError after close().
    */
-  submit(input: Float32Array, samples: number, timeoutMs: number, signal?: AbortSignal): Promise<BatchResult> {
+  submit(input: Input, samples: number, timeoutMs: number, signal?: AbortSignal): Promise<BatchResult> {
     if (this.closed) return Promise.reject(new UnavailableError('the server is shutting down'));
     if (this.full) return Promise.reject(this.queueFullError());
     if (signal?.aborted) return Promise.reject(new CancelledError());
     return new Promise<BatchResult>((resolve, reject) => {
-      const entry: Entry = { input, samples, enqueuedAt: performance.now(), timeoutMs, resolve, reject, signal };
+      const entry: Entry<Input> = { input, samples, enqueuedAt: performance.now(), timeoutMs, resolve, reject, signal };
       entry.deadlineTimer = setTimeout(() => this.remove(entry, new DeadlineError(timeoutMs)), timeoutMs);
       if (signal) {
         entry.onAbort = () => this.remove(entry, new CancelledError());
@@ -133,7 +134,7 @@ export class Batcher {
       clearTimeout(this.delayTimer);
       this.delayTimer = null;
     }
-    const taken: Entry[] = [];
+    const taken: Entry<Input>[] = [];
     let samples = 0;
     while (this.queue.length > 0 && (taken.length === 0 || samples + this.queue[0].samples <= this.options.maxBatch)) {
       const entry = this.queue.shift()!;
@@ -143,54 +144,43 @@ export class Batcher {
     }
     this.queuedSamples -= samples;
     this.options.observer?.queueDepth?.(this.queue.length);
-    this.running = this.runBatch(taken, samples).finally(() => {
-      this.running = null;
-      if (this.queue.length > 0) {
-        // The model is free and requests waited while it was busy: start at once.
-        this.startBatch();
-      } else {
-        for (const resolve of this.idleWaiters.splice(0)) resolve();
-      }
-    });
+    this.running = this.runBatch(taken, samples);
   }
 
-  private async runBatch(entries: Entry[], samples: number): Promise<void> {
-    const { sampleSize } = this.options;
+  private async runBatch(entries: Entry<Input>[], samples: number): Promise<void> {
     const started = performance.now();
     const queueSeconds = entries.map((e) => (started - e.enqueuedAt) / 1000);
     for (const seconds of queueSeconds) this.options.observer?.queued?.(seconds);
-    let input: Float32Array;
-    if (entries.length === 1) {
-      input = entries[0].input;
-    } else {
-      input = new Float32Array(samples * sampleSize);
-      let offset = 0;
-      for (const entry of entries) {
-        input.set(entry.input, offset);
-        offset += entry.input.length;
-      }
-    }
-    let output: Float32Array;
+    let output: Float32Array = new Float32Array(0);
+    let failure: { error: Error } | undefined;
     try {
-      output = await this.options.run(input, samples);
+      output = await this.options.run(entries.map((e) => e.input), samples);
     } catch (error) {
-      for (const entry of entries) entry.reject(error as Error);
-      return;
+      failure = { error: error as Error };
     }
     const computeSeconds = (performance.now() - started) / 1000;
-    this.options.observer?.batch?.(entries.length, samples, computeSeconds);
-    const perSample = output.length / samples;
-    let row = 0;
-    entries.forEach((entry, i) => {
-      entry.resolve({
-        output: output.slice(row * perSample, (row + entry.samples) * perSample),
-        batchSamples: samples, queueSeconds: queueSeconds[i], computeSeconds,
+    // The model is free. Requests that waited while it was busy go in first, so the compute threads do not wait
+    // while this batch's answers are built and sent.
+    this.running = null;
+    if (this.queue.length > 0) this.startBatch();
+    if (failure) {
+      for (const entry of entries) entry.reject(failure.error);
+    } else {
+      this.options.observer?.batch?.(entries.length, samples, computeSeconds);
+      const perSample = output.length / samples;
+      let row = 0;
+      entries.forEach((entry, i) => {
+        entry.resolve({
+          output: output.slice(row * perSample, (row + entry.samples) * perSample),
+          batchSamples: samples, queueSeconds: queueSeconds[i], computeSeconds,
+        });
+        row += entry.samples;
       });
-      row += entry.samples;
-    });
+    }
+    if (!this.running) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
-  private remove(entry: Entry, error: Error): void {
+  private remove(entry: Entry<Input>, error: Error): void {
     const index = this.queue.indexOf(entry);
     if (index === -1) return;
     this.queue.splice(index, 1);
@@ -200,7 +190,7 @@ export class Batcher {
     entry.reject(error);
   }
 
-  private detach(entry: Entry): void {
+  private detach(entry: Entry<Input>): void {
     if (entry.deadlineTimer) clearTimeout(entry.deadlineTimer);
     if (entry.signal && entry.onAbort) entry.signal.removeEventListener('abort', entry.onAbort);
   }

@@ -64,7 +64,8 @@ export function registerClassifyRoute(app: FastifyInstance, options: ResolvedSer
       throw error;
     }
     app.vitorchMetrics.preprocessDuration.observe((performance.now() - started) / 1000);
-    const result = await submitWithDisconnect(batcher, pixels, 1, options.timeoutMs, request, reply);
+    using input = model.toInput(pixels, 1);
+    const result = await submitWithDisconnect(batcher, input, 1, options.timeoutMs, request, reply);
     request.batchSamples = result.batchSamples;
     const [probabilities] = softmaxRows(result.output, 1);
     return { model_name: model.name, model_version: model.version, top: topK(probabilities, k, model.classes) };

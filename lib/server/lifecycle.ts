@@ -2,6 +2,7 @@
 // SIGINT (not ready, new requests 503, accepted ones still answered), closed. The signal handlers give the drain a
 // grace period after which the process exits anyway, and a second signal exits at once.
 import type { FastifyInstance } from 'fastify';
+import type { Tensor } from '../tensor';
 import { Batcher } from './batcher';
 import { UnavailableError } from './errors';
 import type { ServerMetrics } from './metrics';
@@ -13,7 +14,7 @@ export type Phase = 'loading' | 'ready' | 'draining' | 'failed' | 'closed';
 export class ServerLifecycle {
   phase: Phase = 'loading';
   model: ServedModel | null = null;
-  batcher: Batcher | null = null;
+  batcher: Batcher<Tensor> | null = null;
   loadError: Error | null = null;
   private readonly loaded: Promise<void>;
 
@@ -39,7 +40,7 @@ export class ServerLifecycle {
   }
 
   /** The model and its batcher for a request that was accepted (while ready; it is still served while draining). */
-  serving(): { model: ServedModel; batcher: Batcher } {
+  serving(): { model: ServedModel; batcher: Batcher<Tensor> } {
     if (this.model && this.batcher && (this.phase === 'ready' || this.phase === 'draining')) return { model: this.model, batcher: this.batcher };
     throw this.refusal() ?? new UnavailableError('the server is shutting down');
   }
@@ -55,8 +56,8 @@ export class ServerLifecycle {
       this.model = model;
       await model.warmUp();
       this.batcher = new Batcher({
-        maxBatch: o.maxBatch, maxDelayMs: o.maxDelayMs, maxQueue: o.maxQueue, sampleSize: model.sampleSize,
-        run: (input, samples) => model.forward(input, samples), observer: this.metrics.batcherObserver(),
+        maxBatch: o.maxBatch, maxDelayMs: o.maxDelayMs, maxQueue: o.maxQueue,
+        run: (inputs) => model.forward(inputs), observer: this.metrics.batcherObserver(),
       });
       if (this.phase === 'loading') this.phase = 'ready';
     } catch (error) {

@@ -6,7 +6,7 @@ import type { Preprocessor } from '../data/preprocess';
 import { vitAsync } from '../model';
 import type { ModelDType, VisionTransformer } from '../model';
 import { tensor } from '../tensor';
-import type { Device } from '../tensor';
+import type { Device, Tensor } from '../tensor';
 
 export interface ModelSource {
   weights?: string;
@@ -81,19 +81,25 @@ export class ServedModel {
   get dtype(): string { return this.model.dtype; }
   get device(): string { return this.model.device; }
 
-  /** Logits of `samples` inputs laid end to end (float32 in, float32 out whatever the weights' dtype), computed
-   *  on the native compute thread. */
-  async forward(input: Float32Array, samples: number): Promise<Float32Array> {
+  /** One request's input as a tensor of the model's dtype and device, made as the request arrives: a batch of
+   *  them then goes to forward() without another copy on the event loop. */
+  toInput(values: Float32Array, samples: number): Tensor {
     const dtype = this.model.dtype === 'float32' ? undefined : this.model.dtype as ModelDType;
     const device = this.model.device === 'cpu' ? undefined : this.model.device as Device;
-    using x = tensor(input, [samples, ...this.sampleShape], { dtype, device });
-    using logits = await this.model.forwardAsync(x);
+    return tensor(values, [samples, ...this.sampleShape], { dtype, device });
+  }
+
+  /** Logits (float32 whatever the weights' dtype) of a batch of toInput() tensors, in their order: they are joined
+   *  and run on the native compute thread. */
+  async forward(inputs: Tensor[]): Promise<Float32Array> {
+    using logits = await this.model.forwardAsync(inputs);
     return logits.toFloat32Array();
   }
 
   /** One forward pass before the server says it is ready: the first pass allocates and plans what later ones reuse. */
   async warmUp(): Promise<void> {
-    await this.forward(new Float32Array(this.sampleSize), 1);
+    using input = this.toInput(new Float32Array(this.sampleSize), 1);
+    await this.forward([input]);
   }
 
   dispose(): void {

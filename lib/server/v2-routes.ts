@@ -4,6 +4,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Tensor } from '../tensor';
 import type { Batcher, BatchResult } from './batcher';
 import { HEADER_LENGTH, splitBody } from './binary-tensor';
 import { CancelledError, NotFoundError } from './errors';
@@ -84,7 +85,8 @@ export function registerV2Routes(app: FastifyInstance, options: ResolvedServerOp
     const { model, batcher } = lifecycle.serving();
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     const parsed = parseInferRequest(splitBody(body, request.headers[HEADER_LENGTH]), model, options.maxBatch);
-    const result = await submitWithDisconnect(batcher, parsed.input, parsed.samples, parsed.timeoutMs ?? options.timeoutMs, request, reply);
+    using input = model.toInput(parsed.input, parsed.samples);
+    const result = await submitWithDisconnect(batcher, input, parsed.samples, parsed.timeoutMs ?? options.timeoutMs, request, reply);
     request.batchSamples = result.batchSamples;
     const response = buildInferResponse(parsed, model, result.output);
     reply.type(response.contentType);
@@ -95,7 +97,7 @@ export function registerV2Routes(app: FastifyInstance, options: ResolvedServerOp
 
 /** Submits to the batcher with an AbortSignal that fires when the client's connection closes before the answer. */
 export function submitWithDisconnect(
-  batcher: Batcher, input: Float32Array, samples: number, timeoutMs: number,
+  batcher: Batcher<Tensor>, input: Tensor, samples: number, timeoutMs: number,
   request: FastifyRequest, reply: FastifyReply,
 ): Promise<BatchResult> {
   const controller = new AbortController();

@@ -42,10 +42,14 @@ ModelWorker::ModelWorker(Napi::Env env, const char* name, ModelWrap* wrap, std::
 void ModelWorker::Settled() { wrap_->end_async_call(); }
 
 ForwardWorker::ForwardWorker(Napi::Env env, ModelWrap* wrap, std::shared_ptr<SharedModel> shared,
-                             torch::Tensor images)
-    : ModelWorker(env, "vitorch.forwardAsync", wrap, std::move(shared)), images_(std::move(images)) {}
+                             std::vector<torch::Tensor> parts)
+    : ModelWorker(env, "vitorch.forwardAsync", wrap, std::move(shared)), parts_(std::move(parts)) {}
 
-void ForwardWorker::Compute() { output_ = run_model(*shared_, images_, /*features_only=*/false); }
+void ForwardWorker::Compute() {
+  const auto images = parts_.size() == 1 ? parts_.front() : torch::cat(parts_, 0);
+  parts_.clear();
+  output_ = run_model(*shared_, images, /*features_only=*/false);
+}
 
 Napi::Value ForwardWorker::Result(Napi::Env env) { return TensorWrap::New(env, std::move(output_)); }
 

@@ -36,14 +36,16 @@ class ModelWorker : public PromiseWorker {
 
 class ForwardWorker : public ModelWorker {
  public:
-  ForwardWorker(Napi::Env env, ModelWrap* wrap, std::shared_ptr<SharedModel> shared, torch::Tensor images);
+  // `parts` are one batch laid end to end along the first dimension; more than one are joined on the compute
+  // thread, so a caller handing over many queued inputs does no copying on the event loop.
+  ForwardWorker(Napi::Env env, ModelWrap* wrap, std::shared_ptr<SharedModel> shared, std::vector<torch::Tensor> parts);
 
  protected:
   void Compute() override;
   Napi::Value Result(Napi::Env env) override;
 
  private:
-  torch::Tensor images_;
+  std::vector<torch::Tensor> parts_;
   torch::Tensor output_;
 };
 

@@ -160,10 +160,28 @@ Napi::Value ModelWrap::ForwardFeatures(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelWrap::ForwardAsync(const Napi::CallbackInfo& info) {
   return with_js_errors(info.Env(), [&]() -> Napi::Value {
-    const auto& images = TensorWrap::From(info[0], "input");
-    // Checked here as well as on the worker so that a wrong shape fails before anything is queued.
-    shared()->module->check_input(images);
-    return schedule(new ForwardWorker(info.Env(), this, shared(), images));
+    // One tensor, or an array of them that form one batch (joined on the compute thread). Each is checked here as
+    // well as on the worker, so that a wrong shape fails before anything is queued.
+    std::vector<torch::Tensor> parts;
+    if (info.Length() > 0 && info[0].IsArray()) {
+      const auto array = info[0].As<Napi::Array>();
+      if (array.Length() == 0) throw InvalidValue("expected at least one input tensor, received an empty array");
+      for (uint32_t i = 0; i < array.Length(); ++i) {
+        const auto name = "input[" + std::to_string(i) + "]";
+        parts.push_back(TensorWrap::From(array.Get(i), name.c_str()));
+        try {
+          shared()->module->check_input(parts.back());
+        } catch (const InvalidType& error) {
+          throw InvalidType(name + ": " + error.what());
+        } catch (const InvalidValue& error) {
+          throw InvalidValue(name + ": " + error.what());
+        }
+      }
+    } else {
+      parts.push_back(TensorWrap::From(info[0], "input"));
+      shared()->module->check_input(parts.back());
+    }
+    return schedule(new ForwardWorker(info.Env(), this, shared(), std::move(parts)));
   });
 }
 
