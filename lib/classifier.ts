@@ -8,6 +8,7 @@ import type { ImageSource } from './data/preprocess';
 import { IMAGENET_MEAN, IMAGENET_STD } from './data/preprocess';
 import { VisionTransformer, VisionTransformerOptions } from './model';
 import { tensor } from './tensor';
+import { Prediction, softmaxRows, topK } from './top-classes';
 import { expected } from './validate';
 
 export interface ClassifierConfig {
@@ -24,11 +25,7 @@ export interface ClassifierConfig {
   };
 }
 
-export interface Prediction {
-  label: string;
-  index: number;
-  probability: number;
-}
+export type { Prediction };
 
 export class Classifier {
   constructor(readonly model: VisionTransformer, readonly classes: string[], readonly preprocessor: Preprocessor) {}
@@ -42,14 +39,7 @@ export class Classifier {
     await Promise.all(images.map((image, i) => this.preprocessor.evaluate(image, pixels, i * perImage)));
     using input = tensor(pixels, [images.length, c, h, w]);
     using logits = await this.model.forwardAsync(input);
-    using probabilities = logits.softmax(1);
-    const values = probabilities.toFloat32Array();
-    const classes = this.classes.length;
-    return images.map((_, i) => {
-      const row = Array.from(values.subarray(i * classes, (i + 1) * classes), (probability, index) => ({ index, probability }));
-      row.sort((a, b) => b.probability - a.probability);
-      return row.slice(0, Math.min(k, classes)).map(({ index, probability }) => ({ label: this.classes[index], index, probability }));
-    });
+    return softmaxRows(logits.toFloat32Array(), images.length).map((row) => topK(row, k, this.classes));
   }
 
   dispose(): void { this.model.dispose(); }

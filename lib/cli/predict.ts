@@ -9,6 +9,7 @@ import { DataError } from '../data/errors';
 import { Preprocessor } from '../data/preprocess';
 import type { VisionTransformer } from '../model';
 import { tensor } from '../tensor';
+import { Prediction, softmaxRows, topK } from '../top-classes';
 import { numberFlag, parseArgs, stringFlag, UsageError } from './args';
 import { loadTrainedModel } from './load-model';
 import { runCommand } from './run-command';
@@ -19,26 +20,7 @@ export const PREDICT_USAGE = 'usage: vitorch predict --weights FILE --config FIL
 
 export interface ImagePrediction {
   image: string;
-  top: { label: string; index: number; probability: number }[];
-}
-
-/** Softmax in float64 (max subtracted first, so large logits do not overflow) of each row of `logits`. */
-export function softmaxRows(logits: Float32Array, rows: number): Float64Array[] {
-  const k = logits.length / rows;
-  return Array.from({ length: rows }, (_, r) => {
-    const row = logits.subarray(r * k, (r + 1) * k);
-    const max = row.reduce((m, x) => Math.max(m, x), -Infinity);
-    const exps = Float64Array.from(row, (x) => Math.exp(x - max));
-    const sum = exps.reduce((a, b) => a + b, 0);
-    return exps.map((e) => e / sum);
-  });
-}
-
-/** The k most probable classes, most probable first; equal probabilities in class order, as torch.topk on CPU
- *  gives them for a small row. */
-export function topK(probabilities: Float64Array, k: number, classes: readonly string[]): ImagePrediction['top'] {
-  const order = Array.from(probabilities.keys()).sort((a, b) => probabilities[b] - probabilities[a] || a - b);
-  return order.slice(0, k).map((index) => ({ label: classes[index], index, probability: probabilities[index] }));
+  top: Prediction[];
 }
 
 export function preprocessorFor(p: PreprocessConfig): Preprocessor {

@@ -4,8 +4,8 @@
 // side resize and centre crop, or ?resize=letterbox). sharp decodes and resizes on libuv's threads, so images of
 // the next batch are decoded while the current batch runs; the request then joins the same queue as V2 inference.
 import type { FastifyInstance } from 'fastify';
-import { softmaxRows, topK } from '../cli/predict';
 import { DataError } from '../data/errors';
+import { softmaxRows, topK } from '../top-classes';
 import { describe } from '../validate';
 import { BadRequestError, UnsupportedMediaTypeError } from './errors';
 import type { ResolvedServerOptions } from './options';
