@@ -63,7 +63,7 @@ export function completionRate(completions: number[]): number | undefined {
   while (firstBurstEnd + 1 < times.length && times[firstBurstEnd + 1] - times[firstBurstEnd] <= BURST_GAP_MS) firstBurstEnd++;
   const after = times.length - 1 - firstBurstEnd;
   const span = times[times.length - 1] - times[firstBurstEnd];
-  if (after === 0 || span <= 0) return undefined;
+  if (after <= 0 || !(span > 0)) return undefined;
   return (after * 1000) / span;
 }
 
