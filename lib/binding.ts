@@ -191,3 +191,5 @@ binding.registerErrorClasses({ TypeError, RangeError, Error, CheckpointError, St
 export const libtorch: LibtorchLocation = loaded.libtorch;
 /** The addon binary and its loader. */
 export const addonFiles: AddonFiles = loaded.files;
+/** Why libtorch's CUDA libraries did not load although it has them (vitorch then runs on the CPU), or null. */
+export const cudaProblem: string | null = loaded.cudaProblem;

@@ -23,7 +23,7 @@ export interface LibtorchLocation {
   /** The folder holding lib/ (and include/ in archives and wheels). */
   root: string;
   libDir: string;
-  /** As libtorch records it: '2.5.1+cu124' for a PyPI CUDA wheel, '2.5.1+cpu' for a CPU archive. */
+  /** As libtorch records it: '2.15.0+cu132' for a PyPI CUDA wheel, '2.15.0+cpu' for a CPU archive. */
   version: string;
   /** The libstdc++ ABI libtorch was compiled with (_GLIBCXX_USE_CXX11_ABI), or null where it records none. */
   cxx11Abi: '0' | '1' | null;
@@ -43,20 +43,29 @@ export interface LibtorchBuild {
 
 const LIBRARY_CHECKED = 'libtorch_cpu.so';
 
-/** How to get a libtorch, for messages: `version` is the one wanted (the build's, or the pinned one). */
+/** How to get a libtorch, for messages: `version` is the one wanted (the build's, the newest prebuilt's minor
+ *  release, or the pinned one). */
 export function howToGetLibtorch(version: string): string {
   const release = releaseOf(version);
+  const requirement = /^\d+\.\d+$/.test(release) ? `"torch==${release}.*"` : `torch==${release}`;
   return [
-    `  - pip install torch==${release}   (vitorch finds the torch package of $PYTHON, or of python3), or`,
+    `  - pip install ${requirement}   (vitorch finds the torch package of $PYTHON, or of python3), or`,
     `  - download libtorch ${release} (C++/Java, Linux) from https://pytorch.org/get-started/locally/, unpack it and`,
     '    set LIBTORCH=/path/to/libtorch',
   ].join('\n');
 }
 
-/** The release without its local part: '2.5.1+cu124' -> '2.5.1'. CPU and CUDA builds of one release share the C++
+/** The release without its local part: '2.15.0+cu132' -> '2.15.0'. CPU and CUDA builds of one release share the C++
  *  API the addon calls, so either serves an addon built against the other. */
 export function releaseOf(version: string): string {
   return version.split('+')[0];
+}
+
+/** The minor release: '2.14.1+cu130' -> '2.14'. An addon serves every patch release of the minor release it was
+ *  built against: they share the C++ API and the exported symbols it uses (npm run check:releases checks both for
+ *  the patch releases the prebuilt addons cover). */
+export function minorRelease(version: string): string {
+  return releaseOf(version).split('.').slice(0, 2).join('.');
 }
 
 /** Reads the version libtorch records: torch/version.py in a Python package, build-version in an archive. */
@@ -142,23 +151,17 @@ export function checkLibtorchFits(found: LibtorchLocation, build: LibtorchBuild)
   const where = `${found.root} (${found.foundBy === 'LIBTORCH' ? 'from LIBTORCH' : `the torch package of ${found.python}`})`;
   const rebuild = `or build vitorch against the libtorch found: VITORCH_FORCE_BUILD=1 npm rebuild vitorch ` +
     '(needs cmake and a C++ compiler)';
-  if (releaseOf(found.version) !== releaseOf(build.torchVersion)) {
+  if (minorRelease(found.version) !== minorRelease(build.torchVersion)) {
     throw new LibtorchError(`vitorch's addon was built against libtorch ${releaseOf(build.torchVersion)}, but the ` +
-      `libtorch found at ${where} is ${found.version}. Use libtorch ${releaseOf(build.torchVersion)}:\n` +
-      `${howToGetLibtorch(build.torchVersion)}\n  - ${rebuild}`, 'unfit');
+      `libtorch found at ${where} is ${found.version}. Use libtorch ${minorRelease(build.torchVersion)} (any patch ` +
+      `release):\n${howToGetLibtorch(minorRelease(build.torchVersion))}\n  - ${rebuild}`, 'unfit');
   }
   if (found.cxx11Abi !== null && found.cxx11Abi !== build.cxx11Abi) {
     const abiName = (abi: string) => (abi === '1' ? 'the C++11 ABI (cxx11 ABI)' : 'the pre-C++11 ABI');
     throw new LibtorchError(`vitorch's addon was built for a libtorch compiled with ${abiName(build.cxx11Abi)}, but ` +
       `the libtorch found at ${where} uses ${abiName(found.cxx11Abi)} (_GLIBCXX_USE_CXX11_ABI=${found.cxx11Abi}). ` +
-      `Use a libtorch ${releaseOf(build.torchVersion)} with ${abiName(build.cxx11Abi)} (the PyPI wheel has ` +
-      `the pre-C++11 one; pytorch.org offers archives of both), ${rebuild}`, 'unfit');
+      `Use a libtorch ${releaseOf(build.torchVersion)} with ${abiName(build.cxx11Abi)} (the PyPI ` +
+      `wheels of the releases vitorch has prebuilt addons for use the C++11 one), ${rebuild}`, 'unfit');
   }
 }
 
-/** The shared libraries to load before the addon, dependencies first. The CUDA ones, where present, register
- *  libtorch's CUDA kernels and hooks when they load: the addon refers to none of their symbols. */
-export function libtorchLibraries(found: LibtorchLocation): string[] {
-  const names = ['libc10.so', 'libtorch_cpu.so', ...(found.hasCuda ? ['libc10_cuda.so', 'libtorch_cuda.so'] : []), 'libtorch.so'];
-  return names.map((name) => path.join(found.libDir, name)).filter((file) => fs.existsSync(file));
-}

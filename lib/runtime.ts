@@ -1,6 +1,6 @@
 // Process-wide settings: libtorch's intra-op thread pool, its CPU memory cache and the GPUs it can see.
 import * as os from 'os';
-import { binding, CpuCacheStats } from './binding';
+import { binding, CpuCacheStats, cudaProblem } from './binding';
 import { requireInteger } from './validate';
 
 /** Threads libtorch uses inside one operation (a matrix multiply, a convolution). vitorch sets it when it loads,
@@ -23,6 +23,9 @@ export const cuda = {
   /** Whether a CUDA GPU is usable by this process. */
   isAvailable(): boolean { return binding.cudaAvailable(); },
   deviceCount(): number { return binding.cudaDeviceCount(); },
+  /** Why libtorch's CUDA libraries did not load although it has them (a torch installed without its CUDA
+   *  dependencies, say), or null. CUDA is then unavailable and vitorch runs on the CPU. */
+  problem: cudaProblem,
 };
 
 /** The libtorch version vitorch is running on. */

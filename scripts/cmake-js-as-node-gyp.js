@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // prebuildify drives node-gyp (`node-gyp rebuild --target=V --devdir=D --release [--arch=A]`); vitorch's main build
 // is cmake-js. This stands in for node-gyp so that prebuildify runs cmake-js with the same target and arch. It
-// builds incrementally in build/ (the build the tests use, ccache-backed). prebuildify then strips the built files
+// builds incrementally in build/ of that folder (in the checkout, the build the tests use; ccache-backed). prebuildify then strips the built files
 // in place and moves the addon into prebuilds/; a running process that has them loaded (a test run) would crash if
 // their pages changed under it. So prebuildify gets fresh copies: the addon's own file is kept aside (for
 // scripts/prebuild.js to put back) and the loader is replaced by a copy of itself.
@@ -10,7 +10,9 @@ const fs = require('fs');
 const path = require('path');
 const { spawnSync } = require('child_process');
 
-const root = path.join(__dirname, '..');
+// prebuildify runs this in the folder it builds (--cwd): the checkout, or a staging copy of its sources
+// (scripts/prebuild.js --stage) for a build against another libtorch.
+const root = process.cwd();
 const options = Object.fromEntries(process.argv.slice(2)
   .filter((arg) => arg.startsWith('--') && arg.includes('='))
   .map((arg) => arg.slice(2).split('=')));

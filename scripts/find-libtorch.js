@@ -41,7 +41,7 @@ function describe() {
     ...found,
     includeDirs: [path.join(found.root, 'include'), path.join(found.root, 'include', 'torch', 'csrc', 'api', 'include')],
     cxx11Abi: found.cxx11Abi ?? '1',
-    cpuLibraries: ['torch', 'torch_cpu', 'c10'],
+    cpuLibraries: ['torch_cpu', 'c10'],
   };
 }
 

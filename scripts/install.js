@@ -2,10 +2,12 @@
 // `npm install` hook. The package carries a prebuilt addon that finds libtorch at run time, so this hook is only
 // needed where that binary does not fit; vitorch works without it (npm install --ignore-scripts, or npm 11, which
 // runs no dependency's install script unless approved). It:
-//   - keeps the addon node-gyp-build finds (a local build, else the prebuilt for this platform) when the libtorch
-//     found now fits it, or when none is found yet (the binary needs none to install; loading it says what to do);
+//   - keeps the addon lib/addon-loading.ts picks (a local build, else the prebuilt for this platform and the libtorch's
+//     minor release) when the libtorch found fits it, or the prebuilt ones when no libtorch is found yet (they need
+//     none to install; loading says what to do);
 //   - builds from source with cmake-js (scripts/find-libtorch.js locates libtorch) when there is no binary for this
-//     platform, when the libtorch found is of another release or C++ ABI, or when VITORCH_FORCE_BUILD=1.
+//     platform or for the libtorch's release, when the libtorch found has another C++ ABI, or when
+//     VITORCH_FORCE_BUILD=1.
 'use strict';
 const path = require('path');
 const { spawnSync } = require('child_process');
@@ -13,26 +15,27 @@ const { describe, compiledLib } = require('./find-libtorch');
 
 const root = path.join(__dirname, '..');
 
-// Why the existing binary cannot serve, or null when it can.
+// Why no existing binary can serve, or null when one can.
 function reasonToBuild() {
   if (process.env.VITORCH_FORCE_BUILD === '1') return 'VITORCH_FORCE_BUILD=1';
-  const { findAddon, libtorchForAddon } = compiledLib('addon-loading');
+  const { resolveAddon, prebuiltReleases, localBuild } = compiledLib('addon-loading');
   const { LibtorchError } = compiledLib('libtorch-locator');
-  let files;
   try {
-    files = findAddon(root);
-  } catch (error) {
-    return `no usable binary for ${process.platform}-${process.arch} (${error.message.split('\n')[0]})`;
-  }
-  try {
-    const libtorch = libtorchForAddon(files);
+    const { files, libtorch } = resolveAddon(process.env, root);
     console.log(`vitorch: using ${path.relative(root, files.addon)} with libtorch ${libtorch.version} at ${libtorch.root}`);
     return null;
   } catch (error) {
     if (!(error instanceof LibtorchError)) throw error;
     if (error.kind === 'not-found') {
-      console.log(`vitorch: using ${path.relative(root, files.addon)}; it will need a libtorch at run time:\n${error.message}`);
-      return null;
+      // The binaries need no libtorch to install; loading says what to do.
+      const local = localBuild(root);
+      const releases = prebuiltReleases(root);
+      const binaries = local !== null ? path.relative(root, local.addon)
+        : releases.length > 0 ? `the prebuilt addons for torch ${releases.join(', ')}` : null;
+      if (binaries !== null) {
+        console.log(`vitorch: using ${binaries}; it will need a libtorch at run time:\n${error.message}`);
+        return null;
+      }
     }
     return error.message;
   }

@@ -26,7 +26,10 @@ test('--json: libtorch, CUDA, CPU features, threads, cache and precisions as thi
   expect(report.problem).toBeNull();
   expect(report.libtorch).toMatchObject({ root: torch.root, version: torch.version, foundBy: 'python' });
   expect(report.addon.builtAgainst.torchVersion.split('+')[0]).toBe(torch.version.split('+')[0]);
-  expect(report.cuda).toEqual({ libraries: fs.existsSync(path.join(torch.root, 'lib', 'libtorch_cuda.so')), available: torch.cuda, deviceCount: torch.devices });
+  expect(report.cuda).toEqual({
+    libraries: fs.existsSync(path.join(torch.root, 'lib', 'libtorch_cuda.so')), problem: null,
+    available: torch.cuda, deviceCount: torch.devices,
+  });
   expect(report.cpu.logicalCpus).toBe(os.availableParallelism());
   expect(report.cpu.features).toEqual({
     AVX2: hasFlag('avx2'), 'AVX-512': hasFlag('avx512f'), 'AVX-512 BF16': hasFlag('avx512_bf16'),

@@ -99,9 +99,10 @@ test('a libtorch of another release is refused, naming both versions and the fix
   const other = fakeLibtorch('other-release', '2.4.0+cpu', '0');
   const result = runNode('', { LIBTORCH: other });
   expect(result.status).toBe(1);
+  const minor = release.split('.').slice(0, 2).join('.');
   expect(result.stderr).toContain(`LibtorchError: vitorch's addon was built against libtorch ${release}, but the ` +
-    `libtorch found at ${other} (from LIBTORCH) is 2.4.0+cpu. Use libtorch ${release}:`);
-  expect(result.stderr).toContain(`pip install torch==${release}`);
+    `libtorch found at ${other} (from LIBTORCH) is 2.4.0+cpu. Use libtorch ${minor} (any patch release):`);
+  expect(result.stderr).toContain(`pip install "torch==${minor}.*"`);
   expect(result.stderr).toContain('VITORCH_FORCE_BUILD=1 npm rebuild vitorch');
 });
 

@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { addonBuild, AddonFiles, findAddon, libtorchForAddon, packageRoot } from '../addon-loading';
+import { AddonFiles, packageRoot, prebuiltReleases, resolveAddon } from '../addon-loading';
 import { cpuFlags } from '../cpu-features';
 import { LibtorchBuild, LibtorchError, LibtorchLocation } from '../libtorch-locator';
 import { cpuPrecisions, PrecisionVerdict, recommendedCpuPrecision } from '../precision-advice';
@@ -26,10 +26,13 @@ export interface DoctorReport {
   node: string;
   platform: string;
   addon: (AddonFiles & { builtAgainst: LibtorchBuild }) | null;
+  /** The torch minor releases the package has prebuilt addons for. */
+  prebuiltReleases: string[];
   libtorch: LibtorchLocation | null;
   /** Why vitorch cannot run here, when it cannot (then the fields that need libtorch are null). */
   problem: string | null;
-  cuda: { libraries: boolean; available: boolean; deviceCount: number } | null;
+  /** libraries: whether libtorch has CUDA libraries; problem: why they did not load, when they did not. */
+  cuda: { libraries: boolean; problem: string | null; available: boolean; deviceCount: number } | null;
   cpu: { model: string | null; logicalCpus: number; features: Record<string, boolean> | null };
   threads: { intraOp: number; setBy: string } | null;
   cpuCache: CpuCacheStats | null;
@@ -52,7 +55,8 @@ export function diagnose(): DoctorReport {
     vitorch: JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')).version,
     node: process.versions.node,
     platform: `${process.platform}-${process.arch}`,
-    addon: null, libtorch: null, problem: null, cuda: null, threads: null, cpuCache: null,
+    addon: null, prebuiltReleases: prebuiltReleases(), libtorch: null, problem: null, cuda: null, threads: null,
+    cpuCache: null,
     cpu: {
       model: cpuModel(),
       logicalCpus: os.availableParallelism(),
@@ -62,20 +66,23 @@ export function diagnose(): DoctorReport {
     recommendedCpuPrecision: recommendedCpuPrecision(),
   };
   try {
-    const files = findAddon();
-    report.addon = { ...files, builtAgainst: addonBuild(files) };
-    report.libtorch = libtorchForAddon(files);
+    const resolved = resolveAddon();
+    report.addon = { ...resolved.files, builtAgainst: resolved.build };
+    report.libtorch = resolved.libtorch;
     // Loads the addon (the checks above passed, so this finds the same libtorch).
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const runtime = require('../runtime') as typeof import('../runtime');
-    report.cuda = { libraries: report.libtorch.hasCuda, available: runtime.cuda.isAvailable(), deviceCount: runtime.cuda.deviceCount() };
+    report.cuda = {
+      libraries: resolved.libtorch.hasCuda, problem: runtime.cuda.problem,
+      available: runtime.cuda.isAvailable(), deviceCount: runtime.cuda.deviceCount(),
+    };
     report.threads = {
       intraOp: runtime.getNumThreads(),
       setBy: process.env.VITORCH_NUM_THREADS ? `VITORCH_NUM_THREADS=${process.env.VITORCH_NUM_THREADS}` : 'os.availableParallelism()',
     };
     report.cpuCache = runtime.cpuCache.stats();
   } catch (error) {
-    if (!(error instanceof LibtorchError) && !/No native build was found/.test(String(error))) throw error;
+    if (!(error instanceof LibtorchError)) throw error;
     report.problem = (error as Error).message;
   }
   return report;
@@ -97,16 +104,19 @@ export function formatReport(r: DoctorReport): string {
   const abi = (value: string) => (value === '1' ? 'C++11 ABI' : 'pre-C++11 ABI');
   const lines = [`vitorch ${r.vitorch}, Node ${r.node}, ${r.platform}`];
   if (r.addon) {
-    lines.push(`addon      ${r.addon.addon}`,
+    lines.push(`addon      ${r.addon.addon} (${r.addon.kind === 'local' ? 'a local build' : 'prebuilt'})`,
       `           built against libtorch ${r.addon.builtAgainst.torchVersion} (${abi(r.addon.builtAgainst.cxx11Abi)})`);
   }
   if (r.libtorch) {
     lines.push(`libtorch   ${r.libtorch.version} at ${r.libtorch.root}`, `           found by ${foundBy(r.libtorch)}`);
   }
+  if (r.addon?.kind !== 'local') lines.push(`prebuilt   for torch ${r.prebuiltReleases.join(', ') || 'no release'}`);
   if (r.problem) lines.push(`problem    ${r.problem.split('\n').join('\n           ')}`);
   if (r.cuda) {
     const devices = r.cuda.available ? `${r.cuda.deviceCount} device(s) visible` : 'no CUDA device visible';
-    lines.push(`CUDA       ${devices}; libtorch's CUDA libraries ${r.cuda.libraries ? 'present' : 'absent (a CPU-only libtorch)'}`);
+    const libraries = !r.cuda.libraries ? 'absent (a CPU-only libtorch)'
+      : r.cuda.problem === null ? 'present' : `not loaded: ${r.cuda.problem}`;
+    lines.push(`CUDA       ${devices}; libtorch's CUDA libraries ${libraries}`);
   }
   lines.push(`CPU        ${r.cpu.model ?? 'unknown model'}, ${r.cpu.logicalCpus} logical CPUs`);
   lines.push(`features   ${r.cpu.features === null ? 'unknown (no /proc/cpuinfo)'

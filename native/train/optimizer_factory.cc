@@ -95,6 +95,7 @@ BuiltOptimizer build_optimizer(const OptimizerSpec& spec, const NamedParameters&
   BuiltOptimizer built;
   std::vector<torch::optim::OptimizerParamGroup> param_groups;
   std::set<std::string> grouped;
+  std::vector<double> group_weight_decays;
   for (size_t g = 0; g < groups.size(); ++g) {
     const auto& group = groups[g];
     const auto where = "parameter group " + std::to_string(g);
@@ -111,7 +112,8 @@ BuiltOptimizer build_optimizer(const OptimizerSpec& spec, const NamedParameters&
       }
       tensors.push_back(found->second);
     }
-    param_groups.emplace_back(std::move(tensors), options_for(spec, group.weight_decay.value_or(spec.weight_decay)));
+    group_weight_decays.push_back(group.weight_decay.value_or(spec.weight_decay));
+    param_groups.emplace_back(std::move(tensors), options_for(spec, group_weight_decays.back()));
     built.lr_scales.push_back(group.lr_scale);
     built.group_names.push_back(group.names);
   }
@@ -134,6 +136,12 @@ BuiltOptimizer build_optimizer(const OptimizerSpec& spec, const NamedParameters&
                                    : std::make_unique<torch::optim::AdamW>(param_groups, options);
       break;
     }
+  }
+  // libtorch from 2.12 on merges each group's options with the optimizer's defaults, taking a value equal to the
+  // options class's own default as "not set": a group's weight decay of 0 would become the optimizer's (AdamW's
+  // 0.05). Each group's options are set again after construction, which assigns them as they are.
+  for (size_t g = 0; g < group_weight_decays.size(); ++g) {
+    built.optimizer->param_groups()[g].set_options(options_for(spec, group_weight_decays[g]));
   }
   set_learning_rate(built, spec.lr);
   return built;
