@@ -205,12 +205,14 @@ export function loadAddon(): LoadedAddon {
 }
 
 function wayOutForMissing(missing: string, libtorch: LibtorchLocation): string {
+  const release = libtorch.version.split('+')[0];
   const pythonTorch = libtorch.foundBy === 'python'
-    ? `reinstall torch with its dependencies (${libtorch.python} -m pip install --force-reinstall "torch==${libtorch.version.split('+')[0]}"; ` +
-      'a torch installed with --no-deps lacks the CUDA runtime libraries even its CPU library needs), or'
-    : 'use a libtorch folder whose libraries find their dependencies, or';
+    ? `reinstall torch with its dependencies: ${libtorch.python} -m pip install --force-reinstall "torch==${release}" ` +
+      '(a torch installed with --no-deps lacks the nvidia-* packages that hold them), or'
+    : 'for a torch package\'s folder, install torch with its dependencies (pip install "torch==' + release + '", not ' +
+      '--no-deps): the nvidia-* packages beside it hold them, or';
   return [
-    `libtorch_cpu.so of the PyPI wheel needs CUDA's runtime (${missing}) even on a CPU. Either:`,
+    `the PyPI wheel's libtorch_cpu.so needs CUDA's runtime (${missing}) even on a CPU. Either:`,
     `  - ${pythonTorch}`,
     '  - download a CPU libtorch archive (C++/Java, Linux, CPU) from https://pytorch.org/get-started/locally/ and set ' +
       'LIBTORCH=/path/to/libtorch',
