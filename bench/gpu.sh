@@ -14,7 +14,10 @@ reps=20
 npm run --silent build:ts
 devices=$(node -e "console.log(require('./dist/lib').cuda.deviceCount())")
 if [ "$devices" = 0 ]; then
-  echo "gpu.sh: SKIPPED, no CUDA device is visible to this process (node dist/lib/cli/vitorch.js doctor says what was found)"
+  # libtorch's CUDA libraries may have failed to load (a torch installed without its nvidia-* packages): say which.
+  problem=$(node -e "console.log(require('./dist/lib').cuda.problem ?? '')")
+  echo "gpu.sh: SKIPPED, no CUDA device is visible to this process${problem:+ ($problem)}" \
+    "(node dist/lib/cli/vitorch.js doctor says what was found)"
   exit 0
 fi
 [ -f test/fixtures/generated/manifest.json ] || npm run --silent fixtures >/dev/null

@@ -15,13 +15,27 @@ npm run --silent prebuild >"$work/prebuild.log" 2>&1 || { cat "$work/prebuild.lo
 # dist/ is fresh (npm test's pretest compiled it): no need for `prepare` again.
 tarball=$(npm pack --ignore-scripts --silent --pack-destination "$work" | tail -n 1)
 contents=$(tar -tzf "$work/$tarball")
-for entry in package/dist/lib/index.js package/prebuilds/linux-x64/vitorch.node package/prebuilds/linux-x64/libvitorch_loader.so; do
+# The prebuilt for the libtorch found (the primary release's minor, e.g. torch-2.15).
+minor=$(node -e "const { describe } = require('./scripts/find-libtorch'); console.log(describe().version.split('+')[0].split('.').slice(0, 2).join('.'))")
+prebuilt="prebuilds/linux-x64/torch-$minor"
+for entry in package/dist/lib/index.js "package/$prebuilt/vitorch.node" "package/$prebuilt/libvitorch_loader.so"; do
   grep -qx "$entry" <<<"$contents" || { echo "packed install: $tarball lacks $entry" >&2; exit 1; }
 done
 
 # A PATH with node, npm, sh (for npm's scripts) and python3 (to find torch) only: no compiler, cmake or make can run.
+# The Node that installs and runs the package is the one on PATH, or VITORCH_TEST_NODE=/path/to/bin/node (CI checks
+# the oldest Node that engines admits this way); its npm is the one beside it, else the npm on PATH, which then runs
+# on that Node (npm's bin/npm-cli.js starts with `#!/usr/bin/env node`, and node is first on the restricted PATH).
+test_node=${VITORCH_TEST_NODE:-$(command -v node)}
+[[ $test_node == /* && -x $test_node && ! -d $test_node ]] ||
+  { echo "packed install: VITORCH_TEST_NODE=$test_node is not the absolute path of a node executable" >&2; exit 1; }
+test_npm=$(dirname "$test_node")/npm
+[ -x "$test_npm" ] || test_npm=$(command -v npm)
 mkdir -p "$work/bin" "$work/app"
-for tool in node npm sh; do ln -s "$(command -v "$tool")" "$work/bin/$tool"; done
+ln -s "$test_node" "$work/bin/node"
+ln -s "$test_npm" "$work/bin/npm"
+ln -s "$(command -v sh)" "$work/bin/sh"
+echo "packed install: Node $(PATH="$work/bin" node --version) with npm $(PATH="$work/bin" npm --version) ($test_node)"
 # The interpreter itself (python3 may be a shell shim, as pyenv's is), where vitorch finds torch at run time.
 ln -s "$(node "$repo/scripts/python.js" -c 'import sys; print(sys.executable)')" "$work/bin/python3"
 for tool in cc gcc g++ c++ clang cmake make; do
@@ -39,6 +53,6 @@ cp "$repo/test/packed/check.js" check.js
 PATH="$work/bin" node check.js "$repo/test/fixtures/generated"
 # The install script, when it does run (npm rebuild, or npm before version 11): the prebuilt fits, nothing builds.
 rebuild=$(PATH="$work/bin" npm rebuild vitorch --foreground-scripts 2>&1) || { echo "packed install: npm rebuild vitorch failed:" >&2; echo "$rebuild" >&2; exit 1; }
-grep -q '^vitorch: using prebuilds/linux-x64/vitorch.node with libtorch ' <<<"$rebuild" ||
+grep -q "^vitorch: using $prebuilt/vitorch.node with libtorch " <<<"$rebuild" ||
   { echo "packed install: npm rebuild vitorch did not keep the prebuilt:" >&2; echo "$rebuild" >&2; exit 1; }
 echo "packed install: npm rebuild vitorch kept the prebuilt"
