@@ -14,7 +14,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import {
-  checkLibtorchFits, LibtorchBuild, LibtorchError, LibtorchLocation, locateLibtorch, minorRelease,
+  checkLibtorchFits, LibtorchBuild, LibtorchError, LibtorchLocation, locateLibtorch, minorRelease, whereFound,
 } from './libtorch-locator';
 
 export const LOADER_FILE = 'libvitorch_loader.so';
@@ -113,9 +113,8 @@ export function findAddon(libtorch: LibtorchLocation, root: string = packageRoot
   if (!fs.existsSync(addon)) {
     const releases = prebuiltReleases(root);
     const newest = releases[releases.length - 1];
-    const where = `${libtorch.root} (${libtorch.foundBy === 'LIBTORCH' ? 'from LIBTORCH' : `the torch package of ${libtorch.python}`})`;
     throw new LibtorchError(`vitorch has prebuilt addons for ${process.platform}-${process.arch} for torch ` +
-      `${listReleases(releases)}, but the libtorch found at ${where} is ${libtorch.version}. Either:\n` +
+      `${listReleases(releases)}, but the libtorch found at ${whereFound(libtorch)} is ${libtorch.version}. Either:\n` +
       (newest === undefined ? '' : `  - pip install "torch==${newest}.*"   (or any release listed above), or\n`) +
       '  - build vitorch against the libtorch found: VITORCH_FORCE_BUILD=1 npm rebuild vitorch ' +
       '(needs cmake and a C++ compiler, a few minutes)', 'unfit');
@@ -184,8 +183,9 @@ export function loadAddon(): LoadedAddon {
     } catch (error) {
       const reason = (error as Error).message;
       const missing = missingLibrary(reason);
+      const wayOut = missing === null ? '' : `\n${missing} is missing: ${wayOutForMissing(missing, libtorch)}`;
       throw new LibtorchError(`vitorch could not load libtorch ${libtorch.version} found at ${libtorch.root}: ` +
-        `${reason}` + (missing === null ? '' : `\n${missing} is missing: ${wayOutForMissing(missing, libtorch)}`), 'unfit');
+        `${reason}${wayOut}`, 'unfit');
     }
   }
   let cudaProblem: string | null = null;
@@ -204,16 +204,23 @@ export function loadAddon(): LoadedAddon {
   return { ...resolved, native: require(files.addon), cudaProblem };
 }
 
+// The PyPI wheels' CUDA libraries come from nvidia-* pip packages: cudart, cupti, cublas, cudnn, nccl, nvrtc, ...
+const CUDA_LIBRARY_NAME = /^lib(cu|nv|nccl)/;
+
 function wayOutForMissing(missing: string, libtorch: LibtorchLocation): string {
   const release = libtorch.version.split('+')[0];
-  const pythonTorch = libtorch.foundBy === 'python'
+  if (!CUDA_LIBRARY_NAME.test(missing)) {
+    return 'the dynamic linker found it neither beside libtorch nor on the system; reinstall torch ' +
+      `(pip install --force-reinstall "torch==${release}"), or point LIBTORCH at a complete libtorch folder`;
+  }
+  const installWithDependencies = libtorch.foundBy === 'python'
     ? `reinstall torch with its dependencies: ${libtorch.python} -m pip install --force-reinstall "torch==${release}" ` +
       '(a torch installed with --no-deps lacks the nvidia-* packages that hold them), or'
-    : 'for a torch package\'s folder, install torch with its dependencies (pip install "torch==' + release + '", not ' +
+    : `for a torch package's folder, install torch with its dependencies (pip install "torch==${release}", not ` +
       '--no-deps): the nvidia-* packages beside it hold them, or';
   return [
     `the PyPI wheel's libtorch_cpu.so needs CUDA's runtime (${missing}) even on a CPU. Either:`,
-    `  - ${pythonTorch}`,
+    `  - ${installWithDependencies}`,
     '  - download a CPU libtorch archive (C++/Java, Linux, CPU) from https://pytorch.org/get-started/locally/ and set ' +
       'LIBTORCH=/path/to/libtorch',
   ].join('\n');

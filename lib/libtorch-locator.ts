@@ -145,10 +145,15 @@ export function locateLibtorch(wanted: string, env: NodeJS.ProcessEnv = process.
   return fromPython('python3', 'python3', wanted);
 }
 
+/** Where a libtorch was found, for messages: its folder and how it was found. */
+export function whereFound(found: LibtorchLocation): string {
+  return `${found.root} (${found.foundBy === 'LIBTORCH' ? 'from LIBTORCH' : `the torch package of ${found.python}`})`;
+}
+
 /** Refuses a libtorch the addon cannot run on: another release (its C++ API and symbols differ) or another C++ ABI
  *  (the addon would not even load). The message names both and the ways out. */
 export function checkLibtorchFits(found: LibtorchLocation, build: LibtorchBuild): void {
-  const where = `${found.root} (${found.foundBy === 'LIBTORCH' ? 'from LIBTORCH' : `the torch package of ${found.python}`})`;
+  const where = whereFound(found);
   const rebuild = `or build vitorch against the libtorch found: VITORCH_FORCE_BUILD=1 npm rebuild vitorch ` +
     '(needs cmake and a C++ compiler)';
   if (minorRelease(found.version) !== minorRelease(build.torchVersion)) {

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // prebuildify drives node-gyp (`node-gyp rebuild --target=V --devdir=D --release [--arch=A]`); vitorch's main build
 // is cmake-js. This stands in for node-gyp so that prebuildify runs cmake-js with the same target and arch. It
-// builds incrementally in build/ of that folder (in the checkout, the build the tests use; ccache-backed). prebuildify then strips the built files
-// in place and moves the addon into prebuilds/; a running process that has them loaded (a test run) would crash if
-// their pages changed under it. So prebuildify gets fresh copies: the addon's own file is kept aside (for
+// builds incrementally in build/ of the folder prebuildify runs it in (in the checkout, the build the tests use;
+// ccache-backed). prebuildify then strips the built files in place and moves the addon out; a running process that
+// has them loaded (a test run) would crash if their pages changed under it. So prebuildify gets fresh copies: the addon's own file is kept aside (for
 // scripts/prebuild.js to put back) and the loader is replaced by a copy of itself.
 'use strict';
 const fs = require('fs');
