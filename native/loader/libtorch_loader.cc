@@ -8,7 +8,7 @@
 
 #include <string>
 
-// The build passes both bare (2.5.1+cu124, 0): quoting them through CMake and gyp alike is harder than this.
+// The build passes both bare (2.15.0+cu132, 1): quoting them through CMake and gyp alike is harder than this.
 #ifndef VITORCH_BUILT_TORCH_VERSION
 #error "the build defines VITORCH_BUILT_TORCH_VERSION (the libtorch version the addon is built against)"
 #endif
