@@ -1,10 +1,11 @@
 // Which floating-point precisions this machine's CPU computes fast, and the one warning vitorch gives when a model
 // (model.to) or a Trainer's autocast is set to a precision the CPU runs at a fraction of float32's speed. The figures
 // are ViT-B/16 measurements (bench/inference.ts): reduced precision only pays off where the hardware computes in it.
-//   bfloat16: with AVX-512 BF16 or AMX-BF16 about 1.9x float32's images/s; without them libtorch emulates it, about
-//             40x slower than float32 (an AVX2-only EPYC).
-//   float16:  slow on every CPU measured, AVX-512 BF16 ones included (0.11 images/s at batch 8 against 4.6 in
-//             float32): libtorch's CPU kernels for it are not the fast ones. It is a GPU precision.
+//   bfloat16: with AVX-512 BF16 or AMX-BF16 about 2x float32's images/s at batch 1 and 1.5x at batch 8 (a Zen 5,
+//             torch 2.15); without them libtorch emulates it, about 40x slower than float32 (an AVX2-only EPYC,
+//             torch 2.5.1).
+//   float16:  slow on every CPU measured, AVX-512 BF16 ones included (a Zen 5, torch 2.15: 1.44 images/s at batch 8
+//             against 11.6 in float32): libtorch's CPU kernels for it are not the fast ones. It is a GPU precision.
 import { cpuFlags } from './cpu-features';
 
 export type ReducedPrecision = 'bfloat16' | 'float16';
@@ -23,7 +24,7 @@ function bfloat16Verdict(): PrecisionVerdict {
   if (flags === null) return { dtype: 'bfloat16', fast: null, reason: 'the CPU\'s features are unknown (no /proc/cpuinfo)' };
   const units = ['avx512_bf16', 'amx_bf16'].filter((flag) => flags.has(flag));
   if (units.length > 0) {
-    return { dtype: 'bfloat16', fast: true, reason: `the CPU computes in bfloat16 (${units.join(', ')}): about 1.9x float32 for ViT-B/16` };
+    return { dtype: 'bfloat16', fast: true, reason: `the CPU computes in bfloat16 (${units.join(', ')}): about 2x float32 for ViT-B/16 at batch 1, 1.5x at batch 8` };
   }
   return {
     dtype: 'bfloat16', fast: false,
@@ -39,8 +40,8 @@ export function cpuPrecisions(): PrecisionVerdict[] {
     bfloat16Verdict(),
     {
       dtype: 'float16', fast: false,
-      reason: 'libtorch computes float16 slowly on every CPU (ViT-B/16 at batch 8: 0.11 images/s against 4.6 in ' +
-        'float32); it is a GPU precision',
+      reason: 'libtorch computes float16 slowly on every CPU (ViT-B/16 at batch 8: 1.44 images/s against 11.6 in ' +
+        'float32 on an AVX-512 BF16 CPU); it is a GPU precision',
     },
   ];
 }
