@@ -90,11 +90,6 @@ function requireLoaderBeside(addon: string): string {
   return loader;
 }
 
-/** The releases, for messages: '2.9, 2.10, ..., 2.15'. */
-function listReleases(releases: string[]): string {
-  return releases.length > 0 ? releases.join(', ') : 'none';
-}
-
 /** The torch release asked for in messages before a libtorch is found: the newest one there is a binary for. */
 export function wantedRelease(root: string = packageRoot()): string {
   const local = localBuild(root);
@@ -112,12 +107,17 @@ export function findAddon(libtorch: LibtorchLocation, root: string = packageRoot
   const addon = path.join(dir, ADDON_FILE);
   if (!fs.existsSync(addon)) {
     const releases = prebuiltReleases(root);
-    const newest = releases[releases.length - 1];
+    const build = '  - build vitorch against the libtorch found: VITORCH_FORCE_BUILD=1 npm rebuild vitorch ' +
+      '(needs cmake and a C++ compiler, a few minutes)';
+    if (releases.length === 0) {
+      throw new LibtorchError(`vitorch has no prebuilt addon for ${process.platform}-${process.arch} (a checkout ` +
+        `before its first build, or a platform without binaries) and no local build; the libtorch found at ` +
+        `${whereFound(libtorch)} is ${libtorch.version}:\n${build}`, 'unfit');
+    }
     throw new LibtorchError(`vitorch has prebuilt addons for ${process.platform}-${process.arch} for torch ` +
-      `${listReleases(releases)}, but the libtorch found at ${whereFound(libtorch)} is ${libtorch.version}. Either:\n` +
-      (newest === undefined ? '' : `  - pip install "torch==${newest}.*"   (or any release listed above), or\n`) +
-      '  - build vitorch against the libtorch found: VITORCH_FORCE_BUILD=1 npm rebuild vitorch ' +
-      '(needs cmake and a C++ compiler, a few minutes)', 'unfit');
+      `${releases.join(', ')}, but the libtorch found at ${whereFound(libtorch)} is ${libtorch.version}. Either:\n` +
+      `  - pip install "torch==${releases[releases.length - 1]}.*"   (or any release listed above), or\n${build}`,
+    'unfit');
   }
   return { addon, loader: requireLoaderBeside(addon), kind: 'prebuilt' };
 }

@@ -65,6 +65,14 @@ test.each(['2.16.0+cu132', '2.8.0+cu128', '3.0.0'])('libtorch %s, outside the pr
     '  - build vitorch against the libtorch found: VITORCH_FORCE_BUILD=1 npm rebuild vitorch');
 });
 
+test('with no prebuilt and no local build (a fresh checkout), the refusal says so and how to build', () => {
+  const root = packageWith('empty', []);
+  expect(() => findAddon(libtorchOf('2.15.0+cu132'), root)).toThrow(`vitorch has no prebuilt addon for ${platform} (a ` +
+    'checkout before its first build, or a platform without binaries) and no local build; the libtorch found at ' +
+    '/opt/torch-2.15.0+cu132 (from LIBTORCH) is 2.15.0+cu132:\n  - build vitorch against the libtorch found: ' +
+    'VITORCH_FORCE_BUILD=1 npm rebuild vitorch');
+});
+
 test('a local build comes first; PREBUILDS_ONLY=1 skips it (node-gyp-build reads it when loaded: a child process)', () => {
   const root = packageWith('with-local-build', ['2.15'], true);
   const choose = (env: Record<string, string>) => {
