@@ -91,8 +91,7 @@ function requireLoaderBeside(addon: string): string {
 }
 
 /** The torch release asked for in messages before a libtorch is found: the newest one there is a binary for. */
-export function wantedRelease(root: string = packageRoot()): string {
-  const local = localBuild(root);
+export function wantedRelease(root: string = packageRoot(), local: AddonFiles | null = localBuild(root)): string {
   if (local !== null) return addonBuild(local).torchVersion;
   const releases = prebuiltReleases(root);
   return releases.length > 0 ? releases[releases.length - 1] : 'see tools/requirements.txt';
@@ -100,8 +99,8 @@ export function wantedRelease(root: string = packageRoot()): string {
 
 /** Picks the addon for the libtorch found: the local build when there is one, else the prebuilt of its minor
  *  release; throws LibtorchError naming the releases there are binaries for when there is none. */
-export function findAddon(libtorch: LibtorchLocation, root: string = packageRoot()): AddonFiles {
-  const local = localBuild(root);
+export function findAddon(libtorch: LibtorchLocation, root: string = packageRoot(),
+  local: AddonFiles | null = localBuild(root)): AddonFiles {
   if (local !== null) return local;
   const dir = prebuiltDirFor(libtorch.version, root);
   const addon = path.join(dir, ADDON_FILE);
@@ -148,8 +147,10 @@ export interface ResolvedAddon {
 
 /** Finds libtorch and the addon for it, and checks that they fit; throws LibtorchError with the way out when not. */
 export function resolveAddon(env: NodeJS.ProcessEnv = process.env, root: string = packageRoot()): ResolvedAddon {
-  const libtorch = locateLibtorch(wantedRelease(root), env);
-  const files = findAddon(libtorch, root);
+  // node-gyp-build looks for the local build once; both steps take its answer.
+  const local = localBuild(root);
+  const libtorch = locateLibtorch(wantedRelease(root, local), env);
+  const files = findAddon(libtorch, root, local);
   const build = addonBuild(files);
   checkLibtorchFits(libtorch, build);
   return { files, build, libtorch };

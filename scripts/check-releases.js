@@ -23,6 +23,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { spawnSync } = require('child_process');
+const { compiledLib } = require('./find-libtorch');
 const { findPython } = require('./python');
 const { TORCH_RELEASES, checkedReleases, releaseCache } = require('./torch-releases');
 
@@ -50,16 +51,12 @@ function parseArgs(argv) {
   return { keep: argv.includes('--keep'), versions: argv.filter((arg) => !arg.startsWith('--')) };
 }
 
-function minorOf(version) {
-  return version.split('.').slice(0, 2).join('.');
-}
-
 /** The releases to check: those named (in the order given), else every patch release listed. */
 function releasesToCheck(named) {
   if (named.length === 0) return checkedReleases();
   return named.map((version) => {
     if (!/^\d+\.\d+\.\d+$/.test(version)) throw new Error(`${version} is not a release like 2.15.0`);
-    return { minor: minorOf(version), version };
+    return { minor: compiledLib('libtorch-locator').minorRelease(version), version };
   });
 }
 
@@ -80,9 +77,10 @@ function run(command, args, options = {}) {
 // ---- 1. the prebuilt ----
 
 function prebuiltFor(minor) {
-  const dir = path.join(root, 'prebuilds', PLATFORM, `torch-${minor}`);
-  const addon = path.join(dir, 'vitorch.node');
-  const loader = path.join(dir, 'libvitorch_loader.so');
+  const { ADDON_FILE, LOADER_FILE, prebuiltDirFor } = compiledLib('addon-loading');
+  const dir = prebuiltDirFor(minor, root);
+  const addon = path.join(dir, ADDON_FILE);
+  const loader = path.join(dir, LOADER_FILE);
   if (!fs.existsSync(addon)) return null;
   const mib = (file) => (fs.existsSync(file) ? fs.statSync(file).size / 2 ** 20 : 0);
   return { dir, addon, loader, addonMiB: mib(addon), loaderMiB: mib(loader) };

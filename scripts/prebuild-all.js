@@ -11,6 +11,7 @@
 const fs = require('fs');
 const path = require('path');
 const { spawnSync } = require('child_process');
+const { compiledLib } = require('./find-libtorch');
 const { findPython } = require('./python');
 const { buildReleases, releaseCache } = require('./torch-releases');
 
@@ -62,12 +63,11 @@ function main() {
     const started = Date.now();
     const libtorch = unpackedLibtorch(python, version);
     if (fetchOnly) continue;
-    const minor = version.split('.').slice(0, 2).join('.');
-    const stage = path.join(releaseCache(), 'build', minor);
+    const stage = path.join(releaseCache(), 'build', compiledLib('libtorch-locator').minorRelease(version));
     console.log(`prebuild:all: torch ${version} (${libtorch}) in ${stage}`);
     run(process.execPath, [path.join(__dirname, 'prebuild.js'), '--stage', stage],
       { cwd: root, env: { ...process.env, LIBTORCH: libtorch } });
-    const target = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, `torch-${minor}`);
+    const target = compiledLib('addon-loading').prebuiltDirFor(version, root);
     const size = fs.readdirSync(target).reduce((sum, name) => sum + fs.statSync(path.join(target, name)).size, 0);
     rows.push({ release: version, seconds: Math.round((Date.now() - started) / 1000), mib: (size / 2 ** 20).toFixed(1) });
   }

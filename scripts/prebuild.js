@@ -16,10 +16,9 @@ const os = require('os');
 const path = require('path');
 const { spawnSync } = require('child_process');
 const { findPython } = require('./python');
-const { describe } = require('./find-libtorch');
+const { compiledLib, describe } = require('./find-libtorch');
 
 const root = path.join(__dirname, '..');
-const platformDir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
 
 function option(name) {
   const at = process.argv.indexOf(name);
@@ -45,7 +44,6 @@ function main() {
   const stage = option('--stage');
   const debug = process.argv.includes('--debug');
   const libtorch = describe();
-  const minor = libtorch.version.split('+')[0].split('.').slice(0, 2).join('.');
   const buildRoot = stage === null ? root : path.resolve(stage);
   if (stage !== null) refreshStage(buildRoot);
 
@@ -64,9 +62,10 @@ function main() {
     if (run.status !== 0) return run.status === null ? 1 : run.status;
 
     const built = path.join(out, 'prebuilds', `${process.platform}-${process.arch}`);
-    const target = path.join(platformDir, `torch-${minor}`);
+    // Where lib/addon-loading.ts looks for the prebuilt of this libtorch's minor release.
+    const target = compiledLib('addon-loading').prebuiltDirFor(libtorch.version, root);
     fs.rmSync(target, { recursive: true, force: true });
-    fs.mkdirSync(platformDir, { recursive: true });
+    fs.mkdirSync(path.dirname(target), { recursive: true });
     fs.cpSync(built, target, { recursive: true });
     // prebuildify names the addon after its tags (vitorch.node with --napi and no others); the loader expects that.
     if (!fs.existsSync(path.join(target, 'vitorch.node'))) {

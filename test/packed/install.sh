@@ -16,8 +16,9 @@ npm run --silent prebuild >"$work/prebuild.log" 2>&1 || { cat "$work/prebuild.lo
 tarball=$(npm pack --ignore-scripts --silent --pack-destination "$work" | tail -n 1)
 contents=$(tar -tzf "$work/$tarball")
 # The prebuilt for the libtorch found (the primary release's minor, e.g. torch-2.15).
-minor=$(node -e "const { describe } = require('./scripts/find-libtorch'); console.log(describe().version.split('+')[0].split('.').slice(0, 2).join('.'))")
-prebuilt="prebuilds/linux-x64/torch-$minor"
+prebuilt=$(node -e "const { describe } = require('./scripts/find-libtorch');
+  const { prebuiltDirFor } = require('./dist/lib/addon-loading');
+  console.log(require('path').relative('.', prebuiltDirFor(describe().version, '.')))")
 for entry in package/dist/lib/index.js "package/$prebuilt/vitorch.node" "package/$prebuilt/libvitorch_loader.so"; do
   grep -qx "$entry" <<<"$contents" || { echo "packed install: $tarball lacks $entry" >&2; exit 1; }
 done
