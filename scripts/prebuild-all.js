@@ -55,6 +55,8 @@ function unpackedLibtorch(python, version) {
 function main() {
   const python = process.env.PYTHON || findPython();
   if (!python) throw new Error('prebuild:all needs Python with pip (python3, or PYTHON=/path/to/python)');
+  const unknown = process.argv.slice(2).filter((arg) => arg.startsWith('--') && arg !== '--fetch-only');
+  if (unknown.length > 0) throw new Error(`unknown option ${unknown.join(' ')} (usage: [--fetch-only] [RELEASE ...])`);
   const fetchOnly = process.argv.includes('--fetch-only');
   const named = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
   const releases = named.length > 0 ? named : buildReleases();
