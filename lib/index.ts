@@ -15,7 +15,8 @@ export { LibtorchError } from './libtorch-locator';
 export type { LibtorchLocation } from './libtorch-locator';
 export { crossEntropy, manualSeed, noGrad } from './train/autograd';
 export type { CrossEntropyOptions } from './train/autograd';
-export { adam, adamw, OPTIMIZER_DEFAULTS, Optimizer, seedParameterGroups, sgd } from './train/optimizer';
+export { adam, adamw, decayWeightsOnlyGroups, Optimizer, sgd } from './train/optimizer';
+export { BATCH_SCALING, OPTIMIZER_DEFAULTS, OPTIMIZER_KINDS } from './train/optimizer-defaults';
 export type { AdamOptions, OptimizerKind, ParameterGroup, SGDOptions } from './train/optimizer';
 export { Trainer } from './train/trainer';
 export type {
@@ -24,9 +25,10 @@ export type {
 } from './train/trainer';
 export { Classifier, defaultClassifier, defaultModelDir, defaultModelImages, loadClassifier, readClassifierConfig } from './classifier';
 export type { ClassifierConfig, Prediction } from './classifier';
-export { perStep, seedCos, seedStep, warmupCosine } from './train/schedule';
-export type { Schedule, SeedCosOptions, SeedStepOptions, WarmupCosineOptions } from './train/schedule';
-export { seedLearningRates } from './train/lr-scaling';
+export { perStep, quadraticWarmupCosine, SCHEDULE_DEFAULTS, stepDecay, warmupCosine } from './train/schedule';
+export type { QuadraticWarmupCosineOptions, Schedule, StepDecayOptions, WarmupCosineOptions } from './train/schedule';
+export { batchScaledLearningRates } from './train/lr-scaling';
+export type { BatchScaledLearningRateOptions } from './train/lr-scaling';
 export {
   annotate, BatchLoader, DataError, idxDataset, imageFolderDataset, IMAGENET_MEAN, IMAGENET_STD, Preprocessor, readAnnotations,
   readClasses,
