@@ -15,7 +15,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { datasetFrom } from '../lib/cli/datasets';
-import { ConfigError, loadTrainConfig } from '../lib/cli/train-config';
+import { ConfigError, loadTrainConfig, trainingData } from '../lib/cli/train-config';
 import { IMAGENET_POLICY, applyAutoAugment, applyOp, autoAugment, drawAutoAugment } from '../lib/data/auto-augment';
 import type { AutoAugmentOp } from '../lib/data/auto-augment';
 import type { Uint8Image } from '../lib/data/autoaugment-ops';
@@ -258,7 +258,7 @@ describe('in the data pipeline', () => {
       write({ autoAugment: true, cropPadding: 2 });
       const config = await loadTrainConfig(file);
       expect(config.augment.autoAugment).toBe(true);
-      const dataset = await datasetFrom(config.data.train, config.preprocess, config.augment, config.classes);
+      const dataset = await datasetFrom(trainingData(config, file), config.preprocess, config.augment, config.classes);
       const reference = await idxDataset({ images, labels, augmentation: { cropPadding: 2, autoAugment: true } });
       const plain = await idxDataset({ images, labels, augmentation: { cropPadding: 2 } });
       const indices = Array.from({ length: 64 }, (_, i) => i);

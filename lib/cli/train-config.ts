@@ -39,7 +39,8 @@ const nonNegativeInteger = integer('a non-negative integer', (n) => n >= 0);
 const nonNegative = number('a non-negative number', (n) => n >= 0);
 const boolean = z.boolean({ error: 'true or false' });
 const quoted = (values: readonly string[]) => values.map((v) => `'${v}'`).join(', ').replace(/, ([^,]*)$/, ' or $1');
-const oneOf = <const T extends readonly [string, ...string[]]>(values: T, what = quoted(values)) => z.enum(values, { error: what });
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T, what = quoted(values)) =>
+  z.enum(values, { error: what });
 const filePath = z.string({ error: 'a path' }).refine((s) => s !== '', { error: 'a path' });
 
 /** Training files: the article's annotation lines, a folder of class folders, or IDX image and label files. */
@@ -90,7 +91,9 @@ const optimizerSchema = strict({
 });
 
 // Older configs (and the config.json of older runs) name the article's rules after "the seed"; they still read.
-const LEGACY_SCHEDULE_KINDS: Record<string, string> = { 'seed-cos': 'quadratic-warmup-cosine', 'seed-step': 'step-decay' };
+const LEGACY_SCHEDULE_KINDS: Record<string, string> = {
+  'seed-cos': 'quadratic-warmup-cosine', 'seed-step': 'step-decay',
+};
 const LEGACY_LR_SCALING: Record<string, string> = { seed: 'batch-size' };
 const withLegacy = <S extends z.ZodType>(names: Record<string, string>, schema: S) =>
   z.preprocess((v) => (typeof v === 'string' && v in names ? names[v] : v), schema);
@@ -150,7 +153,8 @@ const trainSchema = strict({
     kind,
     momentum: o.momentum ?? OPTIMIZER_DEFAULTS.sgd.momentum,
     nesterov: o.nesterov ?? OPTIMIZER_DEFAULTS.sgd.nesterov,
-    betas: o.betas ?? [...(kind === 'sgd' ? OPTIMIZER_DEFAULTS.adam : OPTIMIZER_DEFAULTS[kind]).betas] as [number, number],
+    // SGD has no betas; a config that switches to Adam later finds Adam's.
+    betas: o.betas ?? [...OPTIMIZER_DEFAULTS[kind === 'sgd' ? 'adam' : kind].betas] as [number, number],
     weightDecay: o.weightDecay ?? d.weightDecay,
     decayWeightsOnly: o.decayWeightsOnly,
   };
@@ -166,7 +170,8 @@ const trainSchema = strict({
  * Every key a config may have. `training` is the record of how a shipped model was trained (its settings and
  * scores; tools/export_default_model.py writes it into assets/fashion-mnist/config.json): accepted, so that the
  * package's own model's config reads, and left out of the result, so that a new run does not claim an old one's
- * scores. `data` may be absent for the commands that only rebuild the model; loadTrainConfig requires data.train.
+ * scores. `data` may be absent: predict and serve need none, eval only data.val, and train asks for data.train
+ * (trainingData) when it starts.
  */
 export const configSchema = strict({
   model: z.custom<VisionTransformerOptions>(isObject, { error: 'an object of VisionTransformer options' }),
@@ -174,7 +179,10 @@ export const configSchema = strict({
   classes: z.custom<string | string[]>((v) => (typeof v === 'string' && v !== '') ||
     (Array.isArray(v) && v.length > 0 && v.every((name) => typeof name === 'string' && name !== '')),
   { error: 'a class list file or an array of class names' }),
-  data: strict({ train: dataSourceSchema.nullable().default(null), val: dataSourceSchema.nullable().default(null) }).prefault({}),
+  data: strict({
+    train: dataSourceSchema.nullable().default(null),
+    val: dataSourceSchema.nullable().default(null),
+  }).prefault({}),
   preprocess: preprocessSchema.prefault({}),
   augment: augmentSchema.prefault({}),
   train: trainSchema.prefault({}),
@@ -206,14 +214,12 @@ function issue(ctx: z.RefinementCtx, path: string[], what: string, input: unknow
   ctx.addIssue({ code: 'custom', path, message: what, input });
 }
 
-/** A config as every command reads it: class names read, paths resolved, and data sources absent where not given. */
-export type Config = Omit<z.output<typeof configSchema>, 'classes'> & { classes: string[] };
-/** A config to train on: one with data.train. */
-export type TrainConfig = Config & { data: { train: DataSource } };
+/** A config as every command reads it: class names read, paths resolved, data sources null where not given. */
+export type TrainConfig = Omit<z.output<typeof configSchema>, 'classes'> & { classes: string[] };
 export type DataSource = z.output<typeof dataSourceSchema>;
-export type PreprocessConfig = Config['preprocess'];
-export type AugmentConfig = Config['augment'];
-export type TrainSettings = Config['train'];
+export type PreprocessConfig = TrainConfig['preprocess'];
+export type AugmentConfig = TrainConfig['augment'];
+export type TrainSettings = TrainConfig['train'];
 export type OptimizerConfig = TrainSettings['optimizer'];
 export type ScheduleConfig = TrainSettings['schedule'];
 
@@ -237,11 +243,7 @@ function keyOf(path: PropertyKey[]): string {
 
 /** Reads and validates a config file, with `overrides` (dotted keys, as `--train.epochs 5` gives them) applied on
  *  top. Relative paths are resolved against the config file's folder. data.train and data.val may be absent (null). */
-export async function loadConfig(file: string, overrides: Record<string, unknown> = {}): Promise<Config> {
-  return (await read(file, overrides)).config;
-}
-
-async function read(file: string, overrides: Record<string, unknown>): Promise<{ raw: Json; config: Config }> {
+export async function loadTrainConfig(file: string, overrides: Record<string, unknown> = {}): Promise<TrainConfig> {
   let raw: unknown;
   try {
     raw = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -254,31 +256,29 @@ async function read(file: string, overrides: Record<string, unknown>): Promise<{
   const parsed = configSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) throw new ConfigError(file, messageOf(parsed.error.issues[0]));
   const c = parsed.data;
-  const classes = typeof c.classes === 'string' ? await readClasses(path.resolve(path.dirname(file), c.classes)) : c.classes;
+  const at = (p: string) => path.resolve(path.dirname(file), p);
+  const classes = typeof c.classes === 'string' ? await readClasses(at(c.classes)) : c.classes;
   const numClasses = c.model.numClasses ?? 1000;
   if (classes.length !== numClasses) {
     throw new ConfigError(file, `expected ${numClasses} class names (model.numClasses), received ${classes.length}`);
   }
   const resolve = (source: DataSource | null): DataSource | null => {
     if (source === null) return null;
-    const at = (p: string) => path.resolve(path.dirname(file), p);
     switch (source.format) {
       case 'idx': return { format: 'idx', images: at(source.images), labels: at(source.labels) };
       case 'annotations': return { format: 'annotations', file: at(source.file) };
       case 'folder': return { format: 'folder', root: at(source.root) };
     }
   };
-  return { raw, config: { ...c, classes, data: { train: resolve(c.data.train), val: resolve(c.data.val) } } };
+  return { ...c, classes, data: { train: resolve(c.data.train), val: resolve(c.data.val) } };
 }
 
-/** loadConfig for `vitorch train` (and what needs a training set): data.train must be given. */
-export async function loadTrainConfig(file: string, overrides: Record<string, unknown> = {}): Promise<TrainConfig> {
-  const { raw, config } = await read(file, overrides);
+/** The training data, which only training needs: a ConfigError naming `file` when the config has none. */
+export function trainingData(config: TrainConfig, file: string): DataSource {
   if (config.data.train === null) {
-    const given = isObject(raw.data) ? raw.data.train : undefined;
-    throw new ConfigError(file, expected("a data source (format 'idx', 'annotations' or 'folder')", 'data.train', given));
+    throw new ConfigError(file, expected("a data source (format 'idx', 'annotations' or 'folder')", 'data.train', null));
   }
-  return config as TrainConfig;
+  return config.data.train;
 }
 
 function setDotted(target: Json, key: string, value: unknown): void {

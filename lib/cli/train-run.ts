@@ -10,6 +10,7 @@ import { batchScaledLearningRates } from '../train/lr-scaling';
 import { adam, adamw, decayWeightsOnlyGroups, Optimizer, sgd } from '../train/optimizer';
 import { quadraticWarmupCosine, stepDecay, warmupCosine } from '../train/schedule';
 import { EpochBatches, EpochSchedule, FitOptions, Trainer } from '../train/trainer';
+import { expected } from '../validate';
 import { datasetFrom } from './datasets';
 import type { TrainConfig } from './train-config';
 
@@ -63,10 +64,12 @@ export interface BuildOptions {
 
 export async function buildTrainingRun(config: TrainConfig, options: BuildOptions = {}): Promise<TrainingRun> {
   const t = config.train;
+  const trainSource = config.data.train;
+  if (trainSource === null) throw new RangeError(expected('a data source to train on', 'data.train', null));
   if (t.threads !== null) setNumThreads(t.threads);
   manualSeed(t.seed);
   const [trainSet, valSet] = await Promise.all([
-    datasetFrom(config.data.train, config.preprocess, config.augment, config.classes),
+    datasetFrom(trainSource, config.preprocess, config.augment, config.classes),
     config.data.val ? datasetFrom(config.data.val, config.preprocess, config.augment, config.classes) : Promise.resolve(null),
   ]);
   const model = new VisionTransformer(config.model);

@@ -18,7 +18,7 @@ import { curvesSvg } from '../report/curves-svg';
 import type { EpochTotals, Evaluation } from '../train/trainer';
 import { numberFlag, parseArgs, stringFlag, UsageError } from './args';
 import { createProgressReporter } from './progress';
-import { ConfigError, loadTrainConfig, TrainConfig } from './train-config';
+import { ConfigError, loadTrainConfig, TrainConfig, trainingData } from './train-config';
 import { buildTrainingRun } from './train-run';
 
 export const TRAIN_USAGE = 'usage: vitorch train --config FILE --save-dir DIR [--time-limit MINUTES] [--resume DIR] ' +
@@ -99,6 +99,7 @@ interface TrainFlags {
 
 async function train(configFile: string, saveDir: string, overrides: Record<string, unknown>, flags: TrainFlags): Promise<number> {
   const config: TrainConfig = await loadTrainConfig(configFile, overrides);
+  trainingData(config, configFile);
   const run = await buildTrainingRun(config, { weights: flags.weights, skipUnknownGlobals: flags.skipUnknownGlobals });
   const reporter = createProgressReporter();
   for (const note of run.notes) reporter.message(`note: ${note}`);
