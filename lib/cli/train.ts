@@ -1,9 +1,9 @@
 // `vitorch train --config FILE --save-dir DIR [--time-limit MINUTES] [--resume DIR] [--weights FILE]
 //  [--skip-unknown-globals] [--<config.key> VALUE ...]`
 //
-// Trains as the seed's train.py does and writes what it writes, into DIR: last_epoch_weights.pth after every
+// Trains as the article's train.py does and writes what it writes, into DIR: last_epoch_weights.pth after every
 // epoch, best_epoch_weights.pth when the validation loss is the lowest so far, ep%03d-loss%.3f-val_loss%.3f.pth
-// every savePeriod epochs (state dicts that torch.load and the seed's model read), plus config.json (the resolved
+// every savePeriod epochs (state dicts that torch.load and the article's model read), plus config.json (the resolved
 // config: model, class names, preprocessing as numbers), training_state.pt (weights, optimizer, random state and
 // the position, for --resume), curves.csv and curves.svg. Ctrl-C, SIGTERM and --time-limit finish the running
 // step, save the training state and exit 0; a second signal exits at once.
