@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { readClasses } from '../data/annotations';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/preprocess';
 import type { VisionTransformerOptions } from '../model';
-import { BATCH_SCALING, OPTIMIZER_DEFAULTS, OPTIMIZER_KINDS, OptimizerKind } from '../train/optimizer-defaults';
+import { BATCH_SCALING, OPTIMIZER_DEFAULTS, OPTIMIZER_KINDS } from '../train/optimizer-defaults';
 import { expected } from '../validate';
 
 export class ConfigError extends Error {
@@ -78,7 +78,7 @@ const betas = z.tuple([
 
 /** What the optimizer leaves out comes from OPTIMIZER_DEFAULTS[kind] (see the train transform below). */
 const optimizerSchema = strict({
-  kind: oneOf(OPTIMIZER_KINDS as readonly OptimizerKind[] as [OptimizerKind, ...OptimizerKind[]]).default('sgd'),
+  kind: oneOf(OPTIMIZER_KINDS).default('sgd'),
   /** SGD's momentum. */
   momentum: nonNegative.optional(),
   /** SGD's Nesterov momentum. */

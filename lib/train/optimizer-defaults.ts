@@ -17,9 +17,9 @@
 // ./lr-scaling): both are meant for a batch of `nbs` images, scaled linearly to the real one and clamped to a range
 // per optimizer; Min_lr defaults to minLrRatio times Init_lr.
 
-export type OptimizerKind = 'sgd' | 'adam' | 'adamw';
+export const OPTIMIZER_KINDS = Object.freeze(['sgd', 'adam', 'adamw'] as const);
 
-export const OPTIMIZER_KINDS: readonly OptimizerKind[] = Object.freeze(['sgd', 'adam', 'adamw'] as const);
+export type OptimizerKind = (typeof OPTIMIZER_KINDS)[number];
 
 const betas = Object.freeze([0.9, 0.999] as [number, number]) as readonly [number, number];
 
