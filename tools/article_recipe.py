@@ -3,11 +3,11 @@ batch-size learning-rate rule and its learning-rate schedules (tools/make_recipe
 
 The article's training code is github.com/bubbliiiing/classification-pytorch (MIT, (c) 2020 Bubbliiiing); the line
 numbers below are of commit e6130a53224348b19e5e0b165288a783377fa687. Nothing here is read from vitorch's TypeScript:
-the facts are train.py's assignments, written down with the line they come from, and the learning-rate code is the
-repository's own utils/utils.py get_lr_scheduler, copied verbatim.
+the facts are train.py's assignments, written down with the line they come from, and its batch-size rule, optimizer table
+and utils/utils.py's learning-rate rules, re-expressed here from what they compute (no code of that repository is
+copied).
 """
 import math
-from functools import partial
 
 ARTICLE_REPOSITORY = "https://github.com/bubbliiiing/classification-pytorch"
 ARTICLE_COMMIT = "e6130a53224348b19e5e0b165288a783377fa687"
@@ -32,63 +32,72 @@ TRANSFORMER_BACKBONES = ["vit_b_16", "swin_transformer_tiny", "swin_transformer_
 
 
 def fitted_learning_rates(optimizer_type, batch_size, Init_lr, Min_lr, backbone="vit_b_16"):
-    """train.py:355-363 (and again :415-423 at unfreezing), verbatim but for the indentation: Init_lr and Min_lr for
-    a batch of nbs images, scaled to batch_size and clamped. Note that only the exact name 'adam' gets Adam's range."""
-    nbs             = 64
-    lr_limit_max    = 1e-3 if optimizer_type == 'adam' else 1e-1
-    lr_limit_min    = 1e-4 if optimizer_type == 'adam' else 5e-4
-    if backbone in ['vit_b_16', 'swin_transformer_tiny', 'swin_transformer_small', 'swin_transformer_base']:
-        nbs             = 256
-        lr_limit_max    = 1e-3 if optimizer_type == 'adam' else 1e-1
-        lr_limit_min    = 1e-5 if optimizer_type == 'adam' else 5e-4
-    Init_lr_fit     = min(max(batch_size / nbs * Init_lr, lr_limit_min), lr_limit_max)
-    Min_lr_fit      = min(max(batch_size / nbs * Min_lr, lr_limit_min * 1e-2), lr_limit_max * 1e-2)
-    return Init_lr_fit, Min_lr_fit, nbs, (lr_limit_min, lr_limit_max)
+    """The facts of train.py:355-363 (again :415-423 at unfreezing): Init_lr and Min_lr are rates for a nominal batch
+    of nbs images; the run's batch_size scales them linearly, then each is clamped, Init_lr into [low, high] and Min_lr
+    into [low * 1e-2, high * 1e-2]. nbs is 256 for the transformer backbones and 64 otherwise; the range is Adam's only
+    for the exact name 'adam' ([1e-5, 1e-3] for transformers, [1e-4, 1e-3] otherwise), SGD's [5e-4, 1e-1] for any
+    other name. Returns the two fitted rates, nbs and the (low, high) range."""
+    transformer = backbone in TRANSFORMER_BACKBONES
+    nominal_batch = 256 if transformer else 64
+    if optimizer_type == "adam":
+        low, high = (1e-5 if transformer else 1e-4), 1e-3
+    else:
+        low, high = 5e-4, 1e-1
+
+    def clamp(value, lowest, highest):
+        return highest if value > highest else lowest if value < lowest else value
+
+    scale = batch_size / nominal_batch
+    return (clamp(scale * Init_lr, low, high), clamp(scale * Min_lr, low * 1e-2, high * 1e-2), nominal_batch, (low, high))
 
 
 def make_optimizer(optimizer_type, parameters, Init_lr_fit, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY):
-    """train.py:365-368, verbatim but for the indentation and the names of its locals. SGD is given no weight_decay."""
+    """The facts of train.py:365-368: 'adam' is torch.optim.Adam with betas (momentum, 0.999) and the weight decay;
+    'sgd' is torch.optim.SGD with that momentum and Nesterov, and no weight decay at all."""
     import torch.optim as optim
-    model_train_parameters = list(parameters)
-    optimizer = {
-        'adam'  : optim.Adam(model_train_parameters, Init_lr_fit, betas = (momentum, 0.999), weight_decay=weight_decay),
-        'sgd'   : optim.SGD(model_train_parameters, Init_lr_fit, momentum = momentum, nesterov=True)
-    }[optimizer_type]
-    return optimizer
+
+    if optimizer_type == "adam":
+        return optim.Adam(list(parameters), Init_lr_fit, betas=(momentum, 0.999), weight_decay=weight_decay)
+    if optimizer_type == "sgd":
+        return optim.SGD(list(parameters), Init_lr_fit, momentum=momentum, nesterov=True)
+    raise KeyError(optimizer_type)
 
 
-# utils/utils.py:101-131, verbatim.
-def get_lr_scheduler(lr_decay_type, lr, min_lr, total_iters, warmup_iters_ratio = 0.05, warmup_lr_ratio = 0.1, no_aug_iter_ratio = 0.05, step_num = 10):
-    def yolox_warm_cos_lr(lr, min_lr, total_iters, warmup_total_iters, warmup_lr_start, no_aug_iter, iters):
-        if iters <= warmup_total_iters:
-            # lr = (lr - warmup_lr_start) * iters / float(warmup_total_iters) + warmup_lr_start
-            lr = (lr - warmup_lr_start) * pow(iters / float(warmup_total_iters), 2) + warmup_lr_start
-        elif iters >= total_iters - no_aug_iter:
-            lr = min_lr
-        else:
-            lr = min_lr + 0.5 * (lr - min_lr) * (
-                1.0 + math.cos(math.pi* (iters - warmup_total_iters) / (total_iters - warmup_total_iters - no_aug_iter))
-            )
-        return lr
+def get_lr_scheduler(lr_decay_type, lr, min_lr, total_iters, warmup_iters_ratio=0.05, warmup_lr_ratio=0.1,
+                     no_aug_iter_ratio=0.05, step_num=10):
+    """The rules of utils/utils.py:101-131 (written here from what they compute), as a function of the position.
 
-    def step_lr(lr, decay_rate, step_size, iters):
-        if step_size < 1:
-            raise ValueError("step_size must above 1.")
-        n       = iters // step_size
-        out_lr  = lr * decay_rate ** n
-        return out_lr
-
+    'cos': a warmup of min(max(5% of total, 1), 3) positions rising quadratically from max(10% of lr, 1e-6) to lr
+    (position 0 gives the start; the warmup's last position gives lr), then a half cosine from lr down to min_lr over
+    the positions left once a tail of min(max(5% of total, 1), 15) positions is set aside, and min_lr over that tail.
+    Anything else: step_num steps of equal length total / step_num, each multiplying by the ratio that takes lr to
+    min_lr in step_num - 1 steps."""
     if lr_decay_type == "cos":
-        warmup_total_iters  = min(max(warmup_iters_ratio * total_iters, 1), 3)
-        warmup_lr_start     = max(warmup_lr_ratio * lr, 1e-6)
-        no_aug_iter         = min(max(no_aug_iter_ratio * total_iters, 1), 15)
-        func = partial(yolox_warm_cos_lr ,lr, min_lr, total_iters, warmup_total_iters, warmup_lr_start, no_aug_iter)
-    else:
-        decay_rate  = (min_lr / lr) ** (1 / (step_num - 1))
-        step_size   = total_iters / step_num
-        func = partial(step_lr, lr, decay_rate, step_size)
+        warmup = min(max(warmup_iters_ratio * total_iters, 1), 3)
+        start = max(warmup_lr_ratio * lr, 1e-6)
+        tail = min(max(no_aug_iter_ratio * total_iters, 1), 15)
+        decay_length = total_iters - warmup - tail
 
-    return func
+        def cosine(position):
+            if position <= warmup:
+                return start + (lr - start) * (position / warmup) ** 2
+            if position >= total_iters - tail:
+                return min_lr
+            angle = math.pi * (position - warmup) / decay_length
+            return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(angle))
+
+        return cosine
+
+    ratio = (min_lr / lr) ** (1 / (step_num - 1))
+    step_length = total_iters / step_num
+
+    def step(position):
+        # The article refuses steps shorter than one position when the rule is used, not when it is made.
+        if step_length < 1:
+            raise ValueError("the step rule needs at least as many positions as steps")
+        return lr * ratio ** (position // step_length)
+
+    return step
 
 
 def epoch_learning_rates(optimizer_type, Init_lr, Min_lr, UnFreeze_Epoch, Unfreeze_batch_size, lr_decay_type="cos",

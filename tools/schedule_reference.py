@@ -7,7 +7,7 @@ Floats are written with repr, which round-trips exactly through JSON.parse.
 Rules:
   timmCosine                timm's own CosineLRScheduler (the installed timm), stepped to each position.
   quadraticWarmupCosine,    the article's 'cos' and 'step' rules: its repository's own get_lr_scheduler
-  stepDecay                 (utils/utils.py, copied verbatim into tools/article_recipe.py), evaluated at each position.
+  stepDecay                 (utils/utils.py, re-expressed in tools/article_recipe.py), evaluated at each position.
   batchScaledLearningRates  the article's batch-size scaling of Init_lr / Min_lr: train.py's own lines
                             (article_recipe.fitted_learning_rates) for its nbs of 256; for another nbs (vitorch's
                             option) the same formula with the ViT limits, transcribed. "positions" are batch sizes
