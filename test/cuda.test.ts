@@ -5,6 +5,7 @@
 import { spawnSync } from 'child_process';
 import { cuda, loadCheckpoint, ModelDType, Tensor, VisionTransformer } from '../lib';
 import { argmaxPerRow, CaseFixture, fixturePath, manifest, readFloat32, readTensor, relativeMaxError } from './fixtures';
+import { expectThrows } from './expect-error';
 
 const visible = cuda.isAvailable();
 const onCuda = visible ? describe : describe.skip;
@@ -117,16 +118,15 @@ onCuda(`checkpoints and devices${skipNote}`, () => {
     const fixture = caseNamed('small-b3');
     using model = loadModel(fixture).to('cuda');
     using input = readTensor(fixture.input, fixture.inputShape);
-    expect(() => model.forward(input)).toThrow(new RangeError('expected input on cuda:0 (the model\'s device), received cpu'));
+    expectThrows(() => model.forward(input), RangeError, 'expected input on cuda:0 (the model\'s device), received cpu');
     const past = `cuda:${cuda.deviceCount()}`;
-    expect(() => model.to(past)).toThrow(new RangeError(
-      `expected a CUDA device index below ${cuda.deviceCount()} (the number of visible GPUs), received '${past}'`));
+    expectThrows(() => model.to(past), RangeError, `expected a CUDA device index below ${cuda.deviceCount()} (the number of visible GPUs), received '${past}'`);
     expect(model.device).toBe('cuda:0');
     const dtypes: ModelDType[] = ['bfloat16', 'float16'];
     for (const dtype of dtypes) {
       model.to(dtype);
       using wrong = input.to('cuda');
-      expect(() => model.forward(wrong)).toThrow(new TypeError(`expected input of dtype ${dtype} (the model's dtype), received float32`));
+      expectThrows(() => model.forward(wrong), TypeError, `expected input of dtype ${dtype} (the model's dtype), received float32`);
     }
   });
 });

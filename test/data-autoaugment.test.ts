@@ -25,6 +25,7 @@ import { Preprocessor } from '../lib/data/preprocess';
 import { forKey } from '../lib/data/random';
 import { drawUint8Choice, requireUint8Augmentation } from '../lib/data/uint8-augment';
 import { FASHION, dataManifest, fixture, ensureGenerated } from './data-fixtures';
+import { expectThrows } from './expect-error';
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'generated', 'autoaugment');
 ensureGenerated('make_autoaugment_fixtures.py', FIXTURES);
@@ -143,8 +144,7 @@ describe('the policy', () => {
 
   test('bad choices are refused with the expected range', () => {
     const { image } = images.get('rgb-2x2')!;
-    expect(() => applyAutoAugment(image, { policy: 25, apply: [true, true], sign: [1, 1] }))
-      .toThrow(new RangeError('expected a sub-policy index in [0, 24] for policy, received number 25'));
+    expectThrows(() => applyAutoAugment(image, { policy: 25, apply: [true, true], sign: [1, 1] }), RangeError, 'expected a sub-policy index in [0, 24] for policy, received number 25');
     expect(() => applyOp(image, 'blur' as AutoAugmentOp, 1)).toThrow(RangeError);
   });
 });

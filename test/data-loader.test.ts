@@ -7,6 +7,7 @@ import { BatchLoader, Batch } from '../lib/data/loader';
 import type { Dataset } from '../lib/data/dataset';
 import { Rng, forKey } from '../lib/data/random';
 import { FASHION } from './data-fixtures';
+import { expectRejects, expectThrows } from './expect-error';
 
 let fashion: IdxDataset;
 beforeAll(async () => {
@@ -131,9 +132,9 @@ describe('BatchLoader', () => {
       },
     };
     const seen: number[] = [];
-    await expect((async () => {
+    await expectRejects((async () => {
       for await (const b of new BatchLoader(failing, { batchSize: 1, prefetch: 4 }).epoch(0)) seen.push(b.batch);
-    })()).rejects.toThrow(new DataError('bad.png: cannot decode image', 'bad.png'));
+    })(), DataError, 'bad.png: cannot decode image', { file: 'bad.png' });
     expect(seen).toEqual([0, 1]);
     let count = 0;
     for await (const _ of new BatchLoader(failing, { batchSize: 1 }).epoch(0)) if (++count === 1) break;
@@ -141,7 +142,7 @@ describe('BatchLoader', () => {
   });
 
   test('options are checked', () => {
-    expect(() => new BatchLoader(fashion, { batchSize: 0 })).toThrow(new RangeError('expected an integer >= 1 for batchSize, received number 0'));
+    expectThrows(() => new BatchLoader(fashion, { batchSize: 0 }), RangeError, 'expected an integer >= 1 for batchSize, received number 0');
     expect(() => new BatchLoader(fashion, { batchSize: 2, shufle: true } as never)).toThrow(TypeError);
   });
 });

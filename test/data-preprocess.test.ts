@@ -13,6 +13,7 @@ import { centerCropGeometry, letterboxGeometry, randomResizedCropBox, roundHalfE
 import { IMAGENET_MEAN, IMAGENET_STD, Preprocessor } from '../lib/data/preprocess';
 import { forKey } from '../lib/data/random';
 import { dataManifest, fixture, readF32, tempDir } from './data-fixtures';
+import { expectRejects, expectThrows } from './expect-error';
 
 const manifest = dataManifest();
 
@@ -132,11 +133,11 @@ describe('bad images give a DataError naming the file', () => {
 
   test('missing file', async () => {
     const file = path.join(tempDir('pre'), 'missing.png');
-    await expect(pre.evaluate(file)).rejects.toThrow(new DataError(`${file}: no such image file`, file));
+    await expectRejects(pre.evaluate(file), DataError, `${file}: no such image file`, { file });
   });
 
   test('options are checked with the validate.ts wording', () => {
-    expect(() => new Preprocessor({ size: 0 })).toThrow(new RangeError('expected an integer in [1, 65535] for size, received number 0'));
+    expectThrows(() => new Preprocessor({ size: 0 }), RangeError, 'expected an integer in [1, 65535] for size, received number 0');
     expect(() => new Preprocessor({ size: 8, resize: 'stretch' as never })).toThrow(
       new RangeError("expected 'center-crop' or 'letterbox' for resize, received the string 'stretch'"));
     expect(() => new Preprocessor({ size: 8, mean: [0.5, 0.5] })).toThrow(

@@ -3,6 +3,7 @@
 // and the CPU memory cache can be inspected, limited and emptied.
 import { cpuCache, ModelDType, tensor, Tensor, VisionTransformer } from '../lib';
 import { argmaxPerRow, CaseFixture, fixturePath, manifest, PARITY_TOLERANCE, readFloat32, readTensor, relativeMaxError } from './fixtures';
+import { expectThrows } from './expect-error';
 
 function caseNamed(name: string): CaseFixture {
   const fixture = manifest.cases.find((c) => c.name === name);
@@ -127,7 +128,7 @@ test('forwardAsync takes one batch as several tensors, joined off the event loop
   expect(() => model.forwardAsync([wrongType])).toThrow(
     new TypeError("input[0]: expected input of dtype float32 (the model's dtype), received float64"));
   expect(() => model.forwardAsync([first, null as never])).toThrow(TypeError);
-  expect(() => model.forwardAsync([])).toThrow(new RangeError('expected at least one input tensor, received an empty array'));
+  expectThrows(() => model.forwardAsync([]), RangeError, 'expected at least one input tensor, received an empty array');
 });
 
 test('asynchronous calls on one model settle in the order they were made', async () => {
@@ -199,7 +200,7 @@ describe('the CPU memory cache', () => {
   });
 
   test('bad limits are refused', () => {
-    expect(() => cpuCache.setLimit(-1)).toThrow(new RangeError('expected an integer >= 0 for cpuCache.setLimit(bytes), received number -1'));
+    expectThrows(() => cpuCache.setLimit(-1), RangeError, 'expected an integer >= 0 for cpuCache.setLimit(bytes), received number -1');
     expect(() => cpuCache.setLimit(1.5)).toThrow(RangeError);
     expect(() => cpuCache.setLimit('1GB' as never)).toThrow(TypeError);
   });

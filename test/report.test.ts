@@ -12,6 +12,7 @@ import { curvesSvg } from '../lib/report/curves-svg';
 import { curvesFromCsv, curvesToCsv, EpochRecord, writeCurvesCsv } from '../lib/report/curves';
 import { formatCsv, parseCsv } from '../lib/report/csv';
 import { createProgressReporter, formatEpochLine } from '../lib/cli/progress';
+import { expectThrows } from './expect-error';
 
 const root = path.join(__dirname, '..');
 
@@ -131,12 +132,12 @@ describe('confusion', () => {
   });
 
   test('bad input is named', () => {
-    expect(() => confusion([0, 1], [0], 2)).toThrow(new RangeError('expected as many predictions as labels for confusion, received 1 predictions and 2 labels'));
-    expect(() => confusion([0, 2], [0, 1], 2)).toThrow(new RangeError('expected class indices in [0, 1] for confusion labels, received [0, 2] (element 1 is 2)'));
+    expectThrows(() => confusion([0, 1], [0], 2), RangeError, 'expected as many predictions as labels for confusion, received 1 predictions and 2 labels');
+    expectThrows(() => confusion([0, 2], [0, 1], 2), RangeError, 'expected class indices in [0, 1] for confusion labels, received [0, 2] (element 1 is 2)');
     expect(() => confusion([0], [0.5], 2)).toThrow(RangeError);
-    expect(() => confusion([0], [0], 0)).toThrow(new RangeError('expected an integer >= 1 for confusion classes, received number 0'));
+    expectThrows(() => confusion([0], [0], 0), RangeError, 'expected an integer >= 1 for confusion classes, received number 0');
     expect(() => confusion([0], [0], [])).toThrow(TypeError);
-    expect(() => confusion('0' as never, [0], 1)).toThrow(new TypeError("expected an array of class indices for confusion labels, received the string '0'"));
+    expectThrows(() => confusion('0' as never, [0], 1), TypeError, "expected an array of class indices for confusion labels, received the string '0'");
   });
 });
 
@@ -196,12 +197,11 @@ describe('CSV reports', () => {
     expect(parseCsv('""')).toEqual([['']]);
     expect(parseCsv('a,\r\n')).toEqual([['a', '']]);
     expect(parseCsv('')).toEqual([]);
-    expect(() => parseCsv('"abc')).toThrow(new SyntaxError('CSV line 1: unterminated quoted field'));
-    expect(() => parseCsv('a\n"b"c')).toThrow(new SyntaxError('CSV line 2: text after a closing quote'));
-    expect(() => parseCsv('a"b')).toThrow(new SyntaxError('CSV line 1: a quote inside an unquoted field'));
-    expect(() => curvesToCsv([{ epoch: 1, trainLoss: '2' as never, lr: 1 }]))
-      .toThrow(new TypeError("expected a number for curvesToCsv records[0].trainLoss, received the string '2'"));
-    expect(() => curvesFromCsv('epoch,lr\r\n1,2\r\n')).toThrow(new RangeError("curves CSV has no 'train_loss' column; header: epoch,lr"));
+    expectThrows(() => parseCsv('"abc'), SyntaxError, 'CSV line 1: unterminated quoted field');
+    expectThrows(() => parseCsv('a\n"b"c'), SyntaxError, 'CSV line 2: text after a closing quote');
+    expectThrows(() => parseCsv('a"b'), SyntaxError, 'CSV line 1: a quote inside an unquoted field');
+    expectThrows(() => curvesToCsv([{ epoch: 1, trainLoss: '2' as never, lr: 1 }]), TypeError, "expected a number for curvesToCsv records[0].trainLoss, received the string '2'");
+    expectThrows(() => curvesFromCsv('epoch,lr\r\n1,2\r\n'), RangeError, "curves CSV has no 'train_loss' column; header: epoch,lr");
   });
 });
 
@@ -247,9 +247,9 @@ describe('progress reporter', () => {
 
   test('bad calls', () => {
     const progress = createProgressReporter({ stream: capture().stream });
-    expect(() => progress.step({ step: 1, loss: 1 })).toThrow(new Error('step() before epochStart()'));
-    expect(() => progress.epochStart({ epoch: 3, epochs: 2, steps: 1 })).toThrow(new RangeError('expected an integer in [1, 2] for epochStart epoch, received number 3'));
-    expect(() => progress.message(3 as never)).toThrow(new TypeError('expected a string for message text, received number 3'));
-    expect(() => createProgressReporter({ stream: {} as never })).toThrow(new TypeError('expected a writable stream for createProgressReporter stream, received an object'));
+    expectThrows(() => progress.step({ step: 1, loss: 1 }), Error, 'step() before epochStart()');
+    expectThrows(() => progress.epochStart({ epoch: 3, epochs: 2, steps: 1 }), RangeError, 'expected an integer in [1, 2] for epochStart epoch, received number 3');
+    expectThrows(() => progress.message(3 as never), TypeError, 'expected a string for message text, received number 3');
+    expectThrows(() => createProgressReporter({ stream: {} as never }), TypeError, 'expected a writable stream for createProgressReporter stream, received an object');
   });
 });
