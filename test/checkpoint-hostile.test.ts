@@ -6,6 +6,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { CheckpointError, loadCheckpoint } from '../lib';
 import { checkpointManifest as m, checkpointPath } from './checkpoint-fixtures';
+import { mulberry32 } from './random';
 
 test.each(Object.entries(m.broken))('%s', (_name, broken) => {
   if (broken.marker) fs.rmSync(broken.marker, { force: true });
@@ -21,18 +22,6 @@ test.each(Object.entries(m.broken))('%s', (_name, broken) => {
   expect(broken.errorWords.some((word) => message.toLowerCase().includes(word))).toBe(true);
   if (broken.marker) expect(fs.existsSync(broken.marker)).toBe(false);
 });
-
-// A small deterministic PRNG (mulberry32), so every run mutates the same way.
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function mutate(original: Buffer, next: () => number): Buffer {
   const bytes = Buffer.from(original);
@@ -67,7 +56,7 @@ const CASES_PER_SEED = 1200;
 
 test(`fuzz: ${CASES_PER_SEED} mutations of each format's seed file load or fail with CheckpointError`, () => {
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-fuzz-'));
-  const next = random(20261125);
+  const next = mulberry32(20261125);
   const residentBefore = process.memoryUsage().rss;
   const outcomes = { loaded: 0, refused: 0 };
   try {
@@ -103,7 +92,7 @@ test(`fuzz: ${CASES_PER_SEED} mutations of each format's seed file load or fail 
 // state, EMA) and the plain zip and legacy seeds, mutated and read with the option on.
 test(`fuzz with skipUnknownGlobals: ${CASES_PER_SEED} mutations of each seed load or fail with CheckpointError`, () => {
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-fuzz-skip-'));
-  const next = random(20261126);
+  const next = mulberry32(20261126);
   const residentBefore = process.memoryUsage().rss;
   const seeds = [...m.fuzzSeeds.skipUnknownGlobals, ...m.fuzzSeeds.checkpoints.filter((s) => s.format !== 'safetensors')];
   const outcomes = { loaded: 0, refused: 0 };

@@ -2,6 +2,7 @@
 // fetch (no Content-Type unless a test sets one) and the metrics the server exposes, parsed.
 import type { FastifyInstance } from 'fastify';
 import { createServer, ServerOptions } from '../lib';
+import { mulberry32 } from './random';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -54,18 +55,10 @@ export async function metrics(url: string): Promise<string> {
   return (await request(`${url}/metrics`)).body.toString('utf8');
 }
 
-/** Seeded floats in [-1, 1) (mulberry32), so every run sends the same inputs. */
+/** Seeded floats in [-1, 1), so every run sends the same inputs. */
 export function seededFloats(count: number, seed: number): Float32Array {
-  const out = new Float32Array(count);
-  let a = seed >>> 0;
-  for (let i = 0; i < count; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
-  return out;
+  const next = mulberry32(seed);
+  return Float32Array.from({ length: count }, () => next() * 2 - 1);
 }
 
 export async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {

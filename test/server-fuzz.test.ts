@@ -7,6 +7,7 @@ import * as http from 'http';
 import * as net from 'net';
 import { defaultModelImages } from '../lib';
 import { inferJson, jsonBody, request, RunningServer, seededFloats, startServer } from './server-fixtures';
+import { SeededRandom, seededRandom } from './random';
 
 const SAMPLE_SIZE = 28 * 28;
 const REQUESTS = 300;
@@ -17,21 +18,6 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 
-/** mulberry32: the same sequence of requests every run. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number) => Math.floor(next() * n);
-  const pick = <T>(items: readonly T[]): T => items[int(items.length)];
-  return { next, int, pick };
-}
-
 const PATHS = ['/v2', '/v2/health/live', '/v2/health/ready', '/v2/models/vit', '/v2/models/vit/ready', '/v2/models/vit/config',
   '/v2/models/vit/infer', '/v2/models/vit/versions/1/infer', '/v2/models/vit/versions/2/infer', '/v2/models/other/infer',
   '/v1/classify', '/v1/classify?k=3', '/v1/classify?k=-1', '/v1/classify?resize=letterbox', '/metrics', '/v2/models/%00/infer',
@@ -39,7 +25,7 @@ const PATHS = ['/v2', '/v2/health/live', '/v2/health/ready', '/v2/models/vit', '
 const CONTENT_TYPES = [undefined, 'application/json', 'application/octet-stream', 'image/png', 'image/jpeg', 'text/plain',
   'multipart/form-data; boundary=z', 'application/json; charset=utf-8', 'image/webp', '*/*', 'application/x-www-form-urlencoded'];
 
-function mutateJson(value: unknown, r: ReturnType<typeof rng>, depth = 0): unknown {
+function mutateJson(value: unknown, r: SeededRandom, depth = 0): unknown {
   const replacements = [null, true, -1, 0, 1e308, 'FP32', 'input', [], {}, [1, 2], { binary_data_size: 3136 }, 'x'.repeat(100)];
   if (r.next() < 0.15 || depth > 4) return r.pick(replacements);
   if (Array.isArray(value)) return value.length > 50 ? value.slice(0, r.int(value.length + 10)) : value.map((v) => mutateJson(v, r, depth + 1));
@@ -54,7 +40,7 @@ function mutateJson(value: unknown, r: ReturnType<typeof rng>, depth = 0): unkno
   return r.next() < 0.5 ? value : r.pick(replacements);
 }
 
-function randomBody(r: ReturnType<typeof rng>, png: Buffer): { body?: Buffer; headers: Record<string, string> } {
+function randomBody(r: SeededRandom, png: Buffer): { body?: Buffer; headers: Record<string, string> } {
   const headers: Record<string, string> = {};
   const contentType = r.pick(CONTENT_TYPES);
   if (contentType) headers['content-type'] = contentType;
@@ -130,7 +116,7 @@ function check(method: string, route: string, answer: { status: number; headers:
 }
 
 test(`${REQUESTS} seeded random requests: every answer a result or a JSON error, never a 500`, async () => {
-  const r = rng(20261201);
+  const r = seededRandom(20261201);
   const png = fs.readFileSync(defaultModelImages()[0].file);
   const problems: string[] = [];
   const statuses = new Map<number, number>();
