@@ -9,7 +9,17 @@ export const CHECKPOINTS = path.join(__dirname, 'fixtures', 'generated', 'checkp
 export interface TensorEntry { name: string; dtype: string; shape: number[]; file: string }
 interface SharedStorage { keys: string[]; sameTensor: boolean }
 interface FormatFile { format: 'zip' | 'legacy' | 'safetensors'; file: string; keys: string[]; metadata?: Record<string, string> }
-interface BrokenFile { file: string; format: string; problem: string; errorWords: string[]; marker?: string }
+interface BrokenFile { file: string; format: string; problem: string; marker?: string }
+/** Broken files, each with the facts its exact error message names. */
+interface BrokenFiles {
+  safetensorsHugeHeader: BrokenFile & { claimedHeaderLength: number; bytesAfterLength: number };
+  zipRecordBeyondEnd: BrokenFile & { record: string; claimedOffset: number; centralDirectoryOffset: number };
+  unknownOpcode: BrokenFile & { record: string; opcode: number; pickleOffset: number };
+  globalEval: BrokenFile & { global: string; marker: string };
+  legacyTruncated: BrokenFile & {
+    size: number; storage: { key: string; dtype: string; elements: number; elementSize: number; offset: number };
+  };
+}
 interface FuzzSeed { format: string; file: string; size: number }
 /** torch.load(weights_only=True)'s refusal of a file, and the global it names. */
 interface TorchRefusal { refusedGlobal: string; torchMessage: string }
@@ -38,7 +48,7 @@ export interface CheckpointManifest {
   };
   /** Files calling os.system / builtins.eval, for skipUnknownGlobals. */
   hostileSkipped: Record<string, HostileSkipped>;
-  broken: Record<string, BrokenFile>;
+  broken: BrokenFiles;
 }
 
 export const checkpointManifest: CheckpointManifest =

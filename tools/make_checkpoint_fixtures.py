@@ -39,6 +39,7 @@ import builtins
 import re
 import shutil
 import tempfile
+import warnings
 from collections import OrderedDict
 
 import numpy as np
@@ -53,7 +54,7 @@ from make_fixtures import SMALL, build_model, random_input, write_f32
 from random_weights import TOKEN_STD, randomize_parameters
 
 # Bump whenever the content or layout of the fixtures changes, so stale copies regenerate.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 # torch dtype -> the name vitorch (lib/dtype.ts) gives it.
 VITORCH_DTYPES = {
@@ -550,17 +551,55 @@ def pickle_ops(data):
     return [(opcode.name, position) for opcode, _, position in pickletools.genops(data)]
 
 
-def legacy_storage_start(data):
-    """Where the raw storages start in a legacy torch.save file: after its five pickles
-    (magic number, protocol, system info, the object, the storage keys). The pickles are
-    walked opcode by opcode, never loaded."""
-    position = 0
+def legacy_pickles(data):
+    """A legacy torch.save file's five pickles (magic number, protocol, system info, the object,
+    the storage keys), walked opcode by opcode, never loaded, and where the raw storages start."""
+    position, pickles = 0, []
     for _ in range(5):
         ops = pickle_ops(data[position:])
         name, stop_at = ops[-1]
         assert name == "STOP"
+        pickles.append(data[position:position + stop_at + 1])
         position += stop_at + 1
-    return position
+    return pickles, position
+
+
+class _LegacyStorageIds(pickle.Unpickler):
+    """Reads a legacy file's object pickle for its storages' persistent ids alone: every other
+    global becomes a no-op, so nothing in the pickle runs."""
+
+    def __init__(self, data):
+        super().__init__(io.BytesIO(data))
+        self.storages = {}
+
+    def find_class(self, module, name):
+        if (module, name) == ("collections", "OrderedDict"):
+            return OrderedDict
+        if module == "torch" and name.endswith("Storage"):
+            with warnings.catch_warnings():  # the legacy storage classes are deprecated, not gone
+                warnings.simplefilter("ignore", UserWarning)
+                return getattr(torch, name).dtype
+        return lambda *args: None
+
+    def persistent_load(self, pid):
+        # ('storage', storage type, key, location, number of elements[, view metadata])
+        self.storages[pid[2]] = (pid[1], pid[4])
+
+
+def legacy_storages(data):
+    """(key, dtype, number of elements, offset of its first element) of each raw storage in a
+    legacy torch.save file, in file order: each is an 8-byte element count and the elements."""
+    pickles, position = legacy_pickles(data)
+    reader = _LegacyStorageIds(pickles[3])
+    reader.load()
+    storages = []
+    for key in pickle.loads(pickles[4]):
+        dtype, numel = reader.storages[key]
+        (count,) = struct.unpack("<q", data[position:position + 8])
+        assert count == numel, (key, count, numel)
+        storages.append((key, dtype, numel, position + 8))
+        position += 8 + numel * dtype.itemsize
+    return storages
 
 
 def central_directory_entries(data):
@@ -586,7 +625,7 @@ def make_broken(out, manifest, seed_tensors):
         "file": "broken-header-8gb.safetensors", "format": "safetensors",
         "problem": f"the header length field says {HUGE_HEADER_LENGTH} bytes; "
                    f"the file has {len(seed)}",
-        "claimedHeaderLength": HUGE_HEADER_LENGTH, "errorWords": ["header"]}
+        "claimedHeaderLength": HUGE_HEADER_LENGTH, "bytesAfterLength": len(seed) - 8}
 
     # A zip whose central directory puts data/0's local header 1 GiB into a ~1.5 KB file.
     path = out.path("broken-zip-beyond.pth")
@@ -595,13 +634,15 @@ def make_broken(out, manifest, seed_tensors):
     [(record, at)] = [(name, at) for name, at in central_directory_entries(data)
                       if name.endswith("/data/0")]
     struct.pack_into("<I", data, at + 42, FAR_OFFSET)
+    end_record = data.rindex(b"PK\x05\x06")
+    (directory_offset,) = struct.unpack("<I", data[end_record + 16:end_record + 20])
     path.write_bytes(bytes(data))
     broken["zipRecordBeyondEnd"] = {
         "file": "broken-zip-beyond.pth", "format": "zip",
         "problem": f"the central directory puts record {record} at byte {FAR_OFFSET}; "
                    f"the file has {len(data)} bytes",
         "record": record, "claimedOffset": FAR_OFFSET, "fileSize": len(data),
-        "errorWords": ["beyond", "past"]}
+        "centralDirectoryOffset": directory_offset}
 
     # A torch.save zip whose data.pkl has a byte that is no pickle opcode after its first
     # three opcodes (PROTO, EMPTY_DICT, BINPUT).
@@ -616,7 +657,7 @@ def make_broken(out, manifest, seed_tensors):
         "file": "broken-unknown-opcode.pth", "format": "zip",
         "problem": f"data.pkl has byte 0x{UNKNOWN_OPCODE:02x}, which is no pickle opcode, "
                    f"at offset {insert_at}",
-        "opcode": UNKNOWN_OPCODE, "pickleOffset": insert_at, "errorWords": ["opcode"]}
+        "record": f"{path.stem}/data.pkl", "opcode": UNKNOWN_OPCODE, "pickleOffset": insert_at}
 
     # {'weight': builtins.eval(<touch the marker>)}: only an unrestricted unpickler runs it.
     marker = (out.directory / "EVAL_RAN").resolve()
@@ -640,21 +681,25 @@ def make_broken(out, manifest, seed_tensors):
     broken["globalEval"] = {
         "file": "broken-global-eval.pth", "format": "zip",
         "problem": "data.pkl calls GLOBAL builtins.eval, which would touch the marker file",
-        "global": "builtins.eval", "marker": str(marker), "errorWords": ["builtins.eval"]}
+        "global": "builtins.eval", "marker": str(marker)}
 
-    # A legacy file cut halfway through its raw storages.
+    # A legacy file cut halfway through the elements of its largest storage. (Storages are
+    # written in the order of their keys, which torch takes from memory addresses: the one cut is
+    # chosen by size, so that the cut never lands in an element count.)
     path = out.path("broken-legacy-truncated.pth")
     torch.save(seed_tensors, path, _use_new_zipfile_serialization=False)
     data = path.read_bytes()
-    storages_start = legacy_storage_start(data)
-    cut = (storages_start + len(data)) // 2
+    storages_start = legacy_pickles(data)[1]
+    key, dtype, numel, offset = max(legacy_storages(data), key=lambda storage: storage[2] * storage[1].itemsize)
+    cut = offset + numel * dtype.itemsize // 2
     path.write_bytes(data[:cut])
     broken["legacyTruncated"] = {
         "file": "broken-legacy-truncated.pth", "format": "legacy",
         "problem": f"a legacy checkpoint of {len(data)} bytes whose storages start at byte "
-                   f"{storages_start}, cut at byte {cut}",
+                   f"{storages_start}, cut at byte {cut}, halfway through storage {key}",
         "originalSize": len(data), "storagesStart": storages_start, "size": cut,
-        "errorWords": ["truncated", "end of file"]}
+        "storage": {"key": key, "dtype": str(dtype).removeprefix("torch."), "elements": numel,
+                    "elementSize": dtype.itemsize, "offset": offset}}
 
     manifest["broken"] = broken
 

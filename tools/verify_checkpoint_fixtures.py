@@ -274,9 +274,23 @@ def expect_failure(label, action):
 
 def verify_broken(directory, manifest):
     broken = manifest["broken"]
-    for key, entry in broken.items():
-        check(entry["errorWords"] and all(word == word.lower() for word in entry["errorWords"]),
-              f"{key}: errorWords must be lower-case and non-empty")
+    # The facts each exact error message is built from (test/checkpoint-hostile.test.ts).
+    facts = {"safetensorsHugeHeader": ("claimedHeaderLength", "bytesAfterLength"),
+             "zipRecordBeyondEnd": ("record", "claimedOffset", "centralDirectoryOffset"),
+             "unknownOpcode": ("record", "opcode", "pickleOffset"),
+             "globalEval": ("global",),
+             "legacyTruncated": ("storage", "size")}
+    for key, names in facts.items():
+        check(all(name in broken[key] for name in names), f"{key}: the manifest names {', '.join(names)}")
+    entry = broken["safetensorsHugeHeader"]
+    check(entry["bytesAfterLength"] + 8 == (directory / entry["file"]).stat().st_size,
+          "safetensorsHugeHeader: bytesAfterLength is the file's size less the 8-byte length")
+    entry = broken["zipRecordBeyondEnd"]
+    check(entry["centralDirectoryOffset"] < entry["claimedOffset"],
+          "zipRecordBeyondEnd: the record's claimed offset is past the central directory")
+    storage, size = broken["legacyTruncated"]["storage"], broken["legacyTruncated"]["size"]
+    check(storage["offset"] <= size < storage["offset"] + storage["elements"] * storage["elementSize"],
+          "legacyTruncated: the cut falls inside the named storage's elements")
     path = directory / broken["safetensorsHugeHeader"]["file"]
     expect_failure("safetensors load_file(huge header)",
                    lambda: safetensors.torch.load_file(str(path)))
