@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from export_default_model import reference_model
+from reference_vit import from_options
 
 
 def image_batch(config, images):
@@ -45,7 +45,7 @@ def main():
         parser.error("give either IMAGE... or --logits (with the inputs on stdin)")
     with open(args.config) as file:
         config = json.load(file)
-    model = reference_model(config["model"]).eval()
+    model = from_options(config["model"]).eval()
     model.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True), strict=True)
     with torch.no_grad():
         if args.logits:

@@ -12,6 +12,7 @@ Rules:
   seedLearningRates  the seed's batch-size scaling of Init_lr / Min_lr, transcribed the same way; "positions" are
                      batch sizes and each result is [lr, minLr].
 """
+
 import json
 import math
 import sys
