@@ -170,10 +170,6 @@ function mirrored(image: Uint8Image): Uint8Image {
   return { ...image, data };
 }
 
-/** A sub-policy whose applied operations do not commute with a flip (a signed rotation or shear). */
-const flipSensitive = (choice: ReturnType<typeof drawAutoAugment>): boolean =>
-  IMAGENET_POLICY[choice.policy].some((s, k) => choice.apply[k] && (s.op === 'rotate' || s.op === 'shearX'));
-
 describe('in the data pipeline', () => {
   const images = path.join(FASHION, 't10k-images-idx3-ubyte.gz');
   const labels = path.join(FASHION, 't10k-labels-idx1-ubyte.gz');

@@ -4,9 +4,7 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { defaultClassifier, defaultModelDir, defaultModelImages } from '../lib';
-
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { findPython } = require('../scripts/python.js') as { findPython(): string | null };
+import { python, tool, TOOLS } from './python';
 
 const PROBABILITY_TOLERANCE = 1e-4;
 
@@ -14,9 +12,9 @@ test('the embedded model classifies its shipped images as PyTorch does, and corr
   const images = defaultModelImages();
   expect(images.length).toBeGreaterThanOrEqual(10);
   const dir = defaultModelDir();
-  const run = spawnSync(findPython()!, [path.join(__dirname, '..', 'tools', 'classify_reference.py'),
+  const run = spawnSync(python(), [tool('classify_reference.py'),
     '--config', path.join(dir, 'config.json'), '--weights', path.join(dir, 'weights.pth'), ...images.map((i) => i.file)],
-  { encoding: 'utf8', cwd: path.join(__dirname, '..', 'tools') });
+  { encoding: 'utf8', cwd: TOOLS });
   expect(run.stderr).toBe('');
   expect(run.status).toBe(0);
   const reference: number[][] = JSON.parse(run.stdout).probabilities;

@@ -9,9 +9,7 @@ import { defaultClassifier, defaultModelDir, defaultModelImages, Preprocessor, t
 import type { Classifier } from '../lib';
 import { jsonBody, request, RunningServer, startServer } from './server-fixtures';
 import * as fs from 'fs';
-
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { findPython } = require('../scripts/python.js') as { findPython(): string | null };
+import { python, tool, TOOLS } from './python';
 
 const PROBABILITY_TOLERANCE = 1e-4;
 let server: RunningServer;
@@ -52,9 +50,9 @@ function expectTop(top: { label: string; index: number; probability: number }[],
 test("the shipped PNGs: PyTorch's probabilities and the true labels, sent concurrently", async () => {
   const images = defaultModelImages();
   const dir = defaultModelDir();
-  const run = spawnSync(findPython()!, [path.join(__dirname, '..', 'tools', 'classify_reference.py'),
+  const run = spawnSync(python(), [tool('classify_reference.py'),
     '--config', path.join(dir, 'config.json'), '--weights', path.join(dir, 'weights.pth'), ...images.map((i) => i.file)],
-  { encoding: 'utf8', cwd: path.join(__dirname, '..', 'tools') });
+  { encoding: 'utf8', cwd: TOOLS });
   expect(run.stderr).toBe('');
   const reference: number[][] = JSON.parse(run.stdout).probabilities;
   const answers = await Promise.all(images.map((image) => classify(fs.readFileSync(image.file), 'image/png', '?k=10')));

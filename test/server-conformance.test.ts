@@ -8,9 +8,7 @@ import * as path from 'path';
 import { tensor } from '../lib';
 import { PARITY_TOLERANCE, relativeMaxError } from './fixtures';
 import { RunningServer, startServer } from './server-fixtures';
-
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { findPython } = require('../scripts/python.js') as { findPython(): string | null };
+import { python, tool } from './python';
 
 let server: RunningServer;
 let report: any;
@@ -20,7 +18,7 @@ beforeAll(async () => {
   const url = new URL(server.url).host;
   // Asynchronous, so that the server in this process can answer the client.
   report = await new Promise((resolve, reject) => {
-    const child = spawn(findPython()!, [path.join(__dirname, '..', 'tools', 'oip_conformance.py'), '--url', url, '--model', 'vit'],
+    const child = spawn(python(), [tool('oip_conformance.py'), '--url', url, '--model', 'vit'],
       { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';

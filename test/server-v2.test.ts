@@ -10,6 +10,7 @@ import { defaultClassifier, defaultModelDir, tensor } from '../lib';
 import type { Classifier } from '../lib';
 import { fixturePath, manifest, PARITY_TOLERANCE, readFloat32, relativeMaxError } from './fixtures';
 import { inferJson, jsonBody, request, RunningServer, seededFloats, startServer } from './server-fixtures';
+import { python, tool, TOOLS } from './python';
 
 let server: RunningServer;
 let direct: Classifier;
@@ -19,9 +20,6 @@ const SAMPLE_SIZE = 28 * 28;
 // bfloat16 keeps 8 significant bits; through the embedded model's six blocks its logits stay within this fraction of
 // the output scale of float32's (as in test/inference.test.ts).
 const BFLOAT16_TOLERANCE = 5e-2;
-
-// eslint-disable-next-line @typescript-eslint/no-require-imports -- scripts/ is plain CommonJS, outside the TypeScript project
-const { findPython } = require('../scripts/python.js') as { findPython(): string | null };
 
 // What the tests send, [samples, seed]; PyTorch's float32 logits for each (the embedded model's weights loaded
 // strictly into the reference model) are the oracle.
@@ -34,9 +32,9 @@ function pytorchLogits(): Record<InputName, Float32Array> {
   const names = Object.keys(INPUTS) as InputName[];
   const request = { inputs: names.map((name) => ({ shape: [INPUTS[name][0], ...SAMPLE], data: Array.from(inputOf(name)) })) };
   const dir = defaultModelDir();
-  const run = spawnSync(findPython()!, [path.join(__dirname, '..', 'tools', 'classify_reference.py'), '--logits',
+  const run = spawnSync(python(), [tool('classify_reference.py'), '--logits',
     '--config', path.join(dir, 'config.json'), '--weights', path.join(dir, 'weights.pth')],
-  { input: JSON.stringify(request), encoding: 'utf8', cwd: path.join(__dirname, '..', 'tools'), maxBuffer: 1 << 26 });
+  { input: JSON.stringify(request), encoding: 'utf8', cwd: TOOLS, maxBuffer: 1 << 26 });
   expect(run.stderr).toBe('');
   expect(run.status).toBe(0);
   const logits: number[][] = JSON.parse(run.stdout).logits;
