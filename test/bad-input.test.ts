@@ -6,12 +6,18 @@ import { expectThrows } from './expect-error';
 
 const small = manifest.models.small.config;
 let model: VisionTransformer;
-beforeAll(() => { model = new VisionTransformer(small).eval(); });
+beforeAll(() => {
+  model = new VisionTransformer(small).eval();
+});
 afterAll(() => model.dispose());
 
 describe('tensor()', () => {
   test('shape and element count must agree', () => {
-    expectThrows(() => tensor(new Float32Array(10), [2, 3]), RangeError, 'expected 6 elements for shape [2, 3], received 10');
+    expectThrows(
+      () => tensor(new Float32Array(10), [2, 3]),
+      RangeError,
+      'expected 6 elements for shape [2, 3], received 10',
+    );
   });
   test('sizes must be non-negative integers', () => {
     expect(() => tensor(new Float32Array(6), [2, -3])).toThrow(RangeError);
@@ -19,7 +25,9 @@ describe('tensor()', () => {
     expect(() => tensor(new Float32Array(6), '2x3' as never)).toThrow(TypeError);
   });
   test('data must be a supported array', () => {
-    expect(() => tensor(new Uint32Array(2) as never, [2])).toThrow(/expected a Float32Array.*received a Uint32Array of 2 elements/);
+    expect(() => tensor(new Uint32Array(2) as never, [2])).toThrow(
+      /expected a Float32Array.*received a Uint32Array of 2 elements/,
+    );
     expect(() => tensor('abc' as never, [3])).toThrow(TypeError);
     expect(() => tensor([1, 'a'] as never, [2])).toThrow(TypeError);
   });
@@ -27,7 +35,9 @@ describe('tensor()', () => {
     expect(() => tensor(new Uint16Array(2), [2])).toThrow(TypeError);
   });
   test('dtype and device names are checked', () => {
-    expect(() => tensor(new Float32Array(2), [2], { dtype: 'float8' as never })).toThrow(/expected one of float32.*received the string 'float8'/);
+    expect(() => tensor(new Float32Array(2), [2], { dtype: 'float8' as never })).toThrow(
+      /expected one of float32.*received the string 'float8'/,
+    );
     expect(() => tensor(new Float32Array(2), [2], { device: 'tpu' as never })).toThrow(RangeError);
   });
 });
@@ -53,11 +63,19 @@ describe('VisionTransformer options', () => {
 
 describe('forward', () => {
   test('the input must be a Tensor', () => {
-    expectThrows(() => model.forward(new Float32Array(3) as never), TypeError, 'expected a Tensor for input, received a Float32Array of 3 elements');
+    expectThrows(
+      () => model.forward(new Float32Array(3) as never),
+      TypeError,
+      'expected a Tensor for input, received a Float32Array of 3 elements',
+    );
   });
   test('a channels-last image names both shapes', () => {
     using wrong = tensor(new Float32Array(224 * 224 * 3), [1, 224, 224, 3]);
-    expectThrows(() => model.forward(wrong), RangeError, 'expected input of shape [N, 3, 224, 224], received [1, 224, 224, 3]');
+    expectThrows(
+      () => model.forward(wrong),
+      RangeError,
+      'expected input of shape [N, 3, 224, 224], received [1, 224, 224, 3]',
+    );
   });
   test('the wrong image size', () => {
     using wrong = tensor(new Float32Array(3 * 32 * 32), [1, 3, 32, 32]);
@@ -65,7 +83,11 @@ describe('forward', () => {
   });
   test('the wrong dtype', () => {
     using wrong = tensor(new Float64Array(3 * 224 * 224), [1, 3, 224, 224]);
-    expectThrows(() => model.forward(wrong), TypeError, "expected input of dtype float32 (the model's dtype), received float64");
+    expectThrows(
+      () => model.forward(wrong),
+      TypeError,
+      "expected input of dtype float32 (the model's dtype), received float64",
+    );
   });
   test('forwardAsync rejects bad input before queueing anything, with the same errors', async () => {
     using wrong = tensor(new Float32Array(224 * 224 * 3), [1, 224, 224, 3]);
@@ -87,8 +109,16 @@ describe('model use', () => {
     expect(model.device).toBe('cpu');
   });
   test('device names are checked', () => {
-    expectThrows(() => model.to('gpu' as never), RangeError, "expected a device ('cpu', 'cuda' or 'cuda:N') or a dtype (float32, float64, float16, bfloat16) for to(target), received the string 'gpu'");
-    expectThrows(() => model.to({ dtype: 'int64' } as never), RangeError, "expected one of float32, float64, float16, bfloat16 for to({ dtype }), received the string 'int64'");
+    expectThrows(
+      () => model.to('gpu' as never),
+      RangeError,
+      "expected a device ('cpu', 'cuda' or 'cuda:N') or a dtype (float32, float64, float16, bfloat16) for to(target), received the string 'gpu'",
+    );
+    expectThrows(
+      () => model.to({ dtype: 'int64' } as never),
+      RangeError,
+      "expected one of float32, float64, float16, bfloat16 for to({ dtype }), received the string 'int64'",
+    );
     expect(() => model.to({ device: 'cpu', precision: 'bf16' } as never)).toThrow(/unknown option 'precision'/);
   });
   test('loadStateDict arguments', () => {

@@ -12,18 +12,33 @@ import { mulberry32 } from './random';
 const { safetensorsHugeHeader, zipRecordBeyondEnd, unknownOpcode, globalEval, legacyTruncated } = m.broken;
 const storage = legacyTruncated.storage;
 const reasons: [string, string][] = [
-  [safetensorsHugeHeader.file, `corrupt safetensors file (the header length field claims ${safetensorsHugeHeader.claimedHeaderLength} ` +
-    `bytes (${(safetensorsHugeHeader.claimedHeaderLength / 2 ** 30).toFixed(1)} GB), but only ` +
-    `${safetensorsHugeHeader.bytesAfterLength} bytes follow it)`],
-  [zipRecordBeyondEnd.file, `corrupt zip archive (record '${zipRecordBeyondEnd.record}' has its local header at byte ` +
-    `${zipRecordBeyondEnd.claimedOffset}, past the start of the central directory at byte ${zipRecordBeyondEnd.centralDirectoryOffset})`],
-  [unknownOpcode.file, `corrupt pickle in record '${unknownOpcode.record}' at byte ${unknownOpcode.pickleOffset}: ` +
-    `unknown pickle opcode 0x${unknownOpcode.opcode.toString(16)}`],
-  [globalEval.file, `refusing to load global '${globalEval.global}': only the globals a state dict needs are allowed ` +
-    '(collections.OrderedDict, torch._utils._rebuild_tensor_v2, torch._utils._rebuild_tensor, torch._utils._rebuild_parameter, ' +
-    'torch._utils._rebuild_parameter_with_state and torch.{Float,Double,Half,BFloat16,Long,Int,Short,Char,Byte,Bool}Storage)'],
-  [legacyTruncated.file, `truncated file (storage '${storage.key}' of ${storage.elements} ${storage.dtype} elements needs ` +
-    `${storage.elements} x ${storage.elementSize} bytes from byte ${storage.offset}, but the file has ${legacyTruncated.size} bytes)`],
+  [
+    safetensorsHugeHeader.file,
+    `corrupt safetensors file (the header length field claims ${safetensorsHugeHeader.claimedHeaderLength} ` +
+      `bytes (${(safetensorsHugeHeader.claimedHeaderLength / 2 ** 30).toFixed(1)} GB), but only ` +
+      `${safetensorsHugeHeader.bytesAfterLength} bytes follow it)`,
+  ],
+  [
+    zipRecordBeyondEnd.file,
+    `corrupt zip archive (record '${zipRecordBeyondEnd.record}' has its local header at byte ` +
+      `${zipRecordBeyondEnd.claimedOffset}, past the start of the central directory at byte ${zipRecordBeyondEnd.centralDirectoryOffset})`,
+  ],
+  [
+    unknownOpcode.file,
+    `corrupt pickle in record '${unknownOpcode.record}' at byte ${unknownOpcode.pickleOffset}: ` +
+      `unknown pickle opcode 0x${unknownOpcode.opcode.toString(16)}`,
+  ],
+  [
+    globalEval.file,
+    `refusing to load global '${globalEval.global}': only the globals a state dict needs are allowed ` +
+      '(collections.OrderedDict, torch._utils._rebuild_tensor_v2, torch._utils._rebuild_tensor, torch._utils._rebuild_parameter, ' +
+      'torch._utils._rebuild_parameter_with_state and torch.{Float,Double,Half,BFloat16,Long,Int,Short,Char,Byte,Bool}Storage)',
+  ],
+  [
+    legacyTruncated.file,
+    `truncated file (storage '${storage.key}' of ${storage.elements} ${storage.dtype} elements needs ` +
+      `${storage.elements} x ${storage.elementSize} bytes from byte ${storage.offset}, but the file has ${legacyTruncated.size} bytes)`,
+  ],
 ];
 
 test.each(reasons)('%s', (file, reason) => {
@@ -53,18 +68,22 @@ function mutate(original: Buffer, next: () => number): Buffer {
       return bytes;
     case 2: // truncate
       return bytes.subarray(0, pick(bytes.length));
-    case 3: { // delete a span
+    case 3: {
+      // delete a span
       const at = pick(bytes.length);
       return Buffer.concat([bytes.subarray(0, at), bytes.subarray(Math.min(bytes.length, at + 1 + pick(32)))]);
     }
-    case 4: { // insert random bytes
+    case 4: {
+      // insert random bytes
       const at = pick(bytes.length);
       const inserted = Buffer.from(Array.from({ length: 1 + pick(32) }, () => pick(256)));
       return Buffer.concat([bytes.subarray(0, at), inserted, bytes.subarray(at)]);
     }
-    default: { // overwrite a 4- or 8-byte little-endian field with a huge number
+    default: {
+      // overwrite a 4- or 8-byte little-endian field with a huge number
       const at = pick(Math.max(1, bytes.length - 8));
-      if (next() < 0.5) bytes.writeUInt32LE(0xfffffff0 - pick(64), at); else bytes.writeBigUInt64LE(0x7ffffffffffffff0n, at);
+      if (next() < 0.5) bytes.writeUInt32LE(0xfffffff0 - pick(64), at);
+      else bytes.writeBigUInt64LE(0x7ffffffffffffff0n, at);
       return bytes;
     }
   }
@@ -86,7 +105,10 @@ test(`fuzz: ${CASES_PER_SEED} mutations of each format's seed file load or fail 
         try {
           // Half with CRC checks off, so mutations inside records reach the pickle and tensor code.
           const tensors = loadCheckpoint(target, { verifyChecksums: i % 2 === 0 });
-          tensors.forEach((t) => { t.toTypedArray(); t.dispose(); });
+          tensors.forEach((t) => {
+            t.toTypedArray();
+            t.dispose();
+          });
           outcomes.loaded++;
         } catch (error) {
           if (!(error instanceof CheckpointError)) {
@@ -112,7 +134,10 @@ test(`fuzz with skipUnknownGlobals: ${CASES_PER_SEED} mutations of each seed loa
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-fuzz-skip-'));
   const next = mulberry32(20261126);
   const residentBefore = process.memoryUsage().rss;
-  const seeds = [...m.fuzzSeeds.skipUnknownGlobals, ...m.fuzzSeeds.checkpoints.filter((s) => s.format !== 'safetensors')];
+  const seeds = [
+    ...m.fuzzSeeds.skipUnknownGlobals,
+    ...m.fuzzSeeds.checkpoints.filter((s) => s.format !== 'safetensors'),
+  ];
   const outcomes = { loaded: 0, refused: 0 };
   try {
     for (const seed of seeds) {
@@ -122,7 +147,10 @@ test(`fuzz with skipUnknownGlobals: ${CASES_PER_SEED} mutations of each seed loa
         fs.writeFileSync(target, mutate(original, next));
         try {
           const tensors = loadCheckpoint(target, { verifyChecksums: i % 2 === 0, skipUnknownGlobals: true });
-          tensors.forEach((t) => { t.toTypedArray(); t.dispose(); });
+          tensors.forEach((t) => {
+            t.toTypedArray();
+            t.dispose();
+          });
           outcomes.loaded++;
         } catch (error) {
           if (!(error instanceof CheckpointError)) {

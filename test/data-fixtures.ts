@@ -11,19 +11,32 @@ export const DATA_FIXTURES = path.join(__dirname, 'fixtures', 'generated', 'data
 export const FASHION = process.env.FASHION_MNIST_DIR ?? '/usr/share/datasets/fashion-mnist';
 
 export interface ImageCase {
-  name: string; source: string; size: [number, number]; resize: 'center-crop' | 'letterbox'; channels: 1 | 3;
-  exact: boolean; expected: string; shape: number[];
+  name: string;
+  source: string;
+  size: [number, number];
+  resize: 'center-crop' | 'letterbox';
+  channels: 1 | 3;
+  exact: boolean;
+  expected: string;
+  shape: number[];
 }
 export interface DataManifest {
-  idx: Record<string, { path: string; dims: number[]; sha256: string; sum: number; first: number[]; last: number[]; counts?: number[] }>;
+  idx: Record<
+    string,
+    { path: string; dims: number[]; sha256: string; sum: number; first: number[]; last: number[]; counts?: number[] }
+  >;
   uncompressedLabels: string;
   normalised: { file: string; count: number; mean: number; std: number };
   padded: { file: string; count: number; padding: number };
   images: ImageCase[];
   rrc: {
-    width: number; height: number; samples: number;
-    area: { mean: number; std: number }; logRatio: { mean: number; std: number };
-    topFraction: { mean: number; std: number }; leftFraction: { mean: number; std: number };
+    width: number;
+    height: number;
+    samples: number;
+    area: { mean: number; std: number };
+    logRatio: { mean: number; std: number };
+    topFraction: { mean: number; std: number };
+    leftFraction: { mean: number; std: number };
     fallback: { width: number; height: number; box: { top: number; left: number; width: number; height: number } }[];
   };
 }

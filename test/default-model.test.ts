@@ -12,16 +12,28 @@ test('the embedded model classifies its shipped images as PyTorch does, and corr
   const images = defaultModelImages();
   expect(images.length).toBeGreaterThanOrEqual(10);
   const dir = defaultModelDir();
-  const run = spawnSync(python(), [tool('classify_reference.py'),
-    '--config', path.join(dir, 'config.json'), '--weights', path.join(dir, 'weights.pth'), ...images.map((i) => i.file)],
-  { encoding: 'utf8', cwd: TOOLS });
+  const run = spawnSync(
+    python(),
+    [
+      tool('classify_reference.py'),
+      '--config',
+      path.join(dir, 'config.json'),
+      '--weights',
+      path.join(dir, 'weights.pth'),
+      ...images.map((i) => i.file),
+    ],
+    { encoding: 'utf8', cwd: TOOLS },
+  );
   expect(run.stderr).toBe('');
   expect(run.status).toBe(0);
   const reference: number[][] = JSON.parse(run.stdout).probabilities;
 
   using classifier = await defaultClassifier();
   const classes = classifier.classes.length;
-  const predictions = await classifier.classify(images.map((i) => i.file), classes);
+  const predictions = await classifier.classify(
+    images.map((i) => i.file),
+    classes,
+  );
   predictions.forEach((top, i) => {
     for (const p of top) expect(Math.abs(p.probability - reference[i][p.index])).toBeLessThan(PROBABILITY_TOLERANCE);
     const best = reference[i].indexOf(Math.max(...reference[i]));

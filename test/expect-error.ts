@@ -4,7 +4,12 @@
 
 type ErrorClass<E extends Error> = new (...args: never[]) => E;
 
-function expectError<E extends Error>(caught: unknown, type: ErrorClass<E>, message: string, fields?: Partial<E>): void {
+function expectError<E extends Error>(
+  caught: unknown,
+  type: ErrorClass<E>,
+  message: string,
+  fields?: Partial<E>,
+): void {
   expect(caught).toBeInstanceOf(Error);
   expect((caught as Error).constructor).toBe(type);
   expect((caught as Error).message).toBe(message);

@@ -8,7 +8,8 @@ const { findPython } = require('../scripts/python.js') as { findPython(): string
 /** The interpreter's absolute path. */
 export function python(): string {
   const found = findPython();
-  if (!found) throw new Error('the tests need Python 3 with the packages of tools/requirements.txt ($PYTHON, python3, python)');
+  if (!found)
+    throw new Error('the tests need Python 3 with the packages of tools/requirements.txt ($PYTHON, python3, python)');
   return found;
 }
 

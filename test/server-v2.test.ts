@@ -30,15 +30,29 @@ let pytorch: Record<InputName, Float32Array>;
 
 function pytorchLogits(): Record<InputName, Float32Array> {
   const names = Object.keys(INPUTS) as InputName[];
-  const request = { inputs: names.map((name) => ({ shape: [INPUTS[name][0], ...SAMPLE], data: Array.from(inputOf(name)) })) };
+  const request = {
+    inputs: names.map((name) => ({ shape: [INPUTS[name][0], ...SAMPLE], data: Array.from(inputOf(name)) })),
+  };
   const dir = defaultModelDir();
-  const run = spawnSync(python(), [tool('classify_reference.py'), '--logits',
-    '--config', path.join(dir, 'config.json'), '--weights', path.join(dir, 'weights.pth')],
-  { input: JSON.stringify(request), encoding: 'utf8', cwd: TOOLS, maxBuffer: 1 << 26 });
+  const run = spawnSync(
+    python(),
+    [
+      tool('classify_reference.py'),
+      '--logits',
+      '--config',
+      path.join(dir, 'config.json'),
+      '--weights',
+      path.join(dir, 'weights.pth'),
+    ],
+    { input: JSON.stringify(request), encoding: 'utf8', cwd: TOOLS, maxBuffer: 1 << 26 },
+  );
   expect(run.stderr).toBe('');
   expect(run.status).toBe(0);
   const logits: number[][] = JSON.parse(run.stdout).logits;
-  return Object.fromEntries(names.map((name, i) => [name, Float32Array.from(logits[i])])) as Record<InputName, Float32Array>;
+  return Object.fromEntries(names.map((name, i) => [name, Float32Array.from(logits[i])])) as Record<
+    InputName,
+    Float32Array
+  >;
 }
 
 beforeAll(async () => {
@@ -69,36 +83,63 @@ test("JSON inference: PyTorch's logits, the id echoed, no Content-Type needed", 
   // PyTorch's float32 logits, up to the project's parity tolerance (1e-4 of the output scale).
   expect(relativeMaxError(Float32Array.from(body.outputs[0].data), pytorch.json)).toBeLessThanOrEqual(PARITY_TOLERANCE);
   // Nested data is the same tensor.
-  const nested = await infer(jsonBody({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, ...SAMPLE],
-    data: [Array.from({ length: 28 }, (_, y) => Array.from(input.subarray(y * 28, y * 28 + 28)))] }] }));
+  const nested = await infer(
+    jsonBody({
+      inputs: [
+        {
+          name: 'input',
+          datatype: 'FP32',
+          shape: [1, ...SAMPLE],
+          data: [Array.from({ length: 28 }, (_, y) => Array.from(input.subarray(y * 28, y * 28 + 28)))],
+        },
+      ],
+    }),
+  );
   expect(nested.status).toBe(200);
-  expect(relativeMaxError(Float32Array.from(nested.json().outputs[0].data), pytorch.json.subarray(0, 10))).toBeLessThanOrEqual(PARITY_TOLERANCE);
+  expect(
+    relativeMaxError(Float32Array.from(nested.json().outputs[0].data), pytorch.json.subarray(0, 10)),
+  ).toBeLessThanOrEqual(PARITY_TOLERANCE);
 });
 
 test('binary tensor extension: binary input, binary output, Inference-Header-Content-Length both ways', async () => {
   const input = inputOf('binary');
-  const header = jsonBody({ inputs: [{ name: 'input', datatype: 'FP32', shape: [2, ...SAMPLE], parameters: { binary_data_size: input.byteLength } }],
-    outputs: [{ name: 'logits', parameters: { binary_data: true } }] });
-  const answer = await infer(Buffer.concat([header, Buffer.from(input.buffer)]),
-    { 'Inference-Header-Content-Length': String(header.length), 'Content-Type': 'application/octet-stream' });
+  const header = jsonBody({
+    inputs: [
+      { name: 'input', datatype: 'FP32', shape: [2, ...SAMPLE], parameters: { binary_data_size: input.byteLength } },
+    ],
+    outputs: [{ name: 'logits', parameters: { binary_data: true } }],
+  });
+  const answer = await infer(Buffer.concat([header, Buffer.from(input.buffer)]), {
+    'Inference-Header-Content-Length': String(header.length),
+    'Content-Type': 'application/octet-stream',
+  });
   expect(answer.status).toBe(200);
   const jsonLength = Number(answer.headers.get('inference-header-content-length'));
   const json = JSON.parse(answer.body.subarray(0, jsonLength).toString('utf8'));
-  expect(json.outputs[0]).toEqual({ name: 'logits', datatype: 'FP32', shape: [2, 10], parameters: { binary_data_size: 80 } });
+  expect(json.outputs[0]).toEqual({
+    name: 'logits',
+    datatype: 'FP32',
+    shape: [2, 10],
+    parameters: { binary_data_size: 80 },
+  });
   const raw = answer.body.subarray(jsonLength);
   expect(raw.length).toBe(80);
   const logits = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length));
   expect(relativeMaxError(logits, pytorch.binary)).toBeLessThanOrEqual(PARITY_TOLERANCE);
 
   // binary_data_output on the request asks the same for every output.
-  const all = await infer(inferJson(input.subarray(0, SAMPLE_SIZE), [1, ...SAMPLE], { parameters: { binary_data_output: true } }));
+  const all = await infer(
+    inferJson(input.subarray(0, SAMPLE_SIZE), [1, ...SAMPLE], { parameters: { binary_data_output: true } }),
+  );
   expect(all.status).toBe(200);
   expect(all.body.length - Number(all.headers.get('inference-header-content-length'))).toBe(40);
 });
 
 test('classification extension: the top k as BYTES "value:index:label", in order', async () => {
   const input = inputOf('classification');
-  const answer = await infer(inferJson(input, [2, ...SAMPLE], { outputs: [{ name: 'logits', parameters: { classification: 3 } }] }));
+  const answer = await infer(
+    inferJson(input, [2, ...SAMPLE], { outputs: [{ name: 'logits', parameters: { classification: 3 } }] }),
+  );
   expect(answer.status).toBe(200);
   const output = answer.json().outputs[0];
   expect(output).toMatchObject({ name: 'logits', datatype: 'BYTES', shape: [2, 3] });
@@ -106,7 +147,10 @@ test('classification extension: the top k as BYTES "value:index:label", in order
   const scale = Math.max(...logits.map(Math.abs));
   for (let s = 0; s < 2; s++) {
     const row = Array.from(logits.subarray(s * 10, s * 10 + 10));
-    const order = row.map((v, i) => ({ v, i })).sort((a, b) => b.v - a.v).slice(0, 3);
+    const order = row
+      .map((v, i) => ({ v, i }))
+      .sort((a, b) => b.v - a.v)
+      .slice(0, 3);
     const got = (output.data as string[]).slice(s * 3, s * 3 + 3).map((e) => e.split(':'));
     expect(got.map((g) => Number(g[1]))).toEqual(order.map((o) => o.i));
     expect(got.map((g) => g[2])).toEqual(order.map((o) => direct.classes[o.i]));
@@ -119,53 +163,143 @@ test('server and model metadata, health, readiness and configuration, also under
     const answer = await request(`${server.url}${route}`);
     return { status: answer.status, body: answer.json() };
   };
-  expect(await get('/v2')).toEqual({ status: 200, body: { name: 'vitorch', version: expect.any(String),
-    extensions: expect.arrayContaining(['binary_tensor_data', 'classification', 'model_configuration']) } });
+  expect(await get('/v2')).toEqual({
+    status: 200,
+    body: {
+      name: 'vitorch',
+      version: expect.any(String),
+      extensions: expect.arrayContaining(['binary_tensor_data', 'classification', 'model_configuration']),
+    },
+  });
   expect(await get('/v2/health/live')).toEqual({ status: 200, body: { live: true } });
   expect(await get('/v2/health/ready')).toEqual({ status: 200, body: { ready: true } });
-  const metadata = { name: 'vit', versions: ['1'], platform: 'pytorch_libtorch',
-    inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 1, 28, 28] }], outputs: [{ name: 'logits', datatype: 'FP32', shape: [-1, 10] }] };
+  const metadata = {
+    name: 'vit',
+    versions: ['1'],
+    platform: 'pytorch_libtorch',
+    inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 1, 28, 28] }],
+    outputs: [{ name: 'logits', datatype: 'FP32', shape: [-1, 10] }],
+  };
   expect(await get('/v2/models/vit')).toEqual({ status: 200, body: metadata });
   expect(await get('/v2/models/vit/versions/1')).toEqual({ status: 200, body: metadata });
   expect(await get('/v2/models/vit/ready')).toEqual({ status: 200, body: { name: 'vit', ready: true } });
   expect(await get('/v2/models/vit/versions/1/ready')).toEqual({ status: 200, body: { name: 'vit', ready: true } });
   const config = await get('/v2/models/vit/config');
   expect(config.status).toBe(200);
-  expect(config.body).toMatchObject({ name: 'vit', max_batch_size: 4, input: [{ name: 'input', data_type: 'TYPE_FP32', dims: [1, 28, 28] }],
-    output: [{ name: 'logits', data_type: 'TYPE_FP32', dims: [10] }] });
-  const versioned = await request(`${server.url}/v2/models/vit/versions/1/infer`, { body: inferJson(new Float32Array(SAMPLE_SIZE), [1, ...SAMPLE]) });
+  expect(config.body).toMatchObject({
+    name: 'vit',
+    max_batch_size: 4,
+    input: [{ name: 'input', data_type: 'TYPE_FP32', dims: [1, 28, 28] }],
+    output: [{ name: 'logits', data_type: 'TYPE_FP32', dims: [10] }],
+  });
+  const versioned = await request(`${server.url}/v2/models/vit/versions/1/infer`, {
+    body: inferJson(new Float32Array(SAMPLE_SIZE), [1, ...SAMPLE]),
+  });
   expect(versioned.status).toBe(200);
 });
 
 test('errors: 404 for unknown models, versions and routes; 400 naming what was expected and received', async () => {
-  const good = (extra: Record<string, unknown> = {}) => ({ name: 'input', datatype: 'FP32', shape: [1, ...SAMPLE], data: new Array(SAMPLE_SIZE).fill(0), ...extra });
+  const good = (extra: Record<string, unknown> = {}) => ({
+    name: 'input',
+    datatype: 'FP32',
+    shape: [1, ...SAMPLE],
+    data: new Array(SAMPLE_SIZE).fill(0),
+    ...extra,
+  });
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each answer's JSON is held to its expected value as it came off the wire
   const cases: [string, Promise<{ status: number; json(): any }>, number, RegExp][] = [
     ['unknown model', infer(jsonBody({ inputs: [good()] }), {}, 'resnet'), 404, /unknown model 'resnet'.*'vit'/],
     ['unknown model metadata', request(`${server.url}/v2/models/resnet`), 404, /unknown model 'resnet'/],
-    ['unknown version', request(`${server.url}/v2/models/vit/versions/7`), 404, /unknown version '7'.*only version is '1'/],
+    [
+      'unknown version',
+      request(`${server.url}/v2/models/vit/versions/7`),
+      404,
+      /unknown version '7'.*only version is '1'/,
+    ],
     ['unknown route', request(`${server.url}/v3/anything`), 404, /no route GET \/v3\/anything/],
-    ['wrong shape', infer(jsonBody({ inputs: [good({ shape: [1, 3, 28, 28] })] })), 400,
-      /expected shape \[-1, 1, 28, 28\] for input 'input', received \[1, 3, 28, 28\]/],
-    ['wrong rank', infer(jsonBody({ inputs: [good({ shape: [784] })] })), 400, /expected shape \[-1, 1, 28, 28\].*received \[784\]/],
-    ['wrong datatype', infer(jsonBody({ inputs: [good({ datatype: 'FP64' })] })), 400, /expected datatype FP32 for input 'input', received the string 'FP64'/],
-    ['wrong element count', infer(jsonBody({ inputs: [good({ data: [1, 2, 3] })] })), 400, /expected 784 values.*received 3/],
+    [
+      'wrong shape',
+      infer(jsonBody({ inputs: [good({ shape: [1, 3, 28, 28] })] })),
+      400,
+      /expected shape \[-1, 1, 28, 28\] for input 'input', received \[1, 3, 28, 28\]/,
+    ],
+    [
+      'wrong rank',
+      infer(jsonBody({ inputs: [good({ shape: [784] })] })),
+      400,
+      /expected shape \[-1, 1, 28, 28\].*received \[784\]/,
+    ],
+    [
+      'wrong datatype',
+      infer(jsonBody({ inputs: [good({ datatype: 'FP64' })] })),
+      400,
+      /expected datatype FP32 for input 'input', received the string 'FP64'/,
+    ],
+    [
+      'wrong element count',
+      infer(jsonBody({ inputs: [good({ data: [1, 2, 3] })] })),
+      400,
+      /expected 784 values.*received 3/,
+    ],
     ['non-numbers', infer(jsonBody({ inputs: [good({ data: ['a'] })] })), 400, /expected numbers in the data/],
-    ['unknown input', infer(jsonBody({ inputs: [good({ name: 'pixels' })] })), 400, /unknown input 'pixels': the model's input is 'input'/],
-    ['unknown output', infer(jsonBody({ inputs: [good()], outputs: [{ name: 'probs' }] })), 400, /unknown output.*'logits'/],
-    ['too big a batch', infer(jsonBody({ inputs: [good({ shape: [5, ...SAMPLE], data: new Array(5 * SAMPLE_SIZE).fill(0) })] })), 400,
-      /batch of 5, more than this server's max batch size 4/],
-    ['classification out of range', infer(jsonBody({ inputs: [good()], outputs: [{ name: 'logits', parameters: { classification: 11 } }] })), 400,
-      /expected an integer in \[1, 10\].*classification, received number 11/],
+    [
+      'unknown input',
+      infer(jsonBody({ inputs: [good({ name: 'pixels' })] })),
+      400,
+      /unknown input 'pixels': the model's input is 'input'/,
+    ],
+    [
+      'unknown output',
+      infer(jsonBody({ inputs: [good()], outputs: [{ name: 'probs' }] })),
+      400,
+      /unknown output.*'logits'/,
+    ],
+    [
+      'too big a batch',
+      infer(jsonBody({ inputs: [good({ shape: [5, ...SAMPLE], data: new Array(5 * SAMPLE_SIZE).fill(0) })] })),
+      400,
+      /batch of 5, more than this server's max batch size 4/,
+    ],
+    [
+      'classification out of range',
+      infer(jsonBody({ inputs: [good()], outputs: [{ name: 'logits', parameters: { classification: 11 } }] })),
+      400,
+      /expected an integer in \[1, 10\].*classification, received number 11/,
+    ],
     ['not JSON', infer(Buffer.from('{"inputs": [')), 400, /not valid JSON/],
     ['empty body', infer(Buffer.alloc(0)), 400, /empty/],
-    ['binary size mismatch', infer(jsonBody({ inputs: [{ ...good(), data: undefined, parameters: { binary_data_size: 12 } }] })), 400,
-      /expected binary_data_size 3136.*received 12/],
-    ['header length beyond the body', infer(jsonBody({ inputs: [good()] }), { 'Inference-Header-Content-Length': '999999999' }), 400,
-      /Inference-Header-Content-Length/],
-    ['binary data nobody claims', infer(Buffer.concat([jsonBody({ inputs: [good()] }), Buffer.alloc(8)]),
-      { 'Inference-Header-Content-Length': String(jsonBody({ inputs: [good()] }).length) }), 400, /8 bytes of binary data follow the JSON/],
-    ['bad timeout', infer(jsonBody({ inputs: [good()], parameters: { timeout: -5 } })), 400, /positive integer \(microseconds\) for parameters.timeout/],
-    ['unsupported encoding', infer(jsonBody({ inputs: [good()] }), { 'Content-Encoding': 'br' }), 415, /Content-Encoding gzip, deflate or identity/],
+    [
+      'binary size mismatch',
+      infer(jsonBody({ inputs: [{ ...good(), data: undefined, parameters: { binary_data_size: 12 } }] })),
+      400,
+      /expected binary_data_size 3136.*received 12/,
+    ],
+    [
+      'header length beyond the body',
+      infer(jsonBody({ inputs: [good()] }), { 'Inference-Header-Content-Length': '999999999' }),
+      400,
+      /Inference-Header-Content-Length/,
+    ],
+    [
+      'binary data nobody claims',
+      infer(Buffer.concat([jsonBody({ inputs: [good()] }), Buffer.alloc(8)]), {
+        'Inference-Header-Content-Length': String(jsonBody({ inputs: [good()] }).length),
+      }),
+      400,
+      /8 bytes of binary data follow the JSON/,
+    ],
+    [
+      'bad timeout',
+      infer(jsonBody({ inputs: [good()], parameters: { timeout: -5 } })),
+      400,
+      /positive integer \(microseconds\) for parameters.timeout/,
+    ],
+    [
+      'unsupported encoding',
+      infer(jsonBody({ inputs: [good()] }), { 'Content-Encoding': 'br' }),
+      415,
+      /Content-Encoding gzip, deflate or identity/,
+    ],
   ];
   for (const [what, answer, status, message] of cases) {
     const a = await answer;
@@ -181,14 +315,19 @@ test('a gzip-compressed request (as tritonclient can send) is inflated; a body o
   const input = inputOf('gzip');
   const answer = await infer(zlib.gzipSync(inferJson(input, [1, ...SAMPLE])), { 'Content-Encoding': 'gzip' });
   expect(answer.status).toBe(200);
-  expect(relativeMaxError(Float32Array.from(answer.json().outputs[0].data), pytorch.gzip)).toBeLessThanOrEqual(PARITY_TOLERANCE);
+  expect(relativeMaxError(Float32Array.from(answer.json().outputs[0].data), pytorch.gzip)).toBeLessThanOrEqual(
+    PARITY_TOLERANCE,
+  );
 
   const small = await startServer({ classifier: direct, bodyLimit: 4096 });
   try {
     const big = await request(`${small.url}/v2/models/vit/infer`, { body: inferJson(input, [1, ...SAMPLE]) });
     expect(big.status).toBe(413);
     expect(big.json()).toEqual({ error: "the request body is larger than this server's limit of 4096 bytes" });
-    const bomb = await request(`${small.url}/v2/models/vit/infer`, { body: zlib.gzipSync(Buffer.alloc(1 << 20)), headers: { 'Content-Encoding': 'gzip' } });
+    const bomb = await request(`${small.url}/v2/models/vit/infer`, {
+      body: zlib.gzipSync(Buffer.alloc(1 << 20)),
+      headers: { 'Content-Encoding': 'gzip' },
+    });
     expect(bomb.status).toBe(413);
     expect(bomb.json().error).toMatch(/inflates to more than/);
   } finally {
@@ -202,11 +341,26 @@ test("a trained model's weights and config: PyTorch's logits for the fixture inp
   const fixture = manifest.cases.find((c) => c.name === 'small-b3')!;
   const model = manifest.models[fixture.model];
   const config = path.join(work, 'small.json');
-  fs.writeFileSync(config, JSON.stringify({ model: model.config, classes: Array.from({ length: model.config.numClasses }, (_, i) => `class-${i}`) }));
+  fs.writeFileSync(
+    config,
+    JSON.stringify({
+      model: model.config,
+      classes: Array.from({ length: model.config.numClasses }, (_, i) => `class-${i}`),
+    }),
+  );
   const small = await startServer({ weights: fixturePath(model.checkpoint), config, modelName: 'small', maxBatch: 4 });
   try {
     const input = readFloat32(fixture.input, fixture.inputShape);
-    const header = jsonBody({ inputs: [{ name: 'input', datatype: 'FP32', shape: fixture.inputShape, parameters: { binary_data_size: input.byteLength } }] });
+    const header = jsonBody({
+      inputs: [
+        {
+          name: 'input',
+          datatype: 'FP32',
+          shape: fixture.inputShape,
+          parameters: { binary_data_size: input.byteLength },
+        },
+      ],
+    });
     const answer = await request(`${small.url}/v2/models/small/infer`, {
       body: Buffer.concat([header, Buffer.from(input.buffer, input.byteOffset, input.byteLength)]),
       headers: { 'Inference-Header-Content-Length': String(header.length) },
@@ -214,7 +368,9 @@ test("a trained model's weights and config: PyTorch's logits for the fixture inp
     expect(answer.status).toBe(200);
     const output = answer.json().outputs[0];
     expect(output.shape).toEqual(fixture.outputShape);
-    expect(relativeMaxError(Float32Array.from(output.data), readFloat32(fixture.output, fixture.outputShape))).toBeLessThanOrEqual(PARITY_TOLERANCE);
+    expect(
+      relativeMaxError(Float32Array.from(output.data), readFloat32(fixture.output, fixture.outputShape)),
+    ).toBeLessThanOrEqual(PARITY_TOLERANCE);
     const metadata = (await request(`${small.url}/v2/models/small`)).json();
     expect(metadata.inputs[0].shape).toEqual([-1, 3, 224, 224]);
   } finally {
@@ -230,8 +386,17 @@ test("--weights alone: the seed's ViT-B/16 (1000 classes named by index), PyTorc
     expect(metadata.inputs[0].shape).toEqual([-1, 3, 224, 224]);
     expect(metadata.outputs[0].shape).toEqual([-1, 1000]);
     const input = readFloat32(fixture.input, fixture.inputShape);
-    const header = jsonBody({ inputs: [{ name: 'input', datatype: 'FP32', shape: fixture.inputShape, parameters: { binary_data_size: input.byteLength } }],
-      outputs: [{ name: 'logits', parameters: { classification: 1000 } }] });
+    const header = jsonBody({
+      inputs: [
+        {
+          name: 'input',
+          datatype: 'FP32',
+          shape: fixture.inputShape,
+          parameters: { binary_data_size: input.byteLength },
+        },
+      ],
+      outputs: [{ name: 'logits', parameters: { classification: 1000 } }],
+    });
     const answer = await request(`${vitB.url}/v2/models/vit/infer`, {
       body: Buffer.concat([header, Buffer.from(input.buffer, input.byteOffset, input.byteLength)]),
       headers: { 'Inference-Header-Content-Length': String(header.length) },
@@ -245,7 +410,9 @@ test("--weights alone: the seed's ViT-B/16 (1000 classes named by index), PyTorc
       logits[Number(index)] = Number(value);
     }
     expect(new Set(entries.map((e) => e[1])).size).toBe(1000);
-    expect(relativeMaxError(logits, readFloat32(fixture.output, fixture.outputShape))).toBeLessThanOrEqual(PARITY_TOLERANCE);
+    expect(relativeMaxError(logits, readFloat32(fixture.output, fixture.outputShape))).toBeLessThanOrEqual(
+      PARITY_TOLERANCE,
+    );
   } finally {
     await vitB.close();
   }
