@@ -14,9 +14,10 @@ import itertools
 import random
 import sys
 
-import make_autoaugment_fixtures as ref
 import numpy as np
 from PIL import Image
+
+import make_autoaugment_fixtures as ref
 
 
 def main():

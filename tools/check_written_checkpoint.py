@@ -45,8 +45,8 @@ import numpy as np
 import safetensors
 import safetensors.torch
 import torch
-from make_checkpoint_fixtures import VITORCH_DTYPES, ZIP_ALIGNMENT, tensor_bytes
 
+from make_checkpoint_fixtures import VITORCH_DTYPES, ZIP_ALIGNMENT, tensor_bytes
 from make_fixtures import build_model
 
 DEFAULT_RTOL = 1e-5

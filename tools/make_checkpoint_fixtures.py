@@ -1048,64 +1048,26 @@ def make_hostile_skipped(out, manifest, seed_tensors):
         "entries": write_entries(out, "hostile-skip-calls", {"weight": weight}),
     }
 
+    def refused(file, fake, names):
+        """A state dict whose "fake" entry is FAKE: refused even with skipUnknownGlobals (no tensor to skip to)."""
+        hostile_zip(out, file, {"state_dict": {"weight": weight, "fake": fake}})
+        return {"file": file, "loads": False, "key": "fake", "globals": names, "marker": str(marker)}
+
+    rebuild = torch._utils._rebuild_tensor_v2
     # A tensor rebuilt from what os.system returns, in the state dict itself.
-    hostile_zip(
-        out,
+    cases["rebuild"] = refused(
         "hostile-skip-rebuild.pth",
-        {
-            "state_dict": {
-                "weight": weight,
-                "fake": Call(
-                    torch._utils._rebuild_tensor_v2, Call(os.system, command), 0, (4,), (1,), False, OrderedDict()
-                ),
-            }
-        },
+        Call(rebuild, Call(os.system, command), 0, (4,), (1,), False, OrderedDict()),
+        ["os.system"],
     )
-    cases["rebuild"] = {
-        "file": "hostile-skip-rebuild.pth",
-        "loads": False,
-        "key": "fake",
-        "globals": ["os.system"],
-        "marker": str(marker),
-    }
-
     # A storage persistent id whose storage type is os.system; its record data/0 exists.
-    hostile_zip(
-        out,
-        "hostile-skip-storage.pth",
-        {
-            "state_dict": {
-                "weight": weight,
-                "fake": Call(torch._utils._rebuild_tensor_v2, SpoofedStorage(), 0, (4,), (1,), False, OrderedDict()),
-            }
-        },
+    cases["storage"] = refused(
+        "hostile-skip-storage.pth", Call(rebuild, SpoofedStorage(), 0, (4,), (1,), False, OrderedDict()), ["os.system"]
     )
-    cases["storage"] = {
-        "file": "hostile-skip-storage.pth",
-        "loads": False,
-        "key": "fake",
-        "globals": ["os.system"],
-        "marker": str(marker),
-    }
-
     # A function outside the allowlist called with a real tensor (its storage is data/1).
-    hostile_zip(
-        out,
-        "hostile-skip-function.pth",
-        {
-            "state_dict": {
-                "weight": weight,
-                "fake": Call(builtins.eval, seed_tensors["bias"].clone()),
-            }
-        },
+    cases["function"] = refused(
+        "hostile-skip-function.pth", Call(builtins.eval, seed_tensors["bias"].clone()), ["builtins.eval"]
     )
-    cases["function"] = {
-        "file": "hostile-skip-function.pth",
-        "loads": False,
-        "key": "fake",
-        "globals": ["builtins.eval"],
-        "marker": str(marker),
-    }
     for case in cases.values():
         # The names as the pickle writes them (protocol 2 names builtins.eval __builtin__.eval,
         # os.system posix.system); torch's refusal maps them back to Python 3's names.

@@ -18,8 +18,9 @@ import torch
 from PIL import Image
 
 from fixture_output import run
+from make_training_fixtures import CONFIG as TRAINING_CONFIG
 from random_weights import randomize_parameters
-from reference_vit import VisionTransformer
+from reference_vit import from_options
 
 GENERATOR_VERSION = 1
 FASHION = Path(os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
@@ -30,20 +31,7 @@ PNG_COUNT = 12
 # The gradient-accumulation reference: a tiny model, dropout off, SGD with momentum and weight decay; two updates,
 # each over two half batches of HALF images whose losses are averaged (loss / 2 before backward, as the native step
 # does), and the same two updates on the whole batches (one backward each) for comparison.
-ACCUM_CONFIG = dict(
-    inputShape=[28, 28],
-    patchSize=4,
-    inChans=1,
-    numClasses=10,
-    numFeatures=16,
-    depth=1,
-    numHeads=2,
-    mlpRatio=2.0,
-    qkvBias=True,
-    dropRate=0.0,
-    attnDropRate=0.0,
-    dropPathRate=0.0,
-)
+ACCUM_CONFIG = {**TRAINING_CONFIG, "numFeatures": 16, "depth": 1, "numHeads": 2}
 HALF = 8
 UPDATES = 2
 SGD = dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3)
@@ -144,22 +132,7 @@ def make_images(out, manifest):
 
 
 def build_accum_model():
-    c = ACCUM_CONFIG
-    model = VisionTransformer(
-        input_shape=c["inputShape"],
-        patch_size=c["patchSize"],
-        in_chans=c["inChans"],
-        num_classes=c["numClasses"],
-        num_features=c["numFeatures"],
-        depth=c["depth"],
-        num_heads=c["numHeads"],
-        mlp_ratio=c["mlpRatio"],
-        qkv_bias=c["qkvBias"],
-        drop_rate=0.0,
-        attn_drop_rate=0.0,
-        drop_path_rate=0.0,
-    )
-    return randomize_parameters(model, 777).train()
+    return randomize_parameters(from_options(ACCUM_CONFIG), 777).train()
 
 
 def train_reference(images, labels, halves):

@@ -13,7 +13,7 @@ import torch
 
 from fixture_output import run
 from random_weights import randomize_parameters
-from reference_vit import VisionTransformer
+from reference_vit import from_options
 
 GENERATOR_VERSION = 3
 
@@ -54,21 +54,7 @@ NO_DECAY_LR_SCALE = 0.5
 
 
 def build_model():
-    model = VisionTransformer(
-        input_shape=CONFIG["inputShape"],
-        patch_size=CONFIG["patchSize"],
-        in_chans=CONFIG["inChans"],
-        num_classes=CONFIG["numClasses"],
-        num_features=CONFIG["numFeatures"],
-        depth=CONFIG["depth"],
-        num_heads=CONFIG["numHeads"],
-        mlp_ratio=CONFIG["mlpRatio"],
-        qkv_bias=CONFIG["qkvBias"],
-        drop_rate=0.0,
-        attn_drop_rate=0.0,
-        drop_path_rate=0.0,
-    )
-    return randomize_parameters(model, 4242).train()
+    return randomize_parameters(from_options(CONFIG), 4242).train()
 
 
 def write(path, tensor, dtype):

@@ -17,6 +17,7 @@ Model summary:
 """
 
 import math
+import re
 from functools import partial
 
 import torch
@@ -282,26 +283,12 @@ def vit(input_shape=(224, 224), pretrained=False, num_classes=1000, **model_opti
     return model
 
 
-# vitorch's camelCase model options (a config's "model", a fixture manifest's "config") -> this module's keyword
-# arguments.
-OPTION_NAMES = dict(
-    inputShape="input_shape",
-    patchSize="patch_size",
-    inChans="in_chans",
-    numClasses="num_classes",
-    numFeatures="num_features",
-    depth="depth",
-    numHeads="num_heads",
-    mlpRatio="mlp_ratio",
-    qkvBias="qkv_bias",
-    dropRate="drop_rate",
-    attnDropRate="attn_drop_rate",
-    dropPathRate="drop_path_rate",
-)
-
-
 def from_options(options):
-    """The reference model for vitorch's camelCase model options (an unknown option is a KeyError), in train mode."""
+    """The reference model for vitorch's camelCase model options (a config's "model", a fixture manifest's "config"):
+    each is this module's snake_case keyword argument (inputShape -> input_shape); an unknown one is a TypeError."""
     return VisionTransformer(
-        **{OPTION_NAMES[key]: list(value) if key == "inputShape" else value for key, value in options.items()}
+        **{
+            re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower(): list(value) if key == "inputShape" else value
+            for key, value in options.items()
+        }
     )

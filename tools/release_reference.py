@@ -21,20 +21,10 @@ from pathlib import Path
 
 import torch
 
-from make_fixtures import build_model, write_f32
+from make_fixtures import SMALL, build_model, write_f32
 from random_weights import randomize_parameters
 
-BASE_CONFIG = dict(
-    inputShape=[32, 32],
-    patchSize=8,
-    inChans=3,
-    numClasses=10,
-    numFeatures=64,
-    depth=2,
-    numHeads=4,
-    mlpRatio=4.0,
-    qkvBias=True,
-)
+BASE_CONFIG = {**SMALL, "inputShape": [32, 32], "patchSize": 8}
 
 # Case name -> model config; the 32x48 input gives a 4x6 grid.
 CASES = {

@@ -27,6 +27,7 @@ import safetensors
 import safetensors.torch
 import torch
 import torch.nn as nn
+
 from make_checkpoint_fixtures import (
     FAKE_LOCATION,
     VITORCH_DTYPES,
@@ -35,7 +36,6 @@ from make_checkpoint_fixtures import (
     tensor_bytes,
     torch_save_bytes,
 )
-
 from make_fixtures import build_model
 
 TOOLS = Path(__file__).resolve().parent
