@@ -4,7 +4,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { CheckpointError, loadCheckpoint } from '../lib';
+import { CheckpointError, loadCheckpoint, LoadCheckpointOptions } from '../lib';
 import { checkpointManifest as m, checkpointPath } from './checkpoint-fixtures';
 import { mulberry32 } from './random';
 
@@ -91,62 +91,33 @@ function mutate(original: Buffer, next: () => number): Buffer {
 
 const CASES_PER_SEED = 1200;
 
-test(`fuzz: ${CASES_PER_SEED} mutations of each format's seed file load or fail with CheckpointError`, () => {
-  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-fuzz-'));
-  const next = mulberry32(20261125);
-  const residentBefore = process.memoryUsage().rss;
-  const outcomes = { loaded: 0, refused: 0 };
-  try {
-    for (const seed of m.fuzzSeeds.checkpoints) {
-      const original = fs.readFileSync(checkpointPath(seed.file));
-      const target = path.join(workDir, path.basename(seed.file));
-      for (let i = 0; i < CASES_PER_SEED; i++) {
-        fs.writeFileSync(target, mutate(original, next));
-        try {
-          // Half with CRC checks off, so mutations inside records reach the pickle and tensor code.
-          const tensors = loadCheckpoint(target, { verifyChecksums: i % 2 === 0 });
-          tensors.forEach((t) => {
-            t.toTypedArray();
-            t.dispose();
-          });
-          outcomes.loaded++;
-        } catch (error) {
-          if (!(error instanceof CheckpointError)) {
-            throw new Error(`${seed.format} case ${i}: ${String(error)} is not a CheckpointError`);
-          }
-          outcomes.refused++;
-        }
-      }
-    }
-  } finally {
-    fs.rmSync(workDir, { recursive: true, force: true });
-  }
-  expect(outcomes.loaded + outcomes.refused).toBe(CASES_PER_SEED * m.fuzzSeeds.checkpoints.length);
-  expect(outcomes.refused).toBeGreaterThan(0);
-  // Seed files are a few KB: no mutation may make the reader allocate what a hostile header claims.
-  expect(process.memoryUsage().rss - residentBefore).toBeLessThan(256 * 1024 * 1024);
-});
+interface FuzzSeedFile {
+  file: string;
+}
 
-// With skipUnknownGlobals the unpickler goes on past unknown globals (placeholders, discarded arguments and state),
-// so the same guarantees are checked again on that path: a timm-layout seed (Namespace, numpy scalars, optimizer
-// state, EMA) and the plain zip and legacy seeds, mutated and read with the option on.
-test(`fuzz with skipUnknownGlobals: ${CASES_PER_SEED} mutations of each seed load or fail with CheckpointError`, () => {
-  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-fuzz-skip-'));
-  const next = mulberry32(20261126);
+/**
+ * CASES_PER_SEED mutations of each seed file, each loaded with `options` (CRC checks on for every other one, so that
+ * mutations inside records reach the pickle and tensor code too): each loads, or fails with a CheckpointError, and the
+ * process's memory stays bounded (the seeds are a few KB: no mutation may make the reader allocate what a hostile
+ * header claims).
+ */
+function fuzz(
+  seeds: FuzzSeedFile[],
+  seed: number,
+  options: LoadCheckpointOptions = {},
+): { loaded: number; refused: number } {
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-fuzz-'));
+  const next = mulberry32(seed);
   const residentBefore = process.memoryUsage().rss;
-  const seeds = [
-    ...m.fuzzSeeds.skipUnknownGlobals,
-    ...m.fuzzSeeds.checkpoints.filter((s) => s.format !== 'safetensors'),
-  ];
   const outcomes = { loaded: 0, refused: 0 };
   try {
-    for (const seed of seeds) {
-      const original = fs.readFileSync(checkpointPath(seed.file));
-      const target = path.join(workDir, path.basename(seed.file));
+    for (const { file } of seeds) {
+      const original = fs.readFileSync(checkpointPath(file));
+      const target = path.join(workDir, path.basename(file));
       for (let i = 0; i < CASES_PER_SEED; i++) {
         fs.writeFileSync(target, mutate(original, next));
         try {
-          const tensors = loadCheckpoint(target, { verifyChecksums: i % 2 === 0, skipUnknownGlobals: true });
+          const tensors = loadCheckpoint(target, { ...options, verifyChecksums: i % 2 === 0 });
           tensors.forEach((t) => {
             t.toTypedArray();
             t.dispose();
@@ -154,7 +125,7 @@ test(`fuzz with skipUnknownGlobals: ${CASES_PER_SEED} mutations of each seed loa
           outcomes.loaded++;
         } catch (error) {
           if (!(error instanceof CheckpointError)) {
-            throw new Error(`${seed.file} case ${i}: ${String(error)} is not a CheckpointError`);
+            throw new Error(`${file} case ${i}: ${String(error)} is not a CheckpointError`);
           }
           outcomes.refused++;
         }
@@ -164,8 +135,24 @@ test(`fuzz with skipUnknownGlobals: ${CASES_PER_SEED} mutations of each seed loa
     fs.rmSync(workDir, { recursive: true, force: true });
   }
   expect(outcomes.loaded + outcomes.refused).toBe(CASES_PER_SEED * seeds.length);
+  expect(process.memoryUsage().rss - residentBefore).toBeLessThan(256 * 1024 * 1024);
+  return outcomes;
+}
+
+test(`fuzz: ${CASES_PER_SEED} mutations of each format's seed file load or fail with CheckpointError`, () => {
+  expect(fuzz(m.fuzzSeeds.checkpoints, 20261125).refused).toBeGreaterThan(0);
+});
+
+// With skipUnknownGlobals the unpickler goes on past unknown globals (placeholders, discarded arguments and state),
+// so the same guarantees are checked again on that path: a timm-layout seed (Namespace, numpy scalars, optimizer
+// state, EMA) and the plain zip and legacy seeds, mutated and read with the option on.
+test(`fuzz with skipUnknownGlobals: ${CASES_PER_SEED} mutations of each seed load or fail with CheckpointError`, () => {
+  const seeds = [
+    ...m.fuzzSeeds.skipUnknownGlobals,
+    ...m.fuzzSeeds.checkpoints.filter((s) => s.format !== 'safetensors'),
+  ];
+  const outcomes = fuzz(seeds, 20261126, { skipUnknownGlobals: true });
   // Unmutated regions keep the timm seed loadable, so both outcomes occur.
   expect(outcomes.loaded).toBeGreaterThan(0);
   expect(outcomes.refused).toBeGreaterThan(0);
-  expect(process.memoryUsage().rss - residentBefore).toBeLessThan(256 * 1024 * 1024);
 });

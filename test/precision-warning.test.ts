@@ -3,21 +3,21 @@
 // expectation is read from /proc/cpuinfo here, independently of lib/cpu-features.ts, so that the test means
 // something on both kinds of machine this project runs on (AVX2-only and AVX-512 BF16).
 import * as fs from 'fs';
-import { VisionTransformer } from '../lib';
+import { VisionTransformer, VisionTransformerOptions } from '../lib';
 
 const cpuinfo = fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8') : '';
 const hasBf16 = cpuinfo === '' || /^flags\s*:.*\b(avx512_bf16|amx_bf16)\b/m.test(cpuinfo);
 
-const tiny = () =>
-  new VisionTransformer({
-    inputShape: [16, 16],
-    patchSize: 8,
-    inChans: 1,
-    numClasses: 3,
-    numFeatures: 8,
-    depth: 1,
-    numHeads: 2,
-  });
+const TINY: VisionTransformerOptions = {
+  inputShape: [16, 16],
+  patchSize: 8,
+  inChans: 1,
+  numClasses: 3,
+  numFeatures: 8,
+  depth: 1,
+  numHeads: 2,
+};
+const tiny = () => new VisionTransformer(TINY);
 
 function warningsDuring(body: () => void): { code?: string; message: string }[] {
   const emit = jest.spyOn(process, 'emitWarning');
@@ -68,15 +68,7 @@ test('float16 autocast in a Trainer on the CPU warns with the same code, once', 
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- jest.isolateModules loads a fresh copy only through require
     const fresh = require('../lib') as typeof import('../lib');
     const warnings = warningsDuring(() => {
-      const model = new fresh.VisionTransformer({
-        inputShape: [16, 16],
-        patchSize: 8,
-        inChans: 1,
-        numClasses: 3,
-        numFeatures: 8,
-        depth: 1,
-        numHeads: 2,
-      });
+      const model = new fresh.VisionTransformer(TINY);
       new fresh.Trainer(model, { optimizer: fresh.sgd(model), autocast: 'float16' });
       new fresh.Trainer(model, { optimizer: fresh.sgd(model), autocast: 'float16' });
     });

@@ -2,14 +2,12 @@
 // softmax (tools/classify_reference.py) and a direct forward of the same preprocessed image; a colour JPEG of
 // another size and a WebP go through the seed's resize and centre crop (or letterbox) exactly as the Preprocessor
 // does; JSON {"image": base64} is the same request; wrong media types are 415, undecodable images 400.
-import { spawnSync } from 'child_process';
-import * as path from 'path';
 import sharp from 'sharp';
-import { defaultClassifier, defaultModelDir, defaultModelImages, Preprocessor, tensor } from '../lib';
+import { defaultClassifier, defaultModelImages, Preprocessor, tensor } from '../lib';
 import type { Classifier } from '../lib';
 import { jsonBody, request, RunningServer, startServer } from './server-fixtures';
 import * as fs from 'fs';
-import { python, tool, TOOLS } from './python';
+import { embeddedModelReference } from './python';
 
 const PROBABILITY_TOLERANCE = 1e-4;
 let server: RunningServer;
@@ -56,21 +54,7 @@ function expectTop(
 
 test("the shipped PNGs: PyTorch's probabilities and the true labels, sent concurrently", async () => {
   const images = defaultModelImages();
-  const dir = defaultModelDir();
-  const run = spawnSync(
-    python(),
-    [
-      tool('classify_reference.py'),
-      '--config',
-      path.join(dir, 'config.json'),
-      '--weights',
-      path.join(dir, 'weights.pth'),
-      ...images.map((i) => i.file),
-    ],
-    { encoding: 'utf8', cwd: TOOLS },
-  );
-  expect(run.stderr).toBe('');
-  const reference: number[][] = JSON.parse(run.stdout).probabilities;
+  const reference = embeddedModelReference<{ probabilities: number[][] }>(images.map((i) => i.file)).probabilities;
   const answers = await Promise.all(images.map((image) => classify(fs.readFileSync(image.file), 'image/png', '?k=10')));
   answers.forEach((answer, i) => {
     expect(answer.status).toBe(200);

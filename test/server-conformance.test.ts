@@ -6,7 +6,7 @@
 import { spawn } from 'child_process';
 import { tensor } from '../lib';
 import { PARITY_TOLERANCE, relativeMaxError } from './fixtures';
-import { RunningServer, startServer } from './server-fixtures';
+import { EMBEDDED_MODEL_METADATA, RunningServer, startServer } from './server-fixtures';
 import { python, tool } from './python';
 
 let server: RunningServer;
@@ -47,13 +47,7 @@ test('health, readiness and metadata as tritonclient reads them', () => {
     version: expect.any(String),
     extensions: expect.arrayContaining(['binary_tensor_data', 'classification']),
   });
-  const metadata = {
-    name: 'vit',
-    versions: ['1'],
-    platform: 'pytorch_libtorch',
-    inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 1, 28, 28] }],
-    outputs: [{ name: 'logits', datatype: 'FP32', shape: [-1, 10] }],
-  };
+  const metadata = EMBEDDED_MODEL_METADATA;
   expect(report.model_metadata).toEqual(metadata);
   expect(report.model_metadata_v1).toEqual(metadata);
   expect(report.model_config).toMatchObject({ name: 'vit', max_batch_size: 4 });

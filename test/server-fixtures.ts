@@ -47,6 +47,31 @@ export function inferJson(input: Float32Array, shape: number[], extra: Record<st
   return jsonBody({ inputs: [{ name: 'input', datatype: 'FP32', shape, data: Array.from(input) }], ...extra });
 }
 
+/** The V2 request for `input` of `shape` [n, C, H, W] as binary tensor data after its JSON header (`extra` joins it). */
+export function inferBinary(
+  input: Float32Array,
+  shape: number[],
+  extra: Record<string, unknown> = {},
+): { body: Buffer; headers: Record<string, string> } {
+  const header = jsonBody({
+    inputs: [{ name: 'input', datatype: 'FP32', shape, parameters: { binary_data_size: input.byteLength } }],
+    ...extra,
+  });
+  return {
+    body: Buffer.concat([header, Buffer.from(input.buffer, input.byteOffset, input.byteLength)]),
+    headers: { 'Inference-Header-Content-Length': String(header.length) },
+  };
+}
+
+/** The V2 model metadata of the embedded default model, served as 'vit'. */
+export const EMBEDDED_MODEL_METADATA = {
+  name: 'vit',
+  versions: ['1'],
+  platform: 'pytorch_libtorch',
+  inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 1, 28, 28] }],
+  outputs: [{ name: 'logits', datatype: 'FP32', shape: [-1, 10] }],
+};
+
 /** One sample value of a Prometheus text exposition, e.g. metric(text, 'vitorch_batch_size_count'). */
 export function metric(text: string, name: string, labels: Record<string, string> = {}): number {
   for (const line of text.split('\n')) {

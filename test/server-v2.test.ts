@@ -2,15 +2,23 @@
 // for the embedded model, the golden outputs for the fixture models), in JSON and binary form; the classification
 // extension; metadata, readiness and the model configuration; and every error status with the words that name the
 // problem.
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { defaultClassifier, defaultModelDir, tensor } from '../lib';
+import { defaultClassifier, tensor } from '../lib';
 import type { Classifier } from '../lib';
 import { fixturePath, manifest, PARITY_TOLERANCE, readFloat32, relativeMaxError } from './fixtures';
-import { inferJson, jsonBody, request, RunningServer, seededFloats, startServer } from './server-fixtures';
-import { python, tool, TOOLS } from './python';
+import {
+  EMBEDDED_MODEL_METADATA,
+  inferBinary,
+  inferJson,
+  jsonBody,
+  request,
+  RunningServer,
+  seededFloats,
+  startServer,
+} from './server-fixtures';
+import { embeddedModelReference } from './python';
 
 let server: RunningServer;
 let direct: Classifier;
@@ -33,22 +41,7 @@ function pytorchLogits(): Record<InputName, Float32Array> {
   const request = {
     inputs: names.map((name) => ({ shape: [INPUTS[name][0], ...SAMPLE], data: Array.from(inputOf(name)) })),
   };
-  const dir = defaultModelDir();
-  const run = spawnSync(
-    python(),
-    [
-      tool('classify_reference.py'),
-      '--logits',
-      '--config',
-      path.join(dir, 'config.json'),
-      '--weights',
-      path.join(dir, 'weights.pth'),
-    ],
-    { input: JSON.stringify(request), encoding: 'utf8', cwd: TOOLS, maxBuffer: 1 << 26 },
-  );
-  expect(run.stderr).toBe('');
-  expect(run.status).toBe(0);
-  const logits: number[][] = JSON.parse(run.stdout).logits;
+  const { logits } = embeddedModelReference<{ logits: number[][] }>(['--logits'], JSON.stringify(request));
   return Object.fromEntries(names.map((name, i) => [name, Float32Array.from(logits[i])])) as Record<
     InputName,
     Float32Array
@@ -103,16 +96,10 @@ test("JSON inference: PyTorch's logits, the id echoed, no Content-Type needed", 
 
 test('binary tensor extension: binary input, binary output, Inference-Header-Content-Length both ways', async () => {
   const input = inputOf('binary');
-  const header = jsonBody({
-    inputs: [
-      { name: 'input', datatype: 'FP32', shape: [2, ...SAMPLE], parameters: { binary_data_size: input.byteLength } },
-    ],
+  const binary = inferBinary(input, [2, ...SAMPLE], {
     outputs: [{ name: 'logits', parameters: { binary_data: true } }],
   });
-  const answer = await infer(Buffer.concat([header, Buffer.from(input.buffer)]), {
-    'Inference-Header-Content-Length': String(header.length),
-    'Content-Type': 'application/octet-stream',
-  });
+  const answer = await infer(binary.body, { ...binary.headers, 'Content-Type': 'application/octet-stream' });
   expect(answer.status).toBe(200);
   const jsonLength = Number(answer.headers.get('inference-header-content-length'));
   const json = JSON.parse(answer.body.subarray(0, jsonLength).toString('utf8'));
@@ -173,13 +160,7 @@ test('server and model metadata, health, readiness and configuration, also under
   });
   expect(await get('/v2/health/live')).toEqual({ status: 200, body: { live: true } });
   expect(await get('/v2/health/ready')).toEqual({ status: 200, body: { ready: true } });
-  const metadata = {
-    name: 'vit',
-    versions: ['1'],
-    platform: 'pytorch_libtorch',
-    inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 1, 28, 28] }],
-    outputs: [{ name: 'logits', datatype: 'FP32', shape: [-1, 10] }],
-  };
+  const metadata = EMBEDDED_MODEL_METADATA;
   expect(await get('/v2/models/vit')).toEqual({ status: 200, body: metadata });
   expect(await get('/v2/models/vit/versions/1')).toEqual({ status: 200, body: metadata });
   expect(await get('/v2/models/vit/ready')).toEqual({ status: 200, body: { name: 'vit', ready: true } });
@@ -351,20 +332,7 @@ test("a trained model's weights and config: PyTorch's logits for the fixture inp
   const small = await startServer({ weights: fixturePath(model.checkpoint), config, modelName: 'small', maxBatch: 4 });
   try {
     const input = readFloat32(fixture.input, fixture.inputShape);
-    const header = jsonBody({
-      inputs: [
-        {
-          name: 'input',
-          datatype: 'FP32',
-          shape: fixture.inputShape,
-          parameters: { binary_data_size: input.byteLength },
-        },
-      ],
-    });
-    const answer = await request(`${small.url}/v2/models/small/infer`, {
-      body: Buffer.concat([header, Buffer.from(input.buffer, input.byteOffset, input.byteLength)]),
-      headers: { 'Inference-Header-Content-Length': String(header.length) },
-    });
+    const answer = await request(`${small.url}/v2/models/small/infer`, inferBinary(input, fixture.inputShape));
     expect(answer.status).toBe(200);
     const output = answer.json().outputs[0];
     expect(output.shape).toEqual(fixture.outputShape);
@@ -386,21 +354,10 @@ test("--weights alone: the seed's ViT-B/16 (1000 classes named by index), PyTorc
     expect(metadata.inputs[0].shape).toEqual([-1, 3, 224, 224]);
     expect(metadata.outputs[0].shape).toEqual([-1, 1000]);
     const input = readFloat32(fixture.input, fixture.inputShape);
-    const header = jsonBody({
-      inputs: [
-        {
-          name: 'input',
-          datatype: 'FP32',
-          shape: fixture.inputShape,
-          parameters: { binary_data_size: input.byteLength },
-        },
-      ],
-      outputs: [{ name: 'logits', parameters: { classification: 1000 } }],
-    });
-    const answer = await request(`${vitB.url}/v2/models/vit/infer`, {
-      body: Buffer.concat([header, Buffer.from(input.buffer, input.byteOffset, input.byteLength)]),
-      headers: { 'Inference-Header-Content-Length': String(header.length) },
-    });
+    const answer = await request(
+      `${vitB.url}/v2/models/vit/infer`,
+      inferBinary(input, fixture.inputShape, { outputs: [{ name: 'logits', parameters: { classification: 1000 } }] }),
+    );
     expect(answer.status).toBe(200);
     // Every class once, by index, its label its index; the values are PyTorch's logits.
     const entries = (answer.json().outputs[0].data as string[]).map((e) => e.split(':'));
