@@ -13,6 +13,7 @@ Rules:
                             option) the same formula with the ViT limits, transcribed. "positions" are batch sizes
                             and each result is [lr, minLr].
 """
+
 import json
 import sys
 
