@@ -1,12 +1,14 @@
 """The article's training recipe, as its own code states it: the oracle for vitorch's optimizer defaults, its
-batch-size learning-rate rule and its learning-rate schedules (tools/make_recipe_fixtures.py, tools/schedule_reference.py).
+batch-size learning-rate rule and its learning-rate schedules (tools/make_recipe_fixtures.py,
+tools/schedule_reference.py).
 
 The article's training code is github.com/bubbliiiing/classification-pytorch (MIT, (c) 2020 Bubbliiiing); the line
 numbers below are of commit e6130a53224348b19e5e0b165288a783377fa687. Nothing here is read from vitorch's TypeScript:
-the facts are train.py's assignments, written down with the line they come from, and its batch-size rule, optimizer table
-and utils/utils.py's learning-rate rules, re-expressed here from what they compute (no code of that repository is
-copied).
+the facts are train.py's assignments, written down with the line they come from, and its batch-size rule, optimizer
+table and utils/utils.py's learning-rate rules, re-expressed here from what they compute (no code of that repository
+is copied).
 """
+
 import math
 
 ARTICLE_REPOSITORY = "https://github.com/bubbliiiing/classification-pytorch"
@@ -48,7 +50,12 @@ def fitted_learning_rates(optimizer_type, batch_size, Init_lr, Min_lr, backbone=
         return highest if value > highest else lowest if value < lowest else value
 
     scale = batch_size / nominal_batch
-    return (clamp(scale * Init_lr, low, high), clamp(scale * Min_lr, low * 1e-2, high * 1e-2), nominal_batch, (low, high))
+    return (
+        clamp(scale * Init_lr, low, high),
+        clamp(scale * Min_lr, low * 1e-2, high * 1e-2),
+        nominal_batch,
+        (low, high),
+    )
 
 
 def make_optimizer(optimizer_type, parameters, Init_lr_fit, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY):
@@ -63,8 +70,16 @@ def make_optimizer(optimizer_type, parameters, Init_lr_fit, momentum=MOMENTUM, w
     raise KeyError(optimizer_type)
 
 
-def get_lr_scheduler(lr_decay_type, lr, min_lr, total_iters, warmup_iters_ratio=0.05, warmup_lr_ratio=0.1,
-                     no_aug_iter_ratio=0.05, step_num=10):
+def get_lr_scheduler(
+    lr_decay_type,
+    lr,
+    min_lr,
+    total_iters,
+    warmup_iters_ratio=0.05,
+    warmup_lr_ratio=0.1,
+    no_aug_iter_ratio=0.05,
+    step_num=10,
+):
     """The rules of utils/utils.py:101-131 (written here from what they compute), as a function of the position.
 
     'cos': a warmup of min(max(5% of total, 1), 3) positions rising quadratically from max(10% of lr, 1e-6) to lr
@@ -100,9 +115,19 @@ def get_lr_scheduler(lr_decay_type, lr, min_lr, total_iters, warmup_iters_ratio=
     return step
 
 
-def epoch_learning_rates(optimizer_type, Init_lr, Min_lr, UnFreeze_Epoch, Unfreeze_batch_size, lr_decay_type="cos",
-                         Freeze_Train=False, Freeze_Epoch=0, Freeze_batch_size=FREEZE_BATCH_SIZE, Init_Epoch=0,
-                         backbone="vit_b_16"):
+def epoch_learning_rates(
+    optimizer_type,
+    Init_lr,
+    Min_lr,
+    UnFreeze_Epoch,
+    Unfreeze_batch_size,
+    lr_decay_type="cos",
+    Freeze_Train=False,
+    Freeze_Epoch=0,
+    Freeze_batch_size=FREEZE_BATCH_SIZE,
+    Init_Epoch=0,
+    backbone="vit_b_16",
+):
     """The learning rate of each epoch as train.py's loop sets it (:350 the first phase's batch size, :362-363 the
     fitted rates, :373 the rule, :404-427 the unfreezing with its own batch size and rates, :450 set_optimizer_lr
     once per epoch), without the model and the data."""

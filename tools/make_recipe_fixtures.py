@@ -5,15 +5,11 @@ comes from tools/article_recipe.py (train.py's facts by line, its own code) and 
 
     python tools/make_recipe_fixtures.py --out test/fixtures/generated/recipe
 """
-import argparse
-import json
-import os
-import sys
 
 import torch
 
 import article_recipe as recipe
-from fixture_output import replaced_whole
+from fixture_output import run
 
 # AdamW is not in the article (its optimizer table, train.py:365-368, has 'adam' and 'sgd'). vitorch's AdamW takes
 # Adam's learning rate, betas and lr limits, with the decoupled weight decay of the DeiT / timm ViT recipes (0.05):
@@ -26,7 +22,9 @@ def optimizer_settings(kind):
     parameter = torch.nn.Parameter(torch.zeros(1))
     init_lr = recipe.RECOMMENDED_INIT_LR["adam" if kind == "adamw" else kind]
     if kind == "adamw":
-        optimizer = torch.optim.AdamW([parameter], init_lr, betas=(recipe.MOMENTUM, 0.999), weight_decay=ADAMW_WEIGHT_DECAY)
+        optimizer = torch.optim.AdamW(
+            [parameter], init_lr, betas=(recipe.MOMENTUM, 0.999), weight_decay=ADAMW_WEIGHT_DECAY
+        )
     else:
         optimizer = recipe.make_optimizer(kind, [parameter], init_lr)
     group = optimizer.param_groups[0]
@@ -40,14 +38,13 @@ def optimizer_settings(kind):
 
 def fitted(kind, batch_size, init_lr, min_lr):
     # The article gives Adam's range to the exact name 'adam' only; vitorch's AdamW takes Adam's.
-    lr, min_lr_fit, nbs, limits = recipe.fitted_learning_rates("adam" if kind == "adamw" else kind, batch_size, init_lr, min_lr)
+    lr, min_lr_fit, nbs, limits = recipe.fitted_learning_rates(
+        "adam" if kind == "adamw" else kind, batch_size, init_lr, min_lr
+    )
     return {"lr": lr, "minLr": min_lr_fit, "nbs": nbs, "limits": list(limits)}
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args()
+def generate(folder, args):
     kinds = ["sgd", "adam", "adamw"]
     optimizers = {kind: optimizer_settings(kind) for kind in kinds}
     scaling_cases = []
@@ -56,15 +53,39 @@ def main():
             for init_lr in [optimizers[kind]["lr"], 3e-2, 1e-4]:
                 min_lr = init_lr * recipe.MIN_LR_RATIO
                 f = fitted(kind, batch_size, init_lr, min_lr)
-                scaling_cases.append({"optimizer": kind, "batchSize": batch_size, "initLr": init_lr, "minLr": min_lr,
-                                      "fittedLr": f["lr"], "fittedMinLr": f["minLr"]})
+                scaling_cases.append(
+                    {
+                        "optimizer": kind,
+                        "batchSize": batch_size,
+                        "initLr": init_lr,
+                        "minLr": min_lr,
+                        "fittedLr": f["lr"],
+                        "fittedMinLr": f["minLr"],
+                    }
+                )
     # The run of test/train-fit.test.ts: SGD, Init_lr 1e-2, Min_lr 1e-4, 4 epochs of which the first frozen at batch
     # size 16, then batch size 32, the 'cos' rule.
-    train_fit = {"optimizer": "sgd", "initLr": 1e-2, "minLr": 1e-4, "epochs": 4, "freezeEpochs": 1, "freezeBatchSize": 16,
-                 "batchSize": 32, "lrDecayType": "cos"}
+    train_fit = {
+        "optimizer": "sgd",
+        "initLr": 1e-2,
+        "minLr": 1e-4,
+        "epochs": 4,
+        "freezeEpochs": 1,
+        "freezeBatchSize": 16,
+        "batchSize": 32,
+        "lrDecayType": "cos",
+    }
     train_fit["rates"] = recipe.epoch_learning_rates(
-        "sgd", 1e-2, 1e-4, UnFreeze_Epoch=4, Unfreeze_batch_size=32, lr_decay_type="cos", Freeze_Train=True, Freeze_Epoch=1,
-        Freeze_batch_size=16)
+        "sgd",
+        1e-2,
+        1e-4,
+        UnFreeze_Epoch=4,
+        Unfreeze_batch_size=32,
+        lr_decay_type="cos",
+        Freeze_Train=True,
+        Freeze_Epoch=1,
+        Freeze_batch_size=16,
+    )
     manifest = {
         "repository": recipe.ARTICLE_REPOSITORY,
         "commit": recipe.ARTICLE_COMMIT,
@@ -76,19 +97,22 @@ def main():
             "lrLimits": {kind: fitted(kind, 32, 1e-2, 1e-4)["limits"] for kind in kinds},
             "cases": scaling_cases,
         },
-        "train": {"epochs": recipe.UNFREEZE_EPOCH, "batchSize": recipe.UNFREEZE_BATCH_SIZE,
-                  "freezeBatchSize": recipe.FREEZE_BATCH_SIZE, "savePeriod": recipe.SAVE_PERIOD,
-                  "lrDecayType": recipe.LR_DECAY_TYPE,
-                  # The rates the default batch size gives each kind with its recommended Init_lr.
-                  "fitted": {kind: fitted(kind, recipe.UNFREEZE_BATCH_SIZE, optimizers[kind]["lr"], optimizers[kind]["minLr"])
-                             for kind in kinds}},
+        "train": {
+            "epochs": recipe.UNFREEZE_EPOCH,
+            "batchSize": recipe.UNFREEZE_BATCH_SIZE,
+            "freezeBatchSize": recipe.FREEZE_BATCH_SIZE,
+            "savePeriod": recipe.SAVE_PERIOD,
+            "lrDecayType": recipe.LR_DECAY_TYPE,
+            # The rates the default batch size gives each kind with its recommended Init_lr.
+            "fitted": {
+                kind: fitted(kind, recipe.UNFREEZE_BATCH_SIZE, optimizers[kind]["lr"], optimizers[kind]["minLr"])
+                for kind in kinds
+            },
+        },
         "runs": {"trainFit": train_fit},
     }
-    with replaced_whole(args.out, ".recipe-") as work:
-        with open(os.path.join(work, "manifest.json"), "w") as f:
-            json.dump(manifest, f, indent=1)
-    return 0
+    return manifest
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run("recipe", generate, whole_folder=True, description=__doc__)

@@ -26,19 +26,27 @@ import article_recipe
 
 def article_rule(kind, options, e):
     rule = article_recipe.get_lr_scheduler(
-        kind, options["lr"], options["minLr"], options["total"],
-        warmup_iters_ratio=options.get("warmupRatio", 0.05), warmup_lr_ratio=options.get("warmupLrRatio", 0.1),
-        no_aug_iter_ratio=options.get("noAugRatio", 0.05), step_num=options.get("steps", 10))
+        kind,
+        options["lr"],
+        options["minLr"],
+        options["total"],
+        warmup_iters_ratio=options.get("warmupRatio", 0.05),
+        warmup_lr_ratio=options.get("warmupLrRatio", 0.1),
+        no_aug_iter_ratio=options.get("noAugRatio", 0.05),
+        step_num=options.get("steps", 10),
+    )
     return rule(e)
 
 
 def batch_scaled_learning_rates(options, batch_size):
-    kind = "adam" if options["optimizer"] == "adamw" else options["optimizer"]   # vitorch's AdamW takes Adam's range
+    kind = "adam" if options["optimizer"] == "adamw" else options["optimizer"]  # vitorch's AdamW takes Adam's range
     nbs = options.get("nbs", 256)
     init_lr = options["initLr"]
     min_lr = options["minLr"]
     if nbs == 256:
-        lr, min_lr_fit, _, _ = article_recipe.fitted_learning_rates(kind, batch_size, init_lr, min_lr, backbone="vit_b_16")
+        lr, min_lr_fit, _, _ = article_recipe.fitted_learning_rates(
+            kind, batch_size, init_lr, min_lr, backbone="vit_b_16"
+        )
         return [lr, min_lr_fit]
     low, high = (1e-5, 1e-3) if kind == "adam" else (5e-4, 1e-1)
     return [
