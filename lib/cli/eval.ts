@@ -11,6 +11,7 @@ import * as path from 'path';
 import { BatchLoader } from '../data/loader';
 import type { VisionTransformer } from '../model';
 import { confusion, Confusion } from '../report/confusion';
+import { writeConfusionFiles } from '../report/confusion-files';
 import { formatCsv } from '../report/csv';
 import { sgd } from '../train/optimizer';
 import { Evaluation, Trainer } from '../train/trainer';
@@ -18,7 +19,6 @@ import { numberFlag, parseArgs, stringFlag, UsageError } from './args';
 import { datasetFrom } from './datasets';
 import { loadTrainedModel } from './load-model';
 import { OutputError, runCommand } from './run-command';
-import { writeEvaluationReport } from './train';
 import { ConfigError, DataSource, loadTrainConfig, TrainConfig } from './train-config';
 
 export const EVAL_USAGE = 'usage: vitorch eval --weights FILE --config FILE [--out DIR] [--json] [--predictions FILE] [--batch-size N] ' +
@@ -171,7 +171,7 @@ export async function evalCommand(args: string[]): Promise<number> {
 
     try {
       fs.mkdirSync(outDir, { recursive: true });
-      writeEvaluationReport(outDir, evaluation, config.classes, `vitorch eval: ${path.basename(weights)} on ${evaluation.count} images`);
+      writeConfusionFiles(outDir, c, `vitorch eval: ${path.basename(weights)} on ${evaluation.count} images`);
     } catch (error) {
       throw new OutputError(outDir, `cannot write the report: ${(error as Error).message}`);
     }
