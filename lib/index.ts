@@ -10,7 +10,7 @@ export {
 export type { CheckpointFormat, LoadCheckpointOptions, SaveCheckpointOptions } from './checkpoint';
 export { cpuCache, cuda, getNumThreads, libtorch, libtorchVersion, setNumThreads } from './runtime';
 export type { CpuCacheStats } from './runtime';
-export { CheckpointError, DisposedError, StateDictError } from './errors';
+export { CheckpointError, ConfigError, DisposedError, StateDictError } from './errors';
 export { LibtorchError } from './libtorch-locator';
 export type { LibtorchLocation } from './libtorch-locator';
 export { crossEntropy, manualSeed, noGrad } from './train/autograd';
@@ -22,8 +22,10 @@ export type {
   Autocast, Batch, EpochBatches, EpochEvent, EpochSchedule, EpochTotals, Evaluation, FitOptions, StepEvent, StepResult, StoppedEvent,
   TrainerOptions, TrainingEvent,
 } from './train/trainer';
-export { Classifier, defaultClassifier, defaultModelDir, defaultModelImages, loadClassifier, readClassifierConfig } from './classifier';
-export type { ClassifierConfig, Prediction } from './classifier';
+export {
+  Classifier, defaultClassifier, defaultModelDir, defaultModelImages, loadClassifier, preprocessorFor, readClassifierConfig,
+} from './classifier';
+export type { ClassifierConfig, LoadClassifierOptions, PreprocessConfig, Prediction, ResolvedClassifierConfig } from './classifier';
 export { perStep, seedCos, seedStep, warmupCosine } from './train/schedule';
 export type { Schedule, SeedCosOptions, SeedStepOptions, WarmupCosineOptions } from './train/schedule';
 export { seedLearningRates } from './train/lr-scaling';

@@ -2,9 +2,9 @@
 // a file the user named (config, data, image, checkpoint; the message names the file), 2 a usage error (followed
 // by the command's usage line). Anything else is a bug and keeps its stack (the dispatcher prints it, exit 1).
 import { DataError } from '../data/errors';
-import { CheckpointError, StateDictError } from '../errors';
+import { CheckpointError, ConfigError, StateDictError } from '../errors';
 import { UsageError } from './args';
-import { ConfigError } from './train-config';
+import { ConfigError as TrainConfigError } from './train-config';
 
 /** A file or folder the command was told to write cannot be written (--out naming a file, no permission). */
 export class OutputError extends Error {
@@ -16,7 +16,8 @@ export class OutputError extends Error {
 
 /** The errors that are the input's fault rather than vitorch's. */
 export function isInputError(error: unknown): error is Error {
-  return error instanceof ConfigError || error instanceof DataError || error instanceof CheckpointError ||
+  // Two ConfigErrors until train-config.ts throws lib/errors' (the one path to a model reads configs there).
+  return error instanceof ConfigError || error instanceof TrainConfigError || error instanceof DataError || error instanceof CheckpointError ||
     error instanceof StateDictError || error instanceof OutputError;
 }
 

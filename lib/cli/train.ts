@@ -46,8 +46,7 @@ export function checkpointName(epoch: number, loss: number, valLoss: number): st
 export async function trainCommand(args: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs(args, ['config', 'save-dir', 'time-limit', 'resume', 'weights'], ['skip-unknown-globals']);
-    if (parsed.positional.length > 0) throw new UsageError(`unexpected argument '${parsed.positional[0]}'`);
+    parsed = parseArgs(args, ['config', 'save-dir', 'time-limit', 'resume', 'weights'], ['skip-unknown-globals'], { positionals: false });
   } catch (error) {
     console.error(`vitorch train: ${(error as Error).message}\n${TRAIN_USAGE}`);
     return 2;
