@@ -113,7 +113,7 @@ export function resolveClassifierConfig(raw: Json, file: string): ResolvedClassi
   for (const key of Object.keys(raw)) {
     if (!known.includes(key)) throw new ConfigError(file, `unknown key '${key}' in the config; known keys: ${known.join(', ')}`);
   }
-  const fail = (what: string, where: string, value: unknown): never => { throw new ConfigError(file, expected(what, where, value)); };
+  const fail: Fail = (what, where, value) => { throw new ConfigError(file, expected(what, where, value)); };
   if (!isObject(raw.model)) fail('an object of model options', 'model', raw.model);
   const model = raw.model as VisionTransformerOptions;
   let classes: string[];
@@ -161,7 +161,9 @@ export function defaultPreprocess(model: VisionTransformerOptions, given: Partia
   };
 }
 
-function checkPreprocess(p: PreprocessConfig, model: VisionTransformerOptions, fail: (what: string, where: string, value: unknown) => never): void {
+type Fail = (what: string, where: string, value: unknown) => never;
+
+function checkPreprocess(p: PreprocessConfig, model: VisionTransformerOptions, fail: Fail): void {
   const inputShape = model.inputShape ?? [224, 224];
   if (!Array.isArray(p.size) || p.size.length !== 2 || p.size[0] !== inputShape[0] || p.size[1] !== inputShape[1]) {
     fail(`the model's inputShape [${inputShape.join(', ')}]`, 'preprocess.size', p.size);
@@ -173,7 +175,8 @@ function checkPreprocess(p: PreprocessConfig, model: VisionTransformerOptions, f
     const values: unknown = p[key];
     const ok = Array.isArray(values) && (values.length === 1 || values.length === p.channels) &&
       values.every((v) => typeof v === 'number' && Number.isFinite(v) && (key === 'mean' || v > 0));
-    if (!ok) fail(`${p.channels === 1 ? 'one number' : `1 or ${p.channels} numbers`}${key === 'std' ? ' > 0' : ''}`, `preprocess.${key}`, values);
+    const what = `${p.channels === 1 ? 'one number' : `1 or ${p.channels} numbers`}${key === 'std' ? ' > 0' : ''}`;
+    if (!ok) fail(what, `preprocess.${key}`, values);
   }
   if (p.resize !== 'center-crop' && p.resize !== 'letterbox') fail("'center-crop' or 'letterbox'", 'preprocess.resize', p.resize);
 }

@@ -34,7 +34,10 @@ export {
   readClasses,
 } from './data';
 export type { BatchLoaderOptions, Dataset, IdxDatasetOptions, ImageFolderOptions, PreprocessOptions } from './data';
-export { createServer } from './server/app';
+// The server's home is 'vitorch/server' (lib/server/index.ts); these stay for code that imports them from here.
+// createServer loads fastify, pino and prom-client on its first call, not when vitorch is required.
+export const createServer: typeof import('./server/app').createServer = (options) =>
+  (require('./server/app') as typeof import('./server/app')).createServer(options);
 export { Batcher } from './server/batcher';
 export type { BatcherOptions, BatchResult, BatchRunner } from './server/batcher';
 export type { ServerOptions } from './server/options';

@@ -11,7 +11,8 @@ export async function annotateCommand(args: string[]): Promise<number> {
   return runCommand('annotate', ANNOTATE_USAGE, async () => {
     const parsed = parseArgs(args, ['out', 'classes'], [], { overrides: false });
     if (parsed.positional.length !== 1) {
-      throw new UsageError(parsed.positional.length === 0 ? 'no folder given' : `expected one folder, received ${parsed.positional.length}`);
+      const count = parsed.positional.length;
+      throw new UsageError(count === 0 ? 'no folder given' : `expected one folder, received ${count}`);
     }
     const result = await annotate(parsed.positional[0], { out: stringFlag(parsed, 'out'), classesFile: stringFlag(parsed, 'classes') });
     const total = (counts: number[]): number => counts.reduce((a, b) => a + b, 0);

@@ -81,7 +81,9 @@ function usageErrorOf(error: Error & { code?: string }): Error {
       return new UsageError(`unexpected argument '${/'([^']*)'/.exec(error.message)?.[1] ?? ''}'`);
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
       if (/does not take an argument/.test(error.message)) return new UsageError(`${option} takes no value`);
-      if (/ambiguous/.test(error.message)) return new UsageError(`${option} needs a value (one that starts with '-' is written ${option}=VALUE)`);
+      if (/ambiguous/.test(error.message)) {
+        return new UsageError(`${option} needs a value (one that starts with '-' is written ${option}=VALUE)`);
+      }
       return new UsageError(`${option} needs a value`);
     default:
       return error;
@@ -97,13 +99,16 @@ export function numberFlag(parsed: ParsedArgs, name: string, check: (n: number) 
   const text = stringFlag(parsed, name);
   if (text === undefined) return undefined;
   const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value) || !check(value)) throw new UsageError(`expected ${what} for --${name}, received '${text}'`);
+  if (text.trim() === '' || !Number.isFinite(value) || !check(value)) {
+    throw new UsageError(`expected ${what} for --${name}, received '${text}'`);
+  }
   return value;
 }
 
 /** A whole number >= `min` (default 1) given to --name, or undefined when the flag is absent. */
 export function integerFlag(parsed: ParsedArgs, name: string, min = 1): number | undefined {
-  return numberFlag(parsed, name, (n) => Number.isInteger(n) && n >= min, min === 0 ? 'a non-negative integer' : min === 1 ? 'a positive integer' : `an integer >= ${min}`);
+  const what = min === 0 ? 'a non-negative integer' : min === 1 ? 'a positive integer' : `an integer >= ${min}`;
+  return numberFlag(parsed, name, (n) => Number.isInteger(n) && n >= min, what);
 }
 
 /** A comma-separated list of whole numbers >= 1 given to --name (`--batches 1,8,32`), or undefined. */

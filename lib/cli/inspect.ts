@@ -60,7 +60,8 @@ export async function inspectCommand(args: string[]): Promise<number> {
   return runCommand('inspect', INSPECT_USAGE, async () => {
     const parsed = parseArgs(args, ['config'], ['json', 'no-verify'], { overrides: false });
     if (parsed.positional.length !== 1) {
-      throw new UsageError(parsed.positional.length === 0 ? 'no checkpoint given' : `expected one checkpoint, received ${parsed.positional.length}`);
+      const count = parsed.positional.length;
+      throw new UsageError(count === 0 ? 'no checkpoint given' : `expected one checkpoint, received ${count}`);
     }
     const file = parsed.positional[0];
     const summary = await inspect(file, !parsed.flags.has('no-verify'));

@@ -16,9 +16,9 @@ export class OutputError extends Error {
 
 /** The errors that are the input's fault rather than vitorch's. */
 export function isInputError(error: unknown): error is Error {
-  // Two ConfigErrors until train-config.ts throws lib/errors' (the one path to a model reads configs there).
-  return error instanceof ConfigError || error instanceof TrainConfigError || error instanceof DataError || error instanceof CheckpointError ||
-    error instanceof StateDictError || error instanceof OutputError;
+  // Two ConfigErrors until train-config.ts throws lib/errors' (lib/classifier.ts, which reads configs, throws that).
+  return error instanceof ConfigError || error instanceof TrainConfigError || error instanceof DataError ||
+    error instanceof CheckpointError || error instanceof StateDictError || error instanceof OutputError;
 }
 
 /** Runs a command's body, turning its UsageError into exit 2 and its input errors into exit 1, each as one
