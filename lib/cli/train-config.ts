@@ -12,17 +12,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { z } from 'zod';
 import { readClasses } from '../data/annotations';
-import { IMAGENET_MEAN, IMAGENET_STD } from '../data/preprocess';
+import { defaultPreprocess } from '../classifier';
+import { ConfigError } from '../errors';
 import type { VisionTransformerOptions } from '../model';
 import { BATCH_SCALING, OPTIMIZER_DEFAULTS, OPTIMIZER_KINDS } from '../train/optimizer-defaults';
 import { expected } from '../validate';
 
-export class ConfigError extends Error {
-  constructor(readonly file: string, message: string) {
-    super(`${file}: ${message}`);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError };
 
 type Json = Record<string, unknown>;
 
@@ -188,17 +184,11 @@ export const configSchema = strict({
   train: trainSchema.prefault({}),
   training: z.custom<Json>(isObject, { error: 'an object' }).optional(),
 }).transform(({ training: _training, ...c }, ctx) => {
-  // The preprocessing the model implies, for what the config leaves out (the article's: ImageNet's mean and std, or
-  // 0.5 and 0.5 for one channel).
+  // The preprocessing the model implies, for what the config leaves out: the one set of defaults that every command
+  // and the server use (lib/classifier.ts).
   const inChans = c.model.inChans ?? 3;
-  const size = c.model.inputShape ?? [224, 224];
-  const grey = inChans === 1;
-  const p = c.preprocess;
-  const channels = p.channels ?? (grey ? 1 : 3);
-  const preprocess = {
-    size: p.size ?? [size[0], size[1]] as [number, number], channels,
-    mean: p.mean ?? (grey ? [0.5] : [...IMAGENET_MEAN]), std: p.std ?? (grey ? [0.5] : [...IMAGENET_STD]), resize: p.resize,
-  };
+  const preprocess = defaultPreprocess(c.model, c.preprocess);
+  const channels = preprocess.channels;
   if (channels !== inChans) issue(ctx, ['preprocess', 'channels'], `the model's inChans (${inChans})`, channels);
   for (const key of ['mean', 'std'] as const) {
     const values = preprocess[key];
