@@ -29,6 +29,11 @@ class ComputeThread {
     bool done = false;
     std::exception_ptr error;
     std::unique_lock<std::mutex> lock(mutex_);
+    if (stopped_) {
+      lock.unlock();
+      work();
+      return;
+    }
     waiting_.push_back([&] {
       try {
         work();
@@ -46,8 +51,15 @@ class ComputeThread {
 
   void post(std::function<void()> work) {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (stopped_) return;
     queued_.push_back(std::move(work));
     wake_.notify_all();
+  }
+
+  void stop() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    stopped_ = true;
+    finished_.wait(lock, [&] { return !running_; });
   }
 
  private:
@@ -57,10 +69,12 @@ class ComputeThread {
       std::function<void()> task;
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return !waiting_.empty() || !queued_.empty(); });
+        // Once stopped, it waits here for good.
+        wake_.wait(lock, [&] { return !stopped_ && (!waiting_.empty() || !queued_.empty()); });
         auto& from = waiting_.empty() ? queued_ : waiting_;
         task = std::move(from.front());
         from.pop_front();
+        running_ = true;
       }
       // OpenMP's and MKL's thread counts are per thread: setNumThreads, called on the main thread, takes effect
       // here.
@@ -72,6 +86,10 @@ class ComputeThread {
         task();
       } catch (...) {
       }
+      task = nullptr;
+      std::lock_guard<std::mutex> lock(mutex_);
+      running_ = false;
+      finished_.notify_all();
     }
   }
 
@@ -81,6 +99,8 @@ class ComputeThread {
   // Blocked callers' tasks (run), served first, then asynchronous ones (post), each in arrival order.
   std::deque<std::function<void()>> waiting_;
   std::deque<std::function<void()>> queued_;
+  bool running_ = false;
+  bool stopped_ = false;
   // Read by every caller without the lock (is_current), hence atomic.
   std::atomic<std::thread::id> id_{};
   // Last: started once everything above exists. Detached and never stopped: it lives as long as the process, so
@@ -146,6 +166,10 @@ void run_on_compute_thread(const std::function<void()>& work) {
 
 void post_to_compute_thread(std::function<void()> work) {
   compute_thread().post(std::move(work));
+}
+
+void stop_compute_thread() {
+  compute_thread().stop();
 }
 
 }  // namespace vitorch::runtime

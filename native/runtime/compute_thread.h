@@ -35,4 +35,9 @@ void run_on_compute_thread(const std::function<void()>& work);
 // is dropped). Never waits, so it may be called from any thread, the compute thread included.
 void post_to_compute_thread(std::function<void()> work);
 
+// For the process's exit (process.on('exit'), main thread): waits for the running task, if any, and runs nothing
+// after it: posted work is dropped, and synchronous calls run on the calling thread. exit() then destroys libtorch's
+// statics while nothing computes, where the compute thread would have gone on using them.
+void stop_compute_thread();
+
 }  // namespace vitorch::runtime
