@@ -122,6 +122,23 @@ test('binary tensor extension: binary input, binary output, Inference-Header-Con
   expect(all.body.length - Number(all.headers.get('inference-header-content-length'))).toBe(40);
 });
 
+/** A binary request for `input` whose JSON part is `pad` bytes longer than the shortest, so that the tensor's bytes
+ *  start at any offset in the body. */
+function binaryRequest(input: Float32Array, samples: number, pad: number): { body: Buffer; headers: Record<string, string> } {
+  return inferBinary(input, [samples, ...SAMPLE], { id: 'x'.repeat(pad + 1) });
+}
+
+test('binary input at every alignment in the body: the same logits as the same values sent as JSON', async () => {
+  const input = seededFloats(SAMPLE_SIZE, 4);
+  const expected = (await infer(inferJson(input, [1, ...SAMPLE]))).json().outputs[0].data;
+  for (let pad = 0; pad < 4; pad++) {
+    const { body, headers } = binaryRequest(input, 1, pad);
+    const answer = await infer(body, headers);
+    expect(answer.status).toBe(200);
+    expect(answer.json().outputs[0].data).toEqual(expected);
+  }
+});
+
 test('classification extension: the top k as BYTES "value:index:label", in order', async () => {
   const input = inputOf('classification');
   const answer = await infer(
@@ -395,6 +412,11 @@ test('--dtype bfloat16: FP32 on the wire, the bfloat16 model computing', async (
     // compute in float32).
     expect(relativeMaxError(served, pytorch.bfloat16)).toBeLessThanOrEqual(BFLOAT16_TOLERANCE);
     expect(relativeMaxError(served, pytorch.bfloat16)).toBeGreaterThan(PARITY_TOLERANCE);
+    // Binary input goes straight from the body's bytes to a bfloat16 tensor: the same numbers.
+    const { body, headers } = binaryRequest(input, 2, 1);
+    const binary = await request(`${bf16.url}/v2/models/vit/infer`, { body, headers });
+    expect(binary.status).toBe(200);
+    expect(binary.json().outputs[0].data).toEqual(answer.json().outputs[0].data);
   } finally {
     await bf16.close();
   }
