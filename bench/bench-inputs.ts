@@ -12,6 +12,7 @@ export const IMAGE_VALUES = 3 * 224 * 224;
 const INPUT_SEED = 224;
 
 export function findPython(): string {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- scripts/ is plain CommonJS, outside the TypeScript project
   const { findPython: find } = require(path.join(root, 'scripts', 'python.js')) as { findPython(): string | null };
   const python = find();
   if (!python) throw new Error('no Python 3 found (tried $PYTHON, python3, python); see tools/requirements.txt');

@@ -335,7 +335,7 @@ function printAgreements(list: Agreement[]): void {
 /** One contestant at one batch size as bench/results/inference.json records it: raw samples and the summary. */
 function resultEntry(m: Measurement, roofline: Roofline | undefined, bf16Roofline: Roofline | undefined,
   vitorchSpeed: number | undefined): Record<string, unknown> {
-  const { outputFile, reports, ...raw } = m;
+  const { outputFile: _outputFile, reports: _reports, ...raw } = m;
   const entry: Record<string, unknown> = { ...raw, failed: m.errors.length > 0 };
   if (m.errors.length || !m.seconds.length) return entry;
   const { medianSeconds, p90Seconds, minSeconds, maxSeconds, ...speed } = summarize(m);

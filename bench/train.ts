@@ -20,7 +20,7 @@ import {
   VisionTransformer,
 } from '../lib';
 import type { VisionTransformerOptions } from '../lib';
-import { seededNormals } from './bench-inputs';
+import { findPython, seededNormals } from './bench-inputs';
 import { featureDispatchLibrary, vendorDispatchDiffers } from './feature-dispatch';
 import { describeCpu } from './cpu';
 import { choiceFlag, choiceListFlag, integerFlag, parseArgs, runMain } from './run-main';
@@ -136,13 +136,6 @@ class TorchChild {
   close(): void {
     if (!this.exited) this.child.stdin.end(`${JSON.stringify({ cmd: 'quit' })}\n`);
   }
-}
-
-function findPython(): string {
-  const { findPython: find } = require(path.join(root, 'scripts', 'python.js')) as { findPython(): string | null };
-  const python = find();
-  if (!python) throw new Error('no Python 3 found (tried $PYTHON, python3, python); see tools/requirements.txt');
-  return python;
 }
 
 /** reference_vit.VisionTransformer's keyword arguments for the model vitorch built (defaults filled in by vitorch,

@@ -69,7 +69,7 @@ export function prebuiltReleases(root: string = packageRoot()): string[] {
 /** The local build node-gyp-build finds in build/ (Release, else Debug), or null. PREBUILDS_ONLY=1 (node-gyp-build's
  *  own switch) skips it, so that a checkout can run its prebuilt addons. */
 export function localBuild(root: string = packageRoot()): AddonFiles | null {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- node-gyp-build ships no types
   const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
   let addon: string;
   try {
@@ -201,7 +201,7 @@ export function loadAddon(): LoadedAddon {
         : `${missing} (needed by ${CUDA_LIBRARY}) was not found, so CUDA is off and vitorch runs on the CPU`;
     }
   }
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the addon's path is known only now
   return { ...resolved, native: require(files.addon), cudaProblem };
 }
 

@@ -39,6 +39,7 @@ export type { BatchLoaderOptions, Dataset, IdxDatasetOptions, ImageFolderOptions
 // The server's home is 'vitorch/server' (lib/server/index.ts); these stay for code that imports them from here.
 // createServer loads fastify, pino and prom-client on its first call, not when vitorch is required.
 export const createServer: typeof import('./server/app').createServer = (options) =>
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on the first call, not with vitorch
   (require('./server/app') as typeof import('./server/app')).createServer(options);
 export { Batcher } from './server/batcher';
 export type { BatcherOptions, BatchResult, BatchRunner } from './server/batcher';

@@ -8,13 +8,13 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { VisionTransformer } from '../lib';
+import { python as findPython } from './python';
 import { request } from './server-fixtures';
 
 const ROOT = path.join(__dirname, '..');
 const CLI = path.join(ROOT, 'dist', 'lib', 'cli', 'vitorch.js');
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'generated', 'cli');
 const ASSETS = path.join(ROOT, 'assets', 'fashion-mnist');
-const { findPython } = require(path.join(ROOT, 'scripts', 'python.js')) as { findPython(): string | null };
 
 interface Case { name: string; config: string; weights: string; accurate: boolean; hasVal: boolean }
 interface PredictJson { image: string; top: { label: string; index: number; probability: number }[] }
@@ -34,7 +34,6 @@ function vitorch(args: string[]) {
 
 beforeAll(() => {
   const python = findPython();
-  if (!python) throw new Error('these tests need Python 3 with numpy and PIL (tools/requirements.txt)');
   const make = spawnSync(python, [path.join(ROOT, 'tools', 'make_cli_fixtures.py'), '--out', FIXTURES], { encoding: 'utf8' });
   if (make.status !== 0) throw new Error(`make_cli_fixtures.py failed:\n${make.stderr}`);
   const manifest = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'manifest.json'), 'utf8'));

@@ -8,11 +8,11 @@ import * as os from 'os';
 import * as path from 'path';
 import { VisionTransformer } from '../lib';
 import { parseCsv } from '../lib/report/csv';
+import { python as findPython } from './python';
 
 const ROOT = path.join(__dirname, '..');
 const CLI = path.join(ROOT, 'dist', 'lib', 'cli', 'vitorch.js');
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'generated', 'cli');
-const { findPython } = require(path.join(ROOT, 'scripts', 'python.js')) as { findPython(): string | null };
 
 interface Manifest {
   train: { images: string; labels: string; count: number };
@@ -45,9 +45,7 @@ function oracle<T>(...args: string[]): T {
 }
 
 beforeAll(() => {
-  const found = findPython();
-  if (!found) throw new Error('these tests need Python 3 with torch, numpy and PIL (tools/requirements.txt)');
-  python = found;
+  python = findPython();
   const make = spawnSync(python, [path.join(ROOT, 'tools', 'make_cli_fixtures.py'), '--out', FIXTURES], { encoding: 'utf8' });
   if (make.status !== 0) throw new Error(`make_cli_fixtures.py failed:\n${make.stderr}`);
   manifest = JSON.parse(fs.readFileSync(fixture('manifest.json'), 'utf8'));

@@ -3,6 +3,7 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { python as findPython } from './python';
 
 export const ROOT = path.join(__dirname, '..');
 export const FIXTURES = path.join(__dirname, 'fixtures', 'generated', 'train-cli');
@@ -15,11 +16,7 @@ export const CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', '
 export function ensureFixtures(): unknown {
   const manifest = path.join(FIXTURES, 'manifest.json');
   if (!fs.existsSync(manifest) || fs.statSync(manifest).mtimeMs < fs.statSync(TOOL).mtimeMs) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { findPython } = require(path.join(ROOT, 'scripts', 'python.js')) as { findPython(): string | null };
-    const python = findPython();
-    if (!python) throw new Error('the train tests need Python 3 with numpy, PIL and torch (tools/requirements.txt)');
-    const run = spawnSync(python, [TOOL, '--out', FIXTURES], { encoding: 'utf8' });
+    const run = spawnSync(findPython(), [TOOL, '--out', FIXTURES], { encoding: 'utf8' });
     if (run.status !== 0) throw new Error(`tools/make_train_cli_fixtures.py failed:\n${run.stderr}`);
   }
   return JSON.parse(fs.readFileSync(manifest, 'utf8'));

@@ -70,7 +70,7 @@ export function diagnose(): DoctorReport {
     report.addon = { ...resolved.files, builtAgainst: resolved.build };
     report.libtorch = resolved.libtorch;
     // Loads the addon (the checks above passed, so this finds the same libtorch).
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only once the checks above passed
     const runtime = require('../runtime') as typeof import('../runtime');
     report.cuda = {
       libraries: resolved.libtorch.hasCuda, problem: runtime.cuda.problem,

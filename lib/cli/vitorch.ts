@@ -12,6 +12,7 @@ import { LibtorchError } from '../libtorch-locator';
 type Command = (args: string[]) => Promise<number>;
 
 // Loaded on demand, so that `vitorch annotate` does not load libtorch.
+/* eslint-disable @typescript-eslint/no-require-imports -- a static import would load every command's modules */
 const COMMANDS: Record<string, () => Command> = {
   train: () => require('./train').trainCommand,
   eval: () => require('./eval').evalCommand,
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, () => Command> = {
   serve: () => require('./serve').serveCommand,
   doctor: () => require('./doctor').doctorCommand,
 };
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 const USAGE = `usage: vitorch <command> [options]\ncommands: ${Object.keys(COMMANDS).join(', ')}`;
 
