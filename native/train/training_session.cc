@@ -118,6 +118,7 @@ std::vector<torch::Tensor> TrainingSession::parameters_with_gradients() const {
 
 double TrainingSession::apply_update(double max_grad_norm) {
   if (max_grad_norm < 0) throw InvalidValue("expected maxGradNorm >= 0, received " + std::to_string(max_grad_norm));
+  // Data-parallel training averages parameters_with_gradients()'s gradients across processes here, first.
   double norm = -1.0;
   if (max_grad_norm > 0) {
     const auto parameters = parameters_with_gradients();
