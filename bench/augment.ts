@@ -13,9 +13,11 @@ import * as path from 'path';
 import { autoAugment } from '../lib/data/auto-augment';
 import { forKey } from '../lib/data/random';
 import { idxDataset } from '../lib/data/idx';
+import { countArgument, runMain } from './run-main';
 
 const root = path.join(__dirname, '..', '..');
-const reps = Number(process.argv[2] ?? 40);
+// Timed calls per contestant: the one argument, set by main().
+let reps = 40;
 const fashion = process.env.FASHION_MNIST_DIR ?? '/usr/share/datasets/fashion-mnist';
 
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
@@ -56,6 +58,7 @@ function rgbImages(count: number, size: number): Uint8Array {
 }
 
 async function main(): Promise<void> {
+  reps = countArgument(process.argv.slice(2), 'reps', 40);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-bench-augment-'));
   try {
     const images = path.join(fashion, 'train-images-idx3-ubyte.gz');
@@ -119,7 +122,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+runMain('augment', main);

@@ -2,6 +2,7 @@
 // Prints JSON: seconds and peak resident growth in bytes (Linux /proc/self/status).
 import * as fs from 'fs';
 import { vitAsync } from '../lib';
+import { parseArgs, runMain, UsageError } from './run-main';
 
 function residentKib(field: 'VmRSS' | 'VmHWM'): number {
   const line = fs.readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith(`${field}:`));
@@ -18,4 +19,8 @@ async function main(file: string): Promise<void> {
   model.dispose();
 }
 
-main(process.argv[2]).catch((error) => { console.error(error); process.exit(1); });
+runMain('checkpoint-load-once', () => {
+  const files = parseArgs(process.argv.slice(2), [], [], { overrides: false }).positional;
+  if (files.length !== 1) throw new UsageError(`expected one checkpoint file, received ${files.length} arguments`);
+  return main(files[0]);
+});

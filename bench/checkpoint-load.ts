@@ -6,10 +6,10 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { countArgument, runMain } from './run-main';
 
 const root = path.join(__dirname, '..', '..');
 const checkpoint = path.join(root, 'model_data', 'vit-patch_16.pth');
-const runs = Number(process.argv[2] ?? 5);
 
 interface Sample { seconds: number; peakGrowthBytes: number }
 
@@ -22,6 +22,7 @@ function measure(command: string, args: string[]): Sample {
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 function main(): void {
+  const runs = countArgument(process.argv.slice(2), 'runs', 5);
   const python = path.join(root, 'scripts', 'python.js');
   if (!fs.existsSync(checkpoint)) {
     const made = spawnSync(process.execPath, [python, 'tools/make_demo_checkpoint.py', checkpoint], { cwd: root, stdio: 'inherit' });
@@ -54,4 +55,4 @@ function main(): void {
     JSON.stringify({ fileBytes, runs, speedup, ...summary }, null, 2));
 }
 
-main();
+runMain('checkpoint-load', main);

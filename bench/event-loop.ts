@@ -12,6 +12,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { monitorEventLoopDelay } from 'perf_hooks';
 import { tensor, vit, VisionTransformer } from '../lib';
+import { choiceFlag, integerFlag, parseArgs, runMain } from './run-main';
 
 const root = path.join(__dirname, '..', '..');
 const checkpoint = path.join(root, 'model_data', 'vit-patch_16.pth');
@@ -26,21 +27,12 @@ type ModelName = 'vit-b' | 'small';
 interface Options { calls: number; batch: number; model: ModelName }
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { calls: 2000, batch: 1, model: 'vit-b' };
-  for (let i = 0; i < argv.length; i += 2) {
-    const [flag, value] = [argv[i], argv[i + 1]];
-    if (flag === '--model') {
-      if (value !== 'vit-b' && value !== 'small') throw new Error(`--model must be vit-b or small, got ${value}`);
-      options.model = value;
-    } else if (flag === '--calls' || flag === '--batch') {
-      const count = Number(value);
-      if (!Number.isInteger(count) || count < 1) throw new Error(`${flag} needs a positive whole number, got ${value}`);
-      options[flag === '--calls' ? 'calls' : 'batch'] = count;
-    } else {
-      throw new Error(`unknown option ${flag}`);
-    }
-  }
-  return options;
+  const parsed = parseArgs(argv, ['calls', 'batch', 'model'], [], { overrides: false, positionals: false });
+  return {
+    calls: integerFlag(parsed, 'calls') ?? 2000,
+    batch: integerFlag(parsed, 'batch') ?? 1,
+    model: choiceFlag(parsed, 'model', ['vit-b', 'small'] as const) ?? 'vit-b',
+  };
 }
 
 function loadModel(name: ModelName): VisionTransformer {
@@ -117,4 +109,4 @@ async function main(): Promise<void> {
   console.log(`wrote ${path.relative(root, resultsFile)}`);
 }
 
-main().catch((error) => { console.error(error instanceof Error ? error.message : error); process.exit(1); });
+runMain('event-loop', main);

@@ -8,6 +8,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { choiceListFlag, integerFlag, integerListFlag, parseArgs, runMain } from './run-main';
 
 const root = path.join(__dirname, '..', '..');
 const IMAGE_VALUES = 3 * 224 * 224;
@@ -21,20 +22,12 @@ interface Options { batches: number[]; reps: number; dtypes: BenchDType[] }
 interface ContestantResult { device?: string; results: { batch: number; seconds: number[] }[] }
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { batches: [1, 8, 32], reps: 20, dtypes: [...DTYPES] };
-  for (let i = 0; i < argv.length; i += 2) {
-    const [flag, value] = [argv[i], argv[i + 1]];
-    if (value === undefined) throw new Error(`${flag} needs a value`);
-    if (flag === '--batches') options.batches = value.split(',').map(Number);
-    else if (flag === '--reps') options.reps = Number(value);
-    else if (flag === '--dtypes') options.dtypes = value.split(',') as BenchDType[];
-    else throw new Error(`unknown option ${flag}`);
-  }
-  if (!options.batches.every((b) => Number.isInteger(b) && b > 0) || !(options.reps > 0) ||
-      !options.dtypes.every((d) => (DTYPES as readonly string[]).includes(d))) {
-    throw new Error(`expected --batches of positive integers, --reps > 0, --dtypes among ${DTYPES.join(', ')}`);
-  }
-  return options;
+  const parsed = parseArgs(argv, ['batches', 'reps', 'dtypes'], [], { overrides: false, positionals: false });
+  return {
+    batches: integerListFlag(parsed, 'batches') ?? [1, 8, 32],
+    reps: integerFlag(parsed, 'reps') ?? 20,
+    dtypes: choiceListFlag(parsed, 'dtypes', DTYPES) ?? [...DTYPES],
+  };
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
@@ -131,7 +124,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error) => {
-  console.error(error instanceof Error ? error.message : String(error));
-  process.exitCode = 1;
-});
+runMain('gpu-inference', main);

@@ -12,6 +12,7 @@
 // Only the model call is timed: the input tensor is made once beforehand, as the Python contestants make theirs.
 import * as fs from 'fs';
 import type { ModelDType, Tensor } from '../lib';
+import { choiceFlag, integerFlag, parseArgs, runMain, stringFlag, UsageError } from './run-main';
 
 // vitorch-vendor-dispatch is vitorch-sync run with VITORCH_MKL_VENDOR_DISPATCH=1 (set by bench/inference.ts).
 const CONTESTANTS = ['vitorch-sync', 'vitorch-async', 'vitorch-vendor-dispatch', 'vitorch-bf16', 'vitorch-fp16', 'onnxruntime'] as const;
@@ -31,35 +32,25 @@ interface Arguments {
 }
 
 function parseArguments(argv: string[]): Arguments {
-  const given = new Map<string, string>();
-  for (let i = 0; i < argv.length; i += 2) {
-    if (!argv[i].startsWith('--') || argv[i + 1] === undefined) throw new Error(`expected --name value, got ${argv[i]}`);
-    given.set(argv[i].slice(2), argv[i + 1]);
-  }
-  const text = (name: string): string => {
-    const value = given.get(name);
-    if (value === undefined) throw new Error(`--${name} is required`);
+  const parsed = parseArgs(argv, ['contestant', 'weights', 'onnx', 'batch', 'threads', 'warmup', 'reps', 'input', 'save-output'], [],
+    { overrides: false, positionals: false });
+  const required = <T>(name: string, value: T | undefined): T => {
+    if (value === undefined) throw new UsageError(`--${name} is required`);
     return value;
   };
-  const count = (name: string, fallback?: number): number => {
-    const value = given.has(name) ? Number(given.get(name)) : fallback;
-    if (value === undefined || !Number.isInteger(value) || value < 0) throw new Error(`--${name} needs a whole number`);
-    return value;
-  };
-  const contestant = text('contestant');
-  if (!(CONTESTANTS as readonly string[]).includes(contestant)) {
-    throw new Error(`--contestant must be one of ${CONTESTANTS.join(', ')}`);
-  }
+  const text = (name: string) => required(name, stringFlag(parsed, name));
+  const count = (name: string) => required(name, integerFlag(parsed, name, 0));
+  const contestant = required('contestant', choiceFlag(parsed, 'contestant', CONTESTANTS));
   return {
-    contestant: contestant as Contestant,
+    contestant,
     weights: contestant === 'onnxruntime' ? '' : text('weights'),
     onnx: contestant === 'onnxruntime' ? text('onnx') : '',
     batch: count('batch'),
     threads: count('threads'),
-    warmup: count('warmup', 2),
+    warmup: integerFlag(parsed, 'warmup', 0) ?? 2,
     reps: count('reps'),
     input: text('input'),
-    saveOutput: given.get('save-output'),
+    saveOutput: stringFlag(parsed, 'save-output'),
   };
 }
 
@@ -143,4 +134,4 @@ async function main(): Promise<void> {
   console.log(JSON.stringify({ contestant: args.contestant, batch: args.batch, threads: args.threads, ...result }));
 }
 
-main().catch((error) => { console.error(error); process.exit(1); });
+runMain('inference-node', main);

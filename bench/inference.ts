@@ -13,6 +13,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { checkpoint, ensureCheckpoint, findPython, root, runSetupStep, writeInputs } from './bench-inputs';
 import { featureDispatchLibrary } from './feature-dispatch';
+import { choiceListFlag, integerFlag, integerListFlag, parseArgs, runMain, UsageError } from './run-main';
 
 const onnxModel = path.join(root, 'model_data', 'vit-patch_16.onnx');
 const nodeContestantScript = path.join(__dirname, 'inference-node.js');
@@ -41,9 +42,6 @@ const ALL_CONTESTANTS = [...FLOAT32_CONTESTANTS, ...HALF_PRECISION_CONTESTANTS, 
 // Logits only mean something for models.
 const isModel = (contestant: string) => !contestant.startsWith('gemm');
 
-/** A mistake on the command line: reported in one line, without a stack. */
-class UsageError extends Error {}
-
 interface Options {
   quick: boolean;
   threads: number;
@@ -55,29 +53,18 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { quick: false, threads: os.availableParallelism(), batches: [], runs: 1, precisionBatch: 1 };
-  let batches: number[] | undefined;
-  const positive = (flag: string, text: string | undefined): number => {
-    const value = Number(text);
-    if (!Number.isInteger(value) || value < 1) throw new UsageError(`${flag} needs a positive whole number, got ${text}`);
-    return value;
+  const parsed = parseArgs(argv, ['threads', 'batches', 'reps', 'runs', 'precision-batch', 'only'], ['quick'],
+    { overrides: false, positionals: false });
+  const quick = parsed.flags.has('quick');
+  const options: Options = {
+    quick,
+    threads: integerFlag(parsed, 'threads') ?? os.availableParallelism(),
+    batches: integerListFlag(parsed, 'batches') ?? (quick ? [1, 8] : [1, 8, 32]),
+    reps: integerFlag(parsed, 'reps'),
+    only: choiceListFlag(parsed, 'only', ALL_CONTESTANTS),
+    runs: integerFlag(parsed, 'runs') ?? 1,
+    precisionBatch: integerFlag(parsed, 'precision-batch') ?? 1,
   };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    if (flag === '--quick') { options.quick = true; continue; }
-    const value = argv[++i];
-    if (flag === '--threads') options.threads = positive(flag, value);
-    else if (flag === '--batches') batches = (value ?? '').split(',').map((b) => positive(flag, b));
-    else if (flag === '--reps') options.reps = positive(flag, value);
-    else if (flag === '--runs') options.runs = positive(flag, value);
-    else if (flag === '--precision-batch') options.precisionBatch = positive(flag, value);
-    else if (flag === '--only') {
-      options.only = (value ?? '').split(',');
-      const unknown = options.only.filter((name) => !ALL_CONTESTANTS.includes(name));
-      if (unknown.length) throw new UsageError(`unknown contestant ${unknown.join(', ')}; known: ${ALL_CONTESTANTS.join(', ')}`);
-    } else throw new UsageError(`unknown option ${flag}`);
-  }
-  options.batches = batches ?? (options.quick ? [1, 8] : [1, 8, 32]);
   // Half precision is slow: one image unless a full run asks for more.
   if (options.quick) options.precisionBatch = 1;
   // Its logits are compared with vitorch-sync's float32 ones on the same images, so that batch must be swept too.
@@ -433,10 +420,4 @@ function main(): void {
   console.log(`\nwrote ${path.relative(root, resultsFile)}`);
 }
 
-try {
-  main();
-} catch (error) {
-  if (!(error instanceof UsageError)) throw error;
-  console.error(`bench/inference: ${error.message}`);
-  process.exit(2);
-}
+runMain('inference', main);

@@ -1,10 +1,9 @@
 // The command-line options the serving benchmarks share, and what each run needs before a server starts: the
 // checkpoint, the image every request carries, the CPU.
-import { parseArgs, ParseArgsConfig } from 'util';
 import { ensureCheckpoint, findPython, IMAGE_VALUES, normalImages, writeInputs } from './bench-inputs';
+import { parseArgs, UsageError } from './run-main';
 
-/** A mistake on the command line: reported in one line, without a stack. */
-export class UsageError extends Error {}
+export { UsageError };
 
 export interface ServerSettings {
   /** Intra-op threads of every model (vitorch's VITORCH_NUM_THREADS, torch.set_num_threads in TorchServe). */
@@ -15,7 +14,8 @@ export interface ServerSettings {
   timeoutMs: number;
 }
 
-type Flags = NonNullable<ParseArgsConfig['options']>;
+/** Each flag: a value or a switch, and its default. */
+type Flags = Record<string, { type: 'string' | 'boolean'; default?: string | boolean }>;
 
 const SERVER_FLAGS: Flags = {
   threads: { type: 'string', default: '2' },
@@ -25,13 +25,13 @@ const SERVER_FLAGS: Flags = {
   'timeout-ms': { type: 'string', default: '120000' },
 };
 
+/** The flags' values by name, defaults filled in (lib/cli/args.ts parses). */
 export function parseFlags(argv: string[], own: Flags): Record<string, string | boolean | undefined> {
-  try {
-    return parseArgs({ args: argv, options: { ...SERVER_FLAGS, ...own }, strict: true, allowPositionals: false }).values as
-      Record<string, string | boolean | undefined>;
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const flags: Flags = { ...SERVER_FLAGS, ...own };
+  const names = Object.keys(flags);
+  const parsed = parseArgs(argv, names.filter((n) => flags[n].type === 'string'), names.filter((n) => flags[n].type === 'boolean'),
+    { overrides: false, positionals: false });
+  return Object.fromEntries(names.map((name) => [name, parsed.flags.get(name) ?? flags[name].default]));
 }
 
 export function wholeNumber(values: Record<string, unknown>, name: string, minimum = 1): number {

@@ -14,6 +14,7 @@ import type { Dataset } from '../lib/data/dataset';
 import { loadTrainConfig } from '../lib/cli/train-config';
 import { buildTrainingRun } from '../lib/cli/train-run';
 import type { EpochBatches } from '../lib/train/trainer';
+import { integerFlag, parseArgs, runMain } from './run-main';
 
 const root = path.join(__dirname, '..', '..');
 const configFile = path.join(root, 'examples', 'fashion-mnist.json');
@@ -26,16 +27,13 @@ const GOAL_RSS_GROWTH = 0.05;
 interface Options { images: number; epochs: number; threads: number }
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { images: 12_800, epochs: 3, threads: 2 };
-  for (let i = 0; i < argv.length; i += 2) {
-    const [flag, value] = [argv[i], argv[i + 1]];
-    const count = Number(value);
-    if (!['--images', '--epochs', '--threads'].includes(flag)) throw new Error(`unknown option ${flag}`);
-    if (!Number.isInteger(count) || count < 1) throw new Error(`${flag} needs a positive whole number, got ${value}`);
-    options[flag.slice(2) as keyof Options] = count;
-  }
-  if (options.epochs < 2) throw new Error('--epochs must be at least 2: growth is measured after the first epoch');
-  return options;
+  const parsed = parseArgs(argv, ['images', 'epochs', 'threads'], [], { overrides: false, positionals: false });
+  return {
+    images: integerFlag(parsed, 'images') ?? 12_800,
+    // Growth is measured after the first epoch.
+    epochs: integerFlag(parsed, 'epochs', 2) ?? 3,
+    threads: integerFlag(parsed, 'threads') ?? 2,
+  };
 }
 
 /** The first `count` samples of a dataset: a shorter epoch of the same data, loaded the same way. */
@@ -120,7 +118,4 @@ async function main(): Promise<void> {
   console.log(`wrote ${path.relative(root, resultsFile)}`);
 }
 
-main().catch((error) => {
-  console.error(`bench/train-event-loop: ${error instanceof Error ? error.message : String(error)}`);
-  process.exit(1);
-});
+runMain('train-event-loop', main);

@@ -23,6 +23,7 @@ import type { VisionTransformerOptions } from '../lib';
 import { seededNormals } from './bench-inputs';
 import { featureDispatchLibrary, vendorDispatchDiffers } from './feature-dispatch';
 import { describeCpu } from './cpu';
+import { choiceFlag, choiceListFlag, integerFlag, parseArgs, runMain } from './run-main';
 
 const root = path.join(__dirname, '..', '..');
 const checkpoint = path.join(root, 'model_data', 'vit-patch_16.pth');
@@ -38,9 +39,6 @@ const CHECK_IMAGES = 2;
 // Same weights, same float32 model: agreement to float32 reassociation, relative to the largest logit.
 const SAME_MODEL_TOLERANCE = 1e-4;
 const INPUT_SEED = 28;
-
-/** A mistake on the command line: reported in one line, without a stack. */
-class UsageError extends Error {}
 
 interface Configuration {
   name: string;
@@ -89,32 +87,18 @@ interface Options {
 
 function parseOptions(argv: string[]): Options {
   // Two threads unless told otherwise: the issue's thread count, and this machine's core count when it was written.
-  const options: Options = { quick: false, threads: 2, autocast: null, mainThread: false };
-  const positive = (flag: string, text: string | undefined): number => {
-    const value = Number(text);
-    if (!Number.isInteger(value) || value < 1) throw new UsageError(`${flag} needs a positive whole number, got ${text}`);
-    return value;
+  const parsed = parseArgs(argv, ['threads', 'rounds', 'steps', 'warmup', 'autocast', 'only'], ['quick', 'main-thread'],
+    { overrides: false, positionals: false });
+  return {
+    quick: parsed.flags.has('quick'),
+    threads: integerFlag(parsed, 'threads') ?? 2,
+    rounds: integerFlag(parsed, 'rounds'),
+    steps: integerFlag(parsed, 'steps'),
+    warmup: integerFlag(parsed, 'warmup'),
+    only: choiceListFlag(parsed, 'only', CONFIGURATIONS.map((c) => c.name)),
+    autocast: choiceFlag(parsed, 'autocast', ['bfloat16'] as const) ?? null,
+    mainThread: parsed.flags.has('main-thread'),
   };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    if (flag === '--quick') { options.quick = true; continue; }
-    if (flag === '--main-thread') { options.mainThread = true; continue; }
-    const value = argv[++i];
-    if (flag === '--threads') options.threads = positive(flag, value);
-    else if (flag === '--rounds') options.rounds = positive(flag, value);
-    else if (flag === '--steps') options.steps = positive(flag, value);
-    else if (flag === '--warmup') options.warmup = positive(flag, value);
-    else if (flag === '--autocast') {
-      if (value !== 'bfloat16') throw new UsageError(`--autocast takes bfloat16, got ${value}`);
-      options.autocast = value;
-    } else if (flag === '--only') {
-      options.only = (value ?? '').split(',');
-      const known = CONFIGURATIONS.map((c) => c.name);
-      const unknown = options.only.filter((name) => !known.includes(name));
-      if (unknown.length) throw new UsageError(`unknown configuration ${unknown.join(', ')}; known: ${known.join(', ')}`);
-    } else throw new UsageError(`unknown option ${flag}`);
-  }
-  return options;
 }
 
 // ---- inputs ----------------------------------------------------------------------------------------------------
@@ -483,8 +467,4 @@ async function main(): Promise<void> {
   console.log(`\nwrote ${path.relative(root, resultsFile)}`);
 }
 
-main().catch((error) => {
-  if (!(error instanceof UsageError)) throw error;
-  console.error(`bench/train: ${error.message}`);
-  process.exit(2);
-});
+runMain('train', main);

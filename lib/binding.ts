@@ -163,6 +163,7 @@ export interface NativeBinding {
   registerErrorClasses(classes: object): void;
   setNumThreads(count: number): void;
   getNumThreads(): number;
+  stopComputeThread(): void;
   cpuCacheStats(): CpuCacheStats;
   setCpuCacheLimit(bytes: number): void;
   releaseCpuCache(): void;

@@ -79,7 +79,7 @@ export function loadCheckpoint(file: string, options: LoadCheckpointOptions = {}
   return wrap(binding.loadCheckpoint(requireString(file, 'path'), validateLoadOptions(options)));
 }
 
-/** loadCheckpoint on a libuv pool thread. */
+/** loadCheckpoint on the compute thread, off the event loop. */
 export function loadCheckpointAsync(file: string, options: LoadCheckpointOptions = {}): Promise<CheckpointTensors> {
   const callerStack = new Error().stack;
   const reading = binding.loadCheckpointAsync(requireString(file, 'path'), validateLoadOptions(options));
@@ -125,7 +125,7 @@ export function saveCheckpoint(file: string, tensors: Map<string, Tensor>, optio
   binding.saveCheckpoint(...validateSave(file, tensors, options));
 }
 
-/** saveCheckpoint on a libuv pool thread. */
+/** saveCheckpoint on the compute thread, off the event loop. */
 export function saveCheckpointAsync(file: string, tensors: Map<string, Tensor>, options: SaveCheckpointOptions = {}): Promise<void> {
   const callerStack = new Error().stack;
   return withCallerStack(binding.saveCheckpointAsync(...validateSave(file, tensors, options)), callerStack);

@@ -10,29 +10,36 @@ export {
 export type { CheckpointFormat, LoadCheckpointOptions, SaveCheckpointOptions } from './checkpoint';
 export { cpuCache, cuda, getNumThreads, libtorch, libtorchVersion, setNumThreads } from './runtime';
 export type { CpuCacheStats } from './runtime';
-export { CheckpointError, DisposedError, StateDictError } from './errors';
+export { CheckpointError, ConfigError, DisposedError, StateDictError } from './errors';
 export { LibtorchError } from './libtorch-locator';
 export type { LibtorchLocation } from './libtorch-locator';
 export { crossEntropy, manualSeed, noGrad } from './train/autograd';
 export type { CrossEntropyOptions } from './train/autograd';
-export { adam, adamw, OPTIMIZER_DEFAULTS, Optimizer, seedParameterGroups, sgd } from './train/optimizer';
+export { adam, adamw, decayWeightsOnlyGroups, Optimizer, sgd } from './train/optimizer';
+export { BATCH_SCALING, OPTIMIZER_DEFAULTS, OPTIMIZER_KINDS } from './train/optimizer-defaults';
 export type { AdamOptions, OptimizerKind, ParameterGroup, SGDOptions } from './train/optimizer';
 export { Trainer } from './train/trainer';
 export type {
   Autocast, Batch, EpochBatches, EpochEvent, EpochSchedule, EpochTotals, Evaluation, FitOptions, StepEvent, StepResult, StoppedEvent,
   TrainerOptions, TrainingEvent,
 } from './train/trainer';
-export { Classifier, defaultClassifier, defaultModelDir, defaultModelImages, loadClassifier, readClassifierConfig } from './classifier';
-export type { ClassifierConfig, Prediction } from './classifier';
-export { perStep, seedCos, seedStep, warmupCosine } from './train/schedule';
-export type { Schedule, SeedCosOptions, SeedStepOptions, WarmupCosineOptions } from './train/schedule';
-export { seedLearningRates } from './train/lr-scaling';
+export {
+  Classifier, defaultClassifier, defaultModelDir, defaultModelImages, loadClassifier, preprocessorFor, readClassifierConfig,
+} from './classifier';
+export type { ClassifierConfig, LoadClassifierOptions, PreprocessConfig, Prediction, ResolvedClassifierConfig } from './classifier';
+export { perStep, quadraticWarmupCosine, SCHEDULE_DEFAULTS, stepDecay, warmupCosine } from './train/schedule';
+export type { QuadraticWarmupCosineOptions, Schedule, StepDecayOptions, WarmupCosineOptions } from './train/schedule';
+export { batchScaledLearningRates } from './train/lr-scaling';
+export type { BatchScaledLearningRateOptions } from './train/lr-scaling';
 export {
   annotate, BatchLoader, DataError, idxDataset, imageFolderDataset, IMAGENET_MEAN, IMAGENET_STD, Preprocessor, readAnnotations,
   readClasses,
 } from './data';
 export type { BatchLoaderOptions, Dataset, IdxDatasetOptions, ImageFolderOptions, PreprocessOptions } from './data';
-export { createServer } from './server/app';
+// The server's home is 'vitorch/server' (lib/server/index.ts); these stay for code that imports them from here.
+// createServer loads fastify, pino and prom-client on its first call, not when vitorch is required.
+export const createServer: typeof import('./server/app').createServer = (options) =>
+  (require('./server/app') as typeof import('./server/app')).createServer(options);
 export { Batcher } from './server/batcher';
 export type { BatcherOptions, BatchResult, BatchRunner } from './server/batcher';
 export type { ServerOptions } from './server/options';

@@ -183,10 +183,11 @@ export class VisionTransformer {
     return new Tensor(this.native.forward(requireTensor(input, 'input').native));
   }
 
-  /** Runs the model on a libuv pool thread; the event loop stays free. Async calls on one model run one after
-   *  another in call order (their promises settle in that order) and only the running one holds a pool thread.
-   *  An array of inputs is one batch: they are joined along the first dimension on that thread, not on the event
-   *  loop (a server hands over its queued requests so), and the logits come back in the same order. */
+  /** Runs the model on vitorch's compute thread; the event loop stays free, and no libuv pool thread is taken
+   *  (fs, zlib and sharp keep all of them). Async calls run one after another in call order, whichever model they
+   *  are for (their promises settle in that order). An array of inputs is one batch: they are joined along the first
+   *  dimension on the compute thread, not on the event loop (a server hands over its queued requests so), and the
+   *  logits come back in the same order. */
   forwardAsync(input: Tensor | readonly Tensor[]): Promise<Tensor> {
     const callerStack = new Error().stack;
     const native = Array.isArray(input)
@@ -225,7 +226,7 @@ export class VisionTransformer {
     return this.native.loadStateDict(entries, loadOptions);
   }
 
-  /** loadStateDict for a file, reading and copying on a libuv pool thread. */
+  /** loadStateDict for a file, reading and copying on the compute thread, in turn with the other async calls. */
   loadStateDictAsync(path: string, options: LoadStateDictOptions = {}): Promise<LoadReport> {
     const callerStack = new Error().stack;
     const loadOptions = validateLoadOptions(options);
@@ -238,7 +239,7 @@ export class VisionTransformer {
     saveCheckpoint(path, this.stateDict(), options);
   }
 
-  /** saveStateDict on a libuv pool thread. */
+  /** saveStateDict, writing on the compute thread. */
   saveStateDictAsync(path: string, options: SaveCheckpointOptions = {}): Promise<void> {
     return saveCheckpointAsync(path, this.stateDict(), options);
   }

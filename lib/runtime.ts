@@ -1,5 +1,6 @@
 // Process-wide settings: libtorch's intra-op thread pool, its CPU memory cache and the GPUs it can see.
 import * as os from 'os';
+import { isMainThread } from 'worker_threads';
 import { binding, CpuCacheStats, cudaProblem } from './binding';
 import { requireInteger } from './validate';
 
@@ -16,6 +17,10 @@ function defaultThreadCount(): number {
   return Number.isInteger(configured) && configured >= 1 && configured <= 1024 ? configured : os.availableParallelism();
 }
 binding.setNumThreads(defaultThreadCount());
+// process.exit() destroys libtorch's statics at once; the compute thread, which async calls still queued would keep
+// busy, finishes the task it is running and stops first (native/runtime/compute_thread.h). A worker thread's exit
+// ends that worker only.
+if (isMainThread) process.on('exit', () => binding.stopComputeThread());
 
 export function getNumThreads(): number { return binding.getNumThreads(); }
 

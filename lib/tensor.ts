@@ -95,7 +95,7 @@ export class Tensor {
   // ---- autograd and the operations a training loop needs (not a general tensor library) ----
 
   /** Computes the gradients of this one-element tensor (a loss) into the `grad` of every parameter it depends on,
-   *  on the calling thread; backwardAsync() does it on a libuv pool thread. */
+   *  on the calling thread; backwardAsync() does it on the compute thread. */
   backward(): void { this.native.backward(); }
   backwardAsync(): Promise<void> {
     const callerStack = new Error().stack;

@@ -12,7 +12,9 @@ import { LibtorchError, LibtorchLocation } from '../lib/libtorch-locator';
 
 const platform = `${process.platform}-${process.arch}`;
 let scratch: string;
-beforeAll(() => { scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-selection-')); });
+beforeAll(() => {
+  scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-selection-'));
+});
 afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
 /** A package folder with prebuilt addons for `releases` and, when asked, a local build. */
@@ -30,7 +32,12 @@ function packageWith(name: string, releases: string[], local = false): string {
 }
 
 const libtorchOf = (version: string): LibtorchLocation => ({
-  root: `/opt/torch-${version}`, libDir: `/opt/torch-${version}/lib`, version, cxx11Abi: null, hasCuda: true, foundBy: 'LIBTORCH',
+  root: `/opt/torch-${version}`,
+  libDir: `/opt/torch-${version}/lib`,
+  version,
+  cxx11Abi: null,
+  hasCuda: true,
+  foundBy: 'LIBTORCH',
 });
 
 const RELEASES = ['2.9', '2.10', '2.11', '2.12', '2.13', '2.14', '2.15'];
@@ -43,8 +50,12 @@ test('the prebuilt releases are listed oldest first, by number; a folder without
 });
 
 test.each([
-  ['2.15.0+cu132', '2.15'], ['2.14.0+cu130', '2.14'], ['2.14.1+cu130', '2.14'], ['2.12.0+cu130', '2.12'],
-  ['2.9.0+cu128', '2.9'], ['2.10.0+cpu', '2.10'],
+  ['2.15.0+cu132', '2.15'],
+  ['2.14.0+cu130', '2.14'],
+  ['2.14.1+cu130', '2.14'],
+  ['2.12.0+cu130', '2.12'],
+  ['2.9.0+cu128', '2.9'],
+  ['2.10.0+cpu', '2.10'],
 ])('libtorch %s gets the prebuilt of torch-%s', (version, release) => {
   const root = packageWith('all-releases', RELEASES);
   const files = findAddon(libtorchOf(version), root);
@@ -55,22 +66,29 @@ test.each([
   });
 });
 
-test.each(['2.16.0+cu132', '2.8.0+cu128', '3.0.0'])('libtorch %s, outside the prebuilt releases, is refused with the list and the ways out', (version) => {
-  const root = packageWith('all-releases', RELEASES);
-  const refusal = () => findAddon(libtorchOf(version), root);
-  expect(refusal).toThrow(LibtorchError);
-  expect(refusal).toThrow(`vitorch has prebuilt addons for ${platform} for torch 2.9, 2.10, 2.11, 2.12, 2.13, 2.14, 2.15, ` +
-    `but the libtorch found at /opt/torch-${version} (from LIBTORCH) is ${version}. Either:\n` +
-    '  - pip install "torch==2.15.*"   (or any release listed above), or\n' +
-    '  - build vitorch against the libtorch found: VITORCH_FORCE_BUILD=1 npm rebuild vitorch');
-});
+test.each(['2.16.0+cu132', '2.8.0+cu128', '3.0.0'])(
+  'libtorch %s, outside the prebuilt releases, is refused with the list and the ways out',
+  (version) => {
+    const root = packageWith('all-releases', RELEASES);
+    const refusal = () => findAddon(libtorchOf(version), root);
+    expect(refusal).toThrow(LibtorchError);
+    expect(refusal).toThrow(
+      `vitorch has prebuilt addons for ${platform} for torch 2.9, 2.10, 2.11, 2.12, 2.13, 2.14, 2.15, ` +
+        `but the libtorch found at /opt/torch-${version} (from LIBTORCH) is ${version}. Either:\n` +
+        '  - pip install "torch==2.15.*"   (or any release listed above), or\n' +
+        '  - build vitorch against the libtorch found: VITORCH_FORCE_BUILD=1 npm rebuild vitorch',
+    );
+  },
+);
 
 test('with no prebuilt and no local build (a fresh checkout), the refusal says so and how to build', () => {
   const root = packageWith('empty', []);
-  expect(() => findAddon(libtorchOf('2.15.0+cu132'), root)).toThrow(`vitorch has no prebuilt addon for ${platform} (a ` +
-    'checkout before its first build, or a platform without binaries) and no local build; the libtorch found at ' +
-    '/opt/torch-2.15.0+cu132 (from LIBTORCH) is 2.15.0+cu132:\n  - build vitorch against the libtorch found: ' +
-    'VITORCH_FORCE_BUILD=1 npm rebuild vitorch');
+  expect(() => findAddon(libtorchOf('2.15.0+cu132'), root)).toThrow(
+    `vitorch has no prebuilt addon for ${platform} (a ` +
+      'checkout before its first build, or a platform without binaries) and no local build; the libtorch found at ' +
+      '/opt/torch-2.15.0+cu132 (from LIBTORCH) is 2.15.0+cu132:\n  - build vitorch against the libtorch found: ' +
+      'VITORCH_FORCE_BUILD=1 npm rebuild vitorch',
+  );
 });
 
 test('a local build comes first; PREBUILDS_ONLY=1 skips it (node-gyp-build reads it when loaded: a child process)', () => {
@@ -82,7 +100,13 @@ test('a local build comes first; PREBUILDS_ONLY=1 skips it (node-gyp-build reads
     expect(result.stderr).toBe('');
     return JSON.parse(result.stdout);
   };
-  expect(choose({})).toEqual({ addon: path.join(root, 'build', 'Release', 'vitorch.node'),
-    loader: path.join(root, 'build', 'Release', 'libvitorch_loader.so'), kind: 'local' });
-  expect(choose({ PREBUILDS_ONLY: '1' })).toMatchObject({ addon: path.join(root, 'prebuilds', platform, 'torch-2.15', 'vitorch.node'), kind: 'prebuilt' });
+  expect(choose({})).toEqual({
+    addon: path.join(root, 'build', 'Release', 'vitorch.node'),
+    loader: path.join(root, 'build', 'Release', 'libvitorch_loader.so'),
+    kind: 'local',
+  });
+  expect(choose({ PREBUILDS_ONLY: '1' })).toMatchObject({
+    addon: path.join(root, 'prebuilds', platform, 'torch-2.15', 'vitorch.node'),
+    kind: 'prebuilt',
+  });
 });

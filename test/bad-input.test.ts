@@ -2,15 +2,22 @@
 // received. TypeError for the wrong kind of thing, RangeError for a wrong value, Error for what cannot run here.
 import { cuda, DisposedError, setNumThreads, getNumThreads, tensor, VisionTransformer, vit } from '../lib';
 import { manifest } from './fixtures';
+import { expectThrows } from './expect-error';
 
 const small = manifest.models.small.config;
 let model: VisionTransformer;
-beforeAll(() => { model = new VisionTransformer(small).eval(); });
+beforeAll(() => {
+  model = new VisionTransformer(small).eval();
+});
 afterAll(() => model.dispose());
 
 describe('tensor()', () => {
   test('shape and element count must agree', () => {
-    expect(() => tensor(new Float32Array(10), [2, 3])).toThrow(new RangeError('expected 6 elements for shape [2, 3], received 10'));
+    expectThrows(
+      () => tensor(new Float32Array(10), [2, 3]),
+      RangeError,
+      'expected 6 elements for shape [2, 3], received 10',
+    );
   });
   test('sizes must be non-negative integers', () => {
     expect(() => tensor(new Float32Array(6), [2, -3])).toThrow(RangeError);
@@ -18,7 +25,9 @@ describe('tensor()', () => {
     expect(() => tensor(new Float32Array(6), '2x3' as never)).toThrow(TypeError);
   });
   test('data must be a supported array', () => {
-    expect(() => tensor(new Uint32Array(2) as never, [2])).toThrow(/expected a Float32Array.*received a Uint32Array of 2 elements/);
+    expect(() => tensor(new Uint32Array(2) as never, [2])).toThrow(
+      /expected a Float32Array.*received a Uint32Array of 2 elements/,
+    );
     expect(() => tensor('abc' as never, [3])).toThrow(TypeError);
     expect(() => tensor([1, 'a'] as never, [2])).toThrow(TypeError);
   });
@@ -26,7 +35,9 @@ describe('tensor()', () => {
     expect(() => tensor(new Uint16Array(2), [2])).toThrow(TypeError);
   });
   test('dtype and device names are checked', () => {
-    expect(() => tensor(new Float32Array(2), [2], { dtype: 'float8' as never })).toThrow(/expected one of float32.*received the string 'float8'/);
+    expect(() => tensor(new Float32Array(2), [2], { dtype: 'float8' as never })).toThrow(
+      /expected one of float32.*received the string 'float8'/,
+    );
     expect(() => tensor(new Float32Array(2), [2], { device: 'tpu' as never })).toThrow(RangeError);
   });
 });
@@ -52,11 +63,19 @@ describe('VisionTransformer options', () => {
 
 describe('forward', () => {
   test('the input must be a Tensor', () => {
-    expect(() => model.forward(new Float32Array(3) as never)).toThrow(new TypeError('expected a Tensor for input, received a Float32Array of 3 elements'));
+    expectThrows(
+      () => model.forward(new Float32Array(3) as never),
+      TypeError,
+      'expected a Tensor for input, received a Float32Array of 3 elements',
+    );
   });
   test('a channels-last image names both shapes', () => {
     using wrong = tensor(new Float32Array(224 * 224 * 3), [1, 224, 224, 3]);
-    expect(() => model.forward(wrong)).toThrow(new RangeError('expected input of shape [N, 3, 224, 224], received [1, 224, 224, 3]'));
+    expectThrows(
+      () => model.forward(wrong),
+      RangeError,
+      'expected input of shape [N, 3, 224, 224], received [1, 224, 224, 3]',
+    );
   });
   test('the wrong image size', () => {
     using wrong = tensor(new Float32Array(3 * 32 * 32), [1, 3, 32, 32]);
@@ -64,7 +83,11 @@ describe('forward', () => {
   });
   test('the wrong dtype', () => {
     using wrong = tensor(new Float64Array(3 * 224 * 224), [1, 3, 224, 224]);
-    expect(() => model.forward(wrong)).toThrow(new TypeError("expected input of dtype float32 (the model's dtype), received float64"));
+    expectThrows(
+      () => model.forward(wrong),
+      TypeError,
+      "expected input of dtype float32 (the model's dtype), received float64",
+    );
   });
   test('forwardAsync rejects bad input before queueing anything, with the same errors', async () => {
     using wrong = tensor(new Float32Array(224 * 224 * 3), [1, 224, 224, 3]);
@@ -86,10 +109,16 @@ describe('model use', () => {
     expect(model.device).toBe('cpu');
   });
   test('device names are checked', () => {
-    expect(() => model.to('gpu' as never)).toThrow(new RangeError(
-      "expected a device ('cpu', 'cuda' or 'cuda:N') or a dtype (float32, float64, float16, bfloat16) for to(target), received the string 'gpu'"));
-    expect(() => model.to({ dtype: 'int64' } as never)).toThrow(new RangeError(
-      "expected one of float32, float64, float16, bfloat16 for to({ dtype }), received the string 'int64'"));
+    expectThrows(
+      () => model.to('gpu' as never),
+      RangeError,
+      "expected a device ('cpu', 'cuda' or 'cuda:N') or a dtype (float32, float64, float16, bfloat16) for to(target), received the string 'gpu'",
+    );
+    expectThrows(
+      () => model.to({ dtype: 'int64' } as never),
+      RangeError,
+      "expected one of float32, float64, float16, bfloat16 for to({ dtype }), received the string 'int64'",
+    );
     expect(() => model.to({ device: 'cpu', precision: 'bf16' } as never)).toThrow(/unknown option 'precision'/);
   });
   test('loadStateDict arguments', () => {
@@ -107,7 +136,7 @@ describe('model use', () => {
     const disposable = new VisionTransformer({ ...small, depth: 1 });
     disposable.dispose();
     expect(disposable.disposed).toBe(true);
-    expect(() => disposable.eval()).toThrow(new DisposedError('this VisionTransformer has been disposed'));
+    expectThrows(() => disposable.eval(), DisposedError, 'this VisionTransformer has been disposed');
     disposable.dispose();
   });
   test('thread counts', () => {

@@ -12,7 +12,9 @@ import { fixturePath, manifest } from './fixtures';
 
 const root = path.join(__dirname, '..');
 let workDir: string;
-beforeAll(() => { workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-stream-')); });
+beforeAll(() => {
+  workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-stream-'));
+});
 afterAll(() => fs.rmSync(workDir, { recursive: true, force: true }));
 
 function smallModel(): VisionTransformer {
@@ -54,8 +56,11 @@ torch.save(shared, out + '/shared-legacy.pth', _use_new_zipfile_serialization=Fa
 torch.save({k: v.t().contiguous().t() if v.dim() == 2 else v for k, v in state.items()}, out + '/strided.pth')
 torch.save({k: v.double() for k, v in state.items()}, out + '/float64.pth')
 `;
-  const run = spawnSync(process.execPath, [path.join(root, 'scripts', 'python.js'), '-c', script, checkpointPath('small.pth'), workDir],
-    { cwd: root, encoding: 'utf8' });
+  const run = spawnSync(
+    process.execPath,
+    [path.join(root, 'scripts', 'python.js'), '-c', script, checkpointPath('small.pth'), workDir],
+    { cwd: root, encoding: 'utf8' },
+  );
   if (run.status !== 0) throw new Error(`writing the layouts failed:\n${run.stdout}${run.stderr}`);
 }
 
@@ -70,7 +75,9 @@ test('every format and layout loads into the parameters exactly as loadCheckpoin
   const expected = expectedParameters();
   const files = [
     ...m.small.checkpoints.map((file) => checkpointPath(file.file)),
-    ...['shared.pth', 'shared-legacy.pth', 'strided.pth', 'float64.pth', 'float64.safetensors'].map((file) => path.join(workDir, file)),
+    ...['shared.pth', 'shared-legacy.pth', 'strided.pth', 'float64.pth', 'float64.safetensors'].map((file) =>
+      path.join(workDir, file),
+    ),
   ];
   for (const file of files) {
     using model = smallModel();

@@ -4,7 +4,16 @@
 // machine without one, the one test that runs checks that vitorch and PyTorch agree there is no device.
 import { spawnSync } from 'child_process';
 import { cuda, loadCheckpoint, ModelDType, Tensor, VisionTransformer } from '../lib';
-import { argmaxPerRow, CaseFixture, fixturePath, manifest, readFloat32, readTensor, relativeMaxError } from './fixtures';
+import {
+  argmaxPerRow,
+  CaseFixture,
+  fixturePath,
+  manifest,
+  readFloat32,
+  readTensor,
+  relativeMaxError,
+} from './fixtures';
+import { expectThrows } from './expect-error';
 
 const visible = cuda.isAvailable();
 const onCuda = visible ? describe : describe.skip;
@@ -35,7 +44,9 @@ function errorAgainstPyTorch(output: Tensor, fixture: CaseFixture): number {
 
 if (!visible) {
   test('no CUDA device is visible here, as PyTorch also sees: the CUDA suites below are skipped', () => {
-    const torch = spawnSync(process.env.PYTHON || 'python3', ['-c', 'import torch; print(torch.cuda.device_count())'], { encoding: 'utf8' });
+    const torch = spawnSync(process.env.PYTHON || 'python3', ['-c', 'import torch; print(torch.cuda.device_count())'], {
+      encoding: 'utf8',
+    });
     expect(torch.status).toBe(0);
     expect(cuda.deviceCount()).toBe(Number(torch.stdout.trim()));
     expect(cuda.deviceCount()).toBe(0);
@@ -57,11 +68,12 @@ onCuda(`forward on CUDA against PyTorch's float32 outputs${skipNote}`, () => {
       expect(errorAgainstPyTorch(output, fixture)).toBeLessThanOrEqual(TOLERANCE[dtype]);
       const values = output.toFloat32Array();
       expect(argmaxPerRow(values, fixture.outputShape[1])).toEqual(
-        argmaxPerRow(readFloat32(fixture.output, fixture.outputShape), fixture.outputShape[1]));
+        argmaxPerRow(readFloat32(fixture.output, fixture.outputShape), fixture.outputShape[1]),
+      );
     });
   });
 
-  test('forwardAsync gives forward\'s numbers, in call order', async () => {
+  test("forwardAsync gives forward's numbers, in call order", async () => {
     const fixture = caseNamed('small-b3');
     using model = loadModel(fixture).to('cuda');
     using input = readTensor(fixture.input, fixture.inputShape);
@@ -76,7 +88,7 @@ onCuda(`forward on CUDA against PyTorch's float32 outputs${skipNote}`, () => {
 });
 
 onCuda(`checkpoints and devices${skipNote}`, () => {
-  test('a checkpoint loads onto \'cuda\' with the bytes it holds, and a model takes it there', () => {
+  test("a checkpoint loads onto 'cuda' with the bytes it holds, and a model takes it there", () => {
     const fixture = caseNamed('small-b3');
     const file = fixturePath(manifest.models[fixture.model].checkpoint);
     const onCpu = loadCheckpoint(file);
@@ -99,7 +111,7 @@ onCuda(`checkpoints and devices${skipNote}`, () => {
     }
   });
 
-  test('a model moves to CUDA and back, and keeps PyTorch\'s numbers on both', () => {
+  test("a model moves to CUDA and back, and keeps PyTorch's numbers on both", () => {
     const fixture = caseNamed('grid-10x18-b2');
     using model = loadModel(fixture);
     using input = readTensor(fixture.input, fixture.inputShape);
@@ -117,16 +129,23 @@ onCuda(`checkpoints and devices${skipNote}`, () => {
     const fixture = caseNamed('small-b3');
     using model = loadModel(fixture).to('cuda');
     using input = readTensor(fixture.input, fixture.inputShape);
-    expect(() => model.forward(input)).toThrow(new RangeError('expected input on cuda:0 (the model\'s device), received cpu'));
+    expectThrows(() => model.forward(input), RangeError, "expected input on cuda:0 (the model's device), received cpu");
     const past = `cuda:${cuda.deviceCount()}`;
-    expect(() => model.to(past)).toThrow(new RangeError(
-      `expected a CUDA device index below ${cuda.deviceCount()} (the number of visible GPUs), received '${past}'`));
+    expectThrows(
+      () => model.to(past),
+      RangeError,
+      `expected a CUDA device index below ${cuda.deviceCount()} (the number of visible GPUs), received '${past}'`,
+    );
     expect(model.device).toBe('cuda:0');
     const dtypes: ModelDType[] = ['bfloat16', 'float16'];
     for (const dtype of dtypes) {
       model.to(dtype);
       using wrong = input.to('cuda');
-      expect(() => model.forward(wrong)).toThrow(new TypeError(`expected input of dtype ${dtype} (the model's dtype), received float32`));
+      expectThrows(
+        () => model.forward(wrong),
+        TypeError,
+        `expected input of dtype ${dtype} (the model's dtype), received float32`,
+      );
     }
   });
 });

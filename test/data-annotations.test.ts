@@ -21,15 +21,18 @@ function thrown(f: () => unknown): DataError {
   throw new Error('expected a DataError');
 }
 
-describe('class list (the seed\'s get_classes: one stripped name per line)', () => {
-  test('CRLF, surrounding spaces and trailing blank lines, as in the seed\'s own model_data/cls_classes.txt', () => {
+describe("class list (the seed's get_classes: one stripped name per line)", () => {
+  test("CRLF, surrounding spaces and trailing blank lines, as in the seed's own model_data/cls_classes.txt", () => {
     expect(parseClasses('cat\r\ndog', 'c.txt')).toEqual(['cat', 'dog']);
     expect(parseClasses('\uFEFF cat \n dog\n\n\n', 'c.txt')).toEqual(['cat', 'dog']);
   });
   test('a blank line inside, a duplicate, an empty file', () => {
     let e = thrown(() => parseClasses('cat\n\ndog\n', 'c.txt'));
-    expect([e.file, e.line, e.message]).toEqual(['c.txt', 2,
-      'c.txt line 2: expected a class name, received a blank line (it would shift the class indices after it)']);
+    expect([e.file, e.line, e.message]).toEqual([
+      'c.txt',
+      2,
+      'c.txt line 2: expected a class name, received a blank line (it would shift the class indices after it)',
+    ]);
     e = thrown(() => parseClasses('cat\ndog\ncat\n', 'c.txt'));
     expect(e.message).toBe("c.txt line 3: expected unique class names, received 'cat' again (first on line 1)");
     e = thrown(() => parseClasses('\n\n', 'c.txt'));
@@ -39,16 +42,22 @@ describe('class list (the seed\'s get_classes: one stripped name per line)', () 
 
 describe('annotation lines <class index>;<image path>', () => {
   test('parsed with their line numbers; blank lines skipped; paths may hold spaces and ;', () => {
-    expect(parseAnnotations('0;datasets/train/cat/1.jpg\n\n1;datasets/train/dog/my dog;2.jpg\r\n', 'a.txt', 2)).toEqual([
-      { label: 0, path: 'datasets/train/cat/1.jpg', line: 1 },
-      { label: 1, path: 'datasets/train/dog/my dog;2.jpg', line: 3 },
-    ]);
+    expect(parseAnnotations('0;datasets/train/cat/1.jpg\n\n1;datasets/train/dog/my dog;2.jpg\r\n', 'a.txt', 2)).toEqual(
+      [
+        { label: 0, path: 'datasets/train/cat/1.jpg', line: 1 },
+        { label: 1, path: 'datasets/train/dog/my dog;2.jpg', line: 3 },
+      ],
+    );
   });
   test.each([
     ['cat.jpg', 1, "a.txt line 1: expected '<class index>;<image path>', received 'cat.jpg' (no ';')"],
     ['x;cat.jpg', 1, "a.txt line 1: expected a class index (a non-negative integer) before ';', received 'x'"],
     ['0;a.jpg\n-1;b.jpg', 2, "a.txt line 2: expected a class index (a non-negative integer) before ';', received '-1'"],
-    ['0;a.jpg\n0;b.jpg\n2;c.jpg', 3, 'a.txt line 3: class index 2 is out of range: expected an index in [0, 1] for 2 classes'],
+    [
+      '0;a.jpg\n0;b.jpg\n2;c.jpg',
+      3,
+      'a.txt line 3: class index 2 is out of range: expected an index in [0, 1] for 2 classes',
+    ],
     ['1;  ', 1, "a.txt line 1: expected an image path after '1;', received nothing"],
   ])('%j', (text, line, message) => {
     const e = thrown(() => parseAnnotations(text, 'a.txt', 2));
@@ -60,8 +69,12 @@ function makeTree(): string {
   const root = tempDir('annotate');
   const png = fs.readFileSync(fixture('images/rgb-40x60.png'));
   const files: Record<string, Buffer> = {
-    'train/dog/b.png': png, 'train/dog/a.PNG': png, 'train/cat/z.png': png, 'train/cat/notes.txt': Buffer.from('x'),
-    'test/cat/t.png': png, 'test/bird/x.png': png,
+    'train/dog/b.png': png,
+    'train/dog/a.PNG': png,
+    'train/cat/z.png': png,
+    'train/cat/notes.txt': Buffer.from('x'),
+    'test/cat/t.png': png,
+    'test/bird/x.png': png,
   };
   for (const [name, bytes] of Object.entries(files)) {
     fs.mkdirSync(path.join(root, 'datasets', path.dirname(name)), { recursive: true });
@@ -78,7 +91,8 @@ describe('annotate', () => {
     expect(result.classes).toEqual(['cat', 'dog']);
     expect(await readClasses(path.join(root, 'model_data', 'cls_classes.txt'))).toEqual(['cat', 'dog']);
     expect(fs.readFileSync(path.join(root, 'cls_train.txt'), 'utf8')).toBe(
-      `0;${dir}/train/cat/z.png\n1;${dir}/train/dog/a.PNG\n1;${dir}/train/dog/b.png\n`);
+      `0;${dir}/train/cat/z.png\n1;${dir}/train/dog/a.PNG\n1;${dir}/train/dog/b.png\n`,
+    );
     expect(fs.readFileSync(path.join(root, 'cls_test.txt'), 'utf8')).toBe(`0;${dir}/test/cat/t.png\n`);
     expect(result.counts).toEqual({ train: [1, 2], test: [1, 0] });
     expect(result.skipped).toEqual([path.join(dir, 'test', 'bird')]);
@@ -87,7 +101,10 @@ describe('annotate', () => {
   test('with a class list its order gives the indices', async () => {
     const root = makeTree();
     fs.writeFileSync(path.join(root, 'classes.txt'), 'dog\ncat\nbird\n');
-    const result = await annotate(path.join(root, 'datasets'), { out: root, classesFile: path.join(root, 'classes.txt') });
+    const result = await annotate(path.join(root, 'datasets'), {
+      out: root,
+      classesFile: path.join(root, 'classes.txt'),
+    });
     expect(result.counts).toEqual({ train: [2, 1, 0], test: [0, 1, 1] });
     expect(fs.existsSync(path.join(root, 'model_data'))).toBe(false);
   });
@@ -116,7 +133,9 @@ describe('image-folder datasets', () => {
     const root = makeTree();
     await annotate(path.join(root, 'datasets'), { out: root });
     const fromLines = await imageFolderDataset({
-      annotations: path.join(root, 'cls_train.txt'), classes: path.join(root, 'model_data', 'cls_classes.txt'), size: 16,
+      annotations: path.join(root, 'cls_train.txt'),
+      classes: path.join(root, 'model_data', 'cls_classes.txt'),
+      size: 16,
     });
     const fromFolder = await imageFolderDataset({ root: path.join(root, 'datasets', 'train'), size: 16 });
     expect(fromLines.length).toBe(3);
@@ -140,6 +159,10 @@ describe('image-folder datasets', () => {
     expect(error).toBeInstanceOf(DataError);
     expect((error as DataError).file).toBe(bad);
     expect((error as DataError).message).toMatch(
-      new RegExp(`^${bad.replace(/\./g, '\\.')}: cannot decode image: .* \\(listed on line 2 of ${root}/cls_test\\.txt\\)$`, 's'));
+      new RegExp(
+        `^${bad.replace(/\./g, '\\.')}: cannot decode image: .* \\(listed on line 2 of ${root}/cls_test\\.txt\\)$`,
+        's',
+      ),
+    );
   });
 });

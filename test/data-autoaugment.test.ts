@@ -15,7 +15,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { datasetFrom } from '../lib/cli/datasets';
-import { ConfigError, loadTrainConfig } from '../lib/cli/train-config';
+import { ConfigError, loadTrainConfig, trainingData } from '../lib/cli/train-config';
 import { IMAGENET_POLICY, applyAutoAugment, applyOp, autoAugment, drawAutoAugment } from '../lib/data/auto-augment';
 import type { AutoAugmentOp } from '../lib/data/auto-augment';
 import type { Uint8Image } from '../lib/data/autoaugment-ops';
@@ -25,6 +25,7 @@ import { Preprocessor } from '../lib/data/preprocess';
 import { forKey } from '../lib/data/random';
 import { drawUint8Choice, requireUint8Augmentation } from '../lib/data/uint8-augment';
 import { FASHION, dataManifest, fixture, ensureGenerated } from './data-fixtures';
+import { expectThrows } from './expect-error';
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'generated', 'autoaugment');
 ensureGenerated('make_autoaugment_fixtures.py', FIXTURES);
@@ -38,11 +39,16 @@ interface Manifest {
 const manifest = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'manifest.json'), 'utf8')) as Manifest;
 
 const bytes = (file: string): Uint8Array => new Uint8Array(fs.readFileSync(path.join(FIXTURES, file)));
-const images = new Map(manifest.images.map((m) => [m.name, {
-  image: { data: bytes(m.input), width: m.width, height: m.height, channels: m.channels } as Uint8Image,
-  ops: bytes(`${m.name}.ops.u8`),
-  policies: bytes(`${m.name}.policy.u8`),
-}]));
+const images = new Map(
+  manifest.images.map((m) => [
+    m.name,
+    {
+      image: { data: bytes(m.input), width: m.width, height: m.height, channels: m.channels } as Uint8Image,
+      ops: bytes(`${m.name}.ops.u8`),
+      policies: bytes(`${m.name}.policy.u8`),
+    },
+  ]),
+);
 
 /** Positions where `actual` and PIL's bytes at `offset` differ, as "index: ours vs PIL's". */
 function differences(actual: Uint8Image, reference: Uint8Array, offset: number): string[] {
@@ -54,7 +60,7 @@ function differences(actual: Uint8Image, reference: Uint8Array, offset: number):
   return out;
 }
 
-describe('each operation equals PIL\'s bytes', () => {
+describe("each operation equals PIL's bytes", () => {
   const groups = new Map<string, Manifest['ops']>();
   for (const c of manifest.ops) {
     const key = `${c.op} on ${c.image}`;
@@ -68,22 +74,33 @@ describe('each operation equals PIL\'s bytes', () => {
       const before = Buffer.from(image.data);
       const result = applyOp(image, c.op, c.magnitude, c.sign);
       if (!before.equals(image.data)) failures.push(`bin ${c.index}: the input was changed`);
-      if (result.width !== image.width || result.height !== image.height || result.channels !== image.channels
-        || result.data.length !== image.data.length) failures.push(`bin ${c.index}: the output has another shape`);
+      if (
+        result.width !== image.width ||
+        result.height !== image.height ||
+        result.channels !== image.channels ||
+        result.data.length !== image.data.length
+      )
+        failures.push(`bin ${c.index}: the output has another shape`);
       const diff = differences(result, ops, c.offset);
-      if (diff.length > 0) failures.push(`bin ${c.index} (${c.magnitude}) sign ${c.sign}: ${diff.length} bytes differ, e.g. ${diff.slice(0, 3).join(', ')}`);
+      if (diff.length > 0)
+        failures.push(
+          `bin ${c.index} (${c.magnitude}) sign ${c.sign}: ${diff.length} bytes differ, e.g. ${diff.slice(0, 3).join(', ')}`,
+        );
     }
     expect(failures).toEqual([]);
   });
 });
 
 describe('the policy', () => {
-  test('the table is the seed\'s: 25 sub-policies, probabilities, bins and numpy\'s magnitudes', () => {
+  test("the table is the seed's: 25 sub-policies, probabilities, bins and numpy's magnitudes", () => {
     expect(IMAGENET_POLICY.length).toBe(manifest.policy.length);
     expect(manifest.policy.length).toBe(25);
     const ours = IMAGENET_POLICY.map((steps) => ({
-      p: steps.map((s) => s.p), op: steps.map((s) => s.op), index: steps.map((s) => s.index),
-      magnitude: steps.map((s) => s.magnitude), signed: steps.map((s) => s.signed),
+      p: steps.map((s) => s.p),
+      op: steps.map((s) => s.op),
+      index: steps.map((s) => s.index),
+      magnitude: steps.map((s) => s.magnitude),
+      signed: steps.map((s) => s.signed),
     }));
     // Exact: the magnitudes are the same float64 values numpy.linspace computes (start + k * step, last bin = stop).
     expect(ours).toEqual(manifest.policy);
@@ -95,7 +112,8 @@ describe('the policy', () => {
       const { image, policies } = images.get(c.image)!;
       const result = applyAutoAugment(image, { policy: c.policy, apply: c.apply, sign: c.sign });
       const diff = differences(result, policies, c.offset);
-      if (diff.length > 0) failures.push(`${c.image} sub-policy ${c.policy} apply ${c.apply} sign ${c.sign}: ${diff.length} bytes differ`);
+      if (diff.length > 0)
+        failures.push(`${c.image} sub-policy ${c.policy} apply ${c.apply} sign ${c.sign}: ${diff.length} bytes differ`);
     }
     expect(failures).toEqual([]);
   });
@@ -112,15 +130,19 @@ describe('the policy', () => {
         if (a) applied[choice.policy][k]++;
         if (choice.sign[k] === -1) negative[choice.policy][k]++;
         // A sign is drawn only for an operation that runs and has a signed magnitude.
-        if (choice.sign[k] === -1 && !(a && IMAGENET_POLICY[choice.policy][k].signed)) throw new Error('sign without a signed op');
+        if (choice.sign[k] === -1 && !(a && IMAGENET_POLICY[choice.policy][k].signed))
+          throw new Error('sign without a signed op');
       });
     }
-    const within = (count: number, n: number, p: number): boolean => Math.abs(count - n * p) <= 5 * Math.sqrt(n * p * (1 - p)) + 1e-9;
+    const within = (count: number, n: number, p: number): boolean =>
+      Math.abs(count - n * p) <= 5 * Math.sqrt(n * p * (1 - p)) + 1e-9;
     chosen.forEach((count) => expect(within(count, draws, 1 / 25)).toBe(true));
-    IMAGENET_POLICY.forEach((steps, j) => steps.forEach((s, k) => {
-      expect(within(applied[j][k], chosen[j], s.p)).toBe(true);
-      if (s.signed) expect(within(negative[j][k], applied[j][k], 0.5)).toBe(true);
-    }));
+    IMAGENET_POLICY.forEach((steps, j) =>
+      steps.forEach((s, k) => {
+        expect(within(applied[j][k], chosen[j], s.p)).toBe(true);
+        if (s.signed) expect(within(negative[j][k], applied[j][k], 0.5)).toBe(true);
+      }),
+    );
     // p = 1 always runs and p = 0 never does (random() < p, as the seed tests it).
     expect(applied[13][1]).toBe(chosen[13]);
     expect(applied[12][0]).toBe(0);
@@ -143,8 +165,11 @@ describe('the policy', () => {
 
   test('bad choices are refused with the expected range', () => {
     const { image } = images.get('rgb-2x2')!;
-    expect(() => applyAutoAugment(image, { policy: 25, apply: [true, true], sign: [1, 1] }))
-      .toThrow(new RangeError('expected a sub-policy index in [0, 24] for policy, received number 25'));
+    expectThrows(
+      () => applyAutoAugment(image, { policy: 25, apply: [true, true], sign: [1, 1] }),
+      RangeError,
+      'expected a sub-policy index in [0, 24] for policy, received number 25',
+    );
     expect(() => applyOp(image, 'blur' as AutoAugmentOp, 1)).toThrow(RangeError);
   });
 });
@@ -170,15 +195,11 @@ function mirrored(image: Uint8Image): Uint8Image {
   return { ...image, data };
 }
 
-/** A sub-policy whose applied operations do not commute with a flip (a signed rotation or shear). */
-const flipSensitive = (choice: ReturnType<typeof drawAutoAugment>): boolean =>
-  IMAGENET_POLICY[choice.policy].some((s, k) => choice.apply[k] && (s.op === 'rotate' || s.op === 'shearX'));
-
 describe('in the data pipeline', () => {
   const images = path.join(FASHION, 't10k-images-idx3-ubyte.gz');
   const labels = path.join(FASHION, 't10k-labels-idx1-ubyte.gz');
 
-  test('IDX: the policy runs on numpy\'s padded crop after the flip, its choices drawn next from the same stream', async () => {
+  test("IDX: the policy runs on numpy's padded crop after the flip, its choices drawn next from the same stream", async () => {
     const data = dataManifest();
     const padded = fs.readFileSync(fixture(data.padded.file));
     const options = { cropPadding: 4, autoAugment: true };
@@ -188,7 +209,10 @@ describe('in the data pipeline', () => {
       let orderShows = 0;
       for (let trial = 0; trial < 6; trial++) {
         const indices = Array.from({ length: 16 }, (_, i) => i);
-        const loaded = ds.loadSync(indices, indices.map((i) => forKey(trial, 0, i)));
+        const loaded = ds.loadSync(
+          indices,
+          indices.map((i) => forKey(trial, 0, i)),
+        );
         for (let k = 0; k < 16; k++) {
           const stream = forKey(trial, 0, k);
           const { top, left, flip } = drawUint8Choice(stream, augmentation);
@@ -205,18 +229,20 @@ describe('in the data pipeline', () => {
           const got = toBytes(loaded.images.subarray(k * channels * 784, (k + 1) * channels * 784), 28, 28, channels);
           for (let c = 0; c < channels; c++) {
             for (let p = 0; p < 784; p++) {
-              if (got.data[p * channels + c] !== expected.data[p]) throw new Error(`trial ${trial} sample ${k}: channel ${c} byte ${p} differs`);
+              if (got.data[p * channels + c] !== expected.data[p])
+                throw new Error(`trial ${trial} sample ${k}: channel ${c} byte ${p} differs`);
             }
           }
           // The policy before the flip would have given other bytes here.
-          if (flip && !Buffer.from(mirrored(applyAutoAugment(crop(false), choice)).data).equals(expected.data)) orderShows++;
+          if (flip && !Buffer.from(mirrored(applyAutoAugment(crop(false), choice)).data).equals(expected.data))
+            orderShows++;
         }
       }
       expect(orderShows).toBeGreaterThan(0);
     }
   });
 
-  test('image files: the policy runs on sharp\'s crop after the flip, its choices drawn after the crop\'s and flip\'s', async () => {
+  test("image files: the policy runs on sharp's crop after the flip, its choices drawn after the crop's and flip's", async () => {
     const source = fixture('images/rgb-300x200.png');
     for (const channels of [3, 1] as const) {
       const normalisation = { size: 32, channels, mean: [0], std: [1] };
@@ -233,7 +259,8 @@ describe('in the data pipeline', () => {
         const choice = drawAutoAugment(stream);
         const expected = applyAutoAugment(flipped, choice);
         expect(Buffer.from(got.data).equals(expected.data)).toBe(true);
-        if (flip && !Buffer.from(mirrored(applyAutoAugment(mirrored(flipped), choice)).data).equals(expected.data)) orderShows++;
+        if (flip && !Buffer.from(mirrored(applyAutoAugment(mirrored(flipped), choice)).data).equals(expected.data))
+          orderShows++;
       }
       expect(orderShows).toBeGreaterThan(0);
     }
@@ -243,29 +270,46 @@ describe('in the data pipeline', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-autoaugment-'));
     try {
       const file = path.join(dir, 'config.json');
-      const write = (augment: unknown): void => fs.writeFileSync(file, JSON.stringify({
-        model: { inputShape: [28, 28], patchSize: 4, inChans: 1, numClasses: 10, numFeatures: 16, depth: 1, numHeads: 2 },
-        classes: Array.from({ length: 10 }, (_, i) => `c${i}`),
-        data: { train: { format: 'idx', images, labels } },
-        preprocess: { mean: [0], std: [1] },
-        ...(augment === undefined ? {} : { augment }),
-      }));
+      const write = (augment: unknown): void =>
+        fs.writeFileSync(
+          file,
+          JSON.stringify({
+            model: {
+              inputShape: [28, 28],
+              patchSize: 4,
+              inChans: 1,
+              numClasses: 10,
+              numFeatures: 16,
+              depth: 1,
+              numHeads: 2,
+            },
+            classes: Array.from({ length: 10 }, (_, i) => `c${i}`),
+            data: { train: { format: 'idx', images, labels } },
+            preprocess: { mean: [0], std: [1] },
+            ...(augment === undefined ? {} : { augment }),
+          }),
+        );
       write(undefined);
       expect((await loadTrainConfig(file)).augment.autoAugment).toBe(false);
       write({ autoAugment: 'imagenet' });
       await expect(loadTrainConfig(file)).rejects.toThrow(
-        new ConfigError(file, "expected true or false for augment.autoAugment, received the string 'imagenet'"));
+        new ConfigError(file, "expected true or false for augment.autoAugment, received the string 'imagenet'"),
+      );
       write({ autoAugment: true, cropPadding: 2 });
       const config = await loadTrainConfig(file);
       expect(config.augment.autoAugment).toBe(true);
-      const dataset = await datasetFrom(config.data.train, config.preprocess, config.augment, config.classes);
+      const dataset = await datasetFrom(trainingData(config, file), config.preprocess, config.augment, config.classes);
       const reference = await idxDataset({ images, labels, augmentation: { cropPadding: 2, autoAugment: true } });
       const plain = await idxDataset({ images, labels, augmentation: { cropPadding: 2 } });
       const indices = Array.from({ length: 64 }, (_, i) => i);
       const streams = (): ReturnType<typeof forKey>[] => indices.map((i) => forKey(1, 0, i));
       const a = (await dataset.load(indices, streams())).images;
-      expect(Buffer.from(a.buffer).equals(Buffer.from((await reference.load(indices, streams())).images.buffer))).toBe(true);
-      expect(Buffer.from(a.buffer).equals(Buffer.from((await plain.load(indices, streams())).images.buffer))).toBe(false);
+      expect(Buffer.from(a.buffer).equals(Buffer.from((await reference.load(indices, streams())).images.buffer))).toBe(
+        true,
+      );
+      expect(Buffer.from(a.buffer).equals(Buffer.from((await plain.load(indices, streams())).images.buffer))).toBe(
+        false,
+      );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

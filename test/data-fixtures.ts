@@ -1,28 +1,42 @@
 // The data tests' reference files, made by tools/make_data_fixtures.py (numpy, PIL, torchvision) and
 // tools/make_autoaugment_fixtures.py (PIL). Made here when missing or older than the tool, so `npx jest test/data-`
 // works without `npm run fixtures` first.
-import * as fs from 'fs';
-import * as path from 'path';
 import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { python, tool as toolPath } from './python';
 
-const ROOT = path.join(__dirname, '..');
 export const DATA_FIXTURES = path.join(__dirname, 'fixtures', 'generated', 'data');
 export const FASHION = process.env.FASHION_MNIST_DIR ?? '/usr/share/datasets/fashion-mnist';
 
 export interface ImageCase {
-  name: string; source: string; size: [number, number]; resize: 'center-crop' | 'letterbox'; channels: 1 | 3;
-  exact: boolean; expected: string; shape: number[];
+  name: string;
+  source: string;
+  size: [number, number];
+  resize: 'center-crop' | 'letterbox';
+  channels: 1 | 3;
+  exact: boolean;
+  expected: string;
+  shape: number[];
 }
 export interface DataManifest {
-  idx: Record<string, { path: string; dims: number[]; sha256: string; sum: number; first: number[]; last: number[]; counts?: number[] }>;
+  idx: Record<
+    string,
+    { path: string; dims: number[]; sha256: string; sum: number; first: number[]; last: number[]; counts?: number[] }
+  >;
   uncompressedLabels: string;
   normalised: { file: string; count: number; mean: number; std: number };
   padded: { file: string; count: number; padding: number };
   images: ImageCase[];
   rrc: {
-    width: number; height: number; samples: number;
-    area: { mean: number; std: number }; logRatio: { mean: number; std: number };
-    topFraction: { mean: number; std: number }; leftFraction: { mean: number; std: number };
+    width: number;
+    height: number;
+    samples: number;
+    area: { mean: number; std: number };
+    logRatio: { mean: number; std: number };
+    topFraction: { mean: number; std: number };
+    leftFraction: { mean: number; std: number };
     fallback: { width: number; height: number; box: { top: number; left: number; width: number; height: number } }[];
   };
 }
@@ -30,13 +44,9 @@ export interface DataManifest {
 /** Runs `tool` (a tools/*.py generator) into `dir` unless its manifest.json is newer than the tool. */
 export function ensureGenerated(tool: string, dir: string): void {
   const manifest = path.join(dir, 'manifest.json');
-  const script = path.join(ROOT, 'tools', tool);
+  const script = toolPath(tool);
   if (fs.existsSync(manifest) && fs.statSync(manifest).mtimeMs >= fs.statSync(script).mtimeMs) return;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { findPython } = require(path.join(ROOT, 'scripts', 'python.js')) as { findPython(): string | null };
-  const python = findPython();
-  if (!python) throw new Error('the data tests need Python 3 with numpy, PIL, torch and torchvision (tools/requirements.txt)');
-  const run = spawnSync(python, [script, '--out', dir], { encoding: 'utf8' });
+  const run = spawnSync(python(), [script, '--out', dir], { encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`tools/${tool} failed:\n${run.stderr}`);
 }
 
@@ -55,5 +65,5 @@ export function readF32(file: string): Float32Array {
 }
 
 export function tempDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(require('os').tmpdir(), `vitorch-${prefix}-`));
+  return fs.mkdtempSync(path.join(os.tmpdir(), `vitorch-${prefix}-`));
 }

@@ -41,7 +41,7 @@ async function rejection(promise: Promise<unknown>): Promise<DataError> {
 }
 
 describe('readIdx on the real Fashion-MNIST files', () => {
-  test.each(Object.keys(manifest.idx))('%s equals numpy\'s reading', async (name) => {
+  test.each(Object.keys(manifest.idx))("%s equals numpy's reading", async (name) => {
     const expected = manifest.idx[name];
     const { dims, data } = await readIdx(expected.path);
     expect(dims).toEqual(expected.dims);
@@ -74,19 +74,25 @@ describe('readIdx errors name the file and what was expected', () => {
     const file = write('cut.gz', gz.subarray(0, gz.length >> 1));
     const error = await rejection(readIdx(file));
     expect(error.file).toBe(file);
-    expect(error.message).toMatch(new RegExp(`^${file}: corrupt or truncated gzip data \\(${gz.length >> 1} bytes compressed\\): `));
+    expect(error.message).toMatch(
+      new RegExp(`^${file}: corrupt or truncated gzip data \\(${gz.length >> 1} bytes compressed\\): `),
+    );
   });
 
   test('wrong magic', async () => {
     const file = write('png-not-idx', Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 0]));
     const error = await rejection(readIdx(file));
-    expect(error.message).toBe(`${file}: not an IDX file: expected magic bytes 00 00 <type> <ndims>, received 89 50 4e 47`);
+    expect(error.message).toBe(
+      `${file}: not an IDX file: expected magic bytes 00 00 <type> <ndims>, received 89 50 4e 47`,
+    );
   });
 
   test('wrong type code', async () => {
     const file = write('int16.idx', idxBytes([2], new Uint8Array(4), 0x0b));
     const error = await rejection(readIdx(file));
-    expect(error.message).toBe(`${file}: unsupported IDX type code: expected 0x08 (unsigned byte), received 0x0b (int16)`);
+    expect(error.message).toBe(
+      `${file}: unsupported IDX type code: expected 0x08 (unsigned byte), received 0x0b (int16)`,
+    );
   });
 
   test('truncated data, in a gzipped file too', async () => {
@@ -110,8 +116,13 @@ describe('readIdx errors name the file and what was expected', () => {
 });
 
 describe('idxDataset', () => {
-  test('Fashion-MNIST test set: labels and normalised pixels equal torchvision\'s ToTensor + Normalize', async () => {
-    const ds = await idxDataset({ images: t10kImages, labels: t10kLabels, mean: [manifest.normalised.mean], std: [manifest.normalised.std] });
+  test("Fashion-MNIST test set: labels and normalised pixels equal torchvision's ToTensor + Normalize", async () => {
+    const ds = await idxDataset({
+      images: t10kImages,
+      labels: t10kLabels,
+      mean: [manifest.normalised.mean],
+      std: [manifest.normalised.std],
+    });
     expect(ds.length).toBe(10000);
     expect(ds.sampleShape).toEqual([1, 28, 28]);
     expect(ds.numClasses).toBe(10);
@@ -138,11 +149,14 @@ describe('idxDataset', () => {
     expect(images[0 + 14 * 28 + 14]).toBeCloseTo(ds.raw(7)[14 * 28 + 14] / 255, 6);
   });
 
-  test('horizontal flip: each sample is either numpy\'s original or its mirror, about half each', async () => {
+  test("horizontal flip: each sample is either numpy's original or its mirror, about half each", async () => {
     const ds = await idxDataset({ images: t10kImages, labels: t10kLabels, augmentation: { horizontalFlip: true } });
     const n = 400;
     const indices = Array.from({ length: n }, (_, i) => i);
-    const { images } = await ds.load(indices, indices.map((i) => forKey(5, 0, i)));
+    const { images } = await ds.load(
+      indices,
+      indices.map((i) => forKey(5, 0, i)),
+    );
     let flipped = 0;
     for (let k = 0; k < n; k++) {
       const raw = ds.raw(k);
@@ -159,13 +173,16 @@ describe('idxDataset', () => {
     expect(Math.abs(flipped - n / 2)).toBeLessThan(50);
   });
 
-  test('random crop with padding 4 and flip: each sample is a 28x28 window of numpy.pad\'s 36x36 image, or its mirror', async () => {
+  test("random crop with padding 4 and flip: each sample is a 28x28 window of numpy.pad's 36x36 image, or its mirror", async () => {
     const ds = await idxDataset({ images: t10kImages, labels: t10kLabels, augmentation: { cropPadding: 4 } });
     const padded = fs.readFileSync(fixture(manifest.padded.file));
     const seen = new Set<string>();
     for (let trial = 0; trial < 4; trial++) {
       const indices = Array.from({ length: 16 }, (_, i) => i);
-      const { images } = await ds.load(indices, indices.map((i) => forKey(trial, 0, i)));
+      const { images } = await ds.load(
+        indices,
+        indices.map((i) => forKey(trial, 0, i)),
+      );
       for (let k = 0; k < 16; k++) {
         const out = Array.from(images.subarray(k * 784, (k + 1) * 784), (v) => Math.round(v * 255));
         const matches: string[] = [];
@@ -208,9 +225,13 @@ describe('idxDataset', () => {
 
   test('argument errors use the validate.ts wording', async () => {
     await expect(idxDataset({ images: t10kImages, labels: t10kLabels, channels: 2 as 1 })).rejects.toThrow(
-      new RangeError('expected 1 or 3 for channels, received number 2'));
+      new RangeError('expected 1 or 3 for channels, received number 2'),
+    );
     await expect(idxDataset({ images: t10kImages, labels: t10kLabels, std: [0] })).rejects.toThrow(
-      new TypeError('expected an array of positive finite numbers for std, received [0]'));
-    await expect(idxDataset({ images: t10kImages, labels: t10kLabels, numClass: 3 } as never)).rejects.toThrow(TypeError);
+      new TypeError('expected an array of positive finite numbers for std, received [0]'),
+    );
+    await expect(idxDataset({ images: t10kImages, labels: t10kLabels, numClass: 3 } as never)).rejects.toThrow(
+      TypeError,
+    );
   });
 });

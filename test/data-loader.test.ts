@@ -7,12 +7,16 @@ import { BatchLoader, Batch } from '../lib/data/loader';
 import type { Dataset } from '../lib/data/dataset';
 import { Rng, forKey } from '../lib/data/random';
 import { FASHION } from './data-fixtures';
+import { expectRejects, expectThrows } from './expect-error';
 
 let fashion: IdxDataset;
 beforeAll(async () => {
   fashion = await idxDataset({
-    images: path.join(FASHION, 't10k-images-idx3-ubyte.gz'), labels: path.join(FASHION, 't10k-labels-idx1-ubyte.gz'),
-    mean: [0.286], std: [0.353], augmentation: { cropPadding: 2 },
+    images: path.join(FASHION, 't10k-images-idx3-ubyte.gz'),
+    labels: path.join(FASHION, 't10k-labels-idx1-ubyte.gz'),
+    mean: [0.286],
+    std: [0.353],
+    augmentation: { cropPadding: 2 },
   });
 });
 
@@ -31,7 +35,15 @@ describe('random streams', () => {
   test('same key, same stream; any change in the key, another stream', () => {
     const draw = (r: Rng): number[] => Array.from({ length: 8 }, () => r.nextUint32());
     expect(draw(forKey(7, 1, 2))).toEqual(draw(forKey(7, 1, 2)));
-    const keys = [[7, 1, 2], [7, 2, 1], [8, 1, 2], [7, 1], [7, 1, 2, 0], [7, 1, -2], [2 ** 40 + 7, 1, 2]];
+    const keys = [
+      [7, 1, 2],
+      [7, 2, 1],
+      [8, 1, 2],
+      [7, 1],
+      [7, 1, 2, 0],
+      [7, 1, -2],
+      [2 ** 40 + 7, 1, 2],
+    ];
     const firsts = new Set(keys.map(([s, ...rest]) => forKey(s, ...rest).nextUint32()));
     expect(firsts.size).toBe(keys.length);
   });
@@ -108,7 +120,10 @@ describe('BatchLoader', () => {
   test('prefetch keeps loads ahead of the consumer; waitMs counts the waiting', async () => {
     const started: number[] = [];
     const slow: Dataset = {
-      length: 10, sampleShape: [1, 1, 1], labelOf: () => 0, labels: () => new Int32Array(10),
+      length: 10,
+      sampleShape: [1, 1, 1],
+      labelOf: () => 0,
+      labels: () => new Int32Array(10),
       load: async (indices) => {
         started.push(indices[0]);
         await new Promise((resolve) => setTimeout(resolve, 20));
@@ -124,16 +139,24 @@ describe('BatchLoader', () => {
 
   test('a failed load rejects at its turn with its DataError; a break stops the epoch', async () => {
     const failing: Dataset = {
-      length: 6, sampleShape: [1, 1, 1], labelOf: () => 0, labels: () => new Int32Array(6),
+      length: 6,
+      sampleShape: [1, 1, 1],
+      labelOf: () => 0,
+      labels: () => new Int32Array(6),
       load: async (indices) => {
         if (indices[0] === 2) throw new DataError('bad.png: cannot decode image', 'bad.png');
         return { images: new Float32Array(indices.length), labels: new Int32Array(indices.length) };
       },
     };
     const seen: number[] = [];
-    await expect((async () => {
-      for await (const b of new BatchLoader(failing, { batchSize: 1, prefetch: 4 }).epoch(0)) seen.push(b.batch);
-    })()).rejects.toThrow(new DataError('bad.png: cannot decode image', 'bad.png'));
+    await expectRejects(
+      (async () => {
+        for await (const b of new BatchLoader(failing, { batchSize: 1, prefetch: 4 }).epoch(0)) seen.push(b.batch);
+      })(),
+      DataError,
+      'bad.png: cannot decode image',
+      { file: 'bad.png' },
+    );
     expect(seen).toEqual([0, 1]);
     let count = 0;
     for await (const _ of new BatchLoader(failing, { batchSize: 1 }).epoch(0)) if (++count === 1) break;
@@ -141,7 +164,11 @@ describe('BatchLoader', () => {
   });
 
   test('options are checked', () => {
-    expect(() => new BatchLoader(fashion, { batchSize: 0 })).toThrow(new RangeError('expected an integer >= 1 for batchSize, received number 0'));
+    expectThrows(
+      () => new BatchLoader(fashion, { batchSize: 0 }),
+      RangeError,
+      'expected an integer >= 1 for batchSize, received number 0',
+    );
     expect(() => new BatchLoader(fashion, { batchSize: 2, shufle: true } as never)).toThrow(TypeError);
   });
 });

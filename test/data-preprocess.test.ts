@@ -13,6 +13,7 @@ import { centerCropGeometry, letterboxGeometry, randomResizedCropBox, roundHalfE
 import { IMAGENET_MEAN, IMAGENET_STD, Preprocessor } from '../lib/data/preprocess';
 import { forKey } from '../lib/data/random';
 import { dataManifest, fixture, readF32, tempDir } from './data-fixtures';
+import { expectRejects, expectThrows } from './expect-error';
 
 const manifest = dataManifest();
 
@@ -29,7 +30,7 @@ function levelErrors(actual: Float32Array, expected: Float32Array, channels: num
   return { max, mean: sum / actual.length };
 }
 
-describe('evaluation preprocessing equals the seed\'s (PIL)', () => {
+describe("evaluation preprocessing equals the seed's (PIL)", () => {
   test.each(manifest.images.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
     const pre = new Preprocessor({ size: c.size, resize: c.resize, channels: c.channels });
     expect(pre.sampleShape).toEqual(c.shape);
@@ -48,8 +49,8 @@ describe('evaluation preprocessing equals the seed\'s (PIL)', () => {
   });
 });
 
-describe('geometry in the seed\'s integer arithmetic', () => {
-  test('Python round() halves to even, as the seed\'s centre crop offset', () => {
+describe("geometry in the seed's integer arithmetic", () => {
+  test("Python round() halves to even, as the seed's centre crop offset", () => {
     expect([0.5, 1.5, 2.5, 3.5, -0.5, 2.4, 2.6].map(roundHalfEven)).toEqual([0, 2, 2, 4, 0, 2, 3]);
     // 224 x 231: (231 - 224) / 2 = 3.5 -> 4; 229 x 224: 2.5 -> 2 (both cases have PIL goldens above).
     expect(centerCropGeometry(224, 231, [224, 224]).crop).toEqual({ top: 4, left: 0, width: 224, height: 224 });
@@ -57,21 +58,35 @@ describe('geometry in the seed\'s integer arithmetic', () => {
     // int(224 * 300 / 200) = 336; int(64 * 333 / 100) = 213 (truncation, not rounding: 213.12).
     expect(centerCropGeometry(200, 300, [224, 224])).toMatchObject({ resizeWidth: 224, resizeHeight: 336 });
     expect(centerCropGeometry(333, 100, [64, 64])).toMatchObject({ resizeWidth: 213, resizeHeight: 64 });
-    expect(letterboxGeometry(300, 200, [64, 64])).toEqual({ resizeWidth: 64, resizeHeight: 42, top: 11, left: 0, bottom: 11, right: 0 });
+    expect(letterboxGeometry(300, 200, [64, 64])).toEqual({
+      resizeWidth: 64,
+      resizeHeight: 42,
+      top: 11,
+      left: 0,
+      bottom: 11,
+      right: 0,
+    });
   });
 });
 
 describe('random resized crop', () => {
   const { rrc } = manifest;
-  test('boxes have torchvision\'s distribution (20 000 draws each, means within 4 standard errors)', () => {
+  test("boxes have torchvision's distribution (20 000 draws each, means within 4 standard errors)", () => {
     const area: number[] = [];
     const logRatio: number[] = [];
     const top: number[] = [];
     const left: number[] = [];
     for (let s = 0; s < rrc.samples; s++) {
       const box = randomResizedCropBox(rrc.width, rrc.height, forKey(11, s));
-      if (!(box.width > 0 && box.height > 0 && box.top >= 0 && box.left >= 0 && box.left + box.width <= rrc.width
-        && box.top + box.height <= rrc.height)) throw new Error(`box outside the image: ${JSON.stringify(box)}`);
+      if (!(
+        box.width > 0 &&
+        box.height > 0 &&
+        box.top >= 0 &&
+        box.left >= 0 &&
+        box.left + box.width <= rrc.width &&
+        box.top + box.height <= rrc.height
+      ))
+        throw new Error(`box outside the image: ${JSON.stringify(box)}`);
       area.push((box.width * box.height) / (rrc.width * rrc.height));
       logRatio.push(Math.log(box.width / box.height));
       top.push(rrc.height > box.height ? box.top / (rrc.height - box.height) : 0.5);
@@ -89,11 +104,13 @@ describe('random resized crop', () => {
   });
 
   test.each(manifest.rrc.fallback.map((f) => [`${f.width}x${f.height}`, f] as const))(
-    'fallback for %s is torchvision\'s', (_name, f) => {
+    "fallback for %s is torchvision's",
+    (_name, f) => {
       expect(randomResizedCropBox(f.width, f.height, forKey(3))).toEqual(f.box);
-    });
+    },
+  );
 
-  test('augment: the output is the stream\'s box resized, flipped when the stream says so; same stream, same output', async () => {
+  test("augment: the output is the stream's box resized, flipped when the stream says so; same stream, same output", async () => {
     const source = fixture('images/rgb-300x200.png');
     const pre = new Preprocessor({ size: 32 });
     const a = await pre.augment(source, forKey(1, 2, 3));
@@ -103,7 +120,10 @@ describe('random resized crop', () => {
     const rng = forKey(1, 2, 3);
     const box = randomResizedCropBox(300, 200, rng);
     const flip = rng.float() < 0.5;
-    const noFlip = await new Preprocessor({ size: 32, augmentation: { horizontalFlip: false } }).augment(source, forKey(1, 2, 3));
+    const noFlip = await new Preprocessor({ size: 32, augmentation: { horizontalFlip: false } }).augment(
+      source,
+      forKey(1, 2, 3),
+    );
     for (let c = 0; c < 3; c++) {
       for (let y = 0; y < 32; y++) {
         for (let x = 0; x < 32; x++) {
@@ -132,15 +152,21 @@ describe('bad images give a DataError naming the file', () => {
 
   test('missing file', async () => {
     const file = path.join(tempDir('pre'), 'missing.png');
-    await expect(pre.evaluate(file)).rejects.toThrow(new DataError(`${file}: no such image file`, file));
+    await expectRejects(pre.evaluate(file), DataError, `${file}: no such image file`, { file });
   });
 
   test('options are checked with the validate.ts wording', () => {
-    expect(() => new Preprocessor({ size: 0 })).toThrow(new RangeError('expected an integer in [1, 65535] for size, received number 0'));
+    expectThrows(
+      () => new Preprocessor({ size: 0 }),
+      RangeError,
+      'expected an integer in [1, 65535] for size, received number 0',
+    );
     expect(() => new Preprocessor({ size: 8, resize: 'stretch' as never })).toThrow(
-      new RangeError("expected 'center-crop' or 'letterbox' for resize, received the string 'stretch'"));
+      new RangeError("expected 'center-crop' or 'letterbox' for resize, received the string 'stretch'"),
+    );
     expect(() => new Preprocessor({ size: 8, mean: [0.5, 0.5] })).toThrow(
-      new RangeError('expected 1 or 3 numbers (one per channel) for mean, received [0.5, 0.5]'));
+      new RangeError('expected 1 or 3 numbers (one per channel) for mean, received [0.5, 0.5]'),
+    );
     expect(fs.existsSync(fixture('images/rgb-300x200.jpg'))).toBe(true);
   });
 });

@@ -6,7 +6,11 @@ import { fixturePath, manifest, PARITY_TOLERANCE, readFloat32, readTensor, relat
 const factory = manifest.vitFactory;
 
 test('vit() loads the checkpoint into the backbone and replaces the head', () => {
-  using model = vit({ inputShape: factory.inputShape, pretrained: fixturePath(factory.checkpoint), numClasses: factory.numClasses });
+  using model = vit({
+    inputShape: factory.inputShape,
+    pretrained: fixturePath(factory.checkpoint),
+    numClasses: factory.numClasses,
+  });
   model.eval();
   const parameters = new Map(model.namedParameters());
   expect(parameters.get('head.weight')!.shape).toEqual(factory.headWeightShape);
@@ -14,8 +18,9 @@ test('vit() loads the checkpoint into the backbone and replaces the head', () =>
 
   using images = readTensor(factory.input, factory.imagesShape);
   using features = model.forwardFeatures(images);
-  expect(relativeMaxError(features.toFloat32Array(), readFloat32(factory.features, factory.featuresShape)))
-    .toBeLessThanOrEqual(PARITY_TOLERANCE);
+  expect(
+    relativeMaxError(features.toFloat32Array(), readFloat32(factory.features, factory.featuresShape)),
+  ).toBeLessThanOrEqual(PARITY_TOLERANCE);
   using logits = model.forward(images);
   expect(logits.shape).toEqual([factory.imagesShape[0], factory.numClasses]);
 });
@@ -29,12 +34,17 @@ test('vit() keeps the checkpoint head when numClasses is 1000', () => {
 });
 
 test('vitAsync() builds the same model off the event loop', async () => {
-  using model = await vitAsync({ inputShape: factory.inputShape, pretrained: fixturePath(factory.checkpoint), numClasses: 7 });
+  using model = await vitAsync({
+    inputShape: factory.inputShape,
+    pretrained: fixturePath(factory.checkpoint),
+    numClasses: 7,
+  });
   model.eval();
   using images = readTensor(factory.input, factory.imagesShape);
   using features = model.forwardFeatures(images);
-  expect(relativeMaxError(features.toFloat32Array(), readFloat32(factory.features, factory.featuresShape)))
-    .toBeLessThanOrEqual(PARITY_TOLERANCE);
+  expect(
+    relativeMaxError(features.toFloat32Array(), readFloat32(factory.features, factory.featuresShape)),
+  ).toBeLessThanOrEqual(PARITY_TOLERANCE);
 });
 
 test('vit() loads strictly: a small checkpoint does not fit ViT-B/16', () => {

@@ -8,8 +8,20 @@ export const FIXTURES = path.join(__dirname, 'fixtures', 'generated');
 
 export interface ModelFixture {
   checkpoint: string;
-  config: Required<Pick<VisionTransformerOptions,
-    'inputShape' | 'patchSize' | 'inChans' | 'numClasses' | 'numFeatures' | 'depth' | 'numHeads' | 'mlpRatio' | 'qkvBias'>>;
+  config: Required<
+    Pick<
+      VisionTransformerOptions,
+      | 'inputShape'
+      | 'patchSize'
+      | 'inChans'
+      | 'numClasses'
+      | 'numFeatures'
+      | 'depth'
+      | 'numHeads'
+      | 'mlpRatio'
+      | 'qkvBias'
+    >
+  >;
   parameterNames: string[];
   parameterShapes: number[][];
 }
@@ -23,7 +35,11 @@ export interface CaseFixture {
   outputShape: number[];
 }
 
-interface BadCheckpoint { file: string; model: string; [key: string]: unknown }
+interface BadCheckpoint {
+  file: string;
+  model: string;
+  [key: string]: unknown;
+}
 
 export interface Manifest {
   torch: string;
@@ -31,16 +47,24 @@ export interface Manifest {
   cases: CaseFixture[];
   freeze: { model: string; trainableAfterFreeze: string[]; trainableAfterUnfreeze: string[] };
   vitFactory: {
-    model: string; checkpoint: string; inputShape: [number, number]; numClasses: number;
-    headWeightShape: number[]; headBiasShape: number[];
-    input: string; imagesShape: number[]; features: string; featuresShape: number[];
+    model: string;
+    checkpoint: string;
+    inputShape: [number, number];
+    numClasses: number;
+    headWeightShape: number[];
+    headBiasShape: number[];
+    input: string;
+    imagesShape: number[];
+    features: string;
+    featuresShape: number[];
   };
   badCheckpoints: {
     missingKey: BadCheckpoint & { missing: string[] };
     unexpectedKey: BadCheckpoint & { unexpected: string[] };
     shapeMismatch: BadCheckpoint & { key: string; expectedShape: number[]; checkpointShape: number[] };
     allWrong: BadCheckpoint & {
-      missing: string[]; unexpected: string[];
+      missing: string[];
+      unexpected: string[];
       shapeMismatch: { key: string; expectedShape: number[]; checkpointShape: number[] }[];
     };
     hostileGlobal: BadCheckpoint & { global: string; marker: string };
@@ -60,7 +84,8 @@ export function readFloat32(file: string, shape: number[]): Float32Array {
   const bytes = fs.readFileSync(fixturePath(file));
   const values = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
   const expectedLength = shape.reduce((a, b) => a * b, 1);
-  if (values.length !== expectedLength) throw new Error(`${file}: ${values.length} floats, shape wants ${expectedLength}`);
+  if (values.length !== expectedLength)
+    throw new Error(`${file}: ${values.length} floats, shape wants ${expectedLength}`);
   return Float32Array.from(values);
 }
 

@@ -4,7 +4,10 @@ import { VisionTransformer } from '../lib';
 import { manifest } from './fixtures';
 
 function trainable(model: VisionTransformer): string[] {
-  return model.namedParameters().filter(([, value]) => value.requiresGrad).map(([name]) => name);
+  return model
+    .namedParameters()
+    .filter(([, value]) => value.requiresGrad)
+    .map(([name]) => name);
 }
 
 test('requiresGrad after freezeBackbone and unfreezeBackbone equals PyTorch', () => {

@@ -2,7 +2,17 @@
 // precision stays within stated tolerances of PyTorch's float32 outputs, asynchronous calls settle in call order,
 // and the CPU memory cache can be inspected, limited and emptied.
 import { cpuCache, ModelDType, tensor, Tensor, VisionTransformer } from '../lib';
-import { argmaxPerRow, CaseFixture, fixturePath, manifest, PARITY_TOLERANCE, readFloat32, readTensor, relativeMaxError } from './fixtures';
+import {
+  argmaxPerRow,
+  CaseFixture,
+  fixturePath,
+  manifest,
+  PARITY_TOLERANCE,
+  readFloat32,
+  readTensor,
+  relativeMaxError,
+} from './fixtures';
+import { expectThrows } from './expect-error';
 
 function caseNamed(name: string): CaseFixture {
   const fixture = manifest.cases.find((c) => c.name === name);
@@ -78,7 +88,12 @@ describe('the resampled position table is recomputed when the weights change', (
 describe('reduced precision against PyTorch float32', () => {
   // bfloat16 keeps 8 significant bits (relative step 2^-8 = 0.4%), float16 11 bits (0.05%); through the small
   // models' two blocks the outputs stay within these fractions of the output scale.
-  const tolerance: Record<ModelDType, number> = { float32: PARITY_TOLERANCE, float64: PARITY_TOLERANCE, bfloat16: 5e-2, float16: 1e-2 };
+  const tolerance: Record<ModelDType, number> = {
+    float32: PARITY_TOLERANCE,
+    float64: PARITY_TOLERANCE,
+    bfloat16: 5e-2,
+    float16: 1e-2,
+  };
   const cases = ['small-b3', 'grid-10x18-b2', 'variant-p32-grid-8x6-b2'];
   describe.each(['bfloat16', 'float16', 'float64'] as ModelDType[])('%s', (dtype) => {
     test.each(cases)('%s', (name) => {
@@ -100,7 +115,8 @@ describe('reduced precision against PyTorch float32', () => {
       expect(argmaxPerRow(actual, columns)).toEqual(argmaxPerRow(expected, columns));
       // The input must have the model's dtype; nothing converts it silently.
       expect(() => model.forward(input)).toThrow(
-        new TypeError(`expected input of dtype ${dtype} (the model's dtype), received float32`));
+        new TypeError(`expected input of dtype ${dtype} (the model's dtype), received float32`),
+      );
     });
   });
 });
@@ -123,11 +139,13 @@ test('forwardAsync takes one batch as several tensors, joined off the event loop
   using wrongSize = tensor(new Float32Array(3 * 8 * 8), [1, 3, 8, 8]);
   using wrongType = tensor(new Float64Array(one), [1, c, h, w]);
   expect(() => model.forwardAsync([first, wrongSize])).toThrow(
-    new RangeError(`input[1]: expected input of shape [N, ${c}, ${h}, ${w}], received [1, 3, 8, 8]`));
+    new RangeError(`input[1]: expected input of shape [N, ${c}, ${h}, ${w}], received [1, 3, 8, 8]`),
+  );
   expect(() => model.forwardAsync([wrongType])).toThrow(
-    new TypeError("input[0]: expected input of dtype float32 (the model's dtype), received float64"));
+    new TypeError("input[0]: expected input of dtype float32 (the model's dtype), received float64"),
+  );
   expect(() => model.forwardAsync([first, null as never])).toThrow(TypeError);
-  expect(() => model.forwardAsync([])).toThrow(new RangeError('expected at least one input tensor, received an empty array'));
+  expectThrows(() => model.forwardAsync([]), RangeError, 'expected at least one input tensor, received an empty array');
 });
 
 test('asynchronous calls on one model settle in the order they were made', async () => {
@@ -140,7 +158,11 @@ test('asynchronous calls on one model settle in the order they were made', async
   using input = readTensor(fixture.input, fixture.inputShape);
 
   const settled: string[] = [];
-  const track = <T>(label: string, promise: Promise<T>) => promise.then((value) => { settled.push(label); return value; });
+  const track = <T>(label: string, promise: Promise<T>) =>
+    promise.then((value) => {
+      settled.push(label);
+      return value;
+    });
   const before = [1, 2, 3].map((i) => track(`forward ${i}`, model.forwardAsync(input)));
   const load = track('load', model.loadStateDictAsync(otherWeights));
   const after = track('forward 4', model.forwardAsync(input));
@@ -199,7 +221,11 @@ describe('the CPU memory cache', () => {
   });
 
   test('bad limits are refused', () => {
-    expect(() => cpuCache.setLimit(-1)).toThrow(new RangeError('expected an integer >= 0 for cpuCache.setLimit(bytes), received number -1'));
+    expectThrows(
+      () => cpuCache.setLimit(-1),
+      RangeError,
+      'expected an integer >= 0 for cpuCache.setLimit(bytes), received number -1',
+    );
     expect(() => cpuCache.setLimit(1.5)).toThrow(RangeError);
     expect(() => cpuCache.setLimit('1GB' as never)).toThrow(TypeError);
   });

@@ -8,12 +8,18 @@ import * as os from 'os';
 import * as path from 'path';
 
 const script = path.join(__dirname, '..', 'scripts', 'install.js');
-const install = (env: Record<string, string>) => spawnSync(process.execPath, [script], { encoding: 'utf8', env: { ...process.env, ...env } });
-const torchRoot = spawnSync(process.env.PYTHON || 'python3', ['-c', 'import os, torch; print(os.path.dirname(torch.__file__))'],
-  { encoding: 'utf8' }).stdout.trim();
+const install = (env: Record<string, string>) =>
+  spawnSync(process.execPath, [script], { encoding: 'utf8', env: { ...process.env, ...env } });
+const torchRoot = spawnSync(
+  process.env.PYTHON || 'python3',
+  ['-c', 'import os, torch; print(os.path.dirname(torch.__file__))'],
+  { encoding: 'utf8' },
+).stdout.trim();
 
 let scratch: string;
-beforeAll(() => { scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-install-')); });
+beforeAll(() => {
+  scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-install-'));
+});
 afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
 test('a binary that fits the libtorch found is kept, nothing is built', () => {

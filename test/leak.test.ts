@@ -22,7 +22,7 @@ test('forward + dispose, repeated, keeps resident memory flat', async () => {
   const before = residentBytes();
   for (let i = 0; i < ITERATIONS; i++) await step(i % 2 === 0);
   const grown = residentBytes() - before;
-  expect(grown).toBeLessThan(ITERATIONS * INPUT_BYTES / 10);
+  expect(grown).toBeLessThan((ITERATIONS * INPUT_BYTES) / 10);
 });
 
 test('loading a checkpoint repeatedly does not accumulate memory', () => {

@@ -11,21 +11,32 @@ import { checkLibtorchFits, LibtorchError, locateLibtorch, readCxx11Abi } from '
 
 const dist = path.join(__dirname, '..', 'dist', 'lib');
 const python = process.env.PYTHON || 'python3';
-const torch = JSON.parse(spawnSync(python, ['-c',
-  'import json, os, torch; print(json.dumps({"root": os.path.dirname(torch.__file__), "version": torch.__version__}))'],
-{ encoding: 'utf8' }).stdout) as { root: string; version: string };
+const torch = JSON.parse(
+  spawnSync(
+    python,
+    [
+      '-c',
+      'import json, os, torch; print(json.dumps({"root": os.path.dirname(torch.__file__), "version": torch.__version__}))',
+    ],
+    { encoding: 'utf8' },
+  ).stdout,
+) as { root: string; version: string };
 const release = torch.version.split('+')[0];
 
 /** Runs `code` in a fresh Node with dist/lib as `v`, with env changes (undefined removes a variable). */
 function runNode(code: string, env: Record<string, string | undefined> = {}) {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   for (const [key, value] of Object.entries(env)) if (value === undefined) delete childEnv[key];
-  return spawnSync(process.execPath, ['-e', `const v = require(${JSON.stringify(dist)}); ${code}`],
-    { encoding: 'utf8', env: childEnv });
+  return spawnSync(process.execPath, ['-e', `const v = require(${JSON.stringify(dist)}); ${code}`], {
+    encoding: 'utf8',
+    env: childEnv,
+  });
 }
 
 let scratch: string;
-beforeAll(() => { scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-locator-')); });
+beforeAll(() => {
+  scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-locator-'));
+});
 afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
 /** A folder shaped like a libtorch, with empty libraries: enough to be found, never loaded. */
@@ -35,8 +46,10 @@ function fakeLibtorch(name: string, version: string, abi: '0' | '1'): string {
   fs.mkdirSync(path.join(root, 'share', 'cmake', 'Torch'), { recursive: true });
   fs.writeFileSync(path.join(root, 'lib', 'libtorch_cpu.so'), '');
   fs.writeFileSync(path.join(root, 'build-version'), `${version}\n`);
-  fs.writeFileSync(path.join(root, 'share', 'cmake', 'Torch', 'TorchConfig.cmake'),
-    `set(TORCH_CXX_FLAGS "-D_GLIBCXX_USE_CXX11_ABI=${abi}")\n`);
+  fs.writeFileSync(
+    path.join(root, 'share', 'cmake', 'Torch', 'TorchConfig.cmake'),
+    `set(TORCH_CXX_FLAGS "-D_GLIBCXX_USE_CXX11_ABI=${abi}")\n`,
+  );
   return root;
 }
 
@@ -49,13 +62,16 @@ test('without LIBTORCH, the torch package of python3 is found, with its version,
 });
 
 test('LIBTORCH comes first, and the addon loads from it and binds to its libraries', () => {
-  const result = runNode(`
+  const result = runNode(
+    `
     const { libtorch } = require(${JSON.stringify(path.join(dist, 'binding'))});
     const model = new v.VisionTransformer({ inputShape: [16, 16], patchSize: 8, inChans: 1, numClasses: 3, numFeatures: 8, depth: 1, numHeads: 2 });
     model.forward(v.tensor(new Float32Array(256), [1, 1, 16, 16]));
     const maps = require('fs').readFileSync('/proc/self/maps', 'utf8');
     const mapped = [...new Set(maps.split('\\n').map((l) => l.split(/\\s+/)[5]).filter((f) => f && /libtorch_cpu\\.so$/.test(f)))];
-    console.log(JSON.stringify({ libtorch, mapped }));`, { LIBTORCH: torch.root, PYTHON: '/nonexistent/python' });
+    console.log(JSON.stringify({ libtorch, mapped }));`,
+    { LIBTORCH: torch.root, PYTHON: '/nonexistent/python' },
+  );
   expect(result.stderr).toBe('');
   const { libtorch, mapped } = JSON.parse(result.stdout);
   expect(libtorch.foundBy).toBe('LIBTORCH');
@@ -76,12 +92,18 @@ test('the addon and its loader carry no RPATH or RUNPATH (readelf -d)', () => {
 
 test("MKL's vendor check binds to the loader's answer, which joined the global scope before libtorch", () => {
   const log = path.join(scratch, 'ld-debug');
-  const result = runNode(`
+  const result = runNode(
+    `
     const model = new v.VisionTransformer({ inputShape: [16, 16], patchSize: 8, inChans: 1, numClasses: 3, numFeatures: 64, depth: 1, numHeads: 2 });
-    model.forward(v.tensor(new Float32Array(8 * 256), [8, 1, 16, 16]));`, { LD_DEBUG: 'bindings', LD_DEBUG_OUTPUT: log });
+    model.forward(v.tensor(new Float32Array(8 * 256), [8, 1, 16, 16]));`,
+    { LD_DEBUG: 'bindings', LD_DEBUG_OUTPUT: log },
+  );
   expect(result.status).toBe(0);
   const [own] = fs.readdirSync(scratch).filter((f) => f === `ld-debug.${result.pid}`);
-  const bindings = fs.readFileSync(path.join(scratch, own), 'utf8').split('\n').filter((l) => l.includes('`mkl_serv_intel_cpu_true\''));
+  const bindings = fs
+    .readFileSync(path.join(scratch, own), 'utf8')
+    .split('\n')
+    .filter((l) => l.includes("`mkl_serv_intel_cpu_true'"));
   expect(bindings.length).toBeGreaterThan(0);
   for (const line of bindings) expect(line).toMatch(new RegExp(`libtorch_cpu\\.so .*to \\S*/${LOADER_FILE} `));
 });
@@ -89,8 +111,10 @@ test("MKL's vendor check binds to the loader's answer, which joined the global s
 test('LIBTORCH pointing at nothing: the error names it and how to get libtorch', () => {
   const result = runNode('', { LIBTORCH: path.join(scratch, 'nothing-here') });
   expect(result.status).toBe(1);
-  expect(result.stderr).toContain(`LibtorchError: LIBTORCH=${path.join(scratch, 'nothing-here')} is not a libtorch: ` +
-    `${path.join(scratch, 'nothing-here', 'lib', 'libtorch_cpu.so')} does not exist`);
+  expect(result.stderr).toContain(
+    `LibtorchError: LIBTORCH=${path.join(scratch, 'nothing-here')} is not a libtorch: ` +
+      `${path.join(scratch, 'nothing-here', 'lib', 'libtorch_cpu.so')} does not exist`,
+  );
   expect(result.stderr).toContain(`pip install torch==${release}`);
   expect(result.stderr).toContain('set LIBTORCH=/path/to/libtorch');
 });
@@ -100,8 +124,10 @@ test('a libtorch of another release is refused, naming both versions and the fix
   const result = runNode('', { LIBTORCH: other });
   expect(result.status).toBe(1);
   const minor = release.split('.').slice(0, 2).join('.');
-  expect(result.stderr).toContain(`LibtorchError: vitorch's addon was built against libtorch ${release}, but the ` +
-    `libtorch found at ${other} (from LIBTORCH) is 2.4.0+cpu. Use libtorch ${minor} (any patch release):`);
+  expect(result.stderr).toContain(
+    `LibtorchError: vitorch's addon was built against libtorch ${release}, but the ` +
+      `libtorch found at ${other} (from LIBTORCH) is 2.4.0+cpu. Use libtorch ${minor} (any patch release):`,
+  );
   expect(result.stderr).toContain(`pip install "torch==${minor}.*"`);
   expect(result.stderr).toContain('VITORCH_FORCE_BUILD=1 npm rebuild vitorch');
 });
@@ -111,7 +137,9 @@ test('a libtorch of the same release with the other C++ ABI is refused too; CPU 
   const otherAbi = build.cxx11Abi === '1' ? '0' : '1';
   const found = locateLibtorch(release, { LIBTORCH: fakeLibtorch('other-abi', `${release}+cpu`, otherAbi) });
   expect(() => checkLibtorchFits(found, build)).toThrow(LibtorchError);
-  expect(() => checkLibtorchFits(found, build)).toThrow(`uses ${otherAbi === '1' ? 'the C++11 ABI' : 'the pre-C++11 ABI'}`);
+  expect(() => checkLibtorchFits(found, build)).toThrow(
+    `uses ${otherAbi === '1' ? 'the C++11 ABI' : 'the pre-C++11 ABI'}`,
+  );
   const sameAbi = locateLibtorch(release, { LIBTORCH: fakeLibtorch('cpu-build', `${release}+cpu`, build.cxx11Abi) });
   expect(() => checkLibtorchFits(sameAbi, build)).not.toThrow();
 });

@@ -11,14 +11,19 @@ import { FIXTURES, relativeMaxError, PARITY_TOLERANCE } from './fixtures';
 
 const dist = path.join(__dirname, '..', 'dist', 'lib');
 const cli = path.join(dist, 'cli', 'vitorch.js');
-const torchRoot = spawnSync(process.env.PYTHON || 'python3', ['-c', 'import os, torch; print(os.path.dirname(torch.__file__))'],
-  { encoding: 'utf8' }).stdout.trim();
+const torchRoot = spawnSync(
+  process.env.PYTHON || 'python3',
+  ['-c', 'import os, torch; print(os.path.dirname(torch.__file__))'],
+  { encoding: 'utf8' },
+).stdout.trim();
 const torchLib = path.join(torchRoot, 'lib');
 
 /** The CUDA libraries libtorch_cpu.so itself needs (libcudart, libcupti in the PyPI wheel; none in a CPU build). */
-const cudaNeededByCpu = (spawnSync('readelf', ['-d', path.join(torchLib, 'libtorch_cpu.so')], { encoding: 'utf8' }).stdout
-  .match(/\(NEEDED\)\s+Shared library: \[(lib(?:cuda|cupti|cublas|nv)[^\]]*)\]/g) ?? [])
-  .map((line) => /\[(.+)\]/.exec(line)![1]);
+const cudaNeededByCpu = (
+  spawnSync('readelf', ['-d', path.join(torchLib, 'libtorch_cpu.so')], { encoding: 'utf8' }).stdout.match(
+    /\(NEEDED\)\s+Shared library: \[(lib(?:cuda|cupti|cublas|nv)[^\]]*)\]/g,
+  ) ?? []
+).map((line) => /\[(.+)\]/.exec(line)![1]);
 const wheelWithCuda = fs.existsSync(path.join(torchLib, 'libtorch_cuda.so')) && cudaNeededByCpu.length > 0;
 const describeWheel = wheelWithCuda ? describe : describe.skip;
 
@@ -33,7 +38,9 @@ function findNvidiaLibrary(name: string): string {
 }
 
 let scratch: string;
-beforeAll(() => { scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-missing-')); });
+beforeAll(() => {
+  scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-missing-'));
+});
 afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
 /** A site-packages with torch (links to the real one's libraries) and only `kept` of the CUDA libraries. */
@@ -54,17 +61,20 @@ function trimmedTorch(name: string, kept: string[]): { torch: string; nvidia: st
 }
 
 function runNode(code: string, env: Record<string, string>) {
-  return spawnSync(process.execPath, ['-e', `const v = require(${JSON.stringify(dist)}); ${code}`],
-    { encoding: 'utf8', env: { ...process.env, ...env } });
+  return spawnSync(process.execPath, ['-e', `const v = require(${JSON.stringify(dist)}); ${code}`], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  });
 }
 
-describeWheel("a CUDA wheel whose CUDA libraries are missing", () => {
+describeWheel('a CUDA wheel whose CUDA libraries are missing', () => {
   test("with the runtime libraries libtorch_cpu.so needs, it runs on the CPU with PyTorch's numbers; CUDA is off, and doctor names the missing library", () => {
     const { torch, nvidia } = trimmedTorch('cpu-needs-met', cudaNeededByCpu);
     const manifest = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'manifest.json'), 'utf8'));
     const fixture = manifest.cases.find((c: { name: string }) => c.name === 'small-b1');
     const model = manifest.models[fixture.model];
-    const result = runNode(`
+    const result = runNode(
+      `
       const fs = require('fs'), path = require('path');
       const read = (f) => { const b = fs.readFileSync(path.join(${JSON.stringify(FIXTURES)}, f)); return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4); };
       const model = new v.VisionTransformer(${JSON.stringify(model.config)});
@@ -72,33 +82,50 @@ describeWheel("a CUDA wheel whose CUDA libraries are missing", () => {
       model.eval();
       const output = model.forward(v.tensor(read(${JSON.stringify(fixture.input)}), ${JSON.stringify(fixture.inputShape)})).toFloat32Array();
       console.log(JSON.stringify({ problem: v.cuda.problem, available: v.cuda.isAvailable(), root: v.libtorch.root, output: Array.from(output) }));`,
-    { LIBTORCH: torch });
+      { LIBTORCH: torch },
+    );
     expect(result.stderr).toBe('');
     const report = JSON.parse(result.stdout);
     expect(report.root).toBe(torch);
     expect(report.available).toBe(false);
     const expected = fs.readFileSync(path.join(FIXTURES, fixture.output));
-    expect(relativeMaxError(Float32Array.from(report.output), new Float32Array(expected.buffer, expected.byteOffset, expected.byteLength / 4)))
-      .toBeLessThan(PARITY_TOLERANCE);
-    const match = /^(\S+\.so[.\d]*) \(needed by libtorch_cuda\.so\) was not found, so CUDA is off and vitorch runs on the CPU$/.exec(report.problem);
+    expect(
+      relativeMaxError(
+        Float32Array.from(report.output),
+        new Float32Array(expected.buffer, expected.byteOffset, expected.byteLength / 4),
+      ),
+    ).toBeLessThan(PARITY_TOLERANCE);
+    const match =
+      /^(\S+\.so[.\d]*) \(needed by libtorch_cuda\.so\) was not found, so CUDA is off and vitorch runs on the CPU$/.exec(
+        report.problem,
+      );
     expect(match).not.toBeNull();
     const missing = match![1];
     expect(cudaNeededByCpu).not.toContain(missing);
     expect(fs.existsSync(path.join(torch, 'lib', missing))).toBe(false);
     if (fs.existsSync(nvidia)) {
-      for (const folder of fs.readdirSync(nvidia)) expect(fs.existsSync(path.join(nvidia, folder, 'lib', missing))).toBe(false);
+      for (const folder of fs.readdirSync(nvidia))
+        expect(fs.existsSync(path.join(nvidia, folder, 'lib', missing))).toBe(false);
     }
 
-    const doctor = spawnSync(process.execPath, [cli, 'doctor'], { encoding: 'utf8', env: { ...process.env, LIBTORCH: torch } });
+    const doctor = spawnSync(process.execPath, [cli, 'doctor'], {
+      encoding: 'utf8',
+      env: { ...process.env, LIBTORCH: torch },
+    });
     expect(doctor.status).toBe(0);
-    expect(doctor.stdout).toContain(`CUDA       no CUDA device visible; libtorch's CUDA libraries not loaded: ${report.problem}`);
+    expect(doctor.stdout).toContain(
+      `CUDA       no CUDA device visible; libtorch's CUDA libraries not loaded: ${report.problem}`,
+    );
   });
 
   test('without the runtime libraries libtorch_cpu.so needs, loading throws a LibtorchError naming one and the ways out', () => {
     const { torch } = trimmedTorch('cpu-needs-unmet', []);
     const result = runNode('', { LIBTORCH: torch });
     expect(result.status).toBe(1);
-    const match = /LibtorchError: vitorch could not load libtorch \S+ found at (\S+): could not load \S+libtorch_cpu\.so: (\S+): cannot open shared object file/.exec(result.stderr);
+    const match =
+      /LibtorchError: vitorch could not load libtorch \S+ found at (\S+): could not load \S+libtorch_cpu\.so: (\S+): cannot open shared object file/.exec(
+        result.stderr,
+      );
     expect(match).not.toBeNull();
     expect(match![1]).toBe(torch);
     expect(cudaNeededByCpu).toContain(match![2]);
@@ -106,7 +133,10 @@ describeWheel("a CUDA wheel whose CUDA libraries are missing", () => {
     expect(result.stderr).toContain('install torch with its dependencies');
     expect(result.stderr).toContain('download a CPU libtorch archive');
 
-    const doctor = spawnSync(process.execPath, [cli, 'doctor'], { encoding: 'utf8', env: { ...process.env, LIBTORCH: torch } });
+    const doctor = spawnSync(process.execPath, [cli, 'doctor'], {
+      encoding: 'utf8',
+      env: { ...process.env, LIBTORCH: torch },
+    });
     expect(doctor.status).toBe(1);
     expect(doctor.stdout).toContain(`problem    vitorch could not load libtorch`);
   });

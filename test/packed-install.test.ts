@@ -10,7 +10,9 @@ test('npm pack, then npm install --ignore-scripts without a compiler: require an
   const result = spawnSync('bash', [script], { encoding: 'utf8' });
   if (result.status !== 0) throw new Error(`${script} exited ${result.status}:\n${result.stdout}\n${result.stderr}`);
   expect(result.stdout).toMatch(/npm install --ignore-scripts of vitorch-\S+\.tgz \(\d+ KiB\) took \d+ ms/);
-  expect(result.stdout).toMatch(/small-b1: max \|error\| \S+ against PyTorch.*addon prebuilds\/linux-x64\/torch-\d+\.\d+\/vitorch\.node/);
+  expect(result.stdout).toMatch(
+    /small-b1: max \|error\| \S+ against PyTorch.*addon prebuilds\/linux-x64\/torch-\d+\.\d+\/vitorch\.node/,
+  );
   expect(result.stdout).toContain('npm rebuild vitorch kept the prebuilt');
   process.stdout.write(result.stdout);
 });

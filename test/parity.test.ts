@@ -51,8 +51,9 @@ test('forwardAsync gives the same numbers as forward', async () => {
   using viaAsync = await model.forwardAsync(input);
   using viaSync = model.forward(input);
   expect(viaAsync.toFloat32Array()).toEqual(viaSync.toFloat32Array());
-  expect(relativeMaxError(viaAsync.toFloat32Array(), readFloat32(fixture.output, fixture.outputShape)))
-    .toBeLessThanOrEqual(PARITY_TOLERANCE);
+  expect(
+    relativeMaxError(viaAsync.toFloat32Array(), readFloat32(fixture.output, fixture.outputShape)),
+  ).toBeLessThanOrEqual(PARITY_TOLERANCE);
 });
 
 test('the checkpoint loads tensor for tensor (bit-exact)', () => {
@@ -64,6 +65,7 @@ test('the checkpoint loads tensor for tensor (bit-exact)', () => {
   model.eval();
   using input = readTensor(fixture.input, fixture.inputShape);
   using output = model.forward(input);
-  expect(relativeMaxError(output.toFloat32Array(), readFloat32(fixture.output, fixture.outputShape)))
-    .toBeLessThanOrEqual(PARITY_TOLERANCE);
+  expect(
+    relativeMaxError(output.toFloat32Array(), readFloat32(fixture.output, fixture.outputShape)),
+  ).toBeLessThanOrEqual(PARITY_TOLERANCE);
 });

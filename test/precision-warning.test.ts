@@ -3,18 +3,31 @@
 // expectation is read from /proc/cpuinfo here, independently of lib/cpu-features.ts, so that the test means
 // something on both kinds of machine this project runs on (AVX2-only and AVX-512 BF16).
 import * as fs from 'fs';
-import { VisionTransformer } from '../lib';
+import { VisionTransformer, VisionTransformerOptions } from '../lib';
 
 const cpuinfo = fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8') : '';
 const hasBf16 = cpuinfo === '' || /^flags\s*:.*\b(avx512_bf16|amx_bf16)\b/m.test(cpuinfo);
 
-const tiny = () => new VisionTransformer({ inputShape: [16, 16], patchSize: 8, inChans: 1, numClasses: 3, numFeatures: 8, depth: 1, numHeads: 2 });
+const TINY: VisionTransformerOptions = {
+  inputShape: [16, 16],
+  patchSize: 8,
+  inChans: 1,
+  numClasses: 3,
+  numFeatures: 8,
+  depth: 1,
+  numHeads: 2,
+};
+const tiny = () => new VisionTransformer(TINY);
 
 function warningsDuring(body: () => void): { code?: string; message: string }[] {
   const emit = jest.spyOn(process, 'emitWarning');
   try {
     body();
-    return emit.mock.calls.map(([message, options]) => ({ code: (options as { code?: string } | undefined)?.code, message: String(message) }))
+    return emit.mock.calls
+      .map(([message, options]) => ({
+        code: (options as { code?: string } | undefined)?.code,
+        message: String(message),
+      }))
       .filter((w) => w.code?.startsWith('VITORCH_'));
   } finally {
     emit.mockRestore();
@@ -30,10 +43,14 @@ test('float16 on the CPU warns once, naming the reason; float32 and repeated mov
     model.to('float32').to({ device: 'cpu', dtype: 'float16' });
     tiny().to('float16');
   });
-  expect(warnings).toEqual([{
-    code: 'VITORCH_SLOW_FLOAT16',
-    message: expect.stringMatching(/^model\.to\(\{ dtype: 'float16' \}\) on the CPU: libtorch computes float16 slowly on every CPU .*float32 is faster on this machine/),
-  }]);
+  expect(warnings).toEqual([
+    {
+      code: 'VITORCH_SLOW_FLOAT16',
+      message: expect.stringMatching(
+        /^model\.to\(\{ dtype: 'float16' \}\) on the CPU: libtorch computes float16 slowly on every CPU .*float32 is faster on this machine/,
+      ),
+    },
+  ]);
 });
 
 test(`bfloat16 ${hasBf16 ? 'does not warn on this CPU (it computes in bfloat16)' : 'warns on this CPU (no AVX-512 BF16 or AMX)'}`, () => {
@@ -48,10 +65,10 @@ test(`bfloat16 ${hasBf16 ? 'does not warn on this CPU (it computes in bfloat16)'
 test('float16 autocast in a Trainer on the CPU warns with the same code, once', () => {
   // A fresh copy of vitorch: its warned-once memory starts empty.
   jest.isolateModules(() => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- jest.isolateModules loads a fresh copy only through require
     const fresh = require('../lib') as typeof import('../lib');
     const warnings = warningsDuring(() => {
-      const model = new fresh.VisionTransformer({ inputShape: [16, 16], patchSize: 8, inChans: 1, numClasses: 3, numFeatures: 8, depth: 1, numHeads: 2 });
+      const model = new fresh.VisionTransformer(TINY);
       new fresh.Trainer(model, { optimizer: fresh.sgd(model), autocast: 'float16' });
       new fresh.Trainer(model, { optimizer: fresh.sgd(model), autocast: 'float16' });
     });

@@ -6,8 +6,11 @@ import * as path from 'path';
 
 test('the PyTorch reference agrees with timm', () => {
   const root = path.join(__dirname, '..');
-  const run = spawnSync(process.execPath, [path.join(root, 'scripts', 'python.js'), path.join(root, 'tools', 'check_against_timm.py')],
-    { cwd: root, encoding: 'utf8' });
+  const run = spawnSync(
+    process.execPath,
+    [path.join(root, 'scripts', 'python.js'), path.join(root, 'tools', 'check_against_timm.py')],
+    { cwd: root, encoding: 'utf8' },
+  );
   if (run.status !== 0) console.error(run.stdout, run.stderr);
   expect(run.status).toBe(0);
 });

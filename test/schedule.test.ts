@@ -1,11 +1,15 @@
-// The learning-rate schedules and the seed's lr scaling against tools/schedule_reference.py: timm's own
-// CosineLRScheduler for warmupCosine, a fresh Python transcription of the stated formulas for the seed's rules.
+// The learning-rate schedules and the article's lr scaling against tools/schedule_reference.py: timm's own
+// CosineLRScheduler for warmupCosine, the article's repository's own get_lr_scheduler (utils/utils.py) and train.py
+// lines (tools/article_recipe.py) for its rules.
 // Tolerance: 1e-12 relative to the expected value (both sides are IEEE doubles doing the same operations; what
 // differs is at most an ulp of cos or pow).
 import { spawnSync } from 'child_process';
 import * as path from 'path';
-import { floorDivide, perStep, Schedule, seedCos, seedStep, warmupCosine, SEED_SCHEDULE_DEFAULTS } from '../lib/train/schedule';
-import { seedLearningRates, SEED_LR_LIMITS, SEED_OPTIMIZER_DEFAULTS } from '../lib/train/lr-scaling';
+import {
+  floorDivide, perStep, quadraticWarmupCosine, Schedule, SCHEDULE_DEFAULTS, stepDecay, warmupCosine,
+} from '../lib/train/schedule';
+import { batchScaledLearningRates } from '../lib/train/lr-scaling';
+import { BATCH_SCALING, OPTIMIZER_DEFAULTS } from '../lib/train/optimizer-defaults';
 
 const root = path.join(__dirname, '..');
 const TOLERANCE = 1e-12;
@@ -48,15 +52,15 @@ for (const total of [1, 2, 3, 5, 20, 21, 60, 100, 300, 400]) {
   for (const [lr, minLr] of [[1e-2, 1e-4], [1e-3, 0], [5e-6, 5e-8]]) {
     const w = Math.min(Math.max(0.05 * total, 1), 3);
     const n = Math.min(Math.max(0.05 * total, 1), 15);
-    cosCases.push({ rule: 'seedCos', options: { lr, minLr, total }, positions: positionsFor(total, [w, total - n]) });
+    cosCases.push({ rule: 'quadraticWarmupCosine', options: { lr, minLr, total }, positions: positionsFor(total, [w, total - n]) });
   }
 }
-cosCases.push({ rule: 'seedCos', options: { lr: 0.1, minLr: 0.001, total: 50, warmupRatio: 0.1, warmupLrRatio: 0.2, noAugRatio: 0.2 },
+cosCases.push({ rule: 'quadraticWarmupCosine', options: { lr: 0.1, minLr: 0.001, total: 50, warmupRatio: 0.1, warmupLrRatio: 0.2, noAugRatio: 0.2 },
   positions: positionsFor(50, [3, 40]) });
 
 const stepCases: Case[] = [];
 for (const [total, steps] of [[10, 10], [11, 10], [20, 10], [33, 10], [100, 10], [7, 2], [30, 3], [300, 7]]) {
-  stepCases.push({ rule: 'seedStep', options: { lr: 1e-2, minLr: 1e-4, total, steps },
+  stepCases.push({ rule: 'stepDecay', options: { lr: 1e-2, minLr: 1e-4, total, steps },
     positions: positionsFor(total, range(steps + 1).map((k) => (k * total) / steps)) });
 }
 
@@ -77,9 +81,9 @@ timmCases.push({ rule: 'timmCosine', options: { lr: 5e-4, minLr: 1e-5, warmup: 5
 const lrCases: Case[] = [];
 const batchSizes = [1, 2, 3, 4, 8, 12, 16, 32, 64, 100, 128, 256, 512, 1000, 2048, 2560, 2561, 4096, 65536];
 for (const optimizer of ['sgd', 'adam', 'adamw'] as const) {
-  for (const initLr of [SEED_OPTIMIZER_DEFAULTS[optimizer].initLr, 3e-2, 1e-4, 1e-1]) {
+  for (const initLr of [OPTIMIZER_DEFAULTS[optimizer].lr, 3e-2, 1e-4, 1e-1]) {
     for (const nbs of [256, 64]) {
-      lrCases.push({ rule: 'seedLearningRates', options: { optimizer, initLr, minLr: initLr * 0.01, nbs }, positions: batchSizes });
+      lrCases.push({ rule: 'batchScaledLearningRates', options: { optimizer, initLr, minLr: initLr * 0.01, nbs }, positions: batchSizes });
     }
   }
 }
@@ -103,54 +107,54 @@ function checkCases(cases: Case[], make: (options: Record<string, unknown>) => S
   });
 }
 
-describe('seedCos', () => {
+describe('quadraticWarmupCosine', () => {
   test('matches the formula at every epoch, fractional positions and both boundaries, T from 1 to 400', () => {
-    checkCases(cosCases, (o) => seedCos(o as never));
+    checkCases(cosCases, (o) => quadraticWarmupCosine(o as never));
   });
 
   test('boundaries: e = W is the peak lr, e = T - N is minLr, and warmup wins over the flat end for small T', () => {
-    const s = seedCos({ lr: 1e-2, minLr: 1e-4, total: 100 });   // W = 3, N = 5
+    const s = quadraticWarmupCosine({ lr: 1e-2, minLr: 1e-4, total: 100 });   // W = 3, N = 5
     expect(s.lrAt(0)).toBe(1e-3);
-    expectClose(s.lrAt(3), 1e-2, 'e = W');   // (lr - s) * 1 + s: exact up to rounding, in the seed too
+    expectClose(s.lrAt(3), 1e-2, 'e = W');   // (lr - s) * 1 + s: exact up to rounding, in the article's code too
     expect(s.lrAt(95)).toBe(1e-4);
     expect(s.lrAt(94.999)).toBeGreaterThan(1e-4);
-    const two = seedCos({ lr: 1e-2, minLr: 1e-4, total: 2 });  // W = 1, N = 1: epoch 1 is both; the seed says warmup
+    const two = quadraticWarmupCosine({ lr: 1e-2, minLr: 1e-4, total: 2 });  // W = 1, N = 1: epoch 1 is both; the article says warmup
     expect(two.lrAt(0)).toBe(1e-3);
     expectClose(two.lrAt(1), 1e-2, 'T = 2, e = 1');
-    expect(seedCos({ lr: 1e-2, minLr: 1e-4, total: 1 }).lrAt(0)).toBe(1e-3);
-    expect(seedCos({ lr: 1e-6, minLr: 0, total: 10 }).lrAt(0)).toBe(1e-6);   // s = max(0.1 lr, 1e-6)
+    expect(quadraticWarmupCosine({ lr: 1e-2, minLr: 1e-4, total: 1 }).lrAt(0)).toBe(1e-3);
+    expect(quadraticWarmupCosine({ lr: 1e-6, minLr: 0, total: 10 }).lrAt(0)).toBe(1e-6);   // s = max(0.1 lr, 1e-6)
   });
 
   test('perStep samples the epoch curve at step / stepsPerEpoch, exact at epoch boundaries', () => {
-    const epochs = seedCos({ lr: 1e-2, minLr: 1e-4, total: 20 });
+    const epochs = quadraticWarmupCosine({ lr: 1e-2, minLr: 1e-4, total: 20 });
     const steps = perStep(epochs, 7);
     expect(steps.unit).toBe('step');
-    expect(steps.kind).toBe('perStep(seedCos)');
+    expect(steps.kind).toBe('perStep(quadraticWarmupCosine)');
     for (let e = 0; e <= 20; e++) expect(steps.lrAt(e * 7)).toBe(epochs.lrAt(e));
     expect(steps.lrAt(3)).toBe(epochs.lrAt(3 / 7));
   });
 });
 
-describe('seedStep', () => {
+describe('stepDecay', () => {
   test('matches the formula, including total / steps that is not a whole number', () => {
-    checkCases(stepCases, (o) => seedStep(o as never));
+    checkCases(stepCases, (o) => stepDecay(o as never));
   });
 
   test("floors the exact quotient as Python's // does: epoch 11 of 11 with 10 steps is plateau 9, not 10", () => {
     expect(Math.floor(11 / 1.1)).toBe(10);
     expect(floorDivide(11, 1.1)).toBe(9);
-    const s = seedStep({ lr: 1e-2, minLr: 1e-4, total: 11 });
+    const s = stepDecay({ lr: 1e-2, minLr: 1e-4, total: 11 });
     expect(s.lrAt(11)).toBe(s.lrAt(10.5));
     expect(floorDivide(-1, 3)).toBe(-1);
     expect(floorDivide(7, 7)).toBe(1);
   });
 
   test('plateaus: lr on the first, minLr on the last', () => {
-    const s = seedStep({ lr: 1e-2, minLr: 1e-4, total: 100 });
+    const s = stepDecay({ lr: 1e-2, minLr: 1e-4, total: 100 });
     expect(s.lrAt(0)).toBe(1e-2);
     expect(s.lrAt(9.99)).toBe(1e-2);
     expect(s.lrAt(90)).toBeCloseTo(1e-4, 17);
-    expect(SEED_SCHEDULE_DEFAULTS.steps).toBe(10);
+    expect(SCHEDULE_DEFAULTS.steps).toBe(10);
   });
 });
 
@@ -170,12 +174,12 @@ describe('warmupCosine', () => {
   });
 });
 
-describe('seedLearningRates', () => {
-  test("matches the seed's scaling and clamps for sgd, adam and adamw over batch sizes 1 to 65536", () => {
+describe('batchScaledLearningRates', () => {
+  test("matches the article's scaling and clamps for sgd, adam and adamw over batch sizes 1 to 65536", () => {
     const results = resultsOf(lrCases);
     lrCases.forEach((c, i) => {
       c.positions.forEach((batchSize, j) => {
-        const got = seedLearningRates({ ...(c.options as never), batchSize });
+        const got = batchScaledLearningRates({ ...(c.options as never), batchSize });
         const [lr, minLr] = results[i][j] as [number, number];
         expectClose(got.lr, lr, `lr ${JSON.stringify(c.options)} batch ${batchSize}`);
         expectClose(got.minLr, minLr, `minLr ${JSON.stringify(c.options)} batch ${batchSize}`);
@@ -183,61 +187,59 @@ describe('seedLearningRates', () => {
     });
   });
 
-  test('clamps at both ends and defaults to the seed settings', () => {
-    expectRates(seedLearningRates({ optimizer: 'sgd', batchSize: 1 }), { lr: 5e-4, minLr: 5e-6 });
-    expectRates(seedLearningRates({ optimizer: 'sgd', batchSize: 4096 }), { lr: 0.1, minLr: 1e-3 });
-    expectRates(seedLearningRates({ optimizer: 'sgd', batchSize: 256 }), { lr: 1e-2, minLr: 1e-4 });
-    expectRates(seedLearningRates({ optimizer: 'adam', batchSize: 1 }), { lr: 1e-5, minLr: 1e-7 });
-    expectRates(seedLearningRates({ optimizer: 'adam', batchSize: 512 }), { lr: 1e-3, minLr: 1e-5 });
-    expectRates(seedLearningRates({ optimizer: 'adamw', batchSize: 128 }), { lr: 5e-4, minLr: 5e-6 });
-    expectRates(seedLearningRates({ optimizer: 'adam', batchSize: 16, initLr: 1e-3, minLr: 1e-5, nbs: 64 }), { lr: 2.5e-4, minLr: 2.5e-6 });
-    expect(SEED_LR_LIMITS.adamw).toEqual(SEED_LR_LIMITS.adam);
-    expect(SEED_OPTIMIZER_DEFAULTS.sgd).toEqual({ initLr: 1e-2, momentum: 0.9, nesterov: true, weightDecay: 0 });
-    expect(SEED_OPTIMIZER_DEFAULTS.adam.betas).toEqual([0.9, 0.999]);
+  test("clamps at both ends and defaults to the article's settings", () => {
+    expectRates(batchScaledLearningRates({ optimizer: 'sgd', batchSize: 1 }), { lr: 5e-4, minLr: 5e-6 });
+    expectRates(batchScaledLearningRates({ optimizer: 'sgd', batchSize: 4096 }), { lr: 0.1, minLr: 1e-3 });
+    expectRates(batchScaledLearningRates({ optimizer: 'sgd', batchSize: 256 }), { lr: 1e-2, minLr: 1e-4 });
+    expectRates(batchScaledLearningRates({ optimizer: 'adam', batchSize: 1 }), { lr: 1e-5, minLr: 1e-7 });
+    expectRates(batchScaledLearningRates({ optimizer: 'adam', batchSize: 512 }), { lr: 1e-3, minLr: 1e-5 });
+    expectRates(batchScaledLearningRates({ optimizer: 'adamw', batchSize: 128 }), { lr: 5e-4, minLr: 5e-6 });
+    expectRates(batchScaledLearningRates({ optimizer: 'adam', batchSize: 16, initLr: 1e-3, minLr: 1e-5, nbs: 64 }), { lr: 2.5e-4, minLr: 2.5e-6 });
+    expect(BATCH_SCALING.lrLimits.adamw).toEqual(BATCH_SCALING.lrLimits.adam);
   });
 });
 
 describe('bad arguments', () => {
   const cases: [string, () => unknown, ErrorConstructor, string][] = [
-    ['seedCos without options', () => seedCos(undefined as never), TypeError, 'expected a number for seedCos lr, received undefined'],
-    ['seedCos lr string', () => seedCos({ lr: '0.1' as never, minLr: 0, total: 10 }), TypeError,
-      "expected a number for seedCos lr, received the string '0.1'"],
-    ['seedCos lr 0', () => seedCos({ lr: 0, minLr: 0, total: 10 }), RangeError, 'expected a number > 0 for seedCos lr, received number 0'],
-    ['seedCos minLr above lr', () => seedCos({ lr: 1e-3, minLr: 1e-2, total: 10 }), RangeError,
-      'expected a number in [0, lr = 0.001] for seedCos minLr, received number 0.01'],
-    ['seedCos total NaN', () => seedCos({ lr: 1e-3, minLr: 0, total: NaN }), RangeError,
-      'expected a number > 0 for seedCos total, received number NaN'],
-    ['seedCos typo', () => seedCos({ lr: 1e-3, minLr: 0, total: 10, warmupRation: 0.1 } as never), TypeError,
-      "unknown option 'warmupRation' for seedCos; known options: lr, minLr, total, warmupRatio, warmupLrRatio, noAugRatio"],
-    ['seedCos options array', () => seedCos([] as never), TypeError, 'expected an options object for seedCos options, received []'],
-    ['seedStep step_size < 1', () => seedStep({ lr: 1e-2, minLr: 1e-4, total: 5 }), RangeError,
-      `expected total / steps >= 1 (plateaus of at least one epoch; the seed's "step_size must above 1.") for seedStep, received total 5 / steps 10 = 0.5`],
-    ['seedStep steps 1', () => seedStep({ lr: 1e-2, minLr: 1e-4, total: 5, steps: 1 }), RangeError,
-      'expected an integer >= 2 for seedStep steps, received number 1'],
-    ['seedStep steps 2.5', () => seedStep({ lr: 1e-2, minLr: 1e-4, total: 5, steps: 2.5 }), RangeError,
-      'expected an integer >= 2 for seedStep steps, received number 2.5'],
+    ['quadraticWarmupCosine without options', () => quadraticWarmupCosine(undefined as never), TypeError, 'expected a number for quadraticWarmupCosine lr, received undefined'],
+    ['quadraticWarmupCosine lr string', () => quadraticWarmupCosine({ lr: '0.1' as never, minLr: 0, total: 10 }), TypeError,
+      "expected a number for quadraticWarmupCosine lr, received the string '0.1'"],
+    ['quadraticWarmupCosine lr 0', () => quadraticWarmupCosine({ lr: 0, minLr: 0, total: 10 }), RangeError, 'expected a number > 0 for quadraticWarmupCosine lr, received number 0'],
+    ['quadraticWarmupCosine minLr above lr', () => quadraticWarmupCosine({ lr: 1e-3, minLr: 1e-2, total: 10 }), RangeError,
+      'expected a number in [0, lr = 0.001] for quadraticWarmupCosine minLr, received number 0.01'],
+    ['quadraticWarmupCosine total NaN', () => quadraticWarmupCosine({ lr: 1e-3, minLr: 0, total: NaN }), RangeError,
+      'expected a number > 0 for quadraticWarmupCosine total, received number NaN'],
+    ['quadraticWarmupCosine typo', () => quadraticWarmupCosine({ lr: 1e-3, minLr: 0, total: 10, warmupRation: 0.1 } as never), TypeError,
+      "unknown option 'warmupRation' for quadraticWarmupCosine; known options: lr, minLr, total, warmupRatio, warmupLrRatio, noAugRatio"],
+    ['quadraticWarmupCosine options array', () => quadraticWarmupCosine([] as never), TypeError, 'expected an options object for quadraticWarmupCosine options, received []'],
+    ['stepDecay step_size < 1', () => stepDecay({ lr: 1e-2, minLr: 1e-4, total: 5 }), RangeError,
+      `expected total / steps >= 1 (plateaus of at least one epoch; the article's "step_size must above 1.") for stepDecay, received total 5 / steps 10 = 0.5`],
+    ['stepDecay steps 1', () => stepDecay({ lr: 1e-2, minLr: 1e-4, total: 5, steps: 1 }), RangeError,
+      'expected an integer >= 2 for stepDecay steps, received number 1'],
+    ['stepDecay steps 2.5', () => stepDecay({ lr: 1e-2, minLr: 1e-4, total: 5, steps: 2.5 }), RangeError,
+      'expected an integer >= 2 for stepDecay steps, received number 2.5'],
     ['warmupCosine total <= warmup', () => warmupCosine({ lr: 1e-3, warmup: 10, total: 10 }), RangeError,
       'expected a number > warmup (10) for warmupCosine total, received number 10'],
     ['warmupCosine unit', () => warmupCosine({ lr: 1e-3, warmup: 1, total: 10, unit: 'epochs' as never }), TypeError,
       "expected 'epoch' or 'step' for warmupCosine unit, received the string 'epochs'"],
     ['warmupCosine warmupPrefix', () => warmupCosine({ lr: 1e-3, warmup: 1, total: 10, warmupPrefix: 1 as never }), TypeError,
       'expected a boolean for warmupCosine warmupPrefix, received number 1'],
-    ['lrAt negative', () => seedCos({ lr: 1e-3, minLr: 0, total: 10 }).lrAt(-1), RangeError,
-      'expected a finite number >= 0 for seedCos position, received number -1'],
-    ['lrAt string', () => seedStep({ lr: 1e-3, minLr: 0, total: 10 }).lrAt('3' as never), TypeError,
-      "expected a number for seedStep position, received the string '3'"],
+    ['lrAt negative', () => quadraticWarmupCosine({ lr: 1e-3, minLr: 0, total: 10 }).lrAt(-1), RangeError,
+      'expected a finite number >= 0 for quadraticWarmupCosine position, received number -1'],
+    ['lrAt string', () => stepDecay({ lr: 1e-3, minLr: 0, total: 10 }).lrAt('3' as never), TypeError,
+      "expected a number for stepDecay position, received the string '3'"],
     ['perStep of a step schedule', () => perStep(warmupCosine({ lr: 1, warmup: 0, total: 9, unit: 'step' }), 3), RangeError,
       "expected a schedule with unit 'epoch' for perStep schedule, received the string 'unit 'step''"],
-    ['perStep stepsPerEpoch 0', () => perStep(seedCos({ lr: 1, minLr: 0, total: 9 }), 0), RangeError,
+    ['perStep stepsPerEpoch 0', () => perStep(quadraticWarmupCosine({ lr: 1, minLr: 0, total: 9 }), 0), RangeError,
       'expected an integer >= 1 for perStep stepsPerEpoch, received number 0'],
-    ['seedLearningRates optimizer', () => seedLearningRates({ optimizer: 'rmsprop' as never, batchSize: 8 }), RangeError,
-      "expected 'sgd', 'adam' or 'adamw' for seedLearningRates optimizer, received the string 'rmsprop'"],
-    ['seedLearningRates optimizer type', () => seedLearningRates({ optimizer: 3 as never, batchSize: 8 }), TypeError,
-      "expected 'sgd', 'adam' or 'adamw' for seedLearningRates optimizer, received number 3"],
-    ['seedLearningRates batchSize', () => seedLearningRates({ optimizer: 'sgd', batchSize: 0 }), RangeError,
-      'expected an integer >= 1 for seedLearningRates batchSize, received number 0'],
-    ['seedLearningRates minLr > initLr', () => seedLearningRates({ optimizer: 'sgd', batchSize: 8, initLr: 1e-3, minLr: 1 }), RangeError,
-      'expected a number in [0, initLr = 0.001] for seedLearningRates minLr, received number 1'],
+    ['batchScaledLearningRates optimizer', () => batchScaledLearningRates({ optimizer: 'rmsprop' as never, batchSize: 8 }), RangeError,
+      "expected 'sgd', 'adam' or 'adamw' for batchScaledLearningRates optimizer, received the string 'rmsprop'"],
+    ['batchScaledLearningRates optimizer type', () => batchScaledLearningRates({ optimizer: 3 as never, batchSize: 8 }), TypeError,
+      "expected 'sgd', 'adam' or 'adamw' for batchScaledLearningRates optimizer, received number 3"],
+    ['batchScaledLearningRates batchSize', () => batchScaledLearningRates({ optimizer: 'sgd', batchSize: 0 }), RangeError,
+      'expected an integer >= 1 for batchScaledLearningRates batchSize, received number 0'],
+    ['batchScaledLearningRates minLr > initLr', () => batchScaledLearningRates({ optimizer: 'sgd', batchSize: 8, initLr: 1e-3, minLr: 1 }), RangeError,
+      'expected a number in [0, initLr = 0.001] for batchScaledLearningRates minLr, received number 1'],
   ];
   test.each(cases)('%s', (_name, call, type, message) => {
     expect(call).toThrow(type);

@@ -1,10 +1,42 @@
 // The batcher alone (no HTTP): grouping, maxBatch, the delay, a batch starting as soon as the model is free, each
 // request answered with its own rows, the bounded queue, deadlines and cancellation. The runner stands in for a
-// model with a known function (y = 2x), and can be held busy by a gate.
+// model with a known function (y = 2x), and can be held busy by a gate. Time is a fake clock the tests move on
+// themselves: nothing sleeps, and a delay or deadline fires exactly when the test says.
 import { Batcher, BatchRunner } from '../lib';
+import type { BatcherClock } from '../lib/server/batcher';
 import { CancelledError, DeadlineError, QueueFullError } from '../lib/server/errors';
 
-interface Harness { batcher: Batcher; batches: number[]; release(): void; hold(): void }
+/** Lets promise callbacks that are ready run. */
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+class FakeClock implements BatcherClock {
+  private time = 0;
+  private nextId = 1;
+  private timers = new Map<number, { at: number; callback: () => void }>();
+  now(): number { return this.time; }
+  setTimeout(callback: () => void, ms: number): number {
+    const id = this.nextId++;
+    this.timers.set(id, { at: this.time + ms, callback });
+    return id;
+  }
+  clearTimeout(timer: unknown): void { this.timers.delete(timer as number); }
+  /** Moves time on by `ms`, firing the timers that fall due in order, each followed by what it set off. */
+  async advance(ms: number): Promise<void> {
+    const until = this.time + ms;
+    for (;;) {
+      const due = [...this.timers].filter(([, t]) => t.at <= until).sort(([, a], [, b]) => a.at - b.at)[0];
+      if (!due) break;
+      this.timers.delete(due[0]);
+      this.time = due[1].at;
+      due[1].callback();
+      await settle();
+    }
+    this.time = until;
+    await settle();
+  }
+}
+
+interface Harness { batcher: Batcher; batches: number[]; clock: FakeClock; release(): void; hold(): void }
 
 function harness(options: { maxBatch: number; maxDelayMs: number; maxQueue?: number }): Harness {
   const batches: number[] = [];
@@ -15,9 +47,10 @@ function harness(options: { maxBatch: number; maxDelayMs: number; maxQueue?: num
     await gate;
     return Float32Array.from(inputs.flatMap((input) => Array.from(input, (x) => 2 * x)));
   };
-  const batcher = new Batcher({ maxQueue: 100, ...options, run });
+  const clock = new FakeClock();
+  const batcher = new Batcher({ maxQueue: 100, ...options, run, clock });
   return {
-    batcher, batches,
+    batcher, batches, clock,
     hold: () => { gate = new Promise((resolve) => { open = resolve; }); },
     release: () => open(),
   };
@@ -42,13 +75,15 @@ test('concurrent requests share one batch and each gets its own rows', async () 
 test('an idle model waits maxDelayMs for company; a busy one starts the next batch as soon as it is free', async () => {
   const h = harness({ maxBatch: 4, maxDelayMs: 30 });
   const first = h.batcher.submit(sample(1, 1), 1, 10_000);
+  await h.clock.advance(29);
   expect(h.batches).toEqual([]);
-  await first;
+  await h.clock.advance(1);
   expect(h.batches).toEqual([1]);
+  await first;
 
   h.hold();
   const running = h.batcher.submit(sample(1, 1), 1, 10_000);
-  await new Promise((resolve) => setTimeout(resolve, 60));
+  await h.clock.advance(30);
   expect(h.batches).toEqual([1, 1]);
   // Six samples queue while the model is busy: they go in batches of at most 4, oldest first, never split.
   const queued = [h.batcher.submit(sample(1, 1, 2, 2), 2, 10_000), h.batcher.submit(sample(3, 3, 4, 4, 5, 5), 3, 10_000),
@@ -84,11 +119,15 @@ test('a full queue refuses at once; a passed deadline drops before compute; an a
   await expect(h.batcher.submit(sample(3, 3), 1, 10_000)).rejects.toBeInstanceOf(QueueFullError);
   controller.abort();
   await expect(leaving).rejects.toBeInstanceOf(CancelledError);
-  await expect(late).rejects.toBeInstanceOf(DeadlineError);
+  await h.clock.advance(19);
+  expect(h.batcher.depth).toBe(1);
+  const dropped = expect(late).rejects.toBeInstanceOf(DeadlineError);
+  await h.clock.advance(1);
+  await dropped;
   expect(h.batcher.depth).toBe(0);
   h.release();
   await busy;
-  await new Promise((resolve) => setTimeout(resolve, 10));
+  await h.clock.advance(10_000);
   // Neither the dropped nor the cancelled request reached the model.
   expect(h.batches).toEqual([1]);
 });

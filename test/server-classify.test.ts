@@ -2,16 +2,12 @@
 // softmax (tools/classify_reference.py) and a direct forward of the same preprocessed image; a colour JPEG of
 // another size and a WebP go through the seed's resize and centre crop (or letterbox) exactly as the Preprocessor
 // does; JSON {"image": base64} is the same request; wrong media types are 415, undecodable images 400.
-import { spawnSync } from 'child_process';
-import * as path from 'path';
 import sharp from 'sharp';
-import { defaultClassifier, defaultModelDir, defaultModelImages, Preprocessor, tensor } from '../lib';
+import { defaultClassifier, defaultModelImages, Preprocessor, tensor } from '../lib';
 import type { Classifier } from '../lib';
 import { jsonBody, request, RunningServer, startServer } from './server-fixtures';
 import * as fs from 'fs';
-
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { findPython } = require('../scripts/python.js') as { findPython(): string | null };
+import { embeddedModelReference } from './python';
 
 const PROBABILITY_TOLERANCE = 1e-4;
 let server: RunningServer;
@@ -41,9 +37,16 @@ async function directProbabilities(image: Buffer, preprocessor: Preprocessor): P
   return exps.map((e) => e / sum);
 }
 
-function expectTop(top: { label: string; index: number; probability: number }[], probabilities: number[], k: number): void {
+function expectTop(
+  top: { label: string; index: number; probability: number }[],
+  probabilities: number[],
+  k: number,
+): void {
   expect(top).toHaveLength(k);
-  const order = probabilities.map((p, i) => ({ p, i })).sort((a, b) => b.p - a.p || a.i - b.i).slice(0, k);
+  const order = probabilities
+    .map((p, i) => ({ p, i }))
+    .sort((a, b) => b.p - a.p || a.i - b.i)
+    .slice(0, k);
   expect(top.map((t) => t.index)).toEqual(order.map((o) => o.i));
   expect(top.map((t) => t.label)).toEqual(order.map((o) => classifier.classes[o.i]));
   top.forEach((t, j) => expect(Math.abs(t.probability - order[j].p)).toBeLessThan(PROBABILITY_TOLERANCE));
@@ -51,12 +54,7 @@ function expectTop(top: { label: string; index: number; probability: number }[],
 
 test("the shipped PNGs: PyTorch's probabilities and the true labels, sent concurrently", async () => {
   const images = defaultModelImages();
-  const dir = defaultModelDir();
-  const run = spawnSync(findPython()!, [path.join(__dirname, '..', 'tools', 'classify_reference.py'),
-    '--config', path.join(dir, 'config.json'), '--weights', path.join(dir, 'weights.pth'), ...images.map((i) => i.file)],
-  { encoding: 'utf8', cwd: path.join(__dirname, '..', 'tools') });
-  expect(run.stderr).toBe('');
-  const reference: number[][] = JSON.parse(run.stdout).probabilities;
+  const reference = embeddedModelReference<{ probabilities: number[][] }>(images.map((i) => i.file)).probabilities;
   const answers = await Promise.all(images.map((image) => classify(fs.readFileSync(image.file), 'image/png', '?k=10')));
   answers.forEach((answer, i) => {
     expect(answer.status).toBe(200);
@@ -70,8 +68,12 @@ test("the shipped PNGs: PyTorch's probabilities and the true labels, sent concur
 test('a colour JPEG of another size, a WebP, base64 JSON and letterbox: the direct forward of the same preprocessing', async () => {
   const raw = Buffer.alloc(61 * 45 * 3);
   for (let i = 0; i < raw.length; i++) raw[i] = (i * 37 + (i % 7) * 11) & 255;
-  const jpeg = await sharp(raw, { raw: { width: 61, height: 45, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
-  const webp = await sharp(raw, { raw: { width: 61, height: 45, channels: 3 } }).webp({ lossless: true }).toBuffer();
+  const jpeg = await sharp(raw, { raw: { width: 61, height: 45, channels: 3 } })
+    .jpeg({ quality: 90 })
+    .toBuffer();
+  const webp = await sharp(raw, { raw: { width: 61, height: 45, channels: 3 } })
+    .webp({ lossless: true })
+    .toBuffer();
   const centre = classifier.preprocessor;
   const letterbox = new Preprocessor({ size: [28, 28], channels: 1, mean: [0.286], std: [0.353], resize: 'letterbox' });
 
@@ -94,23 +96,57 @@ test('a colour JPEG of another size, a WebP, base64 JSON and letterbox: the dire
 
 test('errors: 415 for another media type, 400 for what cannot be decoded or asked', async () => {
   const png = fs.readFileSync(defaultModelImages()[0].file);
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each answer's JSON is held to its expected value as it came off the wire
   const cases: [string, Promise<{ status: number; json(): any }>, number, RegExp][] = [
-    ['text', classify(Buffer.from('hello'), 'text/plain'), 415,
-      /expected an image \(image\/jpeg, image\/png, image\/webp\) or application\/json \{"image": base64\} for \/v1\/classify, received Content-Type 'text\/plain'/],
-    ['multipart', classify(png, 'multipart/form-data; boundary=x'), 415, /received Content-Type 'multipart\/form-data'/],
-    ['not an image', classify(Buffer.from('GIF89a this is not really an image'), 'image/png'), 400, /^the image: cannot decode image: /],
+    [
+      'text',
+      classify(Buffer.from('hello'), 'text/plain'),
+      415,
+      /expected an image \(image\/jpeg, image\/png, image\/webp\) or application\/json \{"image": base64\} for \/v1\/classify, received Content-Type 'text\/plain'/,
+    ],
+    [
+      'multipart',
+      classify(png, 'multipart/form-data; boundary=x'),
+      415,
+      /received Content-Type 'multipart\/form-data'/,
+    ],
+    [
+      'not an image',
+      classify(Buffer.from('GIF89a this is not really an image'), 'image/png'),
+      400,
+      /^the image: cannot decode image: /,
+    ],
     ['truncated PNG', classify(png.subarray(0, 60), 'image/png'), 400, /^the image: cannot decode image: /],
     ['empty', classify(Buffer.alloc(0), 'image/png'), 400, /no image/],
-    ['JSON without image', classify(jsonBody({ picture: 'abc' }), 'application/json'), 400, /expected \{"image": "<base64>"\}/],
+    [
+      'JSON without image',
+      classify(jsonBody({ picture: 'abc' }), 'application/json'),
+      400,
+      /expected \{"image": "<base64>"\}/,
+    ],
     ['JSON not base64', classify(jsonBody({ image: '***' }), 'application/json'), 400, /not base64/],
     ['bad JSON', classify(Buffer.from('{'), 'application/json'), 400, /not valid JSON/],
-    ['k too large', classify(png, 'image/png', '?k=11'), 400, /expected an integer in \[1, 10\] for k, received the string '11'/],
+    [
+      'k too large',
+      classify(png, 'image/png', '?k=11'),
+      400,
+      /expected an integer in \[1, 10\] for k, received the string '11'/,
+    ],
     ['k not a number', classify(png, 'image/png', '?k=two'), 400, /for k, received the string 'two'/],
-    ['bad resize', classify(png, 'image/png', '?resize=stretch'), 400, /expected 'center-crop' or 'letterbox' for resize/],
+    [
+      'bad resize',
+      classify(png, 'image/png', '?resize=stretch'),
+      400,
+      /expected 'center-crop' or 'letterbox' for resize/,
+    ],
   ];
   for (const [what, answer, status, message] of cases) {
     const a = await answer;
-    expect({ what, status: a.status, error: a.json().error }).toEqual({ what, status, error: expect.stringMatching(message) });
+    expect({ what, status: a.status, error: a.json().error }).toEqual({
+      what,
+      status,
+      error: expect.stringMatching(message),
+    });
   }
   const metrics = (await request(`${server.url}/metrics`)).body.toString();
   expect(metrics).toMatch(/^vitorch_preprocess_duration_seconds_count\{model="vit"\} [1-9]/m);

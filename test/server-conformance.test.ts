@@ -4,15 +4,13 @@
 // model configuration; and the errors it must surface (unknown model 404, wrong shape or datatype 400). The logits
 // it receives are compared with vitorch's own forward pass of the inputs it sent.
 import { spawn } from 'child_process';
-import * as path from 'path';
 import { tensor } from '../lib';
 import { PARITY_TOLERANCE, relativeMaxError } from './fixtures';
-import { RunningServer, startServer } from './server-fixtures';
-
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { findPython } = require('../scripts/python.js') as { findPython(): string | null };
+import { EMBEDDED_MODEL_METADATA, RunningServer, startServer } from './server-fixtures';
+import { python, tool } from './python';
 
 let server: RunningServer;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the Python client's JSON report, read field by field below
 let report: any;
 
 beforeAll(async () => {
@@ -20,13 +18,20 @@ beforeAll(async () => {
   const url = new URL(server.url).host;
   // Asynchronous, so that the server in this process can answer the client.
   report = await new Promise((resolve, reject) => {
-    const child = spawn(findPython()!, [path.join(__dirname, '..', 'tools', 'oip_conformance.py'), '--url', url, '--model', 'vit'],
-      { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(python(), [tool('oip_conformance.py'), '--url', url, '--model', 'vit'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (c) => { stdout += c; });
-    child.stderr.on('data', (c) => { stderr += c; });
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(stdout)) : reject(new Error(`oip_conformance.py exited ${code}:\n${stderr}`))));
+    child.stdout.on('data', (c) => {
+      stdout += c;
+    });
+    child.stderr.on('data', (c) => {
+      stderr += c;
+    });
+    child.on('close', (code) =>
+      code === 0 ? resolve(JSON.parse(stdout)) : reject(new Error(`oip_conformance.py exited ${code}:\n${stderr}`)),
+    );
   });
 });
 afterAll(() => server.close());
@@ -37,14 +42,19 @@ test('health, readiness and metadata as tritonclient reads them', () => {
   expect(report.model_ready).toBe(true);
   expect(report.model_ready_v1).toBe(true);
   expect(report.unknown_model_ready).toBe(false);
-  expect(report.server_metadata).toEqual({ name: 'vitorch', version: expect.any(String),
-    extensions: expect.arrayContaining(['binary_tensor_data', 'classification']) });
-  const metadata = { name: 'vit', versions: ['1'], platform: 'pytorch_libtorch',
-    inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 1, 28, 28] }], outputs: [{ name: 'logits', datatype: 'FP32', shape: [-1, 10] }] };
+  expect(report.server_metadata).toEqual({
+    name: 'vitorch',
+    version: expect.any(String),
+    extensions: expect.arrayContaining(['binary_tensor_data', 'classification']),
+  });
+  const metadata = EMBEDDED_MODEL_METADATA;
   expect(report.model_metadata).toEqual(metadata);
   expect(report.model_metadata_v1).toEqual(metadata);
   expect(report.model_config).toMatchObject({ name: 'vit', max_batch_size: 4 });
-  expect(report.unknown_model_metadata).toEqual({ status: '404', error: "unknown model 'no-such-model': this server serves 'vit'" });
+  expect(report.unknown_model_metadata).toEqual({
+    status: '404',
+    error: "unknown model 'no-such-model': this server serves 'vit'",
+  });
 });
 
 test("inference in JSON and binary modes gives the client vitorch's logits", async () => {
@@ -56,11 +66,16 @@ test("inference in JSON and binary modes gives the client vitorch's logits", asy
     const result = report[mode];
     expect({ mode, error: result.error }).toEqual({ mode, error: undefined });
     expect(result.value).toMatchObject({ shape: [3, 10], datatype: 'FP32', model_name: 'vit' });
-    expect({ mode, error: relativeMaxError(Float32Array.from(result.value.values), expected) <= PARITY_TOLERANCE }).toEqual({ mode, error: true });
+    expect({
+      mode,
+      error: relativeMaxError(Float32Array.from(result.value.values), expected) <= PARITY_TOLERANCE,
+    }).toEqual({ mode, error: true });
   }
   expect(report.json.value.id).toBe('json-1');
   expect(report.binary.value.id).toBe('binary-1');
-  expect(relativeMaxError(Float32Array.from(report.default_outputs.value), expected)).toBeLessThanOrEqual(PARITY_TOLERANCE);
+  expect(relativeMaxError(Float32Array.from(report.default_outputs.value), expected)).toBeLessThanOrEqual(
+    PARITY_TOLERANCE,
+  );
 
   // The classification extension: the top 3 of each row, "value:index:label".
   const classes = server.app.vitorch.model!.classes;
@@ -69,15 +84,28 @@ test("inference in JSON and binary modes gives the client vitorch's logits", asy
     expect(result).toMatchObject({ shape: [3, 3], datatype: 'BYTES' });
     for (let s = 0; s < 3; s++) {
       const row = Array.from(expected.subarray(s * 10, s * 10 + 10));
-      const top = row.map((v, i) => ({ v, i })).sort((a, b) => b.v - a.v).slice(0, 3);
-      expect(result.values.slice(s * 3, s * 3 + 3).map((e: string) => e.split(':').slice(1).join(':')))
-        .toEqual(top.map((t) => `${t.i}:${classes[t.i]}`));
+      const top = row
+        .map((v, i) => ({ v, i }))
+        .sort((a, b) => b.v - a.v)
+        .slice(0, 3);
+      expect(result.values.slice(s * 3, s * 3 + 3).map((e: string) => e.split(':').slice(1).join(':'))).toEqual(
+        top.map((t) => `${t.i}:${classes[t.i]}`),
+      );
     }
   }
 });
 
 test('errors the client surfaces: unknown model 404, wrong shape and datatype 400 naming expected and received', () => {
-  expect(report.unknown_model_infer).toEqual({ status: '404', error: "unknown model 'no-such-model': this server serves 'vit'" });
-  expect(report.bad_shape).toEqual({ status: '400', error: "expected shape [-1, 1, 28, 28] for input 'input', received [1, 3, 28, 28]" });
-  expect(report.bad_datatype).toEqual({ status: '400', error: "expected datatype FP32 for input 'input', received the string 'FP64'" });
+  expect(report.unknown_model_infer).toEqual({
+    status: '404',
+    error: "unknown model 'no-such-model': this server serves 'vit'",
+  });
+  expect(report.bad_shape).toEqual({
+    status: '400',
+    error: "expected shape [-1, 1, 28, 28] for input 'input', received [1, 3, 28, 28]",
+  });
+  expect(report.bad_datatype).toEqual({
+    status: '400',
+    error: "expected datatype FP32 for input 'input', received the string 'FP64'",
+  });
 });

@@ -2,6 +2,7 @@
 // fetch (no Content-Type unless a test sets one) and the metrics the server exposes, parsed.
 import type { FastifyInstance } from 'fastify';
 import { createServer, ServerOptions } from '../lib';
+import { mulberry32 } from './random';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -20,11 +21,19 @@ export interface Answer {
   status: number;
   headers: Headers;
   body: Buffer;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the body as it came off the wire: the tests hold its fields to expected values
   json(): any;
 }
 
-export async function request(url: string, init: { method?: string; body?: Buffer | Uint8Array; headers?: Record<string, string> } = {}): Promise<Answer> {
-  const response = await fetch(url, { method: init.method ?? (init.body ? 'POST' : 'GET'), body: init.body, headers: init.headers });
+export async function request(
+  url: string,
+  init: { method?: string; body?: Buffer | Uint8Array; headers?: Record<string, string> } = {},
+): Promise<Answer> {
+  const response = await fetch(url, {
+    method: init.method ?? (init.body ? 'POST' : 'GET'),
+    body: init.body,
+    headers: init.headers,
+  });
   const body = Buffer.from(await response.arrayBuffer());
   return { status: response.status, headers: response.headers, body, json: () => JSON.parse(body.toString('utf8')) };
 }
@@ -37,6 +46,31 @@ export function jsonBody(value: unknown): Buffer {
 export function inferJson(input: Float32Array, shape: number[], extra: Record<string, unknown> = {}): Buffer {
   return jsonBody({ inputs: [{ name: 'input', datatype: 'FP32', shape, data: Array.from(input) }], ...extra });
 }
+
+/** The V2 request for `input` of `shape` [n, C, H, W] as binary tensor data after its JSON header (`extra` joins it). */
+export function inferBinary(
+  input: Float32Array,
+  shape: number[],
+  extra: Record<string, unknown> = {},
+): { body: Buffer; headers: Record<string, string> } {
+  const header = jsonBody({
+    inputs: [{ name: 'input', datatype: 'FP32', shape, parameters: { binary_data_size: input.byteLength } }],
+    ...extra,
+  });
+  return {
+    body: Buffer.concat([header, Buffer.from(input.buffer, input.byteOffset, input.byteLength)]),
+    headers: { 'Inference-Header-Content-Length': String(header.length) },
+  };
+}
+
+/** The V2 model metadata of the embedded default model, served as 'vit'. */
+export const EMBEDDED_MODEL_METADATA = {
+  name: 'vit',
+  versions: ['1'],
+  platform: 'pytorch_libtorch',
+  inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 1, 28, 28] }],
+  outputs: [{ name: 'logits', datatype: 'FP32', shape: [-1, 10] }],
+};
 
 /** One sample value of a Prometheus text exposition, e.g. metric(text, 'vitorch_batch_size_count'). */
 export function metric(text: string, name: string, labels: Record<string, string> = {}): number {
@@ -54,18 +88,10 @@ export async function metrics(url: string): Promise<string> {
   return (await request(`${url}/metrics`)).body.toString('utf8');
 }
 
-/** Seeded floats in [-1, 1) (mulberry32), so every run sends the same inputs. */
+/** Seeded floats in [-1, 1), so every run sends the same inputs. */
 export function seededFloats(count: number, seed: number): Float32Array {
-  const out = new Float32Array(count);
-  let a = seed >>> 0;
-  for (let i = 0; i < count; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
-  return out;
+  const next = mulberry32(seed);
+  return Float32Array.from({ length: count }, () => next() * 2 - 1);
 }
 
 export async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {

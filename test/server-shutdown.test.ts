@@ -14,13 +14,22 @@ const CLI = path.join(__dirname, '..', 'dist', 'lib', 'cli', 'vitorch.js');
 const SAMPLE = [1, 28, 28];
 const SAMPLE_SIZE = 28 * 28;
 
-interface Served { child: ChildProcess; url: string; stderr: () => string; exited: Promise<{ code: number | null; signal: string | null }> }
+interface Served {
+  child: ChildProcess;
+  url: string;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: string | null }>;
+}
 
 function serve(args: string[]): Promise<Served> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
-    const exited = new Promise<{ code: number | null; signal: string | null }>((done) => child.on('close', (code, signal) => done({ code, signal })));
+    const exited = new Promise<{ code: number | null; signal: string | null }>((done) =>
+      child.on('close', (code, signal) => done({ code, signal })),
+    );
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (chunk: string) => {
       stderr += chunk;
@@ -35,21 +44,31 @@ function serve(args: string[]): Promise<Served> {
 /** A request whose body is never finished: it keeps the server's close() waiting, as a slow upload would. */
 function unfinishedRequest(url: string): http.ClientRequest {
   const { port } = new URL(url);
-  const client = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v2/models/vit/infer', headers: { 'content-length': 100_000 } });
+  const client = http.request({
+    host: '127.0.0.1',
+    port,
+    method: 'POST',
+    path: '/v2/models/vit/infer',
+    headers: { 'content-length': 100_000 },
+  });
   client.on('error', () => undefined);
   client.write('{"inputs": [');
   return client;
 }
 
 let classifier: Classifier;
-beforeAll(async () => { classifier = await defaultClassifier(); });
+beforeAll(async () => {
+  classifier = await defaultClassifier();
+});
 afterAll(() => classifier.dispose());
 
 test('SIGTERM: every queued request is answered with its logits, then the process exits 0', async () => {
   // The delay is long enough that the requests are still queued when the signal comes.
   const served = await serve(['--max-batch', '8', '--max-delay-ms', '60000']);
   const inputs = [1, 2, 3, 4, 5].map((seed) => seededFloats(SAMPLE_SIZE, seed));
-  const pending = inputs.map((input) => request(`${served.url}/v2/models/vit/infer`, { body: inferJson(input, [1, ...SAMPLE]) }));
+  const pending = inputs.map((input) =>
+    request(`${served.url}/v2/models/vit/infer`, { body: inferJson(input, [1, ...SAMPLE]) }),
+  );
   await waitFor(async () => metric(await metrics(served.url), 'vitorch_queue_depth') === 5, 'five queued requests');
   served.child.kill('SIGTERM');
   const answers = await Promise.all(pending);
@@ -57,10 +76,14 @@ test('SIGTERM: every queued request is answered with its logits, then the proces
     expect(answer.status).toBe(200);
     using x = tensor(inputs[i], [1, ...SAMPLE]);
     using y = await classifier.model.forwardAsync(x);
-    expect(relativeMaxError(Float32Array.from(answer.json().outputs[0].data), y.toFloat32Array())).toBeLessThanOrEqual(PARITY_TOLERANCE);
+    expect(relativeMaxError(Float32Array.from(answer.json().outputs[0].data), y.toFloat32Array())).toBeLessThanOrEqual(
+      PARITY_TOLERANCE,
+    );
   }
   expect(await served.exited).toEqual({ code: 0, signal: null });
-  expect(served.stderr()).toMatch(/SIGTERM: no longer ready; answering the 5 queued requests and those in flight, then exiting/);
+  expect(served.stderr()).toMatch(
+    /SIGTERM: no longer ready; answering the 5 queued requests and those in flight, then exiting/,
+  );
   expect(served.stderr()).toMatch(/every accepted request was answered: exiting/);
   // Nothing listens any more.
   await expect(request(`${served.url}/v2/health/live`)).rejects.toThrow();
@@ -94,8 +117,13 @@ test('draining: not ready, new inference 503, liveness and metrics still answer'
     expect({ status: ready.status, body: ready.json() }).toEqual({ status: 400, body: { ready: false } });
     expect((await request(`${server.url}/v2/models/vit/ready`)).status).toBe(400);
     expect((await request(`${server.url}/v2/health/live`)).json()).toEqual({ live: true });
-    const infer = await request(`${server.url}/v2/models/vit/infer`, { body: inferJson(new Float32Array(SAMPLE_SIZE), [1, ...SAMPLE]) });
-    expect({ status: infer.status, body: infer.json() }).toEqual({ status: 503, body: { error: 'the server is shutting down' } });
+    const infer = await request(`${server.url}/v2/models/vit/infer`, {
+      body: inferJson(new Float32Array(SAMPLE_SIZE), [1, ...SAMPLE]),
+    });
+    expect({ status: infer.status, body: infer.json() }).toEqual({
+      status: 503,
+      body: { error: 'the server is shutting down' },
+    });
     expect((await request(`${server.url}/v1/classify`, { body: Buffer.from('x') })).status).toBe(503);
     expect((await request(`${server.url}/metrics`)).status).toBe(200);
   } finally {
@@ -104,17 +132,26 @@ test('draining: not ready, new inference 503, liveness and metrics still answer'
 });
 
 test('usage and load errors: exit 2 for bad flags, 1 for a model that cannot load', async () => {
-  const run = (args: string[]) => new Promise<{ code: number | null; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr!.on('data', (c) => { stderr += c; });
-    child.on('close', (code) => resolve({ code, stderr }));
-  });
+  const run = (args: string[]) =>
+    new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr!.on('data', (c) => {
+        stderr += c;
+      });
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
   const usage = await run(['--max-batch', '0']);
   expect(usage.code).toBe(2);
-  expect(usage.stderr).toMatch(/vitorch serve: expected a positive integer for --max-batch, received '0'\nusage: vitorch serve/);
+  expect(usage.stderr).toMatch(
+    /vitorch serve: expected a positive integer for --max-batch, received '0'\nusage: vitorch serve/,
+  );
   expect((await run(['--config', 'x.json'])).stderr).toMatch(/--config needs --weights/);
-  expect((await run(['--dtype', 'int8'])).stderr).toMatch(/expected one of float32, float64, float16, bfloat16 for --dtype, received the string 'int8'/);
+  expect((await run(['--dtype', 'int8'])).stderr).toMatch(
+    /expected one of float32, float64, float16, bfloat16 for --dtype, received the string 'int8'/,
+  );
   const missing = await run(['--weights', '/nonexistent/w.pth']);
   expect(missing.code).toBe(1);
   expect(missing.stderr).toMatch(/vitorch serve: cannot load the model: .*\/nonexistent\/w.pth/);

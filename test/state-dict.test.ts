@@ -24,7 +24,8 @@ const shape = (dims: number[]) => `[${dims.join(', ')}]`;
 
 test('a missing key is named with its shape', () => {
   const { message } = loadError(bad.missingKey.file);
-  for (const key of bad.missingKey.missing) expect(message).toMatch(new RegExp(`missing keys[^]*${key.replace(/\./g, '\\.')} \\[`));
+  for (const key of bad.missingKey.missing)
+    expect(message).toMatch(new RegExp(`missing keys[^]*${key.replace(/\./g, '\\.')} \\[`));
 });
 
 test('an unexpected key is named', () => {
@@ -35,8 +36,10 @@ test('an unexpected key is named', () => {
 
 test('a shape mismatch names the key and both shapes', () => {
   const { message } = loadError(bad.shapeMismatch.file);
-  expect(message).toContain(`${bad.shapeMismatch.key}: checkpoint has ${shape(bad.shapeMismatch.checkpointShape)}, ` +
-    `model expects ${shape(bad.shapeMismatch.expectedShape)}`);
+  expect(message).toContain(
+    `${bad.shapeMismatch.key}: checkpoint has ${shape(bad.shapeMismatch.checkpointShape)}, ` +
+      `model expects ${shape(bad.shapeMismatch.expectedShape)}`,
+  );
 });
 
 test('every problem of a checkpoint is listed in one error', () => {
@@ -44,8 +47,10 @@ test('every problem of a checkpoint is listed in one error', () => {
   for (const key of bad.allWrong.missing) expect(message).toContain(key);
   for (const key of bad.allWrong.unexpected) expect(message).toContain(key);
   for (const mismatch of bad.allWrong.shapeMismatch) {
-    expect(message).toContain(`${mismatch.key}: checkpoint has ${shape(mismatch.checkpointShape)}, ` +
-      `model expects ${shape(mismatch.expectedShape)}`);
+    expect(message).toContain(
+      `${mismatch.key}: checkpoint has ${shape(mismatch.checkpointShape)}, ` +
+        `model expects ${shape(mismatch.expectedShape)}`,
+    );
   }
 });
 
@@ -66,8 +71,11 @@ test('non-strict loading returns the missing and unexpected keys and loads the r
   for (const [name, value] of checkpoint) {
     expect(parameters.get(name)!.toFloat32Array()).toEqual(value.toFloat32Array());
   }
-  expect(model.loadStateDict(fixturePath(bad.unexpectedKey.file), { strict: false }))
-    .toEqual({ missingKeys: [], unexpectedKeys: bad.unexpectedKey.unexpected, notes: [] });
+  expect(model.loadStateDict(fixturePath(bad.unexpectedKey.file), { strict: false })).toEqual({
+    missingKeys: [],
+    unexpectedKeys: bad.unexpectedKey.unexpected,
+    notes: [],
+  });
 });
 
 test('non-strict loading still refuses a shape mismatch, as PyTorch does', () => {

@@ -54,7 +54,9 @@ test('requiresGrad can be set on floating-point tensors only', () => {
   t.requiresGrad = false;
   expect(t.requiresGrad).toBe(false);
   using ints = tensor(Int32Array.of(1, 2), [2]);
-  expect(() => { ints.requiresGrad = true; }).toThrow(TypeError);
+  expect(() => {
+    ints.requiresGrad = true;
+  }).toThrow(TypeError);
 });
 
 test('dispose() frees the tensor; later use throws DisposedError; disposing twice is harmless', () => {

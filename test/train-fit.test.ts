@@ -1,5 +1,5 @@
-// Trainer.fit(): the seed's frozen phase (backbone untouched, its own batch size and learning rate), the seed's
-// learning-rate rule per epoch, a clean stop on an AbortSignal, and gradient accumulation against torch.optim
+// Trainer.fit(): the article's frozen phase (backbone untouched, its own batch size and learning rate), its
+// learning-rate rule per epoch (against its own train.py loop and get_lr_scheduler, tools/make_recipe_fixtures.py), a clean stop on an AbortSignal, and gradient accumulation against torch.optim
 // (tools/make_train_cli_fixtures.py). The model and data are what `vitorch train` builds from a config
 // (lib/cli/train-run.ts), on 256 Fashion-MNIST images.
 import * as fs from 'fs';
@@ -8,9 +8,8 @@ import * as path from 'path';
 import { loadCheckpoint, sgd, tensor, Trainer, VisionTransformer, VisionTransformerOptions } from '../lib';
 import { buildTrainingRun, TrainingRun } from '../lib/cli/train-run';
 import { loadTrainConfig } from '../lib/cli/train-config';
-import { seedLearningRates } from '../lib/train/lr-scaling';
-import { seedCos } from '../lib/train/schedule';
 import type { Batch, EpochEvent, StepEvent, TrainingEvent } from '../lib/train/trainer';
+import { expectRelativelyClose, recipe, RecipeManifest } from './recipe-fixtures';
 import { ensureFixtures as ensureSharedFixtures, FIXTURES } from './train-cli-fixtures';
 
 
@@ -32,15 +31,17 @@ const BATCH = 32;
 const EPOCHS = 4;
 
 let manifest: Manifest;
+let article: RecipeManifest['runs']['trainFit'];
 let work: string;
 let configFile: string;
 
 beforeAll(() => {
   manifest = ensureFixtures();
+  article = recipe().runs.trainFit;
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-train-fit-'));
   configFile = path.join(work, 'config.json');
-  // Depth 9, so that blocks.8 is outside the seed's frozen backbone (blocks 0-7). The seed's lr rule: SGD, lr and
-  // minLr scaled by batch / 256, the 'cos' schedule set once per epoch.
+  // Depth 9, so that blocks.8 is outside the article's frozen backbone (blocks 0-7). Its lr rule: SGD, lr and minLr
+  // scaled by batch / 256, the 'cos' schedule set once per epoch (the run tools/make_recipe_fixtures.py replays).
   fs.writeFileSync(configFile, JSON.stringify({
     model: { inputShape: [28, 28], patchSize: 4, inChans: 1, numClasses: 10, numFeatures: 16, depth: 9, numHeads: 2, mlpRatio: 2 },
     classes: CLASSES,
@@ -48,9 +49,9 @@ beforeAll(() => {
     preprocess: { size: [28, 28], channels: 1, mean: [0.2860], std: [0.3530] },
     augment: { horizontalFlip: true, randomResizedCrop: false, cropPadding: 0 },
     train: {
-      epochs: EPOCHS, batchSize: BATCH, freezeEpochs: 1, freezeBatchSize: FREEZE_BATCH, lr: 1e-2, minLr: 1e-4, lrScaling: 'seed',
+      epochs: EPOCHS, batchSize: BATCH, freezeEpochs: 1, freezeBatchSize: FREEZE_BATCH, lr: 1e-2, minLr: 1e-4, lrScaling: 'batch-size',
       optimizer: { kind: 'sgd', momentum: 0.9, nesterov: true, weightDecay: 1e-4 },
-      schedule: { kind: 'seed-cos', unit: 'epoch' }, seed: 11, threads: 1,
+      schedule: { kind: 'quadratic-warmup-cosine', unit: 'epoch' }, seed: 11, threads: 1,
     },
   }));
 });
@@ -79,7 +80,7 @@ function changed(before: Snapshot, after: Snapshot): string[] {
 
 const isBackbone = (name: string) => /^(patch_embed\.|cls_token$|pos_embed$|blocks\.[0-7]\.)/.test(name);
 
-describe('the frozen phase and the seed\'s learning rates', () => {
+describe('the frozen phase and the article\'s learning rates', () => {
   const epochs: EpochEvent[] = [];
   const steps: StepEvent[] = [];
   const snapshots: Snapshot[] = [];
@@ -122,13 +123,15 @@ describe('the frozen phase and the seed\'s learning rates', () => {
     for (let e = 1; e < EPOCHS; e++) expect(stepsOf(e).map((s) => s.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
   });
 
-  test('lr per epoch is the seed\'s cos rule at that epoch, with lr and minLr scaled for the phase\'s batch size', () => {
-    const expected = epochs.map((e) => {
-      const { lr, minLr } = seedLearningRates({ optimizer: 'sgd', batchSize: e.batchSize, initLr: 1e-2, minLr: 1e-4 });
-      return seedCos({ lr, minLr, total: EPOCHS }).lrAt(e.epoch);
-    });
-    expect(epochs.map((e) => e.lr)).toEqual(expected);
-    for (const s of steps) expect(s.lr).toBe(expected[s.epoch]);
+  // Tolerance 1e-12 relative: the same IEEE double operations on both sides, apart from an ulp of cos or pow.
+  test('lr per epoch is what the article\'s train.py sets at that epoch, with lr and minLr scaled for the phase\'s batch size', () => {
+    // The fixture is the run this config describes.
+    expect([article.optimizer, article.initLr, article.minLr, article.epochs, article.freezeEpochs, article.freezeBatchSize,
+      article.batchSize]).toEqual(['sgd', 1e-2, 1e-4, EPOCHS, 1, FREEZE_BATCH, BATCH]);
+    expect(epochs.map((e) => [e.epoch, e.batchSize])).toEqual(article.rates.map((r) => [r.epoch, r.batchSize]));
+    epochs.forEach((e, i) => expectRelativelyClose(e.lr, article.rates[i].lr, 1e-12, `epoch ${e.epoch}`));
+    // Every step of an epoch runs at that epoch's rate (the article sets it once per epoch).
+    for (const s of steps) expect(s.lr).toBe(epochs[s.epoch].lr);
     // By hand: batch 16 gives lr 1e-2 * 16 / 256 = 6.25e-4, epoch 0 is the warmup's start, 0.1 lr; batch 32 gives
     // lr 1.25e-3 and minLr 1.25e-5; epoch 1 ends the one-epoch warmup (lr), epoch 2 is the middle of the cosine
     // (halfway between lr and minLr), epoch 3 the flat end (minLr).

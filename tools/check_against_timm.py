@@ -33,13 +33,16 @@ LOGIT_RELATIVE_TOLERANCE = 1e-5
 # Both sides call the same interpolation kernel, so the tables should agree exactly.
 TABLE_TOLERANCE = 1e-6
 
-VIT_B16 = dict(patch_size=16, in_chans=3, num_classes=1000, num_features=768, depth=12,
-               num_heads=12, mlp_ratio=4.0, qkv_bias=True)
-SMALL = dict(patch_size=16, in_chans=3, num_classes=10, num_features=64, depth=2,
-             num_heads=4, mlp_ratio=4.0, qkv_bias=True)
+VIT_B16 = dict(
+    patch_size=16, in_chans=3, num_classes=1000, num_features=768, depth=12, num_heads=12, mlp_ratio=4.0, qkv_bias=True
+)
+SMALL = dict(
+    patch_size=16, in_chans=3, num_classes=10, num_features=64, depth=2, num_heads=4, mlp_ratio=4.0, qkv_bias=True
+)
 # The non-default options together, at a non-224 grid as well.
-SMALL_VARIANT = dict(patch_size=32, in_chans=1, num_classes=5, num_features=64, depth=2,
-                     num_heads=4, mlp_ratio=2.0, qkv_bias=False)
+SMALL_VARIANT = dict(
+    patch_size=32, in_chans=1, num_classes=5, num_features=64, depth=2, num_heads=4, mlp_ratio=2.0, qkv_bias=False
+)
 
 # (label, options, input height and width, batch)
 CONFIGS = [
@@ -66,22 +69,27 @@ def report(label, value, tolerance):
 
 def check_gelu():
     generator = torch.Generator().manual_seed(0)
-    samples = torch.cat([torch.linspace(-10, 10, 200001),
-                         4 * torch.randn(100000, generator=generator)])
+    samples = torch.cat([torch.linspace(-10, 10, 200001), 4 * torch.randn(100000, generator=generator)])
     difference = (GELU()(samples) - F.gelu(samples, approximate="tanh")).abs().max().item()
-    report("GELU vs F.gelu(approximate='tanh'), max|diff| over [-10, 10]", difference,
-           GELU_TOLERANCE)
+    report("GELU vs F.gelu(approximate='tanh'), max|diff| over [-10, 10]", difference, GELU_TOLERANCE)
 
 
 def timm_model(options, image_size):
     return TimmVisionTransformer(
-        img_size=image_size, patch_size=options["patch_size"], in_chans=options["in_chans"],
-        num_classes=options["num_classes"], global_pool="token",
-        embed_dim=options["num_features"], depth=options["depth"],
-        num_heads=options["num_heads"], mlp_ratio=options["mlp_ratio"],
-        qkv_bias=options["qkv_bias"], class_token=True,
+        img_size=image_size,
+        patch_size=options["patch_size"],
+        in_chans=options["in_chans"],
+        num_classes=options["num_classes"],
+        global_pool="token",
+        embed_dim=options["num_features"],
+        depth=options["depth"],
+        num_heads=options["num_heads"],
+        mlp_ratio=options["mlp_ratio"],
+        qkv_bias=options["qkv_bias"],
+        class_token=True,
         norm_layer=partial(nn.LayerNorm, eps=1e-6),
-        act_layer=partial(nn.GELU, approximate="tanh")).eval()
+        act_layer=partial(nn.GELU, approximate="tanh"),
+    ).eval()
 
 
 def check_config(index, label, options, image_size, batch):
@@ -93,9 +101,11 @@ def check_config(index, label, options, image_size, batch):
     timm_keys = list(timm_vit.state_dict().keys())
     if timm_keys != list(state_dict.keys()):
         failures.append(f"{label}: key names/order")
-        print(f"FAIL {label}: keys differ: only reference "
-              f"{sorted(set(state_dict) - set(timm_keys))}, only timm "
-              f"{sorted(set(timm_keys) - set(state_dict))}")
+        print(
+            f"FAIL {label}: keys differ: only reference "
+            f"{sorted(set(state_dict) - set(timm_keys))}, only timm "
+            f"{sorted(set(timm_keys) - set(state_dict))}"
+        )
     if image_size == (224, 224):
         # Same table as the reference uses (its resample is the identity on 14x14).
         timm_state = state_dict
@@ -104,14 +114,12 @@ def check_config(index, label, options, image_size, batch):
         timm_state = dict(state_dict)
         grid = [size // options["patch_size"] for size in image_size]
         timm_state["pos_embed"] = resample_abs_pos_embed(
-            state_dict["pos_embed"], new_size=grid, num_prefix_tokens=1,
-            interpolation="bicubic", antialias=False)
+            state_dict["pos_embed"], new_size=grid, num_prefix_tokens=1, interpolation="bicubic", antialias=False
+        )
         # And the resample on its own, reference vs timm.
         with torch.no_grad():
-            table_difference = (reference.resampled_pos_embed()
-                                - timm_state["pos_embed"]).abs().max().item()
-        report(f"{label}: resampled position table vs timm, max|diff|", table_difference,
-               TABLE_TOLERANCE)
+            table_difference = (reference.resampled_pos_embed() - timm_state["pos_embed"]).abs().max().item()
+        report(f"{label}: resampled position table vs timm, max|diff|", table_difference, TABLE_TOLERANCE)
     result = timm_vit.load_state_dict(timm_state, strict=True)
     assert not result.missing_keys and not result.unexpected_keys, result
 
@@ -122,10 +130,8 @@ def check_config(index, label, options, image_size, batch):
         theirs = timm_vit(images)
     scale = theirs.abs().max().item()
     difference = (ours - theirs).abs().max().item()
-    print(f"     {label}: output {list(ours.shape)}, max|value| {scale:.3f}, "
-          f"max|diff| {difference:.3e}")
-    report(f"{label}: output max|diff| / max|value|", difference / scale,
-           LOGIT_RELATIVE_TOLERANCE)
+    print(f"     {label}: output {list(ours.shape)}, max|value| {scale:.3f}, max|diff| {difference:.3e}")
+    report(f"{label}: output max|diff| / max|value|", difference / scale, LOGIT_RELATIVE_TOLERANCE)
 
 
 def main():

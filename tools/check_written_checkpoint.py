@@ -79,8 +79,7 @@ def expected_description(reference, bin_dir):
         raise UsageError(f"{reference}: expected a list of entries or an object with 'entries'")
     for entry in value["entries"]:
         if not isinstance(entry, dict) or not {"name", "dtype", "shape", "file"} <= set(entry):
-            raise UsageError(f"{reference}: every entry needs name, dtype, shape and file; "
-                             f"got {entry!r}")
+            raise UsageError(f"{reference}: every entry needs name, dtype, shape and file; got {entry!r}")
     return value, Path(bin_dir) if bin_dir else folder
 
 
@@ -110,22 +109,24 @@ def zip_layout_problems(path):
             if f"{folder}/{required}" not in names:
                 problems.append(f"zip has no {folder}/{required} record (torch.save writes one)")
         if f"{folder}/byteorder" in names and archive.read(f"{folder}/byteorder") != b"little":
-            problems.append(f"byteorder record is {archive.read(f'{folder}/byteorder')!r}, "
-                            "expected b'little'")
+            problems.append(f"byteorder record is {archive.read(f'{folder}/byteorder')!r}, expected b'little'")
         bad_crc = archive.testzip()
         if bad_crc is not None:
             problems.append(f"record {bad_crc} fails its CRC check")
         with open(path, "rb") as stream:
             for info in infos:
                 if info.compress_type != zipfile.ZIP_STORED:
-                    problems.append(f"record {info.filename} is compressed (method "
-                                    f"{info.compress_type}); torch.save stores records")
+                    problems.append(
+                        f"record {info.filename} is compressed (method {info.compress_type}); torch.save stores records"
+                    )
                 stream.seek(info.header_offset + 26)
                 name_length, extra_length = np.frombuffer(stream.read(4), dtype="<u2")
                 data_offset = info.header_offset + 30 + int(name_length) + int(extra_length)
                 if data_offset % ZIP_ALIGNMENT:
-                    problems.append(f"record {info.filename} data starts at byte {data_offset}, "
-                                    f"not on a {ZIP_ALIGNMENT}-byte boundary")
+                    problems.append(
+                        f"record {info.filename} data starts at byte {data_offset}, "
+                        f"not on a {ZIP_ALIGNMENT}-byte boundary"
+                    )
     return problems
 
 
@@ -147,10 +148,9 @@ def load_file(path, checker, layout_check):
         checker.problem(f"torch.load(weights_only=True) failed: {one_line(error)}")
         return file_format, None
     if not isinstance(loaded, dict) or not all(
-            isinstance(key, str) and isinstance(value, torch.Tensor)
-            for key, value in loaded.items()):
-        checker.problem(f"the file holds a {type(loaded).__name__}, not a dict of "
-                        "name -> tensor")
+        isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in loaded.items()
+    ):
+        checker.problem(f"the file holds a {type(loaded).__name__}, not a dict of name -> tensor")
         return file_format, None
     return file_format, loaded
 
@@ -167,8 +167,7 @@ def first_difference(actual, expected, item_size):
     return byte // item_size
 
 
-def compare_tensors(state, description, bin_dir, file_format, checker, ignore_order,
-                    allow_extra):
+def compare_tensors(state, description, bin_dir, file_format, checker, ignore_order, allow_extra):
     entries = description["entries"]
     expected_names = [entry["name"] for entry in entries]
     missing = [name for name in expected_names if name not in state]
@@ -204,10 +203,11 @@ def compare_tensors(state, description, bin_dir, file_format, checker, ignore_or
             checker.problem(f"{name!r}: {len(actual)} bytes, the .bin has {len(expected)}")
         elif actual != expected:
             index = first_difference(actual, expected, tensor.element_size())
-            count = int(np.count_nonzero(
-                np.frombuffer(actual, np.uint8) != np.frombuffer(expected, np.uint8)))
-            checker.problem(f"{name!r}: {count} of {len(expected)} bytes differ, the first "
-                            f"in element {index} of the contiguous tensor")
+            count = int(np.count_nonzero(np.frombuffer(actual, np.uint8) != np.frombuffer(expected, np.uint8)))
+            checker.problem(
+                f"{name!r}: {count} of {len(expected)} bytes differ, the first "
+                f"in element {index} of the contiguous tensor"
+            )
         else:
             matched += 1
 
@@ -255,15 +255,16 @@ def check_model(state, config_reference, input_path, output_path, rtol, atol, ch
     per_image = config["inChans"] * height * width
     images = read_f32(input_path)
     if images.numel() == 0 or images.numel() % per_image:
-        raise UsageError(f"{input_path}: {images.numel()} floats is not a whole number of "
-                         f"[{config['inChans']}, {height}, {width}] images")
+        raise UsageError(
+            f"{input_path}: {images.numel()} floats is not a whole number of "
+            f"[{config['inChans']}, {height}, {width}] images"
+        )
     images = images.reshape(-1, config["inChans"], height, width)
     with torch.no_grad():
         got = model(images).reshape(-1)
     want = read_f32(output_path)
     if got.numel() != want.numel():
-        checker.problem(f"model output has {got.numel()} values, {output_path} has "
-                        f"{want.numel()}")
+        checker.problem(f"model output has {got.numel()} values, {output_path} has {want.numel()}")
         return None
     scale = float(want.abs().max()) if want.numel() else 0.0
     floor = rtol * scale if atol is None else atol
@@ -272,30 +273,33 @@ def check_model(state, config_reference, input_path, output_path, rtol, atol, ch
     if bool(bad.any()):
         index = int(torch.nonzero(bad)[0])
         largest = float(difference.max())
-        checker.problem(f"model output differs at {int(bad.sum())} of {want.numel()} values "
-                        f"(first at flat index {index}: {float(got[index])!r} vs "
-                        f"{float(want[index])!r}; largest difference {largest:.3g})")
+        checker.problem(
+            f"model output differs at {int(bad.sum())} of {want.numel()} values "
+            f"(first at flat index {index}: {float(got[index])!r} vs "
+            f"{float(want[index])!r}; largest difference {largest:.3g})"
+        )
     return float(difference.max()) if difference.numel() else 0.0
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--file", required=True, type=Path, help="the checkpoint vitorch wrote")
-    parser.add_argument("--expected", required=True,
-                        help="JSON of expected tensors (FILE or FILE#key.path)")
+    parser.add_argument("--expected", required=True, help="JSON of expected tensors (FILE or FILE#key.path)")
     parser.add_argument("--bin-dir", help="folder of the .bin files (default: the JSON's)")
-    parser.add_argument("--allow-extra-keys", action="store_true",
-                        help="tensors the JSON does not list are not a problem")
-    parser.add_argument("--ignore-order", action="store_true",
-                        help=".pth: do not require the entries' key order")
-    parser.add_argument("--no-layout-check", action="store_true",
-                        help="zip: skip the torch.save layout checks (records, CRC, alignment)")
+    parser.add_argument(
+        "--allow-extra-keys", action="store_true", help="tensors the JSON does not list are not a problem"
+    )
+    parser.add_argument("--ignore-order", action="store_true", help=".pth: do not require the entries' key order")
+    parser.add_argument(
+        "--no-layout-check",
+        action="store_true",
+        help="zip: skip the torch.save layout checks (records, CRC, alignment)",
+    )
     parser.add_argument("--model-config", help="model config JSON (FILE or FILE#key.path)")
     parser.add_argument("--input", type=Path, help="raw float32 images for the model check")
     parser.add_argument("--output", type=Path, help="raw float32 expected model output")
     parser.add_argument("--rtol", type=float, default=DEFAULT_RTOL)
-    parser.add_argument("--atol", type=float, default=None,
-                        help="absolute floor (default: rtol * largest |expected|)")
+    parser.add_argument("--atol", type=float, default=None, help="absolute floor (default: rtol * largest |expected|)")
     args = parser.parse_args(argv)
     model_args = [args.model_config, args.input, args.output]
     if any(model_args) and not all(model_args):
@@ -311,13 +315,15 @@ def main(argv=None):
             file_format, state = load_file(args.file, checker, not args.no_layout_check)
         matched, difference = 0, None
         if state is not None:
-            matched = compare_tensors(state, description, bin_dir, file_format, checker,
-                                      args.ignore_order, args.allow_extra_keys)
+            matched = compare_tensors(
+                state, description, bin_dir, file_format, checker, args.ignore_order, args.allow_extra_keys
+            )
             if file_format == "safetensors" and "metadata" in description:
                 check_metadata(args.file, description["metadata"], checker)
             if args.model_config:
-                difference = check_model(state, args.model_config, args.input, args.output,
-                                         args.rtol, args.atol, checker)
+                difference = check_model(
+                    state, args.model_config, args.input, args.output, args.rtol, args.atol, checker
+                )
     except UsageError as error:
         print(f"check_written_checkpoint: {error}", file=sys.stderr)
         return 2

@@ -26,10 +26,18 @@ def main():
     if labels != list(reference["labels"]):
         print("the two files do not list the same images", file=sys.stderr)
         return 1
-    same = sum(a == b for a, b in zip(ours, reference["predictions"]))
-    print(json.dumps({"count": len(ours), "agreement": same / len(ours), "disagreements": len(ours) - same,
-                      "vitorchTop1": sum(a == l for a, l in zip(ours, labels)) / len(ours),
-                      "pytorchTop1": reference["top1"]}))
+    same = sum(a == b for a, b in zip(ours, reference["predictions"], strict=True))
+    print(
+        json.dumps(
+            {
+                "count": len(ours),
+                "agreement": same / len(ours),
+                "disagreements": len(ours) - same,
+                "vitorchTop1": sum(a == label for a, label in zip(ours, labels, strict=True)) / len(ours),
+                "pytorchTop1": reference["top1"],
+            }
+        )
+    )
     return 0
 
 

@@ -19,17 +19,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from reference_vit import VisionTransformer
+from reference_vit import from_options
 
 TEST_IMAGES = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
 TEST_LABELS = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz"
-
-
-def reference_model(model_options):
-    names = dict(inputShape="input_shape", patchSize="patch_size", inChans="in_chans", numClasses="num_classes",
-                 numFeatures="num_features", depth="depth", numHeads="num_heads", mlpRatio="mlp_ratio",
-                 qkvBias="qkv_bias", dropRate="drop_rate", attnDropRate="attn_drop_rate", dropPathRate="drop_path_rate")
-    return VisionTransformer(**{names[k]: v for k, v in model_options.items()})
 
 
 def main():
@@ -41,13 +34,17 @@ def main():
     run, out = Path(args.run), Path(args.out)
     config = json.loads((run / "config.json").read_text())
     weights = run / "best_epoch_weights.pth"
-    model = reference_model(config["model"])
+    model = from_options(config["model"])
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True), strict=True)
 
     (out / "images").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(weights, out / "weights.pth")
-    shipped = {"model": config["model"], "classes": config["classes"], "preprocess": config["preprocess"],
-               "training": {"config": config["train"], "augment": config["augment"]}}
+    shipped = {
+        "model": config["model"],
+        "classes": config["classes"],
+        "preprocess": config["preprocess"],
+        "training": {"config": config["train"], "augment": config["augment"]},
+    }
     if args.summary:
         shipped["training"].update(json.loads(Path(args.summary).read_text()))
     (out / "config.json").write_text(json.dumps(shipped, indent=2) + "\n")

@@ -31,8 +31,12 @@ def export(weights, target, opset):
     partial = target.with_name(target.name + ".partial")
     with torch.no_grad():
         torch.onnx.export(
-            model, (example,), str(partial), opset_version=opset,
-            input_names=["images"], output_names=["logits"],
+            model,
+            (example,),
+            str(partial),
+            opset_version=opset,
+            input_names=["images"],
+            output_names=["logits"],
             dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}},
             do_constant_folding=True,
             # The TorchScript-based exporter: torch 2.9 made the torch.export-based one the default, which needs

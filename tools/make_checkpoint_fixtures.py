@@ -21,25 +21,23 @@ Manifest keys are camelCase because JavaScript reads them; README.md describes t
 """
 
 import argparse
+import builtins
 import hashlib
 import io
-import json
 import math
 import os
 import pickle
 import pickletools
-import struct
-import sys
-import time
-import zipfile
-import zlib
-from pathlib import Path
-
-import builtins
 import re
 import shutil
+import struct
+import sys
 import tempfile
+import warnings
+import zipfile
+import zlib
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 import safetensors
@@ -49,17 +47,25 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from fixture_output import run
 from make_fixtures import SMALL, build_model, random_input, write_f32
 from random_weights import TOKEN_STD, randomize_parameters
 
 # Bump whenever the content or layout of the fixtures changes, so stale copies regenerate.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 # torch dtype -> the name vitorch (lib/dtype.ts) gives it.
 VITORCH_DTYPES = {
-    torch.float32: "float32", torch.float64: "float64", torch.float16: "float16",
-    torch.bfloat16: "bfloat16", torch.int64: "int64", torch.int32: "int32",
-    torch.int16: "int16", torch.int8: "int8", torch.uint8: "uint8", torch.bool: "bool",
+    torch.float32: "float32",
+    torch.float64: "float64",
+    torch.float16: "float16",
+    torch.bfloat16: "bfloat16",
+    torch.int64: "int64",
+    torch.int32: "int32",
+    torch.int16: "int16",
+    torch.int8: "int8",
+    torch.uint8: "uint8",
+    torch.bool: "bool",
 }
 
 SAFETENSORS_METADATA = {"format": "pt", "note": "vitorch fixture"}
@@ -109,6 +115,7 @@ class Output:
 
 # ---- tensors and their expected bytes ---------------------------------------------------
 
+
 def tensor_bytes(tensor):
     """The bytes of tensor.contiguous(), in this (little-endian) machine's order."""
     flat = tensor.detach().contiguous().reshape(-1)
@@ -131,12 +138,18 @@ def write_entries(out, prefix, tensors):
     for name, tensor in tensors.items():
         file_name = f"{prefix}.{name}.bin"
         out.path(file_name).write_bytes(tensor_bytes(tensor))
-        entries.append({
-            "name": name, "dtype": VITORCH_DTYPES[tensor.dtype], "shape": list(tensor.shape),
-            "file": file_name,
-            "storageOffset": tensor.storage_offset(), "stride": list(tensor.stride()),
-            "contiguous": tensor.is_contiguous(), "storageNumel": storage_elements(tensor),
-        })
+        entries.append(
+            {
+                "name": name,
+                "dtype": VITORCH_DTYPES[tensor.dtype],
+                "shape": list(tensor.shape),
+                "file": file_name,
+                "storageOffset": tensor.storage_offset(),
+                "stride": list(tensor.stride()),
+                "contiguous": tensor.is_contiguous(),
+                "storageNumel": storage_elements(tensor),
+            }
+        )
     return entries
 
 
@@ -152,8 +165,7 @@ def storage_groups(tensors):
     for names in by_storage.values():
         if len(names) > 1:
             first = tensors[names[0]]
-            groups.append({"keys": names,
-                           "sameTensor": all(tensors[name] is first for name in names)})
+            groups.append({"keys": names, "sameTensor": all(tensors[name] is first for name in names)})
     return groups
 
 
@@ -163,11 +175,11 @@ def contiguous_clones(tensors):
 
 
 def save_safetensors(path, tensors):
-    safetensors.torch.save_file(contiguous_clones(tensors), str(path),
-                                metadata=SAFETENSORS_METADATA)
+    safetensors.torch.save_file(contiguous_clones(tensors), str(path), metadata=SAFETENSORS_METADATA)
 
 
 # ---- the hand-written torch.save zip (for storages recorded on cuda:0) -------------------
+
 
 class LocationPickler(pickle.Pickler):
     """Pickles like torch.save (protocol 2; storages as persistent ids, numbered in the
@@ -208,19 +220,36 @@ def torch_zip_bytes(folder, records):
     buffer = bytearray()
     directory = bytearray()
     for name, data in records:
-        full_name = f"{folder}/{name}".encode("utf-8")
+        full_name = f"{folder}/{name}".encode()
         offset = len(buffer)
         padding = -(offset + 30 + len(full_name) + 4) % ZIP_ALIGNMENT
         extra = b"FB" + struct.pack("<H", padding) + b"Z" * padding
         flags = 0x0800 | (0x0008 if data else 0)  # UTF-8 names; data descriptor follows
         crc = zlib.crc32(data)
-        buffer += struct.pack("<IHHHHHIIIHH", 0x04034B50, 0, flags, 0, 0, 0, 0, 0, 0,
-                              len(full_name), len(extra))
+        buffer += struct.pack("<IHHHHHIIIHH", 0x04034B50, 0, flags, 0, 0, 0, 0, 0, 0, len(full_name), len(extra))
         buffer += full_name + extra + data
         if data:
             buffer += struct.pack("<IIII", 0x08074B50, crc, len(data), len(data))
-        directory += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 0, 0, flags, 0, 0, 0, crc,
-                                 len(data), len(data), len(full_name), 0, 0, 0, 0, 0, offset)
+        directory += struct.pack(
+            "<IHHHHHHIIIHHHHHII",
+            0x02014B50,
+            0,
+            0,
+            flags,
+            0,
+            0,
+            0,
+            crc,
+            len(data),
+            len(data),
+            len(full_name),
+            0,
+            0,
+            0,
+            0,
+            0,
+            offset,
+        )
         directory += full_name
     if len(buffer) >= 0xFFFFFFFF:
         raise RuntimeError("torch_zip_bytes only writes archives under 4 GB")
@@ -228,11 +257,11 @@ def torch_zip_bytes(folder, records):
     directory_offset = len(buffer)
     buffer += directory
     zip64_end_offset = len(buffer)
-    buffer += struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 0x031E, 0x2D, 0, 0, count, count,
-                          len(directory), directory_offset)
+    buffer += struct.pack(
+        "<IQHHIIQQQQ", 0x06064B50, 44, 0x031E, 0x2D, 0, 0, count, count, len(directory), directory_offset
+    )
     buffer += struct.pack("<IIQI", 0x07064B50, 0, zip64_end_offset, 1)
-    buffer += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count, len(directory),
-                          directory_offset, 0)
+    buffer += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count, len(directory), directory_offset, 0)
     return bytes(buffer)
 
 
@@ -275,13 +304,28 @@ def rewrite_torch_zip(path, replace):
 
 # ---- section: every dtype ---------------------------------------------------------------
 
+
 def float32_values():
     finfo = torch.finfo(torch.float32)
-    values = torch.tensor([0.0, -0.0, 1.5, -2.25, finfo.max, -finfo.max, finfo.tiny,
-                           finfo.smallest_normal * finfo.eps, math.inf, -math.inf, 0.0, 0.0],
-                          dtype=torch.float32)
+    values = torch.tensor(
+        [
+            0.0,
+            -0.0,
+            1.5,
+            -2.25,
+            finfo.max,
+            -finfo.max,
+            finfo.tiny,
+            finfo.smallest_normal * finfo.eps,
+            math.inf,
+            -math.inf,
+            0.0,
+            0.0,
+        ],
+        dtype=torch.float32,
+    )
     bits = values.view(torch.int32)
-    bits[10] = 0x7FC12345                     # quiet NaN with a payload
+    bits[10] = 0x7FC12345  # quiet NaN with a payload
     bits[11] = struct.unpack("<i", struct.pack("<I", 0xFFC00000))[0]  # negative NaN
     return values.reshape(3, 4)
 
@@ -293,20 +337,40 @@ def dtype_tensors():
     f16, bf16, f64 = (torch.finfo(t) for t in (torch.float16, torch.bfloat16, torch.float64))
     tensors = {
         "float32": float32_values(),
-        "float16": torch.tensor([0.0, -0.0, 0.5, -1.25, f16.max, -f16.max, f16.tiny,
-                                 2.0 ** -24, inf, -inf, nan, 1 / 3, -2 / 3, 0.1],
-                                dtype=torch.float16).reshape(2, 7),
-        "bfloat16": torch.tensor([0.0, -0.0, 0.5, -1.25, bf16.max, -bf16.max, bf16.tiny,
-                                  2.0 ** -133, inf, -inf, nan, 1 / 3, -math.pi, 0.1, 1e-3,
-                                  262016.0], dtype=torch.bfloat16).reshape(2, 8),
-        "float64": torch.tensor([0.0, -0.0, 1.5, -2.25, f64.max, -f64.max, f64.tiny, 5e-324,
-                                 inf, -inf, nan, math.pi, 0.1], dtype=torch.float64),
-        "int64": torch.tensor([-2**63, 2**63 - 1, -1, 0, 1, -123456789012345, 2**53 + 1,
-                               -(2**53 + 1)], dtype=torch.int64).reshape(2, 4),
-        "int32": torch.tensor([-2**31, 2**31 - 1, -1, 0, 1, -123456, 65536, 7],
-                              dtype=torch.int32),
-        "int16": torch.tensor([-32768, 32767, -1, 0, 1, -300, 255, 256],
-                              dtype=torch.int16).reshape(2, 2, 2),
+        "float16": torch.tensor(
+            [0.0, -0.0, 0.5, -1.25, f16.max, -f16.max, f16.tiny, 2.0**-24, inf, -inf, nan, 1 / 3, -2 / 3, 0.1],
+            dtype=torch.float16,
+        ).reshape(2, 7),
+        "bfloat16": torch.tensor(
+            [
+                0.0,
+                -0.0,
+                0.5,
+                -1.25,
+                bf16.max,
+                -bf16.max,
+                bf16.tiny,
+                2.0**-133,
+                inf,
+                -inf,
+                nan,
+                1 / 3,
+                -math.pi,
+                0.1,
+                1e-3,
+                262016.0,
+            ],
+            dtype=torch.bfloat16,
+        ).reshape(2, 8),
+        "float64": torch.tensor(
+            [0.0, -0.0, 1.5, -2.25, f64.max, -f64.max, f64.tiny, 5e-324, inf, -inf, nan, math.pi, 0.1],
+            dtype=torch.float64,
+        ),
+        "int64": torch.tensor(
+            [-(2**63), 2**63 - 1, -1, 0, 1, -123456789012345, 2**53 + 1, -(2**53 + 1)], dtype=torch.int64
+        ).reshape(2, 4),
+        "int32": torch.tensor([-(2**31), 2**31 - 1, -1, 0, 1, -123456, 65536, 7], dtype=torch.int32),
+        "int16": torch.tensor([-32768, 32767, -1, 0, 1, -300, 255, 256], dtype=torch.int16).reshape(2, 2, 2),
         "int8": torch.tensor([-128, 127, -1, 0, 1, -64, 100, 2], dtype=torch.int8).reshape(4, 2),
         "uint8": torch.tensor([0, 255, 128, 127, 1, 254, 16, 200], dtype=torch.uint8),
         "bool": torch.tensor([True, False, False, True, True, False, True]),
@@ -346,20 +410,20 @@ def make_dtypes(out, manifest):
             {"format": "zip", "file": "dtypes.pth", "keys": keys},
             {"format": "legacy", "file": "dtypes-legacy.pth", "keys": keys},
             # Contiguous clones: same values, but no shared storage and no saved layout.
-            {"format": "safetensors", "file": "dtypes.safetensors", "keys": keys,
-             "metadata": SAFETENSORS_METADATA},
+            {"format": "safetensors", "file": "dtypes.safetensors", "keys": keys, "metadata": SAFETENSORS_METADATA},
         ],
     }
 
 
 # ---- section: storages recorded on cuda:0 -------------------------------------------------
 
+
 def make_locations(out, manifest):
     generator = torch.Generator().manual_seed(LOCATIONS_SEED)
     weight = torch.randn(4, 3, generator=generator)
     tensors = {
         "proj.weight": weight,
-        "proj.weight.tail": weight[2:],          # shares the weight's storage at offset 6
+        "proj.weight.tail": weight[2:],  # shares the weight's storage at offset 6
         "proj.bias": torch.randn(4, generator=generator, dtype=torch.float64),
         "step": torch.tensor(12),
         "mask": torch.tensor([True, False, True]),
@@ -367,12 +431,17 @@ def make_locations(out, manifest):
     entries = write_entries(out, "locations", tensors)
     path = out.path("locations-cuda.pth")
     path.write_bytes(torch_save_bytes(tensors, path.stem, FAKE_LOCATION))
-    manifest["locations"] = {"file": "locations-cuda.pth", "format": "zip",
-                             "location": FAKE_LOCATION, "entries": entries,
-                             "sharedStorage": storage_groups(tensors)}
+    manifest["locations"] = {
+        "file": "locations-cuda.pth",
+        "format": "zip",
+        "location": FAKE_LOCATION,
+        "entries": entries,
+        "sharedStorage": storage_groups(tensors),
+    }
 
 
 # ---- section: the small model, wrapped and in every format --------------------------------
+
 
 def trained_small_model():
     """The small model with random weights after one SGD(momentum=0.9) step, and that
@@ -397,8 +466,12 @@ def write_case(out, prefix, model, input_seed, features=False):
     kind = "features" if features else "output"
     write_f32(out.path(f"{prefix}.input.f32"), images)
     write_f32(out.path(f"{prefix}.{kind}.f32"), result)
-    return {"input": f"{prefix}.input.f32", "inputShape": list(images.shape),
-            kind: f"{prefix}.{kind}.f32", f"{kind}Shape": list(result.shape)}
+    return {
+        "input": f"{prefix}.input.f32",
+        "inputShape": list(images.shape),
+        kind: f"{prefix}.{kind}.f32",
+        f"{kind}Shape": list(result.shape),
+    }
 
 
 def make_wrapped(out, manifest):
@@ -415,36 +488,71 @@ def make_wrapped(out, manifest):
     wrappers = [
         # name, file, saved object, stateDictKey, keyPrefix, scalars
         ("bare", "small.pth", state, None, "", {}),
-        ("stateDict", "wrapped-state-dict.pth", {"state_dict": state, "epoch": 7},
-         "state_dict", "", {"epoch": 7}),
-        ("modelOptimizer", "wrapped-model-optimizer.pth",
-         {"model": state, "optimizer": optimizer.state_dict(), "epoch": 3, "best_acc": 0.81},
-         "model", "", {"epoch": 3, "best_acc": 0.81}),
+        ("stateDict", "wrapped-state-dict.pth", {"state_dict": state, "epoch": 7}, "state_dict", "", {"epoch": 7}),
+        (
+            "modelOptimizer",
+            "wrapped-model-optimizer.pth",
+            {"model": state, "optimizer": optimizer.state_dict(), "epoch": 3, "best_acc": 0.81},
+            "model",
+            "",
+            {"epoch": 3, "best_acc": 0.81},
+        ),
         ("dataParallel", "wrapped-dataparallel.pth", parallel_state, None, "module.", {}),
-        ("dataParallelStateDict", "wrapped-dataparallel-state-dict.pth",
-         {"state_dict": parallel_state}, "state_dict", "module.", {}),
+        (
+            "dataParallelStateDict",
+            "wrapped-dataparallel-state-dict.pth",
+            {"state_dict": parallel_state},
+            "state_dict",
+            "module.",
+            {},
+        ),
     ]
     checkpoints = []
     for name, file_name, saved, state_key, prefix, scalars in wrappers:
         if file_name != "small.pth":
             torch.save(saved, out.path(file_name))
-        checkpoints.append({"name": name, "file": file_name, "format": "zip",
-                            "stateDictKey": state_key, "keyPrefix": prefix,
-                            "topLevelKeys": list(saved), "scalars": scalars,
-                            "expectedKeys": keys})
-    for name, file_name, file_format in [("bareLegacy", "small-legacy.pth", "legacy"),
-                                         ("bareSafetensors", "small.safetensors",
-                                          "safetensors")]:
-        checkpoints.append({"name": name, "file": file_name, "format": file_format,
-                            "stateDictKey": None, "keyPrefix": "", "topLevelKeys": keys,
-                            "scalars": {}, "expectedKeys": keys})
+        checkpoints.append(
+            {
+                "name": name,
+                "file": file_name,
+                "format": "zip",
+                "stateDictKey": state_key,
+                "keyPrefix": prefix,
+                "topLevelKeys": list(saved),
+                "scalars": scalars,
+                "expectedKeys": keys,
+            }
+        )
+    for name, file_name, file_format in [
+        ("bareLegacy", "small-legacy.pth", "legacy"),
+        ("bareSafetensors", "small.safetensors", "safetensors"),
+    ]:
+        checkpoints.append(
+            {
+                "name": name,
+                "file": file_name,
+                "format": file_format,
+                "stateDictKey": None,
+                "keyPrefix": "",
+                "topLevelKeys": keys,
+                "scalars": {},
+                "expectedKeys": keys,
+            }
+        )
 
     manifest["small"] = {
-        "config": SMALL, "keys": keys, "shapes": [list(t.shape) for t in state.values()],
+        "config": SMALL,
+        "keys": keys,
+        "shapes": [list(t.shape) for t in state.values()],
         "entries": write_entries(out, "small", state),
         **write_case(out, "small", model, SMALL_INPUT_SEED),
-        "optimizer": {"type": "SGD", "lr": 0.01, "momentum": 0.9, "steps": 1,
-                      "stateEntries": len(optimizer.state_dict()["state"])},
+        "optimizer": {
+            "type": "SGD",
+            "lr": 0.01,
+            "momentum": 0.9,
+            "steps": 1,
+            "stateEntries": len(optimizer.state_dict()["state"]),
+        },
         "checkpoints": checkpoints,
     }
     return state
@@ -452,14 +560,14 @@ def make_wrapped(out, manifest):
 
 # ---- section: checkpoints that need adapting ----------------------------------------------
 
+
 def resample_pos_embed(pos_embed, source_grid, target_grid):
     """Class row kept; image rows viewed as source_grid, resized bicubically
     (align_corners=False, no antialias) to target_grid."""
     class_row, grid_rows = pos_embed[:, :1], pos_embed[:, 1:]
     channels = pos_embed.shape[-1]
     grid = grid_rows.reshape(1, *source_grid, channels).permute(0, 3, 1, 2)
-    grid = F.interpolate(grid, size=target_grid, mode="bicubic", align_corners=False,
-                         antialias=False)
+    grid = F.interpolate(grid, size=target_grid, mode="bicubic", align_corners=False, antialias=False)
     return torch.cat([class_row, grid.permute(0, 2, 3, 1).reshape(1, -1, channels)], dim=1)
 
 
@@ -467,8 +575,7 @@ def make_pos_embed_adaptation(out, state):
     source_rows = POS_SOURCE_GRID[0] * POS_SOURCE_GRID[1] + 1
     generator = torch.Generator().manual_seed(POS_EMBED_SEED)
     big_table = torch.randn(1, source_rows, SMALL["numFeatures"], generator=generator) * TOKEN_STD
-    checkpoint = {key: (big_table if key == "pos_embed" else value)
-                  for key, value in state.items()}
+    checkpoint = {key: (big_table if key == "pos_embed" else value) for key, value in state.items()}
     torch.save(checkpoint, out.path("adapt-pos-embed-24x24.pth"))
 
     model = build_model(SMALL)
@@ -478,10 +585,15 @@ def make_pos_embed_adaptation(out, state):
     model.load_state_dict({**checkpoint, "pos_embed": adapted}, strict=True)
     [adapted_entry] = write_entries(out, "adapt-pos-embed", {"pos_embed": adapted})
     return {
-        "file": "adapt-pos-embed-24x24.pth", "format": "zip", "config": SMALL,
-        "key": "pos_embed", "checkpointShape": list(big_table.shape),
-        "checkpointGrid": POS_SOURCE_GRID, "modelGrid": target_grid,
-        "adaptedShape": list(adapted.shape), "adapted": adapted_entry,
+        "file": "adapt-pos-embed-24x24.pth",
+        "format": "zip",
+        "config": SMALL,
+        "key": "pos_embed",
+        "checkpointShape": list(big_table.shape),
+        "checkpointGrid": POS_SOURCE_GRID,
+        "modelGrid": target_grid,
+        "adaptedShape": list(adapted.shape),
+        "adapted": adapted_entry,
         "interpolation": {"mode": "bicubic", "alignCorners": False, "antialias": False},
         **write_case(out, "adapt-pos-embed", model, POS_INPUT_SEED),
     }
@@ -503,8 +615,11 @@ def make_head_adaptation(out):
     with torch.no_grad():
         assert torch.equal(target.forward_features(probe), source.forward_features(probe))
     return {
-        "file": "adapt-head-1000.pth", "format": "zip", "config": SMALL,
-        "checkpointNumClasses": HEAD_CHECKPOINT_CLASSES, "modelNumClasses": SMALL["numClasses"],
+        "file": "adapt-head-1000.pth",
+        "format": "zip",
+        "config": SMALL,
+        "checkpointNumClasses": HEAD_CHECKPOINT_CLASSES,
+        "modelNumClasses": SMALL["numClasses"],
         "skipped": skipped,
         "checkpointShapes": {key: list(state[key].shape) for key in skipped},
         "modelShapes": {key: list(target.state_dict()[key].shape) for key in skipped},
@@ -514,6 +629,7 @@ def make_head_adaptation(out):
 
 
 # ---- section: fuzz seeds and broken files -------------------------------------------------
+
 
 def fuzz_tensors():
     generator = torch.Generator().manual_seed(FUZZ_SEED)
@@ -534,13 +650,15 @@ def make_fuzz_seeds(out, manifest):
     torch.save(tensors, out.path("fuzz-seed-legacy.pth"), _use_new_zipfile_serialization=False)
     save_safetensors(out.path("fuzz-seed.safetensors"), tensors)
     seeds = []
-    for file_format, file_name in [("zip", "fuzz-seed.pth"), ("legacy", "fuzz-seed-legacy.pth"),
-                                   ("safetensors", "fuzz-seed.safetensors")]:
+    for file_format, file_name in [
+        ("zip", "fuzz-seed.pth"),
+        ("legacy", "fuzz-seed-legacy.pth"),
+        ("safetensors", "fuzz-seed.safetensors"),
+    ]:
         size = (out.directory / file_name).stat().st_size
         assert size < 4096, (file_name, size)
         seeds.append({"format": file_format, "file": file_name, "size": size})
-    manifest["fuzzSeeds"] = {"entries": entries, "sharedStorage": storage_groups(tensors),
-                             "checkpoints": seeds}
+    manifest["fuzzSeeds"] = {"entries": entries, "sharedStorage": storage_groups(tensors), "checkpoints": seeds}
     return tensors
 
 
@@ -550,27 +668,65 @@ def pickle_ops(data):
     return [(opcode.name, position) for opcode, _, position in pickletools.genops(data)]
 
 
-def legacy_storage_start(data):
-    """Where the raw storages start in a legacy torch.save file: after its five pickles
-    (magic number, protocol, system info, the object, the storage keys). The pickles are
-    walked opcode by opcode, never loaded."""
-    position = 0
+def legacy_pickles(data):
+    """A legacy torch.save file's five pickles (magic number, protocol, system info, the object,
+    the storage keys), walked opcode by opcode, never loaded, and where the raw storages start."""
+    position, pickles = 0, []
     for _ in range(5):
         ops = pickle_ops(data[position:])
         name, stop_at = ops[-1]
         assert name == "STOP"
+        pickles.append(data[position : position + stop_at + 1])
         position += stop_at + 1
-    return position
+    return pickles, position
+
+
+class _LegacyStorageIds(pickle.Unpickler):
+    """Reads a legacy file's object pickle for its storages' persistent ids alone: every other
+    global becomes a no-op, so nothing in the pickle runs."""
+
+    def __init__(self, data):
+        super().__init__(io.BytesIO(data))
+        self.storages = {}
+
+    def find_class(self, module, name):
+        if (module, name) == ("collections", "OrderedDict"):
+            return OrderedDict
+        if module == "torch" and name.endswith("Storage"):
+            with warnings.catch_warnings():  # the legacy storage classes are deprecated, not gone
+                warnings.simplefilter("ignore", UserWarning)
+                return getattr(torch, name).dtype
+        return lambda *args: None
+
+    def persistent_load(self, pid):
+        # ('storage', storage type, key, location, number of elements[, view metadata])
+        self.storages[pid[2]] = (pid[1], pid[4])
+
+
+def legacy_storages(data):
+    """(key, dtype, number of elements, offset of its first element) of each raw storage in a
+    legacy torch.save file, in file order: each is an 8-byte element count and the elements."""
+    pickles, position = legacy_pickles(data)
+    reader = _LegacyStorageIds(pickles[3])
+    reader.load()
+    storages = []
+    for key in pickle.loads(pickles[4]):
+        dtype, numel = reader.storages[key]
+        (count,) = struct.unpack("<q", data[position : position + 8])
+        assert count == numel, (key, count, numel)
+        storages.append((key, dtype, numel, position + 8))
+        position += 8 + numel * dtype.itemsize
+    return storages
 
 
 def central_directory_entries(data):
     """(name, offset of its central directory header) for every record of a small zip."""
     end = data.rindex(b"PK\x05\x06")
-    count, _, directory_offset = struct.unpack("<HII", data[end + 10:end + 20])
+    count, _, directory_offset = struct.unpack("<HII", data[end + 10 : end + 20])
     entries, at = [], directory_offset
     for _ in range(count):
-        name_length, extra_length, comment_length = struct.unpack("<HHH", data[at + 28:at + 34])
-        entries.append((data[at + 46:at + 46 + name_length].decode("utf-8"), at))
+        name_length, extra_length, comment_length = struct.unpack("<HHH", data[at + 28 : at + 34])
+        entries.append((data[at + 46 : at + 46 + name_length].decode("utf-8"), at))
         at += 46 + name_length + extra_length + comment_length
     return entries
 
@@ -580,28 +736,33 @@ def make_broken(out, manifest, seed_tensors):
 
     # A safetensors file whose 8-byte header length claims 8 GiB; the rest is the seed's.
     seed = (out.directory / "fuzz-seed.safetensors").read_bytes()
-    out.path("broken-header-8gb.safetensors").write_bytes(
-        struct.pack("<Q", HUGE_HEADER_LENGTH) + seed[8:])
+    out.path("broken-header-8gb.safetensors").write_bytes(struct.pack("<Q", HUGE_HEADER_LENGTH) + seed[8:])
     broken["safetensorsHugeHeader"] = {
-        "file": "broken-header-8gb.safetensors", "format": "safetensors",
-        "problem": f"the header length field says {HUGE_HEADER_LENGTH} bytes; "
-                   f"the file has {len(seed)}",
-        "claimedHeaderLength": HUGE_HEADER_LENGTH, "errorWords": ["header"]}
+        "file": "broken-header-8gb.safetensors",
+        "format": "safetensors",
+        "problem": f"the header length field says {HUGE_HEADER_LENGTH} bytes; the file has {len(seed)}",
+        "claimedHeaderLength": HUGE_HEADER_LENGTH,
+        "bytesAfterLength": len(seed) - 8,
+    }
 
     # A zip whose central directory puts data/0's local header 1 GiB into a ~1.5 KB file.
     path = out.path("broken-zip-beyond.pth")
     torch.save(seed_tensors, path)
     data = bytearray(path.read_bytes())
-    [(record, at)] = [(name, at) for name, at in central_directory_entries(data)
-                      if name.endswith("/data/0")]
+    [(record, at)] = [(name, at) for name, at in central_directory_entries(data) if name.endswith("/data/0")]
     struct.pack_into("<I", data, at + 42, FAR_OFFSET)
+    end_record = data.rindex(b"PK\x05\x06")
+    (directory_offset,) = struct.unpack("<I", data[end_record + 16 : end_record + 20])
     path.write_bytes(bytes(data))
     broken["zipRecordBeyondEnd"] = {
-        "file": "broken-zip-beyond.pth", "format": "zip",
-        "problem": f"the central directory puts record {record} at byte {FAR_OFFSET}; "
-                   f"the file has {len(data)} bytes",
-        "record": record, "claimedOffset": FAR_OFFSET, "fileSize": len(data),
-        "errorWords": ["beyond", "past"]}
+        "file": "broken-zip-beyond.pth",
+        "format": "zip",
+        "problem": f"the central directory puts record {record} at byte {FAR_OFFSET}; the file has {len(data)} bytes",
+        "record": record,
+        "claimedOffset": FAR_OFFSET,
+        "fileSize": len(data),
+        "centralDirectoryOffset": directory_offset,
+    }
 
     # A torch.save zip whose data.pkl has a byte that is no pickle opcode after its first
     # three opcodes (PROTO, EMPTY_DICT, BINPUT).
@@ -610,51 +771,71 @@ def make_broken(out, manifest, seed_tensors):
     with zipfile.ZipFile(path) as archive:
         pickle_bytes = archive.read(f"{path.stem}/data.pkl")
     insert_at = pickle_ops(pickle_bytes)[3][1]
-    rewrite_torch_zip(path, {"data.pkl": pickle_bytes[:insert_at] + bytes([UNKNOWN_OPCODE])
-                             + pickle_bytes[insert_at:]})
+    rewrite_torch_zip(path, {"data.pkl": pickle_bytes[:insert_at] + bytes([UNKNOWN_OPCODE]) + pickle_bytes[insert_at:]})
     broken["unknownOpcode"] = {
-        "file": "broken-unknown-opcode.pth", "format": "zip",
-        "problem": f"data.pkl has byte 0x{UNKNOWN_OPCODE:02x}, which is no pickle opcode, "
-                   f"at offset {insert_at}",
-        "opcode": UNKNOWN_OPCODE, "pickleOffset": insert_at, "errorWords": ["opcode"]}
+        "file": "broken-unknown-opcode.pth",
+        "format": "zip",
+        "problem": f"data.pkl has byte 0x{UNKNOWN_OPCODE:02x}, which is no pickle opcode, at offset {insert_at}",
+        "record": f"{path.stem}/data.pkl",
+        "opcode": UNKNOWN_OPCODE,
+        "pickleOffset": insert_at,
+    }
 
     # {'weight': builtins.eval(<touch the marker>)}: only an unrestricted unpickler runs it.
     marker = (out.directory / "EVAL_RAN").resolve()
-    expression = f"__import__('pathlib').Path({str(marker)!r}).touch()".encode("utf-8")
-    hostile = b"".join([
-        b"\x80\x02",                                                    # PROTO 2
-        b"}",                                                           # EMPTY_DICT
-        b"(",                                                           # MARK
-        b"X" + struct.pack("<I", 6) + b"weight",                        # BINUNICODE key
-        b"cbuiltins\neval\n",                                           # GLOBAL builtins.eval
-        b"X" + struct.pack("<I", len(expression)) + expression,         # BINUNICODE source
-        b"\x85",                                                        # TUPLE1
-        b"R",                                                           # REDUCE
-        b"u",                                                           # SETITEMS
-        b".",                                                           # STOP
-    ])
+    expression = f"__import__('pathlib').Path({str(marker)!r}).touch()".encode()
+    hostile = b"".join(
+        [
+            b"\x80\x02",  # PROTO 2
+            b"}",  # EMPTY_DICT
+            b"(",  # MARK
+            b"X" + struct.pack("<I", 6) + b"weight",  # BINUNICODE key
+            b"cbuiltins\neval\n",  # GLOBAL builtins.eval
+            b"X" + struct.pack("<I", len(expression)) + expression,  # BINUNICODE source
+            b"\x85",  # TUPLE1
+            b"R",  # REDUCE
+            b"u",  # SETITEMS
+            b".",  # STOP
+        ]
+    )
     path = out.path("broken-global-eval.pth")
     records = [("data.pkl", hostile), ("byteorder", sys.byteorder.encode()), ("version", b"3\n")]
     records.append((".data/serialization_id", serialization_id(records)))
     path.write_bytes(torch_zip_bytes(path.stem, records))
     broken["globalEval"] = {
-        "file": "broken-global-eval.pth", "format": "zip",
+        "file": "broken-global-eval.pth",
+        "format": "zip",
         "problem": "data.pkl calls GLOBAL builtins.eval, which would touch the marker file",
-        "global": "builtins.eval", "marker": str(marker), "errorWords": ["builtins.eval"]}
+        "global": "builtins.eval",
+        "marker": str(marker),
+    }
 
-    # A legacy file cut halfway through its raw storages.
+    # A legacy file cut halfway through the elements of its largest storage. (Storages are
+    # written in the order of their keys, which torch takes from memory addresses: the one cut is
+    # chosen by size, so that the cut never lands in an element count.)
     path = out.path("broken-legacy-truncated.pth")
     torch.save(seed_tensors, path, _use_new_zipfile_serialization=False)
     data = path.read_bytes()
-    storages_start = legacy_storage_start(data)
-    cut = (storages_start + len(data)) // 2
+    storages_start = legacy_pickles(data)[1]
+    key, dtype, numel, offset = max(legacy_storages(data), key=lambda storage: storage[2] * storage[1].itemsize)
+    cut = offset + numel * dtype.itemsize // 2
     path.write_bytes(data[:cut])
     broken["legacyTruncated"] = {
-        "file": "broken-legacy-truncated.pth", "format": "legacy",
+        "file": "broken-legacy-truncated.pth",
+        "format": "legacy",
         "problem": f"a legacy checkpoint of {len(data)} bytes whose storages start at byte "
-                   f"{storages_start}, cut at byte {cut}",
-        "originalSize": len(data), "storagesStart": storages_start, "size": cut,
-        "errorWords": ["truncated", "end of file"]}
+        f"{storages_start}, cut at byte {cut}, halfway through storage {key}",
+        "originalSize": len(data),
+        "storagesStart": storages_start,
+        "size": cut,
+        "storage": {
+            "key": key,
+            "dtype": str(dtype).removeprefix("torch."),
+            "elements": numel,
+            "elementSize": dtype.itemsize,
+            "offset": offset,
+        },
+    }
 
     manifest["broken"] = broken
 
@@ -663,11 +844,16 @@ def make_broken(out, manifest, seed_tensors):
 
 # The globals vitorch's unpickler allows (native/checkpoint/allowed_globals.cc); any other one
 # a pickle names is refused by default and skipped with skipUnknownGlobals.
-ALLOWED_GLOBALS = {"collections.OrderedDict", "torch._utils._rebuild_tensor_v2",
-                   "torch._utils._rebuild_tensor", "torch._utils._rebuild_parameter",
-                   "torch._utils._rebuild_parameter_with_state"} | {
-    f"torch.{name}Storage" for name in
-    ["Float", "Double", "Half", "BFloat16", "Long", "Int", "Short", "Char", "Byte", "Bool"]}
+ALLOWED_GLOBALS = {
+    "collections.OrderedDict",
+    "torch._utils._rebuild_tensor_v2",
+    "torch._utils._rebuild_tensor",
+    "torch._utils._rebuild_parameter",
+    "torch._utils._rebuild_parameter_with_state",
+} | {
+    f"torch.{name}Storage"
+    for name in ["Float", "Double", "Half", "BFloat16", "Long", "Int", "Short", "Char", "Byte", "Bool"]
+}
 
 
 def pickle_globals(data):
@@ -721,9 +907,15 @@ def timm_args(extra):
 
 def save_with_timm(directory, model, optimizer, args, model_ema, epoch, metric):
     """timm's own CheckpointSaver writes model_best.pth.tar; returns its path."""
-    saver = timm.utils.CheckpointSaver(model=model, optimizer=optimizer, args=args,
-                                       model_ema=model_ema, checkpoint_dir=str(directory),
-                                       recovery_dir=str(directory), max_history=1)
+    saver = timm.utils.CheckpointSaver(
+        model=model,
+        optimizer=optimizer,
+        args=args,
+        model_ema=model_ema,
+        checkpoint_dir=str(directory),
+        recovery_dir=str(directory),
+        max_history=1,
+    )
     saver.save_checkpoint(epoch, metric=metric)
     return Path(directory) / "model_best.pth.tar"
 
@@ -746,10 +938,11 @@ def make_timm_checkpoints(out, manifest, seed_tensors):
     saved = torch.load(out.directory / "timm-model-best.pth.tar", weights_only=False)
     assert list(saved["state_dict"]) == list(state)
     assert all(torch.equal(saved["state_dict"][k], v) for k, v in state.items())
-    torch.save(saved, out.path("timm-model-best-legacy.pth.tar"),
-               _use_new_zipfile_serialization=False)
-    for name, file_name, file_format in [("zip", "timm-model-best.pth.tar", "zip"),
-                                         ("legacy", "timm-model-best-legacy.pth.tar", "legacy")]:
+    torch.save(saved, out.path("timm-model-best-legacy.pth.tar"), _use_new_zipfile_serialization=False)
+    for name, file_name, file_format in [
+        ("zip", "timm-model-best.pth.tar", "zip"),
+        ("legacy", "timm-model-best-legacy.pth.tar", "legacy"),
+    ]:
         path = out.directory / file_name
         if file_format == "zip":
             with zipfile.ZipFile(path) as archive:
@@ -767,11 +960,13 @@ def make_timm_checkpoints(out, manifest, seed_tensors):
 
     manifest["timm"] = {
         "checkpoints": list(files.values()),
-        "topLevelKeys": list(saved), "stateDictKey": "state_dict",
+        "topLevelKeys": list(saved),
+        "stateDictKey": "state_dict",
         "unknownGlobals": unknown,
-        "metric": float(metric), "epoch": saved["epoch"], "arch": saved["arch"],
-        "emaDiffers": any(not torch.equal(saved["state_dict_ema"][k], v)
-                          for k, v in state.items()),
+        "metric": float(metric),
+        "epoch": saved["epoch"],
+        "arch": saved["arch"],
+        "emaDiffers": any(not torch.equal(saved["state_dict_ema"][k], v) for k, v in state.items()),
     }
     make_timm_fuzz_seed(out, manifest, seed_tensors)
     make_hostile_skipped(out, manifest, seed_tensors)
@@ -787,13 +982,11 @@ def make_timm_fuzz_seed(out, manifest, seed_tensors):
     optimizer.step()
     model_ema = timm.utils.ModelEmaV3(model, decay=0.9)
     with tempfile.TemporaryDirectory() as scratch:
-        best = save_with_timm(scratch, model, optimizer, timm_args([]), model_ema, 1,
-                              np.float64(0.5))
+        best = save_with_timm(scratch, model, optimizer, timm_args([]), model_ema, 1, np.float64(0.5))
         shutil.copyfile(best, out.path("fuzz-seed-timm.pth.tar"))
     size = (out.directory / "fuzz-seed-timm.pth.tar").stat().st_size
     assert size < 8192, size
-    manifest["fuzzSeeds"]["skipUnknownGlobals"] = [
-        {"format": "zip", "file": "fuzz-seed-timm.pth.tar", "size": size}]
+    manifest["fuzzSeeds"]["skipUnknownGlobals"] = [{"format": "zip", "file": "fuzz-seed-timm.pth.tar", "size": size}]
 
 
 class Call:
@@ -838,40 +1031,43 @@ def make_hostile_skipped(out, manifest, seed_tensors):
     weight = seed_tensors["weight"].clone()
     cases = {}
 
-    hostile_zip(out, "hostile-skip-calls.pth", {
-        "state_dict": {"weight": weight},
-        "args": Call(os.system, command),
-        "eval": Call(builtins.eval, expression),
-    })
-    cases["calls"] = {"file": "hostile-skip-calls.pth", "loads": True,
-                      "globals": ["os.system", "builtins.eval"], "marker": str(marker),
-                      "entries": write_entries(out, "hostile-skip-calls", {"weight": weight})}
+    hostile_zip(
+        out,
+        "hostile-skip-calls.pth",
+        {
+            "state_dict": {"weight": weight},
+            "args": Call(os.system, command),
+            "eval": Call(builtins.eval, expression),
+        },
+    )
+    cases["calls"] = {
+        "file": "hostile-skip-calls.pth",
+        "loads": True,
+        "globals": ["os.system", "builtins.eval"],
+        "marker": str(marker),
+        "entries": write_entries(out, "hostile-skip-calls", {"weight": weight}),
+    }
 
+    def refused(file, fake, names):
+        """A state dict whose "fake" entry is FAKE: refused even with skipUnknownGlobals (no tensor to skip to)."""
+        hostile_zip(out, file, {"state_dict": {"weight": weight, "fake": fake}})
+        return {"file": file, "loads": False, "key": "fake", "globals": names, "marker": str(marker)}
+
+    rebuild = torch._utils._rebuild_tensor_v2
     # A tensor rebuilt from what os.system returns, in the state dict itself.
-    hostile_zip(out, "hostile-skip-rebuild.pth", {"state_dict": {
-        "weight": weight,
-        "fake": Call(torch._utils._rebuild_tensor_v2, Call(os.system, command), 0, (4,), (1,),
-                     False, OrderedDict()),
-    }})
-    cases["rebuild"] = {"file": "hostile-skip-rebuild.pth", "loads": False, "key": "fake",
-                        "globals": ["os.system"], "marker": str(marker)}
-
+    cases["rebuild"] = refused(
+        "hostile-skip-rebuild.pth",
+        Call(rebuild, Call(os.system, command), 0, (4,), (1,), False, OrderedDict()),
+        ["os.system"],
+    )
     # A storage persistent id whose storage type is os.system; its record data/0 exists.
-    hostile_zip(out, "hostile-skip-storage.pth", {"state_dict": {
-        "weight": weight,
-        "fake": Call(torch._utils._rebuild_tensor_v2, SpoofedStorage(), 0, (4,), (1,), False,
-                     OrderedDict()),
-    }})
-    cases["storage"] = {"file": "hostile-skip-storage.pth", "loads": False, "key": "fake",
-                        "globals": ["os.system"], "marker": str(marker)}
-
+    cases["storage"] = refused(
+        "hostile-skip-storage.pth", Call(rebuild, SpoofedStorage(), 0, (4,), (1,), False, OrderedDict()), ["os.system"]
+    )
     # A function outside the allowlist called with a real tensor (its storage is data/1).
-    hostile_zip(out, "hostile-skip-function.pth", {"state_dict": {
-        "weight": weight,
-        "fake": Call(builtins.eval, seed_tensors["bias"].clone()),
-    }})
-    cases["function"] = {"file": "hostile-skip-function.pth", "loads": False, "key": "fake",
-                         "globals": ["builtins.eval"], "marker": str(marker)}
+    cases["function"] = refused(
+        "hostile-skip-function.pth", Call(builtins.eval, seed_tensors["bias"].clone()), ["builtins.eval"]
+    )
     for case in cases.values():
         # The names as the pickle writes them (protocol 2 names builtins.eval __builtin__.eval,
         # os.system posix.system); torch's refusal maps them back to Python 3's names.
@@ -886,66 +1082,35 @@ def make_hostile_skipped(out, manifest, seed_tensors):
 
 # ---- driver -------------------------------------------------------------------------------
 
-def up_to_date(out_dir):
-    manifest_path = out_dir / "manifest.json"
-    if not manifest_path.exists():
-        return False
-    try:
-        manifest = json.loads(manifest_path.read_text())
-        return (manifest.get("generatorVersion") == GENERATOR_VERSION
-                and manifest.get("torch") == torch.__version__
-                and manifest.get("safetensors") == safetensors.__version__
-                and all((out_dir / name).exists() for name in manifest["files"]))
-    except (ValueError, KeyError, TypeError):
-        return False
 
-
-def generate(out_dir):
+def generate(out_dir, args):
     if sys.byteorder != "little":
         raise RuntimeError("the .bin fixtures are defined as little-endian bytes")
     out = Output(out_dir)
-    manifest = {"generatorVersion": GENERATOR_VERSION, "torch": torch.__version__,
-                "safetensors": safetensors.__version__}
+    manifest = {}
     make_dtypes(out, manifest)
     make_locations(out, manifest)
     state = make_wrapped(out, manifest)
-    manifest["adaptation"] = {"posEmbed": make_pos_embed_adaptation(out, state),
-                              "head": make_head_adaptation(out)}
+    manifest["adaptation"] = {"posEmbed": make_pos_embed_adaptation(out, state), "head": make_head_adaptation(out)}
     seed_tensors = make_fuzz_seeds(out, manifest)
     make_broken(out, manifest, seed_tensors)
     make_timm_checkpoints(out, manifest, seed_tensors)
     manifest["files"] = out.files
-    # The manifest goes last and atomically: its presence is what marks a finished run.
-    temporary = out_dir / "manifest.json.tmp"
-    temporary.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(temporary, out_dir / "manifest.json")
-    return out.files
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True, type=Path, help="directory to write into")
-    parser.add_argument("--force", action="store_true", help="regenerate even if up to date")
-    args = parser.parse_args(argv)
-
-    out_dir = args.out
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if not args.force and up_to_date(out_dir):
-        print(f"checkpoint fixtures in {out_dir} are up to date (generator {GENERATOR_VERSION}, "
-              f"torch {torch.__version__}, safetensors {safetensors.__version__})")
-        return 0
-    # A stale manifest must not survive a run that fails halfway.
-    (out_dir / "manifest.json").unlink(missing_ok=True)
-    (out_dir / "EVAL_RAN").unlink(missing_ok=True)
-    (out_dir / "SYSTEM_RAN").unlink(missing_ok=True)
-
-    started = time.perf_counter()
-    files = generate(out_dir)
-    size = sum((out_dir / name).stat().st_size for name in files)
-    print(f"wrote {len(files)} checkpoint fixtures ({size / 1e6:.1f} MB) to {out_dir} "
-          f"in {time.perf_counter() - started:.1f} s")
-    return 0
+    size = sum((out_dir / name).stat().st_size for name in out.files)
+    print(f"{len(out.files)} checkpoint files, {size / 1e6:.1f} MB")
+    return manifest
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # In place: the hostile files name their marker files (EVAL_RAN, SYSTEM_RAN) by their absolute paths.
+    run(
+        "checkpoint",
+        generate,
+        stamp={
+            "generatorVersion": GENERATOR_VERSION,
+            "torch": torch.__version__,
+            "safetensors": safetensors.__version__,
+        },
+        stale=["EVAL_RAN", "SYSTEM_RAN"],
+        description=__doc__.splitlines()[0],
+    )

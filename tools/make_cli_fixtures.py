@@ -12,97 +12,78 @@ Writes into OUT (replaced whole, through a temporary folder, so a concurrent run
 Does nothing when OUT already holds a set made with the same arguments by this version.
 The IDX files are written with numpy from an independent reading of the originals, not with vitorch.
 """
-import argparse
+
 import gzip
-import json
 import os
-import shutil
 import sys
-import tempfile
 
 import numpy as np
 from PIL import Image
 
+from fixture_output import run
+
 # Bumped whenever what this writes changes, so that an older set is made again.
 GENERATOR_VERSION = 1
-FASHION = os.environ.get('FASHION_MNIST_DIR', '/usr/share/datasets/fashion-mnist')
+FASHION = os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
 
 
 def read_idx(path):
     """(dims, uint8 data) of a gzipped IDX file: magic 0x0000 0x08 ndims, big-endian u32 sizes, then the bytes."""
-    with gzip.open(path, 'rb') as f:
+    with gzip.open(path, "rb") as f:
         raw = f.read()
     if raw[0] != 0 or raw[1] != 0 or raw[2] != 8:
-        sys.exit(f'{path}: not an unsigned-byte IDX file (magic {raw[:4].hex()})')
+        sys.exit(f"{path}: not an unsigned-byte IDX file (magic {raw[:4].hex()})")
     ndims = raw[3]
-    dims = np.frombuffer(raw, dtype='>u4', count=ndims, offset=4).astype(int).tolist()
+    dims = np.frombuffer(raw, dtype=">u4", count=ndims, offset=4).astype(int).tolist()
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndims).reshape(dims)
 
 
 def write_idx(path, data):
-    header = bytes([0, 0, 8, data.ndim]) + np.array(data.shape, dtype='>u4').tobytes()
-    with open(path, 'wb') as f:
+    header = bytes([0, 0, 8, data.ndim]) + np.array(data.shape, dtype=">u4").tobytes()
+    with open(path, "wb") as f:
         f.write(header + np.ascontiguousarray(data, dtype=np.uint8).tobytes())
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--out', required=True)
-    parser.add_argument('--train', type=int, default=512)
-    parser.add_argument('--val', type=int, default=1024)
-    parser.add_argument('--png', type=int, default=8)
-    args = parser.parse_args()
+def options(parser):
+    parser.add_argument("--train", type=int, default=512)
+    parser.add_argument("--val", type=int, default=1024)
+    parser.add_argument("--png", type=int, default=8)
 
-    out = os.path.abspath(args.out)
+
+def stamp(args):
+    return {"generator": GENERATOR_VERSION, "counts": {"train": args.train, "val": args.val, "png": args.png}}
+
+
+def generate(work, args):
     manifest = {
-        'generator': GENERATOR_VERSION,
-        'train': {'images': 'train-images-idx3-ubyte', 'labels': 'train-labels-idx1-ubyte', 'count': args.train},
-        'val': {'images': 'val-images-idx3-ubyte', 'labels': 'val-labels-idx1-ubyte', 'count': args.val},
-        'pngs': [],
-        'corrupt': 'images/corrupt.png',
+        "train": {"images": "train-images-idx3-ubyte", "labels": "train-labels-idx1-ubyte", "count": args.train},
+        "val": {"images": "val-images-idx3-ubyte", "labels": "val-labels-idx1-ubyte", "count": args.val},
+        "pngs": [],
+        "corrupt": "images/corrupt.png",
     }
+    train_images = read_idx(os.path.join(FASHION, "train-images-idx3-ubyte.gz"))[: args.train]
+    train_labels = read_idx(os.path.join(FASHION, "train-labels-idx1-ubyte.gz"))[: args.train]
+    val_images = read_idx(os.path.join(FASHION, "t10k-images-idx3-ubyte.gz"))[: args.val]
+    val_labels = read_idx(os.path.join(FASHION, "t10k-labels-idx1-ubyte.gz"))[: args.val]
+
+    write_idx(os.path.join(work, "train-images-idx3-ubyte"), train_images)
+    write_idx(os.path.join(work, "train-labels-idx1-ubyte"), train_labels)
+    write_idx(os.path.join(work, "val-images-idx3-ubyte"), val_images)
+    write_idx(os.path.join(work, "val-labels-idx1-ubyte"), val_labels)
+    os.makedirs(os.path.join(work, "images"))
+    pngs = manifest["pngs"]
+    for i in range(args.png):
+        name = f"test-{i:04d}.png"
+        Image.fromarray(val_images[i], mode="L").save(os.path.join(work, "images", name))
+        pngs.append({"file": f"images/{name}", "index": i, "label": int(val_labels[i])})
+    # A real PNG's first 40 bytes: the signature and IHDR survive, the image data does not.
+    with open(os.path.join(work, "images", pngs[0]["file"].split("/")[-1]), "rb") as f:
+        head = f.read(40)
+    with open(os.path.join(work, "images", "corrupt.png"), "wb") as f:
+        f.write(head)
+    return manifest
+
+
+if __name__ == "__main__":
     # Up to date: nothing to do, so test runs that start side by side do not replace the folder under each other.
-    try:
-        with open(os.path.join(out, 'manifest.json')) as f:
-            existing = json.load(f)
-        if {**existing, 'pngs': []} == manifest and len(existing['pngs']) == args.png:
-            return
-    except (OSError, ValueError, KeyError):
-        pass
-
-    train_images = read_idx(os.path.join(FASHION, 'train-images-idx3-ubyte.gz'))[:args.train]
-    train_labels = read_idx(os.path.join(FASHION, 'train-labels-idx1-ubyte.gz'))[:args.train]
-    val_images = read_idx(os.path.join(FASHION, 't10k-images-idx3-ubyte.gz'))[:args.val]
-    val_labels = read_idx(os.path.join(FASHION, 't10k-labels-idx1-ubyte.gz'))[:args.val]
-
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    work = tempfile.mkdtemp(prefix='.cli-fixtures-', dir=os.path.dirname(out))
-    os.chmod(work, 0o755)  # mkdtemp's 0700 would otherwise become the fixture folder's mode
-    try:
-        write_idx(os.path.join(work, 'train-images-idx3-ubyte'), train_images)
-        write_idx(os.path.join(work, 'train-labels-idx1-ubyte'), train_labels)
-        write_idx(os.path.join(work, 'val-images-idx3-ubyte'), val_images)
-        write_idx(os.path.join(work, 'val-labels-idx1-ubyte'), val_labels)
-        os.makedirs(os.path.join(work, 'images'))
-        pngs = manifest['pngs']
-        for i in range(args.png):
-            name = f'test-{i:04d}.png'
-            Image.fromarray(val_images[i], mode='L').save(os.path.join(work, 'images', name))
-            pngs.append({'file': f'images/{name}', 'index': i, 'label': int(val_labels[i])})
-        # A real PNG's first 40 bytes: the signature and IHDR survive, the image data does not.
-        with open(os.path.join(work, 'images', pngs[0]['file'].split('/')[-1]), 'rb') as f:
-            head = f.read(40)
-        with open(os.path.join(work, 'images', 'corrupt.png'), 'wb') as f:
-            f.write(head)
-        with open(os.path.join(work, 'manifest.json'), 'w') as f:
-            json.dump(manifest, f, indent=2)
-        if os.path.exists(out):
-            shutil.rmtree(out)
-        os.replace(work, out)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-
-
-if __name__ == '__main__':
-    main()
+    run("cli", generate, stamp=stamp, whole_folder=True, add_arguments=options, description=__doc__)

@@ -12,28 +12,32 @@ are raw little-endian float32, row-major and contiguous (.f32); manifest keys ar
 camelCase because JavaScript reads them.
 """
 
-import argparse
 import io
-import json
-import os
 import shlex
 import struct
-import sys
-import time
 import zipfile
-from pathlib import Path
 
 import torch
 
+from fixture_output import run
 from random_weights import randomize_parameters
-from reference_vit import VisionTransformer, vit
+from reference_vit import from_options, vit
 
 # Bump whenever the content or layout of the fixtures changes, so stale copies regenerate.
 GENERATOR_VERSION = 2
 
 # Architectures, by fixture name. Keys are the manifest's camelCase config keys.
-SMALL = dict(inputShape=[224, 224], patchSize=16, inChans=3, numClasses=10, numFeatures=64,
-             depth=2, numHeads=4, mlpRatio=4.0, qkvBias=True)
+SMALL = dict(
+    inputShape=[224, 224],
+    patchSize=16,
+    inChans=3,
+    numClasses=10,
+    numFeatures=64,
+    depth=2,
+    numHeads=4,
+    mlpRatio=4.0,
+    qkvBias=True,
+)
 MODEL_CONFIGS = {
     "small": SMALL,
     # Non-square and non-224 grids: the position table is resampled from 14x14 to these.
@@ -43,11 +47,17 @@ MODEL_CONFIGS = {
     # 100x70 is not a multiple of 16: the convolution drops the remainder -> 6x4 grid.
     "grid-ragged-6x4": {**SMALL, "inputShape": [100, 70]},
     # Every other option moved at once; the 224 grid for patch 32 is 7x7 (50 table rows).
-    "variant-p32": {**SMALL, "patchSize": 32, "inChans": 1, "numClasses": 5, "mlpRatio": 2.0,
-                    "qkvBias": False},
+    "variant-p32": {**SMALL, "patchSize": 32, "inChans": 1, "numClasses": 5, "mlpRatio": 2.0, "qkvBias": False},
     # The same options again with a resampled table (7x7 -> 8x6).
-    "variant-p32-grid-8x6": {**SMALL, "inputShape": [256, 192], "patchSize": 32, "inChans": 1,
-                             "numClasses": 5, "mlpRatio": 2.0, "qkvBias": False},
+    "variant-p32-grid-8x6": {
+        **SMALL,
+        "inputShape": [256, 192],
+        "patchSize": 32,
+        "inChans": 1,
+        "numClasses": 5,
+        "mlpRatio": 2.0,
+        "qkvBias": False,
+    },
     # No head: the output is the final-normed class token, [N, numFeatures].
     "headless": {**SMALL, "numClasses": 0},
     # Deep enough for freeze_backbone to leave some blocks trainable (it covers blocks 0-7).
@@ -55,8 +65,17 @@ MODEL_CONFIGS = {
     # A small model with the factory's class count.
     "small-1000": {**SMALL, "numClasses": 1000},
     # The full ViT-B/16 with every default.
-    "vit-b16": dict(inputShape=[224, 224], patchSize=16, inChans=3, numClasses=1000,
-                    numFeatures=768, depth=12, numHeads=12, mlpRatio=4.0, qkvBias=True),
+    "vit-b16": dict(
+        inputShape=[224, 224],
+        patchSize=16,
+        inChans=3,
+        numClasses=1000,
+        numFeatures=768,
+        depth=12,
+        numHeads=12,
+        mlpRatio=4.0,
+        qkvBias=True,
+    ),
 }
 
 # (case name, model name, batch size). Input seeds are derived from the position in this list.
@@ -88,17 +107,7 @@ BAD_BASE_MODEL = "small"
 
 def build_model(config):
     """A reference model in eval mode (dropout and drop-path off) from a manifest config."""
-    model = VisionTransformer(**constructor_options(config), num_classes=config["numClasses"])
-    return model.eval()
-
-
-def constructor_options(config):
-    """Manifest config -> VisionTransformer keyword arguments, numClasses excepted (the
-    vit() factory sets that one itself)."""
-    return dict(input_shape=list(config["inputShape"]), patch_size=config["patchSize"],
-                in_chans=config["inChans"], num_features=config["numFeatures"],
-                depth=config["depth"], num_heads=config["numHeads"],
-                mlp_ratio=config["mlpRatio"], qkv_bias=config["qkvBias"])
+    return from_options(config).eval()
 
 
 def checkpoint_file(model_name):
@@ -141,11 +150,16 @@ def make_cases(out_dir, manifest, models):
             outputs = models[model_name](images)
         write_f32(out_dir / f"{case_name}.input.f32", images)
         write_f32(out_dir / f"{case_name}.output.f32", outputs)
-        manifest["cases"].append({
-            "name": case_name, "model": model_name,
-            "input": f"{case_name}.input.f32", "inputShape": list(images.shape),
-            "output": f"{case_name}.output.f32", "outputShape": list(outputs.shape),
-        })
+        manifest["cases"].append(
+            {
+                "name": case_name,
+                "model": model_name,
+                "input": f"{case_name}.input.f32",
+                "inputShape": list(images.shape),
+                "output": f"{case_name}.output.f32",
+                "outputShape": list(outputs.shape),
+            }
+        )
 
 
 def make_freeze(manifest):
@@ -160,8 +174,11 @@ def make_freeze(manifest):
     after_freeze = trainable_names()
     model.Unfreeze_backbone()
     after_unfreeze = trainable_names()
-    manifest["freeze"] = {"model": model_name, "trainableAfterFreeze": after_freeze,
-                          "trainableAfterUnfreeze": after_unfreeze}
+    manifest["freeze"] = {
+        "model": model_name,
+        "trainableAfterFreeze": after_freeze,
+        "trainableAfterUnfreeze": after_unfreeze,
+    }
 
 
 def make_factory_fixture(out_dir, manifest):
@@ -174,8 +191,7 @@ def make_factory_fixture(out_dir, manifest):
     checkpoint = checkpoint_file(model_name)
     # Seed the fresh head's init so the run is reproducible, even though nothing records it.
     torch.manual_seed(FACTORY_HEAD_SEED)
-    model = vit(input_shape=input_shape, pretrained=str(out_dir / checkpoint),
-                num_classes=FACTORY_NUM_CLASSES).eval()
+    model = vit(input_shape=input_shape, pretrained=str(out_dir / checkpoint), num_classes=FACTORY_NUM_CLASSES).eval()
     num_features = MODEL_CONFIGS[model_name]["numFeatures"]
     head_shape = list(model.head.weight.shape)
     assert head_shape == [FACTORY_NUM_CLASSES, num_features], head_shape
@@ -186,11 +202,16 @@ def make_factory_fixture(out_dir, manifest):
     write_f32(out_dir / "factory.input.f32", images)
     write_f32(out_dir / "factory.features.f32", features)
     manifest["vitFactory"] = {
-        "model": model_name, "checkpoint": checkpoint, "inputShape": input_shape,
+        "model": model_name,
+        "checkpoint": checkpoint,
+        "inputShape": input_shape,
         "numClasses": FACTORY_NUM_CLASSES,
-        "headWeightShape": head_shape, "headBiasShape": [FACTORY_NUM_CLASSES],
-        "input": "factory.input.f32", "imagesShape": list(images.shape),
-        "features": "factory.features.f32", "featuresShape": list(features.shape),
+        "headWeightShape": head_shape,
+        "headBiasShape": [FACTORY_NUM_CLASSES],
+        "input": "factory.input.f32",
+        "imagesShape": list(images.shape),
+        "features": "factory.features.f32",
+        "featuresShape": list(features.shape),
     }
 
 
@@ -213,14 +234,16 @@ def hostile_pickle(command):
     it by its implementation module (posix.system on Linux); this way the global is
     literally os.system, which is what an unsafe loader would resolve and run."""
     encoded = command.encode("utf-8")
-    return b"".join([
-        b"\x80\x02",                                        # PROTO 2
-        b"cos\nsystem\n",                                   # GLOBAL os.system
-        b"X" + struct.pack("<I", len(encoded)) + encoded,   # BINUNICODE command
-        b"\x85",                                            # TUPLE1 -> (command,)
-        b"R",                                               # REDUCE -> os.system(command)
-        b".",                                               # STOP
-    ])
+    return b"".join(
+        [
+            b"\x80\x02",  # PROTO 2
+            b"cos\nsystem\n",  # GLOBAL os.system
+            b"X" + struct.pack("<I", len(encoded)) + encoded,  # BINUNICODE command
+            b"\x85",  # TUPLE1 -> (command,)
+            b"R",  # REDUCE -> os.system(command)
+            b".",  # STOP
+        ]
+    )
 
 
 def write_hostile_checkpoint(path, marker_path):
@@ -229,8 +252,9 @@ def write_hostile_checkpoint(path, marker_path):
     folder = path.stem
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        aligned_zip_entry(archive, buffer, f"{folder}/data.pkl",
-                          hostile_pickle(f"touch {shlex.quote(str(marker_path))}"))
+        aligned_zip_entry(
+            archive, buffer, f"{folder}/data.pkl", hostile_pickle(f"touch {shlex.quote(str(marker_path))}")
+        )
         aligned_zip_entry(archive, buffer, f"{folder}/byteorder", b"little")
         aligned_zip_entry(archive, buffer, f"{folder}/version", b"3\n")
     path.write_bytes(buffer.getvalue())
@@ -244,8 +268,7 @@ def make_bad_checkpoints(out_dir, manifest, models):
 
     def variant(file_name, drop=(), add=None, replace=None):
         """Copy of the base state_dict with keys dropped, added or reshaped, saved as-is."""
-        state = type(base_state)((key, value.clone()) for key, value in base_state.items()
-                                 if key not in drop)
+        state = type(base_state)((key, value.clone()) for key, value in base_state.items() if key not in drop)
         # Keep the per-module version metadata a real state_dict pickles along.
         state._metadata = base_state._metadata
         for key, shape in (add or {}).items():
@@ -259,51 +282,70 @@ def make_bad_checkpoints(out_dir, manifest, models):
         return list(base_state[key].shape)
 
     missing_key = "blocks.1.mlp.fc2.bias"
-    bad["missingKey"] = {"file": variant("bad-missing-key.pth", drop=[missing_key]),
-                         "model": base_name, "missing": [missing_key]}
+    bad["missingKey"] = {
+        "file": variant("bad-missing-key.pth", drop=[missing_key]),
+        "model": base_name,
+        "missing": [missing_key],
+    }
 
     # A key one block past the model's depth, as from a deeper checkpoint.
     unexpected_key = "blocks.2.norm1.weight"
     bad["unexpectedKey"] = {
-        "file": variant("bad-unexpected-key.pth",
-                        add={unexpected_key: shape_of("blocks.1.norm1.weight")}),
-        "model": base_name, "unexpected": [unexpected_key]}
+        "file": variant("bad-unexpected-key.pth", add={unexpected_key: shape_of("blocks.1.norm1.weight")}),
+        "model": base_name,
+        "unexpected": [unexpected_key],
+    }
 
     # A position table from a patch-32 model: 7x7 + 1 rows instead of 14x14 + 1.
     mismatch_key, mismatch_shape = "pos_embed", [1, 50, 64]
     bad["shapeMismatch"] = {
         "file": variant("bad-shape-mismatch.pth", replace={mismatch_key: mismatch_shape}),
-        "model": base_name, "key": mismatch_key,
-        "expectedShape": shape_of(mismatch_key), "checkpointShape": mismatch_shape}
+        "model": base_name,
+        "key": mismatch_key,
+        "expectedShape": shape_of(mismatch_key),
+        "checkpointShape": mismatch_shape,
+    }
 
     all_missing, all_unexpected = "norm.bias", "head_dist.weight"
     all_mismatch_key, all_mismatch_shape = "head.weight", [12, 64]
     bad["allWrong"] = {
-        "file": variant("bad-all-wrong.pth", drop=[all_missing],
-                        add={all_unexpected: [10, 64]},
-                        replace={all_mismatch_key: all_mismatch_shape}),
-        "model": base_name, "missing": [all_missing], "unexpected": [all_unexpected],
-        "shapeMismatch": [{"key": all_mismatch_key, "expectedShape": shape_of(all_mismatch_key),
-                           "checkpointShape": all_mismatch_shape}]}
+        "file": variant(
+            "bad-all-wrong.pth",
+            drop=[all_missing],
+            add={all_unexpected: [10, 64]},
+            replace={all_mismatch_key: all_mismatch_shape},
+        ),
+        "model": base_name,
+        "missing": [all_missing],
+        "unexpected": [all_unexpected],
+        "shapeMismatch": [
+            {
+                "key": all_mismatch_key,
+                "expectedShape": shape_of(all_mismatch_key),
+                "checkpointShape": all_mismatch_shape,
+            }
+        ],
+    }
 
     # Absolute, since the test process's working directory is not ours.
     marker = (out_dir / "PWNED").resolve()
     write_hostile_checkpoint(out_dir / "bad-hostile-global.pth", marker)
-    bad["hostileGlobal"] = {"file": "bad-hostile-global.pth", "model": base_name,
-                            "global": "os.system", "marker": str(marker)}
+    bad["hostileGlobal"] = {
+        "file": "bad-hostile-global.pth",
+        "model": base_name,
+        "global": "os.system",
+        "marker": str(marker),
+    }
 
-    torch.save(base_state, out_dir / "bad-legacy-format.pth",
-               _use_new_zipfile_serialization=False)
+    torch.save(base_state, out_dir / "bad-legacy-format.pth", _use_new_zipfile_serialization=False)
     bad["legacyFormat"] = {"file": "bad-legacy-format.pth", "model": base_name}
 
-    (out_dir / "bad-not-a-checkpoint.pth").write_text(
-        "This is a text file with a .pth name, not a checkpoint.\n")
+    (out_dir / "bad-not-a-checkpoint.pth").write_text("This is a text file with a .pth name, not a checkpoint.\n")
     bad["notACheckpoint"] = {"file": "bad-not-a-checkpoint.pth", "model": base_name}
 
     good_bytes = (out_dir / checkpoint_file(base_name)).read_bytes()
     (out_dir / "bad-truncated.pth").write_bytes(good_bytes[: len(good_bytes) // 2])
-    bad["truncated"] = {"file": "bad-truncated.pth", "model": base_name,
-                        "originalSize": len(good_bytes)}
+    bad["truncated"] = {"file": "bad-truncated.pth", "model": base_name, "originalSize": len(good_bytes)}
 
     manifest["badCheckpoints"] = bad
 
@@ -319,54 +361,23 @@ def manifest_files(manifest):
     return names
 
 
-def up_to_date(out_dir):
-    manifest_path = out_dir / "manifest.json"
-    if not manifest_path.exists():
-        return False
-    try:
-        manifest = json.loads(manifest_path.read_text())
-        return (manifest.get("generatorVersion") == GENERATOR_VERSION
-                and manifest.get("torch") == torch.__version__
-                and all((out_dir / name).exists() for name in manifest_files(manifest)))
-    except (ValueError, KeyError, TypeError):
-        return False
-
-
-def generate(out_dir):
-    manifest = {"generatorVersion": GENERATOR_VERSION, "torch": torch.__version__,
-                "models": {}, "cases": []}
+def generate(out_dir, args):
+    manifest = {"models": {}, "cases": []}
     models = make_models(out_dir, manifest)
     make_cases(out_dir, manifest, models)
     make_freeze(manifest)
     make_factory_fixture(out_dir, manifest)
     make_bad_checkpoints(out_dir, manifest, models)
-    # The manifest goes last and atomically: its presence is what marks a finished run.
-    temporary = out_dir / "manifest.json.tmp"
-    temporary.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(temporary, out_dir / "manifest.json")
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True, type=Path, help="directory to write into")
-    parser.add_argument("--force", action="store_true", help="regenerate even if up to date")
-    args = parser.parse_args(argv)
-
-    out_dir = args.out
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if not args.force and up_to_date(out_dir):
-        print(f"fixtures in {out_dir} are up to date (generator {GENERATOR_VERSION}, "
-              f"torch {torch.__version__})")
-        return 0
-    # A stale manifest must not survive a run that fails halfway.
-    (out_dir / "manifest.json").unlink(missing_ok=True)
-    (out_dir / "PWNED").unlink(missing_ok=True)
-
-    started = time.perf_counter()
-    generate(out_dir)
-    print(f"wrote fixtures to {out_dir} in {time.perf_counter() - started:.1f} s")
-    return 0
+    manifest["files"] = manifest_files(manifest)
+    return manifest
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # In place: the hostile checkpoint names its marker file (PWNED) by its absolute path.
+    run(
+        "model",
+        generate,
+        stamp={"generatorVersion": GENERATOR_VERSION, "torch": torch.__version__},
+        stale=["PWNED"],
+        description=__doc__.splitlines()[0],
+    )

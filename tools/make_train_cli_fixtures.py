@@ -8,20 +8,19 @@ The run does nothing when DIR/manifest.json is up to date (same generator versio
 FASHION_MNIST_DIR overrides /usr/share/datasets/fashion-mnist.
 """
 
-import argparse
 import gzip
-import json
 import os
 import struct
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
+from fixture_output import run
+from make_training_fixtures import CONFIG as TRAINING_CONFIG
 from random_weights import randomize_parameters
-from reference_vit import VisionTransformer
+from reference_vit import from_options
 
 GENERATOR_VERSION = 1
 FASHION = Path(os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
@@ -32,8 +31,7 @@ PNG_COUNT = 12
 # The gradient-accumulation reference: a tiny model, dropout off, SGD with momentum and weight decay; two updates,
 # each over two half batches of HALF images whose losses are averaged (loss / 2 before backward, as the native step
 # does), and the same two updates on the whole batches (one backward each) for comparison.
-ACCUM_CONFIG = dict(inputShape=[28, 28], patchSize=4, inChans=1, numClasses=10, numFeatures=16, depth=1,
-                    numHeads=2, mlpRatio=2.0, qkvBias=True, dropRate=0.0, attnDropRate=0.0, dropPathRate=0.0)
+ACCUM_CONFIG = {**TRAINING_CONFIG, "numFeatures": 16, "depth": 1, "numHeads": 2}
 HALF = 8
 UPDATES = 2
 SGD = dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3)
@@ -45,7 +43,7 @@ def read_idx(path):
     with gzip.open(path, "rb") as f:
         data = f.read()
     ndims = data[3]
-    dims = struct.unpack(">" + "I" * ndims, data[4:4 + 4 * ndims])
+    dims = struct.unpack(">" + "I" * ndims, data[4 : 4 + 4 * ndims])
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndims).reshape(dims)
 
 
@@ -74,17 +72,23 @@ def make_idx(out, manifest):
     (bad / "truncated-images-idx3-ubyte").write_bytes(full[:-100])
     # A gzip stream cut in half.
     compressed = gzip.compress(full, mtime=0)
-    (bad / "truncated-images-idx3-ubyte.gz").write_bytes(compressed[:len(compressed) // 2])
+    (bad / "truncated-images-idx3-ubyte.gz").write_bytes(compressed[: len(compressed) // 2])
     (bad / "not-idx-images").write_bytes(b"P5 28 28 255\n" + bytes(64))
     labels = train_labels.copy()
     labels[17] = 10
     write_idx(bad / "out-of-range-labels-idx1-ubyte", labels)
     manifest["idx"] = {
-        "trainImages": "train-images-idx3-ubyte", "trainLabels": "train-labels-idx1-ubyte",
-        "valImages": "val-images-idx3-ubyte", "valLabels": "val-labels-idx1-ubyte",
-        "train": TRAIN_COUNT, "val": VAL_COUNT,
-        "truncated": {"file": "bad/truncated-images-idx3-ubyte", "expected": TRAIN_COUNT * 28 * 28,
-                      "received": TRAIN_COUNT * 28 * 28 - 100},
+        "trainImages": "train-images-idx3-ubyte",
+        "trainLabels": "train-labels-idx1-ubyte",
+        "valImages": "val-images-idx3-ubyte",
+        "valLabels": "val-labels-idx1-ubyte",
+        "train": TRAIN_COUNT,
+        "val": VAL_COUNT,
+        "truncated": {
+            "file": "bad/truncated-images-idx3-ubyte",
+            "expected": TRAIN_COUNT * 28 * 28,
+            "received": TRAIN_COUNT * 28 * 28 - 100,
+        },
         "truncatedGzip": "bad/truncated-images-idx3-ubyte.gz",
         "notIdx": "bad/not-idx-images",
         "outOfRange": {"file": "bad/out-of-range-labels-idx1-ubyte", "sample": 17, "label": 10},
@@ -97,7 +101,7 @@ def make_images(out, manifest):
     png = out / "png"
     png.mkdir(exist_ok=True)
     lines = []
-    for i, (image, label) in enumerate(zip(images, labels)):
+    for i, (image, label) in enumerate(zip(images, labels, strict=True)):
         name = f"png/{i:03d}.png"
         Image.fromarray(image, mode="L").save(out / name)
         lines.append(f"{int(label)};{(out / name).resolve()}")
@@ -118,7 +122,8 @@ def make_images(out, manifest):
     missing[5] = f"{int(labels[5])};{(png / 'missing.png').resolve()}"
     (out / "annotations-missing-png.txt").write_text("\n".join(missing) + "\n")
     manifest["annotations"] = {
-        "good": "annotations-good.txt", "count": PNG_COUNT,
+        "good": "annotations-good.txt",
+        "count": PNG_COUNT,
         "badLine": {"file": "annotations-bad-line.txt", "line": 3},
         "outOfRange": {"file": "annotations-out-of-range.txt", "line": 4, "label": 12},
         "corruptPng": {"file": "annotations-corrupt-png.txt", "line": 5, "image": "png/corrupt.png"},
@@ -127,12 +132,7 @@ def make_images(out, manifest):
 
 
 def build_accum_model():
-    c = ACCUM_CONFIG
-    model = VisionTransformer(input_shape=c["inputShape"], patch_size=c["patchSize"], in_chans=c["inChans"],
-                              num_classes=c["numClasses"], num_features=c["numFeatures"], depth=c["depth"],
-                              num_heads=c["numHeads"], mlp_ratio=c["mlpRatio"], qkv_bias=c["qkvBias"],
-                              drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.0)
-    return randomize_parameters(model, 777).train()
+    return randomize_parameters(from_options(ACCUM_CONFIG), 777).train()
 
 
 def train_reference(images, labels, halves):
@@ -140,8 +140,8 @@ def train_reference(images, labels, halves):
     optimizer = torch.optim.SGD(model.parameters(), **SGD)
     for u in range(UPDATES):
         optimizer.zero_grad(set_to_none=True)
-        x = images[u * 2 * HALF:(u + 1) * 2 * HALF]
-        y = labels[u * 2 * HALF:(u + 1) * 2 * HALF]
+        x = images[u * 2 * HALF : (u + 1) * 2 * HALF]
+        y = labels[u * 2 * HALF : (u + 1) * 2 * HALF]
         parts = [(x[:HALF], y[:HALF]), (x[HALF:], y[HALF:])] if halves else [(x, y)]
         for xp, yp in parts:
             loss = torch.nn.functional.cross_entropy(model(xp), yp, label_smoothing=LABEL_SMOOTHING)
@@ -161,32 +161,27 @@ def make_accumulation(out, manifest):
     torch.save(train_reference(images, labels, halves=True).state_dict(), out / "accum-halves.pth")
     torch.save(train_reference(images, labels, halves=False).state_dict(), out / "accum-whole.pth")
     manifest["accumulation"] = {
-        "config": ACCUM_CONFIG, "half": HALF, "updates": UPDATES, "sgd": SGD, "labelSmoothing": LABEL_SMOOTHING,
-        "images": "accum-images.f32", "labels": "accum-labels.i32", "initial": "accum-initial.pth",
-        "halves": "accum-halves.pth", "whole": "accum-whole.pth",
+        "config": ACCUM_CONFIG,
+        "half": HALF,
+        "updates": UPDATES,
+        "sgd": SGD,
+        "labelSmoothing": LABEL_SMOOTHING,
+        "images": "accum-images.f32",
+        "labels": "accum-labels.i32",
+        "initial": "accum-initial.pth",
+        "halves": "accum-halves.pth",
+        "whole": "accum-whole.pth",
     }
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--force", action="store_true")
-    args = parser.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    manifest_path = out / "manifest.json"
-    if manifest_path.exists() and not args.force:
-        current = json.loads(manifest_path.read_text())
-        if current.get("generator") == GENERATOR_VERSION and current.get("torch") == torch.__version__:
-            return 0
+def generate(out, args):
     torch.manual_seed(0)
-    manifest = {"generator": GENERATOR_VERSION, "torch": torch.__version__}
+    manifest = {}
     make_idx(out, manifest)
     make_images(out, manifest)
     make_accumulation(out, manifest)
-    manifest_path.write_text(json.dumps(manifest, indent=1))
-    return 0
+    return manifest
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run("train-cli", generate, stamp={"generator": GENERATOR_VERSION, "torch": torch.__version__})

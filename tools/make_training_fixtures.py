@@ -9,21 +9,29 @@ little-endian float32 (.f32) and int32 (.i32). Seeded: the same torch version gi
 bytes; the run does nothing when DIR/manifest.json is up to date (unless --force).
 """
 
-import argparse
-import json
-import sys
-from pathlib import Path
-
 import torch
 
+from fixture_output import run
 from random_weights import randomize_parameters
-from reference_vit import VisionTransformer
+from reference_vit import from_options
 
 GENERATOR_VERSION = 3
 
 # A Fashion-MNIST-sized model: 28x28 single-channel images, 7x7 patches of 4.
-CONFIG = dict(inputShape=[28, 28], patchSize=4, inChans=1, numClasses=10, numFeatures=32, depth=2,
-              numHeads=4, mlpRatio=2.0, qkvBias=True, dropRate=0.0, attnDropRate=0.0, dropPathRate=0.0)
+CONFIG = dict(
+    inputShape=[28, 28],
+    patchSize=4,
+    inChans=1,
+    numClasses=10,
+    numFeatures=32,
+    depth=2,
+    numHeads=4,
+    mlpRatio=2.0,
+    qkvBias=True,
+    dropRate=0.0,
+    attnDropRate=0.0,
+    dropPathRate=0.0,
+)
 BATCH = 6
 STEPS = 3
 # The learning rate of step t is base * LR_FACTORS[t], as a schedule would set it.
@@ -46,13 +54,7 @@ NO_DECAY_LR_SCALE = 0.5
 
 
 def build_model():
-    model = VisionTransformer(input_shape=CONFIG["inputShape"], patch_size=CONFIG["patchSize"],
-                              in_chans=CONFIG["inChans"], num_classes=CONFIG["numClasses"],
-                              num_features=CONFIG["numFeatures"], depth=CONFIG["depth"],
-                              num_heads=CONFIG["numHeads"], mlp_ratio=CONFIG["mlpRatio"],
-                              qkv_bias=CONFIG["qkvBias"], drop_rate=0.0, attn_drop_rate=0.0,
-                              drop_path_rate=0.0)
-    return randomize_parameters(model, 4242).train()
+    return randomize_parameters(from_options(CONFIG), 4242).train()
 
 
 def write(path, tensor, dtype):
@@ -87,9 +89,14 @@ def make_gradients(out, manifest):
         file = f"grad-{index:02d}.f32"
         write(out / file, parameter.grad, "<f4")
         grads[name] = {"file": file, "shape": list(parameter.shape)}
-    manifest["gradients"] = {"images": "grad-images.f32", "labels": "grad-labels.i32",
-                             "loss": loss.item(), "logits": logits.detach().flatten().tolist(),
-                             "labelSmoothing": LABEL_SMOOTHING, "parameters": grads}
+    manifest["gradients"] = {
+        "images": "grad-images.f32",
+        "labels": "grad-labels.i32",
+        "loss": loss.item(),
+        "logits": logits.detach().flatten().tolist(),
+        "labelSmoothing": LABEL_SMOOTHING,
+        "parameters": grads,
+    }
 
 
 def make_autocast_gradients(out, manifest):
@@ -124,9 +131,10 @@ def make_optimizer_case(out, manifest, name, kind, kwargs, grouped, max_norm, fr
     base_lr = kwargs["lr"]
     if grouped:
         decay, no_decay = two_groups(model)
-        groups = [{"params": [p for _, p in decay]},
-                  {"params": [p for _, p in no_decay], "weight_decay": 0.0,
-                   "lr": base_lr * NO_DECAY_LR_SCALE}]
+        groups = [
+            {"params": [p for _, p in decay]},
+            {"params": [p for _, p in no_decay], "weight_decay": 0.0, "lr": base_lr * NO_DECAY_LR_SCALE},
+        ]
         scales = [1.0, NO_DECAY_LR_SCALE]
         group_names = [[n for n, _ in decay], [n for n, _ in no_decay]]
     else:
@@ -136,7 +144,7 @@ def make_optimizer_case(out, manifest, name, kind, kwargs, grouped, max_norm, fr
     optimizer = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[kind](groups, **kwargs)
     losses = []
     for step in range(STEPS):
-        for group, scale in zip(optimizer.param_groups, scales):
+        for group, scale in zip(optimizer.param_groups, scales, strict=True):
             group["lr"] = base_lr * LR_FACTORS[step] * scale
         images, labels = batch(step + 1)
         optimizer.zero_grad(set_to_none=True)
@@ -153,31 +161,33 @@ def make_optimizer_case(out, manifest, name, kind, kwargs, grouped, max_norm, fr
         parameters[pname] = {"file": file, "shape": list(parameter.shape)}
     options = {k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs.items()}
     manifest["optimizers"][name] = {
-        "kind": kind, "options": options, "groupNames": group_names, "noDecayLrScale": NO_DECAY_LR_SCALE,
-        "maxGradNorm": max_norm, "freeze": freeze, "losses": losses, "parameters": parameters,
+        "kind": kind,
+        "options": options,
+        "groupNames": group_names,
+        "noDecayLrScale": NO_DECAY_LR_SCALE,
+        "maxGradNorm": max_norm,
+        "freeze": freeze,
+        "losses": losses,
+        "parameters": parameters,
     }
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--force", action="store_true")
-    args = parser.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    manifest_path = out / "manifest.json"
-    if manifest_path.exists() and not args.force:
-        current = json.loads(manifest_path.read_text())
-        if current.get("generator") == GENERATOR_VERSION and current.get("torch") == torch.__version__:
-            return 0
+def generate(out, args):
     torch.manual_seed(0)
     model = build_model()
     checkpoint = out / "initial.pth"
     torch.save(model.state_dict(), checkpoint)
-    manifest = {"generator": GENERATOR_VERSION, "torch": torch.__version__, "config": CONFIG,
-                "checkpoint": "initial.pth", "batch": BATCH, "steps": STEPS, "lrFactors": LR_FACTORS,
-                "labelSmoothing": LABEL_SMOOTHING, "batches": [], "optimizers": {},
-                "parameterNames": [n for n, _ in model.named_parameters()]}
+    manifest = {
+        "config": CONFIG,
+        "checkpoint": "initial.pth",
+        "batch": BATCH,
+        "steps": STEPS,
+        "lrFactors": LR_FACTORS,
+        "labelSmoothing": LABEL_SMOOTHING,
+        "batches": [],
+        "optimizers": {},
+        "parameterNames": [n for n, _ in model.named_parameters()],
+    }
     for step in range(STEPS):
         images, labels = batch(step + 1)
         write(out / f"batch-{step}-images.f32", images, "<f4")
@@ -187,9 +197,8 @@ def main():
     make_autocast_gradients(out, manifest)
     for name, (kind, kwargs, grouped, max_norm, freeze) in OPTIMIZER_CASES.items():
         make_optimizer_case(out, manifest, name, kind, kwargs, grouped, max_norm, freeze)
-    manifest_path.write_text(json.dumps(manifest, indent=1))
-    return 0
+    return manifest
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run("training", generate, stamp={"generator": GENERATOR_VERSION, "torch": torch.__version__})

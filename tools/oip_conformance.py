@@ -56,10 +56,18 @@ def main():
         result = client.infer(args.model, [tensor], outputs=[output], **kwargs)
         array = result.as_numpy("logits")
         response = result.get_response()
-        values = ([v.decode() if isinstance(v, bytes) else v for v in array.reshape(-1)] if array.dtype == np.object_
-                  else array.reshape(-1).tolist())
-        return {"shape": list(array.shape), "values": values, "id": response.get("id"), "model_name": response.get("model_name"),
-                "datatype": response["outputs"][0]["datatype"]}
+        values = (
+            [v.decode() if isinstance(v, bytes) else v for v in array.reshape(-1)]
+            if array.dtype == np.object_
+            else array.reshape(-1).tolist()
+        )
+        return {
+            "shape": list(array.shape),
+            "values": values,
+            "id": response.get("id"),
+            "model_name": response.get("model_name"),
+            "datatype": response["outputs"][0]["datatype"],
+        }
 
     report["json"] = attempt(lambda: infer(False, False, request_id="json-1"))
     report["binary"] = attempt(lambda: infer(True, True, request_id="binary-1"))

@@ -51,8 +51,7 @@ def randomize_parameters(model, seed):
             seen.update({id(model.cls_token), id(model.pos_embed)})
 
     # Guard against a future parameter that none of the rules above would touch.
-    untouched = [name for name, parameter in model.named_parameters()
-                 if id(parameter) not in seen]
+    untouched = [name for name, parameter in model.named_parameters() if id(parameter) not in seen]
     if untouched:
         raise RuntimeError(f"randomize_parameters left these at their init: {untouched}")
     return model

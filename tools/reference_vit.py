@@ -17,6 +17,7 @@ Model summary:
 """
 
 import math
+import re
 from functools import partial
 
 import torch
@@ -72,8 +73,9 @@ class PatchEmbed(nn.Module):
     """Image [B, C, H, W] -> patch tokens [B, (H//p)*(W//p), D] with one strided convolution.
     `norm` is an Identity unless a norm layer is given (the model never gives one)."""
 
-    def __init__(self, input_shape=(224, 224), patch_size=16, in_chans=3, num_features=768,
-                 norm_layer=None, flatten=True):
+    def __init__(
+        self, input_shape=(224, 224), patch_size=16, in_chans=3, num_features=768, norm_layer=None, flatten=True
+    ):
         super().__init__()
         # Kept for parity with the specification; nothing reads it.
         self.num_patches = (input_shape[0] // patch_size) * (input_shape[1] // patch_size)
@@ -121,8 +123,7 @@ class Attention(nn.Module):
 class Mlp(nn.Module):
     """Two Linear layers with the activation between; dropout after each."""
 
-    def __init__(self, in_features, hidden_features=None, out_features=None, act_layer=GELU,
-                 drop=0.0):
+    def __init__(self, in_features, hidden_features=None, out_features=None, act_layer=GELU, drop=0.0):
         super().__init__()
         hidden_features = hidden_features or in_features
         out_features = out_features or in_features
@@ -141,15 +142,23 @@ class Block(nn.Module):
     """Pre-norm transformer block: x + attn(norm1(x)), then x + mlp(norm2(x)).
     Registration order norm1, attn, norm2, mlp fixes the order of its state_dict keys."""
 
-    def __init__(self, dim, num_heads, mlp_ratio=4.0, qkv_bias=False, drop=0.0, attn_drop=0.0,
-                 drop_path=0.0, act_layer=GELU, norm_layer=nn.LayerNorm):
+    def __init__(
+        self,
+        dim,
+        num_heads,
+        mlp_ratio=4.0,
+        qkv_bias=False,
+        drop=0.0,
+        attn_drop=0.0,
+        drop_path=0.0,
+        act_layer=GELU,
+        norm_layer=nn.LayerNorm,
+    ):
         super().__init__()
         self.norm1 = norm_layer(dim)
-        self.attn = Attention(dim, num_heads=num_heads, qkv_bias=qkv_bias,
-                              attn_drop=attn_drop, proj_drop=drop)
+        self.attn = Attention(dim, num_heads=num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=drop)
         self.norm2 = norm_layer(dim)
-        self.mlp = Mlp(in_features=dim, hidden_features=int(dim * mlp_ratio),
-                       act_layer=act_layer, drop=drop)
+        self.mlp = Mlp(in_features=dim, hidden_features=int(dim * mlp_ratio), act_layer=act_layer, drop=drop)
         self.drop_path = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
 
     def forward(self, x):
@@ -162,35 +171,56 @@ class VisionTransformer(nn.Module):
     """The whole network. `input_shape` is fixed at construction: it decides the grid the
     position table is resampled to, so images of another grid size do not fit."""
 
-    def __init__(self, input_shape=(224, 224), patch_size=16, in_chans=3, num_classes=1000,
-                 num_features=768, depth=12, num_heads=12, mlp_ratio=4.0, qkv_bias=True,
-                 drop_rate=0.1, attn_drop_rate=0.1, drop_path_rate=0.1,
-                 norm_layer=partial(nn.LayerNorm, eps=1e-6), act_layer=GELU):
+    def __init__(
+        self,
+        input_shape=(224, 224),
+        patch_size=16,
+        in_chans=3,
+        num_classes=1000,
+        num_features=768,
+        depth=12,
+        num_heads=12,
+        mlp_ratio=4.0,
+        qkv_bias=True,
+        drop_rate=0.1,
+        attn_drop_rate=0.1,
+        drop_path_rate=0.1,
+        norm_layer=partial(nn.LayerNorm, eps=1e-6),  # noqa: B008 - the seed's signature verbatim; a partial is immutable
+        act_layer=GELU,
+    ):
         super().__init__()
-        self.patch_embed = PatchEmbed(input_shape=input_shape, patch_size=patch_size,
-                                      in_chans=in_chans, num_features=num_features)
+        self.patch_embed = PatchEmbed(
+            input_shape=input_shape, patch_size=patch_size, in_chans=in_chans, num_features=num_features
+        )
         self.num_features = num_features
         pretrain_grid = PRETRAIN_SIZE // patch_size
         self.old_feature_shape = [pretrain_grid, pretrain_grid]
-        self.new_feature_shape = [int(input_shape[0] // patch_size),
-                                  int(input_shape[1] // patch_size)]
+        self.new_feature_shape = [int(input_shape[0] // patch_size), int(input_shape[1] // patch_size)]
 
         # Own parameters. A state_dict lists a module's own parameters before those of its
         # children, so these two keys come first, ahead of patch_embed.*.
         self.cls_token = nn.Parameter(torch.zeros(1, 1, num_features))
-        self.pos_embed = nn.Parameter(torch.zeros(1, pretrain_grid * pretrain_grid + 1,
-                                                  num_features))
+        self.pos_embed = nn.Parameter(torch.zeros(1, pretrain_grid * pretrain_grid + 1, num_features))
         self.pos_drop = nn.Dropout(p=drop_rate)
 
         # Stochastic depth grows linearly from 0 (first block) to drop_path_rate (last).
         drop_path_rates = [rate.item() for rate in torch.linspace(0, drop_path_rate, depth)]
-        self.blocks = nn.Sequential(*[
-            Block(dim=num_features, num_heads=num_heads, mlp_ratio=mlp_ratio,
-                  qkv_bias=qkv_bias, drop=drop_rate, attn_drop=attn_drop_rate,
-                  drop_path=drop_path_rates[index], norm_layer=norm_layer,
-                  act_layer=act_layer)
-            for index in range(depth)
-        ])
+        self.blocks = nn.Sequential(
+            *[
+                Block(
+                    dim=num_features,
+                    num_heads=num_heads,
+                    mlp_ratio=mlp_ratio,
+                    qkv_bias=qkv_bias,
+                    drop=drop_rate,
+                    attn_drop=attn_drop_rate,
+                    drop_path=drop_path_rates[index],
+                    norm_layer=norm_layer,
+                    act_layer=act_layer,
+                )
+                for index in range(depth)
+            ]
+        )
         self.norm = norm_layer(num_features)
         self.head = nn.Linear(num_features, num_classes) if num_classes > 0 else nn.Identity()
 
@@ -200,8 +230,7 @@ class VisionTransformer(nn.Module):
         class_row = self.pos_embed[:, :1, :]
         grid_rows = self.pos_embed[:, 1:, :]
         grid = grid_rows.reshape(1, *self.old_feature_shape, -1).permute(0, 3, 1, 2)
-        grid = F.interpolate(grid, size=self.new_feature_shape, mode="bicubic",
-                             align_corners=False)
+        grid = F.interpolate(grid, size=self.new_feature_shape, mode="bicubic", align_corners=False)
         grid_rows = grid.permute(0, 2, 3, 1).flatten(1, 2)
         return torch.cat([class_row, grid_rows], dim=1)
 
@@ -252,3 +281,14 @@ def vit(input_shape=(224, 224), pretrained=False, num_classes=1000, **model_opti
     if num_classes != 1000:
         model.head = nn.Linear(model.num_features, num_classes)
     return model
+
+
+def from_options(options):
+    """The reference model for vitorch's camelCase model options (a config's "model", a fixture manifest's "config"):
+    each is this module's snake_case keyword argument (inputShape -> input_shape); an unknown one is a TypeError."""
+    return VisionTransformer(
+        **{
+            re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower(): list(value) if key == "inputShape" else value
+            for key, value in options.items()
+        }
+    )

@@ -21,11 +21,10 @@ from pathlib import Path
 
 import torch
 
+from make_fixtures import SMALL, build_model, write_f32
 from random_weights import randomize_parameters
-from reference_vit import VisionTransformer
 
-BASE_CONFIG = dict(inputShape=[32, 32], patchSize=8, inChans=3, numClasses=10, numFeatures=64,
-                   depth=2, numHeads=4, mlpRatio=4.0, qkvBias=True)
+BASE_CONFIG = {**SMALL, "inputShape": [32, 32], "patchSize": 8}
 
 # Case name -> model config; the 32x48 input gives a 4x6 grid.
 CASES = {
@@ -36,21 +35,6 @@ CASES = {
 BATCH = 2
 WEIGHT_SEED_BASE = 7000
 INPUT_SEED_BASE = 8000
-
-
-def build_model(config):
-    """The reference model for a camelCase config, in eval mode (dropout and drop-path off)."""
-    model = VisionTransformer(
-        input_shape=list(config["inputShape"]), patch_size=config["patchSize"],
-        in_chans=config["inChans"], num_classes=config["numClasses"],
-        num_features=config["numFeatures"], depth=config["depth"],
-        num_heads=config["numHeads"], mlp_ratio=config["mlpRatio"], qkv_bias=config["qkvBias"])
-    return model.eval()
-
-
-def write_f32(path, tensor):
-    """Raw little-endian float32, row-major and contiguous."""
-    tensor.detach().to(torch.float32).contiguous().numpy().astype("<f4", copy=False).tofile(path)
 
 
 def make_case(out_dir, name, config, index):
@@ -67,9 +51,13 @@ def make_case(out_dir, name, config, index):
     write_f32(out_dir / f"{name}.input.f32", images)
     write_f32(out_dir / f"{name}.output.f32", outputs)
     return {
-        "name": name, "config": config, "checkpoint": checkpoint,
-        "input": f"{name}.input.f32", "inputShape": list(images.shape),
-        "output": f"{name}.output.f32", "outputShape": list(outputs.shape),
+        "name": name,
+        "config": config,
+        "checkpoint": checkpoint,
+        "input": f"{name}.input.f32",
+        "inputShape": list(images.shape),
+        "output": f"{name}.output.f32",
+        "outputShape": list(outputs.shape),
     }
 
 
@@ -81,8 +69,7 @@ def main():
     # The check runs on a shared machine; two threads are plenty for these models.
     torch.set_num_threads(2)
     args.out.mkdir(parents=True, exist_ok=True)
-    cases = [make_case(args.out, name, config, index)
-             for index, (name, config) in enumerate(CASES.items())]
+    cases = [make_case(args.out, name, config, index) for index, (name, config) in enumerate(CASES.items())]
     reference = {"torchVersion": torch.__version__, "cases": cases}
     (args.out / "reference.json").write_text(json.dumps(reference, indent=2) + "\n")
     print(f"release_reference: torch {torch.__version__}, {len(cases)} cases in {args.out}")

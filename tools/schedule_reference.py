@@ -5,53 +5,50 @@ Reads {"cases": [{"rule": ..., "options": {...}, "positions": [...]}, ...]} as J
 Floats are written with repr, which round-trips exactly through JSON.parse.
 
 Rules:
-  timmCosine         timm's own CosineLRScheduler (the installed timm), stepped to each position.
-  seedCos, seedStep  the seed's rules, transcribed fresh from the formulas stated in the task that asked for them
-                     (not copied from the seed's code), in plain Python floats, so the TypeScript port is checked
-                     against an independent reading of the same specification.
-  seedLearningRates  the seed's batch-size scaling of Init_lr / Min_lr, transcribed the same way; "positions" are
-                     batch sizes and each result is [lr, minLr].
+  timmCosine                timm's own CosineLRScheduler (the installed timm), stepped to each position.
+  quadraticWarmupCosine,    the article's 'cos' and 'step' rules: its repository's own get_lr_scheduler
+  stepDecay                 (utils/utils.py, re-expressed in tools/article_recipe.py), evaluated at each position.
+  batchScaledLearningRates  the article's batch-size scaling of Init_lr / Min_lr: train.py's own lines
+                            (article_recipe.fitted_learning_rates) for its nbs of 256; for another nbs (vitorch's
+                            option) the same formula with the ViT limits, transcribed. "positions" are batch sizes
+                            and each result is [lr, minLr].
 """
+
 import json
-import math
 import sys
 
 import timm
 import torch
 from timm.scheduler.cosine_lr import CosineLRScheduler
 
-
-def seed_cos(options, e):
-    # Transcribed from the task's statement: W = min(max(0.05 T, 1), 3), s = max(0.1 lr, 1e-6),
-    # N = min(max(0.05 T, 1), 15); e <= W warmup (lr - s)(e / W)^2 + s; e >= T - N minLr; otherwise the cosine.
-    lr, min_lr, total = options["lr"], options["minLr"], options["total"]
-    warmup = min(max(options.get("warmupRatio", 0.05) * total, 1), 3)
-    start = max(options.get("warmupLrRatio", 0.1) * lr, 1e-6)
-    flat = min(max(options.get("noAugRatio", 0.05) * total, 1), 15)
-    if e <= warmup:
-        return (lr - start) * (e / warmup) ** 2 + start
-    if e >= total - flat:
-        return min_lr
-    return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * (e - warmup) / (total - warmup - flat)))
+import article_recipe
 
 
-def seed_step(options, e):
-    # Transcribed from the task's statement: decay_rate = (minLr / lr)^(1 / (steps - 1)), step_size = T / steps,
-    # lr * decay_rate^floor(e / step_size), with an error when step_size < 1. Python's // is the exact floor.
-    lr, min_lr, total = options["lr"], options["minLr"], options["total"]
-    steps = options.get("steps", 10)
-    step_size = total / steps
-    if step_size < 1:
-        raise ValueError("step_size < 1")
-    return lr * ((min_lr / lr) ** (1 / (steps - 1))) ** (e // step_size)
+def article_rule(kind, options, e):
+    rule = article_recipe.get_lr_scheduler(
+        kind,
+        options["lr"],
+        options["minLr"],
+        options["total"],
+        warmup_iters_ratio=options.get("warmupRatio", 0.05),
+        warmup_lr_ratio=options.get("warmupLrRatio", 0.1),
+        no_aug_iter_ratio=options.get("noAugRatio", 0.05),
+        step_num=options.get("steps", 10),
+    )
+    return rule(e)
 
 
-def seed_learning_rates(options, batch_size):
-    # Transcribed from the task's statement: ViT limits, SGD [5e-4, 1e-1], Adam [1e-5, 1e-3] (AdamW as Adam).
-    low, high = (1e-5, 1e-3) if options["optimizer"] in ("adam", "adamw") else (5e-4, 1e-1)
+def batch_scaled_learning_rates(options, batch_size):
+    kind = "adam" if options["optimizer"] == "adamw" else options["optimizer"]  # vitorch's AdamW takes Adam's range
     nbs = options.get("nbs", 256)
     init_lr = options["initLr"]
     min_lr = options["minLr"]
+    if nbs == 256:
+        lr, min_lr_fit, _, _ = article_recipe.fitted_learning_rates(
+            kind, batch_size, init_lr, min_lr, backbone="vit_b_16"
+        )
+        return [lr, min_lr_fit]
+    low, high = (1e-5, 1e-3) if kind == "adam" else (5e-4, 1e-1)
     return [
         min(max(batch_size / nbs * init_lr, low), high),
         min(max(batch_size / nbs * min_lr, low * 1e-2), high * 1e-2),
@@ -87,12 +84,12 @@ def main():
         rule, options, positions = case["rule"], case["options"], case["positions"]
         if rule == "timmCosine":
             results.append(timm_cosine(options, positions))
-        elif rule == "seedCos":
-            results.append([seed_cos(options, e) for e in positions])
-        elif rule == "seedStep":
-            results.append([seed_step(options, e) for e in positions])
-        elif rule == "seedLearningRates":
-            results.append([seed_learning_rates(options, b) for b in positions])
+        elif rule == "quadraticWarmupCosine":
+            results.append([article_rule("cos", options, e) for e in positions])
+        elif rule == "stepDecay":
+            results.append([article_rule("step", options, e) for e in positions])
+        elif rule == "batchScaledLearningRates":
+            results.append([batch_scaled_learning_rates(options, b) for b in positions])
         else:
             raise SystemExit(f"unknown rule {rule!r}")
     json.dump({"torch": torch.__version__, "timm": timm.__version__, "results": results}, sys.stdout)

@@ -1,5 +1,10 @@
-// Command-line arguments shared by the vitorch commands: `--flag value`, `--flag=value`, boolean `--flag`, and
-// dotted config overrides (`--train.epochs 5`), which every command that reads a config accepts.
+// The one command-line parser of the vitorch commands and the bench scripts (bench/*.ts): Node's util.parseArgs
+// in strict mode, so `--flag value`, `--flag=value`, boolean `--flag` and `--` (what follows is positional) work as
+// in every other Node tool. Dotted config overrides (`--train.epochs 5`), which the commands that read a config
+// accept, have names no table can list, so each dotted name found on the command line is declared as a string
+// option before parsing. util.parseArgs' errors become one short UsageError line ("unknown option --x").
+import { parseArgs as nodeParseArgs } from 'util';
+
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);
@@ -15,42 +20,74 @@ export interface ParsedArgs {
   positional: string[];
 }
 
+export interface ParseOptions {
+  /** Accept dotted config overrides (`--train.epochs 5`). Default true. */
+  overrides?: boolean;
+  /** Accept positional arguments. Default true. */
+  positionals?: boolean;
+}
+
 /** `valued` flags take a value, `booleans` none; a flag containing a dot is a config override. */
-export function parseArgs(args: string[], valued: readonly string[], booleans: readonly string[]): ParsedArgs {
-  const flags = new Map<string, string | true>();
-  const overrides: Record<string, unknown> = {};
-  const positional: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (!arg.startsWith('--')) {
-      positional.push(arg);
-      continue;
-    }
-    const equals = arg.indexOf('=');
-    const name = arg.slice(2, equals === -1 ? undefined : equals);
-    const inline = equals === -1 ? undefined : arg.slice(equals + 1);
-    const takeValue = () => {
-      if (inline !== undefined) return inline;
-      if (i + 1 >= args.length || args[i + 1].startsWith('--')) throw new UsageError(`--${name} needs a value`);
-      return args[++i];
-    };
-    if (booleans.includes(name)) {
-      if (inline !== undefined) throw new UsageError(`--${name} takes no value`);
-      flags.set(name, true);
-    } else if (valued.includes(name)) {
-      flags.set(name, takeValue());
-    } else if (name.includes('.')) {
-      const text = takeValue();
-      try {
-        overrides[name] = JSON.parse(text);
-      } catch {
-        overrides[name] = text;
+export function parseArgs(
+  args: readonly string[], valued: readonly string[], booleans: readonly string[], options: ParseOptions = {},
+): ParsedArgs {
+  const declared: Record<string, { type: 'string' | 'boolean' }> = {};
+  for (const name of valued) declared[name] = { type: 'string' };
+  for (const name of booleans) declared[name] = { type: 'boolean' };
+  const dotted = new Set<string>();
+  if (options.overrides ?? true) {
+    for (const arg of args) {
+      if (arg === '--') break;
+      const name = arg.startsWith('--') ? arg.slice(2).split('=')[0] : '';
+      if (name.includes('.') && !(name in declared)) {
+        declared[name] = { type: 'string' };
+        dotted.add(name);
       }
-    } else {
-      throw new UsageError(`unknown option --${name}`);
     }
   }
-  return { flags, overrides, positional };
+  let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = nodeParseArgs({
+      args: [...args], options: declared, strict: true, allowPositionals: options.positionals ?? true,
+    }) as { values: Record<string, string | boolean | undefined>; positionals: string[] });
+  } catch (error) {
+    throw usageErrorOf(error as Error & { code?: string });
+  }
+  const flags = new Map<string, string | true>();
+  const overrides: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(values)) {
+    if (value === undefined || value === false) continue;
+    if (!dotted.has(name)) {
+      flags.set(name, value);
+      continue;
+    }
+    try {
+      overrides[name] = JSON.parse(value as string);
+    } catch {
+      overrides[name] = value;
+    }
+  }
+  return { flags, overrides, positional: positionals };
+}
+
+/** util.parseArgs' error in the commands' words. */
+function usageErrorOf(error: Error & { code?: string }): Error {
+  const option = /'(-[^' ]+)/.exec(error.message)?.[1];
+  switch (error.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return new UsageError(`unknown option ${option}`);
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return new UsageError(`unexpected argument '${/'([^']*)'/.exec(error.message)?.[1] ?? ''}'`);
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      if (/does not take an argument/.test(error.message)) return new UsageError(`${option} takes no value`);
+      if (/ambiguous/.test(error.message)) {
+        return new UsageError(`${option} needs a value (one that starts with '-' is written ${option}=VALUE)`);
+      }
+      return new UsageError(`${option} needs a value`);
+    default:
+      return error;
+  }
 }
 
 export function stringFlag(parsed: ParsedArgs, name: string): string | undefined {
@@ -62,6 +99,45 @@ export function numberFlag(parsed: ParsedArgs, name: string, check: (n: number) 
   const text = stringFlag(parsed, name);
   if (text === undefined) return undefined;
   const value = Number(text);
-  if (!Number.isFinite(value) || !check(value)) throw new UsageError(`expected ${what} for --${name}, received '${text}'`);
+  if (text.trim() === '' || !Number.isFinite(value) || !check(value)) {
+    throw new UsageError(`expected ${what} for --${name}, received '${text}'`);
+  }
   return value;
+}
+
+/** A whole number >= `min` (default 1) given to --name, or undefined when the flag is absent. */
+export function integerFlag(parsed: ParsedArgs, name: string, min = 1): number | undefined {
+  const what = min === 0 ? 'a non-negative integer' : min === 1 ? 'a positive integer' : `an integer >= ${min}`;
+  return numberFlag(parsed, name, (n) => Number.isInteger(n) && n >= min, what);
+}
+
+/** A comma-separated list of whole numbers >= 1 given to --name (`--batches 1,8,32`), or undefined. */
+export function integerListFlag(parsed: ParsedArgs, name: string): number[] | undefined {
+  const text = stringFlag(parsed, name);
+  if (text === undefined) return undefined;
+  const values = text.split(',').map((part) => (part.trim() === '' ? NaN : Number(part)));
+  if (!values.every((n) => Number.isInteger(n) && n >= 1)) {
+    throw new UsageError(`expected positive integers separated by commas for --${name}, received '${text}'`);
+  }
+  return values;
+}
+
+/** One of `choices` given to --name, or undefined. */
+export function choiceFlag<T extends string>(parsed: ParsedArgs, name: string, choices: readonly T[]): T | undefined {
+  const text = stringFlag(parsed, name);
+  if (text === undefined) return undefined;
+  if (!(choices as readonly string[]).includes(text)) {
+    throw new UsageError(`expected one of ${choices.join(', ')} for --${name}, received '${text}'`);
+  }
+  return text as T;
+}
+
+/** A comma-separated list of `choices` given to --name (`--only a,b`), or undefined. */
+export function choiceListFlag<T extends string>(parsed: ParsedArgs, name: string, choices: readonly T[]): T[] | undefined {
+  const text = stringFlag(parsed, name);
+  if (text === undefined) return undefined;
+  const values = text.split(',');
+  const unknown = values.filter((value) => !(choices as readonly string[]).includes(value));
+  if (unknown.length > 0) throw new UsageError(`unknown ${unknown.join(', ')} for --${name}; known: ${choices.join(', ')}`);
+  return values as T[];
 }

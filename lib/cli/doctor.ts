@@ -10,7 +10,7 @@ import { cpuFlags } from '../cpu-features';
 import { LibtorchBuild, LibtorchError, LibtorchLocation } from '../libtorch-locator';
 import { cpuPrecisions, PrecisionVerdict, recommendedCpuPrecision } from '../precision-advice';
 import type { CpuCacheStats } from '../binding';
-import { parseArgs, UsageError } from './args';
+import { parseArgs } from './args';
 import { runCommand } from './run-command';
 
 export const DOCTOR_USAGE = 'usage: vitorch doctor [--json]';
@@ -139,8 +139,7 @@ export function formatReport(r: DoctorReport): string {
 
 export async function doctorCommand(args: string[]): Promise<number> {
   return runCommand('doctor', DOCTOR_USAGE, async () => {
-    const parsed = parseArgs(args, [], ['json']);
-    if (parsed.positional.length > 0) throw new UsageError(`unexpected argument '${parsed.positional[0]}'`);
+    const parsed = parseArgs(args, [], ['json'], { overrides: false, positionals: false });
     const report = diagnose();
     console.log(parsed.flags.has('json') ? JSON.stringify(report, null, 2) : formatReport(report));
     return report.problem === null ? 0 : 1;

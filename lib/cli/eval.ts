@@ -5,21 +5,25 @@
 // accuracy, mean cross-entropy, per-class precision and recall, and the confusion matrix, printed as tables (or as
 // one JSON object with --json) and written as confusion.csv, per_class.csv and confusion.svg into --out (default:
 // the folder of --weights); --predictions FILE also writes every image's label and top-1 class as CSV. The config
-// is the config.json `vitorch train` writes, or any train config.
+// is any that lib/classifier.ts reads (the config.json `vitorch train` writes, a training config, the embedded
+// model's); one without data.val is given it by the flags.
 import * as fs from 'fs';
 import * as path from 'path';
+import { loadClassifier, readConfigJson, resolveClassifierConfig } from '../classifier';
+import type { ResolvedClassifierConfig } from '../classifier';
 import { BatchLoader } from '../data/loader';
+import { ConfigError } from '../errors';
 import type { VisionTransformer } from '../model';
 import { confusion, Confusion } from '../report/confusion';
+import { writeConfusionFiles } from '../report/confusion-files';
 import { formatCsv } from '../report/csv';
 import { sgd } from '../train/optimizer';
 import { Evaluation, Trainer } from '../train/trainer';
-import { numberFlag, parseArgs, stringFlag, UsageError } from './args';
-import { datasetFrom } from './datasets';
-import { loadTrainedModel } from './load-model';
+import { expected } from '../validate';
+import { integerFlag, parseArgs, stringFlag, UsageError } from './args';
+import { dataSourceFrom, datasetFrom, NO_AUGMENT } from './datasets';
 import { OutputError, runCommand } from './run-command';
-import { writeEvaluationReport } from './train';
-import { ConfigError, DataSource, loadTrainConfig, TrainConfig } from './train-config';
+import type { DataSource } from './train-config';
 
 export const EVAL_USAGE = 'usage: vitorch eval --weights FILE --config FILE [--out DIR] [--json] [--predictions FILE] [--batch-size N] ' +
   '[--skip-unknown-globals] [--data.val.KEY VALUE ...]';
@@ -44,12 +48,13 @@ export interface EvalReport {
 const PATH_KEYS = ['images', 'labels', 'file', 'root'];
 
 /**
- * Keeps only overrides of data.val (the model and its preprocessing are what the weights were trained with, so
- * changing them here could only make the numbers wrong). Paths typed on the command line are taken relative to
- * where they were typed, not to the config's folder as paths inside the config are. A new data.val.format starts
- * a fresh source, since the old one's keys (images, labels) would not belong to it.
+ * The data to evaluate on: the config's data.val, changed or replaced by the flags' overrides of it (the model and
+ * its preprocessing are what the weights were trained with, so changing them here could only make the numbers
+ * wrong). Paths typed on the command line are taken relative to where they were typed, those inside the config to
+ * the config's folder. A new data.val.format starts a fresh source, since the old one's keys (images, labels) would
+ * not belong to it. Null when neither gives a source.
  */
-export function valOverrides(overrides: Record<string, unknown>): Record<string, unknown> {
+export function evalSource(configFile: string, raw: Record<string, unknown>, overrides: Record<string, unknown>): DataSource | null {
   const fields: Record<string, unknown> = {};
   let whole: Record<string, unknown> | undefined;
   for (const [key, value] of Object.entries(overrides)) {
@@ -64,13 +69,19 @@ export function valOverrides(overrides: Record<string, unknown>): Record<string,
       throw new UsageError(`unknown option --${key} (eval takes config overrides of data.val only: --data.val.KEY VALUE)`);
     }
   }
-  const resolve = (o: Record<string, unknown>) => {
+  for (const o of [fields, whole ?? {}]) {
     for (const key of PATH_KEYS) if (typeof o[key] === 'string' && o[key] !== '') o[key] = path.resolve(o[key] as string);
-    return o;
-  };
-  if (whole !== undefined || 'format' in fields) return { 'data.val': resolve({ ...(whole ?? {}), ...fields }) };
-  resolve(fields);
-  return Object.fromEntries(Object.entries(fields).map(([key, value]) => [`data.val.${key}`, value]));
+  }
+  const data = raw.data;
+  if (data !== undefined && data !== null && (typeof data !== 'object' || Array.isArray(data))) {
+    throw new ConfigError(configFile, expected('an object', 'data', data));
+  }
+  const inConfig = (data as { val?: unknown } | undefined | null)?.val ?? null;
+  let val: unknown;
+  if (whole !== undefined || 'format' in fields) val = { ...(whole ?? {}), ...fields };
+  else if (Object.keys(fields).length > 0) val = { ...(typeof inConfig === 'object' ? inConfig : {}), ...fields };
+  else val = inConfig;
+  return val === null ? null : dataSourceFrom(val, 'data.val', configFile, path.dirname(configFile));
 }
 
 /** The one file or folder a data source reads, for messages. */
@@ -84,9 +95,9 @@ export function describeSource(source: DataSource): string {
 
 /** Runs the model over every image of `source`, in order, without augmentation. */
 export async function evaluateOn(
-  config: TrainConfig, source: DataSource, model: VisionTransformer, batchSize: number,
+  config: ResolvedClassifierConfig, source: DataSource, model: VisionTransformer, batchSize: number,
 ): Promise<Evaluation> {
-  const dataset = await datasetFrom(source, config.preprocess, config.augment, config.classes);
+  const dataset = await datasetFrom(source, config.preprocess, NO_AUGMENT, config.classes);
   // Trainer.evaluate is the loss and top-k of training's own validation; it needs an optimizer only to reach the
   // native model, and SGD's state is allocated lazily, so this one costs nothing.
   const trainer = new Trainer(model, { optimizer: sgd(model) });
@@ -143,27 +154,25 @@ export function formatEvalReport(r: EvalReport): string {
 
 export async function evalCommand(args: string[]): Promise<number> {
   return runCommand('eval', EVAL_USAGE, async () => {
-    const parsed = parseArgs(args, ['weights', 'config', 'out', 'predictions', 'batch-size'], ['json', 'skip-unknown-globals']);
-    if (parsed.positional.length > 0) throw new UsageError(`unexpected argument '${parsed.positional[0]}'`);
+    const parsed = parseArgs(args, ['weights', 'config', 'out', 'predictions', 'batch-size'], ['json', 'skip-unknown-globals'],
+      { positionals: false });
     const weights = stringFlag(parsed, 'weights');
     const configFile = stringFlag(parsed, 'config');
     if (!weights || !configFile) throw new UsageError('--weights and --config are required');
-    const batchSize = numberFlag(parsed, 'batch-size', (n) => Number.isInteger(n) && n >= 1, 'a positive integer') ?? 256;
-    const overrides = valOverrides(parsed.overrides);
+    const batchSize = integerFlag(parsed, 'batch-size') ?? 256;
     const outDir = stringFlag(parsed, 'out') ?? path.dirname(weights);
 
-    const config = await loadTrainConfig(configFile, overrides);
-    const source = config.data.val;
+    const raw = readConfigJson(configFile);
+    const config = resolveClassifierConfig(raw, configFile);
+    const source = evalSource(configFile, raw, parsed.overrides);
     if (!source) {
       throw new ConfigError(configFile, 'no data.val to evaluate: add one to the config, or give it with ' +
         '--data.val.format idx --data.val.images FILE --data.val.labels FILE (or annotations --data.val.file, folder --data.val.root)');
     }
-    const model = await loadTrainedModel(config, configFile, weights, { skipUnknownGlobals: parsed.flags.has('skip-unknown-globals') });
     let evaluation: Evaluation;
-    try {
-      evaluation = await evaluateOn(config, source, model, batchSize);
-    } finally {
-      model.dispose();
+    {
+      using classifier = await loadClassifier(config, weights, { skipUnknownGlobals: parsed.flags.has('skip-unknown-globals') });
+      evaluation = await evaluateOn(config, source, classifier.model, batchSize);
     }
     const c = confusion(evaluation.labels, evaluation.predictions, config.classes);
     const report = evalReport(weights, configFile, source, evaluation, c);
@@ -171,7 +180,7 @@ export async function evalCommand(args: string[]): Promise<number> {
 
     try {
       fs.mkdirSync(outDir, { recursive: true });
-      writeEvaluationReport(outDir, evaluation, config.classes, `vitorch eval: ${path.basename(weights)} on ${evaluation.count} images`);
+      writeConfusionFiles(outDir, c, `vitorch eval: ${path.basename(weights)} on ${evaluation.count} images`);
     } catch (error) {
       throw new OutputError(outDir, `cannot write the report: ${(error as Error).message}`);
     }

@@ -5,15 +5,11 @@
 // the event loop, and the K most probable classes (softmax of the logits) are printed per image, or as one JSON
 // array of { image, top: [{ label, index, probability }] } with --json. An image that cannot be read is reported
 // by name on stderr after the others are printed, and the exit code is then 1.
+import { Classifier, loadClassifier, readClassifierConfig } from '../classifier';
 import { DataError } from '../data/errors';
-import { Preprocessor } from '../data/preprocess';
-import type { VisionTransformer } from '../model';
-import { tensor } from '../tensor';
-import { Prediction, softmaxRows, topK } from '../top-classes';
-import { numberFlag, parseArgs, stringFlag, UsageError } from './args';
-import { loadTrainedModel } from './load-model';
+import type { Prediction } from '../top-classes';
+import { integerFlag, parseArgs, stringFlag, UsageError } from './args';
 import { runCommand } from './run-command';
-import { loadTrainConfig, PreprocessConfig } from './train-config';
 
 export const PREDICT_USAGE = 'usage: vitorch predict --weights FILE --config FILE [--top K] [--json] [--batch-size N] ' +
   '[--skip-unknown-globals] IMAGE...';
@@ -23,22 +19,18 @@ export interface ImagePrediction {
   top: Prediction[];
 }
 
-export function preprocessorFor(p: PreprocessConfig): Preprocessor {
-  return new Preprocessor({ size: p.size, channels: p.channels, mean: p.mean, std: p.std, resize: p.resize });
-}
-
 /** Preprocesses and classifies `images`, batchSize at a time; images that cannot be read become `failures`. */
 export async function predictImages(
-  model: VisionTransformer, preprocessor: Preprocessor, images: string[], classes: readonly string[], k: number, batchSize: number,
+  classifier: Classifier, images: string[], k: number, batchSize: number,
 ): Promise<{ predictions: ImagePrediction[]; failures: DataError[] }> {
-  const [c, h, w] = preprocessor.sampleShape;
+  const [c, h, w] = classifier.preprocessor.sampleShape;
   const perImage = c * h * w;
   const predictions: ImagePrediction[] = [];
   const failures: DataError[] = [];
   for (let start = 0; start < images.length; start += batchSize) {
     const chunk = images.slice(start, start + batchSize);
     // sharp decodes on libuv's pool, so the chunk's images are decoded side by side.
-    const loaded = await Promise.allSettled(chunk.map((image) => preprocessor.evaluate(image)));
+    const loaded = await Promise.allSettled(chunk.map((image) => classifier.preprocessor.evaluate(image)));
     const good: { image: string; pixels: Float32Array }[] = [];
     loaded.forEach((result, i) => {
       if (result.status === 'fulfilled') good.push({ image: chunk[i], pixels: result.value });
@@ -48,16 +40,8 @@ export async function predictImages(
     if (good.length === 0) continue;
     const batch = new Float32Array(good.length * perImage);
     good.forEach((g, i) => batch.set(g.pixels, i * perImage));
-    const input = tensor(batch, [good.length, c, h, w]);
-    let logits: Float32Array;
-    try {
-      const output = await model.forwardAsync(input);
-      logits = output.toFloat32Array();
-      output.dispose();
-    } finally {
-      input.dispose();
-    }
-    softmaxRows(logits, good.length).forEach((p, i) => predictions.push({ image: good[i].image, top: topK(p, k, classes) }));
+    const tops = await classifier.classifyPixels(batch, good.length, k);
+    tops.forEach((top, i) => predictions.push({ image: good[i].image, top }));
   }
   return { predictions, failures };
 }
@@ -71,30 +55,22 @@ export function formatPredictions(predictions: ImagePrediction[]): string {
 
 export async function predictCommand(args: string[]): Promise<number> {
   return runCommand('predict', PREDICT_USAGE, async () => {
-    const parsed = parseArgs(args, ['weights', 'config', 'top', 'batch-size'], ['json', 'skip-unknown-globals']);
-    const overrides = Object.keys(parsed.overrides);
     // The weights fix the model and its preprocessing, so config overrides have nothing to change here.
-    if (overrides.length > 0) throw new UsageError(`unknown option --${overrides[0]}`);
+    const parsed = parseArgs(args, ['weights', 'config', 'top', 'batch-size'], ['json', 'skip-unknown-globals'], { overrides: false });
     const weights = stringFlag(parsed, 'weights');
     const configFile = stringFlag(parsed, 'config');
     if (!weights || !configFile) throw new UsageError('--weights and --config are required');
     if (parsed.positional.length === 0) throw new UsageError('no images given');
-    const k = numberFlag(parsed, 'top', (n) => Number.isInteger(n) && n >= 1, 'a positive integer') ?? 5;
-    const batchSize = numberFlag(parsed, 'batch-size', (n) => Number.isInteger(n) && n >= 1, 'a positive integer') ?? 64;
+    const k = integerFlag(parsed, 'top') ?? 5;
+    const batchSize = integerFlag(parsed, 'batch-size') ?? 64;
 
-    const config = await loadTrainConfig(configFile);
+    const config = readClassifierConfig(configFile);
     const classCount = config.classes.length;
     if (k > classCount) {
       throw new UsageError(`expected an integer in [1, ${classCount}] for --top (${configFile} has ${classCount} classes), received '${k}'`);
     }
-    const preprocessor = preprocessorFor(config.preprocess);
-    const model = await loadTrainedModel(config, configFile, weights, { skipUnknownGlobals: parsed.flags.has('skip-unknown-globals') });
-    let result;
-    try {
-      result = await predictImages(model, preprocessor, parsed.positional, config.classes, k, batchSize);
-    } finally {
-      model.dispose();
-    }
+    using classifier = await loadClassifier(config, weights, { skipUnknownGlobals: parsed.flags.has('skip-unknown-globals') });
+    const result = await predictImages(classifier, parsed.positional, k, batchSize);
     if (result.predictions.length > 0 || parsed.flags.has('json')) {
       process.stdout.write(parsed.flags.has('json') ? `${JSON.stringify(result.predictions)}\n` : formatPredictions(result.predictions));
     }

@@ -2,9 +2,8 @@
 // a file the user named (config, data, image, checkpoint; the message names the file), 2 a usage error (followed
 // by the command's usage line). Anything else is a bug and keeps its stack (the dispatcher prints it, exit 1).
 import { DataError } from '../data/errors';
-import { CheckpointError, StateDictError } from '../errors';
+import { CheckpointError, ConfigError, StateDictError } from '../errors';
 import { UsageError } from './args';
-import { ConfigError } from './train-config';
 
 /** A file or folder the command was told to write cannot be written (--out naming a file, no permission). */
 export class OutputError extends Error {
@@ -16,8 +15,8 @@ export class OutputError extends Error {
 
 /** The errors that are the input's fault rather than vitorch's. */
 export function isInputError(error: unknown): error is Error {
-  return error instanceof ConfigError || error instanceof DataError || error instanceof CheckpointError ||
-    error instanceof StateDictError || error instanceof OutputError;
+  return error instanceof ConfigError || error instanceof DataError ||
+    error instanceof CheckpointError || error instanceof StateDictError || error instanceof OutputError;
 }
 
 /** Runs a command's body, turning its UsageError into exit 2 and its input errors into exit 1, each as one

@@ -12,7 +12,7 @@ import { handleShutdownSignals } from '../server/lifecycle';
 import type { ServerOptions } from '../server/options';
 import type { ModelDType } from '../model';
 import type { Device } from '../tensor';
-import { numberFlag, parseArgs, stringFlag, UsageError } from './args';
+import { integerFlag, numberFlag, parseArgs, stringFlag, UsageError } from './args';
 import { runCommand } from './run-command';
 
 export const SERVE_USAGE = 'usage: vitorch serve [--weights FILE --config FILE] [--host 127.0.0.1] [--port 8000] ' +
@@ -24,11 +24,8 @@ const VALUED = ['weights', 'config', 'host', 'port', 'model-name', 'max-batch', 
 
 export async function serveCommand(args: string[]): Promise<number> {
   return runCommand('serve', SERVE_USAGE, async () => {
-    const parsed = parseArgs(args, VALUED, []);
-    const extra = [...Object.keys(parsed.overrides), ...parsed.positional];
-    if (extra.length > 0) throw new UsageError(`unexpected argument ${extra[0]}`);
-    const integer = (name: string, min: number) =>
-      numberFlag(parsed, name, (n) => Number.isInteger(n) && n >= min, min === 0 ? 'a non-negative integer' : 'a positive integer');
+    const parsed = parseArgs(args, VALUED, [], { overrides: false, positionals: false });
+    const integer = (name: string, min: number) => integerFlag(parsed, name, min);
     const port = numberFlag(parsed, 'port', (n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'a port number (0 for any free port)') ?? 8000;
     const host = stringFlag(parsed, 'host') ?? '127.0.0.1';
     const gracePeriodMs = integer('grace-period-ms', 0) ?? 30_000;

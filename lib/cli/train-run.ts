@@ -6,10 +6,11 @@ import type { Dataset } from '../data/dataset';
 import { VisionTransformer } from '../model';
 import { setNumThreads } from '../runtime';
 import { manualSeed } from '../train/autograd';
-import { seedLearningRates } from '../train/lr-scaling';
-import { adam, adamw, Optimizer, seedParameterGroups, sgd } from '../train/optimizer';
-import { seedCos, seedStep, warmupCosine } from '../train/schedule';
+import { batchScaledLearningRates } from '../train/lr-scaling';
+import { adam, adamw, decayWeightsOnlyGroups, Optimizer, sgd } from '../train/optimizer';
+import { quadraticWarmupCosine, stepDecay, warmupCosine } from '../train/schedule';
 import { EpochBatches, EpochSchedule, FitOptions, Trainer } from '../train/trainer';
+import { expected } from '../validate';
 import { datasetFrom } from './datasets';
 import type { TrainConfig } from './train-config';
 
@@ -30,7 +31,7 @@ export interface TrainingRun {
 export function learningRates(config: TrainConfig, batchSize: number): { lr: number; minLr: number } {
   const t = config.train;
   if (t.lrScaling === 'none') return { lr: t.lr, minLr: t.minLr };
-  return seedLearningRates({ optimizer: t.optimizer.kind, batchSize, initLr: t.lr, minLr: t.minLr });
+  return batchScaledLearningRates({ optimizer: t.optimizer.kind, batchSize, initLr: t.lr, minLr: t.minLr });
 }
 
 export function scheduleFor(config: TrainConfig, batchSize: number): EpochSchedule {
@@ -38,8 +39,8 @@ export function scheduleFor(config: TrainConfig, batchSize: number): EpochSchedu
   const total = config.train.epochs;
   const s = config.train.schedule;
   switch (s.kind) {
-    case 'seed-cos': return seedCos({ lr, minLr, total });
-    case 'seed-step': return seedStep({ lr, minLr, total });
+    case 'quadratic-warmup-cosine': return quadraticWarmupCosine({ lr, minLr, total });
+    case 'step-decay': return stepDecay({ lr, minLr, total });
     case 'warmup-cosine': return warmupCosine({ lr, minLr, total, warmup: s.warmup, warmupStartLr: s.warmupStartLr, warmupPrefix: true });
     case 'constant': return { lrAt: () => lr };
   }
@@ -48,7 +49,7 @@ export function scheduleFor(config: TrainConfig, batchSize: number): EpochSchedu
 function buildOptimizer(config: TrainConfig, model: VisionTransformer): Optimizer {
   const o = config.train.optimizer;
   const lr = learningRates(config, config.train.freezeEpochs > 0 ? config.train.freezeBatchSize : config.train.batchSize).lr;
-  const groups = o.decayWeightsOnly ? seedParameterGroups(model) : undefined;
+  const groups = o.decayWeightsOnly ? decayWeightsOnlyGroups(model) : undefined;
   if (o.kind === 'sgd') return sgd(model, { lr, momentum: o.momentum, nesterov: o.nesterov, weightDecay: o.weightDecay, groups });
   const options = { lr, betas: o.betas, weightDecay: o.weightDecay, groups };
   return o.kind === 'adam' ? adam(model, options) : adamw(model, options);
@@ -63,10 +64,12 @@ export interface BuildOptions {
 
 export async function buildTrainingRun(config: TrainConfig, options: BuildOptions = {}): Promise<TrainingRun> {
   const t = config.train;
+  const trainSource = config.data.train;
+  if (trainSource === null) throw new RangeError(expected('a data source to train on', 'data.train', null));
   if (t.threads !== null) setNumThreads(t.threads);
   manualSeed(t.seed);
   const [trainSet, valSet] = await Promise.all([
-    datasetFrom(config.data.train, config.preprocess, config.augment, config.classes),
+    datasetFrom(trainSource, config.preprocess, config.augment, config.classes),
     config.data.val ? datasetFrom(config.data.val, config.preprocess, config.augment, config.classes) : Promise.resolve(null),
   ]);
   const model = new VisionTransformer(config.model);
@@ -87,7 +90,7 @@ export async function buildTrainingRun(config: TrainConfig, options: BuildOption
   const loaderFor = (batchSize: number) => {
     let loader = trainLoader.get(batchSize);
     if (!loader) {
-      // The seed drops the last incomplete batch in training.
+      // The article's train.py drops the last incomplete batch in training.
       loader = new BatchLoader(trainSet, { batchSize, shuffle: true, dropLast: true, seed: t.seed, augment: true, prefetch: t.prefetch });
       trainLoader.set(batchSize, loader);
     }

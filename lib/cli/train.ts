@@ -1,9 +1,9 @@
 // `vitorch train --config FILE --save-dir DIR [--time-limit MINUTES] [--resume DIR] [--weights FILE]
 //  [--skip-unknown-globals] [--<config.key> VALUE ...]`
 //
-// Trains as the seed's train.py does and writes what it writes, into DIR: last_epoch_weights.pth after every
+// Trains as the article's train.py does and writes what it writes, into DIR: last_epoch_weights.pth after every
 // epoch, best_epoch_weights.pth when the validation loss is the lowest so far, ep%03d-loss%.3f-val_loss%.3f.pth
-// every savePeriod epochs (state dicts that torch.load and the seed's model read), plus config.json (the resolved
+// every savePeriod epochs (state dicts that torch.load and the article's model read), plus config.json (the resolved
 // config: model, class names, preprocessing as numbers), training_state.pt (weights, optimizer, random state and
 // the position, for --resume), curves.csv and curves.svg. Ctrl-C, SIGTERM and --time-limit finish the running
 // step, save the training state and exit 0; a second signal exits at once.
@@ -11,14 +11,15 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { CheckpointError, StateDictError } from '../errors';
 import { DataError } from '../data/errors';
-import { confusion, confusionCsv, perClassCsv } from '../report/confusion';
-import { confusionSvg } from '../report/confusion-svg';
+import { writeFileAtomicSync } from '../atomic-write';
+import { confusion } from '../report/confusion';
+import { writeConfusionFiles } from '../report/confusion-files';
 import { EpochRecord, writeCurvesCsv } from '../report/curves';
 import { curvesSvg } from '../report/curves-svg';
-import type { EpochTotals, Evaluation } from '../train/trainer';
+import type { EpochTotals } from '../train/trainer';
 import { numberFlag, parseArgs, stringFlag, UsageError } from './args';
 import { createProgressReporter } from './progress';
-import { ConfigError, loadTrainConfig, TrainConfig } from './train-config';
+import { ConfigError, loadTrainConfig, TrainConfig, trainingData } from './train-config';
 import { buildTrainingRun } from './train-run';
 
 export const TRAIN_USAGE = 'usage: vitorch train --config FILE --save-dir DIR [--time-limit MINUTES] [--resume DIR] ' +
@@ -37,30 +38,15 @@ export interface ResumePoint {
   totals?: EpochTotals;
 }
 
-function writeAtomically(file: string, text: string): void {
-  const partial = `${file}.partial`;
-  fs.writeFileSync(partial, text);
-  fs.renameSync(partial, file);
-}
-
 export function checkpointName(epoch: number, loss: number, valLoss: number): string {
   const f = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : 'nan');
   return `ep${String(epoch).padStart(3, '0')}-loss${f(loss)}-val_loss${f(valLoss)}.pth`;
 }
 
-/** The confusion matrix of a validation pass as CSVs and a picture. */
-export function writeEvaluationReport(dir: string, evaluation: Evaluation, classes: string[], title: string): void {
-  const c = confusion(evaluation.labels, evaluation.predictions, classes);
-  writeAtomically(path.join(dir, 'confusion.csv'), confusionCsv(c));
-  writeAtomically(path.join(dir, 'per_class.csv'), perClassCsv(c));
-  writeAtomically(path.join(dir, 'confusion.svg'), confusionSvg(c, { title }));
-}
-
 export async function trainCommand(args: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs(args, ['config', 'save-dir', 'time-limit', 'resume', 'weights'], ['skip-unknown-globals']);
-    if (parsed.positional.length > 0) throw new UsageError(`unexpected argument '${parsed.positional[0]}'`);
+    parsed = parseArgs(args, ['config', 'save-dir', 'time-limit', 'resume', 'weights'], ['skip-unknown-globals'], { positionals: false });
   } catch (error) {
     console.error(`vitorch train: ${(error as Error).message}\n${TRAIN_USAGE}`);
     return 2;
@@ -99,6 +85,7 @@ interface TrainFlags {
 
 async function train(configFile: string, saveDir: string, overrides: Record<string, unknown>, flags: TrainFlags): Promise<number> {
   const config: TrainConfig = await loadTrainConfig(configFile, overrides);
+  trainingData(config, configFile);
   const run = await buildTrainingRun(config, { weights: flags.weights, skipUnknownGlobals: flags.skipUnknownGlobals });
   const reporter = createProgressReporter();
   for (const note of run.notes) reporter.message(`note: ${note}`);
@@ -114,7 +101,7 @@ async function train(configFile: string, saveDir: string, overrides: Record<stri
   // not decode) must not replace the config.json that describes the weights already in saveDir.
   let configSaved = false;
   const saveConfig = () => {
-    if (!configSaved) writeAtomically(path.join(saveDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+    if (!configSaved) writeFileAtomicSync(path.join(saveDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
     configSaved = true;
   };
 
@@ -173,8 +160,10 @@ async function train(configFile: string, saveDir: string, overrides: Record<stri
           await run.model.saveStateDictAsync(path.join(saveDir, checkpointName(event.epoch + 1, event.loss, valLoss)));
         }
         writeCurvesCsv(path.join(saveDir, 'curves.csv'), history);
-        writeAtomically(path.join(saveDir, 'curves.svg'), curvesSvg(history, { title: `vitorch train: ${path.basename(configFile)}` }));
-        if (v) writeEvaluationReport(saveDir, v, config.classes, `validation after epoch ${event.epoch + 1}`);
+        writeFileAtomicSync(path.join(saveDir, 'curves.svg'), curvesSvg(history, { title: `vitorch train: ${path.basename(configFile)}` }));
+        if (v) {
+          writeConfusionFiles(saveDir, confusion(v.labels, v.predictions, config.classes), `validation after epoch ${event.epoch + 1}`);
+        }
         await run.trainer.saveState(path.join(saveDir, TRAINING_STATE), state(event.epoch + 1, 0));
         reporter.epochEnd({
           loss: event.loss, accuracy: event.accuracy, lr: event.lr, imagesPerSecond: event.imagesPerSecond,

@@ -8,6 +8,7 @@
 // extensions are matched case-insensitively and include .webp; files are listed in sorted order, not readdir's.
 import * as fs from 'fs';
 import * as path from 'path';
+import { writeFileAtomic } from '../atomic-write';
 import { DataError, dataError } from './errors';
 import { rejectUnknownKeys, requireObject, requireString } from '../validate';
 
@@ -185,14 +186,11 @@ export async function annotate(dir: string, options: AnnotateOptions = {}): Prom
   return { classes, classesFile, files, counts, skipped };
 }
 
-/** Write then rename, so an interrupted run never leaves a half-written annotation file behind. */
+/** An interrupted run never leaves a half-written annotation file behind. */
 async function writeAtomically(file: string, text: string): Promise<void> {
-  const temporary = `${file}.${process.pid}.tmp`;
   try {
-    await fs.promises.writeFile(temporary, text, 'utf8');
-    await fs.promises.rename(temporary, file);
+    await writeFileAtomic(file, text);
   } catch (error) {
-    await fs.promises.rm(temporary, { force: true });
     throw new DataError(`${file}: cannot write: ${(error as Error).message}`, file);
   }
 }

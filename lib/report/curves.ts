@@ -1,7 +1,7 @@
 // The training curves: one record per finished epoch, the data behind the CSV report and the curves SVG.
 // Accuracies are fractions in [0, 1] (the SVG shows them as percent); a value a run did not measure (no
 // validation set, say) is left out, and the CSV leaves its field empty.
-import * as fs from 'fs';
+import { writeFileAtomicSync } from '../atomic-write';
 import { formatCsv, parseCsv } from './csv';
 import { expected } from '../validate';
 
@@ -78,8 +78,5 @@ export function curvesFromCsv(text: string): EpochRecord[] {
 
 /** Writes the curves CSV to a file (whole, each time: a run killed mid-write leaves the previous epoch's file). */
 export function writeCurvesCsv(file: string, records: readonly EpochRecord[]): void {
-  const text = curvesToCsv(records);
-  const partial = `${file}.partial`;
-  fs.writeFileSync(partial, text);
-  fs.renameSync(partial, file);
+  writeFileAtomicSync(file, curvesToCsv(records));
 }

@@ -17,12 +17,28 @@ import { CancelledError, DeadlineError, QueueFullError, UnavailableError } from 
  *  end to end in the same order, the same number of values for every sample. */
 export type BatchRunner<Input = Float32Array> = (inputs: Input[], samples: number) => Promise<Float32Array>;
 
+/** The time and timers the batcher uses: the real ones unless a test hands it its own. */
+export interface BatcherClock {
+  /** Milliseconds, monotonic. */
+  now(): number;
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(timer: unknown): void;
+}
+
+const REAL_CLOCK: BatcherClock = {
+  now: () => performance.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (timer) => clearTimeout(timer as NodeJS.Timeout),
+};
+
 export interface BatcherOptions<Input = Float32Array> {
   maxBatch: number;
   maxDelayMs: number;
   maxQueue: number;
   run: BatchRunner<Input>;
   observer?: BatcherObserver;
+  /** Default: performance.now() and the global timers. */
+  clock?: BatcherClock;
 }
 
 /** What the batcher reports as it works (metrics.ts counts it). */
@@ -50,7 +66,7 @@ interface Entry<Input> {
   timeoutMs: number;
   resolve(result: BatchResult): void;
   reject(error: Error): void;
-  deadlineTimer?: NodeJS.Timeout;
+  deadlineTimer?: unknown;
   signal?: AbortSignal;
   onAbort?: () => void;
 }
@@ -59,12 +75,16 @@ export class Batcher<Input = Float32Array> {
   private readonly queue: Entry<Input>[] = [];
   private queuedSamples = 0;
   private running: Promise<void> | null = null;
-  private delayTimer: NodeJS.Timeout | null = null;
+  private delayTimer: unknown = null;
   private closed = false;
   private flushing = false;
   private idleWaiters: (() => void)[] = [];
 
-  constructor(private readonly options: BatcherOptions<Input>) {}
+  private readonly clock: BatcherClock;
+
+  constructor(private readonly options: BatcherOptions<Input>) {
+    this.clock = options.clock ?? REAL_CLOCK;
+  }
 
   get depth(): number { return this.queue.length; }
   /** True when the next submit would be refused with QueueFullError. */
@@ -83,8 +103,8 @@ export class Batcher<Input = Float32Array> {
     if (this.full) return Promise.reject(this.queueFullError());
     if (signal?.aborted) return Promise.reject(new CancelledError());
     return new Promise<BatchResult>((resolve, reject) => {
-      const entry: Entry<Input> = { input, samples, enqueuedAt: performance.now(), timeoutMs, resolve, reject, signal };
-      entry.deadlineTimer = setTimeout(() => this.remove(entry, new DeadlineError(timeoutMs)), timeoutMs);
+      const entry: Entry<Input> = { input, samples, enqueuedAt: this.clock.now(), timeoutMs, resolve, reject, signal };
+      entry.deadlineTimer = this.clock.setTimeout(() => this.remove(entry, new DeadlineError(timeoutMs)), timeoutMs);
       if (signal) {
         entry.onAbort = () => this.remove(entry, new CancelledError());
         signal.addEventListener('abort', entry.onAbort, { once: true });
@@ -105,8 +125,8 @@ export class Batcher<Input = Float32Array> {
   /** Refuses new requests; resolves once every queued request has been run (or dropped) and the last batch is done. */
   close(): Promise<void> {
     this.closed = true;
-    if (this.delayTimer) {
-      clearTimeout(this.delayTimer);
+    if (this.delayTimer !== null) {
+      this.clock.clearTimeout(this.delayTimer);
       this.delayTimer = null;
     }
     if (!this.running && this.queue.length > 0) this.startBatch();
@@ -120,9 +140,9 @@ export class Batcher<Input = Float32Array> {
       this.startBatch();
       return;
     }
-    if (this.delayTimer) return;
-    const waited = performance.now() - this.queue[0].enqueuedAt;
-    this.delayTimer = setTimeout(() => {
+    if (this.delayTimer !== null) return;
+    const waited = this.clock.now() - this.queue[0].enqueuedAt;
+    this.delayTimer = this.clock.setTimeout(() => {
       this.delayTimer = null;
       if (!this.running && this.queue.length > 0) this.startBatch();
     }, Math.max(0, this.options.maxDelayMs - waited));
@@ -130,8 +150,8 @@ export class Batcher<Input = Float32Array> {
 
   /** Takes requests oldest first while they fit in maxBatch samples (the first always fits: routes refuse larger). */
   private startBatch(): void {
-    if (this.delayTimer) {
-      clearTimeout(this.delayTimer);
+    if (this.delayTimer !== null) {
+      this.clock.clearTimeout(this.delayTimer);
       this.delayTimer = null;
     }
     const taken: Entry<Input>[] = [];
@@ -148,7 +168,7 @@ export class Batcher<Input = Float32Array> {
   }
 
   private async runBatch(entries: Entry<Input>[], samples: number): Promise<void> {
-    const started = performance.now();
+    const started = this.clock.now();
     const queueSeconds = entries.map((e) => (started - e.enqueuedAt) / 1000);
     for (const seconds of queueSeconds) this.options.observer?.queued?.(seconds);
     let output: Float32Array = new Float32Array(0);
@@ -158,7 +178,7 @@ export class Batcher<Input = Float32Array> {
     } catch (error) {
       failure = { error: error as Error };
     }
-    const computeSeconds = (performance.now() - started) / 1000;
+    const computeSeconds = (this.clock.now() - started) / 1000;
     // The model is free. Requests that waited while it was busy go in first, so the compute threads do not wait
     // while this batch's answers are built and sent.
     this.running = null;
@@ -191,7 +211,7 @@ export class Batcher<Input = Float32Array> {
   }
 
   private detach(entry: Entry<Input>): void {
-    if (entry.deadlineTimer) clearTimeout(entry.deadlineTimer);
+    if (entry.deadlineTimer !== undefined) this.clock.clearTimeout(entry.deadlineTimer);
     if (entry.signal && entry.onAbort) entry.signal.removeEventListener('abort', entry.onAbort);
   }
 }

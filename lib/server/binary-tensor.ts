@@ -59,6 +59,18 @@ export class BinaryReader {
   }
 }
 
+/** FP32 values left in the request body's bytes (little-endian, any alignment): ServedModel.toInput makes the
+ *  tensor straight from them, so the only copy on the event loop is the one into the tensor. */
+export interface Float32Bytes {
+  readonly littleEndianFloat32: Uint8Array;
+}
+
+/** A binary FP32 tensor's data, copied nowhere yet where the host is little-endian; a big-endian host gets the
+ *  values converted (float32FromBytes). */
+export function float32Data(bytes: Buffer): Float32Bytes | Float32Array {
+  return LITTLE_ENDIAN ? { littleEndianFloat32: bytes } : float32FromBytes(bytes);
+}
+
 /** Little-endian float32 values of `bytes` (a copy, so the result is aligned whatever the body's offset). */
 export function float32FromBytes(bytes: Buffer): Float32Array {
   const out = new Float32Array(bytes.length / 4);

@@ -9,7 +9,7 @@ import { softmaxRows, topK } from '../top-classes';
 import { describe } from '../validate';
 import { BadRequestError, UnsupportedMediaTypeError } from './errors';
 import type { ResolvedServerOptions } from './options';
-import { submitWithDisconnect } from './v2-routes';
+import { submitWithDisconnect } from './submit';
 
 const IMAGE_TYPES = new Set(['image/jpeg', 'image/jpg', 'image/png', 'image/webp', 'application/octet-stream']);
 const DEFAULT_K = 5;

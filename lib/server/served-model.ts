@@ -5,8 +5,10 @@ import { Classifier, ClassifierConfig, defaultModelDir, loadClassifier, preproce
 import type { Preprocessor } from '../data/preprocess';
 import { vitAsync } from '../model';
 import type { ModelDType, VisionTransformer } from '../model';
-import { tensor } from '../tensor';
-import type { Device, Tensor } from '../tensor';
+import { binding } from '../binding';
+import { Tensor, tensor } from '../tensor';
+import type { Device } from '../tensor';
+import type { Float32Bytes } from './binary-tensor';
 
 export interface ModelSource {
   weights?: string;
@@ -82,11 +84,20 @@ export class ServedModel {
   get device(): string { return this.model.device; }
 
   /** One request's input as a tensor of the model's dtype and device, made as the request arrives: a batch of
-   *  them then goes to forward() without another copy on the event loop. */
-  toInput(values: Float32Array, samples: number): Tensor {
+   *  them then goes to forward() without another copy on the event loop. Binary request data is copied once,
+   *  from the body's bytes into the tensor. */
+  toInput(values: Float32Array | Float32Bytes, samples: number): Tensor {
     const dtype = this.model.dtype === 'float32' ? undefined : this.model.dtype as ModelDType;
     const device = this.model.device === 'cpu' ? undefined : this.model.device as Device;
-    return tensor(values, [samples, ...this.sampleShape], { dtype, device });
+    const shape = [samples, ...this.sampleShape];
+    if (values instanceof Float32Array) return tensor(values, shape, { dtype, device });
+    let native = binding.tensorFromTypedArray(values.littleEndianFloat32, shape, 'float32', dtype);
+    if (device !== undefined) {
+      const moved = native.to(device, null);
+      native.dispose();
+      native = moved;
+    }
+    return new Tensor(native);
   }
 
   /** Logits (float32 whatever the weights' dtype) of a batch of toInput() tensors, in their order: they are joined

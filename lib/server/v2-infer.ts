@@ -4,7 +4,8 @@
 // and the request-level parameters this server honours (`binary_data_output`, and `timeout` in microseconds as
 // Triton's clients send it). Anything that does not fit is a BadRequestError naming what was expected and received.
 import { describe } from '../validate';
-import { BinaryReader, bytesElementsToBuffer, float32FromBytes, float32ToBytes, joinBody, SplitBody } from './binary-tensor';
+import { BinaryReader, bytesElementsToBuffer, float32Data, float32ToBytes, joinBody } from './binary-tensor';
+import type { Float32Bytes, SplitBody } from './binary-tensor';
 import { BadRequestError } from './errors';
 import type { ServedModel } from './served-model';
 
@@ -13,7 +14,8 @@ export const OUTPUT_NAME = 'logits';
 
 export interface InferRequest {
   id?: string;
-  input: Float32Array;
+  /** JSON data as float32 values, or binary data still in the body (ServedModel.toInput takes either). */
+  input: Float32Array | Float32Bytes;
   samples: number;
   /** The caller's own deadline for the queue, if it set the `timeout` parameter. */
   timeoutMs?: number;
@@ -99,7 +101,9 @@ export function parseInferRequest(body: SplitBody, model: ServedModel, maxBatch:
   return { id: request.id as string | undefined, input, samples, timeoutMs, output: { binary, classification } };
 }
 
-function readInput(tensor: unknown, model: ServedModel, maxBatch: number, reader: BinaryReader): { input: Float32Array; samples: number } {
+function readInput(
+  tensor: unknown, model: ServedModel, maxBatch: number, reader: BinaryReader,
+): { input: Float32Array | Float32Bytes; samples: number } {
   if (!isObject(tensor)) throw new BadRequestError(`expected an input tensor object, received ${describe(tensor)}`);
   if (tensor.name !== INPUT_NAME) {
     throw new BadRequestError(`unknown input ${nameText(tensor.name)}: the model's input is '${INPUT_NAME}'`);
@@ -132,7 +136,7 @@ function readInput(tensor: unknown, model: ServedModel, maxBatch: number, reader
     if (size !== count * 4) {
       throw new BadRequestError(`expected binary_data_size ${count * 4} (FP32 ${shapeText(shape)}) for input '${INPUT_NAME}', received ${size}`);
     }
-    return { input: float32FromBytes(reader.take(size, INPUT_NAME)), samples };
+    return { input: float32Data(reader.take(size, INPUT_NAME)), samples };
   }
   if (tensor.data === undefined) {
     throw new BadRequestError(`input '${INPUT_NAME}' has no data: expected data or parameters.binary_data_size`);

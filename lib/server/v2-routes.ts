@@ -4,12 +4,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Tensor } from '../tensor';
-import type { Batcher, BatchResult } from './batcher';
 import { HEADER_LENGTH, splitBody } from './binary-tensor';
-import { CancelledError, NotFoundError } from './errors';
+import { NotFoundError } from './errors';
 import type { ResolvedServerOptions } from './options';
 import type { ServedModel } from './served-model';
+import { submitWithDisconnect } from './submit';
 import { buildInferResponse, INPUT_NAME, OUTPUT_NAME, parseInferRequest } from './v2-infer';
 
 export const SERVER_NAME = 'vitorch';
@@ -93,20 +92,6 @@ export function registerV2Routes(app: FastifyInstance, options: ResolvedServerOp
     if (response.headerLength !== undefined) reply.header('Inference-Header-Content-Length', response.headerLength);
     return response.body;
   }
-}
-
-/** Submits to the batcher with an AbortSignal that fires when the client's connection closes before the answer. */
-export function submitWithDisconnect(
-  batcher: Batcher<Tensor>, input: Tensor, samples: number, timeoutMs: number,
-  request: FastifyRequest, reply: FastifyReply,
-): Promise<BatchResult> {
-  const controller = new AbortController();
-  const onClose = () => { if (!reply.raw.writableEnded) controller.abort(); };
-  reply.raw.on('close', onClose);
-  return batcher.submit(input, samples, timeoutMs, controller.signal).catch((error: Error) => {
-    if (error instanceof CancelledError) request.outcome = 'cancelled';
-    throw error;
-  }).finally(() => reply.raw.off('close', onClose));
 }
 
 /** Triton's model configuration (its ModelConfig message as JSON): dims exclude the batch dimension. */

@@ -1,14 +1,15 @@
 // Optimizers over a VisionTransformer's parameters: libtorch's own torch::optim SGD, Adam and AdamW (vitorch writes
 // no update rule of its own), with parameter groups named by state_dict key, a learning rate the schedules set, and
-// gradient clipping. Defaults are the seed repository's (train.py): SGD momentum 0.9 with Nesterov and no weight
-// decay at 1e-2, Adam at 1e-3 with betas (0.9, 0.999) and weight decay 5e-4.
+// gradient clipping. Defaults: OPTIMIZER_DEFAULTS (./optimizer-defaults, the one table the CLI's config reads too).
 import { NativeOptimizerSpec } from '../binding';
 import { VisionTransformer } from '../model';
+import { OPTIMIZER_DEFAULTS, OptimizerKind } from './optimizer-defaults';
 import {
   expected, rejectUnknownKeys, requireBoolean, requireNumber, requireObject, requireString,
 } from '../validate';
 
-export type OptimizerKind = 'sgd' | 'adam' | 'adamw';
+export { OPTIMIZER_DEFAULTS };
+export type { OptimizerKind };
 
 export interface ParameterGroup {
   /** state_dict keys of the parameters in this group. A parameter in no group is not optimized. */
@@ -22,7 +23,7 @@ export interface ParameterGroup {
 interface CommonOptions {
   lr?: number;
   weightDecay?: number;
-  /** Default: one group of every parameter. See seedParameterGroups() for decay on weights only. */
+  /** Default: one group of every parameter. See decayWeightsOnlyGroups() for decay on weights only. */
   groups?: ParameterGroup[];
 }
 
@@ -40,13 +41,6 @@ export interface AdamOptions extends CommonOptions {
    *  about 3x faster on large models. Default true; false runs torch::optim's step. */
   fused?: boolean;
 }
-
-/** The seed's defaults for SGD and Adam; AdamW (not in the seed) gets Adam's learning rate and timm's ViT decay. */
-export const OPTIMIZER_DEFAULTS = {
-  sgd: { lr: 1e-2, momentum: 0.9, dampening: 0, nesterov: true, weightDecay: 0 },
-  adam: { lr: 1e-3, betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 5e-4, amsgrad: false, fused: true },
-  adamw: { lr: 1e-3, betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 0.05, amsgrad: false, fused: true },
-} as const;
 
 const nonNegative = (value: unknown, argument: string) =>
   requireNumber(value, argument, (n) => n >= 0, 'a non-negative number');
@@ -75,9 +69,9 @@ function validateGroups(value: unknown, model: VisionTransformer): NativeOptimiz
   });
 }
 
-/** Two groups as timm and most ViT recipes make them: weight decay on the weight matrices and kernels, none on
- *  biases, LayerNorm parameters, cls_token and pos_embed. */
-export function seedParameterGroups(model: VisionTransformer, weightDecay?: number): ParameterGroup[] {
+/** Two groups as timm (param_groups_weight_decay) and most ViT recipes make them: weight decay on the weight matrices
+ *  and kernels, none on biases, LayerNorm parameters, cls_token and pos_embed. (The article decays every parameter.) */
+export function decayWeightsOnlyGroups(model: VisionTransformer, weightDecay?: number): ParameterGroup[] {
   const decay: string[] = [];
   const noDecay: string[] = [];
   for (const [name, tensor] of model.namedParameters()) {
@@ -117,7 +111,7 @@ function commonSpec(kind: OptimizerKind, model: VisionTransformer, o: Record<str
   };
 }
 
-/** libtorch's SGD; defaults the seed's (momentum 0.9, Nesterov, no weight decay, lr 1e-2). */
+/** libtorch's SGD; defaults OPTIMIZER_DEFAULTS.sgd, the article's (momentum 0.9, Nesterov, no weight decay, lr 1e-2). */
 export function sgd(model: VisionTransformer, options: SGDOptions = {}): Optimizer {
   const o = requireObject(options, 'sgd options');
   rejectUnknownKeys(o, ['lr', 'weightDecay', 'groups', 'momentum', 'dampening', 'nesterov'], 'sgd options');
@@ -149,13 +143,14 @@ function adamFamily(kind: 'adam' | 'adamw', model: VisionTransformer, options: A
   });
 }
 
-/** libtorch's Adam (L2 weight decay added to the gradient); defaults the seed's (lr 1e-3, betas (0.9, 0.999),
- *  weight decay 5e-4). */
+/** libtorch's Adam (L2 weight decay added to the gradient); defaults OPTIMIZER_DEFAULTS.adam, the article's (lr 1e-3,
+ *  betas (0.9, 0.999), weight decay 5e-4). */
 export function adam(model: VisionTransformer, options: AdamOptions = {}): Optimizer {
   return adamFamily('adam', model, options);
 }
 
-/** libtorch's AdamW (decoupled weight decay); lr 1e-3, betas (0.9, 0.999), weight decay 0.05 by default. */
+/** libtorch's AdamW (decoupled weight decay); defaults OPTIMIZER_DEFAULTS.adamw: lr 1e-3, betas (0.9, 0.999),
+ *  weight decay 0.05. */
 export function adamw(model: VisionTransformer, options: AdamOptions = {}): Optimizer {
   return adamFamily('adamw', model, options);
 }

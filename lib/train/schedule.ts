@@ -1,11 +1,12 @@
-// Learning-rate schedules as pure functions of the position: the seed's 'cos' and 'step' rules and timm's
-// warmup + cosine. No schedule holds state, so resuming a run needs only the position (as in PyTorch's
-// lr_scheduler.py, where a closed form of the step is the source of truth).
+// Learning-rate schedules as pure functions of the position: the article's 'cos' and 'step' rules (its utils/utils.py
+// get_lr_scheduler: quadraticWarmupCosine, stepDecay) and timm's warmup + cosine (warmupCosine). No schedule holds
+// state, so resuming a run needs only the position (as in PyTorch's lr_scheduler.py, where a closed form of the step
+// is the source of truth).
 //
-// Positions and units. An epoch schedule (unit 'epoch') is evaluated at the 0-based epoch index, as the seed does
-// once per epoch (set_optimizer_lr(optimizer, lr_scheduler_func, epoch)). `perStep(schedule, stepsPerEpoch)` turns
-// it into a per-step schedule (unit 'step') whose lrAt(step) is the epoch rule at the fractional epoch
-// step / stepsPerEpoch, so the curve is the same and the steps sample it finely; at every epoch boundary
+// Positions and units. An epoch schedule (unit 'epoch') is evaluated at the 0-based epoch index, as the article's
+// train.py does once per epoch (set_optimizer_lr(optimizer, lr_scheduler_func, epoch)). `perStep(schedule,
+// stepsPerEpoch)` turns it into a per-step schedule (unit 'step') whose lrAt(step) is the epoch rule at the
+// fractional epoch step / stepsPerEpoch, so the curve is the same and the steps sample it finely; at every epoch boundary
 // (step = k * stepsPerEpoch) it gives exactly the per-epoch value. warmupCosine is unit-agnostic, like timm's
 // scheduler: its warmup and total are counted in whatever unit it is declared with.
 import { expected, requireInteger, requireNumber, requireObject, rejectUnknownKeys } from '../validate';
@@ -13,7 +14,8 @@ import { expected, requireInteger, requireNumber, requireObject, rejectUnknownKe
 export type ScheduleUnit = 'epoch' | 'step';
 
 export interface Schedule {
-  /** Which rule this is: 'seedCos', 'seedStep', 'warmupCosine', or a per-step form 'perStep(seedCos)'. */
+  /** Which rule this is: 'quadraticWarmupCosine', 'stepDecay', 'warmupCosine', or a per-step form
+   *  'perStep(quadraticWarmupCosine)'. */
   readonly kind: string;
   /** What lrAt's position counts: the 0-based epoch index, or the 0-based global optimizer step. */
   readonly unit: ScheduleUnit;
@@ -21,26 +23,26 @@ export interface Schedule {
   lrAt(position: number): number;
 }
 
-export interface SeedCosOptions {
-  /** The peak learning rate (the seed's Init_lr_fit). */
+export interface QuadraticWarmupCosineOptions {
+  /** The peak learning rate (the article's Init_lr_fit). */
   lr: number;
-  /** The floor reached at the end of the cosine and held for the last epochs (the seed's Min_lr_fit). */
+  /** The floor reached at the end of the cosine and held for the last epochs (the article's Min_lr_fit). */
   minLr: number;
-  /** Total epochs T (the seed passes UnFreeze_Epoch). */
+  /** Total epochs T (the article passes UnFreeze_Epoch). */
   total: number;
-  /** Warmup length as a fraction of T, clamped to [1, 3] epochs (the seed's warmup_iters_ratio, 0.05). */
+  /** Warmup length as a fraction of T, clamped to [1, 3] epochs (the article's warmup_iters_ratio, 0.05). */
   warmupRatio?: number;
-  /** The warmup's starting lr as a fraction of lr, at least 1e-6 (the seed's warmup_lr_ratio, 0.1). */
+  /** The warmup's starting lr as a fraction of lr, at least 1e-6 (the article's warmup_lr_ratio, 0.1). */
   warmupLrRatio?: number;
   /** Length of the final flat stretch at minLr as a fraction of T, clamped to [1, 15] (no_aug_iter_ratio, 0.05). */
   noAugRatio?: number;
 }
 
-export interface SeedStepOptions {
+export interface StepDecayOptions {
   lr: number;
   minLr: number;
   total: number;
-  /** How many plateaus the run is cut into (the seed's step_num, 10); lr reaches minLr on the last one. */
+  /** How many plateaus the run is cut into (the article's step_num, 10); lr reaches minLr on the last one. */
   steps?: number;
 }
 
@@ -66,40 +68,41 @@ export interface WarmupCosineOptions {
   unit?: ScheduleUnit;
 }
 
-/** The seed's defaults for get_lr_scheduler's ratios and step count. */
-export const SEED_SCHEDULE_DEFAULTS = Object.freeze({
+/** The defaults of the article's get_lr_scheduler: the ratios of quadraticWarmupCosine, the steps of stepDecay. */
+export const SCHEDULE_DEFAULTS = Object.freeze({
   warmupRatio: 0.05,
   warmupLrRatio: 0.1,
   noAugRatio: 0.05,
   steps: 10,
 });
 
-const SEED_COS_KEYS = ['lr', 'minLr', 'total', 'warmupRatio', 'warmupLrRatio', 'noAugRatio'] as const;
-const SEED_STEP_KEYS = ['lr', 'minLr', 'total', 'steps'] as const;
+const QUADRATIC_WARMUP_COSINE_KEYS = ['lr', 'minLr', 'total', 'warmupRatio', 'warmupLrRatio', 'noAugRatio'] as const;
+const STEP_DECAY_KEYS = ['lr', 'minLr', 'total', 'steps'] as const;
 const WARMUP_COSINE_KEYS = ['lr', 'minLr', 'warmup', 'total', 'warmupStartLr', 'warmupPrefix', 'unit'] as const;
 
 /**
- * The seed's 'cos' rule (YOLOX-style): quadratic warmup over W = clamp(0.05 T, 1, 3) epochs from
+ * The article's 'cos' rule (YOLOX's yolox_warm_cos_lr): quadratic warmup over W = clamp(0.05 T, 1, 3) epochs from
  * s = max(0.1 lr, 1e-6), cosine from lr to minLr, then minLr for the last N = clamp(0.05 T, 1, 15) epochs.
- * Boundaries follow the seed: e <= W is warmup (so e = W gives lr), then e >= T - N is minLr, else cosine. For
+ * Boundaries follow the article: e <= W is warmup (so e = W gives lr), then e >= T - N is minLr, else cosine. For
  * small T the warmup wins over the flat end (T = 2: epochs 0 and 1 are s and lr) and the cosine never runs, so its
  * divisor T - W - N is only used when positive.
  */
-export function seedCos(options: SeedCosOptions): Schedule {
-  const o = requireObject(options, 'seedCos options');
-  rejectUnknownKeys(o, SEED_COS_KEYS, 'seedCos');
-  const { lr, minLr } = requireLrPair(o, 'seedCos');
-  const total = requirePositive(o.total, 'seedCos total');
-  const warmupRatio = requireRatio(o.warmupRatio ?? SEED_SCHEDULE_DEFAULTS.warmupRatio, 'seedCos warmupRatio');
-  const warmupLrRatio = requireRatio(o.warmupLrRatio ?? SEED_SCHEDULE_DEFAULTS.warmupLrRatio, 'seedCos warmupLrRatio');
-  const noAugRatio = requireRatio(o.noAugRatio ?? SEED_SCHEDULE_DEFAULTS.noAugRatio, 'seedCos noAugRatio');
+export function quadraticWarmupCosine(options: QuadraticWarmupCosineOptions): Schedule {
+  const o = requireObject(options, 'quadraticWarmupCosine options');
+  rejectUnknownKeys(o, QUADRATIC_WARMUP_COSINE_KEYS, 'quadraticWarmupCosine');
+  const { lr, minLr } = requireLrPair(o, 'quadraticWarmupCosine');
+  const total = requirePositive(o.total, 'quadraticWarmupCosine total');
+  const warmupRatio = requireRatio(o.warmupRatio ?? SCHEDULE_DEFAULTS.warmupRatio, 'quadraticWarmupCosine warmupRatio');
+  const warmupLrRatio = requireRatio(o.warmupLrRatio ?? SCHEDULE_DEFAULTS.warmupLrRatio,
+    'quadraticWarmupCosine warmupLrRatio');
+  const noAugRatio = requireRatio(o.noAugRatio ?? SCHEDULE_DEFAULTS.noAugRatio, 'quadraticWarmupCosine noAugRatio');
 
   const warmupEnd = Math.min(Math.max(warmupRatio * total, 1), 3);
   const warmupStart = Math.max(warmupLrRatio * lr, 1e-6);
   const flatEpochs = Math.min(Math.max(noAugRatio * total, 1), 15);
   const cosineLength = total - warmupEnd - flatEpochs;
 
-  return freeze('seedCos', 'epoch', (e) => {
+  return freeze('quadraticWarmupCosine', 'epoch', (e) => {
     if (e <= warmupEnd) return (lr - warmupStart) * (e / warmupEnd) ** 2 + warmupStart;
     if (e >= total - flatEpochs) return minLr;
     return minLr + 0.5 * (lr - minLr) * (1 + Math.cos((Math.PI * (e - warmupEnd)) / cosineLength));
@@ -107,26 +110,26 @@ export function seedCos(options: SeedCosOptions): Schedule {
 }
 
 /**
- * The seed's 'step' rule: `steps` equal plateaus of total / steps epochs, each decay_rate = (minLr / lr)^(1 / (steps
- * - 1)) times the one before, so the last plateau is at minLr. The seed raises "step_size must above 1." when a
+ * The article's 'step' rule: `steps` equal plateaus of total / steps epochs, each decay_rate = (minLr / lr)^(1 / (steps
+ * - 1)) times the one before, so the last plateau is at minLr. The article raises "step_size must above 1." when a
  * plateau would be shorter than one epoch; here that is a RangeError at construction rather than at the first call.
  */
-export function seedStep(options: SeedStepOptions): Schedule {
-  const o = requireObject(options, 'seedStep options');
-  rejectUnknownKeys(o, SEED_STEP_KEYS, 'seedStep');
-  const { lr, minLr } = requireLrPair(o, 'seedStep');
-  const total = requirePositive(o.total, 'seedStep total');
-  // steps = 1 would make the exponent 1 / 0 (a ZeroDivisionError in the seed).
-  const steps = requireInteger(o.steps ?? SEED_SCHEDULE_DEFAULTS.steps, 'seedStep steps', 2);
+export function stepDecay(options: StepDecayOptions): Schedule {
+  const o = requireObject(options, 'stepDecay options');
+  rejectUnknownKeys(o, STEP_DECAY_KEYS, 'stepDecay');
+  const { lr, minLr } = requireLrPair(o, 'stepDecay');
+  const total = requirePositive(o.total, 'stepDecay total');
+  // steps = 1 would make the exponent 1 / 0 (a ZeroDivisionError in the article's code).
+  const steps = requireInteger(o.steps ?? SCHEDULE_DEFAULTS.steps, 'stepDecay steps', 2);
   const stepSize = total / steps;
   if (stepSize < 1) {
     throw new RangeError(
-      `expected total / steps >= 1 (plateaus of at least one epoch; the seed's "step_size must above 1.") ` +
-        `for seedStep, received total ${total} / steps ${steps} = ${stepSize}`,
+      `expected total / steps >= 1 (plateaus of at least one epoch; the article's "step_size must above 1.") ` +
+        `for stepDecay, received total ${total} / steps ${steps} = ${stepSize}`,
     );
   }
   const decayRate = (minLr / lr) ** (1 / (steps - 1));
-  return freeze('seedStep', 'epoch', (e) => lr * decayRate ** floorDivide(e, stepSize));
+  return freeze('stepDecay', 'epoch', (e) => lr * decayRate ** floorDivide(e, stepSize));
 }
 
 /**
@@ -175,7 +178,7 @@ export function perStep(schedule: Schedule, stepsPerEpoch: number): Schedule {
 }
 
 /**
- * Python's float floor division, which the seed's `iters // step_size` uses: the floor of the exact quotient, not
+ * Python's float floor division, which the article's `iters // step_size` uses: the floor of the exact quotient, not
  * of the rounded one. They differ where a / b rounds up to an integer, e.g. 11 // 1.1 is 9 in Python while
  * Math.floor(11 / 1.1) is 10; the remainder (% is an exact fmod in JS) recovers the exact answer.
  */
@@ -207,7 +210,7 @@ function requireRatio(value: unknown, argument: string): number {
   return requireNumber(value, argument, (n) => n >= 0, 'a number >= 0');
 }
 
-// The seed does not check it, but minLr above lr turns both rules upside down (a rising "decay").
+// The article does not check it, but minLr above lr turns both rules upside down (a rising "decay").
 function requireLrPair(o: Record<string, unknown>, kind: string): { lr: number; minLr: number } {
   const lr = requirePositive(o.lr, `${kind} lr`);
   const minLr = requireNumber(o.minLr, `${kind} minLr`, (n) => n >= 0 && n <= lr, `a number in [0, lr = ${lr}]`);

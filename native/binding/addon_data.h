@@ -4,7 +4,11 @@
 
 #include <napi.h>
 
+#include <memory>
+
 namespace vitorch::binding {
+
+class SettleQueue;
 
 struct AddonData {
   Napi::FunctionReference tensor_constructor;
@@ -18,6 +22,8 @@ struct AddonData {
   Napi::FunctionReference checkpoint_error;
   Napi::FunctionReference state_dict_error;
   Napi::FunctionReference disposed_error;
+  // Where the compute thread settles asynchronous calls (binding/promise_worker.h); made by the first one.
+  std::shared_ptr<SettleQueue> settle_queue;
 };
 
 inline AddonData& addon_data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

@@ -1,4 +1,4 @@
-// The asynchronous model calls: each copies its inputs on the main thread, does the work on a pool thread under
+// The asynchronous model calls: each copies its inputs on the main thread, does the work on the compute thread under
 // the model's mutex, and builds its JS result on the main thread.
 #pragma once
 

@@ -119,26 +119,9 @@ void ModelWrap::require_idle(const char* action) const {
   }
 }
 
-Napi::Promise ModelWrap::schedule(PromiseWorker* worker) {
-  auto promise = worker->promise();
-  if (running_async_call_) {
-    waiting_calls_.push_back(worker);
-  } else {
-    running_async_call_ = true;
-    worker->Queue();
-  }
-  return promise;
-}
+Napi::Promise ModelWrap::schedule(PromiseWorker* worker) { return worker->start(); }
 
-void ModelWrap::end_async_call() {
-  --calls_in_flight_;
-  running_async_call_ = !waiting_calls_.empty();
-  if (running_async_call_) {
-    auto* next = waiting_calls_.front();
-    waiting_calls_.pop_front();
-    next->Queue();
-  }
-}
+void ModelWrap::end_async_call() { --calls_in_flight_; }
 
 Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
   return with_js_errors(info.Env(), [&]() -> Napi::Value {

@@ -1,18 +1,17 @@
 // NativeVisionTransformer: the JS handle of one model::VisionTransformer. lib/model.ts wraps it in the public
 // VisionTransformer class.
 //
-// Threading: forwardAsync and loadStateDictAsync on one model run one after another, in the order they were called
-// (their Promises settle in that order, and a forward called after loadStateDictAsync sees the new weights). Only
-// the running one occupies a libuv pool thread; the others wait in this wrap's queue, so a burst of calls cannot
-// starve the pool that fs and zlib also use. The running call holds the model's mutex; a synchronous forward made
-// meanwhile waits for it. Calls that change the model (train/eval, to, freezing, loading synchronously) are refused
-// with an error while asynchronous calls are queued or running, rather than blocking the event loop until they
-// finish. dispose() is always allowed: queued and running calls keep the weights alive until they settle.
+// Threading: forwardAsync and loadStateDictAsync run on the compute thread (runtime/compute_thread.h), in the order
+// they were called, whichever model they are for: their Promises settle in that order, and a forward called after
+// loadStateDictAsync sees the new weights. Queued calls wait in the compute thread's queue only, holding no thread;
+// each is settled from there on the main thread (binding/promise_worker.h). The running call holds the model's
+// mutex. Calls that change the model (train/eval, to, freezing, loading synchronously) are refused with an error
+// while asynchronous calls are queued or running, rather than blocking the event loop until they finish. dispose()
+// is always allowed: queued and running calls keep the weights alive until they settle.
 #pragma once
 
 #include <napi.h>
 
-#include <deque>
 #include <memory>
 #include <mutex>
 
@@ -37,9 +36,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 
   // Bookkeeping for asynchronous calls, used by the workers (main thread only).
   void begin_async_call() { ++calls_in_flight_; }
-  // Counts the call out and starts the next queued one.
   void end_async_call();
-  // Runs the worker now if nothing else on this model is running, else after the calls queued before it.
+  // Starts a worker for this model (a ModelWorker, which counts itself in and out): it runs after every call
+  // started before it.
   Napi::Promise schedule(PromiseWorker* worker);
   void refresh_memory_accounting();
 
@@ -73,8 +72,6 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 
   std::shared_ptr<SharedModel> shared_;
   int calls_in_flight_ = 0;
-  bool running_async_call_ = false;
-  std::deque<PromiseWorker*> waiting_calls_;
   int64_t accounted_bytes_ = 0;
 };
 

@@ -25,6 +25,11 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Value StopComputeThread(const Napi::CallbackInfo& info) {
+  runtime::stop_compute_thread();
+  return info.Env().Undefined();
+}
+
 Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), runtime::intra_op_threads());
 }
@@ -81,6 +86,7 @@ void register_runtime(Napi::Env env, Napi::Object exports) {
   exports.Set("releaseCpuCache", Napi::Function::New<ReleaseCpuCache>(env, "releaseCpuCache"));
   exports.Set("setNumThreads", Napi::Function::New<SetNumThreads>(env, "setNumThreads"));
   exports.Set("getNumThreads", Napi::Function::New<GetNumThreads>(env, "getNumThreads"));
+  exports.Set("stopComputeThread", Napi::Function::New<StopComputeThread>(env, "stopComputeThread"));
   exports.Set("cudaAvailable", Napi::Function::New<CudaAvailable>(env, "cudaAvailable"));
   exports.Set("cudaDeviceCount", Napi::Function::New<CudaDeviceCount>(env, "cudaDeviceCount"));
   exports.Set("libtorchVersion", Napi::String::New(env, TORCH_VERSION));

@@ -68,7 +68,10 @@ torch::Tensor tensor_from_typed_array(const Napi::TypedArray& array, const std::
   if (raw_half_bits && !(source_dtype == torch::kFloat16 || source_dtype == torch::kBFloat16)) {
     throw InvalidType("a Uint16Array holds float16 or bfloat16 bits: pass dtype 'float16' or 'bfloat16'");
   }
-  const auto read_as = raw_half_bits ? *source_dtype : natural_dtype(array_type);
+  // A Uint8Array with another source dtype holds that dtype's raw bytes in host order (a binary request's body):
+  // the tensor is made from them in one copy, whatever their alignment.
+  const bool raw_bytes = array_type == napi_uint8_array && source_dtype && *source_dtype != torch::kUInt8;
+  const auto read_as = raw_half_bits || raw_bytes ? *source_dtype : natural_dtype(array_type);
 
   int64_t numel = 1;
   for (auto size : shape) {
@@ -77,7 +80,14 @@ torch::Tensor tensor_from_typed_array(const Napi::TypedArray& array, const std::
     }
     numel *= size;
   }
-  if (static_cast<int64_t>(array.ElementLength()) != numel) {
+  if (raw_bytes) {
+    const auto element_size = static_cast<int64_t>(c10::elementSize(read_as));
+    if (static_cast<int64_t>(array.ByteLength()) != numel * element_size) {
+      throw InvalidValue("expected " + std::to_string(numel * element_size) + " bytes (" + std::to_string(numel) +
+                         " elements) for shape " + format_shape(shape) + ", received a Uint8Array of " +
+                         std::to_string(array.ByteLength()));
+    }
+  } else if (static_cast<int64_t>(array.ElementLength()) != numel) {
     throw InvalidValue("expected " + std::to_string(numel) + " elements for shape " + format_shape(shape) +
                        ", received a " + array_name(array_type) + " of " + std::to_string(array.ElementLength()));
   }

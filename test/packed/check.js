@@ -7,8 +7,17 @@ const path = require('path');
 
 const fixtures = process.argv[2];
 const v = require('vitorch');
-const { addonFiles, libtorch } = require('vitorch/dist/lib/binding');
 const installed = path.dirname(require.resolve('vitorch/package.json'));
+// Internals are not exported (package.json "exports"): the binding is reached by its path, the same module instance.
+const { addonFiles, libtorch } = require(path.join(installed, 'dist', 'lib', 'binding.js'));
+// The root leaves the server's dependencies unloaded; 'vitorch/server' is its own entry.
+const serverModules = () => Object.keys(require.cache).filter((file) => /[\\/]node_modules[\\/](fastify|pino|prom-client)[\\/]/.test(file));
+if (serverModules().length > 0) throw new Error(`require('vitorch') loaded ${serverModules()[0]}`);
+if (typeof require('vitorch/server').createServer !== 'function') throw new Error("require('vitorch/server') has no createServer");
+if (serverModules().length === 0) throw new Error("require('vitorch/server') did not load fastify");
+let deep = null;
+try { require('vitorch/dist/lib/binding'); } catch (error) { deep = error.code; }
+if (deep !== 'ERR_PACKAGE_PATH_NOT_EXPORTED') throw new Error(`a deep import of vitorch's internals resolved (${deep})`);
 if (!addonFiles.addon.startsWith(path.join(installed, 'prebuilds') + path.sep)) {
   throw new Error(`expected the prebuilt addon under ${installed}/prebuilds, loaded ${addonFiles.addon}`);
 }
