@@ -16,7 +16,7 @@ import * as path from 'path';
 import { createInterface } from 'readline';
 import type { Readable, Writable } from 'stream';
 import {
-  adamw, crossEntropy, getNumThreads, libtorchVersion, manualSeed, Optimizer, setNumThreads, tensor, Tensor, Trainer, vit,
+  adamw, crossEntropy, getNumThreads, libtorchVersion, manualSeed, setNumThreads, tensor, Tensor, Trainer, vit,
   VisionTransformer,
 } from '../lib';
 import type { VisionTransformerOptions } from '../lib';
@@ -198,7 +198,7 @@ function vitorchContestant(name: string, trainer: Trainer, images: Tensor, label
 /** The same step through vitorch's autograd API on the calling (main) thread, to tell the step's own cost from
  *  where it runs (a diagnostic: it blocks the event loop). In this process the libuv thread has run libtorch work too,
  *  so libgomp keeps a thread team for each; see bench/README.md for what that costs. */
-function mainThreadContestant(name: string, model: VisionTransformer, optimizer: Optimizer, images: Tensor,
+function mainThreadContestant(name: string, model: VisionTransformer, trainer: Trainer, images: Tensor,
   labels: Tensor): Contestant {
   return {
     name,
@@ -211,7 +211,7 @@ function mainThreadContestant(name: string, model: VisionTransformer, optimizer:
         const loss = crossEntropy(logits, labels, { labelSmoothing: LABEL_SMOOTHING });
         losses.push(loss.item());
         loss.backward();
-        optimizer.step();
+        trainer.update();
         logits.argmax(1).dispose(); // the batch's hits, as Trainer.step counts them
         seconds.push((performance.now() - started) / 1000);
         logits.dispose();
@@ -331,8 +331,7 @@ async function runConfiguration(configuration: Configuration, options: Options, 
     const copy = buildModel(configuration, python);
     copy.loadStateDict(files.weights);
     models.push(copy);
-    const optimizer = trainerOn(copy, null).optimizer;
-    contestants.push(mainThreadContestant('vitorch-main-thread', copy, optimizer, images, labels));
+    contestants.push(mainThreadContestant('vitorch-main-thread', copy, trainerOn(copy, null), images, labels));
   }
   if (options.autocast) {
     // Its own copy of the weights and optimizer: the float32 contestant's state stays its own.

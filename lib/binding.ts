@@ -147,11 +147,11 @@ export interface NativeStepResult { loss: number; correct: number; count: number
 
 export interface NativeEvaluation { lossSum: number; top1: number; topk: number; count: number; predictions: Int32Array }
 
-export interface NativeTrainer {
+/** native/train/training_session.h: a model and the optimizer built for it from a spec; a Trainer owns one. */
+export interface NativeTrainingSession {
   stepAsync(images: NativeTensor, labels: NativeTensor, options: NativeStepOptions, lr?: number): Promise<NativeStepResult>;
   evaluateAsync(images: NativeTensor, labels: NativeTensor, topk: number, autocast: NativeAutocast): Promise<NativeEvaluation>;
   applyUpdate(maxGradNorm: number): number | null;
-  zeroGrad(): void;
   setLearningRate(lr: number): void;
   readonly learningRates: number[];
   readonly groups: { names: string[]; lrScale: number; weightDecay: number }[];
@@ -178,7 +178,7 @@ export interface NativeBinding {
   loadCheckpointAsync(path: string, options: NativeLoadCheckpointOptions): Promise<NativeCheckpoint>;
   saveCheckpoint(path: string, entries: NativeEntries, options: NativeSaveOptions): void;
   saveCheckpointAsync(path: string, entries: NativeEntries, options: NativeSaveOptions): Promise<void>;
-  NativeTrainer: new (model: NativeVisionTransformer, spec: NativeOptimizerSpec) => NativeTrainer;
+  NativeTrainingSession: new (model: NativeVisionTransformer, spec: NativeOptimizerSpec) => NativeTrainingSession;
   crossEntropy(logits: NativeTensor, labels: NativeTensor, labelSmoothing: number): NativeTensor;
   setGradEnabled(enabled: boolean): boolean;
   manualSeed(seed: number): void;

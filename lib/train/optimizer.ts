@@ -1,7 +1,7 @@
 // Optimizers over a VisionTransformer's parameters: libtorch's own torch::optim SGD, Adam and AdamW (vitorch writes
 // no update rule of its own), with parameter groups named by state_dict key, a learning rate the schedules set, and
 // gradient clipping. Defaults: OPTIMIZER_DEFAULTS (./optimizer-defaults, the one table the CLI's config reads too).
-import { binding, NativeOptimizerSpec, NativeTrainer } from '../binding';
+import { NativeOptimizerSpec } from '../binding';
 import { VisionTransformer } from '../model';
 import { OPTIMIZER_DEFAULTS, OptimizerKind } from './optimizer-defaults';
 import {
@@ -82,46 +82,24 @@ export function decayWeightsOnlyGroups(model: VisionTransformer, weightDecay?: n
   return [{ params: decay, ...(weightDecay === undefined ? {} : { weightDecay }) }, { params: noDecay, weightDecay: 0 }];
 }
 
+/** An optimizer as configuration: its kind (the update rule: libtorch's SGD, Adam or AdamW), its hyper-parameters and
+ *  its parameter groups, checked against the model it was made for. A Trainer builds the optimizer itself, with its
+ *  state (momentum buffers, moments), in its native training session; the learning rate, the update for loops
+ *  written in JS and the saved state are the Trainer's. */
 export class Optimizer {
-  /** @internal */
-  readonly native: NativeTrainer;
   readonly kind: OptimizerKind;
   /** @internal */
   readonly model: VisionTransformer;
+  /** @internal What the Trainer's session builds its optimizer from. */
+  readonly spec: Readonly<NativeOptimizerSpec>;
 
   /** @internal Use sgd(), adam() or adamw(). */
   constructor(model: VisionTransformer, spec: NativeOptimizerSpec) {
     if (!(model instanceof VisionTransformer)) throw new TypeError(expected('a VisionTransformer', 'model', model));
     this.model = model;
     this.kind = spec.kind;
-    this.native = new binding.NativeTrainer(model.native, spec);
+    this.spec = Object.freeze({ ...spec, groups: spec.groups?.map((g) => Object.freeze({ ...g, names: [...g.names] })) });
   }
-
-  /** The base learning rate (group g runs at lr * its lrScale). Setting it is what schedules do. */
-  get lr(): number {
-    const group = this.native.groups[0];
-    return group === undefined || group.lrScale === 0 ? 0 : this.native.learningRates[0] / group.lrScale;
-  }
-  set lr(value: number) {
-    this.native.setLearningRate(requireNumber(value, 'lr', (n) => n >= 0, 'a non-negative number'));
-  }
-  /** Each group's current learning rate. */
-  get learningRates(): number[] { return this.native.learningRates; }
-  get groups(): { params: string[]; lrScale: number; weightDecay: number }[] {
-    return this.native.groups.map((g) => ({ params: g.names, lrScale: g.lrScale, weightDecay: g.weightDecay }));
-  }
-
-  /** Applies the update from the gradients that backward() accumulated, then resets them. With maxGradNorm, the
-   *  global gradient norm is clipped to it first and returned (as before clipping); otherwise returns null. */
-  step(options: { maxGradNorm?: number } = {}): number | null {
-    const o = requireObject(options, 'step options');
-    rejectUnknownKeys(o, ['maxGradNorm'], 'step options');
-    const maxGradNorm = o.maxGradNorm === undefined ? 0 : nonNegative(o.maxGradNorm, 'maxGradNorm');
-    return this.native.applyUpdate(maxGradNorm);
-  }
-
-  /** Resets every optimized parameter's gradient to null. */
-  zeroGrad(): void { this.native.zeroGrad(); }
 }
 
 function commonSpec(kind: OptimizerKind, model: VisionTransformer, o: Record<string, unknown>, lr: number, weightDecay: number) {

@@ -2,7 +2,9 @@
 // the event loop), so a training script and an HTTP server can share one process without freezing it. fit() runs
 // epochs as the seed's train.py does (optionally frozen backbone first, then unfrozen with its own batch size
 // and learning rate, the schedule set per epoch or per step) and reports progress as an async iterator of events.
-import { NativeAutocast, NativeStepOptions } from '../binding';
+// A Trainer owns its native training session (native/train/training_session.h): the model, the optimizer built from
+// an Optimizer's configuration, and that optimizer's state.
+import { binding, NativeAutocast, NativeStepOptions, NativeTrainingSession } from '../binding';
 import { VisionTransformer } from '../model';
 import { tensor, Tensor } from '../tensor';
 import {
@@ -14,7 +16,8 @@ import { Optimizer } from './optimizer';
 export type Autocast = 'bfloat16' | 'float16';
 
 export interface TrainerOptions {
-  /** Built on the same model (sgd(), adam(), adamw()). */
+  /** The optimizer's configuration, made for the same model (sgd(), adam(), adamw()). The Trainer builds the
+   *  optimizer and keeps its state; another Trainer built from the same configuration starts from fresh state. */
   optimizer: Optimizer;
   /** Label smoothing of the training loss. Default 0 (the seed's plain cross-entropy). */
   labelSmoothing?: number;
@@ -142,7 +145,9 @@ function requireTensorArgument(value: unknown, argument: string): Tensor {
 
 export class Trainer {
   readonly model: VisionTransformer;
+  /** The configuration this Trainer's optimizer was built from. */
   readonly optimizer: Optimizer;
+  private readonly session: NativeTrainingSession;
   private readonly stepOptions: NativeStepOptions;
 
   constructor(model: VisionTransformer, options: TrainerOptions) {
@@ -161,6 +166,7 @@ export class Trainer {
     }
     this.model = model;
     this.optimizer = o.optimizer;
+    this.session = new binding.NativeTrainingSession(model.native, o.optimizer.spec);
     this.stepOptions = {
       labelSmoothing: o.labelSmoothing === undefined ? 0
         : requireNumber(o.labelSmoothing, 'labelSmoothing', (n) => n >= 0 && n <= 1, 'a number in [0, 1]'),
@@ -175,8 +181,37 @@ export class Trainer {
   get accumulationSteps(): number { return this.stepOptions.accumulationSteps; }
   get autocast(): Autocast | null { return this.stepOptions.autocast; }
 
+  /** The base learning rate (group g runs at lr * its lrScale). Setting it is what schedules do; step({ lr }) and
+   *  fit() set it too. */
+  get lr(): number {
+    const group = this.session.groups[0];
+    return group === undefined || group.lrScale === 0 ? 0 : this.session.learningRates[0] / group.lrScale;
+  }
+  set lr(value: number) {
+    this.session.setLearningRate(requireNumber(value, 'lr', (n) => n >= 0, 'a non-negative number'));
+  }
+  /** Each parameter group's current learning rate. */
+  get learningRates(): number[] { return this.session.learningRates; }
+  /** The optimizer's parameter groups as it holds them now (loadState restores the saved weight decays). */
+  get groups(): { params: string[]; lrScale: number; weightDecay: number }[] {
+    return this.session.groups.map((g) => ({ params: g.names, lrScale: g.lrScale, weightDecay: g.weightDecay }));
+  }
+
+  /** For loops written in JS (forward, crossEntropy, backward): applies the optimizer's update from the gradients
+   *  that backward() accumulated, then resets them (model.zeroGrad() resets them without an update). The global
+   *  gradient norm is clipped to maxGradNorm first (default: this Trainer's maxGradNorm; 0: no clipping) and returned
+   *  as before clipping; null when not clipping. Synchronous: refused while asynchronous calls on the model run. */
+  update(options: { maxGradNorm?: number } = {}): number | null {
+    const o = requireObject(options, 'update options');
+    rejectUnknownKeys(o, ['maxGradNorm'], 'update options');
+    const maxGradNorm = o.maxGradNorm === undefined ? this.stepOptions.maxGradNorm
+      : requireNumber(o.maxGradNorm, 'maxGradNorm', (n) => n >= 0, 'a non-negative number');
+    return this.session.applyUpdate(maxGradNorm);
+  }
+
   /** One native step: forward, loss, backward, and (unless accumulating, `update: false`) the optimizer's update,
-   *  at learning rate `lr` when given. The event loop stays free meanwhile. */
+   *  at learning rate `lr` when given. The event loop stays free meanwhile. The model must be in training mode
+   *  (model.train(); fit() sets it): a step on a model in evaluation mode is refused, not silently switched. */
   step(images: Tensor, labels: Tensor, options: { lr?: number; update?: boolean } = {}): Promise<StepResult> {
     const callerStack = new Error().stack;
     requireTensorArgument(images, 'images');
@@ -185,7 +220,7 @@ export class Trainer {
     rejectUnknownKeys(o, ['lr', 'update'], 'step options');
     const lr = o.lr === undefined ? undefined : requireNumber(o.lr, 'lr', (n) => n >= 0, 'a non-negative number');
     const stepOptions = { ...this.stepOptions, applyUpdate: o.update === undefined ? true : o.update === true };
-    return withCallerStack(this.optimizer.native.stepAsync(images.native, labels.native, stepOptions, lr), callerStack);
+    return withCallerStack(this.session.stepAsync(images.native, labels.native, stepOptions, lr), callerStack);
   }
 
   /** Evaluates one batch in evaluation mode without autograd: summed plain cross-entropy, top-1 and top-k hits,
@@ -196,7 +231,7 @@ export class Trainer {
     requireTensorArgument(labels, 'labels');
     requireInteger(topk, 'topk', 1);
     return withCallerStack(
-      this.optimizer.native.evaluateAsync(images.native, labels.native, topk, this.stepOptions.autocast), callerStack);
+      this.session.evaluateAsync(images.native, labels.native, topk, this.stepOptions.autocast), callerStack);
   }
 
   /** Evaluates every batch: mean loss, top-1 and top-k accuracy, the predictions and labels in order. */
@@ -235,13 +270,13 @@ export class Trainer {
    *  JSON-serialisable value of the caller's) to one file, atomically, off the event loop. */
   saveState(path: string, state: unknown = null): Promise<void> {
     const callerStack = new Error().stack;
-    return withCallerStack(this.optimizer.native.saveStateAsync(path, JSON.stringify(state ?? null)), callerStack);
+    return withCallerStack(this.session.saveStateAsync(path, JSON.stringify(state ?? null)), callerStack);
   }
 
   /** Restores what saveState wrote, after checking it was written for this model and optimizer; returns `state`. */
   async loadState(path: string): Promise<unknown> {
     const callerStack = new Error().stack;
-    return JSON.parse(await withCallerStack(this.optimizer.native.loadStateAsync(path), callerStack));
+    return JSON.parse(await withCallerStack(this.session.loadStateAsync(path), callerStack));
   }
 
   private toTensors(batch: Batch): { images: Tensor; labelTensor: Tensor } {
@@ -259,9 +294,21 @@ export class Trainer {
   }
 
   /** Trains for options.epochs, yielding a 'step' event after every step and an 'epoch' event after every epoch
-   *  (with validation when given). Stops after the running step when options.signal aborts, yielding 'stopped'. */
+   *  (with validation when given). Stops after the running step when options.signal aborts, yielding 'stopped'.
+   *  Puts the model in training mode when it starts and, when it ends (finished, stopped, broken out of or failed),
+   *  back in the mode it found it in. */
   async *fit(options: FitOptions): AsyncGenerator<TrainingEvent, void, undefined> {
     const o = validateFitOptions(options);
+    const wasTraining = this.model.training;
+    if (!wasTraining) this.model.train();
+    try {
+      yield* this.epochs(o);
+    } finally {
+      if (!wasTraining && !this.model.disposed) this.model.eval();
+    }
+  }
+
+  private async *epochs(o: ReturnType<typeof validateFitOptions>): AsyncGenerator<TrainingEvent, void, undefined> {
     const accumulation = this.stepOptions.accumulationSteps;
     let frozen: boolean | undefined;
     for (let epoch = o.startEpoch; epoch < o.epochs; epoch++) {

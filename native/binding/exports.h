@@ -10,6 +10,6 @@ void register_runtime(Napi::Env env, Napi::Object exports);      // threads, CUD
 void register_tensor(Napi::Env env, Napi::Object exports);       // NativeTensor, tensorFromTypedArray
 void register_model(Napi::Env env, Napi::Object exports);        // NativeVisionTransformer, vit, vitAsync
 void register_checkpoint(Napi::Env env, Napi::Object exports);   // load/saveCheckpoint(Async)
-void register_training(Napi::Env env, Napi::Object exports);     // NativeTrainer, crossEntropy, noGrad, manualSeed
+void register_training(Napi::Env env, Napi::Object exports);     // NativeTrainingSession, crossEntropy, noGrad, manualSeed
 
 }  // namespace vitorch::binding

@@ -1,4 +1,4 @@
-// The training surface: the NativeTrainer class, crossEntropy, grad mode (noGrad), manualSeed and backwardAsync.
+// The training surface: the NativeTrainingSession class, crossEntropy, grad mode (noGrad), manualSeed and backwardAsync.
 #include <ATen/Context.h>
 #include <c10/core/GradMode.h>
 #include <torch/utils.h>
@@ -7,7 +7,8 @@
 #include "binding/js_errors.h"
 #include "binding/promise_worker.h"
 #include "binding/tensor_wrap.h"
-#include "binding/trainer_wrap.h"
+#include "binding/training_session_wrap.h"
+#include "common/describe.h"
 #include "common/errors.h"
 #include "train/loss.h"
 
@@ -21,6 +22,12 @@ Napi::Value CrossEntropy(const Napi::CallbackInfo& info) {
     const auto& labels = TensorWrap::From(info[1], "labels");
     double smoothing = 0.0;
     if (info.Length() > 2 && info[2].IsNumber()) smoothing = info[2].As<Napi::Number>().DoubleValue();
+    if (logits.dim() != 2) {
+      throw InvalidValue("expected logits of shape [N, classes], received " + format_shape(logits.sizes()));
+    }
+    // Checked where the caller's labels are (host memory, as tensor() makes them), before they go to the logits'
+    // device.
+    train::check_labels(labels, logits.size(0), logits.size(1));
     return TensorWrap::New(info.Env(), train::cross_entropy(logits, labels.to(logits.device()), smoothing));
   });
 }
@@ -79,7 +86,7 @@ Napi::Value BackwardAsync(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_training(Napi::Env env, Napi::Object exports) {
-  exports.Set("NativeTrainer", TrainerWrap::Define(env));
+  exports.Set("NativeTrainingSession", TrainingSessionWrap::Define(env));
   exports.Set("crossEntropy", Napi::Function::New<CrossEntropy>(env, "crossEntropy"));
   exports.Set("setGradEnabled", Napi::Function::New<SetGradEnabled>(env, "setGradEnabled"));
   exports.Set("manualSeed", Napi::Function::New<ManualSeed>(env, "manualSeed"));

@@ -17,14 +17,20 @@ void check_labels(const torch::Tensor& labels, int64_t batch, int64_t classes) {
                       dtype_name(labels.scalar_type()));
   }
   if (labels.numel() == 0) return;
-  const auto low = labels.min().item<int64_t>();
-  const auto high = labels.max().item<int64_t>();
-  if (low < 0 || high >= classes) {
-    const auto bad = low < 0 ? low : high;
-    const auto index = (labels == bad).nonzero().flatten()[0].item<int64_t>();
+  // One pass over the values where they are in host memory; labels elsewhere are copied here first.
+  const auto host = labels.device().is_cpu() ? labels.to(torch::kInt64).contiguous()
+                                             : labels.to(torch::kCPU, torch::kInt64).contiguous();
+  const auto* values = host.data_ptr<int64_t>();
+  int64_t low = 0, high = 0;
+  for (int64_t i = 1; i < batch; ++i) {
+    if (values[i] < values[low]) low = i;
+    if (values[i] > values[high]) high = i;
+  }
+  if (values[low] < 0 || values[high] >= classes) {
+    const auto index = values[low] < 0 ? low : high;
     throw InvalidValue("expected labels in [0, " + std::to_string(classes - 1) + "] (the model has " +
-                       std::to_string(classes) + " classes), received " + std::to_string(bad) + " at index " +
-                       std::to_string(index));
+                       std::to_string(classes) + " classes), received " + std::to_string(values[index]) +
+                       " at index " + std::to_string(index));
   }
 }
 
@@ -34,7 +40,6 @@ torch::Tensor cross_entropy(const torch::Tensor& logits, const torch::Tensor& la
   if (logits.dim() != 2) {
     throw InvalidValue("expected logits of shape [N, classes], received " + format_shape(logits.sizes()));
   }
-  check_labels(labels, logits.size(0), logits.size(1));
   if (label_smoothing < 0.0 || label_smoothing > 1.0) {
     throw InvalidValue("expected labelSmoothing in [0, 1], received " + std::to_string(label_smoothing));
   }

@@ -93,6 +93,7 @@ BuiltOptimizer build_optimizer(const OptimizerSpec& spec, const NamedParameters&
   }
 
   BuiltOptimizer built;
+  built.kind = spec.kind;
   std::vector<torch::optim::OptimizerParamGroup> param_groups;
   std::set<std::string> grouped;
   std::vector<double> group_weight_decays;
@@ -151,6 +152,44 @@ void set_learning_rate(BuiltOptimizer& built, double lr) {
   require_range(lr, 0.0, INFINITY, "lr", false);
   auto& groups = built.optimizer->param_groups();
   for (size_t g = 0; g < groups.size(); ++g) groups[g].options().set_lr(lr * built.lr_scales[g]);
+}
+
+double weight_decay_of(const BuiltOptimizer& built, size_t group) {
+  const auto& options = built.optimizer->param_groups().at(group).options();
+  switch (built.kind) {
+    case OptimizerKind::kSgd: return static_cast<const torch::optim::SGDOptions&>(options).weight_decay();
+    case OptimizerKind::kAdam: return static_cast<const torch::optim::AdamOptions&>(options).weight_decay();
+    case OptimizerKind::kAdamW: return static_cast<const torch::optim::AdamWOptions&>(options).weight_decay();
+  }
+  return 0.0;
+}
+
+namespace {
+
+int64_t host_bytes(const torch::Tensor& tensor) {
+  return tensor.defined() && tensor.device().is_cpu() ? static_cast<int64_t>(tensor.nbytes()) : 0;
+}
+
+template <typename AdamState>
+int64_t adam_state_bytes(const torch::optim::OptimizerParamState& state) {
+  const auto& s = static_cast<const AdamState&>(state);
+  return host_bytes(s.exp_avg()) + host_bytes(s.exp_avg_sq()) + host_bytes(s.max_exp_avg_sq());
+}
+
+}  // namespace
+
+int64_t state_host_bytes(const BuiltOptimizer& built) {
+  int64_t bytes = 0;
+  for (const auto& [parameter, state] : built.optimizer->state()) {
+    switch (built.kind) {
+      case OptimizerKind::kSgd:
+        bytes += host_bytes(static_cast<const torch::optim::SGDParamState&>(*state).momentum_buffer());
+        break;
+      case OptimizerKind::kAdam: bytes += adam_state_bytes<torch::optim::AdamParamState>(*state); break;
+      case OptimizerKind::kAdamW: bytes += adam_state_bytes<torch::optim::AdamWParamState>(*state); break;
+    }
+  }
+  return bytes;
 }
 
 }  // namespace vitorch::train

@@ -17,6 +17,9 @@ namespace vitorch::train {
 using NamedParameters = std::vector<std::pair<std::string, torch::Tensor>>;
 
 struct BuiltOptimizer {
+  // Which rule `optimizer` runs, kept from the spec so that nothing has to find it out again with dynamic_cast: the
+  // type of each group's options and each parameter's state follows from it.
+  OptimizerKind kind = OptimizerKind::kSgd;
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   // Per group, in the optimizer's group order.
   std::vector<double> lr_scales;
@@ -29,5 +32,11 @@ BuiltOptimizer build_optimizer(const OptimizerSpec& spec, const NamedParameters&
 
 // Group g's learning rate becomes lr * lr_scales[g].
 void set_learning_rate(BuiltOptimizer& built, double lr);
+
+// Group g's weight decay as the optimizer holds it now (a loaded state restores the saved groups' options).
+double weight_decay_of(const BuiltOptimizer& built, size_t group);
+
+// Bytes of the optimizer's per-parameter state (SGD's momentum buffers, Adam's moments) in host memory.
+int64_t state_host_bytes(const BuiltOptimizer& built);
 
 }  // namespace vitorch::train

@@ -5,9 +5,6 @@
 #include <c10/core/GradMode.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/nn/utils/clip_grad.h>
-#include <torch/optim/adam.h>
-#include <torch/optim/adamw.h>
-#include <torch/optim/sgd.h>
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
@@ -38,10 +35,9 @@ std::string tensor_text(const torch::Tensor& tensor) {
 
 // What a training-state file must agree with before it is loaded: every parameter's name and shape, the optimizer
 // and its groups.
-std::string layout_of(const model::VisionTransformerImpl& module, const BuiltOptimizer& built,
-                      const char* optimizer_kind) {
+std::string layout_of(const model::VisionTransformerImpl& module, const BuiltOptimizer& built) {
   std::ostringstream out;
-  out << kFormatTag << "\noptimizer " << optimizer_kind << "\n";
+  out << kFormatTag << "\noptimizer " << optimizer_kind_name(built.kind) << "\n";
   for (const auto& item : module.named_parameters()) {
     out << "parameter " << item.key() << " " << format_shape(item.value().sizes()) << "\n";
   }
@@ -51,13 +47,6 @@ std::string layout_of(const model::VisionTransformerImpl& module, const BuiltOpt
     out << "\n";
   }
   return out.str();
-}
-
-const char* kind_of(const torch::optim::Optimizer& optimizer) {
-  if (dynamic_cast<const torch::optim::SGD*>(&optimizer)) return "sgd";
-  if (dynamic_cast<const torch::optim::AdamW*>(&optimizer)) return "adamw";
-  if (dynamic_cast<const torch::optim::Adam*>(&optimizer)) return "adam";
-  return "unknown";
 }
 
 // The first line where two layouts differ, for the error message.
@@ -76,18 +65,22 @@ std::string first_difference(const std::string& expected, const std::string& rec
 
 }  // namespace
 
-TrainingSession::TrainingSession(model::VisionTransformer model_, const OptimizerSpec& spec)
-    : model(std::move(model_)) {
+TrainingSession::TrainingSession(model::VisionTransformer model, const OptimizerSpec& spec)
+    : model_(std::move(model)) {
   NamedParameters parameters;
-  for (const auto& item : model->named_parameters()) parameters.emplace_back(item.key(), item.value());
+  for (const auto& item : model_->named_parameters()) parameters.emplace_back(item.key(), item.value());
   built_ = build_optimizer(spec, parameters);
 }
 
 StepResult TrainingSession::step(const torch::Tensor& images, const torch::Tensor& labels,
                                  const StepOptions& options) {
-  auto& module = *model;
+  auto& module = *model_;
   if (module.options.num_classes() == 0) {
     throw InvalidValue("expected a model with a classification head (numClasses >= 1) to train, received numClasses 0");
+  }
+  if (!module.is_training()) {
+    throw std::runtime_error("expected the model in training mode for a training step (model.train()), received a "
+                             "model in evaluation mode");
   }
   if (options.accumulation_steps < 1) {
     throw InvalidValue("expected accumulationSteps >= 1, received " + std::to_string(options.accumulation_steps));
@@ -96,7 +89,6 @@ StepResult TrainingSession::step(const torch::Tensor& images, const torch::Tenso
   check_labels(labels, images.size(0), module.options.num_classes());
   const auto targets = labels.to(images.device(), torch::kInt64);
 
-  module.train(true);
   c10::AutoGradMode grad_mode(true);
   torch::Tensor logits;
   {
@@ -126,13 +118,23 @@ std::vector<torch::Tensor> TrainingSession::parameters_with_gradients() const {
 
 double TrainingSession::apply_update(double max_grad_norm) {
   if (max_grad_norm < 0) throw InvalidValue("expected maxGradNorm >= 0, received " + std::to_string(max_grad_norm));
-  auto parameters = parameters_with_gradients();
-  if (gradient_hook) gradient_hook(parameters);
+  // Data-parallel training averages parameters_with_gradients()'s gradients across processes here, first.
   double norm = -1.0;
-  if (max_grad_norm > 0 && !parameters.empty()) norm = torch::nn::utils::clip_grad_norm_(parameters, max_grad_norm);
+  if (max_grad_norm > 0) {
+    const auto parameters = parameters_with_gradients();
+    if (!parameters.empty()) norm = torch::nn::utils::clip_grad_norm_(parameters, max_grad_norm);
+  }
   built_.optimizer->step();
   zero_grad();
+  count_state_bytes(/*force=*/false);
   return norm;
+}
+
+void TrainingSession::count_state_bytes(bool force) {
+  const auto states = built_.optimizer->state().size();
+  if (!force && states == counted_states_) return;
+  counted_states_ = states;
+  state_bytes_.store(state_host_bytes(built_), std::memory_order_relaxed);
 }
 
 // Gradients are reset to undefined (set_to_none), as PyTorch does by default: a parameter frozen afterwards then
@@ -141,7 +143,7 @@ void TrainingSession::zero_grad() { built_.optimizer->zero_grad(/*set_to_none=*/
 
 EvaluationResult TrainingSession::evaluate(const torch::Tensor& images, const torch::Tensor& labels, int64_t topk,
                                            std::optional<c10::ScalarType> autocast) {
-  auto& module = *model;
+  auto& module = *model_;
   const auto classes = module.options.num_classes();
   if (classes == 0) {
     throw InvalidValue("expected a model with a classification head (numClasses >= 1) to evaluate, received numClasses 0");
@@ -185,10 +187,10 @@ std::vector<double> TrainingSession::learning_rates() const {
 
 void TrainingSession::save(const std::string& path, const std::string& caller_state) const {
   torch::serialize::OutputArchive archive;
-  archive.write("layout", bytes_tensor(layout_of(*model, built_, kind_of(*built_.optimizer))));
+  archive.write("layout", bytes_tensor(layout_of(*model_, built_)));
   archive.write("caller_state", bytes_tensor(caller_state));
   int64_t index = 0;
-  for (const auto& item : model->named_parameters()) {
+  for (const auto& item : model_->named_parameters()) {
     archive.write("p" + std::to_string(index++), item.value().detach());
   }
   torch::serialize::OutputArchive optimizer_archive;
@@ -221,7 +223,7 @@ std::string TrainingSession::load(const std::string& path) {
   }
   torch::Tensor layout_bytes;
   if (!archive.try_read("layout", layout_bytes)) throw CheckpointError(path + " is not a vitorch training state (no layout record)");
-  const auto expected = layout_of(*model, built_, kind_of(*built_.optimizer));
+  const auto expected = layout_of(*model_, built_);
   const auto found = tensor_text(layout_bytes);
   if (found != expected) {
     throw StateDictError("the training state " + path + " was written for another model or optimizer: " +
@@ -229,7 +231,7 @@ std::string TrainingSession::load(const std::string& path) {
   }
   // Everything is read before anything is written, so a damaged file changes nothing.
   std::vector<torch::Tensor> weights;
-  const auto parameters = model->parameters();
+  const auto parameters = model_->parameters();
   for (size_t i = 0; i < parameters.size(); ++i) {
     torch::Tensor value;
     if (!archive.try_read("p" + std::to_string(i), value) || !value.sizes().equals(parameters[i].sizes())) {
@@ -255,6 +257,10 @@ std::string TrainingSession::load(const std::string& path) {
     generator.set_state(generator_state);
   }
   zero_grad();
+  // A loaded state may hold other tensors than this session's (say, without amsgrad's third moment, which the next
+  // update adds): counted now and again after that update.
+  count_state_bytes(/*force=*/true);
+  counted_states_ = static_cast<size_t>(-1);
   return tensor_text(caller_state);
 }
 

@@ -1,17 +1,20 @@
-// One model and its optimizer, trained by whole native steps: forward, loss, backward and the optimizer's update in
-// one call, so that a step runs off the event loop in one go and JavaScript only hands over batches and reads
-// numbers.
+// A training session: one model, the optimizer built for it (its rule, its state, its parameter groups) and whole
+// native steps over them: forward, loss, backward and the update in one call, so that a step runs off the event loop
+// in one go and JavaScript only hands over batches and reads numbers. It is the native half of lib/train/trainer.ts's
+// Trainer (binding/training_session_wrap.h is the handle between them); the JS Optimizer is only its configuration
+// (OptimizerSpec).
 //
-// The caller holds the model's mutex around every call (binding/trainer_wrap.cc does).
+// The caller holds the model's mutex around every call (binding/training_session_workers.cc does).
 //
-// Data-parallel training will average gradients across processes between backward and the update: that is the
-// gradient hook, called with every parameter that has a gradient, before clipping. Nothing else in a step needs to
-// know how many processes there are.
+// Every update goes through apply_update(): after step()'s backward, and after a backward run from JS. That is where
+// data-parallel training attaches: a session over several processes averages the gradients of
+// parameters_with_gradients() across them (an all-reduce) before the norm is clipped and the optimizer steps, and
+// nothing else in a step needs to know how many processes there are.
 #pragma once
 
 #include <torch/types.h>
 
-#include <functional>
+#include <atomic>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,23 +51,30 @@ struct EvaluationResult {
   torch::Tensor predictions;  // int32 [N], the top-1 class of each image
 };
 
-using GradientHook = std::function<void(std::vector<torch::Tensor>& gradients_of)>;
-
 class TrainingSession {
  public:
   TrainingSession(model::VisionTransformer model, const OptimizerSpec& spec);
 
+  // Forward, loss, backward and (unless options.apply_update is false) apply_update(). The model must be in training
+  // mode: a step never changes the mode behind its owner's back (the Trainer sets it, lib/train/trainer.ts).
   StepResult step(const torch::Tensor& images, const torch::Tensor& labels, const StepOptions& options);
+  // One batch in evaluation mode without autograd; the model's mode is restored afterwards.
   EvaluationResult evaluate(const torch::Tensor& images, const torch::Tensor& labels, int64_t topk,
                             std::optional<c10::ScalarType> autocast);
 
-  // For loops written in JS (loss.backward() there): hook, clip, update. Returns the norm as step() does.
+  // The update from the gradients backward accumulated: clip to max_grad_norm (0: no clipping), step the optimizer,
+  // reset the gradients. Returns the norm before clipping, or -1 when not clipping.
   double apply_update(double max_grad_norm);
   void zero_grad();
 
   void set_learning_rate(double lr) { train::set_learning_rate(built_, lr); }
   std::vector<double> learning_rates() const;
   const BuiltOptimizer& optimizer() const { return built_; }
+  OptimizerKind kind() const { return built_.kind; }
+
+  // Host memory held by the optimizer's state, as of the last update or load. Counted on the thread that runs them
+  // (state is created by the first update of each parameter, so the count changes rarely), read from any thread.
+  int64_t optimizer_state_bytes() const { return state_bytes_.load(std::memory_order_relaxed); }
 
   // The whole training state in one file, written atomically: weights, optimizer state, the CPU random generator's
   // state and an opaque JSON string of the caller's (epoch, schedule position, history). load() checks that the
@@ -72,12 +82,15 @@ class TrainingSession {
   void save(const std::string& path, const std::string& caller_state) const;
   std::string load(const std::string& path);
 
-  model::VisionTransformer model;
-  GradientHook gradient_hook;
-
  private:
   std::vector<torch::Tensor> parameters_with_gradients() const;
+  // Recounts optimizer_state_bytes() when the optimizer's state may have changed size.
+  void count_state_bytes(bool force);
+
+  model::VisionTransformer model_;
   BuiltOptimizer built_;
+  size_t counted_states_ = 0;
+  std::atomic<int64_t> state_bytes_{0};
 };
 
 }  // namespace vitorch::train

@@ -1,38 +1,14 @@
-#include "binding/trainer_wrap.h"
-
-#include <torch/optim/adam.h>
-#include <torch/optim/adamw.h>
-#include <torch/optim/sgd.h>
+#include "binding/training_session_wrap.h"
 
 #include "binding/js_errors.h"
 #include "binding/tensor_wrap.h"
-#include "binding/trainer_options.h"
-#include "binding/trainer_workers.h"
+#include "binding/training_session_options.h"
+#include "binding/training_session_workers.h"
 #include "common/errors.h"
 #include "runtime/compute_thread.h"
 
 namespace vitorch::binding {
 namespace {
-
-// Bytes of optimizer state per parameter byte, by rule: SGD keeps a momentum buffer, Adam(W) two moments (three
-// with amsgrad).
-int64_t state_bytes(const torch::optim::Optimizer& optimizer) {
-  int64_t bytes = 0;
-  for (const auto& group : optimizer.param_groups()) {
-    for (const auto& parameter : group.params()) {
-      const auto found = optimizer.state().find(parameter.unsafeGetTensorImpl());
-      if (found == optimizer.state().end() || !parameter.device().is_cpu()) continue;
-      int64_t copies = 1;
-      if (const auto* adam = dynamic_cast<const torch::optim::AdamParamState*>(found->second.get())) {
-        copies = adam->max_exp_avg_sq().defined() ? 3 : 2;
-      } else if (const auto* adamw = dynamic_cast<const torch::optim::AdamWParamState*>(found->second.get())) {
-        copies = adamw->max_exp_avg_sq().defined() ? 3 : 2;
-      }
-      bytes += copies * static_cast<int64_t>(parameter.nbytes());
-    }
-  }
-  return bytes;
-}
 
 std::string string_argument(const Napi::CallbackInfo& info, size_t index, const char* what) {
   if (info.Length() <= index || !info[index].IsString()) throw InvalidType(std::string("expected a string for ") + what);
@@ -41,52 +17,52 @@ std::string string_argument(const Napi::CallbackInfo& info, size_t index, const 
 
 }  // namespace
 
-Napi::Function TrainerWrap::Define(Napi::Env env) {
-  return DefineClass(env, "NativeTrainer",
+Napi::Function TrainingSessionWrap::Define(Napi::Env env) {
+  return DefineClass(env, "NativeTrainingSession",
                      {
-                         InstanceMethod<&TrainerWrap::StepAsync>("stepAsync"),
-                         InstanceMethod<&TrainerWrap::EvaluateAsync>("evaluateAsync"),
-                         InstanceMethod<&TrainerWrap::ApplyUpdate>("applyUpdate"),
-                         InstanceMethod<&TrainerWrap::ZeroGrad>("zeroGrad"),
-                         InstanceMethod<&TrainerWrap::SetLearningRate>("setLearningRate"),
-                         InstanceAccessor<&TrainerWrap::LearningRates>("learningRates"),
-                         InstanceAccessor<&TrainerWrap::Groups>("groups"),
-                         InstanceMethod<&TrainerWrap::SaveStateAsync>("saveStateAsync"),
-                         InstanceMethod<&TrainerWrap::LoadStateAsync>("loadStateAsync"),
+                         InstanceMethod<&TrainingSessionWrap::StepAsync>("stepAsync"),
+                         InstanceMethod<&TrainingSessionWrap::EvaluateAsync>("evaluateAsync"),
+                         InstanceMethod<&TrainingSessionWrap::ApplyUpdate>("applyUpdate"),
+                         InstanceMethod<&TrainingSessionWrap::SetLearningRate>("setLearningRate"),
+                         InstanceAccessor<&TrainingSessionWrap::LearningRates>("learningRates"),
+                         InstanceAccessor<&TrainingSessionWrap::Groups>("groups"),
+                         InstanceMethod<&TrainingSessionWrap::SaveStateAsync>("saveStateAsync"),
+                         InstanceMethod<&TrainingSessionWrap::LoadStateAsync>("loadStateAsync"),
                      });
 }
 
-TrainerWrap::TrainerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TrainerWrap>(info) {
+TrainingSessionWrap::TrainingSessionWrap(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<TrainingSessionWrap>(info) {
   with_js_errors(info.Env(), [&] {
     model_wrap_ = ModelWrap::From(info.Length() > 0 ? info[0] : info.Env().Undefined(), "the model");
     model_object_ = Napi::Persistent(info[0].As<Napi::Object>());
     shared_ = model_wrap_->shared();
-    model_wrap_->require_idle("build an optimizer");
+    model_wrap_->require_idle("build a training session");
     std::lock_guard<std::mutex> lock(shared_->mutex);
     session_ = std::make_shared<train::TrainingSession>(
         shared_->module, optimizer_spec_from_js(info.Length() > 1 ? info[1] : info.Env().Undefined()));
   });
 }
 
-TrainerWrap::~TrainerWrap() {
+TrainingSessionWrap::~TrainingSessionWrap() {
   if (accounted_bytes_ != 0) Napi::MemoryManagement::AdjustExternalMemory(Env(), -accounted_bytes_);
 }
 
-void TrainerWrap::refresh_memory_accounting() {
-  const int64_t bytes = session_ ? state_bytes(*session_->optimizer().optimizer) : 0;
+void TrainingSessionWrap::refresh_memory_accounting() {
+  const int64_t bytes = session_ ? session_->optimizer_state_bytes() : 0;
   if (bytes != accounted_bytes_) {
     Napi::MemoryManagement::AdjustExternalMemory(Env(), bytes - accounted_bytes_);
     accounted_bytes_ = bytes;
   }
 }
 
-ModelWrap* TrainerWrap::model() const {
+ModelWrap* TrainingSessionWrap::model() const {
   model_wrap_->shared();  // throws UseAfterDispose once the model is disposed
   return model_wrap_;
 }
 
 // stepAsync(images, labels, options, lr?) -> Promise<{ loss, correct, count, gradNorm }>
-Napi::Value TrainerWrap::StepAsync(const Napi::CallbackInfo& info) {
+Napi::Value TrainingSessionWrap::StepAsync(const Napi::CallbackInfo& info) {
   return with_js_errors(info.Env(), [&]() -> Napi::Value {
     auto* wrap = model();
     const auto& images = TensorWrap::From(info[0], "images");
@@ -101,7 +77,7 @@ Napi::Value TrainerWrap::StepAsync(const Napi::CallbackInfo& info) {
 }
 
 // evaluateAsync(images, labels, topk, autocast) -> Promise<{ lossSum, top1, topk, count, predictions }>
-Napi::Value TrainerWrap::EvaluateAsync(const Napi::CallbackInfo& info) {
+Napi::Value TrainingSessionWrap::EvaluateAsync(const Napi::CallbackInfo& info) {
   return with_js_errors(info.Env(), [&]() -> Napi::Value {
     auto* wrap = model();
     const auto& images = TensorWrap::From(info[0], "images");
@@ -116,7 +92,7 @@ Napi::Value TrainerWrap::EvaluateAsync(const Napi::CallbackInfo& info) {
 }
 
 // applyUpdate(maxGradNorm) -> the gradient norm before clipping, or null when not clipping
-Napi::Value TrainerWrap::ApplyUpdate(const Napi::CallbackInfo& info) {
+Napi::Value TrainingSessionWrap::ApplyUpdate(const Napi::CallbackInfo& info) {
   return with_js_errors(info.Env(), [&]() -> Napi::Value {
     model()->require_idle("apply an optimizer update");
     double max_norm = 0.0;
@@ -127,21 +103,11 @@ Napi::Value TrainerWrap::ApplyUpdate(const Napi::CallbackInfo& info) {
       runtime::run_on_compute_thread([&] { norm = session_->apply_update(max_norm); });
     }
     refresh_memory_accounting();
-    model_wrap_->refresh_memory_accounting();
     return norm < 0 ? info.Env().Null() : Napi::Number::New(info.Env(), norm);
   });
 }
 
-Napi::Value TrainerWrap::ZeroGrad(const Napi::CallbackInfo& info) {
-  return with_js_errors(info.Env(), [&]() -> Napi::Value {
-    model()->require_idle("reset gradients");
-    std::lock_guard<std::mutex> lock(shared_->mutex);
-    session_->zero_grad();
-    return info.Env().Undefined();
-  });
-}
-
-Napi::Value TrainerWrap::SetLearningRate(const Napi::CallbackInfo& info) {
+Napi::Value TrainingSessionWrap::SetLearningRate(const Napi::CallbackInfo& info) {
   return with_js_errors(info.Env(), [&]() -> Napi::Value {
     if (info.Length() < 1 || !info[0].IsNumber()) throw InvalidType("expected a number for the learning rate");
     model()->require_idle("change the learning rate");
@@ -151,7 +117,7 @@ Napi::Value TrainerWrap::SetLearningRate(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value TrainerWrap::LearningRates(const Napi::CallbackInfo& info) {
+Napi::Value TrainingSessionWrap::LearningRates(const Napi::CallbackInfo& info) {
   return with_js_errors(info.Env(), [&]() -> Napi::Value {
     const auto rates = session_->learning_rates();
     auto result = Napi::Array::New(info.Env(), rates.size());
@@ -160,7 +126,7 @@ Napi::Value TrainerWrap::LearningRates(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value TrainerWrap::Groups(const Napi::CallbackInfo& info) {
+Napi::Value TrainingSessionWrap::Groups(const Napi::CallbackInfo& info) {
   return with_js_errors(info.Env(), [&]() -> Napi::Value {
     const auto& built = session_->optimizer();
     auto env = info.Env();
@@ -171,19 +137,14 @@ Napi::Value TrainerWrap::Groups(const Napi::CallbackInfo& info) {
       for (uint32_t i = 0; i < built.group_names[g].size(); ++i) names.Set(i, built.group_names[g][i]);
       group.Set("names", names);
       group.Set("lrScale", built.lr_scales[g]);
-      const auto& options = built.optimizer->param_groups()[g].options();
-      double decay = 0.0;
-      if (const auto* sgd = dynamic_cast<const torch::optim::SGDOptions*>(&options)) decay = sgd->weight_decay();
-      if (const auto* adam = dynamic_cast<const torch::optim::AdamOptions*>(&options)) decay = adam->weight_decay();
-      if (const auto* adamw = dynamic_cast<const torch::optim::AdamWOptions*>(&options)) decay = adamw->weight_decay();
-      group.Set("weightDecay", decay);
+      group.Set("weightDecay", train::weight_decay_of(built, g));
       result.Set(g, group);
     }
     return result;
   });
 }
 
-Napi::Value TrainerWrap::SaveStateAsync(const Napi::CallbackInfo& info) {
+Napi::Value TrainingSessionWrap::SaveStateAsync(const Napi::CallbackInfo& info) {
   return with_js_errors(info.Env(), [&]() -> Napi::Value {
     auto* wrap = model();
     auto path = string_argument(info, 0, "the training-state path");
@@ -193,7 +154,7 @@ Napi::Value TrainerWrap::SaveStateAsync(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value TrainerWrap::LoadStateAsync(const Napi::CallbackInfo& info) {
+Napi::Value TrainingSessionWrap::LoadStateAsync(const Napi::CallbackInfo& info) {
   return with_js_errors(info.Env(), [&]() -> Napi::Value {
     auto* wrap = model();
     auto path = string_argument(info, 0, "the training-state path");

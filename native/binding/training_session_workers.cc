@@ -1,27 +1,26 @@
-#include "binding/trainer_workers.h"
+#include "binding/training_session_workers.h"
 
-#include "binding/trainer_wrap.h"
+#include "binding/training_session_wrap.h"
 #include "binding/typed_array_conversion.h"
 
 namespace vitorch::binding {
 
-TrainerWorker::TrainerWorker(Napi::Env env, const char* name, ModelWrap* model, std::shared_ptr<SharedModel> shared,
-                             TrainerWrap* trainer, Napi::Object trainer_object,
+SessionWorker::SessionWorker(Napi::Env env, const char* name, ModelWrap* model, std::shared_ptr<SharedModel> shared,
+                             TrainingSessionWrap* session_wrap, Napi::Object session_object,
                              std::shared_ptr<train::TrainingSession> session)
-    : ModelWorker(env, name, model, std::move(shared)), session_(std::move(session)), trainer_(trainer),
-      trainer_alive_(Napi::Persistent(trainer_object)) {}
+    : ModelWorker(env, name, model, std::move(shared)), session_(std::move(session)), session_wrap_(session_wrap),
+      session_alive_(Napi::Persistent(session_object)) {}
 
-void TrainerWorker::Settled() {
+void SessionWorker::Settled() {
   ModelWorker::Settled();
-  trainer_->refresh_memory_accounting();
-  wrap_->refresh_memory_accounting();
+  session_wrap_->refresh_memory_accounting();
 }
 
-StepWorker::StepWorker(Napi::Env env, ModelWrap* model, std::shared_ptr<SharedModel> shared, TrainerWrap* trainer,
-                       Napi::Object trainer_object, std::shared_ptr<train::TrainingSession> session,
+StepWorker::StepWorker(Napi::Env env, ModelWrap* model, std::shared_ptr<SharedModel> shared, TrainingSessionWrap* session_wrap,
+                       Napi::Object session_object, std::shared_ptr<train::TrainingSession> session,
                        torch::Tensor images, torch::Tensor labels, train::StepOptions options,
                        std::optional<double> lr)
-    : TrainerWorker(env, "vitorch.trainStep", model, std::move(shared), trainer, trainer_object, std::move(session)),
+    : SessionWorker(env, "vitorch.trainStep", model, std::move(shared), session_wrap, session_object, std::move(session)),
       images_(std::move(images)), labels_(std::move(labels)), options_(options), lr_(lr) {}
 
 void StepWorker::Compute() {
@@ -40,10 +39,10 @@ Napi::Value StepWorker::Result(Napi::Env env) {
 }
 
 EvaluateWorker::EvaluateWorker(Napi::Env env, ModelWrap* model, std::shared_ptr<SharedModel> shared,
-                               TrainerWrap* trainer, Napi::Object trainer_object,
+                               TrainingSessionWrap* session_wrap, Napi::Object session_object,
                                std::shared_ptr<train::TrainingSession> session, torch::Tensor images,
                                torch::Tensor labels, int64_t topk, std::optional<c10::ScalarType> autocast)
-    : TrainerWorker(env, "vitorch.evaluate", model, std::move(shared), trainer, trainer_object, std::move(session)),
+    : SessionWorker(env, "vitorch.evaluate", model, std::move(shared), session_wrap, session_object, std::move(session)),
       images_(std::move(images)), labels_(std::move(labels)), topk_(topk), autocast_(autocast) {}
 
 void EvaluateWorker::Compute() {
@@ -62,11 +61,11 @@ Napi::Value EvaluateWorker::Result(Napi::Env env) {
 }
 
 TrainingStateWorker::TrainingStateWorker(Napi::Env env, ModelWrap* model, std::shared_ptr<SharedModel> shared,
-                                         TrainerWrap* trainer, Napi::Object trainer_object,
+                                         TrainingSessionWrap* session_wrap, Napi::Object session_object,
                                          std::shared_ptr<train::TrainingSession> session, Direction direction,
                                          std::string path, std::string caller_state)
-    : TrainerWorker(env, direction == Direction::kSave ? "vitorch.saveTrainingState" : "vitorch.loadTrainingState",
-                    model, std::move(shared), trainer, trainer_object, std::move(session)),
+    : SessionWorker(env, direction == Direction::kSave ? "vitorch.saveTrainingState" : "vitorch.loadTrainingState",
+                    model, std::move(shared), session_wrap, session_object, std::move(session)),
       direction_(direction), path_(std::move(path)), caller_state_(std::move(caller_state)) {}
 
 void TrainingStateWorker::Compute() {

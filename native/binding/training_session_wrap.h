@@ -1,11 +1,15 @@
-// NativeTrainer: one model's optimizer and training steps (native/train/training_session.h). lib/train/ wraps it in
-// the public Optimizer and Trainer classes.
+// NativeTrainingSession: the JS handle of one train::TrainingSession (native/train/training_session.h), a model and
+// the optimizer built for it. lib/train/trainer.ts's Trainer owns one; the JS Optimizer is only its configuration.
 //
 // Threading: stepAsync, evaluateAsync and the training-state calls join the model's own queue of asynchronous calls
 // (binding/model_wrap.h), so they run one after another with forwardAsync and loadStateDictAsync, each computed on
 // the compute thread (runtime/compute_thread.h) under the model's mutex, and the event loop stays free. The
-// synchronous calls (applyUpdate, zeroGrad, setLearningRate) are refused while asynchronous calls on the model are in
+// synchronous calls (applyUpdate, setLearningRate) are refused while asynchronous calls on the model are in
 // flight instead of blocking the loop.
+//
+// Memory: V8 is told about the optimizer state's host memory (AdjustExternalMemory), so that a dropped session's
+// moments press the garbage collector as its weights do. The session counts those bytes itself when its state
+// changes (the first updates, a load); settling a call only compares that count with what V8 was told.
 #pragma once
 
 #include <napi.h>
@@ -17,22 +21,21 @@
 
 namespace vitorch::binding {
 
-class TrainerWrap : public Napi::ObjectWrap<TrainerWrap> {
+class TrainingSessionWrap : public Napi::ObjectWrap<TrainingSessionWrap> {
  public:
   static Napi::Function Define(Napi::Env env);
 
-  // new NativeTrainer(nativeModel, optimizerSpec)
-  explicit TrainerWrap(const Napi::CallbackInfo& info);
-  ~TrainerWrap() override;
+  // new NativeTrainingSession(nativeModel, optimizerSpec)
+  explicit TrainingSessionWrap(const Napi::CallbackInfo& info);
+  ~TrainingSessionWrap() override;
 
-  // After a step: V8 is told about the optimizer state's memory (main thread).
+  // Tells V8 the optimizer state's size when it changed (main thread; cheap: reads the session's count).
   void refresh_memory_accounting();
 
  private:
   Napi::Value StepAsync(const Napi::CallbackInfo& info);
   Napi::Value EvaluateAsync(const Napi::CallbackInfo& info);
   Napi::Value ApplyUpdate(const Napi::CallbackInfo& info);
-  Napi::Value ZeroGrad(const Napi::CallbackInfo& info);
   Napi::Value SetLearningRate(const Napi::CallbackInfo& info);
   Napi::Value LearningRates(const Napi::CallbackInfo& info);
   Napi::Value Groups(const Napi::CallbackInfo& info);

@@ -1,4 +1,4 @@
-#include "binding/trainer_options.h"
+#include "binding/training_session_options.h"
 
 #include "common/errors.h"
 
