@@ -157,6 +157,8 @@ export interface NativeTrainingSession {
   readonly groups: { names: string[]; lrScale: number; weightDecay: number }[];
   saveStateAsync(path: string, callerState: string): Promise<void>;
   loadStateAsync(path: string): Promise<string>;
+  dispose(): void;
+  readonly disposed: boolean;
 }
 
 export interface NativeBinding {

@@ -4,6 +4,8 @@ import {
   adamw, crossEntropy, sgd, tensor, Tensor, Trainer, VisionTransformer, VisionTransformerOptions,
 } from '../lib';
 import type { Batch, TrainingEvent } from '../lib/train/trainer';
+import { DisposedError } from '../lib';
+import { expectThrows } from './expect-error';
 
 const CONFIG: VisionTransformerOptions = {
   inputShape: [8, 8], patchSize: 4, inChans: 1, numClasses: 10, numFeatures: 64, depth: 2, numHeads: 2, mlpRatio: 2,
@@ -188,6 +190,35 @@ describe('labels are checked once, where the caller handed them over', () => {
     expect(error.message).toBe(message(11, 3));
     const fine = tensor(BigInt64Array.from([0n, 1n, 2n, 9n]), [4]);
     expect((await trainer.step(images, fine)).count).toBe(4);
+    model.dispose();
+  });
+});
+
+describe('dispose() frees the optimizer state now', () => {
+  test('a step already made finishes; later calls throw a DisposedError; the model stays usable', async () => {
+    const model = new VisionTransformer(CONFIG).train();
+    const trainer = new Trainer(model, { optimizer: adamw(model, { lr: 1e-3 }) });
+    const { images, labels } = batch();
+    const pending = trainer.step(images, labels);
+    trainer.dispose();
+    expect(trainer.disposed).toBe(true);
+    const result = await pending;
+    expect(Number.isFinite(result.loss)).toBe(true);
+    const message = 'this Trainer has been disposed';
+    // Like forwardAsync on a disposed model: refused when called, before any promise exists.
+    expectThrows(() => trainer.step(images, labels), DisposedError, message);
+    expectThrows(() => trainer.learningRates, DisposedError, message);
+    expectThrows(() => { trainer.lr = 0.1; }, DisposedError, message);
+    trainer.dispose(); // a second dispose does nothing
+    {
+      using again = new Trainer(model, { optimizer: sgd(model, { lr: 0.1 }) });
+      await again.step(images, labels);
+    }
+    using x = images.to('float32');
+    using y = model.forward(x);
+    expect(y.shape).toEqual([BATCH, 10]);
+    images.dispose();
+    labels.dispose();
     model.dispose();
   });
 });

@@ -178,6 +178,13 @@ export class Trainer {
     };
   }
 
+  /** Frees the optimizer's state (Adam's moments: twice the weights' size) now instead of when the Trainer is
+   *  collected, and lets go of the model, which stays usable. Calls already made finish first; later calls throw a
+   *  DisposedError. */
+  dispose(): void { this.session.dispose(); }
+  [Symbol.dispose](): void { this.dispose(); }
+  get disposed(): boolean { return this.session.disposed; }
+
   get accumulationSteps(): number { return this.stepOptions.accumulationSteps; }
   get autocast(): Autocast | null { return this.stepOptions.autocast; }
 

@@ -28,6 +28,8 @@ Napi::Function TrainingSessionWrap::Define(Napi::Env env) {
                          InstanceAccessor<&TrainingSessionWrap::Groups>("groups"),
                          InstanceMethod<&TrainingSessionWrap::SaveStateAsync>("saveStateAsync"),
                          InstanceMethod<&TrainingSessionWrap::LoadStateAsync>("loadStateAsync"),
+                         InstanceMethod<&TrainingSessionWrap::Dispose>("dispose"),
+                         InstanceAccessor<&TrainingSessionWrap::IsDisposed>("disposed"),
                      });
 }
 
@@ -56,9 +58,33 @@ void TrainingSessionWrap::refresh_memory_accounting() {
   }
 }
 
+const std::shared_ptr<train::TrainingSession>& TrainingSessionWrap::session() const {
+  if (!session_) throw UseAfterDispose("this Trainer has been disposed");
+  return session_;
+}
+
 ModelWrap* TrainingSessionWrap::model() const {
+  session();
   model_wrap_->shared();  // throws UseAfterDispose once the model is disposed
   return model_wrap_;
+}
+
+Napi::Value TrainingSessionWrap::Dispose(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    if (!session_) return info.Env().Undefined();
+    // Queued workers hold their own references to the session and the model, so they finish unharmed; the
+    // optimizer state goes with the last of them.
+    session_.reset();
+    shared_.reset();
+    model_wrap_ = nullptr;
+    model_object_.Reset();
+    refresh_memory_accounting();
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value TrainingSessionWrap::IsDisposed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), !session_);
 }
 
 // stepAsync(images, labels, options, lr?) -> Promise<{ loss, correct, count, gradNorm }>
@@ -72,7 +98,7 @@ Napi::Value TrainingSessionWrap::StepAsync(const Napi::CallbackInfo& info) {
     if (info.Length() > 3 && info[3].IsNumber()) lr = info[3].As<Napi::Number>().DoubleValue();
     // Checked here too, so that a wrong batch fails before anything is queued.
     shared_->module->check_input(images);
-    return wrap->schedule(new StepWorker(info.Env(), wrap, shared_, this, Value(), session_, images, labels, options, lr));
+    return wrap->schedule(new StepWorker(info.Env(), wrap, shared_, this, Value(), session(), images, labels, options, lr));
   });
 }
 
@@ -87,7 +113,7 @@ Napi::Value TrainingSessionWrap::EvaluateAsync(const Napi::CallbackInfo& info) {
     const auto autocast = autocast_from_js(info.Length() > 3 ? info[3] : info.Env().Undefined());
     shared_->module->check_input(images);
     return wrap->schedule(
-        new EvaluateWorker(info.Env(), wrap, shared_, this, Value(), session_, images, labels, topk, autocast));
+        new EvaluateWorker(info.Env(), wrap, shared_, this, Value(), session(), images, labels, topk, autocast));
   });
 }
 
@@ -100,7 +126,7 @@ Napi::Value TrainingSessionWrap::ApplyUpdate(const Napi::CallbackInfo& info) {
     double norm;
     {
       std::lock_guard<std::mutex> lock(shared_->mutex);
-      runtime::run_on_compute_thread([&] { norm = session_->apply_update(max_norm); });
+      runtime::run_on_compute_thread([&] { norm = session()->apply_update(max_norm); });
     }
     refresh_memory_accounting();
     return norm < 0 ? info.Env().Null() : Napi::Number::New(info.Env(), norm);
@@ -112,14 +138,14 @@ Napi::Value TrainingSessionWrap::SetLearningRate(const Napi::CallbackInfo& info)
     if (info.Length() < 1 || !info[0].IsNumber()) throw InvalidType("expected a number for the learning rate");
     model()->require_idle("change the learning rate");
     std::lock_guard<std::mutex> lock(shared_->mutex);
-    session_->set_learning_rate(info[0].As<Napi::Number>().DoubleValue());
+    session()->set_learning_rate(info[0].As<Napi::Number>().DoubleValue());
     return info.Env().Undefined();
   });
 }
 
 Napi::Value TrainingSessionWrap::LearningRates(const Napi::CallbackInfo& info) {
   return with_js_errors(info.Env(), [&]() -> Napi::Value {
-    const auto rates = session_->learning_rates();
+    const auto rates = session()->learning_rates();
     auto result = Napi::Array::New(info.Env(), rates.size());
     for (uint32_t i = 0; i < rates.size(); ++i) result.Set(i, Napi::Number::New(info.Env(), rates[i]));
     return result;
@@ -128,7 +154,7 @@ Napi::Value TrainingSessionWrap::LearningRates(const Napi::CallbackInfo& info) {
 
 Napi::Value TrainingSessionWrap::Groups(const Napi::CallbackInfo& info) {
   return with_js_errors(info.Env(), [&]() -> Napi::Value {
-    const auto& built = session_->optimizer();
+    const auto& built = session()->optimizer();
     auto env = info.Env();
     auto result = Napi::Array::New(env, built.group_names.size());
     for (uint32_t g = 0; g < built.group_names.size(); ++g) {
@@ -149,7 +175,7 @@ Napi::Value TrainingSessionWrap::SaveStateAsync(const Napi::CallbackInfo& info) 
     auto* wrap = model();
     auto path = string_argument(info, 0, "the training-state path");
     auto state = string_argument(info, 1, "the caller state");
-    return wrap->schedule(new TrainingStateWorker(info.Env(), wrap, shared_, this, Value(), session_,
+    return wrap->schedule(new TrainingStateWorker(info.Env(), wrap, shared_, this, Value(), session(),
                                                   TrainingStateWorker::Direction::kSave, path, state));
   });
 }
@@ -158,7 +184,7 @@ Napi::Value TrainingSessionWrap::LoadStateAsync(const Napi::CallbackInfo& info) 
   return with_js_errors(info.Env(), [&]() -> Napi::Value {
     auto* wrap = model();
     auto path = string_argument(info, 0, "the training-state path");
-    return wrap->schedule(new TrainingStateWorker(info.Env(), wrap, shared_, this, Value(), session_,
+    return wrap->schedule(new TrainingStateWorker(info.Env(), wrap, shared_, this, Value(), session(),
                                                   TrainingStateWorker::Direction::kLoad, path, ""));
   });
 }

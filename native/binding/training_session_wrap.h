@@ -1,9 +1,10 @@
 // NativeTrainingSession: the JS handle of one train::TrainingSession (native/train/training_session.h), a model and
 // the optimizer built for it. lib/train/trainer.ts's Trainer owns one; the JS Optimizer is only its configuration.
 //
-// Threading: stepAsync, evaluateAsync and the training-state calls join the model's own queue of asynchronous calls
-// (binding/model_wrap.h), so they run one after another with forwardAsync and loadStateDictAsync, each computed on
-// the compute thread (runtime/compute_thread.h) under the model's mutex, and the event loop stays free. The
+// Threading: stepAsync, evaluateAsync and the training-state calls are scheduled like the model's own asynchronous
+// calls (ModelWrap::schedule): onto the one queue of the compute thread (runtime/compute_thread.h), in call order
+// with forwardAsync and loadStateDictAsync, under the model's mutex, settled from there; the event loop and libuv's
+// pool stay free. The
 // synchronous calls (applyUpdate, setLearningRate) are refused while asynchronous calls on the model are in
 // flight instead of blocking the loop.
 //
@@ -41,8 +42,14 @@ class TrainingSessionWrap : public Napi::ObjectWrap<TrainingSessionWrap> {
   Napi::Value Groups(const Napi::CallbackInfo& info);
   Napi::Value SaveStateAsync(const Napi::CallbackInfo& info);
   Napi::Value LoadStateAsync(const Napi::CallbackInfo& info);
+  // dispose(): frees the optimizer state now (calls already queued keep what they need until they finish) and lets
+  // go of the model; every later call throws. The Trainer's dispose() and [Symbol.dispose] call it.
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value IsDisposed(const Napi::CallbackInfo& info);
 
-  // The model's wrap, refusing use once the model is disposed.
+  // The live session, refusing use once disposed.
+  const std::shared_ptr<train::TrainingSession>& session() const;
+  // The model's wrap, refusing use once this session or the model is disposed.
   ModelWrap* model() const;
 
   Napi::ObjectReference model_object_;
