@@ -2,7 +2,11 @@
 // and the refusals that keep a hostile file harmless.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/resource.h>
+
 #include <cstring>
+#include <filesystem>
 #include <string>
 
 #include "checkpoint/checkpoint_reader.h"
@@ -191,6 +195,32 @@ TEST(WriteCheckpoint, LeavesTheTargetUntouchedWhenATensorCannotBeWritten) {
   const NamedTensors tensors = {{"a", torch::ones({2})}, {"a", torch::ones({2})}};
   EXPECT_THROW(write_checkpoint(path, tensors), InvalidValue);
   EXPECT_EQ(read_file(path), "old");
+}
+
+// An I/O error in the middle of a .pth (here the file size limit, EFBIG, standing in for a full disk) reaches the
+// caller as the AtomicFileWriter's CheckpointError with the OS reason, through libtorch's zip writer, which must
+// neither see the exception nor throw again while finishing the archive; the old file stays and no temporary file
+// is left behind.
+TEST(WriteCheckpoint, ReportsAnIoErrorMidRecordAndKeepsTheOldFile) {
+  ScratchFolder folder;
+  const std::string path = folder.file("keep.pth");
+  write_file(path, "old");
+  const NamedTensors tensors = {{"small", torch::ones({4})}, {"large", torch::ones({1 << 18})}};  // 1 MiB
+
+  rlimit previous{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &previous), 0);
+  const auto previous_handler = ::signal(SIGXFSZ, SIG_IGN);  // write(2) then fails with EFBIG instead
+  rlimit limited = previous;
+  limited.rlim_cur = 64 << 10;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &limited), 0);
+  const std::string message = checkpoint_error_of([&] { write_checkpoint(path, tensors); });
+  ::setrlimit(RLIMIT_FSIZE, &previous);
+  ::signal(SIGXFSZ, previous_handler);
+
+  EXPECT_EQ(message.find(path + ": cannot write checkpoint: write error (File too large)"), 0u) << message;
+  EXPECT_EQ(read_file(path), "old");
+  const std::filesystem::directory_iterator folder_entries(std::filesystem::path(path).parent_path());
+  EXPECT_EQ(std::distance(begin(folder_entries), end(folder_entries)), 1);
 }
 
 }  // namespace
