@@ -10,6 +10,7 @@ fuzz_safetensors_header: the JSON header of each safetensors file. Standard libr
 """
 import hashlib
 import pathlib
+import pickletools
 import struct
 import sys
 import zipfile
@@ -20,6 +21,17 @@ MAX_SEED = 64 << 10  # larger files (a whole model) make slow seeds and add litt
 def write(folder: pathlib.Path, data: bytes) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / hashlib.sha1(data).hexdigest()).write_bytes(data)
+
+
+def pickle_length(data: bytes) -> int:
+    """Bytes up to and including the first pickle's STOP, or MAX_SEED where that cannot be told."""
+    try:
+        for opcode, _arg, position in pickletools.genops(data):
+            if opcode.name == 'STOP':
+                return position + 1
+    except Exception:  # noqa: BLE001 - not a pickle from here: a seed of the usual size will do
+        pass
+    return MAX_SEED
 
 
 def main() -> None:
@@ -39,8 +51,9 @@ def main() -> None:
         elif data.startswith(b'\x80\x02'):
             # The legacy format: a magic-number pickle, a protocol pickle, a system-info pickle, then the state dict
             # pickle; each seed starts at one of them (the unpickler stops at the first STOP).
+            # Each is cut after its STOP, so that mutations land in the pickle rather than in the storages after it.
             for start in [i for i in range(len(data) - 1) if data[i:i + 2] == b'\x80\x02'][:4]:
-                write(out / 'fuzz_unpickler', data[start:start + MAX_SEED])
+                write(out / 'fuzz_unpickler', data[start:start + pickle_length(data[start:])])
         elif len(data) >= 8:
             (length,) = struct.unpack('<Q', data[:8])
             if length <= MAX_SEED and 8 + length <= len(data):
