@@ -3,15 +3,17 @@
 // that needs a contiguous copy) however large the checkpoint.
 #include "checkpoint/checkpoint_writer.h"
 
+#include <caffe2/serialize/inline_container.h>
+
 #include <algorithm>
 #include <bit>
+#include <exception>
 #include <new>
 #include <unordered_map>
 
 #include "checkpoint/atomic_file_writer.h"
 #include "checkpoint/pickle_writer.h"
 #include "checkpoint/safetensors_writer.h"
-#include "checkpoint/zip_writer.h"
 #include "common/describe.h"
 #include "common/errors.h"
 
@@ -22,12 +24,6 @@ namespace {
 // Both formats store tensors little-endian, and the bytes are written as they lie in memory.
 static_assert(std::endian::native == std::endian::little, "checkpoint writing assumes a little-endian host");
 
-// The folder every record lives in. torch.save uses the file's stem; torch.load and vitorch's reader take whatever
-// single folder the archive has, and a fixed ASCII name keeps record names independent of the path (which may not
-// be valid UTF-8, or be very long).
-const std::string kArchiveFolder = "archive";
-// The serialization format version torch.save writes for this layout (PyTorch >= 1.6 reads it).
-const std::string kFormatVersion = "3\n";
 
 const std::string kSupportedDtypes = "float32, float64, float16, bfloat16, int64, int32, int16, int8, uint8, bool";
 
@@ -178,18 +174,86 @@ class DenseBlocks {
   torch::Tensor scratch_;
 };
 
-// The layout torch.save writes: data.pkl first (it only needs the tensors' metadata), then byteorder, one record
-// per storage, and version.
+// The .pth container is written by torch.save's own writer, libtorch's caffe2::serialize::PyTorchStreamWriter
+// (exported from libtorch_cpu in every release vitorch supports), so the zip details PyTorch relies on are its
+// own: every record under one folder ("archive/", whatever the file's name, which keeps record names independent
+// of the path), stored uncompressed with its data 64-byte aligned (mmap=True loading needs it), CRC-32s, zip64
+// records, and at the end the "version" and ".data/serialization_id" records.
+//
+// The bytes still go through the AtomicFileWriter, which keeps its guarantees (a temporary file, fsync, rename):
+// the writer's sink appends to it. An I/O error is kept and rethrown as the AtomicFileWriter's CheckpointError
+// (with the OS reason) rather than as the writer's generic failure, and it is never reported to the writer, whose
+// zip code is C: it would have to unwind through it, and its destructor, which finishes an unfinished archive,
+// would throw again. After an error (or an exception from the caller) the sink discards what it is given; the
+// temporary file is removed by the AtomicFileWriter.
+class TorchZipRecords {
+ public:
+  explicit TorchZipRecords(AtomicFileWriter& file)
+      : file_(file), writer_([this](const void* data, size_t size) { return sink(data, size); }) {}
+
+  ~TorchZipRecords() {
+    if (writer_.finalized()) return;
+    discarding_ = true;
+    try {
+      writer_.writeEndOfFile();  // marks the writer finished even if it throws, so its destructor does nothing
+    } catch (...) {
+    }
+  }
+
+  TorchZipRecords(const TorchZipRecords&) = delete;
+  TorchZipRecords& operator=(const TorchZipRecords&) = delete;
+
+  // `name` is relative to the archive's folder.
+  void add(const std::string& name, const void* data, uint64_t size) {
+    checked([&] { writer_.writeRecord(name, data, static_cast<size_t>(size)); });
+  }
+  void add(const std::string& name, const std::string& bytes) { add(name, bytes.data(), bytes.size()); }
+
+  // Adds the version and serialization id records and the central directory.
+  void finish() {
+    checked([&] { writer_.writeEndOfFile(); });
+  }
+
+ private:
+  size_t sink(const void* data, size_t size) {
+    if (discarding_) return size;
+    try {
+      file_.write(data, size);
+    } catch (...) {
+      error_ = std::current_exception();
+      discarding_ = true;
+    }
+    return size;
+  }
+
+  template <typename Call>
+  void checked(Call&& call) {
+    try {
+      call();
+    } catch (const c10::Error&) {
+      if (error_) std::rethrow_exception(error_);
+      throw;
+    }
+    if (error_) std::rethrow_exception(error_);
+  }
+
+  AtomicFileWriter& file_;
+  bool discarding_ = false;
+  std::exception_ptr error_;
+  caffe2::serialize::PyTorchStreamWriter writer_;  // last: its sink uses the members above
+};
+
+// The records torch.save writes, in its order: data.pkl first (it only needs the tensors' metadata), then
+// byteorder and one record per storage; finish() adds the rest.
 void write_torch_zip(AtomicFileWriter& file, const NamedTensors& tensors) {
-  ZipWriter zip(file);
-  zip.add_record(kArchiveFolder + "/data.pkl", pickle_state_dict(tensors));
-  zip.add_record(kArchiveFolder + "/byteorder", std::string("little"));
+  TorchZipRecords zip(file);
+  zip.add("data.pkl", pickle_state_dict(tensors));
+  zip.add("byteorder", std::string("little"));
   DenseBlocks blocks(tensors);
   for (size_t index = 0; index < tensors.size(); ++index) {
     const torch::Tensor& tensor = tensors[index].second;
-    zip.add_record(kArchiveFolder + "/data/" + std::to_string(index), blocks.bytes_of(tensor), byte_size(tensor));
+    zip.add("data/" + std::to_string(index), blocks.bytes_of(tensor), byte_size(tensor));
   }
-  zip.add_record(kArchiveFolder + "/version", kFormatVersion);
   zip.finish();
 }
 

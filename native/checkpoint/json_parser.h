@@ -6,6 +6,14 @@
 // unescaped characters >= 0x20, \u escapes must pair their surrogates, and an object may not repeat a key.
 // Integers must fit in int64; other numbers are kept as their text (kFloat), which is all safetensors needs.
 // Pure C++, no torch.
+//
+// Why our own rather than nlohmann/json or simdjson: a source build on a user's machine (npm install without a
+// prebuilt) can count on a compiler, cmake, npm packages and libtorch's headers, and none of them ships a JSON
+// parser (no release 2.9-2.15 of the torch wheel has nlohmann/json.hpp), so a library would have to be vendored
+// (nlohmann's single header is ~25k lines) or become a system dependency. This one is small, does what a hostile
+// header needs and nlohmann does not do by default (refuse a repeated key instead of keeping the last, which would
+// let two readers see different tensors; bound the value count as well as the depth), and is fuzzed
+// (native/fuzz/fuzz_safetensors_header.cc) and unit-tested (native/tests/parser_test.cc).
 #pragma once
 
 #include <cstddef>

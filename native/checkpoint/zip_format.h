@@ -1,5 +1,5 @@
-// The numbers of the zip format (PKWARE APPNOTE) that both the reader (zip_archive.cc) and the writer
-// (zip_writer.cc) use, defined once so the two cannot drift apart.
+// The numbers of the zip format (PKWARE APPNOTE) that the reader (zip_archive.cc) uses. (.pth files are written by
+// libtorch's own writer, see checkpoint_writer.cc.)
 #pragma once
 
 #include <cstdint>

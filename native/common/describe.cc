@@ -1,6 +1,7 @@
 #include "common/describe.h"
 
 #include <array>
+#include <sstream>
 #include <utility>
 
 namespace vitorch {
@@ -28,6 +29,12 @@ std::string format_shape(c10::IntArrayRef shape) {
     text += std::to_string(shape[i]);
   }
   return text + "]";
+}
+
+std::string format_number(double value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
 }
 
 const char* dtype_name(c10::ScalarType dtype) {

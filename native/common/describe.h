@@ -14,6 +14,9 @@ namespace vitorch {
 
 std::string format_shape(c10::IntArrayRef shape);
 
+// A number as a message shows it: the shortest of "0.1", "1e-05", "3" that std::ostream's default format gives.
+std::string format_number(double value);
+
 // "float32", "float64", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8", "bool".
 const char* dtype_name(c10::ScalarType dtype);
 

@@ -1,11 +1,12 @@
-// The exception types native code throws. The N-API boundary (native/binding/error_mapping.h) turns each
+// The exception types native code throws. The N-API boundary (native/binding/js_errors.h) turns each
 // into its JavaScript counterpart, so a C++ failure reaches the user as a typed, readable JS error:
 //   InvalidType     -> TypeError       (an argument of the wrong kind, e.g. a float tensor where int64 is needed)
 //   InvalidValue    -> RangeError      (right kind, wrong value: a shape, a size, an out-of-range option)
 //   CheckpointError -> CheckpointError (a file that is missing, unreadable, corrupt, hostile or not a checkpoint)
 //   StateDictError  -> StateDictError  (a checkpoint that does not fit the model: missing/unexpected/mismatched keys)
 // Anything else (c10::Error, std::exception) becomes a plain Error.
-// This header is free of napi.h so that native/model and native/checkpoint stay pure C++/libtorch.
+// This header is free of napi.h, as is all of the core library (native/{model,checkpoint,train,runtime,common}),
+// which builds and is tested without Node.
 #pragma once
 
 #include <stdexcept>

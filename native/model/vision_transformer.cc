@@ -6,7 +6,6 @@
 #include <torch/nn/modules/linear.h>
 
 #include <algorithm>
-#include <sstream>
 
 #include "common/errors.h"
 #include "common/describe.h"
@@ -20,12 +19,6 @@ constexpr int64_t kFrozenBlockCount = 8;
 
 void require(bool condition, const std::string& option, const std::string& expected, const std::string& received) {
   if (!condition) throw InvalidValue("expected " + option + " to be " + expected + ", received " + received);
-}
-
-std::string number(double value) {
-  std::ostringstream out;
-  out << value;
-  return out.str();
 }
 
 }  // namespace
@@ -46,10 +39,10 @@ void validate(const VisionTransformerOptions& o) {
           "a positive divisor of numFeatures (" + std::to_string(o.num_features()) + ")",
           std::to_string(o.num_heads()));
   require(o.mlp_ratio() > 0 && static_cast<int64_t>(o.num_features() * o.mlp_ratio()) >= 1, "mlpRatio",
-          "a positive number giving at least one hidden feature", number(o.mlp_ratio()));
+          "a positive number giving at least one hidden feature", format_number(o.mlp_ratio()));
   for (const auto& [name, rate] : {std::pair{"dropRate", o.drop_rate()}, std::pair{"attnDropRate", o.attn_drop_rate()},
                                    std::pair{"dropPathRate", o.drop_path_rate()}}) {
-    require(rate >= 0.0 && rate < 1.0, name, "in [0, 1)", number(rate));
+    require(rate >= 0.0 && rate < 1.0, name, "in [0, 1)", format_number(rate));
   }
 }
 

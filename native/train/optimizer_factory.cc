@@ -7,25 +7,19 @@
 #include <cmath>
 #include <map>
 #include <set>
-#include <sstream>
 
+#include "common/describe.h"
 #include "common/errors.h"
 #include "train/fused_adam.h"
 
 namespace vitorch::train {
 namespace {
 
-std::string number(double value) {
-  std::ostringstream out;
-  out << value;
-  return out.str();
-}
-
 void require_range(double value, double low, double high, const char* name, bool high_inclusive) {
   const bool ok = std::isfinite(value) && value >= low && (high_inclusive ? value <= high : value < high);
   if (!ok) {
-    throw InvalidValue(std::string("expected ") + name + " in [" + number(low) + ", " + number(high) +
-                       (high_inclusive ? "]" : ")") + ", received " + number(value));
+    throw InvalidValue(std::string("expected ") + name + " in [" + format_number(low) + ", " +
+                       format_number(high) + (high_inclusive ? "]" : ")") + ", received " + format_number(value));
   }
 }
 
@@ -38,7 +32,7 @@ void validate(const OptimizerSpec& s) {
     // PyTorch's rule: Nesterov momentum needs momentum and no dampening.
     if (s.nesterov && (s.momentum <= 0.0 || s.dampening != 0.0)) {
       throw InvalidValue("expected momentum > 0 and dampening 0 for nesterov, received momentum " +
-                         number(s.momentum) + " and dampening " + number(s.dampening));
+                         format_number(s.momentum) + " and dampening " + format_number(s.dampening));
     }
   } else {
     require_range(s.beta1, 0.0, 1.0, "betas[0]", false);
