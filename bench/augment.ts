@@ -35,8 +35,20 @@ function time(run: (rep: number) => void): number[] {
 }
 
 function pil(file: string, width: number, height: number, channels: number, batch: number): number[] {
-  const run = spawnSync(process.execPath, [path.join(root, 'scripts', 'python.js'), path.join(root, 'bench', 'augment_pil.py'),
-    file, String(width), String(height), String(channels), String(batch), String(reps)], { cwd: root, encoding: 'utf8' });
+  const run = spawnSync(
+    process.execPath,
+    [
+      path.join(root, 'scripts', 'python.js'),
+      path.join(root, 'bench', 'augment_pil.py'),
+      file,
+      String(width),
+      String(height),
+      String(channels),
+      String(batch),
+      String(reps),
+    ],
+    { cwd: root, encoding: 'utf8' },
+  );
   if (run.status !== 0) throw new Error(`bench/augment_pil.py failed:\n${run.stderr}`);
   return (JSON.parse(run.stdout.trim().split('\n').pop()!) as { seconds: number[] }).seconds.map((s) => s * 1000);
 }
@@ -90,33 +102,47 @@ async function main(): Promise<void> {
         batch: rgbBatch,
         'vitorch autoaugment': time((rep) => {
           for (let k = 0; k < rgbBatch; k++) {
-            autoAugment({ data: rgb.subarray(k * plane, (k + 1) * plane), width: 224, height: 224, channels: 3 }, forKey(1, rep + 2, k));
+            autoAugment(
+              { data: rgb.subarray(k * plane, (k + 1) * plane), width: 224, height: 224, channels: 3 },
+              forKey(1, rep + 2, k),
+            );
           }
         }),
         'seed PIL autoaugment': pil(rgbFile, 224, 224, 3, rgbBatch),
       },
     };
 
-    console.log(`AutoAugment cost per batch, ${reps} timed batches each (median ms; CPU: ${os.cpus()[0]?.model}, ${os.cpus().length} cores)`);
+    console.log(
+      `AutoAugment cost per batch, ${reps} timed batches each (median ms; CPU: ${os.cpus()[0]?.model}, ${os.cpus().length} cores)`,
+    );
     const summary: Record<string, Record<string, number>> = {};
     for (const [set, r] of Object.entries(results)) {
       summary[set] = {};
       for (const [name, ms] of Object.entries(r)) {
         if (name === 'batch') continue;
         summary[set][name] = median(ms as number[]);
-        console.log(`${set.padEnd(14)} batch ${String(r.batch).padStart(3)}  ${name.padEnd(30)} ${median(ms as number[]).toFixed(2).padStart(8)} ms`);
+        console.log(
+          `${set.padEnd(14)} batch ${String(r.batch).padStart(3)}  ${name.padEnd(30)} ${median(ms as number[])
+            .toFixed(2)
+            .padStart(8)} ms`,
+        );
       }
     }
     const f = summary['fashion-mnist'];
     const policyCost = f['vitorch crop+flip+autoaugment'] - f['vitorch crop+flip'];
     const ratios = {
-      'fashion-mnist: PIL policy / vitorch crop+flip+policy': f['seed PIL autoaugment'] / f['vitorch crop+flip+autoaugment'],
-      'rgb-224: PIL policy / vitorch policy': summary['rgb-224']['seed PIL autoaugment'] / summary['rgb-224']['vitorch autoaugment'],
+      'fashion-mnist: PIL policy / vitorch crop+flip+policy':
+        f['seed PIL autoaugment'] / f['vitorch crop+flip+autoaugment'],
+      'rgb-224: PIL policy / vitorch policy':
+        summary['rgb-224']['seed PIL autoaugment'] / summary['rgb-224']['vitorch autoaugment'],
     };
     console.log(`fashion-mnist: the policy adds ${policyCost.toFixed(2)} ms per batch of ${batch}`);
     for (const [name, ratio] of Object.entries(ratios)) console.log(`${name}: ${ratio.toFixed(2)}x`);
     fs.mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
-    fs.writeFileSync(path.join(root, 'bench', 'results', 'augment.json'), JSON.stringify({ reps, summary, ratios, results }, null, 2));
+    fs.writeFileSync(
+      path.join(root, 'bench', 'results', 'augment.json'),
+      JSON.stringify({ reps, summary, ratios, results }, null, 2),
+    );
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }

@@ -27,7 +27,8 @@ export function runSetupStep(python: string, args: string[], what: string): void
 
 /** Writes model_data/vit-patch_16.pth with seeded random weights (tools/make_demo_checkpoint.py) unless it exists. */
 export function ensureCheckpoint(python: string): string {
-  if (!fs.existsSync(checkpoint)) runSetupStep(python, ['make_demo_checkpoint.py', checkpoint], 'write the benchmark checkpoint');
+  if (!fs.existsSync(checkpoint))
+    runSetupStep(python, ['make_demo_checkpoint.py', checkpoint], 'write the benchmark checkpoint');
   return checkpoint;
 }
 
@@ -39,9 +40,11 @@ export function normalImages(count: number): Float32Array {
 
 /** `count` standard normal values from `seed` (xorshift32 + Box-Muller): the same values on every run. */
 export function seededNormals(count: number, seed: number): Float32Array {
-  let state = (seed >>> 0) || 1; // xorshift32 stays at 0 from 0
+  let state = seed >>> 0 || 1; // xorshift32 stays at 0 from 0
   const uniform = () => {
-    state ^= state << 13; state ^= state >>> 17; state ^= state << 5;
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
     return (state >>> 0) / 4294967296; // never 0: xorshift32 never reaches state 0
   };
   const values = new Float32Array(count);

@@ -5,7 +5,10 @@ import { vitAsync } from '../lib';
 import { parseArgs, runMain, UsageError } from './run-main';
 
 function residentKib(field: 'VmRSS' | 'VmHWM'): number {
-  const line = fs.readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith(`${field}:`));
+  const line = fs
+    .readFileSync('/proc/self/status', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${field}:`));
   return Number(line!.split(/\s+/)[1]);
 }
 

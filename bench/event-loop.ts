@@ -24,7 +24,11 @@ const RSS_SAMPLE_EVERY = 50;
 const SAMPLING_INTERVAL_MS = 1;
 
 type ModelName = 'vit-b' | 'small';
-interface Options { calls: number; batch: number; model: ModelName }
+interface Options {
+  calls: number;
+  batch: number;
+  model: ModelName;
+}
 
 function parseOptions(argv: string[]): Options {
   const parsed = parseArgs(argv, ['calls', 'batch', 'model'], [], { overrides: false, positionals: false });
@@ -39,7 +43,10 @@ function loadModel(name: ModelName): VisionTransformer {
   if (name === 'small') return new VisionTransformer({ numFeatures: 192, depth: 12, numHeads: 3, numClasses: 1000 });
   if (!fs.existsSync(checkpoint)) {
     const python = path.join(root, 'scripts', 'python.js');
-    const made = spawnSync(process.execPath, [python, 'tools/make_demo_checkpoint.py', checkpoint], { cwd: root, stdio: 'inherit' });
+    const made = spawnSync(process.execPath, [python, 'tools/make_demo_checkpoint.py', checkpoint], {
+      cwd: root,
+      stdio: 'inherit',
+    });
     if (made.status !== 0) throw new Error('could not write the benchmark checkpoint');
   }
   return vit({ pretrained: checkpoint });
@@ -51,7 +58,9 @@ async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const model = loadModel(options.model).eval();
   // Any values do: what is measured is the loop and the memory, not the logits.
-  const values = Float32Array.from({ length: options.batch * IMAGE_SHAPE.reduce((a, b) => a * b) }, (_, i) => Math.sin(i));
+  const values = Float32Array.from({ length: options.batch * IMAGE_SHAPE.reduce((a, b) => a * b) }, (_, i) =>
+    Math.sin(i),
+  );
   const input = tensor(values, [options.batch, ...IMAGE_SHAPE]);
 
   const warmupCalls = Math.floor(options.calls * WARMUP_FRACTION);
@@ -76,7 +85,8 @@ async function main(): Promise<void> {
     output.dispose();
     if (call % RSS_SAMPLE_EVERY === 0) rssSamples.push({ call, rssBytes: process.memoryUsage().rss });
     if (call === warmupCalls) endWarmup();
-    if (call % progressEvery === 0) process.stderr.write(`${Math.round((100 * call) / options.calls)}% (${call} calls)\n`);
+    if (call % progressEvery === 0)
+      process.stderr.write(`${Math.round((100 * call) / options.calls)}% (${call} calls)\n`);
   }
   const measuredSeconds = Number(process.hrtime.bigint() - measuredFrom) / 1e9;
   delay.disable();
@@ -87,23 +97,37 @@ async function main(): Promise<void> {
 
   const measuredCalls = options.calls - warmupCalls;
   const result = {
-    date: new Date().toISOString(), ...options, warmupCalls, measuredCalls,
+    date: new Date().toISOString(),
+    ...options,
+    warmupCalls,
+    measuredCalls,
     callsPerSecond: measuredCalls / measuredSeconds,
     eventLoopDelayMs: {
-      p50: milliseconds(delay.percentile(50)), p99: milliseconds(delay.percentile(99)), max: milliseconds(delay.max),
-      mean: milliseconds(delay.mean), samples: delay.count, includesSamplingIntervalMs: SAMPLING_INTERVAL_MS,
+      p50: milliseconds(delay.percentile(50)),
+      p99: milliseconds(delay.percentile(99)),
+      max: milliseconds(delay.max),
+      mean: milliseconds(delay.mean),
+      samples: delay.count,
+      includesSamplingIntervalMs: SAMPLING_INTERVAL_MS,
     },
-    rssAfterWarmupBytes: rssAfterWarmup, rssAtEndBytes: rssAtEnd,
+    rssAfterWarmupBytes: rssAfterWarmup,
+    rssAtEndBytes: rssAtEnd,
     rssGrowthPercent: (100 * (rssAtEnd - rssAfterWarmup)) / rssAfterWarmup,
     rssSamples,
   };
   const d = result.eventLoopDelayMs;
-  console.log(`${options.model}, batch ${options.batch}: ${measuredCalls} forwardAsync calls after ${warmupCalls} warm-up, `
-    + `${result.callsPerSecond.toFixed(2)} calls/s`);
-  console.log(`event-loop delay: p50 ${d.p50.toFixed(2)} ms, p99 ${d.p99.toFixed(2)} ms, max ${d.max.toFixed(2)} ms `
-    + `(each includes the ${SAMPLING_INTERVAL_MS} ms sampling interval)`);
-  console.log(`RSS: ${(rssAfterWarmup / 2 ** 20).toFixed(1)} MiB after warm-up, ${(rssAtEnd / 2 ** 20).toFixed(1)} MiB at the end `
-    + `(${result.rssGrowthPercent >= 0 ? '+' : ''}${result.rssGrowthPercent.toFixed(1)}%)`);
+  console.log(
+    `${options.model}, batch ${options.batch}: ${measuredCalls} forwardAsync calls after ${warmupCalls} warm-up, ` +
+      `${result.callsPerSecond.toFixed(2)} calls/s`,
+  );
+  console.log(
+    `event-loop delay: p50 ${d.p50.toFixed(2)} ms, p99 ${d.p99.toFixed(2)} ms, max ${d.max.toFixed(2)} ms ` +
+      `(each includes the ${SAMPLING_INTERVAL_MS} ms sampling interval)`,
+  );
+  console.log(
+    `RSS: ${(rssAfterWarmup / 2 ** 20).toFixed(1)} MiB after warm-up, ${(rssAtEnd / 2 ** 20).toFixed(1)} MiB at the end ` +
+      `(${result.rssGrowthPercent >= 0 ? '+' : ''}${result.rssGrowthPercent.toFixed(1)}%)`,
+  );
   fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
   fs.writeFileSync(resultsFile, JSON.stringify(result, null, 2));
   console.log(`wrote ${path.relative(root, resultsFile)}`);

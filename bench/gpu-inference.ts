@@ -13,13 +13,20 @@ import { choiceListFlag, integerFlag, integerListFlag, parseArgs, runMain } from
 const root = path.join(__dirname, '..', '..');
 const IMAGE_VALUES = 3 * 224 * 224;
 const DTYPES = ['float32', 'bfloat16', 'float16'] as const;
-type BenchDType = typeof DTYPES[number];
+type BenchDType = (typeof DTYPES)[number];
 // Logits of the two contestants agree within this fraction of their scale (float32 on CUDA uses TF32 convolutions;
 // bfloat16 keeps 8 significant bits, float16 11): a looser bound than the tests', for ViT-B/16's 12 blocks.
 const AGREEMENT: Record<BenchDType, number> = { float32: 1e-2, bfloat16: 1e-1, float16: 2e-2 };
 
-interface Options { batches: number[]; reps: number; dtypes: BenchDType[] }
-interface ContestantResult { device?: string; results: { batch: number; seconds: number[] }[] }
+interface Options {
+  batches: number[];
+  reps: number;
+  dtypes: BenchDType[];
+}
+interface ContestantResult {
+  device?: string;
+  results: { batch: number; seconds: number[] }[];
+}
 
 function parseOptions(argv: string[]): Options {
   const parsed = parseArgs(argv, ['batches', 'reps', 'dtypes'], [], { overrides: false, positionals: false });
@@ -40,13 +47,24 @@ function readFloats(file: string): Float32Array {
 /** The vitorch contestant, in its own process: `--contestant vitorch WEIGHTS IMAGES DTYPE BATCHES REPS OUT`. */
 async function runVitorchContestant([weights, images, dtype, batches, reps, out]: string[]): Promise<void> {
   const { tensor, vit } = await import('../lib');
-  const model = vit({ pretrained: weights, numClasses: 1000 }).eval().to({ device: 'cuda', dtype: dtype as BenchDType });
+  const model = vit({ pretrained: weights, numClasses: 1000 })
+    .eval()
+    .to({ device: 'cuda', dtype: dtype as BenchDType });
   const pixels = readFloats(images);
   const results = [];
   for (const batch of batches.split(',').map(Number)) {
-    const input = tensor(pixels.subarray(0, batch * IMAGE_VALUES), [batch, 3, 224, 224], { device: 'cuda' }).to(dtype as BenchDType);
+    const input = tensor(pixels.subarray(0, batch * IMAGE_VALUES), [batch, 3, 224, 224], { device: 'cuda' }).to(
+      dtype as BenchDType,
+    );
     // toFloat32Array copies the logits to the host, which waits for the GPU: the clock covers the whole forward.
-    const step = async () => { const output = await model.forwardAsync(input); try { return output.toFloat32Array(); } finally { output.dispose(); } };
+    const step = async () => {
+      const output = await model.forwardAsync(input);
+      try {
+        return output.toFloat32Array();
+      } finally {
+        output.dispose();
+      }
+    };
     for (let i = 0; i < 3; i++) await step();
     const seconds: number[] = [];
     let logits: Float32Array = new Float32Array();
@@ -94,25 +112,57 @@ async function main(): Promise<void> {
     let device = '';
     for (const dtype of options.dtypes) {
       const batches = options.batches.join(',');
-      const ours = runChild(process.execPath, [__filename, '--contestant', 'vitorch', weights, images, dtype, batches,
-        String(options.reps), path.join(work, `vitorch-${dtype}`)]);
-      const theirs = runChild(python, [path.join(root, 'bench', 'gpu_inference_torch.py'), '--weights', weights,
-        '--dtype', dtype, '--batches', batches, '--reps', String(options.reps), '--input', images,
-        '--save-output', path.join(work, `torch-${dtype}`)]);
+      const ours = runChild(process.execPath, [
+        __filename,
+        '--contestant',
+        'vitorch',
+        weights,
+        images,
+        dtype,
+        batches,
+        String(options.reps),
+        path.join(work, `vitorch-${dtype}`),
+      ]);
+      const theirs = runChild(python, [
+        path.join(root, 'bench', 'gpu_inference_torch.py'),
+        '--weights',
+        weights,
+        '--dtype',
+        dtype,
+        '--batches',
+        batches,
+        '--reps',
+        String(options.reps),
+        '--input',
+        images,
+        '--save-output',
+        path.join(work, `torch-${dtype}`),
+      ]);
       device = theirs.device ?? device;
       for (const batch of options.batches) {
         const a = readFloats(path.join(work, `vitorch-${dtype}-${batch}.f32`));
         const b = readFloats(path.join(work, `torch-${dtype}-${batch}.f32`));
         let error = 0;
         let scale = 1e-12;
-        for (let i = 0; i < b.length; i++) { error = Math.max(error, Math.abs(a[i] - b[i])); scale = Math.max(scale, Math.abs(b[i])); }
+        for (let i = 0; i < b.length; i++) {
+          error = Math.max(error, Math.abs(a[i] - b[i]));
+          scale = Math.max(scale, Math.abs(b[i]));
+        }
         if (a.length !== b.length || error > AGREEMENT[dtype] * scale) {
-          throw new Error(`${dtype} batch ${batch}: vitorch's logits differ from PyTorch's by ${error} (scale ${scale})`);
+          throw new Error(
+            `${dtype} batch ${batch}: vitorch's logits differ from PyTorch's by ${error} (scale ${scale})`,
+          );
         }
         const ourRate = batch / median(ours.results.find((r) => r.batch === batch)!.seconds);
         const theirRate = batch / median(theirs.results.find((r) => r.batch === batch)!.seconds);
-        rows.push([dtype, String(batch), ourRate.toFixed(1), theirRate.toFixed(1), (ourRate / theirRate).toFixed(2),
-          (error / scale).toExponential(1)]);
+        rows.push([
+          dtype,
+          String(batch),
+          ourRate.toFixed(1),
+          theirRate.toFixed(1),
+          (ourRate / theirRate).toFixed(2),
+          (error / scale).toExponential(1),
+        ]);
       }
     }
     console.log(`ViT-B/16 on ${device}: images/s, medians of ${options.reps} reps`);

@@ -15,7 +15,14 @@ import type { ModelDType, Tensor } from '../lib';
 import { choiceFlag, integerFlag, parseArgs, runMain, stringFlag, UsageError } from './run-main';
 
 // vitorch-vendor-dispatch is vitorch-sync run with VITORCH_MKL_VENDOR_DISPATCH=1 (set by bench/inference.ts).
-const CONTESTANTS = ['vitorch-sync', 'vitorch-async', 'vitorch-vendor-dispatch', 'vitorch-bf16', 'vitorch-fp16', 'onnxruntime'] as const;
+const CONTESTANTS = [
+  'vitorch-sync',
+  'vitorch-async',
+  'vitorch-vendor-dispatch',
+  'vitorch-bf16',
+  'vitorch-fp16',
+  'onnxruntime',
+] as const;
 type Contestant = (typeof CONTESTANTS)[number];
 const IMAGE_SHAPE = [3, 224, 224];
 
@@ -32,8 +39,12 @@ interface Arguments {
 }
 
 function parseArguments(argv: string[]): Arguments {
-  const parsed = parseArgs(argv, ['contestant', 'weights', 'onnx', 'batch', 'threads', 'warmup', 'reps', 'input', 'save-output'], [],
-    { overrides: false, positionals: false });
+  const parsed = parseArgs(
+    argv,
+    ['contestant', 'weights', 'onnx', 'batch', 'threads', 'warmup', 'reps', 'input', 'save-output'],
+    [],
+    { overrides: false, positionals: false },
+  );
   const required = <T>(name: string, value: T | undefined): T => {
     if (value === undefined) throw new UsageError(`--${name} is required`);
     return value;
@@ -57,18 +68,25 @@ function parseArguments(argv: string[]): Arguments {
 function readImages(file: string, batch: number): Float32Array {
   const bytes = fs.readFileSync(file);
   const expected = batch * IMAGE_SHAPE.reduce((a, b) => a * b);
-  if (bytes.byteLength !== expected * 4) throw new Error(`${file} holds ${bytes.byteLength / 4} floats, expected ${expected}`);
+  if (bytes.byteLength !== expected * 4)
+    throw new Error(`${file} holds ${bytes.byteLength / 4} floats, expected ${expected}`);
   // Copied into its own buffer: a Float32Array view needs 4-byte alignment, which a Buffer does not promise.
   // The file is little-endian, as every machine this benchmark targets is.
   return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
 }
 
-interface Timing { seconds: number[]; logits: Float32Array | undefined }
+interface Timing {
+  seconds: number[];
+  logits: Float32Array | undefined;
+}
 
 /** Runs `step` warmup + reps times; keeps the last call's logits (extracted outside the clock). */
 async function timeIterations<T>(
-  step: () => T | Promise<T>, logitsOf: (result: T) => Float32Array, release: (result: T) => void,
-  warmup: number, reps: number,
+  step: () => T | Promise<T>,
+  logitsOf: (result: T) => Float32Array,
+  release: (result: T) => void,
+  warmup: number,
+  reps: number,
 ): Promise<Timing> {
   const seconds: number[] = [];
   let logits: Float32Array | undefined;
@@ -89,7 +107,8 @@ async function runVitorch(args: Arguments, images: Float32Array): Promise<Timing
   setNumThreads(args.threads);
   const model = vit({ pretrained: args.weights, numClasses: 1000 });
   model.eval();
-  const dtype: ModelDType = args.contestant === 'vitorch-bf16' ? 'bfloat16' : args.contestant === 'vitorch-fp16' ? 'float16' : 'float32';
+  const dtype: ModelDType =
+    args.contestant === 'vitorch-bf16' ? 'bfloat16' : args.contestant === 'vitorch-fp16' ? 'float16' : 'float32';
   const float32Input = tensor(images, [args.batch, ...IMAGE_SHAPE]);
   let input = float32Input;
   if (dtype !== 'float32') {
@@ -99,7 +118,11 @@ async function runVitorch(args: Arguments, images: Float32Array): Promise<Timing
   const logitsOf = (output: Tensor): Float32Array => {
     if (output.dtype === 'float32') return output.toTypedArray() as Float32Array;
     const converted = output.to('float32');
-    try { return converted.toTypedArray() as Float32Array; } finally { converted.dispose(); }
+    try {
+      return converted.toTypedArray() as Float32Array;
+    } finally {
+      converted.dispose();
+    }
   };
   const step = args.contestant === 'vitorch-async' ? () => model.forwardAsync(input) : () => model.forward(input);
   const timing = await timeIterations(step, logitsOf, (output) => output.dispose(), args.warmup, args.reps);
@@ -113,14 +136,21 @@ async function runOnnxruntime(args: Arguments, images: Float32Array): Promise<Ti
   // Loaded here, not at the top, so that the vitorch contestants run where the devDependency is not installed.
   const ort = await import('onnxruntime-node');
   const session = await ort.InferenceSession.create(args.onnx, {
-    intraOpNumThreads: args.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential',
+    intraOpNumThreads: args.threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
   });
   const input = new ort.Tensor('float32', images, [args.batch, ...IMAGE_SHAPE]);
   const timing = await timeIterations(
     () => session.run({ images: input }),
     (outputs) => outputs.logits.data as Float32Array,
-    (outputs) => { for (const output of Object.values(outputs)) output.dispose(); },
-    args.warmup, args.reps);
+    (outputs) => {
+      for (const output of Object.values(outputs)) output.dispose();
+    },
+    args.warmup,
+    args.reps,
+  );
   await session.release();
   return { ...timing, dtype: 'float32', onnxruntimeVersion: ort.env.versions.node ?? ort.env.versions.common };
 }
@@ -130,7 +160,8 @@ async function main(): Promise<void> {
   const images = readImages(args.input, args.batch);
   const run = args.contestant === 'onnxruntime' ? runOnnxruntime : runVitorch;
   const { logits, ...result } = await run(args, images);
-  if (args.saveOutput && logits) fs.writeFileSync(args.saveOutput, new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength));
+  if (args.saveOutput && logits)
+    fs.writeFileSync(args.saveOutput, new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength));
   console.log(JSON.stringify({ contestant: args.contestant, batch: args.batch, threads: args.threads, ...result }));
 }
 

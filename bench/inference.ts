@@ -27,13 +27,28 @@ const CLASSES = 1000;
 // A stuck child must not hold the machine forever; the slowest legitimate run (bf16 at batch 8) is ~10 minutes.
 const CHILD_TIMEOUT_MS = 30 * 60 * 1000;
 
-const NODE_CONTESTANTS = ['vitorch-sync', 'vitorch-async', 'vitorch-vendor-dispatch', 'vitorch-bf16', 'vitorch-fp16',
-  'onnxruntime'];
+const NODE_CONTESTANTS = [
+  'vitorch-sync',
+  'vitorch-async',
+  'vitorch-vendor-dispatch',
+  'vitorch-bf16',
+  'vitorch-fp16',
+  'onnxruntime',
+];
 // Swept at every batch size, every round. MKL, libtorch's GEMM on the CPU, picks slower kernels on non-Intel CPUs
 // unless told otherwise; vitorch tells it ("feature dispatch"). The -feature-dispatch / -vendor-dispatch variants run
 // the same contestant the other way, so that the table separates that choice from the rest.
-const FLOAT32_CONTESTANTS = ['gemm', 'gemm-feature-dispatch', 'vitorch-sync', 'vitorch-async', 'vitorch-vendor-dispatch',
-  'seed-eager', 'best-eager', 'best-eager-feature-dispatch', 'onnxruntime'];
+const FLOAT32_CONTESTANTS = [
+  'gemm',
+  'gemm-feature-dispatch',
+  'vitorch-sync',
+  'vitorch-async',
+  'vitorch-vendor-dispatch',
+  'seed-eager',
+  'best-eager',
+  'best-eager-feature-dispatch',
+  'onnxruntime',
+];
 const FEATURE_DISPATCH_SUFFIX = '-feature-dispatch';
 // Reduced precision is ~30x slower than float32 on a CPU without AVX-512 BF16/FP16, so these run once, briefly.
 const HALF_PRECISION_CONTESTANTS = ['vitorch-bf16', 'vitorch-fp16'];
@@ -53,8 +68,10 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const parsed = parseArgs(argv, ['threads', 'batches', 'reps', 'runs', 'precision-batch', 'only'], ['quick'],
-    { overrides: false, positionals: false });
+  const parsed = parseArgs(argv, ['threads', 'batches', 'reps', 'runs', 'precision-batch', 'only'], ['quick'], {
+    overrides: false,
+    positionals: false,
+  });
   const quick = parsed.flags.has('quick');
   const options: Options = {
     quick,
@@ -70,7 +87,9 @@ function parseOptions(argv: string[]): Options {
   // Its logits are compared with vitorch-sync's float32 ones on the same images, so that batch must be swept too.
   const halfPrecisionRuns = HALF_PRECISION_CONTESTANTS.some((c) => isSelected(c, options));
   if (halfPrecisionRuns && !options.batches.includes(options.precisionBatch)) {
-    throw new UsageError(`--precision-batch ${options.precisionBatch} must be one of --batches ${options.batches.join(',')}`);
+    throw new UsageError(
+      `--precision-batch ${options.precisionBatch} must be one of --batches ${options.batches.join(',')}`,
+    );
   }
   return options;
 }
@@ -82,7 +101,12 @@ function repsFor(batch: number, options: Options): number {
   return batch === 1 ? 20 : batch <= 8 ? 5 : 3;
 }
 
-interface Job { contestant: string; batch: number; warmup: number; reps: number }
+interface Job {
+  contestant: string;
+  batch: number;
+  warmup: number;
+  reps: number;
+}
 
 function isSelected(contestant: string, options: Options): boolean {
   if (options.only) return options.only.includes(contestant);
@@ -90,37 +114,72 @@ function isSelected(contestant: string, options: Options): boolean {
   return !(options.quick && HALF_PRECISION_CONTESTANTS.includes(contestant));
 }
 
-interface Round { label: string; jobs: Job[] }
+interface Round {
+  label: string;
+  jobs: Job[];
+}
 
 /** The jobs in the order they run: per batch size, `runs` rounds over the float32 contestants, alternating the order
  *  so that no contestant always runs right after the same neighbour; then the one-off reduced-precision runs. */
 function plan(options: Options): Round[] {
   const rounds: Round[] = [];
   for (const batch of options.batches) {
-    const sweep = FLOAT32_CONTESTANTS.filter((c) => isSelected(c, options))
-      .map((contestant) => ({ contestant, batch, warmup: 2, reps: repsFor(batch, options) }));
+    const sweep = FLOAT32_CONTESTANTS.filter((c) => isSelected(c, options)).map((contestant) => ({
+      contestant,
+      batch,
+      warmup: 2,
+      reps: repsFor(batch, options),
+    }));
     for (let round = 0; round < options.runs; round++) {
-      rounds.push({ label: `batch ${batch}, round ${round + 1}/${options.runs}`, jobs: round % 2 === 0 ? sweep : [...sweep].reverse() });
+      rounds.push({
+        label: `batch ${batch}, round ${round + 1}/${options.runs}`,
+        jobs: round % 2 === 0 ? sweep : [...sweep].reverse(),
+      });
     }
   }
-  const once: Job[] = HALF_PRECISION_CONTESTANTS.filter((c) => isSelected(c, options))
-    .map((contestant) => ({ contestant, batch: options.precisionBatch, warmup: 1, reps: 2 }));
+  const once: Job[] = HALF_PRECISION_CONTESTANTS.filter((c) => isSelected(c, options)).map((contestant) => ({
+    contestant,
+    batch: options.precisionBatch,
+    warmup: 1,
+    reps: 2,
+  }));
   // One block's GEMMs on M = 197 rows; bf16 GEMM is too slow here to be worth more.
   if (isSelected(GEMM_BF16, options)) once.push({ contestant: GEMM_BF16, batch: 1, warmup: 1, reps: 2 });
   if (once.length) rounds.push({ label: 'reduced precision, once', jobs: once });
   return rounds;
 }
 
-interface ChildReport { seconds: number[]; flops?: number; rows?: number; flop?: number; [key: string]: unknown }
+interface ChildReport {
+  seconds: number[];
+  flops?: number;
+  rows?: number;
+  flop?: number;
+  [key: string]: unknown;
+}
 type Outcome = { ok: true; report: ChildReport } | { ok: false; error: string };
 
 const tail = (text: string, lines = 15) => text.trim().split('\n').slice(-lines).join('\n');
 
-function runContestant(job: Job, command: { python: string; threads: number; input?: string; outputFile?: string }): Outcome {
-  const common = ['--batch', String(job.batch), '--threads', String(command.threads), '--warmup', String(job.warmup),
-    '--reps', String(job.reps)];
-  const modelArgs = ['--weights', checkpoint, ...(command.input ? ['--input', command.input] : []),
-    ...(command.outputFile ? ['--save-output', command.outputFile] : [])];
+function runContestant(
+  job: Job,
+  command: { python: string; threads: number; input?: string; outputFile?: string },
+): Outcome {
+  const common = [
+    '--batch',
+    String(job.batch),
+    '--threads',
+    String(command.threads),
+    '--warmup',
+    String(job.warmup),
+    '--reps',
+    String(job.reps),
+  ];
+  const modelArgs = [
+    '--weights',
+    checkpoint,
+    ...(command.input ? ['--input', command.input] : []),
+    ...(command.outputFile ? ['--save-output', command.outputFile] : []),
+  ];
   let executable: string;
   let args: string[];
   if (NODE_CONTESTANTS.includes(job.contestant)) {
@@ -130,13 +189,24 @@ function runContestant(job: Job, command: { python: string; threads: number; inp
     executable = command.python;
     const gemmArgs = job.contestant === GEMM_BF16 ? ['--dtype', 'bfloat16'] : [];
     const base = job.contestant.replace(FEATURE_DISPATCH_SUFFIX, '');
-    args = [torchContestantScript, '--contestant', isModel(base) ? base : 'gemm', ...common,
-      ...(isModel(base) ? modelArgs : gemmArgs)];
+    args = [
+      torchContestantScript,
+      '--contestant',
+      isModel(base) ? base : 'gemm',
+      ...common,
+      ...(isModel(base) ? modelArgs : gemmArgs),
+    ];
   }
   const env = { ...process.env };
   if (job.contestant.endsWith(FEATURE_DISPATCH_SUFFIX)) env.LD_PRELOAD = featureDispatchLibrary();
   if (job.contestant === 'vitorch-vendor-dispatch') env.VITORCH_MKL_VENDOR_DISPATCH = '1';
-  const run = spawnSync(executable, args, { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20, timeout: CHILD_TIMEOUT_MS, env });
+  const run = spawnSync(executable, args, {
+    cwd: root,
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+    timeout: CHILD_TIMEOUT_MS,
+    env,
+  });
   if (run.error || run.status !== 0) {
     const why = run.error ? run.error.message : run.signal ? `killed by ${run.signal}` : `exit code ${run.status}`;
     return { ok: false, error: `${why}\n${tail(run.stderr ?? '')}`.trim() };
@@ -187,12 +257,21 @@ function summarize(m: Measurement): Summary {
   const minSeconds = Math.min(...m.seconds);
   const maxSeconds = Math.max(...m.seconds);
   return {
-    medianSeconds, p90Seconds: p90(m.seconds), minSeconds, maxSeconds,
-    imagesPerSecond: m.batch / medianSeconds, minImagesPerSecond: m.batch / maxSeconds, maxImagesPerSecond: m.batch / minSeconds,
+    medianSeconds,
+    p90Seconds: p90(m.seconds),
+    minSeconds,
+    maxSeconds,
+    imagesPerSecond: m.batch / medianSeconds,
+    minImagesPerSecond: m.batch / maxSeconds,
+    maxImagesPerSecond: m.batch / minSeconds,
   };
 }
 
-interface Roofline { gemmFlops: number; rows: number; imagesPerSecond: number }
+interface Roofline {
+  gemmFlops: number;
+  rows: number;
+  imagesPerSecond: number;
+}
 
 function rooflineOf(gemm: Measurement | undefined): Roofline | undefined {
   if (!gemm || gemm.errors.length || !gemm.seconds.length) return undefined;
@@ -246,15 +325,28 @@ function measureAll(options: Options, python: string, inputs: Map<number, string
       const key = `${job.contestant}@${job.batch}`;
       let m = measurements.get(key);
       if (!m) {
-        m = { contestant: job.contestant, batch: job.batch, warmup: job.warmup, repsPerRound: job.reps, rounds: 0,
-          seconds: [], errors: [], reports: [] };
+        m = {
+          contestant: job.contestant,
+          batch: job.batch,
+          warmup: job.warmup,
+          repsPerRound: job.reps,
+          rounds: 0,
+          seconds: [],
+          errors: [],
+          reports: [],
+        };
         if (isModel(job.contestant)) m.outputFile = path.join(outputDir, `${key}.f32`);
         measurements.set(key, m);
       }
       // A contestant that failed once at this batch fails the same way again: don't pay for its start-up twice.
       if (m.errors.length) continue;
       process.stderr.write(`[${round.label}] ${job.contestant}: ${job.warmup} warm-up + ${job.reps} timed ... `);
-      const outcome = runContestant(job, { python, threads: options.threads, input: inputs.get(job.batch), outputFile: m.outputFile });
+      const outcome = runContestant(job, {
+        python,
+        threads: options.threads,
+        input: inputs.get(job.batch),
+        outputFile: m.outputFile,
+      });
       if (outcome.ok) {
         m.rounds++;
         m.seconds.push(...outcome.report.seconds);
@@ -280,7 +372,11 @@ function agreements(measurements: Measurement[]): Agreement[] {
   for (const reference of measurements.filter((m) => m.contestant === 'vitorch-sync' && usable(m))) {
     const referenceLogits = readLogits(reference.outputFile!);
     for (const m of measurements.filter((c) => c.batch === reference.batch && c !== reference && usable(c))) {
-      result.push({ contestant: m.contestant, batch: m.batch, ...compareLogits(referenceLogits, readLogits(m.outputFile!)) });
+      result.push({
+        contestant: m.contestant,
+        batch: m.batch,
+        ...compareLogits(referenceLogits, readLogits(m.outputFile!)),
+      });
     }
   }
   return result;
@@ -293,29 +389,45 @@ const rate = (value: number) => (value >= 10 ? value.toFixed(1) : value.toFixed(
 const percent = (fraction: number | undefined) => (fraction === undefined ? '-' : `${(fraction * 100).toFixed(1)}%`);
 const times = (ratio: number | undefined) => (ratio === undefined ? '-' : `${ratio.toFixed(2)}x`);
 
-function printTable(batch: number, rows: Measurement[], roofline: Roofline | undefined, vitorchSpeed: number | undefined): void {
+function printTable(
+  batch: number,
+  rows: Measurement[],
+  roofline: Roofline | undefined,
+  vitorchSpeed: number | undefined,
+): void {
   console.log('');
-  console.log(roofline
-    ? `batch ${batch}: roofline = fp32 GEMM ${(roofline.gemmFlops / 1e9).toFixed(1)} GFLOP/s on M=${roofline.rows} rows`
-      + ` / ${FLOP_PER_IMAGE / 1e9} GFLOP per image = ${rate(roofline.imagesPerSecond)} images/s`
-    : `batch ${batch}: no roofline (gemm not run or failed)`);
+  console.log(
+    roofline
+      ? `batch ${batch}: roofline = fp32 GEMM ${(roofline.gemmFlops / 1e9).toFixed(1)} GFLOP/s on M=${roofline.rows} rows` +
+          ` / ${FLOP_PER_IMAGE / 1e9} GFLOP per image = ${rate(roofline.imagesPerSecond)} images/s`
+      : `batch ${batch}: no roofline (gemm not run or failed)`,
+  );
   const latency = batch === 1;
-  console.log(latency
-    ? `${'contestant'.padEnd(27)}  median ms     p90 ms  min-max ms               images/s  of roofline  vitorch-sync speed / its`
-    : `${'contestant'.padEnd(27)}   images/s  min-max images/s          of roofline  vitorch-sync speed / its`);
+  console.log(
+    latency
+      ? `${'contestant'.padEnd(27)}  median ms     p90 ms  min-max ms               images/s  of roofline  vitorch-sync speed / its`
+      : `${'contestant'.padEnd(27)}   images/s  min-max images/s          of roofline  vitorch-sync speed / its`,
+  );
   for (const m of rows) {
-    if (m.errors.length) { console.log(`${m.contestant.padEnd(27)}  FAILED (error above and in the JSON)`); continue; }
+    if (m.errors.length) {
+      console.log(`${m.contestant.padEnd(27)}  FAILED (error above and in the JSON)`);
+      continue;
+    }
     const s = summarize(m);
     const fraction = roofline ? s.imagesPerSecond / roofline.imagesPerSecond : undefined;
     const ratio = vitorchSpeed === undefined ? undefined : vitorchSpeed / s.imagesPerSecond;
     if (latency) {
-      console.log(`${m.contestant.padEnd(27)}  ${ms(s.medianSeconds).padStart(9)}  ${ms(s.p90Seconds).padStart(9)}  `
-        + `${`(${ms(s.minSeconds)}-${ms(s.maxSeconds)})`.padEnd(22)}  ${rate(s.imagesPerSecond).padStart(8)}  `
-        + `${percent(fraction).padStart(11)}  ${times(ratio).padStart(8)}`);
+      console.log(
+        `${m.contestant.padEnd(27)}  ${ms(s.medianSeconds).padStart(9)}  ${ms(s.p90Seconds).padStart(9)}  ` +
+          `${`(${ms(s.minSeconds)}-${ms(s.maxSeconds)})`.padEnd(22)}  ${rate(s.imagesPerSecond).padStart(8)}  ` +
+          `${percent(fraction).padStart(11)}  ${times(ratio).padStart(8)}`,
+      );
     } else {
-      console.log(`${m.contestant.padEnd(27)}  ${rate(s.imagesPerSecond).padStart(9)}  `
-        + `${`(${rate(s.minImagesPerSecond)}-${rate(s.maxImagesPerSecond)})`.padEnd(24)}  ${percent(fraction).padStart(11)}  `
-        + `${times(ratio).padStart(8)}`);
+      console.log(
+        `${m.contestant.padEnd(27)}  ${rate(s.imagesPerSecond).padStart(9)}  ` +
+          `${`(${rate(s.minImagesPerSecond)}-${rate(s.maxImagesPerSecond)})`.padEnd(24)}  ${percent(fraction).padStart(11)}  ` +
+          `${times(ratio).padStart(8)}`,
+      );
     }
   }
 }
@@ -326,15 +438,21 @@ function printAgreements(list: Agreement[]): void {
   console.log('agreement with vitorch-sync (float32) on the same images');
   console.log('contestant       batch  max |logit diff|  / max |logit|  top-1 agreement');
   for (const a of list) {
-    console.log(`${a.contestant.padEnd(15)}  ${String(a.batch).padStart(5)}  ${a.maxAbsDifference.toExponential(2).padStart(16)}  `
-      + `${(a.maxAbsDifference / a.maxAbsReference).toExponential(2).padStart(13)}  `
-      + `${`${(a.top1Agreement * 100).toFixed(1)}% of ${a.images}`.padStart(15)}`);
+    console.log(
+      `${a.contestant.padEnd(15)}  ${String(a.batch).padStart(5)}  ${a.maxAbsDifference.toExponential(2).padStart(16)}  ` +
+        `${(a.maxAbsDifference / a.maxAbsReference).toExponential(2).padStart(13)}  ` +
+        `${`${(a.top1Agreement * 100).toFixed(1)}% of ${a.images}`.padStart(15)}`,
+    );
   }
 }
 
 /** One contestant at one batch size as bench/results/inference.json records it: raw samples and the summary. */
-function resultEntry(m: Measurement, roofline: Roofline | undefined, bf16Roofline: Roofline | undefined,
-  vitorchSpeed: number | undefined): Record<string, unknown> {
+function resultEntry(
+  m: Measurement,
+  roofline: Roofline | undefined,
+  bf16Roofline: Roofline | undefined,
+  vitorchSpeed: number | undefined,
+): Record<string, unknown> {
   const { outputFile: _outputFile, reports: _reports, ...raw } = m;
   const entry: Record<string, unknown> = { ...raw, failed: m.errors.length > 0 };
   if (m.errors.length || !m.seconds.length) return entry;
@@ -343,7 +461,11 @@ function resultEntry(m: Measurement, roofline: Roofline | undefined, bf16Rooflin
   if (!isModel(m.contestant)) {
     // A GEMM's rate is in FLOP/s; images/s of one block's linears would mean nothing.
     const own = rooflineOf(m)!;
-    return Object.assign(entry, { gemmFlops: own.gemmFlops, rows: own.rows, rooflineImagesPerSecond: own.imagesPerSecond });
+    return Object.assign(entry, {
+      gemmFlops: own.gemmFlops,
+      rows: own.rows,
+      rooflineImagesPerSecond: own.imagesPerSecond,
+    });
   }
   Object.assign(entry, speed, {
     rooflineFraction: roofline ? speed.imagesPerSecond / roofline.imagesPerSecond : null,
@@ -379,8 +501,10 @@ function main(): void {
   const torchVersion = versionFrom(measurements, 'torchVersion');
   const libtorchVersion = versionFrom(measurements, 'libtorchVersion');
   const onnxruntimeVersion = versionFrom(measurements, 'onnxruntimeVersion');
-  console.log(`ViT-B/16 inference, ${options.threads} threads, ${cpu} (${os.cpus().length} logical CPUs); `
-    + `torch ${torchVersion ?? '-'}, vitorch's libtorch ${libtorchVersion ?? '-'}, onnxruntime ${onnxruntimeVersion ?? '-'}`);
+  console.log(
+    `ViT-B/16 inference, ${options.threads} threads, ${cpu} (${os.cpus().length} logical CPUs); ` +
+      `torch ${torchVersion ?? '-'}, vitorch's libtorch ${libtorchVersion ?? '-'}, onnxruntime ${onnxruntimeVersion ?? '-'}`,
+  );
 
   const rooflines = new Map<number, Roofline | undefined>();
   const bf16Roofline = rooflineOf(measurements.find((m) => m.contestant === GEMM_BF16));
@@ -389,8 +513,10 @@ function main(): void {
   for (const batch of byBatch) {
     const atBatch = measurements.filter((m) => m.batch === batch);
     // The roofline is the faster of libtorch's two GEMM forms here, the one vitorch runs included.
-    const roofline = [rooflineOf(atBatch.find((m) => m.contestant === 'gemm')),
-      rooflineOf(atBatch.find((m) => m.contestant === 'gemm' + FEATURE_DISPATCH_SUFFIX))]
+    const roofline = [
+      rooflineOf(atBatch.find((m) => m.contestant === 'gemm')),
+      rooflineOf(atBatch.find((m) => m.contestant === 'gemm' + FEATURE_DISPATCH_SUFFIX)),
+    ]
       .filter((r): r is Roofline => r !== undefined)
       .sort((a, b) => b.gemmFlops - a.gemmFlops)[0];
     rooflines.set(batch, roofline);
@@ -402,21 +528,39 @@ function main(): void {
   }
   if (measurements.some((m) => m.contestant === GEMM_BF16)) {
     console.log('');
-    console.log(bf16Roofline
-      ? `bf16 GEMM: ${(bf16Roofline.gemmFlops / 1e9).toFixed(1)} GFLOP/s on M=${bf16Roofline.rows} rows, `
-        + `a bf16 roofline of ${rate(bf16Roofline.imagesPerSecond)} images/s`
-      : 'bf16 GEMM: FAILED (error above and in the JSON)');
+    console.log(
+      bf16Roofline
+        ? `bf16 GEMM: ${(bf16Roofline.gemmFlops / 1e9).toFixed(1)} GFLOP/s on M=${bf16Roofline.rows} rows, ` +
+            `a bf16 roofline of ${rate(bf16Roofline.imagesPerSecond)} images/s`
+        : 'bf16 GEMM: FAILED (error above and in the JSON)',
+    );
   }
   printAgreements(agreementList);
 
   fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
-  fs.writeFileSync(resultsFile, JSON.stringify({
-    date: new Date().toISOString(), cpu, logicalCpus: os.cpus().length, threads: options.threads,
-    platform: `${os.platform()} ${os.arch()}`, nodeVersion: process.version, torchVersion, libtorchVersion, onnxruntimeVersion,
-    options, flopPerImage: FLOP_PER_IMAGE,
-    roofline: Object.fromEntries([...rooflines].map(([batch, r]) => [batch, r ?? null])),
-    results, agreement: agreementList,
-  }, null, 2));
+  fs.writeFileSync(
+    resultsFile,
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        cpu,
+        logicalCpus: os.cpus().length,
+        threads: options.threads,
+        platform: `${os.platform()} ${os.arch()}`,
+        nodeVersion: process.version,
+        torchVersion,
+        libtorchVersion,
+        onnxruntimeVersion,
+        options,
+        flopPerImage: FLOP_PER_IMAGE,
+        roofline: Object.fromEntries([...rooflines].map(([batch, r]) => [batch, r ?? null])),
+        results,
+        agreement: agreementList,
+      },
+      null,
+      2,
+    ),
+  );
   console.log(`\nwrote ${path.relative(root, resultsFile)}`);
 }
 

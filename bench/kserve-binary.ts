@@ -5,22 +5,33 @@
 
 export const HEADER_LENGTH = 'inference-header-content-length';
 
-export interface EncodedRequest { headers: Record<string, string>; body: Buffer }
+export interface EncodedRequest {
+  headers: Record<string, string>;
+  body: Buffer;
+}
 
 /** One FP32 tensor named `input` of `shape`, asking for the `logits` output in binary too. */
 export function binaryInferRequest(values: Float32Array, shape: number[]): EncodedRequest {
   const data = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
-  const header = Buffer.from(JSON.stringify({
-    inputs: [{ name: 'input', shape, datatype: 'FP32', parameters: { binary_data_size: data.byteLength } }],
-    outputs: [{ name: 'logits', parameters: { binary_data: true } }],
-  }));
+  const header = Buffer.from(
+    JSON.stringify({
+      inputs: [{ name: 'input', shape, datatype: 'FP32', parameters: { binary_data_size: data.byteLength } }],
+      outputs: [{ name: 'logits', parameters: { binary_data: true } }],
+    }),
+  );
   return {
     headers: { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: String(header.byteLength) },
     body: Buffer.concat([header, data]),
   };
 }
 
-interface OutputHeader { name: string; datatype: string; shape: number[]; data?: number[]; parameters?: { binary_data_size?: number } }
+interface OutputHeader {
+  name: string;
+  datatype: string;
+  shape: number[];
+  data?: number[];
+  parameters?: { binary_data_size?: number };
+}
 
 /** The `logits` output of an infer response, binary or JSON. Throws, naming what it found, when there is none. */
 export function logitsFromResponse(body: Buffer, headerLength: string | undefined): Float32Array {

@@ -45,13 +45,29 @@ const autocannon = require('autocannon') as (options: Record<string, unknown>) =
 const MAX_MESSAGES = 5;
 
 function closedLoop(spec: LoadSpec & { mode: 'closed' }, body: Buffer): Promise<LoadRecord> {
-  const record: LoadRecord = { startedAtMs: Date.now(), endedAtMs: 0, answers: [], errors: 0, timeouts: 0, errorMessages: [], skipped: 0 };
+  const record: LoadRecord = {
+    startedAtMs: Date.now(),
+    endedAtMs: 0,
+    answers: [],
+    errors: 0,
+    timeouts: 0,
+    errorMessages: [],
+    skipped: 0,
+  };
   return new Promise((resolve) => {
     const instance = autocannon({
-      url: spec.url, method: 'POST', headers: spec.headers, body, connections: spec.connections, pipelining: 1,
-      duration: spec.durationSeconds, timeout: spec.timeoutSeconds,
+      url: spec.url,
+      method: 'POST',
+      headers: spec.headers,
+      body,
+      connections: spec.connections,
+      pipelining: 1,
+      duration: spec.durationSeconds,
+      timeout: spec.timeoutSeconds,
     });
-    instance.on('response', (_client, status, _bytes, latencyMs) => record.answers.push([Date.now(), status, latencyMs]));
+    instance.on('response', (_client, status, _bytes, latencyMs) =>
+      record.answers.push([Date.now(), status, latencyMs]),
+    );
     instance.on('reqError', (error) => {
       record.errors++;
       if (record.errorMessages.length < MAX_MESSAGES) record.errorMessages.push(error.message);
@@ -65,7 +81,15 @@ function closedLoop(spec: LoadSpec & { mode: 'closed' }, body: Buffer): Promise<
 }
 
 function openLoop(spec: LoadSpec & { mode: 'open' }, body: Buffer): Promise<LoadRecord> {
-  const record: LoadRecord = { startedAtMs: Date.now(), endedAtMs: 0, answers: [], errors: 0, timeouts: 0, errorMessages: [], skipped: 0 };
+  const record: LoadRecord = {
+    startedAtMs: Date.now(),
+    endedAtMs: 0,
+    answers: [],
+    errors: 0,
+    timeouts: 0,
+    errorMessages: [],
+    skipped: 0,
+  };
   const agent = new http.Agent({ keepAlive: true, maxSockets: spec.maxInFlight });
   const url = new URL(spec.url);
   const headers = { ...spec.headers, 'content-length': String(body.byteLength) };
@@ -75,7 +99,10 @@ function openLoop(spec: LoadSpec & { mode: 'open' }, body: Buffer): Promise<Load
     if (record.errorMessages.length < MAX_MESSAGES) record.errorMessages.push(message);
   };
   const send = () => {
-    if (inFlight >= spec.maxInFlight) { record.skipped++; return; }
+    if (inFlight >= spec.maxInFlight) {
+      record.skipped++;
+      return;
+    }
     inFlight++;
     const started = performance.now();
     let settled = false;
@@ -86,17 +113,25 @@ function openLoop(spec: LoadSpec & { mode: 'open' }, body: Buffer): Promise<Load
       inFlight--;
       return true;
     };
-    const request = http.request({ agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers }, (response) => {
-      response.on('data', () => {});
-      response.on('end', () => {
-        if (settle()) record.answers.push([Date.now(), response.statusCode ?? 0, performance.now() - started]);
-      });
-    });
+    const request = http.request(
+      { agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers },
+      (response) => {
+        response.on('data', () => {});
+        response.on('end', () => {
+          if (settle()) record.answers.push([Date.now(), response.statusCode ?? 0, performance.now() - started]);
+        });
+      },
+    );
     request.setTimeout(spec.timeoutSeconds * 1000, () => {
-      if (settle()) { record.timeouts++; fail('request timed out'); }
+      if (settle()) {
+        record.timeouts++;
+        fail('request timed out');
+      }
       request.destroy();
     });
-    request.on('error', (error) => { if (settle()) fail(error.message); });
+    request.on('error', (error) => {
+      if (settle()) fail(error.message);
+    });
     request.end(body);
   };
   return new Promise((resolve) => {
@@ -107,10 +142,19 @@ function openLoop(spec: LoadSpec & { mode: 'open' }, body: Buffer): Promise<Load
     // Arrivals on a fixed schedule: each timer fires every arrival that is due, so a late timer does not lower the rate.
     const tick = () => {
       const due = Math.min(total, Math.floor((performance.now() - origin) / intervalMs) + 1);
-      while (sent < due) { send(); sent++; }
-      if (sent < total) { setTimeout(tick, Math.max(0, origin + sent * intervalMs - performance.now())); return; }
+      while (sent < due) {
+        send();
+        sent++;
+      }
+      if (sent < total) {
+        setTimeout(tick, Math.max(0, origin + sent * intervalMs - performance.now()));
+        return;
+      }
       const finish = () => {
-        if (inFlight > 0) { setTimeout(finish, 50); return; }
+        if (inFlight > 0) {
+          setTimeout(finish, 50);
+          return;
+        }
         agent.destroy();
         record.endedAtMs = Date.now();
         resolve(record);
@@ -128,4 +172,8 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify(record)}\n`);
 }
 
-if (require.main === module) main().catch((error) => { console.error(error); process.exit(1); });
+if (require.main === module)
+  main().catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });

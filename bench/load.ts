@@ -11,18 +11,36 @@ export function runLoad(spec: LoadSpec): Promise<LoadRecord> {
   // A generous bound: the load ends by itself after its duration plus the slowest request's timeout.
   const limitMs = (spec.durationSeconds + spec.timeoutSeconds + 60) * 1000;
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [loadScript, JSON.stringify(spec)], { timeout: limitMs, maxBuffer: 1 << 30 }, (error, stdout, stderr) => {
-      if (error) { reject(new Error(`the load process failed: ${error.message}\n${stderr.slice(-2000)}`)); return; }
-      resolve(JSON.parse(stdout.trim().split('\n').pop() as string) as LoadRecord);
-    });
+    execFile(
+      process.execPath,
+      [loadScript, JSON.stringify(spec)],
+      { timeout: limitMs, maxBuffer: 1 << 30 },
+      (error, stdout, stderr) => {
+        if (error) {
+          reject(new Error(`the load process failed: ${error.message}\n${stderr.slice(-2000)}`));
+          return;
+        }
+        resolve(JSON.parse(stdout.trim().split('\n').pop() as string) as LoadRecord);
+      },
+    );
   });
 }
 
-export interface LatencySummary { count: number; p50Ms: number; p99Ms: number; maxMs: number }
+export interface LatencySummary {
+  count: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
 
 function latencies(answers: Answer[]): LatencySummary {
   const ms = answers.map(([, , latency]) => latency);
-  return { count: ms.length, p50Ms: percentile(ms, 50), p99Ms: percentile(ms, 99), maxMs: ms.length ? Math.max(...ms) : NaN };
+  return {
+    count: ms.length,
+    p50Ms: percentile(ms, 50),
+    p99Ms: percentile(ms, 99),
+    maxMs: ms.length ? Math.max(...ms) : NaN,
+  };
 }
 
 export interface LoadSummary {
@@ -60,7 +78,8 @@ const BURST_GAP_MS = 100;
 export function completionRate(completions: number[]): number | undefined {
   const times = [...completions].sort((a, b) => a - b);
   let firstBurstEnd = 0;
-  while (firstBurstEnd + 1 < times.length && times[firstBurstEnd + 1] - times[firstBurstEnd] <= BURST_GAP_MS) firstBurstEnd++;
+  while (firstBurstEnd + 1 < times.length && times[firstBurstEnd + 1] - times[firstBurstEnd] <= BURST_GAP_MS)
+    firstBurstEnd++;
   const after = times.length - 1 - firstBurstEnd;
   const span = times[times.length - 1] - times[firstBurstEnd];
   if (after <= 0 || !(span > 0)) return undefined;

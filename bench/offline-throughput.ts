@@ -7,8 +7,16 @@ import { median } from './stats';
 
 const nodeContestantScript = path.join(__dirname, 'inference-node.js');
 
-export interface OfflinePoint { batch: number; imagesPerSecond: number; seconds: number[] }
-export interface OfflineSweep { dtype: 'float32' | 'bfloat16'; points: OfflinePoint[]; best: OfflinePoint }
+export interface OfflinePoint {
+  batch: number;
+  imagesPerSecond: number;
+  seconds: number[];
+}
+export interface OfflineSweep {
+  dtype: 'float32' | 'bfloat16';
+  points: OfflinePoint[];
+  best: OfflinePoint;
+}
 
 export interface OfflineOptions {
   dtype: 'float32' | 'bfloat16';
@@ -27,13 +35,28 @@ const repsFor = (batch: number) => (batch <= 2 ? 6 : batch <= 4 ? 4 : 3);
 export function measureOffline(options: OfflineOptions): OfflineSweep {
   const points: OfflinePoint[] = [];
   for (const batch of options.batches) {
-    const args = [nodeContestantScript, '--contestant', options.dtype === 'float32' ? 'vitorch-async' : 'vitorch-bf16',
-      '--weights', options.weights, '--batch', String(batch), '--threads', String(options.threads),
-      '--warmup', '1', '--reps', String(repsFor(batch)), '--input', options.inputs.get(batch) as string,
-      ...(batch === 1 && options.saveBatch1Logits ? ['--save-output', options.saveBatch1Logits] : [])];
+    const args = [
+      nodeContestantScript,
+      '--contestant',
+      options.dtype === 'float32' ? 'vitorch-async' : 'vitorch-bf16',
+      '--weights',
+      options.weights,
+      '--batch',
+      String(batch),
+      '--threads',
+      String(options.threads),
+      '--warmup',
+      '1',
+      '--reps',
+      String(repsFor(batch)),
+      '--input',
+      options.inputs.get(batch) as string,
+      ...(batch === 1 && options.saveBatch1Logits ? ['--save-output', options.saveBatch1Logits] : []),
+    ];
     const run = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 10 * 60 * 1000 });
     const line = run.stdout?.trim().split('\n').pop();
-    if (run.status !== 0 || !line) throw new Error(`offline ${options.dtype} batch ${batch} failed:\n${(run.stderr ?? '').slice(-2000)}`);
+    if (run.status !== 0 || !line)
+      throw new Error(`offline ${options.dtype} batch ${batch} failed:\n${(run.stderr ?? '').slice(-2000)}`);
     const { seconds } = JSON.parse(line) as { seconds: number[] };
     points.push({ batch, imagesPerSecond: batch / median(seconds), seconds });
   }

@@ -14,17 +14,26 @@ import { tensor, Tensor, VisionTransformer } from '../lib';
 import { median } from './stats';
 
 interface Options {
-  images: number; seconds: number; runs: number; inFlight: number; models: number; side: number; decoders: number;
+  images: number;
+  seconds: number;
+  runs: number;
+  inFlight: number;
+  models: number;
+  side: number;
+  decoders: number;
 }
 
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
     args: argv,
     options: {
-      images: { type: 'string', default: '300' }, seconds: { type: 'string', default: '3' },
+      images: { type: 'string', default: '300' },
+      seconds: { type: 'string', default: '3' },
       runs: { type: 'string', default: '5' },
-      'in-flight': { type: 'string', default: '2' }, models: { type: 'string', default: '1' },
-      side: { type: 'string', default: '96' }, decoders: { type: 'string', default: '8' },
+      'in-flight': { type: 'string', default: '2' },
+      models: { type: 'string', default: '1' },
+      side: { type: 'string', default: '96' },
+      decoders: { type: 'string', default: '8' },
     },
   });
   const positive = (flag: string): number => {
@@ -34,16 +43,28 @@ function parseOptions(argv: string[]): Options {
     return value;
   };
   return {
-    images: positive('images'), seconds: positive('seconds'), runs: positive('runs'), inFlight: positive('in-flight'), models: positive('models'),
-    side: positive('side'), decoders: positive('decoders'),
+    images: positive('images'),
+    seconds: positive('seconds'),
+    runs: positive('runs'),
+    inFlight: positive('in-flight'),
+    models: positive('models'),
+    side: positive('side'),
+    decoders: positive('decoders'),
   };
 }
 
 async function makeImages(count: number, side: number): Promise<Buffer[]> {
   const images: Buffer[] = [];
   for (let i = 0; i < count; i++) {
-    const noise = sharp({ create: { width: side, height: side, channels: 3, background: '#808080',
-      noise: { type: 'gaussian', mean: 128, sigma: 40 } } });
+    const noise = sharp({
+      create: {
+        width: side,
+        height: side,
+        channels: 3,
+        background: '#808080',
+        noise: { type: 'gaussian', mean: 128, sigma: 40 },
+      },
+    });
     images.push(await (i % 2 === 0 ? noise.jpeg({ quality: 90 }) : noise.png()).toBuffer());
   }
   return images;
@@ -91,9 +112,15 @@ function inferenceLoop(models: VisionTransformer[], input: Tensor, inFlight: num
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const images = await makeImages(options.images, options.side);
-  const models = Array.from({ length: options.models }, () => new VisionTransformer({
-    inputShape: [224, 224], numFeatures: 192, numHeads: 3, depth: 4, numClasses: 10,
-  }).eval());
+  const models = Array.from({ length: options.models }, () =>
+    new VisionTransformer({
+      inputShape: [224, 224],
+      numFeatures: 192,
+      numHeads: 3,
+      depth: 4,
+      numClasses: 10,
+    }).eval(),
+  );
   using input = tensor(new Float32Array(3 * 224 * 224).fill(0.5), [1, 3, 224, 224]);
   // Warm both up: the first decodes and the first forwards allocate what later ones reuse.
   await decodeFor(images, options.decoders, 0.5);
@@ -115,13 +142,17 @@ async function main(): Promise<void> {
   for (const model of models) model.dispose();
 
   const f = (n: number) => n.toFixed(1);
-  console.log(`sharp decode (${options.images} ${options.side}x${options.side} JPEG/PNG, ${options.decoders} in flight, ` +
-    `UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? 'default'}), ${options.runs} runs of ${options.seconds} s, ` +
-    'medians:');
+  console.log(
+    `sharp decode (${options.images} ${options.side}x${options.side} JPEG/PNG, ${options.decoders} in flight, ` +
+      `UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? 'default'}), ${options.runs} runs of ${options.seconds} s, ` +
+      'medians:',
+  );
   console.log(`  decode alone:              ${f(median(alone))} images/s`);
   console.log(`  decode during inference:   ${f(median(shared))} images/s`);
-  console.log(`  inference alone:           ${f(median(inferenceAlone))} forwards/s ` +
-    `(${options.models} model(s) x ${options.inFlight} in flight)`);
+  console.log(
+    `  inference alone:           ${f(median(inferenceAlone))} forwards/s ` +
+      `(${options.models} model(s) x ${options.inFlight} in flight)`,
+  );
   console.log(`  inference during decoding: ${f(median(inferenceShared))} forwards/s`);
 }
 

@@ -7,7 +7,11 @@ function childrenByParent(): Map<number, number[]> {
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     let stat: string;
-    try { stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8'); } catch { continue; } // exited meanwhile
+    try {
+      stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue;
+    } // exited meanwhile
     // The command name (field 2) is in parentheses and may hold spaces; the parent pid is the second field after it.
     const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
     const list = children.get(parent) ?? [];
@@ -39,7 +43,10 @@ export function processTreeRss(pid: number): number {
   return total;
 }
 
-export interface RssSample { seconds: number; bytes: number }
+export interface RssSample {
+  seconds: number;
+  bytes: number;
+}
 
 /** Samples processTreeRss(pid) every `intervalMs` until stopped; the samples carry seconds since the start. */
 export function sampleRss(pid: number, intervalMs: number): { samples: RssSample[]; stop(): RssSample[] } {
@@ -48,5 +55,12 @@ export function sampleRss(pid: number, intervalMs: number): { samples: RssSample
   const take = () => samples.push({ seconds: (Date.now() - started) / 1000, bytes: processTreeRss(pid) });
   take();
   const timer = setInterval(take, intervalMs);
-  return { samples, stop: () => { clearInterval(timer); take(); return samples; } };
+  return {
+    samples,
+    stop: () => {
+      clearInterval(timer);
+      take();
+      return samples;
+    },
+  };
 }

@@ -16,7 +16,10 @@ export function metricValues(text: string, name: string): number[] {
 const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
 
 /** Mean of the first histogram whose name matches `pattern` (its _sum over its _count, all label sets pooled). */
-export function histogramMean(text: string, pattern: RegExp): { name: string; mean: number; count: number } | undefined {
+export function histogramMean(
+  text: string,
+  pattern: RegExp,
+): { name: string; mean: number; count: number } | undefined {
   const names = new Set<string>();
   for (const line of text.split('\n')) {
     const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)_sum[ {]/.exec(line);

@@ -29,8 +29,12 @@ const SERVER_FLAGS: Flags = {
 export function parseFlags(argv: string[], own: Flags): Record<string, string | boolean | undefined> {
   const flags: Flags = { ...SERVER_FLAGS, ...own };
   const names = Object.keys(flags);
-  const parsed = parseArgs(argv, names.filter((n) => flags[n].type === 'string'), names.filter((n) => flags[n].type === 'boolean'),
-    { overrides: false, positionals: false });
+  const parsed = parseArgs(
+    argv,
+    names.filter((n) => flags[n].type === 'string'),
+    names.filter((n) => flags[n].type === 'boolean'),
+    { overrides: false, positionals: false },
+  );
   return Object.fromEntries(names.map((name) => [name, parsed.flags.get(name) ?? flags[name].default]));
 }
 

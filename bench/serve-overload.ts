@@ -26,7 +26,11 @@ const RECOVERY_GOAL = 0.9;
 // the offered load (an arrival beyond it would be counted as skipped).
 const MAX_IN_FLIGHT = 1024;
 
-interface Phase { name: string; load: LoadSummary; rss: RssSample[] }
+interface Phase {
+  name: string;
+  load: LoadSummary;
+  rss: RssSample[];
+}
 
 const mib = (bytes: number) => bytes / 2 ** 20;
 const maxRss = (samples: RssSample[]) => Math.max(...samples.map((s) => s.bytes));
@@ -44,7 +48,8 @@ async function main(): Promise<void> {
   const clients = wholeNumber(values, 'clients');
   const factor = wholeNumber(values, 'factor');
   const dtype = values.dtype;
-  if (dtype !== 'float32' && dtype !== 'bfloat16') throw new UsageError(`--dtype must be float32 or bfloat16, got ${String(dtype)}`);
+  if (dtype !== 'float32' && dtype !== 'bfloat16')
+    throw new UsageError(`--dtype must be float32 or bfloat16, got ${String(dtype)}`);
   // Room for every normal-load client and one batch more: the normal load never sees a 503, the overload soon does.
   const settings = serverSettings(values, clients + wholeNumber(values, 'max-batch'));
   const prepared = prepare([1]);
@@ -54,21 +59,40 @@ async function main(): Promise<void> {
     const closed = async (name: string) => {
       console.error(`${name}: ${clients} clients, ${warmupSeconds} + ${durationSeconds} s`);
       const rss = sampleRss(server.process.pid, 1000);
-      const record = await runLoad({ mode: 'closed', connections: clients, ...server.target,
-        durationSeconds: warmupSeconds + durationSeconds, timeoutSeconds: settings.timeoutMs / 1000 });
+      const record = await runLoad({
+        mode: 'closed',
+        connections: clients,
+        ...server.target,
+        durationSeconds: warmupSeconds + durationSeconds,
+        timeoutSeconds: settings.timeoutMs / 1000,
+      });
       const load = summarize(record, warmupSeconds, record.startedAtMs + (warmupSeconds + durationSeconds) * 1000);
       phases.push({ name, load, rss: rss.stop() });
-      console.error(`  ${load.imagesPerSecond.toFixed(2)} images/s, p99 ${load.ok.p99Ms.toFixed(0)} ms, ${load.errors} errors`);
+      console.error(
+        `  ${load.imagesPerSecond.toFixed(2)} images/s, p99 ${load.ok.p99Ms.toFixed(0)} ms, ${load.errors} errors`,
+      );
       return load;
     };
     const normal = await closed('normal');
     const rate = factor * normal.imagesPerSecond;
-    console.error(`overload: ${rate.toFixed(1)} arrivals/s (${factor}x ${normal.imagesPerSecond.toFixed(2)}) for ${durationSeconds} s`);
+    console.error(
+      `overload: ${rate.toFixed(1)} arrivals/s (${factor}x ${normal.imagesPerSecond.toFixed(2)}) for ${durationSeconds} s`,
+    );
     const rss = sampleRss(server.process.pid, 1000);
-    const record = await runLoad({ mode: 'open', rate, maxInFlight: MAX_IN_FLIGHT, ...server.target, durationSeconds,
-      timeoutSeconds: settings.timeoutMs / 1000 });
+    const record = await runLoad({
+      mode: 'open',
+      rate,
+      maxInFlight: MAX_IN_FLIGHT,
+      ...server.target,
+      durationSeconds,
+      timeoutSeconds: settings.timeoutMs / 1000,
+    });
     // No warm-up: the whole overload is the point. Throughput over the arrivals' duration, not the drain after it.
-    phases.push({ name: 'overload', load: summarize(record, 0, record.startedAtMs + durationSeconds * 1000), rss: rss.stop() });
+    phases.push({
+      name: 'overload',
+      load: summarize(record, 0, record.startedAtMs + durationSeconds * 1000),
+      rss: rss.stop(),
+    });
     await closed('recovery');
   } finally {
     await server.stop();
@@ -76,18 +100,24 @@ async function main(): Promise<void> {
 
   const [normal, overload, recovery] = phases;
   const cpu = describeCpu();
-  console.log(`\n${server.label} at ${factor}x capacity; ${cpu.model} (family ${cpu.family ?? '?'}), ${cpu.logicalCpus} logical CPUs; ` +
-    `${settings.threads} intra-op threads; max batch ${settings.maxBatch}, max delay ${settings.maxDelayMs} ms, ` +
-    `max queue ${settings.maxQueue}\n`);
-  console.log(`${'phase'.padEnd(10)}${'images/s'.padStart(10)}${'200 p99 ms'.padStart(12)}${'503s'.padStart(7)}` +
-    `${'503 p50 ms'.padStart(12)}${'503 p99 ms'.padStart(12)}${'other'.padStart(7)}${'RSS max MiB'.padStart(13)}`);
+  console.log(
+    `\n${server.label} at ${factor}x capacity; ${cpu.model} (family ${cpu.family ?? '?'}), ${cpu.logicalCpus} logical CPUs; ` +
+      `${settings.threads} intra-op threads; max batch ${settings.maxBatch}, max delay ${settings.maxDelayMs} ms, ` +
+      `max queue ${settings.maxQueue}\n`,
+  );
+  console.log(
+    `${'phase'.padEnd(10)}${'images/s'.padStart(10)}${'200 p99 ms'.padStart(12)}${'503s'.padStart(7)}` +
+      `${'503 p50 ms'.padStart(12)}${'503 p99 ms'.padStart(12)}${'other'.padStart(7)}${'RSS max MiB'.padStart(13)}`,
+  );
   for (const phase of phases) {
     const { load } = phase;
     const other = load.errors - (load.byStatus['503'] ?? 0);
-    console.log(`${phase.name.padEnd(10)}${load.imagesPerSecond.toFixed(2).padStart(10)}${load.ok.p99Ms.toFixed(0).padStart(12)}` +
-      `${String(load.byStatus['503'] ?? 0).padStart(7)}${(load.rejected.count ? load.rejected.p50Ms.toFixed(1) : '-').padStart(12)}` +
-      `${(load.rejected.count ? load.rejected.p99Ms.toFixed(1) : '-').padStart(12)}${String(other).padStart(7)}` +
-      `${mib(maxRss(phase.rss)).toFixed(0).padStart(13)}`);
+    console.log(
+      `${phase.name.padEnd(10)}${load.imagesPerSecond.toFixed(2).padStart(10)}${load.ok.p99Ms.toFixed(0).padStart(12)}` +
+        `${String(load.byStatus['503'] ?? 0).padStart(7)}${(load.rejected.count ? load.rejected.p50Ms.toFixed(1) : '-').padStart(12)}` +
+        `${(load.rejected.count ? load.rejected.p99Ms.toFixed(1) : '-').padStart(12)}${String(other).padStart(7)}` +
+        `${mib(maxRss(phase.rss)).toFixed(0).padStart(13)}`,
+    );
   }
   const unanswered = overload.load.errors - (overload.load.byStatus['503'] ?? 0);
   const verdicts = {
@@ -97,15 +127,36 @@ async function main(): Promise<void> {
     rssGrowthDuringOverload: maxRss(overload.rss) / maxRss(normal.rss) - 1,
     recoveryRatio: recovery.load.imagesPerSecond / normal.load.imagesPerSecond,
   };
-  console.log(`\nduring the overload: ${overload.load.byStatus['200'] ?? 0} answered 200, ${overload.load.byStatus['503'] ?? 0} ` +
-    `answered 503, ${unanswered} neither (goal 0), ${overload.load.skipped} not sent; statuses ${JSON.stringify(overload.load.byStatus)}`);
-  console.log(`503 p99 ${verdicts.rejectionP99Ms.toFixed(1)} ms (goal < ${REJECTION_P99_GOAL_MS} ms); RSS max ` +
-    `${(100 * verdicts.rssGrowthDuringOverload).toFixed(1)}% above the normal phase's; recovery ${verdicts.recoveryRatio.toFixed(2)}x ` +
-    `the normal throughput (goal >= ${RECOVERY_GOAL})`);
+  console.log(
+    `\nduring the overload: ${overload.load.byStatus['200'] ?? 0} answered 200, ${overload.load.byStatus['503'] ?? 0} ` +
+      `answered 503, ${unanswered} neither (goal 0), ${overload.load.skipped} not sent; statuses ${JSON.stringify(overload.load.byStatus)}`,
+  );
+  console.log(
+    `503 p99 ${verdicts.rejectionP99Ms.toFixed(1)} ms (goal < ${REJECTION_P99_GOAL_MS} ms); RSS max ` +
+      `${(100 * verdicts.rssGrowthDuringOverload).toFixed(1)}% above the normal phase's; recovery ${verdicts.recoveryRatio.toFixed(2)}x ` +
+      `the normal throughput (goal >= ${RECOVERY_GOAL})`,
+  );
   if (overload.load.errorMessages.length) console.log(`client errors: ${overload.load.errorMessages.join('; ')}`);
   fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
-  fs.writeFileSync(resultsFile, `${JSON.stringify({ date: new Date().toISOString(), cpu, dtype, factor, clients,
-    durationSeconds, warmupSeconds, settings, verdicts, phases }, null, 2)}\n`);
+  fs.writeFileSync(
+    resultsFile,
+    `${JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        cpu,
+        dtype,
+        factor,
+        clients,
+        durationSeconds,
+        warmupSeconds,
+        settings,
+        verdicts,
+        phases,
+      },
+      null,
+      2,
+    )}\n`,
+  );
   console.log(`wrote ${path.relative(root, resultsFile)}`);
 }
 

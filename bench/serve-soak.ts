@@ -23,7 +23,13 @@ const EVENT_LOOP_P99 = 'nodejs_eventloop_lag_p99_seconds';
 const RSS_GROWTH_GOAL = 0.05;
 const EVENT_LOOP_P99_GOAL_MS = 20;
 
-interface Sample { seconds: number; rssBytes: number; eventLoopP99Ms: number | undefined; answered: number; error?: string }
+interface Sample {
+  seconds: number;
+  rssBytes: number;
+  eventLoopP99Ms: number | undefined;
+  answered: number;
+  error?: string;
+}
 
 async function main(): Promise<void> {
   const values = parseFlags(process.argv.slice(2), {
@@ -38,7 +44,8 @@ async function main(): Promise<void> {
   const intervalSeconds = wholeNumber(values, 'interval');
   const clients = wholeNumber(values, 'clients');
   const dtype = values.dtype;
-  if (dtype !== 'float32' && dtype !== 'bfloat16') throw new UsageError(`--dtype must be float32 or bfloat16, got ${String(dtype)}`);
+  if (dtype !== 'float32' && dtype !== 'bfloat16')
+    throw new UsageError(`--dtype must be float32 or bfloat16, got ${String(dtype)}`);
   if (warmupSeconds >= durationSeconds) throw new UsageError('--warmup must be shorter than --duration');
   const settings = serverSettings(values, 2 * clients);
   const prepared = prepare([1]);
@@ -54,21 +61,33 @@ async function main(): Promise<void> {
     const timer = setInterval(() => {
       const seconds = (Date.now() - started) / 1000;
       const rssBytes = processTreeRss(server.process.pid);
-      fetchMetrics(metricsUrl).then((text) => {
-        const [p99] = metricValues(text, EVENT_LOOP_P99);
-        const sample = { seconds, rssBytes, eventLoopP99Ms: p99 === undefined ? undefined : p99 * 1000, answered: 0 };
-        samples.push(sample);
-        if (samples.length % Math.max(1, Math.round(60 / intervalSeconds)) === 0) {
-          console.error(`  ${seconds.toFixed(0)} s: RSS ${(rssBytes / 2 ** 20).toFixed(0)} MiB, event-loop p99 ` +
-            `${sample.eventLoopP99Ms?.toFixed(1) ?? '?'} ms`);
-        }
-      }, (error) => samples.push({ seconds, rssBytes, eventLoopP99Ms: undefined, answered: 0, error: String(error) }));
+      fetchMetrics(metricsUrl).then(
+        (text) => {
+          const [p99] = metricValues(text, EVENT_LOOP_P99);
+          const sample = { seconds, rssBytes, eventLoopP99Ms: p99 === undefined ? undefined : p99 * 1000, answered: 0 };
+          samples.push(sample);
+          if (samples.length % Math.max(1, Math.round(60 / intervalSeconds)) === 0) {
+            console.error(
+              `  ${seconds.toFixed(0)} s: RSS ${(rssBytes / 2 ** 20).toFixed(0)} MiB, event-loop p99 ` +
+                `${sample.eventLoopP99Ms?.toFixed(1) ?? '?'} ms`,
+            );
+          }
+        },
+        (error) => samples.push({ seconds, rssBytes, eventLoopP99Ms: undefined, answered: 0, error: String(error) }),
+      );
     }, intervalSeconds * 1000);
-    const record = await runLoad({ mode: 'closed', connections: clients, ...server.target, durationSeconds,
-      timeoutSeconds: settings.timeoutMs / 1000 });
+    const record = await runLoad({
+      mode: 'closed',
+      connections: clients,
+      ...server.target,
+      durationSeconds,
+      timeoutSeconds: settings.timeoutMs / 1000,
+    });
     clearInterval(timer);
     for (const sample of samples) {
-      sample.answered = record.answers.filter(([at, status]) => status === 200 && at <= started + sample.seconds * 1000).length;
+      sample.answered = record.answers.filter(
+        ([at, status]) => status === 200 && at <= started + sample.seconds * 1000,
+      ).length;
     }
     load = summarize(record, warmupSeconds, record.startedAtMs + durationSeconds * 1000);
   } finally {
@@ -76,24 +95,55 @@ async function main(): Promise<void> {
   }
 
   const afterWarmup = samples.filter((s) => s.seconds >= warmupSeconds);
-  if (!afterWarmup.length) throw new Error('no sample after the warm-up: make --duration longer than --warmup by an --interval or more');
+  if (!afterWarmup.length)
+    throw new Error('no sample after the warm-up: make --duration longer than --warmup by an --interval or more');
   const baseline = afterWarmup[0].rssBytes;
-  const rssGrowth = { end: afterWarmup[afterWarmup.length - 1].rssBytes / baseline - 1, max: Math.max(...afterWarmup.map((s) => s.rssBytes)) / baseline - 1 };
+  const rssGrowth = {
+    end: afterWarmup[afterWarmup.length - 1].rssBytes / baseline - 1,
+    max: Math.max(...afterWarmup.map((s) => s.rssBytes)) / baseline - 1,
+  };
   const delays = samples.map((s) => s.eventLoopP99Ms).filter((d): d is number => d !== undefined);
   const worstDelay = Math.max(...delays);
   const cpu = describeCpu();
-  console.log(`\n${server.label} soak, ${durationSeconds} s at ${clients} clients; ${cpu.model} (family ${cpu.family ?? '?'}), ` +
-    `${cpu.logicalCpus} logical CPUs; ${settings.threads} intra-op threads; max batch ${settings.maxBatch}\n`);
-  console.log(`throughput after the warm-up ${load.imagesPerSecond.toFixed(2)} images/s, p50 ${load.ok.p50Ms.toFixed(0)} ms, ` +
-    `p99 ${load.ok.p99Ms.toFixed(0)} ms, ${load.errors} errors`);
-  console.log(`RSS at the end of the warm-up (${afterWarmup[0].seconds.toFixed(0)} s) ${(baseline / 2 ** 20).toFixed(1)} MiB; ` +
-    `at the end ${(100 * rssGrowth.end).toFixed(2)}%, at most ${(100 * rssGrowth.max).toFixed(2)}% above it (goal < ${100 * RSS_GROWTH_GOAL}%)`);
-  console.log(`event-loop delay p99 per ${intervalSeconds} s window (prom-client's, which includes its sampling interval): ` +
-    `median ${delays.length ? delays.sort((a, b) => a - b)[Math.floor(delays.length / 2)].toFixed(1) : '-'} ms, ` +
-    `worst ${worstDelay.toFixed(1)} ms over ${delays.length} windows (goal < ${EVENT_LOOP_P99_GOAL_MS} ms in every one)`);
+  console.log(
+    `\n${server.label} soak, ${durationSeconds} s at ${clients} clients; ${cpu.model} (family ${cpu.family ?? '?'}), ` +
+      `${cpu.logicalCpus} logical CPUs; ${settings.threads} intra-op threads; max batch ${settings.maxBatch}\n`,
+  );
+  console.log(
+    `throughput after the warm-up ${load.imagesPerSecond.toFixed(2)} images/s, p50 ${load.ok.p50Ms.toFixed(0)} ms, ` +
+      `p99 ${load.ok.p99Ms.toFixed(0)} ms, ${load.errors} errors`,
+  );
+  console.log(
+    `RSS at the end of the warm-up (${afterWarmup[0].seconds.toFixed(0)} s) ${(baseline / 2 ** 20).toFixed(1)} MiB; ` +
+      `at the end ${(100 * rssGrowth.end).toFixed(2)}%, at most ${(100 * rssGrowth.max).toFixed(2)}% above it (goal < ${100 * RSS_GROWTH_GOAL}%)`,
+  );
+  console.log(
+    `event-loop delay p99 per ${intervalSeconds} s window (prom-client's, which includes its sampling interval): ` +
+      `median ${delays.length ? delays.sort((a, b) => a - b)[Math.floor(delays.length / 2)].toFixed(1) : '-'} ms, ` +
+      `worst ${worstDelay.toFixed(1)} ms over ${delays.length} windows (goal < ${EVENT_LOOP_P99_GOAL_MS} ms in every one)`,
+  );
   fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
-  fs.writeFileSync(resultsFile, `${JSON.stringify({ date: new Date().toISOString(), cpu, dtype, clients, durationSeconds,
-    warmupSeconds, intervalSeconds, settings, load, rssGrowth, worstEventLoopP99Ms: worstDelay, samples }, null, 2)}\n`);
+  fs.writeFileSync(
+    resultsFile,
+    `${JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        cpu,
+        dtype,
+        clients,
+        durationSeconds,
+        warmupSeconds,
+        intervalSeconds,
+        settings,
+        load,
+        rssGrowth,
+        worstEventLoopP99Ms: worstDelay,
+        samples,
+      },
+      null,
+      2,
+    )}\n`,
+  );
   console.log(`wrote ${path.relative(root, resultsFile)}`);
 }
 

@@ -18,7 +18,15 @@ import { runLoad, summarize, LoadSummary } from './load';
 import { measureOffline, OfflineSweep } from './offline-throughput';
 import { sampleRss } from './process-rss';
 import { fetchMetrics, histogramMean } from './prometheus-text';
-import { parseFlags, prepare, Prepared, serverSettings, ServerSettings, UsageError, wholeNumber } from './serve-options';
+import {
+  parseFlags,
+  prepare,
+  Prepared,
+  serverSettings,
+  ServerSettings,
+  UsageError,
+  wholeNumber,
+} from './serve-options';
 import { ServerUnderTest } from './server-under-test';
 import { median } from './stats';
 import { startTorchServe, torchServeMissing } from './torchserve-server';
@@ -73,7 +81,11 @@ function parseOptions(argv: string[]): Options {
   };
 }
 
-interface Agreement { maxAbsDifference: number; relativeToLargest: number; sameTop1: boolean }
+interface Agreement {
+  maxAbsDifference: number;
+  relativeToLargest: number;
+  sameTop1: boolean;
+}
 
 function agreement(logits: Float32Array, reference: Float32Array): Agreement {
   if (logits.length !== CLASSES) throw new Error(`the server answered ${logits.length} logits, expected ${CLASSES}`);
@@ -102,7 +114,11 @@ interface ServerRun {
   peakRssBytes: number;
 }
 
-async function startServer(contestant: Contestant, prepared: Prepared, settings: ServerSettings): Promise<ServerUnderTest> {
+async function startServer(
+  contestant: Contestant,
+  prepared: Prepared,
+  settings: ServerSettings,
+): Promise<ServerUnderTest> {
   const common = { weights: prepared.weights, image: prepared.image, ...settings };
   if (contestant === 'torchserve') return startTorchServe({ python: prepared.python, ...common });
   if (contestant === 'torchserve-feature-dispatch') {
@@ -111,21 +127,31 @@ async function startServer(contestant: Contestant, prepared: Prepared, settings:
   return startVitorchServer({ ...common, dtype: contestant === 'vitorch-bf16' ? 'bfloat16' : 'float32' });
 }
 
-async function measureServer(contestant: Contestant, round: number, prepared: Prepared, options: Options,
-  reference: Float32Array): Promise<ServerRun> {
+async function measureServer(
+  contestant: Contestant,
+  round: number,
+  prepared: Prepared,
+  options: Options,
+  reference: Float32Array,
+): Promise<ServerRun> {
   const server = await startServer(contestant, prepared, options.server);
   try {
     const check = agreement(await server.infer(prepared.image), reference);
     // Float32 servers must serve the benchmark's model; bfloat16 is reported, its rounding being the point.
     if (contestant !== 'vitorch-bf16' && check.relativeToLargest > SAME_MODEL_TOLERANCE) {
-      throw new Error(`${server.label} answered logits ${check.relativeToLargest.toExponential(2)} of the largest away ` +
-        'from the offline forward: not the same model');
+      throw new Error(
+        `${server.label} answered logits ${check.relativeToLargest.toExponential(2)} of the largest away ` +
+          'from the offline forward: not the same model',
+      );
     }
     const metricsBefore = server.metricsUrl ? await fetchMetrics(server.metricsUrl) : undefined;
     const rss = sampleRss(server.process.pid, RSS_INTERVAL_MS);
     const record = await runLoad({
-      mode: 'closed', connections: options.clients, ...server.target,
-      durationSeconds: options.warmupSeconds + options.durationSeconds, timeoutSeconds: options.server.timeoutMs / 1000,
+      mode: 'closed',
+      connections: options.clients,
+      ...server.target,
+      durationSeconds: options.warmupSeconds + options.durationSeconds,
+      timeoutSeconds: options.server.timeoutMs / 1000,
     });
     const samples = rss.stop();
     let meanBatch: number | undefined;
@@ -138,28 +164,49 @@ async function measureServer(contestant: Contestant, round: number, prepared: Pr
       }
     }
     return {
-      contestant, round, label: server.label, format: server.format, threads: server.threads(), agreement: check,
-      load: summarize(record, options.warmupSeconds, record.startedAtMs + (options.warmupSeconds + options.durationSeconds) * 1000),
-      meanBatch, peakRssBytes: Math.max(...samples.map((s) => s.bytes)),
+      contestant,
+      round,
+      label: server.label,
+      format: server.format,
+      threads: server.threads(),
+      agreement: check,
+      load: summarize(
+        record,
+        options.warmupSeconds,
+        record.startedAtMs + (options.warmupSeconds + options.durationSeconds) * 1000,
+      ),
+      meanBatch,
+      peakRssBytes: Math.max(...samples.map((s) => s.bytes)),
     };
   } finally {
     await server.stop();
   }
 }
 
-const fixed = (value: number | undefined, digits: number) => (value === undefined || Number.isNaN(value) ? '-' : value.toFixed(digits));
+const fixed = (value: number | undefined, digits: number) =>
+  value === undefined || Number.isNaN(value) ? '-' : value.toFixed(digits);
 const pad = (text: string, width: number) => text.padStart(width);
 
-function report(options: Options, runs: ServerRun[], offline: OfflineSweep[], skipped: Record<string, string>): Record<string, unknown> {
+function report(
+  options: Options,
+  runs: ServerRun[],
+  offline: OfflineSweep[],
+  skipped: Record<string, string>,
+): Record<string, unknown> {
   const cpu = describeCpu();
-  console.log(`\n${cpu.model} (family ${cpu.family ?? '?'}), ${cpu.logicalCpus} logical CPUs, AVX-512 BF16 ${cpu.avx512Bf16 ? 'yes' : 'no'}; ` +
-    `${options.server.threads} intra-op threads per model; ${options.clients} clients, ${options.durationSeconds} s measured ` +
-    `after ${options.warmupSeconds} s of warm-up; max batch ${options.server.maxBatch}, max delay ${options.server.maxDelayMs} ms; ` +
-    `medians of ${options.runs} run(s)\n`);
-  const offlineBest = (dtype: string) => median(offline.filter((s) => s.dtype === dtype).map((s) => s.best.imagesPerSecond));
+  console.log(
+    `\n${cpu.model} (family ${cpu.family ?? '?'}), ${cpu.logicalCpus} logical CPUs, AVX-512 BF16 ${cpu.avx512Bf16 ? 'yes' : 'no'}; ` +
+      `${options.server.threads} intra-op threads per model; ${options.clients} clients, ${options.durationSeconds} s measured ` +
+      `after ${options.warmupSeconds} s of warm-up; max batch ${options.server.maxBatch}, max delay ${options.server.maxDelayMs} ms; ` +
+      `medians of ${options.runs} run(s)\n`,
+  );
+  const offlineBest = (dtype: string) =>
+    median(offline.filter((s) => s.dtype === dtype).map((s) => s.best.imagesPerSecond));
   const summaries: Record<string, Record<string, unknown>> = {};
-  console.log(`${'server'.padEnd(20)}${pad('images/s', 10)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('errors', 8)}` +
-    `${pad('batch', 7)}${pad('RSS MiB', 9)}  runs (images/s)`);
+  console.log(
+    `${'server'.padEnd(20)}${pad('images/s', 10)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('errors', 8)}` +
+      `${pad('batch', 7)}${pad('RSS MiB', 9)}  runs (images/s)`,
+  );
   for (const contestant of options.only) {
     const mine = runs.filter((r) => r.contestant === contestant);
     if (!mine.length) continue;
@@ -169,22 +216,30 @@ function report(options: Options, runs: ServerRun[], offline: OfflineSweep[], sk
       p50Ms: median(mine.map((r) => r.load.ok.p50Ms)),
       p99Ms: median(mine.map((r) => r.load.ok.p99Ms)),
       errors: mine.reduce((total, r) => total + r.load.errors, 0),
-      meanBatch: mine.every((r) => r.meanBatch !== undefined) ? median(mine.map((r) => r.meanBatch as number)) : undefined,
+      meanBatch: mine.every((r) => r.meanBatch !== undefined)
+        ? median(mine.map((r) => r.meanBatch as number))
+        : undefined,
       peakRssMiB: Math.max(...mine.map((r) => r.peakRssBytes)) / 2 ** 20,
       threads: mine[0].threads,
     };
     summaries[contestant] = summary;
-    console.log(`${summary.label.padEnd(20)}${pad(fixed(summary.imagesPerSecond, 2), 10)}${pad(fixed(summary.p50Ms, 0), 9)}` +
-      `${pad(fixed(summary.p99Ms, 0), 9)}${pad(String(summary.errors), 8)}${pad(fixed(summary.meanBatch, 1), 7)}` +
-      `${pad(fixed(summary.peakRssMiB, 0), 9)}  ${mine.map((r) => r.load.imagesPerSecond.toFixed(2)).join(', ')}`);
+    console.log(
+      `${summary.label.padEnd(20)}${pad(fixed(summary.imagesPerSecond, 2), 10)}${pad(fixed(summary.p50Ms, 0), 9)}` +
+        `${pad(fixed(summary.p99Ms, 0), 9)}${pad(String(summary.errors), 8)}${pad(fixed(summary.meanBatch, 1), 7)}` +
+        `${pad(fixed(summary.peakRssMiB, 0), 9)}  ${mine.map((r) => r.load.imagesPerSecond.toFixed(2)).join(', ')}`,
+    );
   }
   for (const dtype of ['float32', 'bfloat16']) {
     const sweeps = offline.filter((s) => s.dtype === dtype);
     if (!sweeps.length) continue;
-    const perBatch = sweeps[0].points.map(({ batch }) =>
-      `b${batch} ${median(sweeps.map((s) => s.points.find((p) => p.batch === batch)?.imagesPerSecond ?? NaN)).toFixed(2)}`);
-    console.log(`${`offline ${dtype === 'float32' ? 'fp32' : 'bf16'} best`.padEnd(20)}${pad(offlineBest(dtype).toFixed(2), 10)}` +
-      `  (median over runs; per batch: ${perBatch.join(', ')})`);
+    const perBatch = sweeps[0].points.map(
+      ({ batch }) =>
+        `b${batch} ${median(sweeps.map((s) => s.points.find((p) => p.batch === batch)?.imagesPerSecond ?? NaN)).toFixed(2)}`,
+    );
+    console.log(
+      `${`offline ${dtype === 'float32' ? 'fp32' : 'bf16'} best`.padEnd(20)}${pad(offlineBest(dtype).toFixed(2), 10)}` +
+        `  (median over runs; per batch: ${perBatch.join(', ')})`,
+    );
   }
   const ratios: Record<string, number> = {};
   const line = (name: string, value: number, goal: string) => {
@@ -194,16 +249,24 @@ function report(options: Options, runs: ServerRun[], offline: OfflineSweep[], sk
   console.log('');
   const throughput = (c: Contestant) => (summaries[c]?.imagesPerSecond as number | undefined) ?? NaN;
   const p99 = (c: Contestant) => (summaries[c]?.p99Ms as number | undefined) ?? NaN;
-  if (summaries['vitorch-fp32']) line('vitorch fp32 / offline fp32 best', throughput('vitorch-fp32') / offlineBest('float32'), '>= 0.90');
-  if (summaries['vitorch-bf16']) line('vitorch bf16 / offline bf16 best', throughput('vitorch-bf16') / offlineBest('bfloat16'), '>= 0.90');
+  if (summaries['vitorch-fp32'])
+    line('vitorch fp32 / offline fp32 best', throughput('vitorch-fp32') / offlineBest('float32'), '>= 0.90');
+  if (summaries['vitorch-bf16'])
+    line('vitorch bf16 / offline bf16 best', throughput('vitorch-bf16') / offlineBest('bfloat16'), '>= 0.90');
   // The peer is TorchServe at its best: the faster of its forms that ran.
   const peers = TORCHSERVES.filter((c) => summaries[c]);
   if (summaries['vitorch-fp32'] && peers.length) {
     const best = peers.reduce((a, b) => (throughput(b) > throughput(a) ? b : a));
     for (const peer of peers) {
       const label = summaries[peer].label as string;
-      line(`vitorch fp32 / ${label}${peer === best ? ' *' : ''}`, throughput('vitorch-fp32') / throughput(peer), '>= 1.30 against *');
-      console.log(`  ${`p99 vitorch fp32 vs ${label}`.padEnd(34)} ${p99('vitorch-fp32').toFixed(0)} ms vs ${p99(peer).toFixed(0)} ms   (goal: lower)`);
+      line(
+        `vitorch fp32 / ${label}${peer === best ? ' *' : ''}`,
+        throughput('vitorch-fp32') / throughput(peer),
+        '>= 1.30 against *',
+      );
+      console.log(
+        `  ${`p99 vitorch fp32 vs ${label}`.padEnd(34)} ${p99('vitorch-fp32').toFixed(0)} ms vs ${p99(peer).toFixed(0)} ms   (goal: lower)`,
+      );
     }
     ratios.bestTorchServe = throughput('vitorch-fp32') / throughput(best);
   }
@@ -211,8 +274,10 @@ function report(options: Options, runs: ServerRun[], offline: OfflineSweep[], sk
   for (const contestant of options.only) {
     const first = runs.find((r) => r.contestant === contestant);
     if (first) {
-      console.log(`  ${first.label}: ${first.format}; ${first.threads ?? '?'} threads; logits vs offline fp32: ` +
-        `${first.agreement.relativeToLargest.toExponential(2)} of the largest, top-1 ${first.agreement.sameTop1 ? 'same' : 'differs'}`);
+      console.log(
+        `  ${first.label}: ${first.format}; ${first.threads ?? '?'} threads; logits vs offline fp32: ` +
+          `${first.agreement.relativeToLargest.toExponential(2)} of the largest, top-1 ${first.agreement.sameTop1 ? 'same' : 'differs'}`,
+      );
     }
   }
   for (const [contestant, reason] of Object.entries(skipped)) console.log(`  ${contestant}: not run: ${reason}`);
@@ -238,23 +303,42 @@ async function main(): Promise<void> {
   const offline: OfflineSweep[] = [];
   for (let round = 0; round < options.runs; round++) {
     console.error(`round ${round + 1}/${options.runs}: offline fp32 sweep (batches ${options.batches.join(',')})`);
-    offline.push(measureOffline({ dtype: 'float32', weights: prepared.weights, threads: options.server.threads, batches: options.batches,
-      inputs: prepared.inputs, saveBatch1Logits: referenceFile }));
+    offline.push(
+      measureOffline({
+        dtype: 'float32',
+        weights: prepared.weights,
+        threads: options.server.threads,
+        batches: options.batches,
+        inputs: prepared.inputs,
+        saveBatch1Logits: referenceFile,
+      }),
+    );
     if (contestants.includes('vitorch-bf16')) {
       console.error(`round ${round + 1}/${options.runs}: offline bf16 sweep`);
-      offline.push(measureOffline({ dtype: 'bfloat16', weights: prepared.weights, threads: options.server.threads,
-        batches: options.batches, inputs: prepared.inputs }));
+      offline.push(
+        measureOffline({
+          dtype: 'bfloat16',
+          weights: prepared.weights,
+          threads: options.server.threads,
+          batches: options.batches,
+          inputs: prepared.inputs,
+        }),
+      );
     }
     const bytes = fs.readFileSync(referenceFile);
     // Copied out: the Buffer may be a view into a larger pool, at an offset a Float32Array cannot start at.
     const reference = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
     const order = round % 2 === 0 ? contestants : [...contestants].reverse();
     for (const contestant of order) {
-      console.error(`round ${round + 1}/${options.runs}: ${contestant}, ${options.clients} clients, ` +
-        `${options.warmupSeconds} + ${options.durationSeconds} s`);
+      console.error(
+        `round ${round + 1}/${options.runs}: ${contestant}, ${options.clients} clients, ` +
+          `${options.warmupSeconds} + ${options.durationSeconds} s`,
+      );
       const run = await measureServer(contestant, round, prepared, options, reference);
-      console.error(`  ${run.load.imagesPerSecond.toFixed(2)} images/s (counted in the window ${run.load.countedImagesPerSecond.toFixed(2)}), p50 ${run.load.ok.p50Ms.toFixed(0)} ms, ` +
-        `p99 ${run.load.ok.p99Ms.toFixed(0)} ms, ${run.load.errors} errors`);
+      console.error(
+        `  ${run.load.imagesPerSecond.toFixed(2)} images/s (counted in the window ${run.load.countedImagesPerSecond.toFixed(2)}), p50 ${run.load.ok.p50Ms.toFixed(0)} ms, ` +
+          `p99 ${run.load.ok.p99Ms.toFixed(0)} ms, ${run.load.errors} errors`,
+      );
       runs.push(run);
     }
   }

@@ -16,7 +16,10 @@ function cleanUpNow(): void {
 }
 process.once('exit', cleanUpNow);
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.once(signal, () => { cleanUpNow(); process.exit(130); });
+  process.once(signal, () => {
+    cleanUpNow();
+    process.exit(130);
+  });
 }
 
 /** A folder under the system's temporary one, removed when the benchmark exits (or earlier by removeTemporaryDir). */
@@ -48,42 +51,62 @@ export class ServerProcess {
   private exited: Promise<void>;
   private exitCode: number | null | undefined;
 
-  private constructor(readonly name: string, private readonly child: ChildProcess, readonly logFile: string) {
-    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => {
-      this.exitCode = code ?? (signal ? -1 : null);
-      running.delete(this);
-      resolve();
-    }));
+  private constructor(
+    readonly name: string,
+    private readonly child: ChildProcess,
+    readonly logFile: string,
+  ) {
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        this.exitCode = code ?? (signal ? -1 : null);
+        running.delete(this);
+        resolve();
+      }),
+    );
     running.add(this);
   }
 
-  get pid(): number { return this.child.pid as number; }
-  get hasExited(): boolean { return this.exitCode !== undefined; }
+  get pid(): number {
+    return this.child.pid as number;
+  }
+  get hasExited(): boolean {
+    return this.exitCode !== undefined;
+  }
 
   static async start(options: StartOptions): Promise<ServerProcess> {
     const log = fs.openSync(options.logFile, 'a');
     const child = spawn(options.command, options.args, {
-      cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', log, log], detached: true,
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: ['ignore', log, log],
+      detached: true,
     });
     fs.closeSync(log);
     const server = new ServerProcess(options.name, child, options.logFile);
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
-      child.once('error', (error) => reject(new Error(`could not start ${options.name} (${options.command}): ${error.message}`)));
+      child.once('error', (error) =>
+        reject(new Error(`could not start ${options.name} (${options.command}): ${error.message}`)),
+      );
     });
     const deadline = Date.now() + options.readyTimeoutMs;
     while (Date.now() < deadline) {
-      if (server.hasExited) throw new Error(`${options.name} exited before it was ready; its log ends:\n${server.logTail()}`);
+      if (server.hasExited)
+        throw new Error(`${options.name} exited before it was ready; its log ends:\n${server.logTail()}`);
       try {
         const response = await fetch(options.readyUrl, { signal: AbortSignal.timeout(2000) });
         const body = await response.text();
         if ((options.isReady ?? ((status) => status === 200))(response.status, body)) return server;
-      } catch { /* not listening yet */ }
+      } catch {
+        /* not listening yet */
+      }
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
     await server.stop();
-    throw new Error(`${options.name} was not ready at ${options.readyUrl} after ${options.readyTimeoutMs / 1000} s; ` +
-      `its log ends:\n${server.logTail()}`);
+    throw new Error(
+      `${options.name} was not ready at ${options.readyUrl} after ${options.readyTimeoutMs / 1000} s; ` +
+        `its log ends:\n${server.logTail()}`,
+    );
   }
 
   logTail(lines = 20): string {
@@ -105,9 +128,15 @@ export class ServerProcess {
     this.signalGroup('SIGKILL');
   }
 
-  killNow(): void { this.signalGroup('SIGKILL'); }
+  killNow(): void {
+    this.signalGroup('SIGKILL');
+  }
 
   private signalGroup(signal: NodeJS.Signals): void {
-    try { process.kill(-this.pid, signal); } catch { /* already gone */ }
+    try {
+      process.kill(-this.pid, signal);
+    } catch {
+      /* already gone */
+    }
   }
 }

@@ -42,7 +42,8 @@ function script(python: string, name: string): string {
 
 export function torchServeMissing(python: string): string | undefined {
   const probe = spawnSync(python, ['-c', 'import ts, model_archiver; print(ts.__version__)'], { encoding: 'utf8' });
-  if (probe.status !== 0) return `TorchServe is not installed for ${python} (pip install -r bench/requirements-torchserve.txt)`;
+  if (probe.status !== 0)
+    return `TorchServe is not installed for ${python} (pip install -r bench/requirements-torchserve.txt)`;
   const java = spawnSync('java', ['-version'], { encoding: 'utf8' });
   if (java.status !== 0) return 'TorchServe needs Java 17 or newer on PATH; there is no `java`';
   return undefined;
@@ -55,40 +56,84 @@ export async function startTorchServe(options: TorchServeOptions): Promise<Serve
   const javaTmp = path.join(dir, 'tmp'); // where the frontend unpacks the archive and puts its worker sockets
   for (const folder of [store, logs, javaTmp]) fs.mkdirSync(folder);
   const modelConfig = path.join(dir, 'model-config.yaml');
-  fs.writeFileSync(modelConfig, [
-    'minWorkers: 1', 'maxWorkers: 1', `batchSize: ${options.maxBatch}`, `maxBatchDelay: ${options.maxDelayMs}`,
-    'responseTimeout: 300', '',
-  ].join('\n'));
-  const archived = spawnSync(script(options.python, 'torch-model-archiver'), [
-    '--model-name', MODEL_NAME, '--version', '1.0', '--handler', handler, '--serialized-file', options.weights,
-    '--extra-files', extraFiles.join(','), '--config-file', modelConfig, '--export-path', store,
-    // Stored, not deflated: the weights do not compress and deflating 346 MB takes a while.
-    '--archive-format', 'zip-store',
-  ], { encoding: 'utf8' });
+  fs.writeFileSync(
+    modelConfig,
+    [
+      'minWorkers: 1',
+      'maxWorkers: 1',
+      `batchSize: ${options.maxBatch}`,
+      `maxBatchDelay: ${options.maxDelayMs}`,
+      'responseTimeout: 300',
+      '',
+    ].join('\n'),
+  );
+  const archived = spawnSync(
+    script(options.python, 'torch-model-archiver'),
+    [
+      '--model-name',
+      MODEL_NAME,
+      '--version',
+      '1.0',
+      '--handler',
+      handler,
+      '--serialized-file',
+      options.weights,
+      '--extra-files',
+      extraFiles.join(','),
+      '--config-file',
+      modelConfig,
+      '--export-path',
+      store,
+      // Stored, not deflated: the weights do not compress and deflating 346 MB takes a while.
+      '--archive-format',
+      'zip-store',
+    ],
+    { encoding: 'utf8' },
+  );
   if (archived.status !== 0) throw new Error(`torch-model-archiver failed: ${archived.stderr || archived.error}`);
 
   const [inferencePort, managementPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
   const config = path.join(dir, 'config.properties');
-  fs.writeFileSync(config, [
-    `inference_address=http://127.0.0.1:${inferencePort}`,
-    `management_address=http://127.0.0.1:${managementPort}`,
-    `metrics_address=http://127.0.0.1:${metricsPort}`,
-    `model_store=${store}`,
-    `job_queue_size=${options.maxQueue}`,
-    'default_workers_per_model=1',
-    // The host metrics collector is a Python process started every minute: noise on a 2-core machine.
-    'disable_system_metrics=true',
-    `vmargs=-Djava.io.tmpdir=${javaTmp}`,
-    '',
-  ].join('\n'));
+  fs.writeFileSync(
+    config,
+    [
+      `inference_address=http://127.0.0.1:${inferencePort}`,
+      `management_address=http://127.0.0.1:${managementPort}`,
+      `metrics_address=http://127.0.0.1:${metricsPort}`,
+      `model_store=${store}`,
+      `job_queue_size=${options.maxQueue}`,
+      'default_workers_per_model=1',
+      // The host metrics collector is a Python process started every minute: noise on a 2-core machine.
+      'disable_system_metrics=true',
+      `vmargs=-Djava.io.tmpdir=${javaTmp}`,
+      '',
+    ].join('\n'),
+  );
   const base = `http://127.0.0.1:${inferencePort}`;
   const process_ = await ServerProcess.start({
-    name: 'TorchServe', command: script(options.python, 'torchserve'),
-    args: ['--start', '--foreground', '--ncs', '--disable-token-auth', '--ts-config', config, '--model-store', store,
-      '--models', `${MODEL_NAME}=${MODEL_NAME}.mar`],
-    cwd: dir, logFile: path.join(dir, 'torchserve.log'),
-    env: { ...process.env, LOG_LOCATION: logs, METRICS_LOCATION: logs, VITORCH_BENCH_THREADS: String(options.threads),
-      ...(options.preload ? { LD_PRELOAD: options.preload } : {}) },
+    name: 'TorchServe',
+    command: script(options.python, 'torchserve'),
+    args: [
+      '--start',
+      '--foreground',
+      '--ncs',
+      '--disable-token-auth',
+      '--ts-config',
+      config,
+      '--model-store',
+      store,
+      '--models',
+      `${MODEL_NAME}=${MODEL_NAME}.mar`,
+    ],
+    cwd: dir,
+    logFile: path.join(dir, 'torchserve.log'),
+    env: {
+      ...process.env,
+      LOG_LOCATION: logs,
+      METRICS_LOCATION: logs,
+      VITORCH_BENCH_THREADS: String(options.threads),
+      ...(options.preload ? { LD_PRELOAD: options.preload } : {}),
+    },
     readyUrl: `http://127.0.0.1:${managementPort}/models/${MODEL_NAME}`,
     isReady: (status, body) => status === 200 && body.includes('"READY"'),
     readyTimeoutMs: READY_TIMEOUT_MS,
@@ -102,12 +147,14 @@ export async function startTorchServe(options: TorchServeOptions): Promise<Serve
     label: options.preload ? 'TorchServe fp32 FD' : 'TorchServe fp32',
     process: process_,
     target: { url: inferUrl, headers, bodyFile },
-    format: 'TorchServe /predictions/vit, raw float32 body (602 112 bytes in, 4 000 raw bytes of logits out)' +
+    format:
+      'TorchServe /predictions/vit, raw float32 body (602 112 bytes in, 4 000 raw bytes of logits out)' +
       (options.preload ? `; LD_PRELOAD=${path.basename(options.preload)} (MKL feature dispatch)` : ''),
     async infer(image) {
       const response = await fetch(inferUrl, { method: 'POST', headers, body: raw(image) });
       const body = Buffer.from(await response.arrayBuffer());
-      if (response.status !== 200) throw new Error(`TorchServe answered ${response.status}: ${body.toString('utf8').slice(0, 300)}`);
+      if (response.status !== 200)
+        throw new Error(`TorchServe answered ${response.status}: ${body.toString('utf8').slice(0, 300)}`);
       return new Float32Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength));
     },
     threads() {

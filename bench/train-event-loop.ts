@@ -24,7 +24,11 @@ const SAMPLING_INTERVAL_MS = 1;
 const GOAL_P99_MS = 10;
 const GOAL_RSS_GROWTH = 0.05;
 
-interface Options { images: number; epochs: number; threads: number }
+interface Options {
+  images: number;
+  epochs: number;
+  threads: number;
+}
 
 function parseOptions(argv: string[]): Options {
   const parsed = parseArgs(argv, ['images', 'epochs', 'threads'], [], { overrides: false, positionals: false });
@@ -54,29 +58,51 @@ const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
-  const config = await loadTrainConfig(configFile, { 'train.epochs': options.epochs, 'train.threads': options.threads });
+  const config = await loadTrainConfig(configFile, {
+    'train.epochs': options.epochs,
+    'train.threads': options.threads,
+  });
   const run = await buildTrainingRun(config);
   const t = config.train;
   const trainSet = firstSamples(run.trainSet, options.images);
   // A tenth as many validation images, as the run evaluates after every epoch: that is part of fit() too.
   const valSet = run.valSet ? firstSamples(run.valSet, Math.ceil(options.images / 10)) : null;
   // The loaders exactly as buildTrainingRun makes them, on the subsets.
-  const trainLoader = new BatchLoader(trainSet, { batchSize: t.batchSize, shuffle: true, dropLast: true, seed: t.seed, augment: true, prefetch: t.prefetch });
+  const trainLoader = new BatchLoader(trainSet, {
+    batchSize: t.batchSize,
+    shuffle: true,
+    dropLast: true,
+    seed: t.seed,
+    augment: true,
+    prefetch: t.prefetch,
+  });
   const train = (epoch: number, _batchSize: number, startStep: number): EpochBatches => {
     const batches = trainLoader.epoch(epoch, startStep);
     return { batches, steps: trainLoader.length, waitMs: () => batches.waitMs };
   };
-  const validation = valSet === null ? undefined : (epoch: number, batchSize: number): EpochBatches => {
-    const loader = new BatchLoader(valSet, { batchSize: Math.max(batchSize, 256), prefetch: t.prefetch });
-    const batches = loader.epoch(epoch);
-    return { batches, steps: loader.length, waitMs: () => batches.waitMs };
-  };
+  const validation =
+    valSet === null
+      ? undefined
+      : (epoch: number, batchSize: number): EpochBatches => {
+          const loader = new BatchLoader(valSet, { batchSize: Math.max(batchSize, 256), prefetch: t.prefetch });
+          const batches = loader.epoch(epoch);
+          return { batches, steps: loader.length, waitMs: () => batches.waitMs };
+        };
 
-  console.log(`trainer.fit(): examples/fashion-mnist.json, ${options.epochs} epochs of ${trainSet.length} training images `
-    + `(${trainLoader.length} steps of ${t.batchSize}) and ${valSet?.length ?? 0} validation images, ${options.threads} threads, `
-    + `${os.cpus()[0]?.model ?? 'unknown CPU'} (${os.cpus().length} logical CPUs)`);
+  console.log(
+    `trainer.fit(): examples/fashion-mnist.json, ${options.epochs} epochs of ${trainSet.length} training images ` +
+      `(${trainLoader.length} steps of ${t.batchSize}) and ${valSet?.length ?? 0} validation images, ${options.threads} threads, ` +
+      `${os.cpus()[0]?.model ?? 'unknown CPU'} (${os.cpus().length} logical CPUs)`,
+  );
   const delay = monitorEventLoopDelay({ resolution: SAMPLING_INTERVAL_MS });
-  const epochs: { epoch: number; rssBytes: number; seconds: number; imagesPerSecond: number; loss: number; valTop1: number | null }[] = [];
+  const epochs: {
+    epoch: number;
+    rssBytes: number;
+    seconds: number;
+    imagesPerSecond: number;
+    loss: number;
+    valTop1: number | null;
+  }[] = [];
   let maxRss = process.memoryUsage().rss;
   const started = performance.now();
   delay.enable();
@@ -85,11 +111,19 @@ async function main(): Promise<void> {
     maxRss = Math.max(maxRss, process.memoryUsage().rss);
     if (event.type !== 'epoch') continue;
     const rssBytes = process.memoryUsage().rss;
-    epochs.push({ epoch: event.epoch + 1, rssBytes, seconds: event.seconds, imagesPerSecond: event.imagesPerSecond,
-      loss: event.loss, valTop1: event.validation?.top1 ?? null });
-    console.log(`  epoch ${event.epoch + 1}/${event.epochs}: ${event.seconds.toFixed(1)} s, ${event.imagesPerSecond.toFixed(0)} images/s, `
-      + `loss ${event.loss.toFixed(3)}, val top-1 ${event.validation ? (event.validation.top1 * 100).toFixed(1) + '%' : '-'}, `
-      + `RSS ${mib(rssBytes)} MiB`);
+    epochs.push({
+      epoch: event.epoch + 1,
+      rssBytes,
+      seconds: event.seconds,
+      imagesPerSecond: event.imagesPerSecond,
+      loss: event.loss,
+      valTop1: event.validation?.top1 ?? null,
+    });
+    console.log(
+      `  epoch ${event.epoch + 1}/${event.epochs}: ${event.seconds.toFixed(1)} s, ${event.imagesPerSecond.toFixed(0)} images/s, ` +
+        `loss ${event.loss.toFixed(3)}, val top-1 ${event.validation ? (event.validation.top1 * 100).toFixed(1) + '%' : '-'}, ` +
+        `RSS ${mib(rssBytes)} MiB`,
+    );
   }
   delay.disable();
   const totalSeconds = (performance.now() - started) / 1000;
@@ -100,21 +134,50 @@ async function main(): Promise<void> {
   const first = epochs[0].rssBytes;
   const last = epochs[epochs.length - 1].rssBytes;
   const growth = (last - first) / first;
-  console.log(`event-loop delay over the whole fit (${totalSeconds.toFixed(1)} s, ${delay.count} samples; each includes the `
-    + `${SAMPLING_INTERVAL_MS} ms sampling interval): p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms, max ${max.toFixed(2)} ms`);
+  console.log(
+    `event-loop delay over the whole fit (${totalSeconds.toFixed(1)} s, ${delay.count} samples; each includes the ` +
+      `${SAMPLING_INTERVAL_MS} ms sampling interval): p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms, max ${max.toFixed(2)} ms`,
+  );
   console.log(`  goal p99 < ${GOAL_P99_MS} ms: ${p99 < GOAL_P99_MS ? 'met' : 'NOT met'}`);
-  console.log(`RSS at the end of epoch 1: ${mib(first)} MiB, of epoch ${epochs.length}: ${mib(last)} MiB, growth after the first `
-    + `epoch ${(growth * 100).toFixed(2)}% (peak ${mib(maxRss)} MiB)`);
+  console.log(
+    `RSS at the end of epoch 1: ${mib(first)} MiB, of epoch ${epochs.length}: ${mib(last)} MiB, growth after the first ` +
+      `epoch ${(growth * 100).toFixed(2)}% (peak ${mib(maxRss)} MiB)`,
+  );
   console.log(`  goal growth < ${GOAL_RSS_GROWTH * 100}%: ${growth < GOAL_RSS_GROWTH ? 'met' : 'NOT met'}`);
 
   fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
-  fs.writeFileSync(resultsFile, JSON.stringify({
-    date: new Date().toISOString(), cpu: os.cpus()[0]?.model ?? null, logicalCpus: os.cpus().length, options,
-    nodeVersion: process.version, totalSeconds,
-    eventLoopDelayMs: { p50, p90: milliseconds(delay.percentile(90)), p99, max, mean: milliseconds(delay.mean), samples: delay.count },
-    epochs, rssGrowthAfterFirstEpoch: growth, maxRssBytes: maxRss,
-    goals: { p99Ms: GOAL_P99_MS, rssGrowth: GOAL_RSS_GROWTH, p99Met: p99 < GOAL_P99_MS, rssMet: growth < GOAL_RSS_GROWTH },
-  }, null, 2));
+  fs.writeFileSync(
+    resultsFile,
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        cpu: os.cpus()[0]?.model ?? null,
+        logicalCpus: os.cpus().length,
+        options,
+        nodeVersion: process.version,
+        totalSeconds,
+        eventLoopDelayMs: {
+          p50,
+          p90: milliseconds(delay.percentile(90)),
+          p99,
+          max,
+          mean: milliseconds(delay.mean),
+          samples: delay.count,
+        },
+        epochs,
+        rssGrowthAfterFirstEpoch: growth,
+        maxRssBytes: maxRss,
+        goals: {
+          p99Ms: GOAL_P99_MS,
+          rssGrowth: GOAL_RSS_GROWTH,
+          p99Met: p99 < GOAL_P99_MS,
+          rssMet: growth < GOAL_RSS_GROWTH,
+        },
+      },
+      null,
+      2,
+    ),
+  );
   console.log(`wrote ${path.relative(root, resultsFile)}`);
 }
 

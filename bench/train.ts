@@ -16,7 +16,16 @@ import * as path from 'path';
 import { createInterface } from 'readline';
 import type { Readable, Writable } from 'stream';
 import {
-  adamw, crossEntropy, getNumThreads, libtorchVersion, manualSeed, setNumThreads, tensor, Tensor, Trainer, vit,
+  adamw,
+  crossEntropy,
+  getNumThreads,
+  libtorchVersion,
+  manualSeed,
+  setNumThreads,
+  tensor,
+  Tensor,
+  Trainer,
+  vit,
   VisionTransformer,
 } from '../lib';
 import type { VisionTransformerOptions } from '../lib';
@@ -55,7 +64,14 @@ interface Configuration {
 }
 
 const FASHION_MNIST_MODEL: VisionTransformerOptions = {
-  inputShape: [28, 28], patchSize: 4, inChans: 1, numClasses: 10, numFeatures: 64, depth: 6, numHeads: 4, mlpRatio: 2,
+  inputShape: [28, 28],
+  patchSize: 4,
+  inChans: 1,
+  numClasses: 10,
+  numFeatures: 64,
+  depth: 6,
+  numHeads: 4,
+  mlpRatio: 2,
 };
 const SEED_DROPOUTS = { dropRate: 0.1, attnDropRate: 0.1, dropPathRate: 0.1 };
 const NO_DROPOUT = { dropRate: 0, attnDropRate: 0, dropPathRate: 0 };
@@ -63,14 +79,44 @@ const NO_DROPOUT = { dropRate: 0, attnDropRate: 0, dropPathRate: 0 };
 // A Fashion-MNIST step takes tens of milliseconds, a ViT-B/16 one seconds: the step counts keep each
 // configuration's timed work in the same range.
 const CONFIGURATIONS: Configuration[] = [
-  { name: 'fmnist-dropout', title: 'Fashion-MNIST model, batch 128, the seed\'s dropouts (0.1, 0.1, 0.1)', batch: 128,
-    model: { ...FASHION_MNIST_MODEL, ...SEED_DROPOUTS }, freeze: false, warmup: [5, 2], rounds: [7, 3], steps: [10, 3] },
-  { name: 'fmnist', title: 'Fashion-MNIST model, batch 128, no dropout (examples/fashion-mnist.json)', batch: 128,
-    model: { ...FASHION_MNIST_MODEL, ...NO_DROPOUT }, freeze: false, warmup: [5, 2], rounds: [7, 3], steps: [10, 3] },
-  { name: 'vitb16', title: 'ViT-B/16 fine-tuning (10-class head), batch 8, dropouts 0.1', batch: 8,
-    freeze: false, warmup: [1, 1], rounds: [5, 1], steps: [2, 1] },
-  { name: 'vitb16-frozen', title: 'ViT-B/16 fine-tuning, freezeBackbone() (the seed\'s freeze phase), batch 8, dropouts 0.1',
-    batch: 8, freeze: true, warmup: [1, 1], rounds: [5, 1], steps: [2, 1] },
+  {
+    name: 'fmnist-dropout',
+    title: "Fashion-MNIST model, batch 128, the seed's dropouts (0.1, 0.1, 0.1)",
+    batch: 128,
+    model: { ...FASHION_MNIST_MODEL, ...SEED_DROPOUTS },
+    freeze: false,
+    warmup: [5, 2],
+    rounds: [7, 3],
+    steps: [10, 3],
+  },
+  {
+    name: 'fmnist',
+    title: 'Fashion-MNIST model, batch 128, no dropout (examples/fashion-mnist.json)',
+    batch: 128,
+    model: { ...FASHION_MNIST_MODEL, ...NO_DROPOUT },
+    freeze: false,
+    warmup: [5, 2],
+    rounds: [7, 3],
+    steps: [10, 3],
+  },
+  {
+    name: 'vitb16',
+    title: 'ViT-B/16 fine-tuning (10-class head), batch 8, dropouts 0.1',
+    batch: 8,
+    freeze: false,
+    warmup: [1, 1],
+    rounds: [5, 1],
+    steps: [2, 1],
+  },
+  {
+    name: 'vitb16-frozen',
+    title: "ViT-B/16 fine-tuning, freezeBackbone() (the seed's freeze phase), batch 8, dropouts 0.1",
+    batch: 8,
+    freeze: true,
+    warmup: [1, 1],
+    rounds: [5, 1],
+    steps: [2, 1],
+  },
 ];
 
 interface Options {
@@ -87,15 +133,23 @@ interface Options {
 
 function parseOptions(argv: string[]): Options {
   // Two threads unless told otherwise: the issue's thread count, and this machine's core count when it was written.
-  const parsed = parseArgs(argv, ['threads', 'rounds', 'steps', 'warmup', 'autocast', 'only'], ['quick', 'main-thread'],
-    { overrides: false, positionals: false });
+  const parsed = parseArgs(
+    argv,
+    ['threads', 'rounds', 'steps', 'warmup', 'autocast', 'only'],
+    ['quick', 'main-thread'],
+    { overrides: false, positionals: false },
+  );
   return {
     quick: parsed.flags.has('quick'),
     threads: integerFlag(parsed, 'threads') ?? 2,
     rounds: integerFlag(parsed, 'rounds'),
     steps: integerFlag(parsed, 'steps'),
     warmup: integerFlag(parsed, 'warmup'),
-    only: choiceListFlag(parsed, 'only', CONFIGURATIONS.map((c) => c.name)),
+    only: choiceListFlag(
+      parsed,
+      'only',
+      CONFIGURATIONS.map((c) => c.name),
+    ),
     autocast: choiceFlag(parsed, 'autocast', ['bfloat16'] as const) ?? null,
     mainThread: parsed.flags.has('main-thread'),
   };
@@ -107,8 +161,16 @@ const asBytes = (array: Float32Array | Int32Array) => new Uint8Array(array.buffe
 
 // ---- the PyTorch child -----------------------------------------------------------------------------------------
 
-interface StepsReport { seconds: number[]; losses: number[] }
-interface SetupReport { torchVersion: string; threads: number; seedAdamW: string; bestAdamW: string }
+interface StepsReport {
+  seconds: number[];
+  losses: number[];
+}
+interface SetupReport {
+  torchVersion: string;
+  threads: number;
+  seedAdamW: string;
+  bestAdamW: string;
+}
 
 /** bench/train_torch.py as a request/answer channel: one JSON line out, one JSON line back. */
 class TorchChild {
@@ -142,9 +204,18 @@ class TorchChild {
  *  so both sides build from one description). */
 function referenceKwargs(o: Required<VisionTransformerOptions>): Record<string, unknown> {
   return {
-    input_shape: o.inputShape, patch_size: o.patchSize, in_chans: o.inChans, num_classes: o.numClasses,
-    num_features: o.numFeatures, depth: o.depth, num_heads: o.numHeads, mlp_ratio: o.mlpRatio, qkv_bias: o.qkvBias,
-    drop_rate: o.dropRate, attn_drop_rate: o.attnDropRate, drop_path_rate: o.dropPathRate,
+    input_shape: o.inputShape,
+    patch_size: o.patchSize,
+    in_chans: o.inChans,
+    num_classes: o.numClasses,
+    num_features: o.numFeatures,
+    depth: o.depth,
+    num_heads: o.numHeads,
+    mlp_ratio: o.mlpRatio,
+    qkv_bias: o.qkvBias,
+    drop_rate: o.dropRate,
+    attn_drop_rate: o.attnDropRate,
+    drop_path_rate: o.dropPathRate,
   };
 }
 
@@ -198,8 +269,13 @@ function vitorchContestant(name: string, trainer: Trainer, images: Tensor, label
 /** The same step through vitorch's autograd API on the calling (main) thread, to tell the step's own cost from
  *  where it runs (a diagnostic: it blocks the event loop). In this process the libuv thread has run libtorch work too,
  *  so libgomp keeps a thread team for each; see bench/README.md for what that costs. */
-function mainThreadContestant(name: string, model: VisionTransformer, trainer: Trainer, images: Tensor,
-  labels: Tensor): Contestant {
+function mainThreadContestant(
+  name: string,
+  model: VisionTransformer,
+  trainer: Trainer,
+  images: Tensor,
+  labels: Tensor,
+): Contestant {
   return {
     name,
     async run(steps) {
@@ -225,7 +301,8 @@ function mainThreadContestant(name: string, model: VisionTransformer, trainer: T
 /** A contestant of bench/train_torch.py; `suffix` names the process variant (its own model and optimizer). */
 function torchContestant(name: string, child: TorchChild, suffix = ''): Contestant {
   return {
-    name: name + suffix, group: name.startsWith('best-eager') ? `best-eager${suffix}` : undefined,
+    name: name + suffix,
+    group: name.startsWith('best-eager') ? `best-eager${suffix}` : undefined,
     run: (steps) => child.request<StepsReport>({ cmd: 'steps', contestant: name, steps }),
   };
 }
@@ -237,7 +314,10 @@ function buildModel(configuration: Configuration, python: string): VisionTransfo
   manualSeed(0);
   if (configuration.model) return new VisionTransformer(configuration.model);
   if (!fs.existsSync(checkpoint)) {
-    const made = spawnSync(python, ['make_demo_checkpoint.py', checkpoint], { cwd: path.join(root, 'tools'), stdio: 'inherit' });
+    const made = spawnSync(python, ['make_demo_checkpoint.py', checkpoint], {
+      cwd: path.join(root, 'tools'),
+      stdio: 'inherit',
+    });
     if (made.status !== 0) throw new Error('could not write the benchmark checkpoint');
   }
   // The seed's fine-tuning start: its ImageNet checkpoint with a fresh 10-class head, dropouts at its defaults.
@@ -264,8 +344,14 @@ interface ConfigurationResult {
   ratios: Record<string, number>;
 }
 
-async function runConfiguration(configuration: Configuration, options: Options, child: TorchChild,
-  dispatchChild: TorchChild | null, python: string, workDir: string): Promise<ConfigurationResult> {
+async function runConfiguration(
+  configuration: Configuration,
+  options: Options,
+  child: TorchChild,
+  dispatchChild: TorchChild | null,
+  python: string,
+  workDir: string,
+): Promise<ConfigurationResult> {
   const pick = (pair: [number, number]) => (options.quick ? pair[1] : pair[0]);
   const warmup = options.warmup ?? pick(configuration.warmup);
   const rounds = options.rounds ?? pick(configuration.rounds);
@@ -276,11 +362,16 @@ async function runConfiguration(configuration: Configuration, options: Options, 
   const modelOptions = model.options;
   const { batch } = configuration;
   const imageShape = [batch, modelOptions.inChans, ...modelOptions.inputShape];
-  const values = seededNormals(imageShape.reduce((a, b) => a * b), INPUT_SEED);
+  const values = seededNormals(
+    imageShape.reduce((a, b) => a * b),
+    INPUT_SEED,
+  );
   const labelValues = Int32Array.from({ length: batch }, (_, i) => (i * 7) % modelOptions.numClasses);
   const files = {
-    weights: path.join(workDir, `${configuration.name}.pth`), images: path.join(workDir, `${configuration.name}.f32`),
-    labels: path.join(workDir, `${configuration.name}.i32`), logits: path.join(workDir, `${configuration.name}-logits.f32`),
+    weights: path.join(workDir, `${configuration.name}.pth`),
+    images: path.join(workDir, `${configuration.name}.f32`),
+    labels: path.join(workDir, `${configuration.name}.i32`),
+    logits: path.join(workDir, `${configuration.name}-logits.f32`),
   };
   model.saveStateDict(files.weights);
   fs.writeFileSync(files.images, asBytes(values));
@@ -289,15 +380,27 @@ async function runConfiguration(configuration: Configuration, options: Options, 
   const labels = tensor(labelValues, [batch]);
 
   const setup = {
-    cmd: 'setup', model: referenceKwargs(modelOptions), weights: files.weights, images: files.images, labels: files.labels,
-    batch, threads: options.threads, freeze: configuration.freeze, lr: LR, weightDecay: WEIGHT_DECAY,
-    labelSmoothing: LABEL_SMOOTHING, checkLogits: files.logits, checkImages: CHECK_IMAGES,
+    cmd: 'setup',
+    model: referenceKwargs(modelOptions),
+    weights: files.weights,
+    images: files.images,
+    labels: files.labels,
+    batch,
+    threads: options.threads,
+    freeze: configuration.freeze,
+    lr: LR,
+    weightDecay: WEIGHT_DECAY,
+    labelSmoothing: LABEL_SMOOTHING,
+    checkLogits: files.logits,
+    checkImages: CHECK_IMAGES,
   };
   const torchSetup = await child.request<SetupReport>(setup);
   if (dispatchChild) await dispatchChild.request<SetupReport>({ ...setup, checkLogits: `${files.logits}.dispatch` });
   // Same model before anything is timed: vitorch's evaluation-mode logits against the seed model's.
-  const sample = tensor(values.subarray(0, CHECK_IMAGES * imageShape.slice(1).reduce((a, b) => a * b)),
-    [CHECK_IMAGES, ...imageShape.slice(1)]);
+  const sample = tensor(values.subarray(0, CHECK_IMAGES * imageShape.slice(1).reduce((a, b) => a * b)), [
+    CHECK_IMAGES,
+    ...imageShape.slice(1),
+  ]);
   const ours = model.eval().forward(sample).toFloat32Array();
   const theirs = readFloats(files.logits);
   let maxAbsDifference = 0;
@@ -307,15 +410,21 @@ async function runConfiguration(configuration: Configuration, options: Options, 
     maxAbsLogit = Math.max(maxAbsLogit, Math.abs(theirs[i]));
   });
   if (!(maxAbsDifference <= SAME_MODEL_TOLERANCE * maxAbsLogit)) {
-    throw new Error(`${configuration.name}: vitorch's logits differ from the seed model's by ${maxAbsDifference} `
-      + `(max |logit| ${maxAbsLogit}): not the same model, nothing to compare`);
+    throw new Error(
+      `${configuration.name}: vitorch's logits differ from the seed model's by ${maxAbsDifference} ` +
+        `(max |logit| ${maxAbsLogit}): not the same model, nothing to compare`,
+    );
   }
 
   const models = [model];
   const trainerOn = (m: VisionTransformer, autocast: 'bfloat16' | null) => {
     m.train();
     if (configuration.freeze) m.freezeBackbone();
-    return new Trainer(m, { optimizer: adamw(m, { lr: LR, weightDecay: WEIGHT_DECAY }), labelSmoothing: LABEL_SMOOTHING, autocast });
+    return new Trainer(m, {
+      optimizer: adamw(m, { lr: LR, weightDecay: WEIGHT_DECAY }),
+      labelSmoothing: LABEL_SMOOTHING,
+      autocast,
+    });
   };
   const contestants: Contestant[] = [
     vitorchContestant('vitorch', trainerOn(model, null), images, labels),
@@ -324,8 +433,10 @@ async function runConfiguration(configuration: Configuration, options: Options, 
     torchContestant('best-eager-explicit', child),
   ];
   if (dispatchChild) {
-    contestants.push(torchContestant('best-eager-sdpa', dispatchChild, FEATURE_DISPATCH),
-      torchContestant('best-eager-explicit', dispatchChild, FEATURE_DISPATCH));
+    contestants.push(
+      torchContestant('best-eager-sdpa', dispatchChild, FEATURE_DISPATCH),
+      torchContestant('best-eager-explicit', dispatchChild, FEATURE_DISPATCH),
+    );
   }
   if (options.mainThread) {
     const copy = buildModel(configuration, python);
@@ -338,8 +449,11 @@ async function runConfiguration(configuration: Configuration, options: Options, 
     const copy = buildModel(configuration, python);
     copy.loadStateDict(files.weights);
     models.push(copy);
-    contestants.push(vitorchContestant('vitorch-bf16', trainerOn(copy, 'bfloat16'), images, labels),
-      torchContestant('best-eager-sdpa-bf16', child), torchContestant('best-eager-explicit-bf16', child));
+    contestants.push(
+      vitorchContestant('vitorch-bf16', trainerOn(copy, 'bfloat16'), images, labels),
+      torchContestant('best-eager-sdpa-bf16', child),
+      torchContestant('best-eager-explicit-bf16', child),
+    );
   }
 
   const seconds = new Map<string, number[]>(contestants.map((c) => [c.name, []]));
@@ -348,7 +462,8 @@ async function runConfiguration(configuration: Configuration, options: Options, 
     for (const c of contestants) {
       const report = await c.run(warmup);
       // The contestants of a group share one model: only the first of them starts from the common weights.
-      const sharesUpdatedWeights = c.group !== undefined && contestants.some((o) => o.group === c.group && firstLoss.has(o.name));
+      const sharesUpdatedWeights =
+        c.group !== undefined && contestants.some((o) => o.group === c.group && firstLoss.has(o.name));
       if (!sharesUpdatedWeights) firstLoss.set(c.name, report.losses[0]);
     }
     for (let round = 0; round < rounds; round++) {
@@ -369,14 +484,21 @@ async function runConfiguration(configuration: Configuration, options: Options, 
     const s = seconds.get(c.name)!;
     const medianSeconds = median(s);
     return {
-      name: c.name, seconds: s, firstLoss: firstLoss.get(c.name) ?? null, medianMs: medianSeconds * 1000,
-      minMs: Math.min(...s) * 1000, maxMs: Math.max(...s) * 1000, imagesPerSecond: batch / medianSeconds,
+      name: c.name,
+      seconds: s,
+      firstLoss: firstLoss.get(c.name) ?? null,
+      medianMs: medianSeconds * 1000,
+      minMs: Math.min(...s) * 1000,
+      maxMs: Math.max(...s) * 1000,
+      imagesPerSecond: batch / medianSeconds,
     };
   });
   const byName = (name: string) => results.find((r) => r.name === name)!;
   const faster = (a: string, b: string) => (byName(a).medianMs <= byName(b).medianMs ? a : b);
   // PyTorch at its best: the faster attention form, and on non-Intel CPUs the faster MKL dispatch too.
-  const bestFloat32 = ['best-eager-sdpa', 'best-eager-explicit'].flatMap((n) => (dispatchChild ? [n, n + FEATURE_DISPATCH] : [n]));
+  const bestFloat32 = ['best-eager-sdpa', 'best-eager-explicit'].flatMap((n) =>
+    dispatchChild ? [n, n + FEATURE_DISPATCH] : [n],
+  );
   const bestAttention: ConfigurationResult['bestAttention'] = { float32: bestFloat32.reduce(faster) };
   const ratios: Record<string, number> = {
     'vitorch/seed-eager': byName('vitorch').imagesPerSecond / byName('seed-eager').imagesPerSecond,
@@ -384,13 +506,23 @@ async function runConfiguration(configuration: Configuration, options: Options, 
   };
   if (options.autocast) {
     bestAttention.bfloat16 = faster('best-eager-sdpa-bf16', 'best-eager-explicit-bf16');
-    ratios['vitorch-bf16/best-eager-bf16'] = byName('vitorch-bf16').imagesPerSecond / byName(bestAttention.bfloat16).imagesPerSecond;
+    ratios['vitorch-bf16/best-eager-bf16'] =
+      byName('vitorch-bf16').imagesPerSecond / byName(bestAttention.bfloat16).imagesPerSecond;
     ratios['vitorch-bf16/vitorch'] = byName('vitorch-bf16').imagesPerSecond / byName('vitorch').imagesPerSecond;
   }
   const result: ConfigurationResult = {
-    name: configuration.name, title: configuration.title, batch, freeze: configuration.freeze, warmup, rounds,
-    stepsPerRound, torch: torchSetup, logitsAgreement: { maxAbsDifference, maxAbsLogit }, contestants: results,
-    bestAttention, ratios,
+    name: configuration.name,
+    title: configuration.title,
+    batch,
+    freeze: configuration.freeze,
+    warmup,
+    rounds,
+    stepsPerRound,
+    torch: torchSetup,
+    logitsAgreement: { maxAbsDifference, maxAbsLogit },
+    contestants: results,
+    bestAttention,
+    ratios,
   };
   printConfiguration(result);
   return result;
@@ -401,28 +533,39 @@ async function runConfiguration(configuration: Configuration, options: Options, 
 const fixed = (value: number, digits = 1) => value.toFixed(digits);
 
 function printConfiguration(r: ConfigurationResult): void {
-  console.log(`  ${r.rounds} rounds of ${r.stepsPerRound} steps per contestant after ${r.warmup} warm-up steps; `
-    + `AdamW: seed-eager ${r.torch.seedAdamW}, best-eager ${r.torch.bestAdamW}, vitorch ATen's fused kernel (fused: true); `
-    + `logits agree to ${r.logitsAgreement.maxAbsDifference.toExponential(1)} (max |logit| ${fixed(r.logitsAgreement.maxAbsLogit, 2)})`);
-  console.log(`  ${'contestant'.padEnd(38)} ${'median ms/step'.padStart(14)}  ${'min-max ms'.padEnd(20)} ${'images/s'.padStart(9)}  first-step loss`);
+  console.log(
+    `  ${r.rounds} rounds of ${r.stepsPerRound} steps per contestant after ${r.warmup} warm-up steps; ` +
+      `AdamW: seed-eager ${r.torch.seedAdamW}, best-eager ${r.torch.bestAdamW}, vitorch ATen's fused kernel (fused: true); ` +
+      `logits agree to ${r.logitsAgreement.maxAbsDifference.toExponential(1)} (max |logit| ${fixed(r.logitsAgreement.maxAbsLogit, 2)})`,
+  );
+  console.log(
+    `  ${'contestant'.padEnd(38)} ${'median ms/step'.padStart(14)}  ${'min-max ms'.padEnd(20)} ${'images/s'.padStart(9)}  first-step loss`,
+  );
   for (const c of r.contestants) {
     const chosen = c.name === r.bestAttention.float32 || c.name === r.bestAttention.bfloat16 ? ' *' : '';
-    console.log(`  ${(c.name + chosen).padEnd(38)} ${fixed(c.medianMs).padStart(14)}  `
-      + `${`(${fixed(c.minMs)}-${fixed(c.maxMs)})`.padEnd(20)} ${fixed(c.imagesPerSecond).padStart(9)}  ${c.firstLoss?.toFixed(5) ?? '-'}`);
+    console.log(
+      `  ${(c.name + chosen).padEnd(38)} ${fixed(c.medianMs).padStart(14)}  ` +
+        `${`(${fixed(c.minMs)}-${fixed(c.maxMs)})`.padEnd(20)} ${fixed(c.imagesPerSecond).padStart(9)}  ${c.firstLoss?.toFixed(5) ?? '-'}`,
+    );
   }
   console.log(`  * the faster attention form, best-eager's figure`);
-  for (const [name, ratio] of Object.entries(r.ratios)) console.log(`  ${name.padEnd(30)} ${ratio.toFixed(2)}x (speed ratio, above 1 vitorch is faster)`);
+  for (const [name, ratio] of Object.entries(r.ratios))
+    console.log(`  ${name.padEnd(30)} ${ratio.toFixed(2)}x (speed ratio, above 1 vitorch is faster)`);
 }
 
 function printSummary(results: ConfigurationResult[]): void {
   console.log('\nsummary (goal: vitorch/seed-eager >= 1.30x, vitorch/best-eager >= 1.00x)');
-  console.log(`  ${'configuration'.padEnd(16)} ${'vitorch ms'.padStart(10)} ${'seed ms'.padStart(9)} ${'best ms'.padStart(9)}`
-    + `  ${'vs seed'.padStart(7)} ${'vs best'.padStart(7)}  best attention`);
+  console.log(
+    `  ${'configuration'.padEnd(16)} ${'vitorch ms'.padStart(10)} ${'seed ms'.padStart(9)} ${'best ms'.padStart(9)}` +
+      `  ${'vs seed'.padStart(7)} ${'vs best'.padStart(7)}  best attention`,
+  );
   for (const r of results) {
     const ms = (name: string) => fixed(r.contestants.find((c) => c.name === name)!.medianMs);
-    console.log(`  ${r.name.padEnd(16)} ${ms('vitorch').padStart(10)} ${ms('seed-eager').padStart(9)} `
-      + `${ms(r.bestAttention.float32).padStart(9)}  ${`${r.ratios['vitorch/seed-eager'].toFixed(2)}x`.padStart(7)} `
-      + `${`${r.ratios['vitorch/best-eager'].toFixed(2)}x`.padStart(7)}  ${r.bestAttention.float32.replace('best-eager-', '')}`);
+    console.log(
+      `  ${r.name.padEnd(16)} ${ms('vitorch').padStart(10)} ${ms('seed-eager').padStart(9)} ` +
+        `${ms(r.bestAttention.float32).padStart(9)}  ${`${r.ratios['vitorch/seed-eager'].toFixed(2)}x`.padStart(7)} ` +
+        `${`${r.ratios['vitorch/best-eager'].toFixed(2)}x`.padStart(7)}  ${r.bestAttention.float32.replace('best-eager-', '')}`,
+    );
   }
 }
 
@@ -430,7 +573,9 @@ async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const cpu = describeCpu();
   if (options.autocast && !cpu.avx512Bf16) {
-    console.log(`--autocast bfloat16 skipped: this CPU has no AVX-512 BF16, where bfloat16 is many times slower than float32`);
+    console.log(
+      `--autocast bfloat16 skipped: this CPU has no AVX-512 BF16, where bfloat16 is many times slower than float32`,
+    );
     options.autocast = null;
   }
   setNumThreads(options.threads);
@@ -438,13 +583,18 @@ async function main(): Promise<void> {
   const configurations = CONFIGURATIONS.filter((c) => !options.only || options.only.includes(c.name));
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-bench-train-'));
   const child = new TorchChild(python);
-  const dispatchChild = vendorDispatchDiffers() ? new TorchChild(python, { ...process.env, LD_PRELOAD: featureDispatchLibrary() }) : null;
+  const dispatchChild = vendorDispatchDiffers()
+    ? new TorchChild(python, { ...process.env, LD_PRELOAD: featureDispatchLibrary() })
+    : null;
   const results: ConfigurationResult[] = [];
   try {
-    console.log(`training steps, ${getNumThreads()} threads on both sides, ${cpu.model} (${cpu.logicalCpus} logical CPUs, `
-      + `AVX-512 BF16 ${cpu.avx512Bf16 ? 'yes' : 'no'}, AMX BF16 ${cpu.amxBf16 ? 'yes' : 'no'}); vitorch's libtorch ${libtorchVersion}; `
-      + `AdamW lr ${LR} weight decay ${WEIGHT_DECAY}, label smoothing ${LABEL_SMOOTHING}${options.quick ? '; --quick' : ''}`);
-    for (const configuration of configurations) results.push(await runConfiguration(configuration, options, child, dispatchChild, python, workDir));
+    console.log(
+      `training steps, ${getNumThreads()} threads on both sides, ${cpu.model} (${cpu.logicalCpus} logical CPUs, ` +
+        `AVX-512 BF16 ${cpu.avx512Bf16 ? 'yes' : 'no'}, AMX BF16 ${cpu.amxBf16 ? 'yes' : 'no'}); vitorch's libtorch ${libtorchVersion}; ` +
+        `AdamW lr ${LR} weight decay ${WEIGHT_DECAY}, label smoothing ${LABEL_SMOOTHING}${options.quick ? '; --quick' : ''}`,
+    );
+    for (const configuration of configurations)
+      results.push(await runConfiguration(configuration, options, child, dispatchChild, python, workDir));
   } finally {
     child.close();
     dispatchChild?.close();
@@ -452,11 +602,25 @@ async function main(): Promise<void> {
   }
   printSummary(results);
   fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
-  fs.writeFileSync(resultsFile, JSON.stringify({
-    date: new Date().toISOString(), cpu, threads: options.threads, platform: `${os.platform()} ${os.arch()}`,
-    nodeVersion: process.version, libtorchVersion, torchVersion: results[0]?.torch.torchVersion ?? null, options,
-    recipe: { optimizer: 'AdamW', lr: LR, weightDecay: WEIGHT_DECAY, labelSmoothing: LABEL_SMOOTHING }, results,
-  }, null, 2));
+  fs.writeFileSync(
+    resultsFile,
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        cpu,
+        threads: options.threads,
+        platform: `${os.platform()} ${os.arch()}`,
+        nodeVersion: process.version,
+        libtorchVersion,
+        torchVersion: results[0]?.torch.torchVersion ?? null,
+        options,
+        recipe: { optimizer: 'AdamW', lr: LR, weightDecay: WEIGHT_DECAY, labelSmoothing: LABEL_SMOOTHING },
+        results,
+      },
+      null,
+      2,
+    ),
+  );
   console.log(`\nwrote ${path.relative(root, resultsFile)}`);
 }
 

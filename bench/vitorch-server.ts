@@ -30,14 +30,38 @@ export async function startVitorchServer(options: VitorchServeOptions): Promise<
   const dir = temporaryDir('vitorch-serve-bench-');
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const args = [cli, 'serve', '--weights', options.weights, '--host', '127.0.0.1', '--port', String(port),
-    '--model-name', MODEL_NAME, '--max-batch', String(options.maxBatch), '--max-delay-ms', String(options.maxDelayMs),
-    '--max-queue', String(options.maxQueue), '--timeout-ms', String(options.timeoutMs), '--device', 'cpu',
-    '--dtype', options.dtype];
+  const args = [
+    cli,
+    'serve',
+    '--weights',
+    options.weights,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--model-name',
+    MODEL_NAME,
+    '--max-batch',
+    String(options.maxBatch),
+    '--max-delay-ms',
+    String(options.maxDelayMs),
+    '--max-queue',
+    String(options.maxQueue),
+    '--timeout-ms',
+    String(options.timeoutMs),
+    '--device',
+    'cpu',
+    '--dtype',
+    options.dtype,
+  ];
   const process_ = await ServerProcess.start({
-    name: `vitorch serve (${options.dtype})`, command: process.execPath, args, logFile: path.join(dir, 'serve.log'),
+    name: `vitorch serve (${options.dtype})`,
+    command: process.execPath,
+    args,
+    logFile: path.join(dir, 'serve.log'),
     env: { ...process.env, VITORCH_NUM_THREADS: String(options.threads) },
-    readyUrl: `${base}/v2/health/ready`, readyTimeoutMs: READY_TIMEOUT_MS,
+    readyUrl: `${base}/v2/health/ready`,
+    readyTimeoutMs: READY_TIMEOUT_MS,
   });
   const inferUrl = `${base}/v2/models/${MODEL_NAME}/infer`;
   const request = binaryInferRequest(options.image, [1, 3, 224, 224]);
@@ -53,7 +77,8 @@ export async function startVitorchServer(options: VitorchServeOptions): Promise<
       const one = binaryInferRequest(image, [1, 3, 224, 224]);
       const response = await fetch(inferUrl, { method: 'POST', headers: one.headers, body: one.body });
       const body = Buffer.from(await response.arrayBuffer());
-      if (response.status !== 200) throw new Error(`vitorch answered ${response.status}: ${body.toString('utf8').slice(0, 300)}`);
+      if (response.status !== 200)
+        throw new Error(`vitorch answered ${response.status}: ${body.toString('utf8').slice(0, 300)}`);
       return logitsFromResponse(body, response.headers.get(HEADER_LENGTH) ?? undefined);
     },
     threads: () => options.threads,

@@ -12,14 +12,19 @@ async function main(): Promise<void> {
   let started = performance.now();
   using classifier = await defaultClassifier();
   const { model } = classifier;
-  console.log(`embedded model: ViT patch ${model.options.patchSize}, ${model.options.numFeatures} features, depth ` +
-    `${model.options.depth}, ${model.parameterCount.toLocaleString()} parameters, loaded in ${(performance.now() - started).toFixed(0)} ms`);
+  console.log(
+    `embedded model: ViT patch ${model.options.patchSize}, ${model.options.numFeatures} features, depth ` +
+      `${model.options.depth}, ${model.parameterCount.toLocaleString()} parameters, loaded in ${(performance.now() - started).toFixed(0)} ms`,
+  );
 
   const images = defaultModelImages();
   let heartbeats = 0;
   const heartbeat = setInterval(() => heartbeats++, 1);
   started = performance.now();
-  const predictions = await classifier.classify(images.map((image) => image.file), 3);
+  const predictions = await classifier.classify(
+    images.map((image) => image.file),
+    3,
+  );
   const elapsed = performance.now() - started;
   clearInterval(heartbeat);
 
@@ -29,10 +34,14 @@ async function main(): Promise<void> {
     const ok = best.label === image.label;
     if (ok) correct++;
     const top = predictions[i].map((p) => `${p.label} ${(p.probability * 100).toFixed(1)}%`).join(', ');
-    console.log(`  ${ok ? 'ok   ' : 'WRONG'} ${path.basename(image.file).padEnd(14)} true: ${image.label.padEnd(12)} predicted: ${top}`);
+    console.log(
+      `  ${ok ? 'ok   ' : 'WRONG'} ${path.basename(image.file).padEnd(14)} true: ${image.label.padEnd(12)} predicted: ${top}`,
+    );
   }
-  console.log(`${correct}/${images.length} correct; decoding and classifying took ${elapsed.toFixed(0)} ms, during which ` +
-    `the event loop ran a 1 ms timer ${heartbeats} times`);
+  console.log(
+    `${correct}/${images.length} correct; decoding and classifying took ${elapsed.toFixed(0)} ms, during which ` +
+      `the event loop ran a 1 ms timer ${heartbeats} times`,
+  );
 }
 
 main().catch((error) => {

@@ -14,7 +14,13 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import {
-  checkLibtorchFits, LibtorchBuild, LibtorchError, LibtorchLocation, locateLibtorch, minorRelease, whereFound,
+  checkLibtorchFits,
+  LibtorchBuild,
+  LibtorchError,
+  LibtorchLocation,
+  locateLibtorch,
+  minorRelease,
+  whereFound,
 } from './libtorch-locator';
 
 export const LOADER_FILE = 'libvitorch_loader.so';
@@ -58,7 +64,8 @@ export function prebuiltDirFor(version: string, root: string = packageRoot()): s
 export function prebuiltReleases(root: string = packageRoot()): string[] {
   const dir = prebuildsDir(root);
   if (!fs.existsSync(dir)) return [];
-  const releases = fs.readdirSync(dir)
+  const releases = fs
+    .readdirSync(dir)
     .map((name) => /^torch-(\d+\.\d+)$/.exec(name)?.[1])
     .filter((release): release is string => release !== undefined)
     .filter((release) => fs.existsSync(path.join(dir, `torch-${release}`, ADDON_FILE)));
@@ -84,8 +91,11 @@ export function localBuild(root: string = packageRoot()): AddonFiles | null {
 function requireLoaderBeside(addon: string): string {
   const loader = path.join(path.dirname(addon), LOADER_FILE);
   if (!fs.existsSync(loader)) {
-    throw new LibtorchError(`the vitorch addon at ${addon} has no ${LOADER_FILE} beside it (a build from before ` +
-      'vitorch found libtorch at run time?): rebuild it with npm rebuild vitorch', 'unfit');
+    throw new LibtorchError(
+      `the vitorch addon at ${addon} has no ${LOADER_FILE} beside it (a build from before ` +
+        'vitorch found libtorch at run time?): rebuild it with npm rebuild vitorch',
+      'unfit',
+    );
   }
   return loader;
 }
@@ -99,24 +109,33 @@ export function wantedRelease(root: string = packageRoot(), local: AddonFiles | 
 
 /** Picks the addon for the libtorch found: the local build when there is one, else the prebuilt of its minor
  *  release; throws LibtorchError naming the releases there are binaries for when there is none. */
-export function findAddon(libtorch: LibtorchLocation, root: string = packageRoot(),
-  local: AddonFiles | null = localBuild(root)): AddonFiles {
+export function findAddon(
+  libtorch: LibtorchLocation,
+  root: string = packageRoot(),
+  local: AddonFiles | null = localBuild(root),
+): AddonFiles {
   if (local !== null) return local;
   const dir = prebuiltDirFor(libtorch.version, root);
   const addon = path.join(dir, ADDON_FILE);
   if (!fs.existsSync(addon)) {
     const releases = prebuiltReleases(root);
-    const build = '  - build vitorch against the libtorch found: VITORCH_FORCE_BUILD=1 npm rebuild vitorch ' +
+    const build =
+      '  - build vitorch against the libtorch found: VITORCH_FORCE_BUILD=1 npm rebuild vitorch ' +
       '(needs cmake and a C++ compiler, a few minutes)';
     if (releases.length === 0) {
-      throw new LibtorchError(`vitorch has no prebuilt addon for ${process.platform}-${process.arch} (a checkout ` +
-        `before its first build, or a platform without binaries) and no local build; the libtorch found at ` +
-        `${whereFound(libtorch)} is ${libtorch.version}:\n${build}`, 'unfit');
+      throw new LibtorchError(
+        `vitorch has no prebuilt addon for ${process.platform}-${process.arch} (a checkout ` +
+          `before its first build, or a platform without binaries) and no local build; the libtorch found at ` +
+          `${whereFound(libtorch)} is ${libtorch.version}:\n${build}`,
+        'unfit',
+      );
     }
-    throw new LibtorchError(`vitorch has prebuilt addons for ${process.platform}-${process.arch} for torch ` +
-      `${releases.join(', ')}, but the libtorch found at ${whereFound(libtorch)} is ${libtorch.version}. Either:\n` +
-      `  - pip install "torch==${releases[releases.length - 1]}.*"   (or any release listed above), or\n${build}`,
-    'unfit');
+    throw new LibtorchError(
+      `vitorch has prebuilt addons for ${process.platform}-${process.arch} for torch ` +
+        `${releases.join(', ')}, but the libtorch found at ${whereFound(libtorch)} is ${libtorch.version}. Either:\n` +
+        `  - pip install "torch==${releases[releases.length - 1]}.*"   (or any release listed above), or\n${build}`,
+      'unfit',
+    );
   }
   return { addon, loader: requireLoaderBeside(addon), kind: 'prebuilt' };
 }
@@ -185,8 +204,10 @@ export function loadAddon(): LoadedAddon {
       const reason = (error as Error).message;
       const missing = missingLibrary(reason);
       const wayOut = missing === null ? '' : `\n${missing} is missing: ${wayOutForMissing(missing, libtorch)}`;
-      throw new LibtorchError(`vitorch could not load libtorch ${libtorch.version} found at ${libtorch.root}: ` +
-        `${reason}${wayOut}`, 'unfit');
+      throw new LibtorchError(
+        `vitorch could not load libtorch ${libtorch.version} found at ${libtorch.root}: ` + `${reason}${wayOut}`,
+        'unfit',
+      );
     }
   }
   let cudaProblem: string | null = null;
@@ -197,8 +218,10 @@ export function loadAddon(): LoadedAddon {
     } catch (error) {
       const reason = (error as Error).message;
       const missing = missingLibrary(reason);
-      cudaProblem = missing === null ? reason.replace(/^could not load /, `${CUDA_LIBRARY} did not load: `)
-        : `${missing} (needed by ${CUDA_LIBRARY}) was not found, so CUDA is off and vitorch runs on the CPU`;
+      cudaProblem =
+        missing === null
+          ? reason.replace(/^could not load /, `${CUDA_LIBRARY} did not load: `)
+          : `${missing} (needed by ${CUDA_LIBRARY}) was not found, so CUDA is off and vitorch runs on the CPU`;
     }
   }
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the addon's path is known only now
@@ -211,14 +234,17 @@ const CUDA_LIBRARY_NAME = /^lib(cu|nv|nccl)/;
 function wayOutForMissing(missing: string, libtorch: LibtorchLocation): string {
   const release = libtorch.version.split('+')[0];
   if (!CUDA_LIBRARY_NAME.test(missing)) {
-    return 'the dynamic linker found it neither beside libtorch nor on the system; reinstall torch ' +
-      `(pip install --force-reinstall "torch==${release}"), or point LIBTORCH at a complete libtorch folder`;
+    return (
+      'the dynamic linker found it neither beside libtorch nor on the system; reinstall torch ' +
+      `(pip install --force-reinstall "torch==${release}"), or point LIBTORCH at a complete libtorch folder`
+    );
   }
-  const installWithDependencies = libtorch.foundBy === 'python'
-    ? `reinstall torch with its dependencies: ${libtorch.python} -m pip install --force-reinstall "torch==${release}" ` +
-      '(a torch installed with --no-deps lacks the nvidia-* packages that hold them), or'
-    : `for a torch package's folder, install torch with its dependencies (pip install "torch==${release}", not ` +
-      '--no-deps): the nvidia-* packages beside it hold them, or';
+  const installWithDependencies =
+    libtorch.foundBy === 'python'
+      ? `reinstall torch with its dependencies: ${libtorch.python} -m pip install --force-reinstall "torch==${release}" ` +
+        '(a torch installed with --no-deps lacks the nvidia-* packages that hold them), or'
+      : `for a torch package's folder, install torch with its dependencies (pip install "torch==${release}", not ` +
+        '--no-deps): the nvidia-* packages beside it hold them, or';
   return [
     `the PyPI wheel's libtorch_cpu.so needs CUDA's runtime (${missing}) even on a CPU. Either:`,
     `  - ${installWithDependencies}`,

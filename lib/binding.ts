@@ -143,14 +143,35 @@ export interface NativeStepOptions {
   autocast: NativeAutocast;
 }
 
-export interface NativeStepResult { loss: number; correct: number; count: number; gradNorm: number | null }
+export interface NativeStepResult {
+  loss: number;
+  correct: number;
+  count: number;
+  gradNorm: number | null;
+}
 
-export interface NativeEvaluation { lossSum: number; top1: number; topk: number; count: number; predictions: Int32Array }
+export interface NativeEvaluation {
+  lossSum: number;
+  top1: number;
+  topk: number;
+  count: number;
+  predictions: Int32Array;
+}
 
 /** native/train/training_session.h: a model and the optimizer built for it from a spec; a Trainer owns one. */
 export interface NativeTrainingSession {
-  stepAsync(images: NativeTensor, labels: NativeTensor, options: NativeStepOptions, lr?: number): Promise<NativeStepResult>;
-  evaluateAsync(images: NativeTensor, labels: NativeTensor, topk: number, autocast: NativeAutocast): Promise<NativeEvaluation>;
+  stepAsync(
+    images: NativeTensor,
+    labels: NativeTensor,
+    options: NativeStepOptions,
+    lr?: number,
+  ): Promise<NativeStepResult>;
+  evaluateAsync(
+    images: NativeTensor,
+    labels: NativeTensor,
+    topk: number,
+    autocast: NativeAutocast,
+  ): Promise<NativeEvaluation>;
   applyUpdate(maxGradNorm: number): number | null;
   setLearningRate(lr: number): void;
   readonly learningRates: number[];
@@ -172,7 +193,12 @@ export interface NativeBinding {
   cudaAvailable(): boolean;
   cudaDeviceCount(): number;
   readonly libtorchVersion: string;
-  tensorFromTypedArray(data: NativeTypedArray, shape: number[], sourceDtype?: string, targetDtype?: string): NativeTensor;
+  tensorFromTypedArray(
+    data: NativeTypedArray,
+    shape: number[],
+    sourceDtype?: string,
+    targetDtype?: string,
+  ): NativeTensor;
   NativeVisionTransformer: new (options: Partial<NativeModelOptions>) => NativeVisionTransformer;
   vit(options: NativeVitOptions): NativeVisionTransformer;
   vitAsync(options: NativeVitOptions): Promise<NativeVisionTransformer>;

@@ -4,7 +4,13 @@ import * as path from 'path';
 import { binding, NativeEntries } from './binding';
 import { Device, Tensor } from './tensor';
 import {
-  expected, rejectUnknownKeys, requireBoolean, requireDevice, requireObject, requireString, withCallerStack,
+  expected,
+  rejectUnknownKeys,
+  requireBoolean,
+  requireDevice,
+  requireObject,
+  requireString,
+  withCallerStack,
 } from './validate';
 
 export type CheckpointFormat = 'torch-zip' | 'torch-legacy' | 'safetensors';
@@ -64,14 +70,19 @@ function validateLoadOptions(options: unknown) {
   return {
     verifyChecksums: o.verifyChecksums === undefined ? undefined : requireBoolean(o.verifyChecksums, 'verifyChecksums'),
     unwrap: o.unwrap === undefined ? undefined : requireBoolean(o.unwrap, 'unwrap'),
-    skipUnknownGlobals: o.skipUnknownGlobals === undefined ? undefined : requireBoolean(o.skipUnknownGlobals, 'skipUnknownGlobals'),
+    skipUnknownGlobals:
+      o.skipUnknownGlobals === undefined ? undefined : requireBoolean(o.skipUnknownGlobals, 'skipUnknownGlobals'),
     device: o.device === undefined ? undefined : requireDevice(o.device, 'device'),
   };
 }
 
 function wrap(loaded: { format: string; entries: NativeEntries; notes: string[]; metadata: Record<string, string> }) {
-  return new CheckpointTensors(loaded.entries.map(([name, value]) => [name, new Tensor(value)]),
-    loaded.format as CheckpointFormat, loaded.notes, loaded.metadata);
+  return new CheckpointTensors(
+    loaded.entries.map(([name, value]) => [name, new Tensor(value)]),
+    loaded.format as CheckpointFormat,
+    loaded.notes,
+    loaded.metadata,
+  );
 }
 
 /** Reads a checkpoint's tensors on the calling thread. */
@@ -86,11 +97,16 @@ export function loadCheckpointAsync(file: string, options: LoadCheckpointOptions
   return withCallerStack(reading.then(wrap), callerStack);
 }
 
-function validateSave(file: unknown, tensors: unknown, options: unknown): [string, NativeEntries, { format: string; metadata?: Record<string, string> }] {
+function validateSave(
+  file: unknown,
+  tensors: unknown,
+  options: unknown,
+): [string, NativeEntries, { format: string; metadata?: Record<string, string> }] {
   const target = requireString(file, 'path');
   if (!(tensors instanceof Map)) throw new TypeError(expected('a Map of name -> Tensor', 'tensors', tensors));
   const entries: NativeEntries = [...tensors].map(([name, value]) => {
-    if (typeof name !== 'string' || name === '') throw new TypeError(expected('non-empty string keys', 'tensors', name));
+    if (typeof name !== 'string' || name === '')
+      throw new TypeError(expected('non-empty string keys', 'tensors', name));
     if (!(value instanceof Tensor)) throw new TypeError(expected('a Tensor', `tensors.get('${name}')`, value));
     return [name, value.native];
   });
@@ -102,8 +118,10 @@ function validateSave(file: unknown, tensors: unknown, options: unknown): [strin
     if (extension === '.pth' || extension === '.pt') format = 'pth';
     else if (extension === '.safetensors') format = 'safetensors';
     else {
-      throw new RangeError(`cannot tell the checkpoint format from the extension '${extension}' of ${target}: ` +
-        "use .pth, .pt or .safetensors, or pass { format: 'pth' | 'safetensors' }");
+      throw new RangeError(
+        `cannot tell the checkpoint format from the extension '${extension}' of ${target}: ` +
+          "use .pth, .pt or .safetensors, or pass { format: 'pth' | 'safetensors' }",
+      );
     }
   } else if (format !== 'pth' && format !== 'safetensors') {
     throw new RangeError(expected("'pth' or 'safetensors'", 'format', format));
@@ -126,7 +144,11 @@ export function saveCheckpoint(file: string, tensors: Map<string, Tensor>, optio
 }
 
 /** saveCheckpoint on the compute thread, off the event loop. */
-export function saveCheckpointAsync(file: string, tensors: Map<string, Tensor>, options: SaveCheckpointOptions = {}): Promise<void> {
+export function saveCheckpointAsync(
+  file: string,
+  tensors: Map<string, Tensor>,
+  options: SaveCheckpointOptions = {},
+): Promise<void> {
   const callerStack = new Error().stack;
   return withCallerStack(binding.saveCheckpointAsync(...validateSave(file, tensors, options)), callerStack);
 }

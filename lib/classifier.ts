@@ -53,7 +53,11 @@ const PREPROCESS_KEYS = ['size', 'channels', 'mean', 'std', 'resize'];
 export type { Prediction };
 
 export class Classifier {
-  constructor(readonly model: VisionTransformer, readonly classes: string[], readonly preprocessor: Preprocessor) {}
+  constructor(
+    readonly model: VisionTransformer,
+    readonly classes: string[],
+    readonly preprocessor: Preprocessor,
+  ) {}
 
   /** The top-k classes of each image (a path or encoded bytes), decoded and preprocessed off the main thread, in
    *  one batched forward pass off the event loop. */
@@ -73,8 +77,12 @@ export class Classifier {
     return softmaxRows(logits.toFloat32Array(), count).map((row) => topK(row, k, this.classes));
   }
 
-  dispose(): void { this.model.dispose(); }
-  [Symbol.dispose](): void { this.dispose(); }
+  dispose(): void {
+    this.model.dispose();
+  }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
 }
 
 type Json = Record<string, unknown>;
@@ -111,9 +119,12 @@ export function readClassifierConfig(file: string): ResolvedClassifierConfig {
 export function resolveClassifierConfig(raw: Json, file: string): ResolvedClassifierConfig {
   const known = [...MODEL_KEYS, ...TRAINING_KEYS];
   for (const key of Object.keys(raw)) {
-    if (!known.includes(key)) throw new ConfigError(file, `unknown key '${key}' in the config; known keys: ${known.join(', ')}`);
+    if (!known.includes(key))
+      throw new ConfigError(file, `unknown key '${key}' in the config; known keys: ${known.join(', ')}`);
   }
-  const fail: Fail = (what, where, value) => { throw new ConfigError(file, expected(what, where, value)); };
+  const fail: Fail = (what, where, value) => {
+    throw new ConfigError(file, expected(what, where, value));
+  };
   if (!isObject(raw.model)) fail('an object of model options', 'model', raw.model);
   const model = raw.model as VisionTransformerOptions;
   let classes: string[];
@@ -149,7 +160,10 @@ export function resolveClassifierConfig(raw: Json, file: string): ResolvedClassi
 }
 
 /** The preprocessing `given` states, with the seed's defaults for what it leaves out. */
-export function defaultPreprocess(model: VisionTransformerOptions, given: Partial<PreprocessConfig> = {}): PreprocessConfig {
+export function defaultPreprocess(
+  model: VisionTransformerOptions,
+  given: Partial<PreprocessConfig> = {},
+): PreprocessConfig {
   const grey = (model.inChans ?? 3) === 1;
   const size = model.inputShape ?? [224, 224];
   return {
@@ -173,12 +187,15 @@ function checkPreprocess(p: PreprocessConfig, model: VisionTransformerOptions, f
   if (p.channels !== inChans) fail(`the model's inChans (${inChans})`, 'preprocess.channels', p.channels);
   for (const key of ['mean', 'std'] as const) {
     const values: unknown = p[key];
-    const ok = Array.isArray(values) && (values.length === 1 || values.length === p.channels) &&
+    const ok =
+      Array.isArray(values) &&
+      (values.length === 1 || values.length === p.channels) &&
       values.every((v) => typeof v === 'number' && Number.isFinite(v) && (key === 'mean' || v > 0));
     const what = `${p.channels === 1 ? 'one number' : `1 or ${p.channels} numbers`}${key === 'std' ? ' > 0' : ''}`;
     if (!ok) fail(what, `preprocess.${key}`, values);
   }
-  if (p.resize !== 'center-crop' && p.resize !== 'letterbox') fail("'center-crop' or 'letterbox'", 'preprocess.resize', p.resize);
+  if (p.resize !== 'center-crop' && p.resize !== 'letterbox')
+    fail("'center-crop' or 'letterbox'", 'preprocess.resize', p.resize);
 }
 
 /** The preprocessor of a config's preprocessing, with the seed's defaults for what it leaves out. */
@@ -200,7 +217,9 @@ export interface LoadClassifierOptions {
  * StateDictError is given both names, since the native message cannot know them.
  */
 export async function loadClassifier(
-  config: string | ClassifierConfig, weightsFile: string, options: LoadClassifierOptions = {},
+  config: string | ClassifierConfig,
+  weightsFile: string,
+  options: LoadClassifierOptions = {},
 ): Promise<Classifier> {
   const resolved = typeof config === 'string' ? readClassifierConfig(config) : config;
   const configName = resolved.file ?? 'the config';
@@ -208,17 +227,23 @@ export async function loadClassifier(
   try {
     model = new VisionTransformer(resolved.model);
   } catch (error) {
-    if (error instanceof RangeError || error instanceof TypeError) throw new ConfigError(configName, `model: ${error.message}`);
+    if (error instanceof RangeError || error instanceof TypeError)
+      throw new ConfigError(configName, `model: ${error.message}`);
     throw error;
   }
   try {
-    await model.loadStateDictAsync(weightsFile, { strict: true, skipUnknownGlobals: options.skipUnknownGlobals ?? false });
+    await model.loadStateDictAsync(weightsFile, {
+      strict: true,
+      skipUnknownGlobals: options.skipUnknownGlobals ?? false,
+    });
     return new Classifier(model.eval(), resolved.classes, preprocessorFor(resolved));
   } catch (error) {
     model.dispose();
     if (error instanceof StateDictError) {
-      throw new StateDictError(`${weightsFile}: not the weights of the model that ${configName} describes ` +
-        `(its 'model' options); ${error.message}`);
+      throw new StateDictError(
+        `${weightsFile}: not the weights of the model that ${configName} describes ` +
+          `(its 'model' options); ${error.message}`,
+      );
     }
     throw error;
   }
@@ -227,7 +252,10 @@ export async function loadClassifier(
 /** The folder of the embedded default model: config.json, weights.pth and a few real test images in images/. */
 export function defaultModelDir(): string {
   // From dist/lib (compiled) the package root is two levels up; from lib/ (ts-jest) one.
-  const candidates = [path.join(__dirname, '..', '..', 'assets', 'fashion-mnist'), path.join(__dirname, '..', 'assets', 'fashion-mnist')];
+  const candidates = [
+    path.join(__dirname, '..', '..', 'assets', 'fashion-mnist'),
+    path.join(__dirname, '..', 'assets', 'fashion-mnist'),
+  ];
   const found = candidates.find((dir) => fs.existsSync(path.join(dir, 'config.json')));
   if (!found) throw new Error(`vitorch: the embedded default model is missing (looked in ${candidates.join(' and ')})`);
   return found;
@@ -243,9 +271,13 @@ export function defaultClassifier(): Promise<Classifier> {
 export function defaultModelImages(): { file: string; label: string }[] {
   const dir = path.join(defaultModelDir(), 'images');
   const config = readClassifierConfig(path.join(defaultModelDir(), 'config.json'));
-  return fs.readdirSync(dir).filter((name) => name.endsWith('.png')).sort().map((name) => {
-    // <test-set index>-<class index>.png
-    const classIndex = Number(/-(\d+)\.png$/.exec(name)?.[1]);
-    return { file: path.join(dir, name), label: config.classes[classIndex] };
-  });
+  return fs
+    .readdirSync(dir)
+    .filter((name) => name.endsWith('.png'))
+    .sort()
+    .map((name) => {
+      // <test-set index>-<class index>.png
+      const classIndex = Number(/-(\d+)\.png$/.exec(name)?.[1]);
+      return { file: path.join(dir, name), label: config.classes[classIndex] };
+    });
 }

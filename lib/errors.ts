@@ -29,7 +29,10 @@ export class DisposedError extends Error {
 /** A config file (the config.json `vitorch train` writes, or one a user wrote) cannot be read or does not describe
  *  a model: the message starts with the file. */
 export class ConfigError extends Error {
-  constructor(readonly file: string, message: string) {
+  constructor(
+    readonly file: string,
+    message: string,
+  ) {
     super(`${file}: ${message}`);
     this.name = 'ConfigError';
   }

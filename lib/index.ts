@@ -5,7 +5,11 @@ export type { DType, TypedArrayOf } from './dtype';
 export { VisionTransformer, vit, vitAsync } from './model';
 export type { LoadReport, LoadStateDictOptions, ModelDType, VisionTransformerOptions, VitOptions } from './model';
 export {
-  CheckpointTensors, loadCheckpoint, loadCheckpointAsync, saveCheckpoint, saveCheckpointAsync,
+  CheckpointTensors,
+  loadCheckpoint,
+  loadCheckpointAsync,
+  saveCheckpoint,
+  saveCheckpointAsync,
 } from './checkpoint';
 export type { CheckpointFormat, LoadCheckpointOptions, SaveCheckpointOptions } from './checkpoint';
 export { cpuCache, cuda, getNumThreads, libtorch, libtorchVersion, setNumThreads } from './runtime';
@@ -20,19 +24,50 @@ export { BATCH_SCALING, OPTIMIZER_DEFAULTS, OPTIMIZER_KINDS } from './train/opti
 export type { AdamOptions, OptimizerKind, ParameterGroup, SGDOptions } from './train/optimizer';
 export { Trainer } from './train/trainer';
 export type {
-  Autocast, Batch, EpochBatches, EpochEvent, EpochSchedule, EpochTotals, Evaluation, FitOptions, StepEvent, StepResult, StoppedEvent,
-  TrainerOptions, TrainingEvent,
+  Autocast,
+  Batch,
+  EpochBatches,
+  EpochEvent,
+  EpochSchedule,
+  EpochTotals,
+  Evaluation,
+  FitOptions,
+  StepEvent,
+  StepResult,
+  StoppedEvent,
+  TrainerOptions,
+  TrainingEvent,
 } from './train/trainer';
 export {
-  Classifier, defaultClassifier, defaultModelDir, defaultModelImages, loadClassifier, preprocessorFor, readClassifierConfig,
+  Classifier,
+  defaultClassifier,
+  defaultModelDir,
+  defaultModelImages,
+  loadClassifier,
+  preprocessorFor,
+  readClassifierConfig,
 } from './classifier';
-export type { ClassifierConfig, LoadClassifierOptions, PreprocessConfig, Prediction, ResolvedClassifierConfig } from './classifier';
+export type {
+  ClassifierConfig,
+  LoadClassifierOptions,
+  PreprocessConfig,
+  Prediction,
+  ResolvedClassifierConfig,
+} from './classifier';
 export { perStep, quadraticWarmupCosine, SCHEDULE_DEFAULTS, stepDecay, warmupCosine } from './train/schedule';
 export type { QuadraticWarmupCosineOptions, Schedule, StepDecayOptions, WarmupCosineOptions } from './train/schedule';
 export { batchScaledLearningRates } from './train/lr-scaling';
 export type { BatchScaledLearningRateOptions } from './train/lr-scaling';
 export {
-  annotate, BatchLoader, DataError, idxDataset, imageFolderDataset, IMAGENET_MEAN, IMAGENET_STD, Preprocessor, readAnnotations,
+  annotate,
+  BatchLoader,
+  DataError,
+  idxDataset,
+  imageFolderDataset,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  Preprocessor,
+  readAnnotations,
   readClasses,
 } from './data';
 export type { BatchLoaderOptions, Dataset, IdxDatasetOptions, ImageFolderOptions, PreprocessOptions } from './data';

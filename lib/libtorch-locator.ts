@@ -13,7 +13,10 @@ import { spawnSync } from 'child_process';
 /** libtorch is missing ('not-found'), or is not one the addon can run on ('unfit': another release or C++ ABI,
  *  or no version recorded). The message says how to fix it. */
 export class LibtorchError extends Error {
-  constructor(message: string, readonly kind: 'not-found' | 'unfit') {
+  constructor(
+    message: string,
+    readonly kind: 'not-found' | 'unfit',
+  ) {
     super(message);
     this.name = 'LibtorchError';
   }
@@ -89,23 +92,38 @@ export function readCxx11Abi(root: string): '0' | '1' | null {
   return match ? (match[1] as '0' | '1') : null;
 }
 
-function describeRoot(root: string, foundBy: LibtorchLocation['foundBy'], origin: string, wanted: string,
-  python?: string): LibtorchLocation {
+function describeRoot(
+  root: string,
+  foundBy: LibtorchLocation['foundBy'],
+  origin: string,
+  wanted: string,
+  python?: string,
+): LibtorchLocation {
   const libDir = path.join(root, 'lib');
   if (!fs.existsSync(path.join(libDir, LIBRARY_CHECKED))) {
-    throw new LibtorchError(`${origin} is not a libtorch: ${path.join(libDir, LIBRARY_CHECKED)} does not exist. ` +
-      `Get libtorch ${releaseOf(wanted)}:\n${howToGetLibtorch(wanted)}`, 'not-found');
+    throw new LibtorchError(
+      `${origin} is not a libtorch: ${path.join(libDir, LIBRARY_CHECKED)} does not exist. ` +
+        `Get libtorch ${releaseOf(wanted)}:\n${howToGetLibtorch(wanted)}`,
+      'not-found',
+    );
   }
   const version = readLibtorchVersion(root);
   if (version === null) {
-    throw new LibtorchError(`${origin} records no version (neither ${path.join(root, 'version.py')} nor ` +
-      `${path.join(root, 'build-version')} exists), so vitorch cannot tell whether it fits. Get libtorch ` +
-      `${releaseOf(wanted)}:\n${howToGetLibtorch(wanted)}`, 'unfit');
+    throw new LibtorchError(
+      `${origin} records no version (neither ${path.join(root, 'version.py')} nor ` +
+        `${path.join(root, 'build-version')} exists), so vitorch cannot tell whether it fits. Get libtorch ` +
+        `${releaseOf(wanted)}:\n${howToGetLibtorch(wanted)}`,
+      'unfit',
+    );
   }
   return {
-    root, libDir, version, cxx11Abi: readCxx11Abi(root),
+    root,
+    libDir,
+    version,
+    cxx11Abi: readCxx11Abi(root),
     hasCuda: fs.existsSync(path.join(libDir, 'libtorch_cuda.so')),
-    foundBy, ...(python === undefined ? {} : { python }),
+    foundBy,
+    ...(python === undefined ? {} : { python }),
   };
 }
 
@@ -123,13 +141,19 @@ function fromPython(python: string, named: string, wanted: string): LibtorchLoca
   const probe = spawnSync(python, ['-c', FIND_TORCH], { encoding: 'utf8', timeout: 30000 });
   if (probe.error || probe.status !== 0) {
     const why = probe.error ? probe.error.message : (probe.stderr.trim().split('\n').pop() ?? `exit ${probe.status}`);
-    throw new LibtorchError(`libtorch not found: LIBTORCH is not set and ${named} could not be run (${why}). ` +
-      `Get libtorch ${releaseOf(wanted)}:\n${howToGetLibtorch(wanted)}`, 'not-found');
+    throw new LibtorchError(
+      `libtorch not found: LIBTORCH is not set and ${named} could not be run (${why}). ` +
+        `Get libtorch ${releaseOf(wanted)}:\n${howToGetLibtorch(wanted)}`,
+      'not-found',
+    );
   }
   const [executable, root] = probe.stdout.split('\n').map((line) => line.trim());
   if (!root) {
-    throw new LibtorchError(`libtorch not found: LIBTORCH is not set and ${named} (${executable}) has no torch ` +
-      `package. Get libtorch ${releaseOf(wanted)}:\n${howToGetLibtorch(wanted)}`, 'not-found');
+    throw new LibtorchError(
+      `libtorch not found: LIBTORCH is not set and ${named} (${executable}) has no torch ` +
+        `package. Get libtorch ${releaseOf(wanted)}:\n${howToGetLibtorch(wanted)}`,
+      'not-found',
+    );
   }
   return describeRoot(root, 'python', `the torch package of ${named} (${root})`, wanted, executable);
 }
@@ -154,19 +178,25 @@ export function whereFound(found: LibtorchLocation): string {
  *  (the addon would not even load). The message names both and the ways out. */
 export function checkLibtorchFits(found: LibtorchLocation, build: LibtorchBuild): void {
   const where = whereFound(found);
-  const rebuild = `or build vitorch against the libtorch found: VITORCH_FORCE_BUILD=1 npm rebuild vitorch ` +
+  const rebuild =
+    `or build vitorch against the libtorch found: VITORCH_FORCE_BUILD=1 npm rebuild vitorch ` +
     '(needs cmake and a C++ compiler)';
   if (minorRelease(found.version) !== minorRelease(build.torchVersion)) {
-    throw new LibtorchError(`vitorch's addon was built against libtorch ${releaseOf(build.torchVersion)}, but the ` +
-      `libtorch found at ${where} is ${found.version}. Use libtorch ${minorRelease(build.torchVersion)} (any patch ` +
-      `release):\n${howToGetLibtorch(minorRelease(build.torchVersion))}\n  - ${rebuild}`, 'unfit');
+    throw new LibtorchError(
+      `vitorch's addon was built against libtorch ${releaseOf(build.torchVersion)}, but the ` +
+        `libtorch found at ${where} is ${found.version}. Use libtorch ${minorRelease(build.torchVersion)} (any patch ` +
+        `release):\n${howToGetLibtorch(minorRelease(build.torchVersion))}\n  - ${rebuild}`,
+      'unfit',
+    );
   }
   if (found.cxx11Abi !== null && found.cxx11Abi !== build.cxx11Abi) {
     const abiName = (abi: string) => (abi === '1' ? 'the C++11 ABI (cxx11 ABI)' : 'the pre-C++11 ABI');
-    throw new LibtorchError(`vitorch's addon was built for a libtorch compiled with ${abiName(build.cxx11Abi)}, but ` +
-      `the libtorch found at ${where} uses ${abiName(found.cxx11Abi)} (_GLIBCXX_USE_CXX11_ABI=${found.cxx11Abi}). ` +
-      `Use a libtorch ${releaseOf(build.torchVersion)} with ${abiName(build.cxx11Abi)} (the PyPI ` +
-      `wheels of the releases vitorch has prebuilt addons for use the C++11 one), ${rebuild}`, 'unfit');
+    throw new LibtorchError(
+      `vitorch's addon was built for a libtorch compiled with ${abiName(build.cxx11Abi)}, but ` +
+        `the libtorch found at ${where} uses ${abiName(found.cxx11Abi)} (_GLIBCXX_USE_CXX11_ABI=${found.cxx11Abi}). ` +
+        `Use a libtorch ${releaseOf(build.torchVersion)} with ${abiName(build.cxx11Abi)} (the PyPI ` +
+        `wheels of the releases vitorch has prebuilt addons for use the C++11 one), ${rebuild}`,
+      'unfit',
+    );
   }
 }
-

@@ -7,8 +7,17 @@ import { saveCheckpoint, saveCheckpointAsync, SaveCheckpointOptions } from './ch
 import { Device, Tensor } from './tensor';
 import { warnIfSlowPrecision } from './precision-advice';
 import {
-  expected, isDevice, rejectUnknownKeys, requireBoolean, requireDevice, requireInteger, requireNumber, requireObject,
-  requireShape, requireString, withCallerStack,
+  expected,
+  isDevice,
+  rejectUnknownKeys,
+  requireBoolean,
+  requireDevice,
+  requireInteger,
+  requireNumber,
+  requireObject,
+  requireShape,
+  requireString,
+  withCallerStack,
 } from './validate';
 
 /** The dtypes a model's weights can have. */
@@ -82,8 +91,18 @@ export interface LoadReport {
 }
 
 const MODEL_OPTION_KEYS = [
-  'inputShape', 'patchSize', 'inChans', 'numClasses', 'numFeatures', 'depth', 'numHeads', 'mlpRatio', 'qkvBias',
-  'dropRate', 'attnDropRate', 'dropPathRate',
+  'inputShape',
+  'patchSize',
+  'inChans',
+  'numClasses',
+  'numFeatures',
+  'depth',
+  'numHeads',
+  'mlpRatio',
+  'qkvBias',
+  'dropRate',
+  'attnDropRate',
+  'dropPathRate',
 ] as const;
 
 function validateInputShape(value: unknown, argument: string): [number, number] {
@@ -108,7 +127,8 @@ function validateModelOptions(options: unknown): Partial<NativeModelOptions> {
   if (o.numFeatures !== undefined) result.numFeatures = requireInteger(o.numFeatures, 'numFeatures', 1);
   if (o.depth !== undefined) result.depth = requireInteger(o.depth, 'depth', 0);
   if (o.numHeads !== undefined) result.numHeads = requireInteger(o.numHeads, 'numHeads', 1);
-  if (o.mlpRatio !== undefined) result.mlpRatio = requireNumber(o.mlpRatio, 'mlpRatio', (n) => n > 0, 'a positive number');
+  if (o.mlpRatio !== undefined)
+    result.mlpRatio = requireNumber(o.mlpRatio, 'mlpRatio', (n) => n > 0, 'a positive number');
   if (o.qkvBias !== undefined) result.qkvBias = requireBoolean(o.qkvBias, 'qkvBias');
   rate('dropRate');
   rate('attnDropRate');
@@ -123,7 +143,8 @@ function validateVitOptions(options: unknown) {
   rejectUnknownKeys(o, ['inputShape', 'pretrained', 'numClasses'], 'vit options');
   return {
     inputShape: o.inputShape === undefined ? undefined : validateInputShape(o.inputShape, 'inputShape'),
-    pretrained: o.pretrained === undefined || o.pretrained === false ? undefined : requireString(o.pretrained, 'pretrained'),
+    pretrained:
+      o.pretrained === undefined || o.pretrained === false ? undefined : requireString(o.pretrained, 'pretrained'),
     numClasses: o.numClasses === undefined ? undefined : requireInteger(o.numClasses, 'numClasses', 0),
   };
 }
@@ -133,7 +154,9 @@ function validateLoadOptions(options: unknown): NativeLoadOptions {
   rejectUnknownKeys(o, ['strict', 'resamplePosEmbed', 'keepModelHead', 'skipUnknownGlobals'], 'loadStateDict options');
   const flag = (key: string, fallback: boolean) => (o[key] === undefined ? fallback : requireBoolean(o[key], key));
   return {
-    strict: flag('strict', true), resamplePosEmbed: flag('resamplePosEmbed', false), keepModelHead: flag('keepModelHead', false),
+    strict: flag('strict', true),
+    resamplePosEmbed: flag('resamplePosEmbed', false),
+    keepModelHead: flag('keepModelHead', false),
     skipUnknownGlobals: flag('skipUnknownGlobals', false),
   };
 }
@@ -152,7 +175,9 @@ let adopting: NativeVisionTransformer | undefined;
 
 /** The call as the user wrote it, for the precision warning: "model.to({ dtype: 'float16' })". */
 function describeMove(device: string | null, dtype: string | null): string {
-  const parts = [device === null ? '' : `device: '${device}'`, dtype === null ? '' : `dtype: '${dtype}'`].filter(Boolean);
+  const parts = [device === null ? '' : `device: '${device}'`, dtype === null ? '' : `dtype: '${dtype}'`].filter(
+    Boolean,
+  );
   return `model.to({ ${parts.join(', ')} })`;
 }
 
@@ -176,7 +201,9 @@ export class VisionTransformer {
   }
 
   /** The options the model was built with, defaults filled in. */
-  get options(): Required<VisionTransformerOptions> { return this.native.options; }
+  get options(): Required<VisionTransformerOptions> {
+    return this.native.options;
+  }
 
   /** Runs the model on the calling thread. In evaluation mode no autograd graph is recorded. */
   forward(input: Tensor): Tensor {
@@ -194,7 +221,10 @@ export class VisionTransformer {
       ? input.map((part, i) => requireTensor(part, `input[${i}]`).native)
       : requireTensor(input, 'input').native;
     const running = this.native.forwardAsync(native);
-    return withCallerStack(running.then((output) => new Tensor(output)), callerStack);
+    return withCallerStack(
+      running.then((output) => new Tensor(output)),
+      callerStack,
+    );
   }
 
   /** The class token after the final norm, before the head: [N, numFeatures]. */
@@ -202,23 +232,38 @@ export class VisionTransformer {
     return new Tensor(this.native.forwardFeatures(requireTensor(input, 'input').native));
   }
 
-  eval(): this { this.native.train(false); return this; }
-  train(mode = true): this { this.native.train(requireBoolean(mode, 'train(mode)')); return this; }
-  get training(): boolean { return this.native.training; }
+  eval(): this {
+    this.native.train(false);
+    return this;
+  }
+  train(mode = true): this {
+    this.native.train(requireBoolean(mode, 'train(mode)'));
+    return this;
+  }
+  get training(): boolean {
+    return this.native.training;
+  }
 
   /** Parameters by state_dict key, in the seed's order. The tensors share memory with the model. */
-  namedParameters(): [string, Tensor][] { return toEntries(this.native.namedParameters()); }
+  namedParameters(): [string, Tensor][] {
+    return toEntries(this.native.namedParameters());
+  }
 
-  get parameterCount(): number { return this.native.parameterCount; }
+  get parameterCount(): number {
+    return this.native.parameterCount;
+  }
 
   /** Parameters and buffers by key, sharing memory with the model, detached from autograd. */
-  stateDict(): Map<string, Tensor> { return new Map(toEntries(this.native.stateDict())); }
+  stateDict(): Map<string, Tensor> {
+    return new Map(toEntries(this.native.stateDict()));
+  }
 
   /** Loads a torch.save'd state_dict file, or a Map of name -> Tensor, into the model (on the calling thread). */
   loadStateDict(source: string | Map<string, Tensor>, options: LoadStateDictOptions = {}): LoadReport {
     const loadOptions = validateLoadOptions(options);
     if (typeof source === 'string') return this.native.loadStateDict(source, loadOptions);
-    if (!(source instanceof Map)) throw new TypeError(expected('a checkpoint path or a Map of name -> Tensor', 'source', source));
+    if (!(source instanceof Map))
+      throw new TypeError(expected('a checkpoint path or a Map of name -> Tensor', 'source', source));
     const entries: NativeEntries = [...source].map(([name, value]) => {
       if (typeof name !== 'string') throw new TypeError(expected('string keys', 'source', name));
       return [name, requireTensor(value, `source.get('${name}')`).native];
@@ -245,12 +290,21 @@ export class VisionTransformer {
   }
 
   /** The seed's freeze_backbone: patch_embed, cls_token, pos_embed and blocks 0-7 stop requiring gradients. */
-  freezeBackbone(): this { this.native.freezeBackbone(); return this; }
+  freezeBackbone(): this {
+    this.native.freezeBackbone();
+    return this;
+  }
   /** The seed's Unfreeze_backbone: the same parameters require gradients again. */
-  unfreezeBackbone(): this { this.native.unfreezeBackbone(); return this; }
+  unfreezeBackbone(): this {
+    this.native.unfreezeBackbone();
+    return this;
+  }
 
   /** Resets every parameter's gradient to null (PyTorch's zero_grad(set_to_none=True)). */
-  zeroGrad(): this { this.native.zeroGrad(); return this; }
+  zeroGrad(): this {
+    this.native.zeroGrad();
+    return this;
+  }
 
   /** Moves the model's weights to a device and/or converts them to a floating-point dtype: the precision is the
    *  caller's choice, and inputs must then have the same dtype. bfloat16 and float16 pay off where the hardware
@@ -265,8 +319,13 @@ export class VisionTransformer {
       dtype = target;
     } else if (typeof target === 'string') {
       if (!isDevice(target)) {
-        throw new RangeError(expected(`a device ('cpu', 'cuda' or 'cuda:N') or a dtype (${MODEL_DTYPES.join(', ')})`,
-          'to(target)', target));
+        throw new RangeError(
+          expected(
+            `a device ('cpu', 'cuda' or 'cuda:N') or a dtype (${MODEL_DTYPES.join(', ')})`,
+            'to(target)',
+            target,
+          ),
+        );
       }
       device = requireDevice(target, 'to(target)');
     } else {
@@ -274,19 +333,30 @@ export class VisionTransformer {
       rejectUnknownKeys(options, ['device', 'dtype'], 'to(target)');
       if (options.device !== undefined) device = requireDevice(options.device, 'to({ device })');
       if (options.dtype !== undefined) dtype = requireModelDType(options.dtype, 'to({ dtype })');
-      if (device === null && dtype === null) throw new TypeError(expected('a device and/or a dtype', 'to(target)', target));
+      if (device === null && dtype === null)
+        throw new TypeError(expected('a device and/or a dtype', 'to(target)', target));
     }
     this.native.to(device, dtype);
     warnIfSlowPrecision(this.native.dtype, this.native.device, describeMove(device, dtype));
     return this;
   }
-  get device(): string { return this.native.device; }
-  get dtype(): string { return this.native.dtype; }
+  get device(): string {
+    return this.native.device;
+  }
+  get dtype(): string {
+    return this.native.dtype;
+  }
 
   /** Frees the weights now (in-flight async calls keep them until they settle). Further use throws DisposedError. */
-  dispose(): void { this.native.dispose(); }
-  [Symbol.dispose](): void { this.dispose(); }
-  get disposed(): boolean { return this.native.disposed; }
+  dispose(): void {
+    this.native.dispose();
+  }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+  get disposed(): boolean {
+    return this.native.disposed;
+  }
 }
 
 /** The seed's vit(): ViT-B/16 for inputShape, the checkpoint loaded strictly, a fresh head unless numClasses is
@@ -298,5 +368,8 @@ export function vit(options: VitOptions = {}): VisionTransformer {
 export function vitAsync(options: VitOptions = {}): Promise<VisionTransformer> {
   const callerStack = new Error().stack;
   const building = binding.vitAsync(validateVitOptions(options));
-  return withCallerStack(building.then((native) => VisionTransformer.adopt(native)), callerStack);
+  return withCallerStack(
+    building.then((native) => VisionTransformer.adopt(native)),
+    callerStack,
+  );
 }

@@ -17,18 +17,28 @@ export interface PrecisionVerdict {
   reason: string;
 }
 
-const SLOW_CODES: Record<ReducedPrecision, string> = { bfloat16: 'VITORCH_SLOW_BFLOAT16', float16: 'VITORCH_SLOW_FLOAT16' };
+const SLOW_CODES: Record<ReducedPrecision, string> = {
+  bfloat16: 'VITORCH_SLOW_BFLOAT16',
+  float16: 'VITORCH_SLOW_FLOAT16',
+};
 
 function bfloat16Verdict(): PrecisionVerdict {
   const flags = cpuFlags();
-  if (flags === null) return { dtype: 'bfloat16', fast: null, reason: 'the CPU\'s features are unknown (no /proc/cpuinfo)' };
+  if (flags === null)
+    return { dtype: 'bfloat16', fast: null, reason: "the CPU's features are unknown (no /proc/cpuinfo)" };
   const units = ['avx512_bf16', 'amx_bf16'].filter((flag) => flags.has(flag));
   if (units.length > 0) {
-    return { dtype: 'bfloat16', fast: true, reason: `the CPU computes in bfloat16 (${units.join(', ')}): about 2x float32 for ViT-B/16 at batch 1, 1.5x at batch 8` };
+    return {
+      dtype: 'bfloat16',
+      fast: true,
+      reason: `the CPU computes in bfloat16 (${units.join(', ')}): about 2x float32 for ViT-B/16 at batch 1, 1.5x at batch 8`,
+    };
   }
   return {
-    dtype: 'bfloat16', fast: false,
-    reason: 'a CPU without AVX-512 BF16 or AMX runs bfloat16 much slower than float32 (libtorch emulates bfloat16 ' +
+    dtype: 'bfloat16',
+    fast: false,
+    reason:
+      'a CPU without AVX-512 BF16 or AMX runs bfloat16 much slower than float32 (libtorch emulates bfloat16 ' +
       'arithmetic there: about 40x slower for ViT-B/16)',
   };
 }
@@ -36,11 +46,17 @@ function bfloat16Verdict(): PrecisionVerdict {
 /** What each precision costs on this CPU, float32 first. */
 export function cpuPrecisions(): PrecisionVerdict[] {
   return [
-    { dtype: 'float32', fast: true, reason: 'the reference: every CPU computes it at full speed, with PyTorch\'s numbers' },
+    {
+      dtype: 'float32',
+      fast: true,
+      reason: "the reference: every CPU computes it at full speed, with PyTorch's numbers",
+    },
     bfloat16Verdict(),
     {
-      dtype: 'float16', fast: false,
-      reason: 'libtorch computes float16 slowly on every CPU (ViT-B/16 at batch 8: 1.44 images/s against 11.6 in ' +
+      dtype: 'float16',
+      fast: false,
+      reason:
+        'libtorch computes float16 slowly on every CPU (ViT-B/16 at batch 8: 1.44 images/s against 11.6 in ' +
         'float32 on an AVX-512 BF16 CPU); it is a GPU precision',
     },
   ];
@@ -61,6 +77,9 @@ export function warnIfSlowPrecision(dtype: string, device: string, what: string)
   const code = SLOW_CODES[dtype];
   if (verdict.fast !== false || warned.has(code)) return;
   warned.add(code);
-  process.emitWarning(`${what} on the CPU: ${verdict.reason}. float32 is faster on this machine ` +
-    '(`vitorch doctor` lists what is fast here)', { code });
+  process.emitWarning(
+    `${what} on the CPU: ${verdict.reason}. float32 is faster on this machine ` +
+      '(`vitorch doctor` lists what is fast here)',
+    { code },
+  );
 }

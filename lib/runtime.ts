@@ -22,12 +22,18 @@ binding.setNumThreads(defaultThreadCount());
 // ends that worker only.
 if (isMainThread) process.on('exit', () => binding.stopComputeThread());
 
-export function getNumThreads(): number { return binding.getNumThreads(); }
+export function getNumThreads(): number {
+  return binding.getNumThreads();
+}
 
 export const cuda = {
   /** Whether a CUDA GPU is usable by this process. */
-  isAvailable(): boolean { return binding.cudaAvailable(); },
-  deviceCount(): number { return binding.cudaDeviceCount(); },
+  isAvailable(): boolean {
+    return binding.cudaAvailable();
+  },
+  deviceCount(): number {
+    return binding.cudaDeviceCount();
+  },
   /** Why libtorch's CUDA libraries did not load although it has them (a torch installed without its CUDA
    *  dependencies, say), or null. CUDA is then unavailable and vitorch runs on the CPU. */
   problem: cudaProblem,
@@ -44,13 +50,17 @@ export { libtorch } from './binding';
  *  size: a forward then touches no new pages, which would otherwise cost the kernel a page fault each. Up to 1 GiB
  *  (VITORCH_CPU_CACHE_BYTES to change it at startup) stays cached; V8 does not count it. */
 export const cpuCache = {
-  stats(): CpuCacheStats { return binding.cpuCacheStats(); },
+  stats(): CpuCacheStats {
+    return binding.cpuCacheStats();
+  },
   /** 0 turns caching off. Lowering the limit frees what is above it now. */
   setLimit(bytes: number): void {
     binding.setCpuCacheLimit(requireInteger(bytes, 'cpuCache.setLimit(bytes)', 0));
   },
   /** Frees all idle cached memory (live tensors keep theirs). */
-  release(): void { binding.releaseCpuCache(); },
+  release(): void {
+    binding.releaseCpuCache();
+  },
 };
 
 export type { CpuCacheStats };

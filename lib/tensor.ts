@@ -8,7 +8,13 @@ import { binding, NativeTensor } from './binding';
 import './dispose';
 import { DType, DTYPES, isDType, isFloatingDType, TensorData, TypedArrayOf } from './dtype';
 import {
-  expected, requireBoolean, requireDevice, requireInteger, requireObject, requireShape, withCallerStack,
+  expected,
+  requireBoolean,
+  requireDevice,
+  requireInteger,
+  requireObject,
+  requireShape,
+  withCallerStack,
 } from './validate';
 
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
@@ -29,8 +35,14 @@ function requireDType(value: unknown, argument: string): DType {
 }
 
 const NATURAL_DTYPE = new Map<unknown, DType>([
-  [Float32Array, 'float32'], [Float64Array, 'float64'], [Int32Array, 'int32'], [BigInt64Array, 'int64'],
-  [Int16Array, 'int16'], [Int8Array, 'int8'], [Uint8Array, 'uint8'], [Uint8ClampedArray, 'uint8'],
+  [Float32Array, 'float32'],
+  [Float64Array, 'float64'],
+  [Int32Array, 'int32'],
+  [BigInt64Array, 'int64'],
+  [Int16Array, 'int16'],
+  [Int8Array, 'int8'],
+  [Uint8Array, 'uint8'],
+  [Uint8ClampedArray, 'uint8'],
 ]);
 
 export class Tensor {
@@ -42,15 +54,29 @@ export class Tensor {
     this.native = native;
   }
 
-  get shape(): number[] { return this.native.shape; }
-  get dtype(): DType { return this.native.dtype; }
-  get device(): string { return this.native.device; }
-  get numel(): number { return this.native.shape.reduce((a, b) => a * b, 1); }
+  get shape(): number[] {
+    return this.native.shape;
+  }
+  get dtype(): DType {
+    return this.native.dtype;
+  }
+  get device(): string {
+    return this.native.device;
+  }
+  get numel(): number {
+    return this.native.shape.reduce((a, b) => a * b, 1);
+  }
   /** Bytes of tensor data. */
-  get nbytes(): number { return this.native.nbytes; }
-  get disposed(): boolean { return this.native.disposed; }
+  get nbytes(): number {
+    return this.native.nbytes;
+  }
+  get disposed(): boolean {
+    return this.native.disposed;
+  }
 
-  get requiresGrad(): boolean { return this.native.requiresGrad; }
+  get requiresGrad(): boolean {
+    return this.native.requiresGrad;
+  }
   set requiresGrad(value: boolean) {
     requireBoolean(value, 'requiresGrad');
     if (value && !isFloatingDType(this.dtype)) {
@@ -96,7 +122,9 @@ export class Tensor {
 
   /** Computes the gradients of this one-element tensor (a loss) into the `grad` of every parameter it depends on,
    *  on the calling thread; backwardAsync() does it on the compute thread. */
-  backward(): void { this.native.backward(); }
+  backward(): void {
+    this.native.backward();
+  }
   backwardAsync(): Promise<void> {
     const callerStack = new Error().stack;
     return withCallerStack(binding.backwardAsync(this.native), callerStack);
@@ -107,21 +135,43 @@ export class Tensor {
     return grad === null ? null : new Tensor(grad);
   }
   /** The value of a one-element tensor. */
-  item(): number { return this.native.item(); }
+  item(): number {
+    return this.native.item();
+  }
   /** Indices (int64) of the largest values along `dim`. */
-  argmax(dim: number): Tensor { return new Tensor(this.native.argmax(requireInteger(dim, 'argmax(dim)', -64, 63))); }
-  softmax(dim: number): Tensor { return new Tensor(this.native.softmax(requireInteger(dim, 'softmax(dim)', -64, 63))); }
+  argmax(dim: number): Tensor {
+    return new Tensor(this.native.argmax(requireInteger(dim, 'argmax(dim)', -64, 63)));
+  }
+  softmax(dim: number): Tensor {
+    return new Tensor(this.native.softmax(requireInteger(dim, 'softmax(dim)', -64, 63)));
+  }
   /** Mean of every element (integer and boolean tensors in float32). */
-  mean(): Tensor { return new Tensor(this.native.mean()); }
-  sum(): Tensor { return new Tensor(this.native.sum()); }
-  add(other: Tensor | number): Tensor { return this.binary('add', other); }
-  sub(other: Tensor | number): Tensor { return this.binary('sub', other); }
-  mul(other: Tensor | number): Tensor { return this.binary('mul', other); }
-  div(other: Tensor | number): Tensor { return this.binary('div', other); }
+  mean(): Tensor {
+    return new Tensor(this.native.mean());
+  }
+  sum(): Tensor {
+    return new Tensor(this.native.sum());
+  }
+  add(other: Tensor | number): Tensor {
+    return this.binary('add', other);
+  }
+  sub(other: Tensor | number): Tensor {
+    return this.binary('sub', other);
+  }
+  mul(other: Tensor | number): Tensor {
+    return this.binary('mul', other);
+  }
+  div(other: Tensor | number): Tensor {
+    return this.binary('div', other);
+  }
   /** Elementwise equality, as a bool tensor. */
-  eq(other: Tensor | number): Tensor { return this.binary('eq', other); }
+  eq(other: Tensor | number): Tensor {
+    return this.binary('eq', other);
+  }
   /** The same data without autograd history. */
-  detach(): Tensor { return new Tensor(this.native.detach()); }
+  detach(): Tensor {
+    return new Tensor(this.native.detach());
+  }
 
   private binary(op: 'add' | 'sub' | 'mul' | 'div' | 'eq', other: Tensor | number): Tensor {
     if (typeof other === 'number') {
@@ -133,11 +183,17 @@ export class Tensor {
   }
 
   /** Frees the tensor's memory now. Further use throws DisposedError; disposing twice is harmless. */
-  dispose(): void { this.native.dispose(); }
-  [Symbol.dispose](): void { this.dispose(); }
+  dispose(): void {
+    this.native.dispose();
+  }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
 
   toString(): string {
-    return this.disposed ? 'Tensor(disposed)' : `Tensor(shape=[${this.shape.join(', ')}], dtype=${this.dtype}, device=${this.device})`;
+    return this.disposed
+      ? 'Tensor(disposed)'
+      : `Tensor(shape=[${this.shape.join(', ')}], dtype=${this.dtype}, device=${this.device})`;
   }
 }
 
@@ -153,24 +209,31 @@ export function tensor(data: TensorInput, shape: number[], options: TensorOption
     array = Float32Array.from(data);
   } else if (data instanceof Uint16Array) {
     if (dtype !== 'float16' && dtype !== 'bfloat16') {
-      throw new TypeError(expected("dtype 'float16' or 'bfloat16' (a Uint16Array holds their raw bits)", 'options.dtype', dtype));
+      throw new TypeError(
+        expected("dtype 'float16' or 'bfloat16' (a Uint16Array holds their raw bits)", 'options.dtype', dtype),
+      );
     }
     array = data;
     sourceDtype = dtype;
   } else if (NATURAL_DTYPE.has(data?.constructor)) {
     array = data as TensorData;
   } else {
-    throw new TypeError(expected(
-      'a Float32Array, Float64Array, Int32Array, BigInt64Array, Int16Array, Int8Array, Uint8Array, Uint16Array or number[]',
-      'data', data));
+    throw new TypeError(
+      expected(
+        'a Float32Array, Float64Array, Int32Array, BigInt64Array, Int16Array, Int8Array, Uint8Array, Uint16Array or number[]',
+        'data',
+        data,
+      ),
+    );
   }
   const numel = shape.reduce((a, b) => a * b, 1);
   if (array.length !== numel) {
     throw new RangeError(`expected ${numel} elements for shape [${shape.join(', ')}], received ${array.length}`);
   }
   const device = opts.device === undefined ? undefined : requireDevice(opts.device, 'options.device');
-  const requiresGrad = opts.requiresGrad === undefined ? false : requireBoolean(opts.requiresGrad, 'options.requiresGrad');
-  if (requiresGrad && !isFloatingDType(dtype ?? (NATURAL_DTYPE.get(array.constructor) ?? 'float32'))) {
+  const requiresGrad =
+    opts.requiresGrad === undefined ? false : requireBoolean(opts.requiresGrad, 'options.requiresGrad');
+  if (requiresGrad && !isFloatingDType(dtype ?? NATURAL_DTYPE.get(array.constructor) ?? 'float32')) {
     throw new TypeError('only floating-point tensors can require gradients');
   }
 

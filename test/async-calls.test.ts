@@ -19,8 +19,10 @@ function images(batch: number, value = 0.5): Tensor {
 
 /** Runs `script` (CommonJS, `lib` bound to vitorch's compiled entry) in a fresh Node process. */
 function runNode(script: string, timeoutMs = 60_000) {
-  const run = spawnSync(process.execPath, ['-e', `const lib = require(${JSON.stringify(LIB)});\n${script}`],
-    { encoding: 'utf8', timeout: timeoutMs });
+  const run = spawnSync(process.execPath, ['-e', `const lib = require(${JSON.stringify(LIB)});\n${script}`], {
+    encoding: 'utf8',
+    timeout: timeoutMs,
+  });
   return { status: run.status, signal: run.signal, stdout: run.stdout, stderr: run.stderr, error: run.error };
 }
 
@@ -30,7 +32,12 @@ test('queued calls on more models than the pool has threads leave the libuv pool
   const models = Array.from({ length: 6 }, () => new VisionTransformer(MEDIUM).eval());
   using input = images(8);
   const settled: number[] = [];
-  const calls = models.map((model, i) => model.forwardAsync(input).then((output) => { settled.push(i); return output; }));
+  const calls = models.map((model, i) =>
+    model.forwardAsync(input).then((output) => {
+      settled.push(i);
+      return output;
+    }),
+  );
   await fs.promises.readFile(__filename);
   await new Promise((resolve) => setImmediate(resolve));
   expect(settled).toEqual([]);
@@ -47,7 +54,10 @@ test('calls on different models settle in the order they were made', async () =>
   const order: string[] = [];
   const calls = ['a0', 'b0', 'a1', 'b1', 'a2', 'b2'].map((name) => {
     const model = name.startsWith('a') ? a : b;
-    return model.forwardAsync(input).then((output) => { order.push(name); output.dispose(); });
+    return model.forwardAsync(input).then((output) => {
+      order.push(name);
+      output.dispose();
+    });
   });
   await Promise.all(calls);
   expect(order).toEqual(['a0', 'b0', 'a1', 'b1', 'a2', 'b2']);
@@ -125,7 +135,8 @@ test('after the exit hook, synchronous calls still work and async ones are dropp
 });
 
 test('terminating a worker thread with calls queued neither hangs nor crashes, and the main thread carries on', () => {
-  const run = runNode(`
+  const run = runNode(
+    `
     const { Worker } = require('worker_threads');
     const worker = new Worker(\`
       const lib = require(${JSON.stringify(LIB)});
@@ -144,7 +155,9 @@ test('terminating a worker thread with calls queued neither hangs nor crashes, a
       const output = await model.forwardAsync(input);
       console.log('main', output.shape.join('x'));
     });
-  `, 120_000);
+  `,
+    120_000,
+  );
   expect(run.error).toBeUndefined();
   expect(run.stderr).toBe('');
   expect(run.signal).toBeNull();

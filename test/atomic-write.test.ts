@@ -5,7 +5,9 @@ import * as path from 'path';
 import { writeFileAtomic, writeFileAtomicSync } from '../lib/atomic-write';
 
 let dir: string;
-beforeAll(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-atomic-')); });
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-atomic-'));
+});
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 test('writes a new file and replaces an old one, sync and async, leaving only the target', async () => {
@@ -28,6 +30,8 @@ test('a failed rename (the target is a folder) leaves the target as it was and r
   expect(fs.readdirSync(target)).toEqual(['kept']);
 });
 
-test('a missing folder is fs\'s own ENOENT', () => {
-  expect(() => writeFileAtomicSync(path.join(dir, 'no-such-folder', 'x.txt'), 'text')).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+test("a missing folder is fs's own ENOENT", () => {
+  expect(() => writeFileAtomicSync(path.join(dir, 'no-such-folder', 'x.txt'), 'text')).toThrow(
+    expect.objectContaining({ code: 'ENOENT' }),
+  );
 });

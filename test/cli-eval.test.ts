@@ -21,10 +21,29 @@ interface Manifest {
   corrupt: string;
 }
 
-interface PerClass { name: string; precision: number | null; recall: number | null; support: number }
-interface EvalJson { count: number; loss: number; top1: number; top5: number; perClass: PerClass[]; classes: string[]; confusion: number[][] }
-interface OracleEval extends Omit<EvalJson, 'classes'> { predictions: number[]; labels: number[] }
-interface PredictJson { image: string; top: { label: string; index: number; probability: number }[] }
+interface PerClass {
+  name: string;
+  precision: number | null;
+  recall: number | null;
+  support: number;
+}
+interface EvalJson {
+  count: number;
+  loss: number;
+  top1: number;
+  top5: number;
+  perClass: PerClass[];
+  classes: string[];
+  confusion: number[][];
+}
+interface OracleEval extends Omit<EvalJson, 'classes'> {
+  predictions: number[];
+  labels: number[];
+}
+interface PredictJson {
+  image: string;
+  top: { label: string; index: number; probability: number }[];
+}
 
 let python: string;
 let work: string;
@@ -39,25 +58,54 @@ function vitorch(args: string[], cwd = ROOT) {
 }
 
 function oracle<T>(...args: string[]): T {
-  const run = spawnSync(python, [path.join(ROOT, 'tools', 'eval_reference.py'), ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const run = spawnSync(python, [path.join(ROOT, 'tools', 'eval_reference.py'), ...args], {
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
   if (run.status !== 0) throw new Error(`eval_reference.py ${args[0]} failed (${run.status}):\n${run.stderr}`);
   return JSON.parse(run.stdout) as T;
 }
 
 beforeAll(() => {
   python = findPython();
-  const make = spawnSync(python, [path.join(ROOT, 'tools', 'make_cli_fixtures.py'), '--out', FIXTURES], { encoding: 'utf8' });
+  const make = spawnSync(python, [path.join(ROOT, 'tools', 'make_cli_fixtures.py'), '--out', FIXTURES], {
+    encoding: 'utf8',
+  });
   if (make.status !== 0) throw new Error(`make_cli_fixtures.py failed:\n${make.stderr}`);
   manifest = JSON.parse(fs.readFileSync(fixture('manifest.json'), 'utf8'));
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-cli-eval-'));
   runDir = path.join(work, 'run');
   // One epoch of 16 steps at a constant rate: enough for predictions to differ between images and classes (some
   // classes are never predicted, so undefined precision is exercised too), in about a second.
-  const train = vitorch(['train', '--config', path.join(ROOT, 'examples', 'fashion-mnist.json'), '--save-dir', runDir,
-    '--train.epochs', '1', '--train.batchSize', '32', '--train.lr', '0.003', '--train.schedule.kind', 'constant',
-    '--model.depth', '1', '--model.numFeatures', '16', '--model.numHeads', '2',
-    '--data.train.images', fixture(manifest.train.images), '--data.train.labels', fixture(manifest.train.labels),
-    '--data.val.images', fixture(manifest.val.images), '--data.val.labels', fixture(manifest.val.labels)]);
+  const train = vitorch([
+    'train',
+    '--config',
+    path.join(ROOT, 'examples', 'fashion-mnist.json'),
+    '--save-dir',
+    runDir,
+    '--train.epochs',
+    '1',
+    '--train.batchSize',
+    '32',
+    '--train.lr',
+    '0.003',
+    '--train.schedule.kind',
+    'constant',
+    '--model.depth',
+    '1',
+    '--model.numFeatures',
+    '16',
+    '--model.numHeads',
+    '2',
+    '--data.train.images',
+    fixture(manifest.train.images),
+    '--data.train.labels',
+    fixture(manifest.train.labels),
+    '--data.val.images',
+    fixture(manifest.val.images),
+    '--data.val.labels',
+    fixture(manifest.val.labels),
+  ]);
   if (train.status !== 0) throw new Error(`vitorch train failed (${train.status}):\n${train.stderr}`);
   weights = path.join(runDir, 'best_epoch_weights.pth');
   config = path.join(runDir, 'config.json');
@@ -69,7 +117,12 @@ afterAll(() => {
 
 test('best_epoch_weights.pth is a state dict that torch.load(weights_only=True) reads and the reference model loads strictly', () => {
   const loaded = oracle<{ keys: string[]; modelKeys: string[]; dtypes: string[]; parameterCount: number }>(
-    'check-load', '--config', config, '--weights', weights);
+    'check-load',
+    '--config',
+    config,
+    '--weights',
+    weights,
+  );
   expect(loaded.keys).toEqual(loaded.modelKeys);
   expect(loaded.dtypes).toEqual(['torch.float32']);
   const model = new VisionTransformer(JSON.parse(fs.readFileSync(config, 'utf8')).model);
@@ -90,15 +143,35 @@ describe('vitorch eval', () => {
   beforeAll(() => {
     outDir = path.join(work, 'eval-out');
     const predictionsFile = path.join(work, 'predictions.csv');
-    const run = vitorch(['eval', '--weights', weights, '--config', config, '--json', '--out', outDir, '--predictions', predictionsFile]);
+    const run = vitorch([
+      'eval',
+      '--weights',
+      weights,
+      '--config',
+      config,
+      '--json',
+      '--out',
+      outDir,
+      '--predictions',
+      predictionsFile,
+    ]);
     if (run.status !== 0) throw new Error(`vitorch eval failed (${run.status}):\n${run.stderr}`);
     ours = JSON.parse(run.stdout);
     expect(run.stderr).toBe(`vitorch eval: wrote confusion.csv, per_class.csv and confusion.svg to ${outDir}\n`);
     const rows = parseCsv(fs.readFileSync(predictionsFile, 'utf8'));
     expect(rows[0]).toEqual(['index', 'label', 'label_name', 'predicted', 'predicted_name']);
     predictions = rows.slice(1).map((row) => Number(row[3]));
-    reference = oracle<OracleEval>('eval', '--config', config, '--weights', weights,
-      '--images', fixture(manifest.val.images), '--labels', fixture(manifest.val.labels));
+    reference = oracle<OracleEval>(
+      'eval',
+      '--config',
+      config,
+      '--weights',
+      weights,
+      '--images',
+      fixture(manifest.val.images),
+      '--labels',
+      fixture(manifest.val.labels),
+    );
   });
 
   test('predictions agree with PyTorch on >= 99.9% of the images', () => {
@@ -109,7 +182,7 @@ describe('vitorch eval', () => {
     expect(agree / reference.count).toBeGreaterThanOrEqual(0.999);
   });
 
-  test('top-1, top-5, loss, per-class precision/recall and the confusion matrix equal PyTorch\'s', () => {
+  test("top-1, top-5, loss, per-class precision/recall and the confusion matrix equal PyTorch's", () => {
     const disagreements = predictions.filter((p, i) => p !== reference.predictions[i]).length;
     // Labels do not depend on the model: support is exact whatever the predictions.
     expect(ours.perClass.map((p) => p.support)).toEqual(reference.perClass.map((p) => p.support));
@@ -141,9 +214,14 @@ describe('vitorch eval', () => {
     expect(matrix.slice(1).map((row) => row.slice(1).map(Number))).toEqual(ours.confusion);
     const perClass = parseCsv(fs.readFileSync(path.join(outDir, 'per_class.csv'), 'utf8'));
     expect(perClass[0]).toEqual(['class', 'precision', 'recall', 'support']);
-    expect(perClass.slice(1).map(([name, p, r, s]) => ({
-      name, precision: p === '' ? null : Number(p), recall: r === '' ? null : Number(r), support: Number(s),
-    }))).toEqual(ours.perClass);
+    expect(
+      perClass.slice(1).map(([name, p, r, s]) => ({
+        name,
+        precision: p === '' ? null : Number(p),
+        recall: r === '' ? null : Number(r),
+        support: Number(s),
+      })),
+    ).toEqual(ours.perClass);
     expect(fs.readFileSync(path.join(outDir, 'confusion.svg'), 'utf8')).toMatch(/^(<\?xml[^>]*>\s*)?<svg[\s>]/);
   });
 
@@ -160,39 +238,88 @@ describe('vitorch eval', () => {
     expect(run.stdout).toContain(`${manifest.val.count} images`);
     const lines = run.stdout.split('\n');
     ours.perClass.forEach((p, i) => {
-      const line = lines.find((l) => new RegExp(`^\\s*${i}  ${p.name.replace(/[/]/g, '\\/')}\\s+${pct(p.precision)}`).test(l));
-      expect(line?.trim().split(/\s{2,}/)).toEqual([String(i), p.name, pct(p.precision), pct(p.recall), String(p.support)]);
+      const line = lines.find((l) =>
+        new RegExp(`^\\s*${i}  ${p.name.replace(/[/]/g, '\\/')}\\s+${pct(p.precision)}`).test(l),
+      );
+      expect(line?.trim().split(/\s{2,}/)).toEqual([
+        String(i),
+        p.name,
+        pct(p.precision),
+        pct(p.recall),
+        String(p.support),
+      ]);
     });
     const matrixStart = lines.findIndex((l) => l.startsWith('confusion matrix'));
     expect(matrixStart).toBeGreaterThan(0);
     const rows = lines.slice(matrixStart + 2, matrixStart + 2 + ours.classes.length);
     expect(rows.map((l) => l.trim().split(/\s+/).slice(-ours.classes.length).map(Number))).toEqual(ours.confusion);
-    for (const file of ['confusion.csv', 'per_class.csv', 'confusion.svg']) expect(fs.existsSync(path.join(sideDir, file))).toBe(true);
+    for (const file of ['confusion.csv', 'per_class.csv', 'confusion.svg'])
+      expect(fs.existsSync(path.join(sideDir, file))).toBe(true);
   });
 
   test('--data.val overrides: another set (paths relative to the working directory), or a source for a config without one', () => {
-    const onTrain = vitorch(['eval', '--weights', weights, '--config', config, '--json', '--out', path.join(work, 'on-train'),
-      '--data.val.images', manifest.train.images, '--data.val.labels', manifest.train.labels], FIXTURES);
+    const onTrain = vitorch(
+      [
+        'eval',
+        '--weights',
+        weights,
+        '--config',
+        config,
+        '--json',
+        '--out',
+        path.join(work, 'on-train'),
+        '--data.val.images',
+        manifest.train.images,
+        '--data.val.labels',
+        manifest.train.labels,
+      ],
+      FIXTURES,
+    );
     expect(onTrain.stderr).toMatch(/^vitorch eval: wrote/);
     expect(onTrain.status).toBe(0);
-    const trainReference = oracle<OracleEval>('eval', '--config', config, '--weights', weights,
-      '--images', fixture(manifest.train.images), '--labels', fixture(manifest.train.labels));
+    const trainReference = oracle<OracleEval>(
+      'eval',
+      '--config',
+      config,
+      '--weights',
+      weights,
+      '--images',
+      fixture(manifest.train.images),
+      '--labels',
+      fixture(manifest.train.labels),
+    );
     const ourTrain: EvalJson = JSON.parse(onTrain.stdout);
     expect(ourTrain.count).toBe(manifest.train.count);
     expect(ourTrain.perClass.map((p) => p.support)).toEqual(trainReference.perClass.map((p) => p.support));
-    expect(Math.abs(ourTrain.top1 - trainReference.top1) * manifest.train.count).toBeLessThanOrEqual(manifest.train.count * 0.001 + 1e-9);
+    expect(Math.abs(ourTrain.top1 - trainReference.top1) * manifest.train.count).toBeLessThanOrEqual(
+      manifest.train.count * 0.001 + 1e-9,
+    );
 
     const noVal = path.join(work, 'no-val.json');
     const resolved = JSON.parse(fs.readFileSync(config, 'utf8'));
     fs.writeFileSync(noVal, JSON.stringify({ ...resolved, data: { train: resolved.data.train } }));
-    const given = vitorch(['eval', '--weights', weights, '--config', noVal, '--json', '--out', path.join(work, 'given'),
-      '--data.val.format', 'idx', '--data.val.images', fixture(manifest.val.images), '--data.val.labels', fixture(manifest.val.labels)]);
+    const given = vitorch([
+      'eval',
+      '--weights',
+      weights,
+      '--config',
+      noVal,
+      '--json',
+      '--out',
+      path.join(work, 'given'),
+      '--data.val.format',
+      'idx',
+      '--data.val.images',
+      fixture(manifest.val.images),
+      '--data.val.labels',
+      fixture(manifest.val.labels),
+    ]);
     expect(given.status).toBe(0);
     expect(JSON.parse(given.stdout).confusion).toEqual(ours.confusion);
   });
 });
 
-test('vitorch predict --json equals PyTorch\'s softmax top-k of the same PNG files (probabilities within 1e-4)', () => {
+test("vitorch predict --json equals PyTorch's softmax top-k of the same PNG files (probabilities within 1e-4)", () => {
   const images = manifest.pngs.map((p) => fixture(p.file));
   const run = vitorch(['predict', '--weights', weights, '--config', config, '--top', '3', '--json', ...images]);
   expect(run.stderr).toBe('');
@@ -203,7 +330,9 @@ test('vitorch predict --json equals PyTorch\'s softmax top-k of the same PNG fil
   ours.forEach((p, i) => {
     expect(p.top).toHaveLength(3);
     expect(p.top.map((t) => [t.index, t.label])).toEqual(reference[i].top.map((t) => [t.index, t.label]));
-    p.top.forEach((t, j) => expect(Math.abs(t.probability - reference[i].top[j].probability)).toBeLessThanOrEqual(1e-4));
+    p.top.forEach((t, j) =>
+      expect(Math.abs(t.probability - reference[i].top[j].probability)).toBeLessThanOrEqual(1e-4),
+    );
   });
 
   // The table: each image's name, then one line per class, most probable first.
@@ -220,7 +349,14 @@ describe('errors', () => {
   test('a missing weights file: exit 1, the file named', () => {
     const missing = path.join(work, 'nope.pth');
     for (const command of ['eval', 'predict']) {
-      const run = vitorch([command, '--weights', missing, '--config', config, ...(command === 'predict' ? [fixture(manifest.pngs[0].file)] : [])]);
+      const run = vitorch([
+        command,
+        '--weights',
+        missing,
+        '--config',
+        config,
+        ...(command === 'predict' ? [fixture(manifest.pngs[0].file)] : []),
+      ]);
       expect(run.status).toBe(1);
       expect(run.stderr).toBe(`vitorch ${command}: ${missing}: cannot open file (No such file or directory)\n`);
       expect(run.stdout).toBe('');
@@ -233,8 +369,10 @@ describe('errors', () => {
     fs.writeFileSync(noVal, JSON.stringify({ ...resolved, data: { train: resolved.data.train, val: null } }));
     const run = vitorch(['eval', '--weights', weights, '--config', noVal]);
     expect(run.status).toBe(1);
-    expect(run.stderr).toBe(`vitorch eval: ${noVal}: no data.val to evaluate: add one to the config, or give it with ` +
-      '--data.val.format idx --data.val.images FILE --data.val.labels FILE (or annotations --data.val.file, folder --data.val.root)\n');
+    expect(run.stderr).toBe(
+      `vitorch eval: ${noVal}: no data.val to evaluate: add one to the config, or give it with ` +
+        '--data.val.format idx --data.val.images FILE --data.val.labels FILE (or annotations --data.val.file, folder --data.val.root)\n',
+    );
   });
 
   test('weights of another model: exit 1, a StateDictError naming the weights and the config, with the shapes', () => {
@@ -244,10 +382,21 @@ describe('errors', () => {
     model.saveStateDict(other);
     model.dispose();
     for (const command of ['eval', 'predict']) {
-      const run = vitorch([command, '--weights', other, '--config', config, ...(command === 'predict' ? [fixture(manifest.pngs[0].file)] : [])]);
+      const run = vitorch([
+        command,
+        '--weights',
+        other,
+        '--config',
+        config,
+        ...(command === 'predict' ? [fixture(manifest.pngs[0].file)] : []),
+      ]);
       expect(run.status).toBe(1);
-      expect(run.stderr.startsWith(`vitorch ${command}: ${other}: not the weights of the model that ${config} describes ` +
-        "(its 'model' options); the checkpoint does not fit the model:\n")).toBe(true);
+      expect(
+        run.stderr.startsWith(
+          `vitorch ${command}: ${other}: not the weights of the model that ${config} describes ` +
+            "(its 'model' options); the checkpoint does not fit the model:\n",
+        ),
+      ).toBe(true);
       expect(run.stderr).toContain('    cls_token: checkpoint has [1, 1, 32], model expects [1, 1, 16]\n');
       expect(run.stderr).toContain('    head.weight: checkpoint has [10, 32], model expects [10, 16]\n');
     }
@@ -257,7 +406,18 @@ describe('errors', () => {
     const good = [fixture(manifest.pngs[0].file), fixture(manifest.pngs[1].file)];
     const corrupt = fixture(manifest.corrupt);
     const missing = path.join(work, 'missing.png');
-    const run = vitorch(['predict', '--weights', weights, '--config', config, '--json', good[0], corrupt, missing, good[1]]);
+    const run = vitorch([
+      'predict',
+      '--weights',
+      weights,
+      '--config',
+      config,
+      '--json',
+      good[0],
+      corrupt,
+      missing,
+      good[1],
+    ]);
     expect(run.status).toBe(1);
     expect((JSON.parse(run.stdout) as PredictJson[]).map((p) => p.image)).toEqual(good);
     const lines = run.stderr.trimEnd().split('\n');
@@ -270,13 +430,23 @@ describe('errors', () => {
     const cases: [string[], string][] = [
       [['eval', '--weights', weights, '--config', config, '--frobnicate'], 'vitorch eval: unknown option --frobnicate'],
       [['eval', '--config', config], 'vitorch eval: --weights and --config are required'],
-      [['eval', '--weights', weights, '--config', config, '--model.depth', '3'],
-        'vitorch eval: unknown option --model.depth (eval takes config overrides of data.val only: --data.val.KEY VALUE)'],
-      [['eval', '--weights', weights, '--config', config, '--batch-size', '0'], "vitorch eval: expected a positive integer for --batch-size, received '0'"],
-      [['predict', '--weights', weights, '--config', config, '--yaml', 'x.png'], 'vitorch predict: unknown option --yaml'],
+      [
+        ['eval', '--weights', weights, '--config', config, '--model.depth', '3'],
+        'vitorch eval: unknown option --model.depth (eval takes config overrides of data.val only: --data.val.KEY VALUE)',
+      ],
+      [
+        ['eval', '--weights', weights, '--config', config, '--batch-size', '0'],
+        "vitorch eval: expected a positive integer for --batch-size, received '0'",
+      ],
+      [
+        ['predict', '--weights', weights, '--config', config, '--yaml', 'x.png'],
+        'vitorch predict: unknown option --yaml',
+      ],
       [['predict', '--weights', weights, '--config', config], 'vitorch predict: no images given'],
-      [['predict', '--weights', weights, '--config', config, '--top', '11', 'x.png'],
-        `vitorch predict: expected an integer in [1, 10] for --top (${config} has 10 classes), received '11'`],
+      [
+        ['predict', '--weights', weights, '--config', config, '--top', '11', 'x.png'],
+        `vitorch predict: expected an integer in [1, 10] for --top (${config} has 10 classes), received '11'`,
+      ],
     ];
     for (const [args, message] of cases) {
       const run = vitorch(args);

@@ -14,9 +14,20 @@ import { BATCH_SCALING, OPTIMIZER_DEFAULTS, OPTIMIZER_KINDS, OptimizerKind } fro
 import { recipe, RecipeManifest } from './recipe-fixtures';
 import { CLASSES, ensureFixtures, FIXTURES } from './train-cli-fixtures';
 
-const MODEL = { inputShape: [28, 28], patchSize: 4, inChans: 1, numClasses: 10, numFeatures: 16, depth: 1, numHeads: 2, mlpRatio: 2 };
+const MODEL = {
+  inputShape: [28, 28],
+  patchSize: 4,
+  inChans: 1,
+  numClasses: 10,
+  numFeatures: 16,
+  depth: 1,
+  numHeads: 2,
+  mlpRatio: 2,
+};
 const factories: Record<OptimizerKind, (model: VisionTransformer) => Optimizer> = {
-  sgd: (model) => sgd(model), adam: (model) => adam(model), adamw: (model) => adamw(model),
+  sgd: (model) => sgd(model),
+  adam: (model) => adam(model),
+  adamw: (model) => adamw(model),
 };
 
 let article: RecipeManifest;
@@ -35,21 +46,31 @@ afterAll(() => {
 /** A config that names the optimizer's kind and nothing else of the training settings. */
 function configFor(kind: OptimizerKind): string {
   const file = path.join(work, `${kind}.json`);
-  fs.writeFileSync(file, JSON.stringify({
-    model: MODEL, classes: CLASSES,
-    data: { train: { format: 'idx', images: path.join(FIXTURES, 'train-images-idx3-ubyte'), labels: path.join(FIXTURES, 'train-labels-idx1-ubyte') } },
-    train: { optimizer: { kind }, threads: 1 },
-  }));
+  fs.writeFileSync(
+    file,
+    JSON.stringify({
+      model: MODEL,
+      classes: CLASSES,
+      data: {
+        train: {
+          format: 'idx',
+          images: path.join(FIXTURES, 'train-images-idx3-ubyte'),
+          labels: path.join(FIXTURES, 'train-labels-idx1-ubyte'),
+        },
+      },
+      train: { optimizer: { kind }, threads: 1 },
+    }),
+  );
   return file;
 }
 
-test('the fixture is the article\'s repository', () => {
+test("the fixture is the article's repository", () => {
   expect(article.repository).toBe('https://github.com/bubbliiiing/classification-pytorch');
   expect(Object.keys(article.optimizers).sort()).toEqual([...OPTIMIZER_KINDS].sort());
 });
 
 describe.each(OPTIMIZER_KINDS)('%s', (kind) => {
-  test('the table holds the article\'s settings', () => {
+  test("the table holds the article's settings", () => {
     const want = article.optimizers[kind];
     const { minLr: _minLr, ...settings } = want;
     const table = OPTIMIZER_DEFAULTS[kind] as Record<string, unknown>;
@@ -58,7 +79,7 @@ describe.each(OPTIMIZER_KINDS)('%s', (kind) => {
     expect(BATCH_SCALING.lrLimits[kind]).toEqual(article.batchScaling.lrLimits[kind]);
   });
 
-  test('the library\'s factory with no options runs at the article\'s lr and weight decay', () => {
+  test("the library's factory with no options runs at the article's lr and weight decay", () => {
     const model = new VisionTransformer(MODEL);
     try {
       const optimizer = factories[kind](model);
@@ -72,16 +93,36 @@ describe.each(OPTIMIZER_KINDS)('%s', (kind) => {
     }
   });
 
-  test('the CLI config resolves to the article\'s settings, and `vitorch train` builds its optimizer with them', async () => {
+  test("the CLI config resolves to the article's settings, and `vitorch train` builds its optimizer with them", async () => {
     const config = await loadTrainConfig(configFor(kind));
     const want = article.optimizers[kind];
     const t = config.train;
-    expect({ lr: t.lr, minLr: t.minLr, weightDecay: t.optimizer.weightDecay }).toEqual({ lr: want.lr, minLr: want.minLr, weightDecay: want.weightDecay });
-    if (kind === 'sgd') expect({ momentum: t.optimizer.momentum, nesterov: t.optimizer.nesterov }).toEqual({ momentum: want.momentum, nesterov: want.nesterov });
+    expect({ lr: t.lr, minLr: t.minLr, weightDecay: t.optimizer.weightDecay }).toEqual({
+      lr: want.lr,
+      minLr: want.minLr,
+      weightDecay: want.weightDecay,
+    });
+    if (kind === 'sgd')
+      expect({ momentum: t.optimizer.momentum, nesterov: t.optimizer.nesterov }).toEqual({
+        momentum: want.momentum,
+        nesterov: want.nesterov,
+      });
     else expect(t.optimizer.betas).toEqual(want.betas);
-    expect({ epochs: t.epochs, batchSize: t.batchSize, freezeBatchSize: t.freezeBatchSize, savePeriod: t.savePeriod, lrScaling: t.lrScaling })
-      .toEqual({ ...{ epochs: article.train.epochs, batchSize: article.train.batchSize, freezeBatchSize: article.train.freezeBatchSize },
-        savePeriod: article.train.savePeriod, lrScaling: 'batch-size' });
+    expect({
+      epochs: t.epochs,
+      batchSize: t.batchSize,
+      freezeBatchSize: t.freezeBatchSize,
+      savePeriod: t.savePeriod,
+      lrScaling: t.lrScaling,
+    }).toEqual({
+      ...{
+        epochs: article.train.epochs,
+        batchSize: article.train.batchSize,
+        freezeBatchSize: article.train.freezeBatchSize,
+      },
+      savePeriod: article.train.savePeriod,
+      lrScaling: 'batch-size',
+    });
     expect(t.schedule.kind).toBe(article.train.lrDecayType === 'cos' ? 'quadratic-warmup-cosine' : 'step-decay');
 
     // What the command trains with: the lr scaled for its batch size as train.py:362 scales it.
@@ -97,16 +138,23 @@ describe.each(OPTIMIZER_KINDS)('%s', (kind) => {
   });
 });
 
-test('the batch-size rule gives the article\'s Init_lr_fit and Min_lr_fit (train.py:362-363)', () => {
+test("the batch-size rule gives the article's Init_lr_fit and Min_lr_fit (train.py:362-363)", () => {
   expect(BATCH_SCALING.nbs).toBe(article.batchScaling.nbs);
   expect(BATCH_SCALING.minLrRatio).toBe(article.batchScaling.minLrRatio);
   for (const c of article.batchScaling.cases) {
-    const got = batchScaledLearningRates({ optimizer: c.optimizer, batchSize: c.batchSize, initLr: c.initLr, minLr: c.minLr });
+    const got = batchScaledLearningRates({
+      optimizer: c.optimizer,
+      batchSize: c.batchSize,
+      initLr: c.initLr,
+      minLr: c.minLr,
+    });
     expect([c, got.lr, got.minLr]).toEqual([c, c.fittedLr, c.fittedMinLr]);
   }
   // Left out, initLr and minLr are the optimizer's defaults.
   for (const kind of OPTIMIZER_KINDS) {
-    expect(batchScaledLearningRates({ optimizer: kind, batchSize: article.train.batchSize })).toEqual(
-      { lr: article.train.fitted[kind].lr, minLr: article.train.fitted[kind].minLr });
+    expect(batchScaledLearningRates({ optimizer: kind, batchSize: article.train.batchSize })).toEqual({
+      lr: article.train.fitted[kind].lr,
+      minLr: article.train.fitted[kind].minLr,
+    });
   }
 });

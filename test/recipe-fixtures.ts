@@ -11,9 +11,15 @@ const OUT = path.join(__dirname, 'fixtures', 'generated', 'recipe');
 const TOOLS = ['make_recipe_fixtures.py', 'article_recipe.py'].map((tool) => path.join(ROOT, 'tools', tool));
 
 export interface RecipeOptimizer {
-  lr: number; minLr: number; weightDecay: number;
-  momentum?: number; dampening?: number; nesterov?: boolean;
-  betas?: [number, number]; eps?: number; amsgrad?: boolean;
+  lr: number;
+  minLr: number;
+  weightDecay: number;
+  momentum?: number;
+  dampening?: number;
+  nesterov?: boolean;
+  betas?: [number, number];
+  eps?: number;
+  amsgrad?: boolean;
 }
 
 export interface RecipeManifest {
@@ -21,17 +27,36 @@ export interface RecipeManifest {
   commit: string;
   optimizers: Record<OptimizerKind, RecipeOptimizer>;
   batchScaling: {
-    minLrRatio: number; nbs: number; lrLimits: Record<OptimizerKind, [number, number]>;
-    cases: { optimizer: OptimizerKind; batchSize: number; initLr: number; minLr: number; fittedLr: number; fittedMinLr: number }[];
+    minLrRatio: number;
+    nbs: number;
+    lrLimits: Record<OptimizerKind, [number, number]>;
+    cases: {
+      optimizer: OptimizerKind;
+      batchSize: number;
+      initLr: number;
+      minLr: number;
+      fittedLr: number;
+      fittedMinLr: number;
+    }[];
   };
   train: {
-    epochs: number; batchSize: number; freezeBatchSize: number; savePeriod: number; lrDecayType: string;
+    epochs: number;
+    batchSize: number;
+    freezeBatchSize: number;
+    savePeriod: number;
+    lrDecayType: string;
     fitted: Record<OptimizerKind, { lr: number; minLr: number }>;
   };
   runs: {
     trainFit: {
-      optimizer: OptimizerKind; initLr: number; minLr: number; epochs: number; freezeEpochs: number; freezeBatchSize: number;
-      batchSize: number; rates: { epoch: number; batchSize: number; lr: number }[];
+      optimizer: OptimizerKind;
+      initLr: number;
+      minLr: number;
+      epochs: number;
+      freezeEpochs: number;
+      freezeBatchSize: number;
+      batchSize: number;
+      rates: { epoch: number; batchSize: number; lr: number }[];
     };
   };
 }
@@ -39,7 +64,9 @@ export interface RecipeManifest {
 export function recipe(): RecipeManifest {
   const manifest = path.join(OUT, 'manifest.json');
   if (!fs.existsSync(manifest) || TOOLS.some((tool) => fs.statSync(manifest).mtimeMs < fs.statSync(tool).mtimeMs)) {
-    const run = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'python.js'), TOOLS[0], '--out', OUT], { encoding: 'utf8' });
+    const run = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'python.js'), TOOLS[0], '--out', OUT], {
+      encoding: 'utf8',
+    });
     if (run.status !== 0) throw new Error(`tools/make_recipe_fixtures.py failed (${run.status}):\n${run.stderr}`);
   }
   return JSON.parse(fs.readFileSync(manifest, 'utf8')) as RecipeManifest;

@@ -13,13 +13,17 @@ class FakeClock implements BatcherClock {
   private time = 0;
   private nextId = 1;
   private timers = new Map<number, { at: number; callback: () => void }>();
-  now(): number { return this.time; }
+  now(): number {
+    return this.time;
+  }
   setTimeout(callback: () => void, ms: number): number {
     const id = this.nextId++;
     this.timers.set(id, { at: this.time + ms, callback });
     return id;
   }
-  clearTimeout(timer: unknown): void { this.timers.delete(timer as number); }
+  clearTimeout(timer: unknown): void {
+    this.timers.delete(timer as number);
+  }
   /** Moves time on by `ms`, firing the timers that fall due in order, each followed by what it set off. */
   async advance(ms: number): Promise<void> {
     const until = this.time + ms;
@@ -36,7 +40,13 @@ class FakeClock implements BatcherClock {
   }
 }
 
-interface Harness { batcher: Batcher; batches: number[]; clock: FakeClock; release(): void; hold(): void }
+interface Harness {
+  batcher: Batcher;
+  batches: number[];
+  clock: FakeClock;
+  release(): void;
+  hold(): void;
+}
 
 function harness(options: { maxBatch: number; maxDelayMs: number; maxQueue?: number }): Harness {
   const batches: number[] = [];
@@ -50,8 +60,14 @@ function harness(options: { maxBatch: number; maxDelayMs: number; maxQueue?: num
   const clock = new FakeClock();
   const batcher = new Batcher({ maxQueue: 100, ...options, run, clock });
   return {
-    batcher, batches, clock,
-    hold: () => { gate = new Promise((resolve) => { open = resolve; }); },
+    batcher,
+    batches,
+    clock,
+    hold: () => {
+      gate = new Promise((resolve) => {
+        open = resolve;
+      });
+    },
     release: () => open(),
   };
 }
@@ -68,7 +84,12 @@ test('concurrent requests share one batch and each gets its own rows', async () 
   ]);
   // 8 samples reached maxBatch: the batch started at once, without waiting out the 1 s delay.
   expect(batches).toEqual([8]);
-  expect(answers.map((a) => Array.from(a.output))).toEqual([[2, 4], [6, 8, 10, 12], [14, 16], [18, 20, 22, 24, 26, 28, 30, 32]]);
+  expect(answers.map((a) => Array.from(a.output))).toEqual([
+    [2, 4],
+    [6, 8, 10, 12],
+    [14, 16],
+    [18, 20, 22, 24, 26, 28, 30, 32],
+  ]);
   expect(answers.every((a) => a.batchSamples === 8)).toBe(true);
 });
 
@@ -86,8 +107,11 @@ test('an idle model waits maxDelayMs for company; a busy one starts the next bat
   await h.clock.advance(30);
   expect(h.batches).toEqual([1, 1]);
   // Six samples queue while the model is busy: they go in batches of at most 4, oldest first, never split.
-  const queued = [h.batcher.submit(sample(1, 1, 2, 2), 2, 10_000), h.batcher.submit(sample(3, 3, 4, 4, 5, 5), 3, 10_000),
-    h.batcher.submit(sample(6, 6), 1, 10_000)];
+  const queued = [
+    h.batcher.submit(sample(1, 1, 2, 2), 2, 10_000),
+    h.batcher.submit(sample(3, 3, 4, 4, 5, 5), 3, 10_000),
+    h.batcher.submit(sample(6, 6), 1, 10_000),
+  ];
   expect(h.batcher.depth).toBe(3);
   h.release();
   await Promise.all([running, ...queued]);
@@ -136,7 +160,10 @@ test('close() runs what is queued without waiting for the delay, then refuses', 
   const h = harness({ maxBatch: 8, maxDelayMs: 60_000 });
   const queued = [h.batcher.submit(sample(1, 1), 1, 120_000), h.batcher.submit(sample(2, 2), 1, 120_000)];
   await h.batcher.close();
-  expect((await Promise.all(queued)).map((a) => Array.from(a.output))).toEqual([[2, 2], [4, 4]]);
+  expect((await Promise.all(queued)).map((a) => Array.from(a.output))).toEqual([
+    [2, 2],
+    [4, 4],
+  ]);
   expect(h.batches).toEqual([2]);
   await expect(h.batcher.submit(sample(1, 1), 1, 1000)).rejects.toThrow('shutting down');
 });

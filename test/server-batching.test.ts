@@ -16,14 +16,17 @@ beforeAll(async () => {
 });
 afterAll(() => classifier.dispose());
 
-const body = (seed: number, extra: Record<string, unknown> = {}) => inferJson(seededFloats(SAMPLE_SIZE, seed), [1, ...SAMPLE], extra);
+const body = (seed: number, extra: Record<string, unknown> = {}) =>
+  inferJson(seededFloats(SAMPLE_SIZE, seed), [1, ...SAMPLE], extra);
 
 test('concurrent requests are grouped into one forward pass, each answered with its own logits', async () => {
   // A long delay, so the batch starts when the fourth sample arrives (maxBatch), not when the delay ends.
   const server = await startServer({ classifier, maxBatch: 4, maxDelayMs: 10_000 });
   try {
     const before = await metrics(server.url);
-    const answers = await Promise.all([1, 2, 3, 4].map((seed) => request(`${server.url}/v2/models/vit/infer`, { body: body(seed) })));
+    const answers = await Promise.all(
+      [1, 2, 3, 4].map((seed) => request(`${server.url}/v2/models/vit/infer`, { body: body(seed) })),
+    );
     expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200]);
     // Request 3's logits are its own, whichever row of the batch it had.
     using x = tensor(seededFloats(SAMPLE_SIZE, 3), [1, ...SAMPLE]);
@@ -31,7 +34,8 @@ test('concurrent requests are grouped into one forward pass, each answered with 
     expect(answers[2].json().outputs[0].data).toEqual(Array.from(alone.toFloat32Array(), (v) => expect.closeTo(v, 4)));
     expect(new Set(answers.map((a) => JSON.stringify(a.json().outputs[0].data))).size).toBe(4);
     const after = await metrics(server.url);
-    const delta = (name: string, labels: Record<string, string> = {}) => metric(after, name, labels) - metric(before, name, labels);
+    const delta = (name: string, labels: Record<string, string> = {}) =>
+      metric(after, name, labels) - metric(before, name, labels);
     // Warm-up is not counted; the four requests made one execution of batch size 4.
     expect(delta('vitorch_executions_total')).toBe(1);
     expect(delta('vitorch_inferences_total')).toBe(4);
@@ -49,12 +53,16 @@ test('concurrent requests are grouped into one forward pass, each answered with 
   }
 });
 
-test("a request whose deadline (its own timeout parameter, in microseconds) passes in the queue is dropped before compute", async () => {
+test('a request whose deadline (its own timeout parameter, in microseconds) passes in the queue is dropped before compute', async () => {
   const server = await startServer({ classifier, maxBatch: 4, maxDelayMs: 2000, timeoutMs: 60_000 });
   try {
-    const answer = await request(`${server.url}/v2/models/vit/infer`, { body: body(1, { parameters: { timeout: 50_000 } }) });
+    const answer = await request(`${server.url}/v2/models/vit/infer`, {
+      body: body(1, { parameters: { timeout: 50_000 } }),
+    });
     expect(answer.status).toBe(503);
-    expect(answer.json()).toEqual({ error: "the request's deadline (50 ms) passed while it was queued; dropped before compute" });
+    expect(answer.json()).toEqual({
+      error: "the request's deadline (50 ms) passed while it was queued; dropped before compute",
+    });
     const text = await metrics(server.url);
     expect(metric(text, 'vitorch_executions_total')).toBe(0);
     expect(metric(text, 'vitorch_requests_total', { route: '/v2/models/:name/infer', outcome: 'deadline' })).toBe(1);
@@ -77,12 +85,24 @@ test('a client that disconnects while queued is removed from the queue and never
   try {
     const { port } = new URL(server.url);
     const payload = body(1);
-    const client = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v2/models/vit/infer', headers: { 'content-length': payload.length } });
+    const client = http.request({
+      host: '127.0.0.1',
+      port,
+      method: 'POST',
+      path: '/v2/models/vit/infer',
+      headers: { 'content-length': payload.length },
+    });
     client.on('error', () => undefined);
     client.end(payload);
-    await waitFor(async () => metric(await metrics(server.url), 'vitorch_queue_depth') === 1, 'the request to be queued');
+    await waitFor(
+      async () => metric(await metrics(server.url), 'vitorch_queue_depth') === 1,
+      'the request to be queued',
+    );
     client.destroy();
-    await waitFor(async () => metric(await metrics(server.url), 'vitorch_queue_depth') === 0, 'the request to leave the queue');
+    await waitFor(
+      async () => metric(await metrics(server.url), 'vitorch_queue_depth') === 0,
+      'the request to leave the queue',
+    );
     // The next request waits out the delay alone: the cancelled one is not in its batch.
     const next = await request(`${server.url}/v2/models/vit/infer`, { body: body(2) });
     expect(next.status).toBe(200);
@@ -98,7 +118,10 @@ test('a client that disconnects while queued is removed from the queue and never
 test('a full queue answers 503 with Retry-After at once; the queued requests are still answered', async () => {
   const server = await startServer({ classifier, maxBatch: 8, maxDelayMs: 1000, maxQueue: 2 });
   try {
-    const queued = [request(`${server.url}/v2/models/vit/infer`, { body: body(1) }), request(`${server.url}/v2/models/vit/infer`, { body: body(2) })];
+    const queued = [
+      request(`${server.url}/v2/models/vit/infer`, { body: body(1) }),
+      request(`${server.url}/v2/models/vit/infer`, { body: body(2) }),
+    ];
     await waitFor(async () => metric(await metrics(server.url), 'vitorch_queue_depth') === 2, 'two queued requests');
     const refused = await request(`${server.url}/v2/models/vit/infer`, { body: body(3) });
     expect(refused.status).toBe(503);
@@ -108,12 +131,20 @@ test('a full queue answers 503 with Retry-After at once; the queued requests are
     expect(metric(await metrics(server.url), 'vitorch_queue_depth')).toBe(2);
     // Nor did it wait for the body: a request whose body has not been sent yet is refused all the same.
     const early = await new Promise<{ status?: number; retryAfter?: string | string[] }>((resolve, reject) => {
-      const client = http.request({ host: '127.0.0.1', port: new URL(server.url).port, method: 'POST', path: '/v2/models/vit/infer',
-        headers: { 'content-length': 1_000_000 } }, (res) => {
-        res.resume();
-        resolve({ status: res.statusCode, retryAfter: res.headers['retry-after'] });
-        client.destroy();
-      });
+      const client = http.request(
+        {
+          host: '127.0.0.1',
+          port: new URL(server.url).port,
+          method: 'POST',
+          path: '/v2/models/vit/infer',
+          headers: { 'content-length': 1_000_000 },
+        },
+        (res) => {
+          res.resume();
+          resolve({ status: res.statusCode, retryAfter: res.headers['retry-after'] });
+          client.destroy();
+        },
+      );
       client.on('error', reject);
       client.write('{"inputs": [');
     });

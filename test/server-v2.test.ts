@@ -124,7 +124,11 @@ test('binary tensor extension: binary input, binary output, Inference-Header-Con
 
 /** A binary request for `input` whose JSON part is `pad` bytes longer than the shortest, so that the tensor's bytes
  *  start at any offset in the body. */
-function binaryRequest(input: Float32Array, samples: number, pad: number): { body: Buffer; headers: Record<string, string> } {
+function binaryRequest(
+  input: Float32Array,
+  samples: number,
+  pad: number,
+): { body: Buffer; headers: Record<string, string> } {
   return inferBinary(input, [samples, ...SAMPLE], { id: 'x'.repeat(pad + 1) });
 }
 

@@ -10,10 +10,20 @@ const hasBf16 = cpuinfo === '' || /^flags\s*:.*\b(avx512_bf16|amx_bf16)\b/m.test
 test(`bfloat16 autocast ${hasBf16 ? 'does not warn on this CPU (it has bfloat16 arithmetic)' : 'warns on this CPU (no AVX-512 BF16 or AMX)'}`, () => {
   const emit = jest.spyOn(process, 'emitWarning');
   try {
-    const model = new VisionTransformer({ inputShape: [28, 28], patchSize: 4, inChans: 1, numClasses: 10, numFeatures: 16, depth: 1, numHeads: 2 });
+    const model = new VisionTransformer({
+      inputShape: [28, 28],
+      patchSize: 4,
+      inChans: 1,
+      numClasses: 10,
+      numFeatures: 16,
+      depth: 1,
+      numHeads: 2,
+    });
     new Trainer(model, { optimizer: sgd(model), autocast: 'bfloat16' });
     new Trainer(model, { optimizer: sgd(model) });
-    const ours = emit.mock.calls.filter(([, options]) => (options as { code?: string } | undefined)?.code === 'VITORCH_SLOW_BFLOAT16');
+    const ours = emit.mock.calls.filter(
+      ([, options]) => (options as { code?: string } | undefined)?.code === 'VITORCH_SLOW_BFLOAT16',
+    );
     expect(ours.length).toBe(hasBf16 ? 0 : 1);
     if (!hasBf16) expect(String(ours[0][0])).toMatch(/without AVX-512 BF16 or AMX/);
   } finally {

@@ -10,7 +10,18 @@ export const FIXTURES = path.join(__dirname, 'fixtures', 'generated', 'train-cli
 export const CLI = path.join(ROOT, 'dist', 'lib', 'cli', 'vitorch.js');
 const TOOL = path.join(ROOT, 'tools', 'make_train_cli_fixtures.py');
 
-export const CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+export const CLASSES = [
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
+];
 
 /** Runs the tool unless its manifest is newer than it; returns the manifest. */
 export function ensureFixtures(): unknown {

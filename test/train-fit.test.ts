@@ -12,12 +12,18 @@ import type { Batch, EpochEvent, StepEvent, TrainingEvent } from '../lib/train/t
 import { expectRelativelyClose, recipe, RecipeManifest } from './recipe-fixtures';
 import { ensureFixtures as ensureSharedFixtures, FIXTURES } from './train-cli-fixtures';
 
-
 interface Manifest {
   accumulation: {
-    config: VisionTransformerOptions; half: number; updates: number; labelSmoothing: number;
+    config: VisionTransformerOptions;
+    half: number;
+    updates: number;
+    labelSmoothing: number;
     sgd: { lr: number; momentum: number; nesterov: boolean; weight_decay: number };
-    images: string; labels: string; initial: string; halves: string; whole: string;
+    images: string;
+    labels: string;
+    initial: string;
+    halves: string;
+    whole: string;
   };
 }
 
@@ -25,7 +31,18 @@ function ensureFixtures(): Manifest {
   return ensureSharedFixtures() as Manifest;
 }
 
-const CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+const CLASSES = [
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
+];
 const FREEZE_BATCH = 16;
 const BATCH = 32;
 const EPOCHS = 4;
@@ -42,18 +59,44 @@ beforeAll(() => {
   configFile = path.join(work, 'config.json');
   // Depth 9, so that blocks.8 is outside the article's frozen backbone (blocks 0-7). Its lr rule: SGD, lr and minLr
   // scaled by batch / 256, the 'cos' schedule set once per epoch (the run tools/make_recipe_fixtures.py replays).
-  fs.writeFileSync(configFile, JSON.stringify({
-    model: { inputShape: [28, 28], patchSize: 4, inChans: 1, numClasses: 10, numFeatures: 16, depth: 9, numHeads: 2, mlpRatio: 2 },
-    classes: CLASSES,
-    data: { train: { format: 'idx', images: path.join(FIXTURES, 'train-images-idx3-ubyte'), labels: path.join(FIXTURES, 'train-labels-idx1-ubyte') } },
-    preprocess: { size: [28, 28], channels: 1, mean: [0.2860], std: [0.3530] },
-    augment: { horizontalFlip: true, randomResizedCrop: false, cropPadding: 0 },
-    train: {
-      epochs: EPOCHS, batchSize: BATCH, freezeEpochs: 1, freezeBatchSize: FREEZE_BATCH, lr: 1e-2, minLr: 1e-4, lrScaling: 'batch-size',
-      optimizer: { kind: 'sgd', momentum: 0.9, nesterov: true, weightDecay: 1e-4 },
-      schedule: { kind: 'quadratic-warmup-cosine', unit: 'epoch' }, seed: 11, threads: 1,
-    },
-  }));
+  fs.writeFileSync(
+    configFile,
+    JSON.stringify({
+      model: {
+        inputShape: [28, 28],
+        patchSize: 4,
+        inChans: 1,
+        numClasses: 10,
+        numFeatures: 16,
+        depth: 9,
+        numHeads: 2,
+        mlpRatio: 2,
+      },
+      classes: CLASSES,
+      data: {
+        train: {
+          format: 'idx',
+          images: path.join(FIXTURES, 'train-images-idx3-ubyte'),
+          labels: path.join(FIXTURES, 'train-labels-idx1-ubyte'),
+        },
+      },
+      preprocess: { size: [28, 28], channels: 1, mean: [0.286], std: [0.353] },
+      augment: { horizontalFlip: true, randomResizedCrop: false, cropPadding: 0 },
+      train: {
+        epochs: EPOCHS,
+        batchSize: BATCH,
+        freezeEpochs: 1,
+        freezeBatchSize: FREEZE_BATCH,
+        lr: 1e-2,
+        minLr: 1e-4,
+        lrScaling: 'batch-size',
+        optimizer: { kind: 'sgd', momentum: 0.9, nesterov: true, weightDecay: 1e-4 },
+        schedule: { kind: 'quadratic-warmup-cosine', unit: 'epoch' },
+        seed: 11,
+        threads: 1,
+      },
+    }),
+  );
 });
 
 afterAll(() => {
@@ -67,11 +110,13 @@ async function build(): Promise<TrainingRun> {
 type Snapshot = Map<string, Buffer>;
 
 function snapshot(model: VisionTransformer): Snapshot {
-  return new Map(model.namedParameters().map(([name, t]) => {
-    const bytes = Buffer.from(t.toFloat32Array().buffer);
-    t.dispose();
-    return [name, bytes];
-  }));
+  return new Map(
+    model.namedParameters().map(([name, t]) => {
+      const bytes = Buffer.from(t.toFloat32Array().buffer);
+      t.dispose();
+      return [name, bytes];
+    }),
+  );
 }
 
 function changed(before: Snapshot, after: Snapshot): string[] {
@@ -80,7 +125,7 @@ function changed(before: Snapshot, after: Snapshot): string[] {
 
 const isBackbone = (name: string) => /^(patch_embed\.|cls_token$|pos_embed$|blocks\.[0-7]\.)/.test(name);
 
-describe('the frozen phase and the article\'s learning rates', () => {
+describe("the frozen phase and the article's learning rates", () => {
   const epochs: EpochEvent[] = [];
   const steps: StepEvent[] = [];
   const snapshots: Snapshot[] = [];
@@ -124,10 +169,17 @@ describe('the frozen phase and the article\'s learning rates', () => {
   });
 
   // Tolerance 1e-12 relative: the same IEEE double operations on both sides, apart from an ulp of cos or pow.
-  test('lr per epoch is what the article\'s train.py sets at that epoch, with lr and minLr scaled for the phase\'s batch size', () => {
+  test("lr per epoch is what the article's train.py sets at that epoch, with lr and minLr scaled for the phase's batch size", () => {
     // The fixture is the run this config describes.
-    expect([article.optimizer, article.initLr, article.minLr, article.epochs, article.freezeEpochs, article.freezeBatchSize,
-      article.batchSize]).toEqual(['sgd', 1e-2, 1e-4, EPOCHS, 1, FREEZE_BATCH, BATCH]);
+    expect([
+      article.optimizer,
+      article.initLr,
+      article.minLr,
+      article.epochs,
+      article.freezeEpochs,
+      article.freezeBatchSize,
+      article.batchSize,
+    ]).toEqual(['sgd', 1e-2, 1e-4, EPOCHS, 1, FREEZE_BATCH, BATCH]);
     expect(epochs.map((e) => [e.epoch, e.batchSize])).toEqual(article.rates.map((r) => [r.epoch, r.batchSize]));
     epochs.forEach((e, i) => expectRelativelyClose(e.lr, article.rates[i].lr, 1e-12, `epoch ${e.epoch}`));
     // Every step of an epoch runs at that epoch's rate (the article sets it once per epoch).
@@ -152,7 +204,14 @@ test('an abort mid-epoch yields one stopped event with the next step, then the i
       aborted = true;
     }
   }
-  expect(after).toEqual([{ type: 'stopped', epoch: 1, step: 3, totals: { lossSum: expect.any(Number), correct: expect.any(Number), seen: 3 * BATCH } }]);
+  expect(after).toEqual([
+    {
+      type: 'stopped',
+      epoch: 1,
+      step: 3,
+      totals: { lossSum: expect.any(Number), correct: expect.any(Number), seen: 3 * BATCH },
+    },
+  ]);
 });
 
 describe('gradient accumulation against torch.optim', () => {
@@ -190,12 +249,17 @@ describe('gradient accumulation against torch.optim', () => {
   // float32 against PyTorch, fused attention against explicit softmax, as in train-parity.test.ts.
   const TOLERANCE = 1e-4;
 
-  test('accumulationSteps 2 over equal half batches gives PyTorch\'s accumulated update, and the whole batch\'s', async () => {
+  test("accumulationSteps 2 over equal half batches gives PyTorch's accumulated update, and the whole batch's", async () => {
     const a = manifest.accumulation;
     const model = new VisionTransformer(a.config);
     model.loadStateDict(path.join(FIXTURES, a.initial));
     model.train();
-    const optimizer = sgd(model, { lr: a.sgd.lr, momentum: a.sgd.momentum, nesterov: a.sgd.nesterov, weightDecay: a.sgd.weight_decay });
+    const optimizer = sgd(model, {
+      lr: a.sgd.lr,
+      momentum: a.sgd.momentum,
+      nesterov: a.sgd.nesterov,
+      weightDecay: a.sgd.weight_decay,
+    });
     const trainer = new Trainer(model, { optimizer, labelSmoothing: a.labelSmoothing, accumulationSteps: 2 });
     const images = readF32(a.images);
     const labels = readI32(a.labels);
@@ -212,8 +276,12 @@ describe('gradient accumulation against torch.optim', () => {
     const before = snapshot(model);
     const events: TrainingEvent[] = [];
     for await (const event of trainer.fit({
-      epochs: 1, batchSize: a.half, train: () => ({ batches: batches(), steps: halves }), schedule: () => ({ lrAt: () => a.sgd.lr }),
-    })) events.push(event);
+      epochs: 1,
+      batchSize: a.half,
+      train: () => ({ batches: batches(), steps: halves }),
+      schedule: () => ({ lrAt: () => a.sgd.lr }),
+    }))
+      events.push(event);
     expect(events.filter((e) => e.type === 'step')).toHaveLength(halves);
     expect(changed(before, snapshot(model))).toHaveLength(before.size);
     expect(worstError(model, a.halves)).toBeLessThan(TOLERANCE);
@@ -224,7 +292,12 @@ describe('gradient accumulation against torch.optim', () => {
     plain.loadStateDict(path.join(FIXTURES, a.initial));
     plain.train();
     const plainTrainer = new Trainer(plain, {
-      optimizer: sgd(plain, { lr: a.sgd.lr, momentum: a.sgd.momentum, nesterov: a.sgd.nesterov, weightDecay: a.sgd.weight_decay }),
+      optimizer: sgd(plain, {
+        lr: a.sgd.lr,
+        momentum: a.sgd.momentum,
+        nesterov: a.sgd.nesterov,
+        weightDecay: a.sgd.weight_decay,
+      }),
       labelSmoothing: a.labelSmoothing,
     });
     for (let h = 0; h < halves; h++) {

@@ -6,7 +6,10 @@ import { FIXTURES } from './fixtures';
 
 export const TRAINING = path.join(FIXTURES, 'training');
 
-interface ArrayRef { file: string; shape: number[] }
+interface ArrayRef {
+  file: string;
+  shape: number[];
+}
 
 export interface TrainingManifest {
   config: Required<VisionTransformerOptions>;
@@ -18,27 +21,43 @@ export interface TrainingManifest {
   parameterNames: string[];
   batches: { images: string; labels: string }[];
   gradients: {
-    images: string; labels: string; loss: number; logits: number[]; labelSmoothing: number;
+    images: string;
+    labels: string;
+    loss: number;
+    logits: number[];
+    labelSmoothing: number;
     parameters: Record<string, ArrayRef>;
     bfloat16Autocast: Record<string, ArrayRef>;
     float64: Record<string, ArrayRef>;
   };
-  optimizers: Record<string, {
-    kind: 'sgd' | 'adam' | 'adamw';
-    options: { lr: number; momentum?: number; nesterov?: boolean; dampening?: number; weight_decay: number;
-      betas?: [number, number]; eps?: number };
-    groupNames: [string[], string[]] | null;
-    noDecayLrScale: number;
-    maxGradNorm: number;
-    freeze: boolean;
-    losses: number[];
-    parameters: Record<string, ArrayRef>;
-  }>;
+  optimizers: Record<
+    string,
+    {
+      kind: 'sgd' | 'adam' | 'adamw';
+      options: {
+        lr: number;
+        momentum?: number;
+        nesterov?: boolean;
+        dampening?: number;
+        weight_decay: number;
+        betas?: [number, number];
+        eps?: number;
+      };
+      groupNames: [string[], string[]] | null;
+      noDecayLrScale: number;
+      maxGradNorm: number;
+      freeze: boolean;
+      losses: number[];
+      parameters: Record<string, ArrayRef>;
+    }
+  >;
 }
 
 export const training: TrainingManifest = JSON.parse(fs.readFileSync(path.join(TRAINING, 'manifest.json'), 'utf8'));
 
-export function trainingFile(file: string): string { return path.join(TRAINING, file); }
+export function trainingFile(file: string): string {
+  return path.join(TRAINING, file);
+}
 
 export function readF32(file: string): Float32Array {
   const bytes = fs.readFileSync(trainingFile(file));

@@ -1,9 +1,7 @@
 // Training against PyTorch: the gradients of one batch, and the weights after several optimizer steps of
 // torch.optim's SGD, Adam and AdamW (parameter groups, a changing learning rate, clipping, a frozen backbone), all
 // from the same initial weights and batches (tools/make_training_fixtures.py). Dropout is off in these models.
-import {
-  adam, adamw, crossEntropy, noGrad, Optimizer, sgd, tensor, Trainer, VisionTransformer,
-} from '../lib';
+import { adam, adamw, crossEntropy, noGrad, Optimizer, sgd, tensor, Trainer, VisionTransformer } from '../lib';
 import { PARITY_TOLERANCE, relativeMaxError } from './fixtures';
 import { batchTensors, initialModel, readF32, readF64, readI32, training } from './train-fixtures';
 
@@ -36,11 +34,13 @@ function expectGradientsOf(model: VisionTransformer) {
   return worst;
 }
 
-test('loss.backward() gives PyTorch\'s gradient for every parameter', () => {
+test("loss.backward() gives PyTorch's gradient for every parameter", () => {
   const model = initialModel();
   const { images, labels } = gradientBatch();
   const logits = model.forward(images);
-  expect(relativeMaxError(logits.toFloat32Array(), Float32Array.from(training.gradients.logits))).toBeLessThan(PARITY_TOLERANCE);
+  expect(relativeMaxError(logits.toFloat32Array(), Float32Array.from(training.gradients.logits))).toBeLessThan(
+    PARITY_TOLERANCE,
+  );
   const loss = crossEntropy(logits, labels, { labelSmoothing: training.gradients.labelSmoothing });
   expect(Math.abs(loss.item() - training.gradients.loss) / training.gradients.loss).toBeLessThan(LOSS_TOLERANCE);
   loss.backward();
@@ -63,9 +63,13 @@ test('a native step without update accumulates the same gradients', async () => 
 // gradient's scale.
 const BFLOAT16_GRADIENT_TOLERANCE = 5e-2;
 
-test('under bfloat16 autocast, a native step gives torch.autocast\'s gradients (to bfloat16 precision)', async () => {
+test("under bfloat16 autocast, a native step gives torch.autocast's gradients (to bfloat16 precision)", async () => {
   const model = initialModel();
-  const trainer = new Trainer(model, { optimizer: sgd(model), labelSmoothing: training.gradients.labelSmoothing, autocast: 'bfloat16' });
+  const trainer = new Trainer(model, {
+    optimizer: sgd(model),
+    labelSmoothing: training.gradients.labelSmoothing,
+    autocast: 'bfloat16',
+  });
   const { images, labels } = gradientBatch();
   await trainer.step(images, labels, { update: false });
   for (const [name, parameter] of model.namedParameters()) {
@@ -74,16 +78,21 @@ test('under bfloat16 autocast, a native step gives torch.autocast\'s gradients (
   }
 });
 
-test('in float64 (the plain attention kernels), gradients equal PyTorch\'s to 1e-10', () => {
+test("in float64 (the plain attention kernels), gradients equal PyTorch's to 1e-10", () => {
   const model = initialModel().to('float64');
   const { images, labels } = gradientBatch();
-  crossEntropy(model.forward(images.to('float64')), labels, { labelSmoothing: training.gradients.labelSmoothing }).backward();
+  crossEntropy(model.forward(images.to('float64')), labels, {
+    labelSmoothing: training.gradients.labelSmoothing,
+  }).backward();
   for (const [name, parameter] of model.namedParameters()) {
     const reference = readF64(training.gradients.float64[name].file);
     const actual = parameter.grad!.toTypedArray() as Float64Array;
     let error = 0;
     let scale = 1e-300;
-    reference.forEach((r, i) => { error = Math.max(error, Math.abs(actual[i] - r)); scale = Math.max(scale, Math.abs(r)); });
+    reference.forEach((r, i) => {
+      error = Math.max(error, Math.abs(actual[i] - r));
+      scale = Math.max(scale, Math.abs(r));
+    });
     expect(error / scale).toBeLessThan(1e-10);
   }
 });
@@ -112,8 +121,14 @@ function buildOptimizer(name: string, model: VisionTransformer, fused?: boolean)
     ? [{ params: c.groupNames[0] }, { params: c.groupNames[1], weightDecay: 0, lrScale: c.noDecayLrScale }]
     : undefined;
   if (c.kind === 'sgd') {
-    return sgd(model, { lr: o.lr, momentum: o.momentum ?? 0, dampening: o.dampening ?? 0, nesterov: o.nesterov ?? false,
-      weightDecay: o.weight_decay, groups });
+    return sgd(model, {
+      lr: o.lr,
+      momentum: o.momentum ?? 0,
+      dampening: o.dampening ?? 0,
+      nesterov: o.nesterov ?? false,
+      weightDecay: o.weight_decay,
+      groups,
+    });
   }
   const options = { lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weight_decay, groups, fused };
   return c.kind === 'adam' ? adam(model, options) : adamw(model, options);
@@ -123,11 +138,18 @@ function buildOptimizer(name: string, model: VisionTransformer, fused?: boolean)
 // shifts each row of attention scores by one constant, which softmax ignores), so both implementations see only
 // rounding noise there, and Adam scales noise to steps of about lr. Those elements are held to that bound; every
 // other element to WEIGHT_TOLERANCE.
-function expectWeightsLike(name: string, kind: string, actual: Float32Array, reference: Float32Array, lrBudget: number) {
+function expectWeightsLike(
+  name: string,
+  kind: string,
+  actual: Float32Array,
+  reference: Float32Array,
+  lrBudget: number,
+) {
   if (/attn\.qkv\.bias$/.test(name) && kind !== 'sgd') {
     const dim = actual.length / 3;
     const keys = [dim, 2 * dim];
-    for (let i = keys[0]; i < keys[1]; i++) expect(Math.abs(actual[i] - reference[i])).toBeLessThanOrEqual(2 * lrBudget);
+    for (let i = keys[0]; i < keys[1]; i++)
+      expect(Math.abs(actual[i] - reference[i])).toBeLessThanOrEqual(2 * lrBudget);
     const rest = (a: Float32Array) => Float32Array.from([...a.subarray(0, keys[0]), ...a.subarray(keys[1])]);
     expect(relativeMaxError(rest(actual), rest(reference))).toBeLessThan(WEIGHT_TOLERANCE);
     return;
@@ -137,11 +159,17 @@ function expectWeightsLike(name: string, kind: string, actual: Float32Array, ref
 
 // Adam and AdamW run ATen's fused kernel by default and torch::optim's step with fused: false; both are held to
 // torch.optim's (for-loop) results.
-const optimizerCases = Object.keys(training.optimizers).flatMap((name) => (training.optimizers[name].kind === 'sgd'
-  ? [[name, 'torch::optim step', undefined]]
-  : [[name, 'fused kernel', true], [name, 'torch::optim step', false]]) as [string, string, boolean | undefined][]);
+const optimizerCases = Object.keys(training.optimizers).flatMap(
+  (name) =>
+    (training.optimizers[name].kind === 'sgd'
+      ? [[name, 'torch::optim step', undefined]]
+      : [
+          [name, 'fused kernel', true],
+          [name, 'torch::optim step', false],
+        ]) as [string, string, boolean | undefined][],
+);
 
-describe.each(optimizerCases)('%s (%s): three steps equal torch.optim\'s', (name, _, fused) => {
+describe.each(optimizerCases)("%s (%s): three steps equal torch.optim's", (name, _, fused) => {
   const c = training.optimizers[name];
   const lrBudget = training.lrFactors.reduce((sum, f) => sum + c.options.lr * f, 0);
 
@@ -151,7 +179,9 @@ describe.each(optimizerCases)('%s (%s): three steps equal torch.optim\'s', (name
     const initial = new Map(model.namedParameters().map(([n, p]) => [n, p.toFloat32Array()]));
     const optimizer = buildOptimizer(name, model, fused);
     const trainer = new Trainer(model, {
-      optimizer, labelSmoothing: training.labelSmoothing, ...(c.maxGradNorm > 0 ? { maxGradNorm: c.maxGradNorm } : {}),
+      optimizer,
+      labelSmoothing: training.labelSmoothing,
+      ...(c.maxGradNorm > 0 ? { maxGradNorm: c.maxGradNorm } : {}),
     });
     for (let step = 0; step < training.steps; step++) {
       const { images, labels } = batchTensors(step);
@@ -205,7 +235,10 @@ test('a forward after fused steps sees the updated weights', async () => {
   const { images } = batchTensors(0);
   noGrad(() => model.eval().forward(images).dispose());
   model.train();
-  const trainer = new Trainer(model, { optimizer: buildOptimizer(name, model, true), labelSmoothing: training.labelSmoothing });
+  const trainer = new Trainer(model, {
+    optimizer: buildOptimizer(name, model, true),
+    labelSmoothing: training.labelSmoothing,
+  });
   for (let step = 0; step < training.steps; step++) {
     const batch = batchTensors(step);
     await trainer.step(batch.images, batch.labels, { lr: training.optimizers[name].options.lr });

@@ -19,21 +19,45 @@ function writeConfig(dir: string): string {
   const file = path.join(dir, 'config.json');
   const config = {
     model: {
-      inputShape: [28, 28], patchSize: 4, inChans: 1, numClasses: 10, numFeatures: 16, depth: 1, numHeads: 2, mlpRatio: 2,
-      dropRate: 0.1, attnDropRate: 0.1, dropPathRate: 0.1,
+      inputShape: [28, 28],
+      patchSize: 4,
+      inChans: 1,
+      numClasses: 10,
+      numFeatures: 16,
+      depth: 1,
+      numHeads: 2,
+      mlpRatio: 2,
+      dropRate: 0.1,
+      attnDropRate: 0.1,
+      dropPathRate: 0.1,
     },
     classes: CLASSES,
     data: {
-      train: { format: 'idx', images: path.join(FIXTURES, 'train-images-idx3-ubyte'), labels: path.join(FIXTURES, 'train-labels-idx1-ubyte') },
-      val: { format: 'idx', images: path.join(FIXTURES, 'val-images-idx3-ubyte'), labels: path.join(FIXTURES, 'val-labels-idx1-ubyte') },
+      train: {
+        format: 'idx',
+        images: path.join(FIXTURES, 'train-images-idx3-ubyte'),
+        labels: path.join(FIXTURES, 'train-labels-idx1-ubyte'),
+      },
+      val: {
+        format: 'idx',
+        images: path.join(FIXTURES, 'val-images-idx3-ubyte'),
+        labels: path.join(FIXTURES, 'val-labels-idx1-ubyte'),
+      },
     },
-    preprocess: { size: [28, 28], channels: 1, mean: [0.2860], std: [0.3530] },
+    preprocess: { size: [28, 28], channels: 1, mean: [0.286], std: [0.353] },
     augment: { horizontalFlip: true, randomResizedCrop: false, cropPadding: 2 },
     train: {
-      epochs: 2, batchSize: 4, lr: 0.002, minLr: 0.00001, lrScaling: 'none',
+      epochs: 2,
+      batchSize: 4,
+      lr: 0.002,
+      minLr: 0.00001,
+      lrScaling: 'none',
       optimizer: { kind: 'adamw', betas: [0.9, 0.999], weightDecay: 0.05, decayWeightsOnly: true },
       schedule: { kind: 'warmup-cosine', unit: 'step', warmup: 1, warmupStartLr: 0.00001 },
-      labelSmoothing: 0.1, seed: 5, savePeriod: 1, threads: 1,
+      labelSmoothing: 0.1,
+      seed: 5,
+      savePeriod: 1,
+      threads: 1,
     },
   };
   fs.writeFileSync(file, JSON.stringify(config, null, 2));
@@ -71,24 +95,35 @@ function fileWeights(file: string): Weights {
 }
 
 describe('through the library (Trainer.fit, saveState, loadState)', () => {
-  interface Outcome { weights: Weights; epochs: EpochEvent[]; stopped: TrainingEvent[] }
+  interface Outcome {
+    weights: Weights;
+    epochs: EpochEvent[];
+    stopped: TrainingEvent[];
+  }
 
   /** Trains from `start` (a saved state) or from scratch, aborting when `stopAfter` says so; a stop saves the state. */
   async function train(stopAfter?: (event: TrainingEvent) => boolean, state?: string): Promise<Outcome> {
     const run = await buildTrainingRun(await loadTrainConfig(configFile));
     let position: { epoch: number; step: number; totals?: EpochTotals } = { epoch: 0, step: 0 };
-    if (state) position = await run.trainer.loadState(state) as typeof position;
+    if (state) position = (await run.trainer.loadState(state)) as typeof position;
     const controller = new AbortController();
     const epochs: EpochEvent[] = [];
     const stopped: TrainingEvent[] = [];
     for await (const event of run.trainer.fit({
-      ...run.fitOptions, startEpoch: position.epoch, startStep: position.step, startTotals: position.totals,
+      ...run.fitOptions,
+      startEpoch: position.epoch,
+      startStep: position.step,
+      startTotals: position.totals,
       signal: controller.signal,
     })) {
       if (event.type === 'epoch') epochs.push(event);
       if (event.type === 'stopped') {
         stopped.push(event);
-        await run.trainer.saveState(path.join(work, 'library-state.pt'), { epoch: event.epoch, step: event.step, totals: event.totals });
+        await run.trainer.saveState(path.join(work, 'library-state.pt'), {
+          epoch: event.epoch,
+          step: event.step,
+          totals: event.totals,
+        });
       }
       if (stopAfter?.(event)) controller.abort();
     }
@@ -104,14 +139,25 @@ describe('through the library (Trainer.fit, saveState, loadState)', () => {
   });
 
   test('the uninterrupted run trains both epochs without a stop', () => {
-    expect(straight.epochs.map((e) => [e.epoch, e.epochs])).toEqual([[0, 2], [1, 2]]);
+    expect(straight.epochs.map((e) => [e.epoch, e.epochs])).toEqual([
+      [0, 2],
+      [1, 2],
+    ]);
     expect(straight.stopped).toEqual([]);
   });
 
   test.each([
     ['after the first epoch', (e: TrainingEvent) => e.type === 'epoch' && e.epoch === 0, { epoch: 1, step: 0 }],
-    ['after step 5 of the first epoch', (e: TrainingEvent) => e.type === 'step' && e.epoch === 0 && e.step === 5, { epoch: 0, step: 5 }],
-    ['after step 37 of the second epoch', (e: TrainingEvent) => e.type === 'step' && e.epoch === 1 && e.step === 37, { epoch: 1, step: 37 }],
+    [
+      'after step 5 of the first epoch',
+      (e: TrainingEvent) => e.type === 'step' && e.epoch === 0 && e.step === 5,
+      { epoch: 0, step: 5 },
+    ],
+    [
+      'after step 37 of the second epoch',
+      (e: TrainingEvent) => e.type === 'step' && e.epoch === 1 && e.step === 37,
+      { epoch: 1, step: 37 },
+    ],
   ])('a stop %s and a resume end with the same weights, bit for bit', async (_, stopAfter, expected) => {
     const first = await train(stopAfter);
     expect(first.stopped).toEqual([{ type: 'stopped', ...expected, totals: expect.any(Object) }]);
@@ -143,7 +189,9 @@ describe('through the CLI (a real process, SIGTERM, --resume)', () => {
   /** Starts training and sends SIGTERM as soon as the first epoch's summary line is on stderr. */
   function trainUntilFirstEpoch(dir: string): Promise<{ code: number | null; stderr: string }> {
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [CLI, 'train', '--config', configFile, '--save-dir', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(process.execPath, [CLI, 'train', '--config', configFile, '--save-dir', dir], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       let stderr = '';
       let signalled = false;
       child.stderr.setEncoding('utf8');
@@ -165,7 +213,11 @@ describe('through the CLI (a real process, SIGTERM, --resume)', () => {
     return rows.map((row) => Object.fromEntries(row.split(',').map((value, i) => [names[i], value])));
   }
 
-  const pthFiles = (dir: string) => fs.readdirSync(dir).filter((f) => f.endsWith('.pth')).sort();
+  const pthFiles = (dir: string) =>
+    fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.pth'))
+      .sort();
 
   test('train, SIGTERM during the second epoch, --resume: the same files as one uninterrupted run', async () => {
     const straight = path.join(work, 'cli-straight');
@@ -177,7 +229,10 @@ describe('through the CLI (a real process, SIGTERM, --resume)', () => {
     const b = await trainUntilFirstEpoch(interrupted);
     expect(b.code).toBe(0);
     // The signal arrives while the second epoch runs: the stop is mid-epoch.
-    const stop = /vitorch train: stopped before epoch 2 step (\d+) after \d+ s; saved (.*); continue with --resume (.*)\n/.exec(b.stderr);
+    const stop =
+      /vitorch train: stopped before epoch 2 step (\d+) after \d+ s; saved (.*); continue with --resume (.*)\n/.exec(
+        b.stderr,
+      );
     expect(stop).not.toBeNull();
     expect(stop![2]).toBe(path.join(interrupted, 'training_state.pt'));
     expect(stop![3]).toBe(interrupted);
@@ -192,15 +247,24 @@ describe('through the CLI (a real process, SIGTERM, --resume)', () => {
     // Same checkpoints, same names (their names carry the epoch's losses), same bytes.
     expect(pthFiles(interrupted)).toEqual(pthFiles(straight));
     for (const file of pthFiles(straight)) {
-      expect([file, fs.readFileSync(path.join(interrupted, file)).equals(fs.readFileSync(path.join(straight, file)))]).toEqual([file, true]);
+      expect([
+        file,
+        fs.readFileSync(path.join(interrupted, file)).equals(fs.readFileSync(path.join(straight, file))),
+      ]).toEqual([file, true]);
     }
-    expect(differing(fileWeights(path.join(straight, 'last_epoch_weights.pth')),
-      fileWeights(path.join(interrupted, 'last_epoch_weights.pth')))).toEqual([]);
+    expect(
+      differing(
+        fileWeights(path.join(straight, 'last_epoch_weights.pth')),
+        fileWeights(path.join(interrupted, 'last_epoch_weights.pth')),
+      ),
+    ).toEqual([]);
 
     // The resumed run's curves hold both epochs, with the uninterrupted run's numbers (all but the timings).
     const timings = ({ images_per_second: _, seconds: __, ...rest }: Record<string, string>) => rest;
     expect(curves(interrupted).map(timings)).toEqual(curves(straight).map(timings));
     expect(curves(interrupted).map((r) => r.epoch)).toEqual(['1', '2']);
-    expect(fs.readFileSync(path.join(interrupted, 'confusion.csv'), 'utf8')).toBe(fs.readFileSync(path.join(straight, 'confusion.csv'), 'utf8'));
+    expect(fs.readFileSync(path.join(interrupted, 'confusion.csv'), 'utf8')).toBe(
+      fs.readFileSync(path.join(straight, 'confusion.csv'), 'utf8'),
+    );
   });
 });

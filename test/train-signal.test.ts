@@ -14,20 +14,63 @@ beforeAll(() => {
   ensureFixtures();
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-train-signal-'));
   configFile = path.join(work, 'config.json');
-  fs.writeFileSync(configFile, JSON.stringify({
-    model: { inputShape: [28, 28], patchSize: 4, inChans: 1, numClasses: 10, numFeatures: 16, depth: 1, numHeads: 2, mlpRatio: 2 },
-    classes: ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'],
-    data: { train: { format: 'idx', images: path.join(FIXTURES, 'train-images-idx3-ubyte'), labels: path.join(FIXTURES, 'train-labels-idx1-ubyte') } },
-    preprocess: { size: [28, 28], channels: 1, mean: [0.2860], std: [0.3530] },
-    train: { epochs: 2, batchSize: 8, lr: 1e-3, minLr: 1e-5, lrScaling: 'none', optimizer: { kind: 'adamw' }, seed: 2, threads: 1 },
-  }));
+  fs.writeFileSync(
+    configFile,
+    JSON.stringify({
+      model: {
+        inputShape: [28, 28],
+        patchSize: 4,
+        inChans: 1,
+        numClasses: 10,
+        numFeatures: 16,
+        depth: 1,
+        numHeads: 2,
+        mlpRatio: 2,
+      },
+      classes: [
+        'T-shirt/top',
+        'Trouser',
+        'Pullover',
+        'Dress',
+        'Coat',
+        'Sandal',
+        'Shirt',
+        'Sneaker',
+        'Bag',
+        'Ankle boot',
+      ],
+      data: {
+        train: {
+          format: 'idx',
+          images: path.join(FIXTURES, 'train-images-idx3-ubyte'),
+          labels: path.join(FIXTURES, 'train-labels-idx1-ubyte'),
+        },
+      },
+      preprocess: { size: [28, 28], channels: 1, mean: [0.286], std: [0.353] },
+      train: {
+        epochs: 2,
+        batchSize: 8,
+        lr: 1e-3,
+        minLr: 1e-5,
+        lrScaling: 'none',
+        optimizer: { kind: 'adamw' },
+        seed: 2,
+        threads: 1,
+      },
+    }),
+  );
 });
 
 afterAll(() => {
   fs.rmSync(work, { recursive: true, force: true });
 });
 
-interface Run { code: number | null; signal: NodeJS.Signals | null; stderr: string; firstEpoch: number }
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+  firstEpoch: number;
+}
 
 /** Runs `vitorch train ARGS` and sends SIGTERM once its stderr has an epoch summary line ("epoch N/50 | ..."). */
 function trainUntilAnEpochLine(args: string[]): Promise<Run> {
@@ -49,16 +92,26 @@ function trainUntilAnEpochLine(args: string[]): Promise<Run> {
   });
 }
 
-const STOPPED = /^vitorch train: stopped before epoch (\d+)(?: step (\d+))? after \d+ s; saved (.+); continue with --resume (.+)$/m;
+const STOPPED =
+  /^vitorch train: stopped before epoch (\d+)(?: step (\d+))? after \d+ s; saved (.+); continue with --resume (.+)$/m;
 
 function curveEpochs(dir: string): number[] {
-  return fs.readFileSync(path.join(dir, 'curves.csv'), 'utf8').trim().split(/\r?\n/).slice(1).map((row) => Number(row.split(',')[0]));
+  return fs
+    .readFileSync(path.join(dir, 'curves.csv'), 'utf8')
+    .trim()
+    .split(/\r?\n/)
+    .slice(1)
+    .map((row) => Number(row.split(',')[0]));
 }
 
 test('SIGTERM saves the training state and exits 0; --resume goes on from the next step', async () => {
   const dir = path.join(work, 'run');
   const first = await trainUntilAnEpochLine(['--config', configFile, '--save-dir', dir, '--train.epochs', '50']);
-  expect({ code: first.code, signal: first.signal, firstEpoch: first.firstEpoch }).toEqual({ code: 0, signal: null, firstEpoch: 1 });
+  expect({ code: first.code, signal: first.signal, firstEpoch: first.firstEpoch }).toEqual({
+    code: 0,
+    signal: null,
+    firstEpoch: 1,
+  });
   expect(first.stderr).toContain('SIGTERM: finishing the running step, then saving\n');
   const stop = STOPPED.exec(first.stderr);
   expect(stop).not.toBeNull();
@@ -75,7 +128,9 @@ test('SIGTERM saves the training state and exits 0; --resume goes on from the ne
   // the stopped epoch (finished) or, at an epoch boundary, the next one.
   const second = await trainUntilAnEpochLine(['--resume', dir]);
   expect({ code: second.code, signal: second.signal }).toEqual({ code: 0, signal: null });
-  expect(second.stderr).toMatch(new RegExp(`^resuming at epoch ${stoppedEpoch}${nextStep === undefined ? '' : `, step ${nextStep}`}$`, 'm'));
+  expect(second.stderr).toMatch(
+    new RegExp(`^resuming at epoch ${stoppedEpoch}${nextStep === undefined ? '' : `, step ${nextStep}`}$`, 'm'),
+  );
   expect(second.firstEpoch).toBe(stoppedEpoch);
   const again = STOPPED.exec(second.stderr);
   expect(again).not.toBeNull();

@@ -1,15 +1,22 @@
 // The Trainer owns its native training session; an Optimizer is only its configuration. A step needs the model in
 // training mode and fit() sets it (and restores it); labels are checked once, on the host, with an exact message.
-import {
-  adamw, crossEntropy, sgd, tensor, Tensor, Trainer, VisionTransformer, VisionTransformerOptions,
-} from '../lib';
+import { adamw, crossEntropy, sgd, tensor, Tensor, Trainer, VisionTransformer, VisionTransformerOptions } from '../lib';
 import type { Batch, TrainingEvent } from '../lib/train/trainer';
 import { DisposedError } from '../lib';
 import { expectThrows } from './expect-error';
 
 const CONFIG: VisionTransformerOptions = {
-  inputShape: [8, 8], patchSize: 4, inChans: 1, numClasses: 10, numFeatures: 64, depth: 2, numHeads: 2, mlpRatio: 2,
-  dropRate: 0, attnDropRate: 0, dropPathRate: 0,
+  inputShape: [8, 8],
+  patchSize: 4,
+  inChans: 1,
+  numClasses: 10,
+  numFeatures: 64,
+  depth: 2,
+  numHeads: 2,
+  mlpRatio: 2,
+  dropRate: 0,
+  attnDropRate: 0,
+  dropPathRate: 0,
 };
 const BATCH = 4;
 
@@ -19,7 +26,11 @@ function batch(labels: number[] = [0, 1, 2, 3]): { images: Tensor; labels: Tenso
 }
 
 function weights(model: VisionTransformer): Float32Array[] {
-  return model.namedParameters().map(([, p]) => { const values = p.toFloat32Array(); p.dispose(); return values; });
+  return model.namedParameters().map(([, p]) => {
+    const values = p.toFloat32Array();
+    p.dispose();
+    return values;
+  });
 }
 
 async function rejection(promise: Promise<unknown>): Promise<Error> {
@@ -69,7 +80,10 @@ describe('an Optimizer is configuration; the Trainer owns the optimizer', () => 
     expect(norm).toBeGreaterThan(0);
     expect(weights(model)).not.toEqual(before);
     // The update resets the gradients.
-    model.namedParameters().forEach(([, p]) => { expect(p.grad).toBeNull(); p.dispose(); });
+    model.namedParameters().forEach(([, p]) => {
+      expect(p.grad).toBeNull();
+      p.dispose();
+    });
     crossEntropy(model.forward(images), labels).backward();
     expect(clipped.update({ maxGradNorm: 0 })).toBeNull();
     expect(thrown(() => clipped.update({ maxGradNorm: -1 }))).toBeInstanceOf(RangeError);
@@ -78,7 +92,7 @@ describe('an Optimizer is configuration; the Trainer owns the optimizer', () => 
   });
 });
 
-describe('the model\'s mode', () => {
+describe("the model's mode", () => {
   test('a step on a model in evaluation mode is refused and changes nothing', async () => {
     const model = new VisionTransformer(CONFIG).eval();
     const trainer = new Trainer(model, { optimizer: sgd(model) });
@@ -86,8 +100,10 @@ describe('the model\'s mode', () => {
     const before = weights(model);
     const error = await rejection(trainer.step(images, labels));
     expect(error.constructor).toBe(Error);
-    expect(error.message).toBe('expected the model in training mode for a training step (model.train()), received a ' +
-      'model in evaluation mode');
+    expect(error.message).toBe(
+      'expected the model in training mode for a training step (model.train()), received a ' +
+        'model in evaluation mode',
+    );
     expect(model.training).toBe(false);
     expect(weights(model)).toEqual(before);
     model.train();
@@ -97,7 +113,9 @@ describe('the model\'s mode', () => {
   });
 
   const fitOptions = (model: VisionTransformer, modes: boolean[], epochs = 2) => ({
-    epochs, batchSize: BATCH, schedule: () => ({ lrAt: () => 1e-2 }),
+    epochs,
+    batchSize: BATCH,
+    schedule: () => ({ lrAt: () => 1e-2 }),
     train: () => ({
       steps: 2,
       batches: (async function* (): AsyncGenerator<Batch> {
@@ -144,7 +162,7 @@ describe('the model\'s mode', () => {
     model.dispose();
   });
 
-  test('evaluate() runs in evaluation mode and keeps the model\'s mode', async () => {
+  test("evaluate() runs in evaluation mode and keeps the model's mode", async () => {
     const model = new VisionTransformer(CONFIG).train();
     const trainer = new Trainer(model, { optimizer: sgd(model) });
     const { images, labels } = batch();
@@ -163,7 +181,11 @@ describe('labels are checked once, where the caller handed them over', () => {
     const model = new VisionTransformer(CONFIG).train();
     const trainer = new Trainer(model, { optimizer: sgd(model) });
     const before = weights(model);
-    const cases = [[[0, 12, 3, 12], 12, 1], [[0, -1, 3, -2], -2, 3], [[10, 1, 2, 3], 10, 0]] as const;
+    const cases = [
+      [[0, 12, 3, 12], 12, 1],
+      [[0, -1, 3, -2], -2, 3],
+      [[10, 1, 2, 3], 10, 0],
+    ] as const;
     for (const [labels, value, index] of cases) {
       const b = batch([...labels]);
       const stepError = await rejection(trainer.step(b.images, b.labels));
@@ -208,7 +230,13 @@ describe('dispose() frees the optimizer state now', () => {
     // Like forwardAsync on a disposed model: refused when called, before any promise exists.
     expectThrows(() => trainer.step(images, labels), DisposedError, message);
     expectThrows(() => trainer.learningRates, DisposedError, message);
-    expectThrows(() => { trainer.lr = 0.1; }, DisposedError, message);
+    expectThrows(
+      () => {
+        trainer.lr = 0.1;
+      },
+      DisposedError,
+      message,
+    );
     trainer.dispose(); // a second dispose does nothing
     {
       using again = new Trainer(model, { optimizer: sgd(model, { lr: 0.1 }) });

@@ -14,13 +14,18 @@ export async function annotateCommand(args: string[]): Promise<number> {
       const count = parsed.positional.length;
       throw new UsageError(count === 0 ? 'no folder given' : `expected one folder, received ${count}`);
     }
-    const result = await annotate(parsed.positional[0], { out: stringFlag(parsed, 'out'), classesFile: stringFlag(parsed, 'classes') });
+    const result = await annotate(parsed.positional[0], {
+      out: stringFlag(parsed, 'out'),
+      classesFile: stringFlag(parsed, 'classes'),
+    });
     const total = (counts: number[]): number => counts.reduce((a, b) => a + b, 0);
     const lines = [
       `classes:  ${result.classes.length} (${result.classesFile})`,
       `train:    ${total(result.counts.train)} images -> ${result.files.train}`,
       `test:     ${total(result.counts.test)} images -> ${result.files.test}`,
-      ...result.classes.map((name, i) => `  ${i}  ${name}: ${result.counts.train[i]} train, ${result.counts.test[i]} test`),
+      ...result.classes.map(
+        (name, i) => `  ${i}  ${name}: ${result.counts.train[i]} train, ${result.counts.test[i]} test`,
+      ),
       ...result.skipped.map((folder) => `skipped:  ${folder} (not in the class list)`),
     ];
     console.log(lines.join('\n'));

@@ -29,7 +29,10 @@ export interface ParseOptions {
 
 /** `valued` flags take a value, `booleans` none; a flag containing a dot is a config override. */
 export function parseArgs(
-  args: readonly string[], valued: readonly string[], booleans: readonly string[], options: ParseOptions = {},
+  args: readonly string[],
+  valued: readonly string[],
+  booleans: readonly string[],
+  options: ParseOptions = {},
 ): ParsedArgs {
   const declared: Record<string, { type: 'string' | 'boolean' }> = {};
   for (const name of valued) declared[name] = { type: 'string' };
@@ -49,7 +52,10 @@ export function parseArgs(
   let positionals: string[];
   try {
     ({ values, positionals } = nodeParseArgs({
-      args: [...args], options: declared, strict: true, allowPositionals: options.positionals ?? true,
+      args: [...args],
+      options: declared,
+      strict: true,
+      allowPositionals: options.positionals ?? true,
     }) as { values: Record<string, string | boolean | undefined>; positionals: string[] });
   } catch (error) {
     throw usageErrorOf(error as Error & { code?: string });
@@ -95,7 +101,12 @@ export function stringFlag(parsed: ParsedArgs, name: string): string | undefined
   return typeof value === 'string' ? value : undefined;
 }
 
-export function numberFlag(parsed: ParsedArgs, name: string, check: (n: number) => boolean, what: string): number | undefined {
+export function numberFlag(
+  parsed: ParsedArgs,
+  name: string,
+  check: (n: number) => boolean,
+  what: string,
+): number | undefined {
   const text = stringFlag(parsed, name);
   if (text === undefined) return undefined;
   const value = Number(text);
@@ -133,11 +144,16 @@ export function choiceFlag<T extends string>(parsed: ParsedArgs, name: string, c
 }
 
 /** A comma-separated list of `choices` given to --name (`--only a,b`), or undefined. */
-export function choiceListFlag<T extends string>(parsed: ParsedArgs, name: string, choices: readonly T[]): T[] | undefined {
+export function choiceListFlag<T extends string>(
+  parsed: ParsedArgs,
+  name: string,
+  choices: readonly T[],
+): T[] | undefined {
   const text = stringFlag(parsed, name);
   if (text === undefined) return undefined;
   const values = text.split(',');
   const unknown = values.filter((value) => !(choices as readonly string[]).includes(value));
-  if (unknown.length > 0) throw new UsageError(`unknown ${unknown.join(', ')} for --${name}; known: ${choices.join(', ')}`);
+  if (unknown.length > 0)
+    throw new UsageError(`unknown ${unknown.join(', ')} for --${name}; known: ${choices.join(', ')}`);
   return values as T[];
 }

@@ -17,8 +17,12 @@ export const DOCTOR_USAGE = 'usage: vitorch doctor [--json]';
 
 /** The CPU features that decide precision and kernel choice, by /proc/cpuinfo flag. */
 const CPU_FEATURES: [string, string][] = [
-  ['AVX2', 'avx2'], ['AVX-512', 'avx512f'], ['AVX-512 BF16', 'avx512_bf16'], ['AVX-512 FP16', 'avx512_fp16'],
-  ['AMX-BF16', 'amx_bf16'], ['AMX-FP16', 'amx_fp16'],
+  ['AVX2', 'avx2'],
+  ['AVX-512', 'avx512f'],
+  ['AVX-512 BF16', 'avx512_bf16'],
+  ['AVX-512 FP16', 'avx512_fp16'],
+  ['AMX-BF16', 'amx_bf16'],
+  ['AMX-FP16', 'amx_fp16'],
 ];
 
 export interface DoctorReport {
@@ -55,7 +59,12 @@ export function diagnose(): DoctorReport {
     vitorch: JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')).version,
     node: process.versions.node,
     platform: `${process.platform}-${process.arch}`,
-    addon: null, prebuiltReleases: prebuiltReleases(), libtorch: null, problem: null, cuda: null, threads: null,
+    addon: null,
+    prebuiltReleases: prebuiltReleases(),
+    libtorch: null,
+    problem: null,
+    cuda: null,
+    threads: null,
     cpuCache: null,
     cpu: {
       model: cpuModel(),
@@ -73,12 +82,16 @@ export function diagnose(): DoctorReport {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only once the checks above passed
     const runtime = require('../runtime') as typeof import('../runtime');
     report.cuda = {
-      libraries: resolved.libtorch.hasCuda, problem: runtime.cuda.problem,
-      available: runtime.cuda.isAvailable(), deviceCount: runtime.cuda.deviceCount(),
+      libraries: resolved.libtorch.hasCuda,
+      problem: runtime.cuda.problem,
+      available: runtime.cuda.isAvailable(),
+      deviceCount: runtime.cuda.deviceCount(),
     };
     report.threads = {
       intraOp: runtime.getNumThreads(),
-      setBy: process.env.VITORCH_NUM_THREADS ? `VITORCH_NUM_THREADS=${process.env.VITORCH_NUM_THREADS}` : 'os.availableParallelism()',
+      setBy: process.env.VITORCH_NUM_THREADS
+        ? `VITORCH_NUM_THREADS=${process.env.VITORCH_NUM_THREADS}`
+        : 'os.availableParallelism()',
     };
     report.cpuCache = runtime.cpuCache.stats();
   } catch (error) {
@@ -104,8 +117,10 @@ export function formatReport(r: DoctorReport): string {
   const abi = (value: string) => (value === '1' ? 'C++11 ABI' : 'pre-C++11 ABI');
   const lines = [`vitorch ${r.vitorch}, Node ${r.node}, ${r.platform}`];
   if (r.addon) {
-    lines.push(`addon      ${r.addon.addon} (${r.addon.kind === 'local' ? 'a local build' : 'prebuilt'})`,
-      `           built against libtorch ${r.addon.builtAgainst.torchVersion} (${abi(r.addon.builtAgainst.cxx11Abi)})`);
+    lines.push(
+      `addon      ${r.addon.addon} (${r.addon.kind === 'local' ? 'a local build' : 'prebuilt'})`,
+      `           built against libtorch ${r.addon.builtAgainst.torchVersion} (${abi(r.addon.builtAgainst.cxx11Abi)})`,
+    );
   }
   if (r.libtorch) {
     lines.push(`libtorch   ${r.libtorch.version} at ${r.libtorch.root}`, `           found by ${foundBy(r.libtorch)}`);
@@ -114,26 +129,42 @@ export function formatReport(r: DoctorReport): string {
   if (r.problem) lines.push(`problem    ${r.problem.split('\n').join('\n           ')}`);
   if (r.cuda) {
     const devices = r.cuda.available ? `${r.cuda.deviceCount} device(s) visible` : 'no CUDA device visible';
-    const libraries = !r.cuda.libraries ? 'absent (a CPU-only libtorch)'
-      : r.cuda.problem === null ? 'present' : `not loaded: ${r.cuda.problem}`;
+    const libraries = !r.cuda.libraries
+      ? 'absent (a CPU-only libtorch)'
+      : r.cuda.problem === null
+        ? 'present'
+        : `not loaded: ${r.cuda.problem}`;
     lines.push(`CUDA       ${devices}; libtorch's CUDA libraries ${libraries}`);
   }
   lines.push(`CPU        ${r.cpu.model ?? 'unknown model'}, ${r.cpu.logicalCpus} logical CPUs`);
-  lines.push(`features   ${r.cpu.features === null ? 'unknown (no /proc/cpuinfo)'
-    : Object.entries(r.cpu.features).map(([name, has]) => `${name} ${yesNo(has)}`).join(', ')}`);
+  lines.push(
+    `features   ${
+      r.cpu.features === null
+        ? 'unknown (no /proc/cpuinfo)'
+        : Object.entries(r.cpu.features)
+            .map(([name, has]) => `${name} ${yesNo(has)}`)
+            .join(', ')
+    }`,
+  );
   if (r.threads) lines.push(`threads    ${r.threads.intraOp} intra-op (set by ${r.threads.setBy})`);
   if (r.cpuCache) {
     const c = r.cpuCache;
-    lines.push(`CPU cache  ${bytes(c.cachedBytes)} cached, ${bytes(c.inUseBytes)} in use, limit ${bytes(c.limitBytes)}; ` +
-      `${c.reuses} reuses, ${c.freshAllocations} fresh allocations`);
+    lines.push(
+      `CPU cache  ${bytes(c.cachedBytes)} cached, ${bytes(c.inUseBytes)} in use, limit ${bytes(c.limitBytes)}; ` +
+        `${c.reuses} reuses, ${c.freshAllocations} fresh allocations`,
+    );
   }
   for (const v of r.precisions) {
     const verdict = v.fast === null ? 'unknown' : v.fast ? 'fast' : 'slow';
-    lines.push(`${v.dtype === r.precisions[0].dtype ? 'precision ' : '          '} ${v.dtype.padEnd(9)}${verdict}: ${v.reason}`);
+    lines.push(
+      `${v.dtype === r.precisions[0].dtype ? 'precision ' : '          '} ${v.dtype.padEnd(9)}${verdict}: ${v.reason}`,
+    );
   }
-  lines.push(`pick       ${r.recommendedCpuPrecision} for CPU inference here` +
-    (r.recommendedCpuPrecision === 'float32' ? '' : ' (float32 for PyTorch-identical numbers)') +
-    (r.cuda?.available ? '; on the GPU, float16 or bfloat16' : ''));
+  lines.push(
+    `pick       ${r.recommendedCpuPrecision} for CPU inference here` +
+      (r.recommendedCpuPrecision === 'float32' ? '' : ' (float32 for PyTorch-identical numbers)') +
+      (r.cuda?.available ? '; on the GPU, float16 or bfloat16' : ''),
+  );
   return lines.join('\n');
 }
 

@@ -25,7 +25,8 @@ import { dataSourceFrom, datasetFrom, NO_AUGMENT } from './datasets';
 import { OutputError, runCommand } from './run-command';
 import type { DataSource } from './train-config';
 
-export const EVAL_USAGE = 'usage: vitorch eval --weights FILE --config FILE [--out DIR] [--json] [--predictions FILE] [--batch-size N] ' +
+export const EVAL_USAGE =
+  'usage: vitorch eval --weights FILE --config FILE [--out DIR] [--json] [--predictions FILE] [--batch-size N] ' +
   '[--skip-unknown-globals] [--data.val.KEY VALUE ...]';
 
 /** What `--json` prints. Precision and recall are null where undefined (0 / 0: a class never predicted, or with
@@ -54,7 +55,11 @@ const PATH_KEYS = ['images', 'labels', 'file', 'root'];
  * the config's folder. A new data.val.format starts a fresh source, since the old one's keys (images, labels) would
  * not belong to it. Null when neither gives a source.
  */
-export function evalSource(configFile: string, raw: Record<string, unknown>, overrides: Record<string, unknown>): DataSource | null {
+export function evalSource(
+  configFile: string,
+  raw: Record<string, unknown>,
+  overrides: Record<string, unknown>,
+): DataSource | null {
   const fields: Record<string, unknown> = {};
   let whole: Record<string, unknown> | undefined;
   for (const [key, value] of Object.entries(overrides)) {
@@ -66,11 +71,14 @@ export function evalSource(configFile: string, raw: Record<string, unknown>, ove
     } else if (key.startsWith('data.val.') && key.split('.').length === 3) {
       fields[key.slice('data.val.'.length)] = value;
     } else {
-      throw new UsageError(`unknown option --${key} (eval takes config overrides of data.val only: --data.val.KEY VALUE)`);
+      throw new UsageError(
+        `unknown option --${key} (eval takes config overrides of data.val only: --data.val.KEY VALUE)`,
+      );
     }
   }
   for (const o of [fields, whole ?? {}]) {
-    for (const key of PATH_KEYS) if (typeof o[key] === 'string' && o[key] !== '') o[key] = path.resolve(o[key] as string);
+    for (const key of PATH_KEYS)
+      if (typeof o[key] === 'string' && o[key] !== '') o[key] = path.resolve(o[key] as string);
   }
   const data = raw.data;
   if (data !== undefined && data !== null && (typeof data !== 'object' || Array.isArray(data))) {
@@ -87,15 +95,21 @@ export function evalSource(configFile: string, raw: Record<string, unknown>, ove
 /** The one file or folder a data source reads, for messages. */
 export function describeSource(source: DataSource): string {
   switch (source.format) {
-    case 'idx': return `${source.images} (labels ${source.labels})`;
-    case 'annotations': return source.file;
-    case 'folder': return source.root;
+    case 'idx':
+      return `${source.images} (labels ${source.labels})`;
+    case 'annotations':
+      return source.file;
+    case 'folder':
+      return source.root;
   }
 }
 
 /** Runs the model over every image of `source`, in order, without augmentation. */
 export async function evaluateOn(
-  config: ResolvedClassifierConfig, source: DataSource, model: VisionTransformer, batchSize: number,
+  config: ResolvedClassifierConfig,
+  source: DataSource,
+  model: VisionTransformer,
+  batchSize: number,
 ): Promise<Evaluation> {
   const dataset = await datasetFrom(source, config.preprocess, NO_AUGMENT, config.classes);
   // Trainer.evaluate is the loss and top-k of training's own validation; it needs an optimizer only to reach the
@@ -106,11 +120,28 @@ export async function evaluateOn(
   return trainer.evaluateAll(loader.epoch(0), Math.min(5, config.classes.length));
 }
 
-export function evalReport(weights: string, configFile: string, source: DataSource, e: Evaluation, c: Confusion): EvalReport {
+export function evalReport(
+  weights: string,
+  configFile: string,
+  source: DataSource,
+  e: Evaluation,
+  c: Confusion,
+): EvalReport {
   const orNull = (x: number) => (Number.isNaN(x) ? null : x);
   return {
-    weights, config: configFile, data: source, count: e.count, loss: e.loss, top1: e.top1, top5: e.topk,
-    perClass: c.classNames.map((name, i) => ({ name, precision: orNull(c.precision[i]), recall: orNull(c.recall[i]), support: c.support[i] })),
+    weights,
+    config: configFile,
+    data: source,
+    count: e.count,
+    loss: e.loss,
+    top1: e.top1,
+    top5: e.topk,
+    perClass: c.classNames.map((name, i) => ({
+      name,
+      precision: orNull(c.precision[i]),
+      recall: orNull(c.recall[i]),
+      support: c.support[i],
+    })),
     classes: [...c.classNames],
     confusion: c.matrix.map((row) => [...row]),
   };
@@ -118,7 +149,13 @@ export function evalReport(weights: string, configFile: string, source: DataSour
 
 /** One row per image, in dataset order: its index, true and predicted class (index and name). */
 export function predictionsCsv(e: Evaluation, classes: readonly string[]): string {
-  const rows = Array.from(e.labels, (label, i) => [i, label, classes[label], e.predictions[i], classes[e.predictions[i]]]);
+  const rows = Array.from(e.labels, (label, i) => [
+    i,
+    label,
+    classes[label],
+    e.predictions[i],
+    classes[e.predictions[i]],
+  ]);
   return formatCsv([['index', 'label', 'label_name', 'predicted', 'predicted_name'], ...rows]);
 }
 
@@ -137,8 +174,10 @@ export function formatEvalReport(r: EvalReport): string {
   const nameWidth = Math.max(5, ...r.classes.map((n) => n.length));
   lines.push(`${'#'.padStart(3)}  ${'class'.padEnd(nameWidth)}  precision     recall  support`);
   r.perClass.forEach((p, i) => {
-    lines.push(`${String(i).padStart(3)}  ${p.name.padEnd(nameWidth)}  ${percent(p.precision).padStart(9)}  ` +
-      `${percent(p.recall).padStart(9)}  ${String(p.support).padStart(7)}`);
+    lines.push(
+      `${String(i).padStart(3)}  ${p.name.padEnd(nameWidth)}  ${percent(p.precision).padStart(9)}  ` +
+        `${percent(p.recall).padStart(9)}  ${String(p.support).padStart(7)}`,
+    );
   });
   if (r.perClass.some((p) => p.precision === null || p.recall === null)) {
     lines.push('(-: undefined, the class was never predicted or has no images)');
@@ -147,15 +186,21 @@ export function formatEvalReport(r: EvalReport): string {
   const cell = Math.max(4, ...r.confusion.flat().map((n) => String(n).length + 1));
   lines.push(`${' '.repeat(3 + 2 + nameWidth)}${r.classes.map((_, j) => String(j).padStart(cell)).join('')}`);
   r.confusion.forEach((row, i) => {
-    lines.push(`${String(i).padStart(3)}  ${r.classes[i].padEnd(nameWidth)}${row.map((n) => String(n).padStart(cell)).join('')}`);
+    lines.push(
+      `${String(i).padStart(3)}  ${r.classes[i].padEnd(nameWidth)}${row.map((n) => String(n).padStart(cell)).join('')}`,
+    );
   });
   return `${lines.join('\n')}\n`;
 }
 
 export async function evalCommand(args: string[]): Promise<number> {
   return runCommand('eval', EVAL_USAGE, async () => {
-    const parsed = parseArgs(args, ['weights', 'config', 'out', 'predictions', 'batch-size'], ['json', 'skip-unknown-globals'],
-      { positionals: false });
+    const parsed = parseArgs(
+      args,
+      ['weights', 'config', 'out', 'predictions', 'batch-size'],
+      ['json', 'skip-unknown-globals'],
+      { positionals: false },
+    );
     const weights = stringFlag(parsed, 'weights');
     const configFile = stringFlag(parsed, 'config');
     if (!weights || !configFile) throw new UsageError('--weights and --config are required');
@@ -166,12 +211,17 @@ export async function evalCommand(args: string[]): Promise<number> {
     const config = resolveClassifierConfig(raw, configFile);
     const source = evalSource(configFile, raw, parsed.overrides);
     if (!source) {
-      throw new ConfigError(configFile, 'no data.val to evaluate: add one to the config, or give it with ' +
-        '--data.val.format idx --data.val.images FILE --data.val.labels FILE (or annotations --data.val.file, folder --data.val.root)');
+      throw new ConfigError(
+        configFile,
+        'no data.val to evaluate: add one to the config, or give it with ' +
+          '--data.val.format idx --data.val.images FILE --data.val.labels FILE (or annotations --data.val.file, folder --data.val.root)',
+      );
     }
     let evaluation: Evaluation;
     {
-      using classifier = await loadClassifier(config, weights, { skipUnknownGlobals: parsed.flags.has('skip-unknown-globals') });
+      using classifier = await loadClassifier(config, weights, {
+        skipUnknownGlobals: parsed.flags.has('skip-unknown-globals'),
+      });
       evaluation = await evaluateOn(config, source, classifier.model, batchSize);
     }
     const c = confusion(evaluation.labels, evaluation.predictions, config.classes);

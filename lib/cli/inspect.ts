@@ -28,7 +28,12 @@ async function inspect(file: string, verifyChecksums: boolean): Promise<Summary>
       file,
       bytes: fs.statSync(file).size,
       format: tensors.format,
-      tensors: [...tensors].map(([name, value]) => ({ name, dtype: value.dtype, shape: value.shape, numel: value.numel })),
+      tensors: [...tensors].map(([name, value]) => ({
+        name,
+        dtype: value.dtype,
+        shape: value.shape,
+        numel: value.numel,
+      })),
       parameterCount: tensors.parameterCount,
       notes: tensors.notes,
       metadata: tensors.metadata,
@@ -46,8 +51,12 @@ function printTable(summary: Summary): void {
     `parameters:  ${summary.parameterCount.toLocaleString('en-US')}`,
     ...summary.notes.map((note) => `note:        ${note}`),
     ...Object.entries(summary.metadata).map(([key, value]) => `metadata:    ${key} = ${value}`),
-    ...(summary.fits ? [`fits:        the model of ${summary.fits.config} (${summary.fits.classes} classes, input ` +
-      `[${summary.fits.inputShape.join(', ')}])`] : []),
+    ...(summary.fits
+      ? [
+          `fits:        the model of ${summary.fits.config} (${summary.fits.classes} classes, input ` +
+            `[${summary.fits.inputShape.join(', ')}])`,
+        ]
+      : []),
     '',
   ];
   const width = Math.max(4, ...summary.tensors.map((t) => t.name.length));

@@ -11,7 +11,8 @@ import type { Prediction } from '../top-classes';
 import { integerFlag, parseArgs, stringFlag, UsageError } from './args';
 import { runCommand } from './run-command';
 
-export const PREDICT_USAGE = 'usage: vitorch predict --weights FILE --config FILE [--top K] [--json] [--batch-size N] ' +
+export const PREDICT_USAGE =
+  'usage: vitorch predict --weights FILE --config FILE [--top K] [--json] [--batch-size N] ' +
   '[--skip-unknown-globals] IMAGE...';
 
 export interface ImagePrediction {
@@ -21,7 +22,10 @@ export interface ImagePrediction {
 
 /** Preprocesses and classifies `images`, batchSize at a time; images that cannot be read become `failures`. */
 export async function predictImages(
-  classifier: Classifier, images: string[], k: number, batchSize: number,
+  classifier: Classifier,
+  images: string[],
+  k: number,
+  batchSize: number,
 ): Promise<{ predictions: ImagePrediction[]; failures: DataError[] }> {
   const [c, h, w] = classifier.preprocessor.sampleShape;
   const perImage = c * h * w;
@@ -47,16 +51,27 @@ export async function predictImages(
 }
 
 export function formatPredictions(predictions: ImagePrediction[]): string {
-  return predictions.map((p) => {
-    const width = Math.max(...p.top.map((t) => t.label.length));
-    return [p.image, ...p.top.map((t) => `  ${(t.probability * 100).toFixed(2).padStart(6)}%  ${t.label.padEnd(width)}  (${t.index})`)].join('\n');
-  }).join('\n') + '\n';
+  return (
+    predictions
+      .map((p) => {
+        const width = Math.max(...p.top.map((t) => t.label.length));
+        return [
+          p.image,
+          ...p.top.map(
+            (t) => `  ${(t.probability * 100).toFixed(2).padStart(6)}%  ${t.label.padEnd(width)}  (${t.index})`,
+          ),
+        ].join('\n');
+      })
+      .join('\n') + '\n'
+  );
 }
 
 export async function predictCommand(args: string[]): Promise<number> {
   return runCommand('predict', PREDICT_USAGE, async () => {
     // The weights fix the model and its preprocessing, so config overrides have nothing to change here.
-    const parsed = parseArgs(args, ['weights', 'config', 'top', 'batch-size'], ['json', 'skip-unknown-globals'], { overrides: false });
+    const parsed = parseArgs(args, ['weights', 'config', 'top', 'batch-size'], ['json', 'skip-unknown-globals'], {
+      overrides: false,
+    });
     const weights = stringFlag(parsed, 'weights');
     const configFile = stringFlag(parsed, 'config');
     if (!weights || !configFile) throw new UsageError('--weights and --config are required');
@@ -67,12 +82,18 @@ export async function predictCommand(args: string[]): Promise<number> {
     const config = readClassifierConfig(configFile);
     const classCount = config.classes.length;
     if (k > classCount) {
-      throw new UsageError(`expected an integer in [1, ${classCount}] for --top (${configFile} has ${classCount} classes), received '${k}'`);
+      throw new UsageError(
+        `expected an integer in [1, ${classCount}] for --top (${configFile} has ${classCount} classes), received '${k}'`,
+      );
     }
-    using classifier = await loadClassifier(config, weights, { skipUnknownGlobals: parsed.flags.has('skip-unknown-globals') });
+    using classifier = await loadClassifier(config, weights, {
+      skipUnknownGlobals: parsed.flags.has('skip-unknown-globals'),
+    });
     const result = await predictImages(classifier, parsed.positional, k, batchSize);
     if (result.predictions.length > 0 || parsed.flags.has('json')) {
-      process.stdout.write(parsed.flags.has('json') ? `${JSON.stringify(result.predictions)}\n` : formatPredictions(result.predictions));
+      process.stdout.write(
+        parsed.flags.has('json') ? `${JSON.stringify(result.predictions)}\n` : formatPredictions(result.predictions),
+      );
     }
     for (const failure of result.failures) console.error(`vitorch predict: ${failure.message}`);
     return result.failures.length > 0 ? 1 : 0;

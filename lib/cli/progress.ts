@@ -76,7 +76,8 @@ export function formatEpochLine(epoch: number, epochs: number, m: EpochEndMetric
 export function createProgressReporter(options: ProgressReporterOptions = {}): ProgressReporter {
   const o = requireObject(options, 'createProgressReporter options') as ProgressReporterOptions;
   const stream = o.stream ?? process.stderr;
-  if (typeof stream.write !== 'function') throw new TypeError(expected('a writable stream', 'createProgressReporter stream', stream));
+  if (typeof stream.write !== 'function')
+    throw new TypeError(expected('a writable stream', 'createProgressReporter stream', stream));
   const tty = o.tty ?? Boolean(stream.isTTY);
   if (typeof tty !== 'boolean') throw new TypeError(expected('a boolean', 'createProgressReporter tty', tty));
 
@@ -85,7 +86,7 @@ export function createProgressReporter(options: ProgressReporterOptions = {}): P
 
   const endBar = (): void => {
     if (!bar) return;
-    bar.stop();   // clearOnComplete: the line is blanked, so the summary (or nothing) takes its place
+    bar.stop(); // clearOnComplete: the line is blanked, so the summary (or nothing) takes its place
     bar = undefined;
   };
 

@@ -7,7 +7,10 @@ import { UsageError } from './args';
 
 /** A file or folder the command was told to write cannot be written (--out naming a file, no permission). */
 export class OutputError extends Error {
-  constructor(readonly file: string, what: string) {
+  constructor(
+    readonly file: string,
+    what: string,
+  ) {
     super(`${file}: ${what}`);
     this.name = 'OutputError';
   }
@@ -15,8 +18,13 @@ export class OutputError extends Error {
 
 /** The errors that are the input's fault rather than vitorch's. */
 export function isInputError(error: unknown): error is Error {
-  return error instanceof ConfigError || error instanceof DataError ||
-    error instanceof CheckpointError || error instanceof StateDictError || error instanceof OutputError;
+  return (
+    error instanceof ConfigError ||
+    error instanceof DataError ||
+    error instanceof CheckpointError ||
+    error instanceof StateDictError ||
+    error instanceof OutputError
+  );
 }
 
 /** Runs a command's body, turning its UsageError into exit 2 and its input errors into exit 1, each as one

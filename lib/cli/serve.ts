@@ -15,18 +15,38 @@ import type { Device } from '../tensor';
 import { integerFlag, numberFlag, parseArgs, stringFlag, UsageError } from './args';
 import { runCommand } from './run-command';
 
-export const SERVE_USAGE = 'usage: vitorch serve [--weights FILE --config FILE] [--host 127.0.0.1] [--port 8000] ' +
+export const SERVE_USAGE =
+  'usage: vitorch serve [--weights FILE --config FILE] [--host 127.0.0.1] [--port 8000] ' +
   '[--model-name vit] [--max-batch N] [--max-delay-ms N] [--max-queue N] [--timeout-ms N] [--device D] [--dtype D] ' +
   '[--body-limit BYTES] [--grace-period-ms N]';
 
-const VALUED = ['weights', 'config', 'host', 'port', 'model-name', 'max-batch', 'max-delay-ms', 'max-queue', 'timeout-ms',
-  'device', 'dtype', 'body-limit', 'grace-period-ms'];
+const VALUED = [
+  'weights',
+  'config',
+  'host',
+  'port',
+  'model-name',
+  'max-batch',
+  'max-delay-ms',
+  'max-queue',
+  'timeout-ms',
+  'device',
+  'dtype',
+  'body-limit',
+  'grace-period-ms',
+];
 
 export async function serveCommand(args: string[]): Promise<number> {
   return runCommand('serve', SERVE_USAGE, async () => {
     const parsed = parseArgs(args, VALUED, [], { overrides: false, positionals: false });
     const integer = (name: string, min: number) => integerFlag(parsed, name, min);
-    const port = numberFlag(parsed, 'port', (n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'a port number (0 for any free port)') ?? 8000;
+    const port =
+      numberFlag(
+        parsed,
+        'port',
+        (n) => Number.isInteger(n) && n >= 0 && n <= 65535,
+        'a port number (0 for any free port)',
+      ) ?? 8000;
     const host = stringFlag(parsed, 'host') ?? '127.0.0.1';
     const gracePeriodMs = integer('grace-period-ms', 0) ?? 30_000;
     const options: ServerOptions = {
@@ -46,7 +66,8 @@ export async function serveCommand(args: string[]): Promise<number> {
     try {
       app = createServer(options);
     } catch (error) {
-      if (error instanceof TypeError || error instanceof RangeError) throw new UsageError(error.message.replace(/ for (\w+)/, (_, key: string) => ` for --${kebab(key)}`));
+      if (error instanceof TypeError || error instanceof RangeError)
+        throw new UsageError(error.message.replace(/ for (\w+)/, (_, key: string) => ` for --${kebab(key)}`));
       throw error;
     }
     const say = (line: string) => console.error(`vitorch serve: ${line}`);
@@ -68,8 +89,10 @@ export async function serveCommand(args: string[]): Promise<number> {
       return 1;
     }
     const model = app.vitorch.model!;
-    say(`ready: model '${model.name}' from ${model.source}; input FP32 [-1, ${model.sampleShape.join(', ')}], ` +
-      `${model.numClasses} classes, ${model.dtype} on ${model.device}`);
+    say(
+      `ready: model '${model.name}' from ${model.source}; input FP32 [-1, ${model.sampleShape.join(', ')}], ` +
+        `${model.numClasses} classes, ${model.dtype} on ${model.device}`,
+    );
     // Runs until a signal: handleShutdownSignals exits the process.
     return new Promise<number>(() => undefined);
   });

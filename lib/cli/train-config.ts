@@ -24,27 +24,36 @@ type Json = Record<string, unknown>;
 
 // Every message is `expected <what> for <key>, received <value>`: a schema's error text is the <what>.
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-const strict = <S extends z.ZodRawShape>(shape: S) => z.strictObject(shape, {
-  // The message of an unknown key lists the known ones (see messageOf).
-  error: (issue) => (issue.code === 'unrecognized_keys' ? Object.keys(shape).join(', ') : 'an object'),
-});
+const strict = <S extends z.ZodRawShape>(shape: S) =>
+  z.strictObject(shape, {
+    // The message of an unknown key lists the known ones (see messageOf).
+    error: (issue) => (issue.code === 'unrecognized_keys' ? Object.keys(shape).join(', ') : 'an object'),
+  });
 const number = (what: string, ok: (n: number) => boolean) => z.number({ error: what }).refine(ok, { error: what });
 const integer = (what: string, ok: (n: number) => boolean) => number(what, (n) => Number.isSafeInteger(n) && ok(n));
 const positiveInteger = integer('a positive integer', (n) => n >= 1);
 const nonNegativeInteger = integer('a non-negative integer', (n) => n >= 0);
 const nonNegative = number('a non-negative number', (n) => n >= 0);
 const boolean = z.boolean({ error: 'true or false' });
-const quoted = (values: readonly string[]) => values.map((v) => `'${v}'`).join(', ').replace(/, ([^,]*)$/, ' or $1');
+const quoted = (values: readonly string[]) =>
+  values
+    .map((v) => `'${v}'`)
+    .join(', ')
+    .replace(/, ([^,]*)$/, ' or $1');
 const oneOf = <const T extends readonly [string, ...string[]]>(values: T, what = quoted(values)) =>
   z.enum(values, { error: what });
 const filePath = z.string({ error: 'a path' }).refine((s) => s !== '', { error: 'a path' });
 
 /** Training files: the article's annotation lines, a folder of class folders, or IDX image and label files. */
-const dataSourceSchema = z.discriminatedUnion('format', [
-  strict({ format: z.literal('idx'), images: filePath, labels: filePath }),
-  strict({ format: z.literal('annotations'), file: filePath }),
-  strict({ format: z.literal('folder'), root: filePath }),
-], { error: "format 'idx', 'annotations' or 'folder'" });
+const dataSourceSchema = z.discriminatedUnion(
+  'format',
+  [
+    strict({ format: z.literal('idx'), images: filePath, labels: filePath }),
+    strict({ format: z.literal('annotations'), file: filePath }),
+    strict({ format: z.literal('folder'), root: filePath }),
+  ],
+  { error: "format 'idx', 'annotations' or 'folder'" },
+);
 
 const preprocessSchema = strict({
   /** [height, width] the images are brought to (the model's inputShape). Default: the model's inputShape. */
@@ -68,9 +77,10 @@ const augmentSchema = strict({
   autoAugment: boolean.default(false),
 });
 
-const betas = z.tuple([
-  number('a number in [0, 1)', (n) => n >= 0 && n < 1), number('a number in [0, 1)', (n) => n >= 0 && n < 1),
-], { error: '[beta1, beta2]' });
+const betas = z.tuple(
+  [number('a number in [0, 1)', (n) => n >= 0 && n < 1), number('a number in [0, 1)', (n) => n >= 0 && n < 1)],
+  { error: '[beta1, beta2]' },
+);
 
 /** What the optimizer leaves out comes from OPTIMIZER_DEFAULTS[kind] (see the train transform below). */
 const optimizerSchema = strict({
@@ -88,7 +98,8 @@ const optimizerSchema = strict({
 
 // Older configs (and the config.json of older runs) name the article's rules after "the seed"; they still read.
 const LEGACY_SCHEDULE_KINDS: Record<string, string> = {
-  'seed-cos': 'quadratic-warmup-cosine', 'seed-step': 'step-decay',
+  'seed-cos': 'quadratic-warmup-cosine',
+  'seed-step': 'step-decay',
 };
 const LEGACY_LR_SCALING: Record<string, string> = { seed: 'batch-size' };
 const withLegacy = <S extends z.ZodType>(names: Record<string, string>, schema: S) =>
@@ -97,8 +108,10 @@ const withLegacy = <S extends z.ZodType>(names: Record<string, string>, schema: 
 const scheduleSchema = strict({
   /** 'quadratic-warmup-cosine' and 'step-decay' are the article's 'cos' and 'step' rules (quadraticWarmupCosine,
    *  stepDecay); 'warmup-cosine' is timm's; 'constant' keeps lr. */
-  kind: withLegacy(LEGACY_SCHEDULE_KINDS,
-    oneOf(['quadratic-warmup-cosine', 'step-decay', 'warmup-cosine', 'constant'])).default('quadratic-warmup-cosine'),
+  kind: withLegacy(
+    LEGACY_SCHEDULE_KINDS,
+    oneOf(['quadratic-warmup-cosine', 'step-decay', 'warmup-cosine', 'constant']),
+  ).default('quadratic-warmup-cosine'),
   /** Set the rate every step (fractional epochs) or once per epoch (the article's way). */
   unit: oneOf(['epoch', 'step']).default('epoch'),
   /** warmup-cosine: warmup epochs, starting from warmupStartLr. */
@@ -125,7 +138,9 @@ const trainSchema = strict({
   optimizer: optimizerSchema.prefault({}),
   schedule: scheduleSchema.prefault({}),
   labelSmoothing: number('a number in [0, 1]', (n) => n >= 0 && n <= 1).default(0),
-  maxGradNorm: number('null or a positive number', (n) => n > 0).nullable().default(null),
+  maxGradNorm: number('null or a positive number', (n) => n > 0)
+    .nullable()
+    .default(null),
   accumulationSteps: positiveInteger.default(1),
   autocast: oneOf(['bfloat16', 'float16'], "null, 'bfloat16' or 'float16'").nullable().default(null),
   /** The random seed of the run (initialisation, shuffling, augmentation). */
@@ -150,14 +165,27 @@ const trainSchema = strict({
     momentum: o.momentum ?? OPTIMIZER_DEFAULTS.sgd.momentum,
     nesterov: o.nesterov ?? OPTIMIZER_DEFAULTS.sgd.nesterov,
     // SGD has no betas; a config that switches to Adam later finds Adam's.
-    betas: o.betas ?? [...OPTIMIZER_DEFAULTS[kind === 'sgd' ? 'adam' : kind].betas] as [number, number],
+    betas: o.betas ?? ([...OPTIMIZER_DEFAULTS[kind === 'sgd' ? 'adam' : kind].betas] as [number, number]),
     weightDecay: o.weightDecay ?? d.weightDecay,
     decayWeightsOnly: o.decayWeightsOnly,
   };
   return {
-    epochs: t.epochs, batchSize: t.batchSize, freezeEpochs: t.freezeEpochs, freezeBatchSize: t.freezeBatchSize, lr, minLr,
-    lrScaling: t.lrScaling, optimizer, schedule: t.schedule, labelSmoothing: t.labelSmoothing, maxGradNorm: t.maxGradNorm,
-    accumulationSteps: t.accumulationSteps, autocast: t.autocast, seed: t.seed, savePeriod: t.savePeriod, prefetch: t.prefetch,
+    epochs: t.epochs,
+    batchSize: t.batchSize,
+    freezeEpochs: t.freezeEpochs,
+    freezeBatchSize: t.freezeBatchSize,
+    lr,
+    minLr,
+    lrScaling: t.lrScaling,
+    optimizer,
+    schedule: t.schedule,
+    labelSmoothing: t.labelSmoothing,
+    maxGradNorm: t.maxGradNorm,
+    accumulationSteps: t.accumulationSteps,
+    autocast: t.autocast,
+    seed: t.seed,
+    savePeriod: t.savePeriod,
+    prefetch: t.prefetch,
     threads: t.threads,
   };
 });
@@ -172,9 +200,12 @@ const trainSchema = strict({
 export const configSchema = strict({
   model: z.custom<VisionTransformerOptions>(isObject, { error: 'an object of VisionTransformer options' }),
   /** The class names, or a file of them (one a line, the article's cls_classes.txt). */
-  classes: z.custom<string | string[]>((v) => (typeof v === 'string' && v !== '') ||
-    (Array.isArray(v) && v.length > 0 && v.every((name) => typeof name === 'string' && name !== '')),
-  { error: 'a class list file or an array of class names' }),
+  classes: z.custom<string | string[]>(
+    (v) =>
+      (typeof v === 'string' && v !== '') ||
+      (Array.isArray(v) && v.length > 0 && v.every((name) => typeof name === 'string' && name !== '')),
+    { error: 'a class list file or an array of class names' },
+  ),
   data: strict({
     train: dataSourceSchema.nullable().default(null),
     val: dataSourceSchema.nullable().default(null),
@@ -220,15 +251,19 @@ function messageOf(issue: z.core.$ZodIssue): string {
     return `unknown key '${keyOf([...issue.path, issue.keys[0]])}'; known keys: ${issue.message}`;
   }
   // A discriminated union reports the whole object; the key at fault is its discriminator, which the path names.
-  const input = issue.code === 'invalid_union' && issue.discriminator !== undefined && isObject(issue.input)
-    ? issue.input[issue.discriminator] : issue.input;
+  const input =
+    issue.code === 'invalid_union' && issue.discriminator !== undefined && isObject(issue.input)
+      ? issue.input[issue.discriminator]
+      : issue.input;
   return expected(issue.message, where, input);
 }
 
 /** train.optimizer.betas[0]: the key as a config's reader would write it. */
 function keyOf(path: PropertyKey[]): string {
   if (path.length === 0) return 'the config';
-  return path.map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i > 0 ? '.' : ''}${String(part)}`)).join('');
+  return path
+    .map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i > 0 ? '.' : ''}${String(part)}`))
+    .join('');
 }
 
 /** Reads and validates a config file, with `overrides` (dotted keys, as `--train.epochs 5` gives them) applied on
@@ -255,9 +290,12 @@ export async function loadTrainConfig(file: string, overrides: Record<string, un
   const resolve = (source: DataSource | null): DataSource | null => {
     if (source === null) return null;
     switch (source.format) {
-      case 'idx': return { format: 'idx', images: at(source.images), labels: at(source.labels) };
-      case 'annotations': return { format: 'annotations', file: at(source.file) };
-      case 'folder': return { format: 'folder', root: at(source.root) };
+      case 'idx':
+        return { format: 'idx', images: at(source.images), labels: at(source.labels) };
+      case 'annotations':
+        return { format: 'annotations', file: at(source.file) };
+      case 'folder':
+        return { format: 'folder', root: at(source.root) };
     }
   };
   return { ...c, classes, data: { train: resolve(c.data.train), val: resolve(c.data.val) } };
@@ -266,7 +304,10 @@ export async function loadTrainConfig(file: string, overrides: Record<string, un
 /** The training data, which only training needs: a ConfigError naming `file` when the config has none. */
 export function trainingData(config: TrainConfig, file: string): DataSource {
   if (config.data.train === null) {
-    throw new ConfigError(file, expected("a data source (format 'idx', 'annotations' or 'folder')", 'data.train', null));
+    throw new ConfigError(
+      file,
+      expected("a data source (format 'idx', 'annotations' or 'folder')", 'data.train', null),
+    );
   }
   return config.data.train;
 }

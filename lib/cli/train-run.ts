@@ -39,18 +39,26 @@ export function scheduleFor(config: TrainConfig, batchSize: number): EpochSchedu
   const total = config.train.epochs;
   const s = config.train.schedule;
   switch (s.kind) {
-    case 'quadratic-warmup-cosine': return quadraticWarmupCosine({ lr, minLr, total });
-    case 'step-decay': return stepDecay({ lr, minLr, total });
-    case 'warmup-cosine': return warmupCosine({ lr, minLr, total, warmup: s.warmup, warmupStartLr: s.warmupStartLr, warmupPrefix: true });
-    case 'constant': return { lrAt: () => lr };
+    case 'quadratic-warmup-cosine':
+      return quadraticWarmupCosine({ lr, minLr, total });
+    case 'step-decay':
+      return stepDecay({ lr, minLr, total });
+    case 'warmup-cosine':
+      return warmupCosine({ lr, minLr, total, warmup: s.warmup, warmupStartLr: s.warmupStartLr, warmupPrefix: true });
+    case 'constant':
+      return { lrAt: () => lr };
   }
 }
 
 function buildOptimizer(config: TrainConfig, model: VisionTransformer): Optimizer {
   const o = config.train.optimizer;
-  const lr = learningRates(config, config.train.freezeEpochs > 0 ? config.train.freezeBatchSize : config.train.batchSize).lr;
+  const lr = learningRates(
+    config,
+    config.train.freezeEpochs > 0 ? config.train.freezeBatchSize : config.train.batchSize,
+  ).lr;
   const groups = o.decayWeightsOnly ? decayWeightsOnlyGroups(model) : undefined;
-  if (o.kind === 'sgd') return sgd(model, { lr, momentum: o.momentum, nesterov: o.nesterov, weightDecay: o.weightDecay, groups });
+  if (o.kind === 'sgd')
+    return sgd(model, { lr, momentum: o.momentum, nesterov: o.nesterov, weightDecay: o.weightDecay, groups });
   const options = { lr, betas: o.betas, weightDecay: o.weightDecay, groups };
   return o.kind === 'adam' ? adam(model, options) : adamw(model, options);
 }
@@ -70,20 +78,28 @@ export async function buildTrainingRun(config: TrainConfig, options: BuildOption
   manualSeed(t.seed);
   const [trainSet, valSet] = await Promise.all([
     datasetFrom(trainSource, config.preprocess, config.augment, config.classes),
-    config.data.val ? datasetFrom(config.data.val, config.preprocess, config.augment, config.classes) : Promise.resolve(null),
+    config.data.val
+      ? datasetFrom(config.data.val, config.preprocess, config.augment, config.classes)
+      : Promise.resolve(null),
   ]);
   const model = new VisionTransformer(config.model);
   let notes: string[] = [];
   if (options.weights) {
     const report = await model.loadStateDictAsync(options.weights, {
-      strict: true, keepModelHead: true, resamplePosEmbed: true, skipUnknownGlobals: options.skipUnknownGlobals ?? false,
+      strict: true,
+      keepModelHead: true,
+      resamplePosEmbed: true,
+      skipUnknownGlobals: options.skipUnknownGlobals ?? false,
     });
     notes = report.notes;
   }
   model.train();
   const optimizer = buildOptimizer(config, model);
   const trainer = new Trainer(model, {
-    optimizer, labelSmoothing: t.labelSmoothing, accumulationSteps: t.accumulationSteps, autocast: t.autocast,
+    optimizer,
+    labelSmoothing: t.labelSmoothing,
+    accumulationSteps: t.accumulationSteps,
+    autocast: t.autocast,
     ...(t.maxGradNorm === null ? {} : { maxGradNorm: t.maxGradNorm }),
   });
   const trainLoader = new Map<number, BatchLoader>();
@@ -91,7 +107,14 @@ export async function buildTrainingRun(config: TrainConfig, options: BuildOption
     let loader = trainLoader.get(batchSize);
     if (!loader) {
       // The article's train.py drops the last incomplete batch in training.
-      loader = new BatchLoader(trainSet, { batchSize, shuffle: true, dropLast: true, seed: t.seed, augment: true, prefetch: t.prefetch });
+      loader = new BatchLoader(trainSet, {
+        batchSize,
+        shuffle: true,
+        dropLast: true,
+        seed: t.seed,
+        augment: true,
+        prefetch: t.prefetch,
+      });
       trainLoader.set(batchSize, loader);
     }
     return loader;
@@ -101,17 +124,30 @@ export async function buildTrainingRun(config: TrainConfig, options: BuildOption
     const batches = loader.epoch(epoch, startStep);
     return { batches, steps: loader.length, waitMs: () => batches.waitMs };
   };
-  const validation = valSet === null ? undefined : (epoch: number, batchSize: number): EpochBatches => {
-    const loader = new BatchLoader(valSet, { batchSize: Math.max(batchSize, 256), prefetch: t.prefetch });
-    const batches = loader.epoch(epoch);
-    return { batches, steps: loader.length, waitMs: () => batches.waitMs };
-  };
+  const validation =
+    valSet === null
+      ? undefined
+      : (epoch: number, batchSize: number): EpochBatches => {
+          const loader = new BatchLoader(valSet, { batchSize: Math.max(batchSize, 256), prefetch: t.prefetch });
+          const batches = loader.epoch(epoch);
+          return { batches, steps: loader.length, waitMs: () => batches.waitMs };
+        };
   return {
-    config, model, optimizer, trainer, trainSet, valSet, notes,
+    config,
+    model,
+    optimizer,
+    trainer,
+    trainSet,
+    valSet,
+    notes,
     fitOptions: {
-      epochs: t.epochs, batchSize: t.batchSize,
+      epochs: t.epochs,
+      batchSize: t.batchSize,
       ...(t.freezeEpochs > 0 ? { freeze: { epochs: t.freezeEpochs, batchSize: t.freezeBatchSize } } : {}),
-      train, validation, schedule: (batchSize) => scheduleFor(config, batchSize), lrEvery: t.schedule.unit,
+      train,
+      validation,
+      schedule: (batchSize) => scheduleFor(config, batchSize),
+      lrEvery: t.schedule.unit,
     },
   };
 }

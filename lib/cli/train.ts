@@ -22,7 +22,8 @@ import { createProgressReporter } from './progress';
 import { ConfigError, loadTrainConfig, TrainConfig, trainingData } from './train-config';
 import { buildTrainingRun } from './train-run';
 
-export const TRAIN_USAGE = 'usage: vitorch train --config FILE --save-dir DIR [--time-limit MINUTES] [--resume DIR] ' +
+export const TRAIN_USAGE =
+  'usage: vitorch train --config FILE --save-dir DIR [--time-limit MINUTES] [--resume DIR] ' +
   '[--weights FILE] [--skip-unknown-globals] [--<config.key> VALUE ...]';
 
 export const TRAINING_STATE = 'training_state.pt';
@@ -46,7 +47,9 @@ export function checkpointName(epoch: number, loss: number, valLoss: number): st
 export async function trainCommand(args: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs(args, ['config', 'save-dir', 'time-limit', 'resume', 'weights'], ['skip-unknown-globals'], { positionals: false });
+    parsed = parseArgs(args, ['config', 'save-dir', 'time-limit', 'resume', 'weights'], ['skip-unknown-globals'], {
+      positionals: false,
+    });
   } catch (error) {
     console.error(`vitorch train: ${(error as Error).message}\n${TRAIN_USAGE}`);
     return 2;
@@ -64,11 +67,20 @@ export async function trainCommand(args: string[]): Promise<number> {
   }
   try {
     return await train(configFile, saveDir, parsed.overrides, {
-      resumeDir, timeLimit, weights: stringFlag(parsed, 'weights'), skipUnknownGlobals: parsed.flags.has('skip-unknown-globals'),
+      resumeDir,
+      timeLimit,
+      weights: stringFlag(parsed, 'weights'),
+      skipUnknownGlobals: parsed.flags.has('skip-unknown-globals'),
     });
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof DataError || error instanceof CheckpointError ||
-      error instanceof StateDictError || error instanceof RangeError || error instanceof TypeError) {
+    if (
+      error instanceof ConfigError ||
+      error instanceof DataError ||
+      error instanceof CheckpointError ||
+      error instanceof StateDictError ||
+      error instanceof RangeError ||
+      error instanceof TypeError
+    ) {
       console.error(`vitorch train: ${error.message}`);
       return 1;
     }
@@ -83,7 +95,12 @@ interface TrainFlags {
   skipUnknownGlobals: boolean;
 }
 
-async function train(configFile: string, saveDir: string, overrides: Record<string, unknown>, flags: TrainFlags): Promise<number> {
+async function train(
+  configFile: string,
+  saveDir: string,
+  overrides: Record<string, unknown>,
+  flags: TrainFlags,
+): Promise<number> {
   const config: TrainConfig = await loadTrainConfig(configFile, overrides);
   trainingData(config, configFile);
   const run = await buildTrainingRun(config, { weights: flags.weights, skipUnknownGlobals: flags.skipUnknownGlobals });
@@ -93,7 +110,7 @@ async function train(configFile: string, saveDir: string, overrides: Record<stri
 
   let resume: ResumePoint = { epoch: 0, step: 0, history: [], bestValLoss: null, seconds: 0 };
   if (flags.resumeDir) {
-    resume = await run.trainer.loadState(path.join(flags.resumeDir, TRAINING_STATE)) as ResumePoint;
+    resume = (await run.trainer.loadState(path.join(flags.resumeDir, TRAINING_STATE))) as ResumePoint;
     // 1-based, as the stop message counts: the step that runs next.
     reporter.message(`resuming at epoch ${resume.epoch + 1}${resume.step > 0 ? `, step ${resume.step + 1}` : ''}`);
   }
@@ -115,10 +132,13 @@ async function train(configFile: string, saveDir: string, overrides: Record<stri
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const timer = flags.timeLimit === undefined ? undefined : setTimeout(() => {
-    reporter.message(`time limit of ${flags.timeLimit} minutes reached: finishing the running step, then saving`);
-    controller.abort();
-  }, flags.timeLimit * 60_000);
+  const timer =
+    flags.timeLimit === undefined
+      ? undefined
+      : setTimeout(() => {
+          reporter.message(`time limit of ${flags.timeLimit} minutes reached: finishing the running step, then saving`);
+          controller.abort();
+        }, flags.timeLimit * 60_000);
   timer?.unref();
 
   const history = [...resume.history];
@@ -127,11 +147,20 @@ async function train(configFile: string, saveDir: string, overrides: Record<stri
   const elapsed = () => resume.seconds + (performance.now() - started) / 1000;
   let shownEpoch = -1;
   let epochStarted = performance.now();
-  const state = (epoch: number, step: number, totals?: EpochTotals): ResumePoint =>
-    ({ epoch, step, history, bestValLoss, seconds: elapsed(), ...(totals ? { totals } : {}) });
+  const state = (epoch: number, step: number, totals?: EpochTotals): ResumePoint => ({
+    epoch,
+    step,
+    history,
+    bestValLoss,
+    seconds: elapsed(),
+    ...(totals ? { totals } : {}),
+  });
   try {
     for await (const event of run.trainer.fit({
-      ...run.fitOptions, startEpoch: resume.epoch, startStep: resume.step, signal: controller.signal,
+      ...run.fitOptions,
+      startEpoch: resume.epoch,
+      startStep: resume.step,
+      signal: controller.signal,
       ...(resume.totals ? { startTotals: resume.totals } : {}),
     })) {
       if (event.type === 'step') {
@@ -140,11 +169,20 @@ async function train(configFile: string, saveDir: string, overrides: Record<stri
           epochStarted = performance.now();
           reporter.epochStart({ epoch: event.epoch + 1, epochs: config.train.epochs, steps: event.steps });
         }
-        reporter.step({ step: event.step, loss: event.loss, accuracy: event.accuracy, lr: event.lr, imagesPerSecond: event.imagesPerSecond });
+        reporter.step({
+          step: event.step,
+          loss: event.loss,
+          accuracy: event.accuracy,
+          lr: event.lr,
+          imagesPerSecond: event.imagesPerSecond,
+        });
       } else if (event.type === 'epoch') {
         const v = event.validation;
         const record: EpochRecord = {
-          epoch: event.epoch + 1, trainLoss: event.loss, lr: event.lr, imagesPerSecond: event.imagesPerSecond,
+          epoch: event.epoch + 1,
+          trainLoss: event.loss,
+          lr: event.lr,
+          imagesPerSecond: event.imagesPerSecond,
           seconds: (performance.now() - epochStarted) / 1000,
           ...(v ? { valLoss: v.loss, top1: v.top1, top5: v.topk } : {}),
         };
@@ -160,14 +198,25 @@ async function train(configFile: string, saveDir: string, overrides: Record<stri
           await run.model.saveStateDictAsync(path.join(saveDir, checkpointName(event.epoch + 1, event.loss, valLoss)));
         }
         writeCurvesCsv(path.join(saveDir, 'curves.csv'), history);
-        writeFileAtomicSync(path.join(saveDir, 'curves.svg'), curvesSvg(history, { title: `vitorch train: ${path.basename(configFile)}` }));
+        writeFileAtomicSync(
+          path.join(saveDir, 'curves.svg'),
+          curvesSvg(history, { title: `vitorch train: ${path.basename(configFile)}` }),
+        );
         if (v) {
-          writeConfusionFiles(saveDir, confusion(v.labels, v.predictions, config.classes), `validation after epoch ${event.epoch + 1}`);
+          writeConfusionFiles(
+            saveDir,
+            confusion(v.labels, v.predictions, config.classes),
+            `validation after epoch ${event.epoch + 1}`,
+          );
         }
         await run.trainer.saveState(path.join(saveDir, TRAINING_STATE), state(event.epoch + 1, 0));
         reporter.epochEnd({
-          loss: event.loss, accuracy: event.accuracy, lr: event.lr, imagesPerSecond: event.imagesPerSecond,
-          seconds: record.seconds, dataWaitSeconds: event.dataWaitMs / 1000,
+          loss: event.loss,
+          accuracy: event.accuracy,
+          lr: event.lr,
+          imagesPerSecond: event.imagesPerSecond,
+          seconds: record.seconds,
+          dataWaitSeconds: event.dataWaitMs / 1000,
           ...(v ? { valLoss: v.loss, valTop1: v.top1, valTop5: v.topk } : {}),
         });
         shownEpoch = -1;
@@ -175,8 +224,10 @@ async function train(configFile: string, saveDir: string, overrides: Record<stri
         saveConfig();
         await run.trainer.saveState(path.join(saveDir, TRAINING_STATE), state(event.epoch, event.step, event.totals));
         reporter.stop();
-        console.error(`vitorch train: stopped before epoch ${event.epoch + 1}${event.step > 0 ? ` step ${event.step + 1}` : ''} ` +
-          `after ${elapsed().toFixed(0)} s; saved ${path.join(saveDir, TRAINING_STATE)}; continue with --resume ${saveDir}`);
+        console.error(
+          `vitorch train: stopped before epoch ${event.epoch + 1}${event.step > 0 ? ` step ${event.step + 1}` : ''} ` +
+            `after ${elapsed().toFixed(0)} s; saved ${path.join(saveDir, TRAINING_STATE)}; continue with --resume ${saveDir}`,
+        );
         return 0;
       }
     }
@@ -187,7 +238,9 @@ async function train(configFile: string, saveDir: string, overrides: Record<stri
     process.off('SIGTERM', onSignal);
   }
   const last = history[history.length - 1];
-  console.error(`vitorch train: done, ${config.train.epochs} epochs in ${elapsed().toFixed(0)} s` +
-    (last?.top1 !== undefined ? `; last validation top-1 ${(last.top1 * 100).toFixed(2)}%` : ''));
+  console.error(
+    `vitorch train: done, ${config.train.epochs} epochs in ${elapsed().toFixed(0)} s` +
+      (last?.top1 !== undefined ? `; last validation top-1 ${(last.top1 * 100).toFixed(2)}%` : ''),
+  );
   return 0;
 }

@@ -30,7 +30,9 @@ export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const load = command === undefined ? undefined : COMMANDS[command];
   if (!load) {
-    console.error(command === undefined || command === '--help' ? USAGE : `vitorch: unknown command '${command}'\n${USAGE}`);
+    console.error(
+      command === undefined || command === '--help' ? USAGE : `vitorch: unknown command '${command}'\n${USAGE}`,
+    );
     return 2;
   }
   try {
@@ -44,8 +46,13 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (error) => {
-    console.error(error instanceof Error ? error.stack ?? error.message : String(error));
-    process.exitCode = 1;
-  });
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error) => {
+      console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+      process.exitCode = 1;
+    },
+  );
 }

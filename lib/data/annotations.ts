@@ -28,7 +28,10 @@ async function readText(file: string, what: string): Promise<string> {
     return await fs.promises.readFile(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw dataError(file, code === 'ENOENT' ? `no such file: expected ${what}` : `cannot read ${what}: ${(error as Error).message}`);
+    throw dataError(
+      file,
+      code === 'ENOENT' ? `no such file: expected ${what}` : `cannot read ${what}: ${(error as Error).message}`,
+    );
   }
 }
 
@@ -43,9 +46,15 @@ export function parseClasses(text: string, file: string): string[] {
   if (names.length === 0) throw dataError(file, 'expected at least one class name, received an empty class list');
   const seen = new Map<string, number>();
   names.forEach((name, i) => {
-    if (name === '') throw dataError(file, 'expected a class name, received a blank line (it would shift the class indices after it)', i + 1);
+    if (name === '')
+      throw dataError(
+        file,
+        'expected a class name, received a blank line (it would shift the class indices after it)',
+        i + 1,
+      );
     const first = seen.get(name);
-    if (first !== undefined) throw dataError(file, `expected unique class names, received '${name}' again (first on line ${first})`, i + 1);
+    if (first !== undefined)
+      throw dataError(file, `expected unique class names, received '${name}' again (first on line ${first})`, i + 1);
     seen.set(name, i + 1);
   });
   return names;
@@ -69,11 +78,19 @@ export function parseAnnotations(text: string, file: string, numClasses?: number
     const index = content.slice(0, semicolon).trim();
     const imagePath = content.slice(semicolon + 1).trim();
     if (!/^\d+$/.test(index) || !Number.isSafeInteger(Number(index))) {
-      throw dataError(file, `expected a class index (a non-negative integer) before ';', received '${clip(index)}'`, line);
+      throw dataError(
+        file,
+        `expected a class index (a non-negative integer) before ';', received '${clip(index)}'`,
+        line,
+      );
     }
     const label = Number(index);
     if (numClasses !== undefined && label >= numClasses) {
-      throw dataError(file, `class index ${label} is out of range: expected an index in [0, ${numClasses - 1}] for ${numClasses} classes`, line);
+      throw dataError(
+        file,
+        `class index ${label} is out of range: expected an index in [0, ${numClasses - 1}] for ${numClasses} classes`,
+        line,
+      );
     }
     if (imagePath === '') throw dataError(file, `expected an image path after '${index};', received nothing`, line);
     entries.push({ label, path: imagePath, line });
@@ -83,7 +100,11 @@ export function parseAnnotations(text: string, file: string, numClasses?: number
 
 export async function readAnnotations(file: string, numClasses?: number): Promise<AnnotationEntry[]> {
   requireString(file, 'annotation file');
-  return parseAnnotations(await readText(file, "an annotation file of '<class index>;<image path>' lines"), file, numClasses);
+  return parseAnnotations(
+    await readText(file, "an annotation file of '<class index>;<image path>' lines"),
+    file,
+    numClasses,
+  );
 }
 
 function clip(text: string): string {
@@ -95,15 +116,24 @@ async function listDir(dir: string): Promise<fs.Dirent[]> {
     return await fs.promises.readdir(dir, { withFileTypes: true });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw dataError(dir, code === 'ENOENT' ? 'no such directory' : code === 'ENOTDIR' ? 'expected a directory, received a file'
-      : `cannot list: ${(error as Error).message}`);
+    throw dataError(
+      dir,
+      code === 'ENOENT'
+        ? 'no such directory'
+        : code === 'ENOTDIR'
+          ? 'expected a directory, received a file'
+          : `cannot list: ${(error as Error).message}`,
+    );
   }
 }
 
 /** Subfolder names, in code-unit order (Python's sorted()). */
 export async function listClassFolders(dir: string): Promise<string[]> {
   const entries = await listDir(dir);
-  return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort(byCodeUnit);
+  return entries
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort(byCodeUnit);
 }
 
 /** Image files directly in `dir`, sorted. */
@@ -152,7 +182,8 @@ export async function annotate(dir: string, options: AnnotateOptions = {}): Prom
   } else {
     classes = await listClassFolders(path.join(dir, 'train'));
     classesFile = path.join(out, 'model_data', 'cls_classes.txt');
-    if (classes.length === 0) throw dataError(path.join(dir, 'train'), 'expected one folder per class, received no folders');
+    if (classes.length === 0)
+      throw dataError(path.join(dir, 'train'), 'expected one folder per class, received no folders');
     writeClasses = true;
   }
   const classIndex = new Map(classes.map((name, i) => [name, i]));

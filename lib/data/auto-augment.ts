@@ -7,13 +7,34 @@
 //
 // Random draws come from the sample's stream in the seed's order: the sub-policy, then per operation "applies"
 // (uniform < p) and, only for an operation that applies and has a signed magnitude, its sign (+/- with equal odds).
-import { Uint8Image, autocontrast, color, contrast, equalize, invert, posterize, rotate, sharpness, shearX, solarize } from './autoaugment-ops';
+import {
+  Uint8Image,
+  autocontrast,
+  color,
+  contrast,
+  equalize,
+  invert,
+  posterize,
+  rotate,
+  sharpness,
+  shearX,
+  solarize,
+} from './autoaugment-ops';
 import { roundHalfEven } from './geometry';
 import type { Rng } from './random';
 import { expected } from '../validate';
 
 export type AutoAugmentOp =
-  | 'posterize' | 'solarize' | 'autocontrast' | 'equalize' | 'invert' | 'rotate' | 'shearX' | 'color' | 'contrast' | 'sharpness';
+  | 'posterize'
+  | 'solarize'
+  | 'autocontrast'
+  | 'equalize'
+  | 'invert'
+  | 'rotate'
+  | 'shearX'
+  | 'color'
+  | 'contrast'
+  | 'sharpness';
 
 /** Per operation, the [first, last] of its 10 magnitude bins, and whether the magnitude gets a random sign. */
 const RANGES: Record<AutoAugmentOp, { from: number; to: number; signed: boolean }> = {
@@ -38,7 +59,8 @@ export function magnitudeOf(op: AutoAugmentOp, index: number): number {
   if (!Number.isInteger(index) || index < 0 || index >= MAGNITUDE_BINS) {
     throw new RangeError(expected(`a magnitude bin in [0, ${MAGNITUDE_BINS - 1}]`, 'index', index));
   }
-  const value = index === MAGNITUDE_BINS - 1 ? range.to : index * ((range.to - range.from) / (MAGNITUDE_BINS - 1)) + range.from;
+  const value =
+    index === MAGNITUDE_BINS - 1 ? range.to : index * ((range.to - range.from) / (MAGNITUDE_BINS - 1)) + range.from;
   return op === 'posterize' ? roundHalfEven(value) : value;
 }
 
@@ -52,8 +74,13 @@ export interface PolicyStep {
   signed: boolean;
 }
 
-const step = (p: number, op: AutoAugmentOp, index: number): PolicyStep =>
-  ({ op, p, index, magnitude: magnitudeOf(op, index), signed: RANGES[op].signed });
+const step = (p: number, op: AutoAugmentOp, index: number): PolicyStep => ({
+  op,
+  p,
+  index,
+  magnitude: magnitudeOf(op, index),
+  signed: RANGES[op].signed,
+});
 
 /** The seed's 25 sub-policies, in its order. */
 export const IMAGENET_POLICY: readonly (readonly [PolicyStep, PolicyStep])[] = [
@@ -87,17 +114,28 @@ export const IMAGENET_POLICY: readonly (readonly [PolicyStep, PolicyStep])[] = [
 /** One operation at a magnitude; `sign` (+1 or -1) matters only to the signed ones. */
 export function applyOp(image: Uint8Image, op: AutoAugmentOp, magnitude: number, sign: 1 | -1 = 1): Uint8Image {
   switch (op) {
-    case 'posterize': return posterize(image, magnitude);
-    case 'solarize': return solarize(image, magnitude);
-    case 'autocontrast': return autocontrast(image);
-    case 'equalize': return equalize(image);
-    case 'invert': return invert(image);
-    case 'rotate': return rotate(image, magnitude * sign);
-    case 'shearX': return shearX(image, magnitude * sign);
-    case 'color': return color(image, 1 + magnitude * sign);
-    case 'contrast': return contrast(image, 1 + magnitude * sign);
-    case 'sharpness': return sharpness(image, 1 + magnitude * sign);
-    default: throw new RangeError(expected('an AutoAugment operation', 'op', op));
+    case 'posterize':
+      return posterize(image, magnitude);
+    case 'solarize':
+      return solarize(image, magnitude);
+    case 'autocontrast':
+      return autocontrast(image);
+    case 'equalize':
+      return equalize(image);
+    case 'invert':
+      return invert(image);
+    case 'rotate':
+      return rotate(image, magnitude * sign);
+    case 'shearX':
+      return shearX(image, magnitude * sign);
+    case 'color':
+      return color(image, 1 + magnitude * sign);
+    case 'contrast':
+      return contrast(image, 1 + magnitude * sign);
+    case 'sharpness':
+      return sharpness(image, 1 + magnitude * sign);
+    default:
+      throw new RangeError(expected('an AutoAugment operation', 'op', op));
   }
 }
 
@@ -126,7 +164,8 @@ export function drawAutoAugment(rng: Rng): AutoAugmentChoice {
 /** The image after the sub-policy and decisions of `choice`; the input is not changed. */
 export function applyAutoAugment(image: Uint8Image, choice: AutoAugmentChoice): Uint8Image {
   const steps = IMAGENET_POLICY[choice.policy];
-  if (!steps) throw new RangeError(expected(`a sub-policy index in [0, ${IMAGENET_POLICY.length - 1}]`, 'policy', choice.policy));
+  if (!steps)
+    throw new RangeError(expected(`a sub-policy index in [0, ${IMAGENET_POLICY.length - 1}]`, 'policy', choice.policy));
   let result = image;
   for (let i = 0; i < 2; i++) {
     if (choice.apply[i]) result = applyOp(result, steps[i].op, steps[i].magnitude, choice.sign[i]);

@@ -194,7 +194,8 @@ export function contrast(image: Uint8Image, factor: number): Uint8Image {
   if (image.channels === 1) {
     for (let i = 0; i < src.length; i++) sum += src[i];
   } else {
-    for (let i = 0; i < src.length; i += 3) sum += (src[i] * 19595 + src[i + 1] * 38470 + src[i + 2] * 7471 + 0x8000) >>> 16;
+    for (let i = 0; i < src.length; i += 3)
+      sum += (src[i] * 19595 + src[i + 1] * 38470 + src[i + 2] * 7471 + 0x8000) >>> 16;
   }
   const pixels = image.width * image.height;
   const mean = Math.trunc(sum / pixels + 0.5);
@@ -213,7 +214,10 @@ export function sharpness(image: Uint8Image, factor: number): Uint8Image {
     const f = Math.fround;
     const k1 = f(1 / 13);
     const k5 = f(5 / 13);
-    const [t1, t5] = SMOOTH_PRODUCTS ??= [Float64Array.from({ length: 256 }, (_, v) => f(v * k1)), Float64Array.from({ length: 256 }, (_, v) => f(v * k5))];
+    const [t1, t5] = (SMOOTH_PRODUCTS ??= [
+      Float64Array.from({ length: 256 }, (_, v) => f(v * k1)),
+      Float64Array.from({ length: 256 }, (_, v) => f(v * k5)),
+    ]);
     const stride = w * c;
     for (let y = 1; y < h - 1; y++) {
       for (let x = 1; x < w - 1; x++) {
@@ -264,7 +268,8 @@ export function rotate(image: Uint8Image, degrees: number): Uint8Image {
   const fix = (v: number): number => Math.floor(v * 65536 + 0.5);
   const out = new Uint8Array(image.data.length).fill(FILL);
   const src = image.data;
-  const inRange = (x: number, y: number): boolean => Math.abs(x * a + y * b + tx) < 32768 && Math.abs(x * d + y * e + ty) < 32768;
+  const inRange = (x: number, y: number): boolean =>
+    Math.abs(x * a + y * b + tx) < 32768 && Math.abs(x * d + y * e + ty) < 32768;
   if (!(inRange(0, 0) && inRange(w, h) && inRange(0, h) && inRange(w, 0))) {
     throw new RangeError(`rotate: a ${w}x${h} image is beyond PIL's fixed-point range (32768 pixels)`);
   }

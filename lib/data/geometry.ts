@@ -32,7 +32,11 @@ export interface CenterCropGeometry {
  * scaled to S, the other to int(S * long / short), and an image whose shorter side already is S is left alone;
  * then the centre S x S is cut, its offset round((size - S) / 2). A non-square target is a plain resize to it.
  */
-export function centerCropGeometry(width: number, height: number, target: readonly [number, number]): CenterCropGeometry {
+export function centerCropGeometry(
+  width: number,
+  height: number,
+  target: readonly [number, number],
+): CenterCropGeometry {
   const [th, tw] = target;
   if (th !== tw) return { resizeWidth: tw, resizeHeight: th, crop: { top: 0, left: 0, width: tw, height: th } };
   const size = th;
@@ -82,8 +86,11 @@ export function letterboxGeometry(width: number, height: number, target: readonl
  * of the whole image clamped to the ratio range. Draws from `rng` in torchvision's order (area, ratio, top, left).
  */
 export function randomResizedCropBox(
-  width: number, height: number, rng: Rng,
-  scale: readonly [number, number] = [0.08, 1], ratio: readonly [number, number] = [3 / 4, 4 / 3],
+  width: number,
+  height: number,
+  rng: Rng,
+  scale: readonly [number, number] = [0.08, 1],
+  ratio: readonly [number, number] = [3 / 4, 4 / 3],
 ): Box {
   const area = width * height;
   const logLow = Math.log(ratio[0]);

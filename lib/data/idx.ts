@@ -15,7 +15,12 @@ import { expected, rejectUnknownKeys, requireInteger, requireObject, requireStri
 const gunzip = promisify(zlib.gunzip);
 
 const TYPE_NAMES: Record<number, string> = {
-  0x08: 'unsigned byte', 0x09: 'signed byte', 0x0b: 'int16', 0x0c: 'int32', 0x0d: 'float32', 0x0e: 'float64',
+  0x08: 'unsigned byte',
+  0x09: 'signed byte',
+  0x0b: 'int16',
+  0x0c: 'int32',
+  0x0d: 'float32',
+  0x0e: 'float64',
 };
 
 export interface IdxArray {
@@ -37,7 +42,10 @@ export async function readIdx(file: string): Promise<IdxArray> {
     try {
       bytes = await gunzip(bytes);
     } catch (error) {
-      throw dataError(file, `corrupt or truncated gzip data (${compressed} bytes compressed): ${(error as Error).message}`);
+      throw dataError(
+        file,
+        `corrupt or truncated gzip data (${compressed} bytes compressed): ${(error as Error).message}`,
+      );
     }
   }
   return parseIdx(bytes, file);
@@ -49,7 +57,10 @@ export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
     throw dataError(file, `truncated IDX header: expected at least 4 bytes, received ${bytes.length}`);
   }
   if (bytes[0] !== 0 || bytes[1] !== 0) {
-    throw dataError(file, `not an IDX file: expected magic bytes 00 00 <type> <ndims>, received ${hex(bytes.subarray(0, 4))}`);
+    throw dataError(
+      file,
+      `not an IDX file: expected magic bytes 00 00 <type> <ndims>, received ${hex(bytes.subarray(0, 4))}`,
+    );
   }
   const type = bytes[2];
   if (type !== 0x08) {
@@ -60,7 +71,10 @@ export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
   if (ndims === 0) throw dataError(file, 'expected at least 1 dimension in the IDX header, received 0');
   const headerBytes = 4 + 4 * ndims;
   if (bytes.length < headerBytes) {
-    throw dataError(file, `truncated IDX header: expected ${headerBytes} bytes for ${ndims} dimensions, received ${bytes.length}`);
+    throw dataError(
+      file,
+      `truncated IDX header: expected ${headerBytes} bytes for ${ndims} dimensions, received ${bytes.length}`,
+    );
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const dims: number[] = [];
@@ -72,10 +86,16 @@ export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
   }
   const dataBytes = bytes.length - headerBytes;
   if (dataBytes < count) {
-    throw dataError(file, `truncated IDX data: expected ${count} bytes for dims [${dims.join(', ')}], received ${dataBytes}`);
+    throw dataError(
+      file,
+      `truncated IDX data: expected ${count} bytes for dims [${dims.join(', ')}], received ${dataBytes}`,
+    );
   }
   if (dataBytes > count) {
-    throw dataError(file, `trailing bytes after IDX data: expected ${count} bytes for dims [${dims.join(', ')}], received ${dataBytes}`);
+    throw dataError(
+      file,
+      `trailing bytes after IDX data: expected ${count} bytes for dims [${dims.join(', ')}], received ${dataBytes}`,
+    );
   }
   return { dims, data: bytes.subarray(headerBytes) };
 }
@@ -118,18 +138,28 @@ export async function idxDataset(options: IdxDatasetOptions): Promise<IdxDataset
     throw dataError(labelsFile, `expected labels of dims [N], received dims [${labels.dims.join(', ')}]`);
   }
   if (labels.dims[0] !== images.dims[0]) {
-    throw dataError(labelsFile, `expected ${images.dims[0]} labels, one per image of ${imagesFile}, received ${labels.dims[0]}`);
+    throw dataError(
+      labelsFile,
+      `expected ${images.dims[0]} labels, one per image of ${imagesFile}, received ${labels.dims[0]}`,
+    );
   }
   let maxLabel = -1;
   for (let i = 0; i < labels.data.length; i++) {
     const label = labels.data[i];
     if (numClasses !== undefined && label >= numClasses) {
-      throw dataError(labelsFile, `label of sample ${i} is ${label}: expected a label in [0, ${numClasses - 1}] for ${numClasses} classes`);
+      throw dataError(
+        labelsFile,
+        `label of sample ${i} is ${label}: expected a label in [0, ${numClasses - 1}] for ${numClasses} classes`,
+      );
     }
     if (label > maxLabel) maxLabel = label;
   }
   return new IdxDataset(images, Int32Array.from(labels.data), {
-    numClasses: numClasses ?? maxLabel + 1, mean, std, channels, augmentation,
+    numClasses: numClasses ?? maxLabel + 1,
+    mean,
+    std,
+    channels,
+    augmentation,
   });
 }
 
@@ -147,7 +177,13 @@ export class IdxDataset implements Dataset {
   constructor(
     images: IdxArray,
     labels: Int32Array,
-    options: { numClasses: number; mean: number[]; std: number[]; channels: number; augmentation: Required<Uint8Augmentation> },
+    options: {
+      numClasses: number;
+      mean: number[];
+      std: number[];
+      channels: number;
+      augmentation: Required<Uint8Augmentation>;
+    },
   ) {
     const [n, h, w] = images.dims;
     this.length = n;
@@ -160,7 +196,8 @@ export class IdxDataset implements Dataset {
     for (let c = 0; c < options.channels; c++) {
       const table = new Float32Array(256);
       // Computed as torchvision does it, in float32 steps: ToTensor's x / 255, then Normalize's (x - mean) / std.
-      for (let v = 0; v < 256; v++) table[v] = (Math.fround(v / 255) - Math.fround(options.mean[c])) / Math.fround(options.std[c]);
+      for (let v = 0; v < 256; v++)
+        table[v] = (Math.fround(v / 255) - Math.fround(options.mean[c])) / Math.fround(options.std[c]);
       this.lookup.push(table);
     }
   }
@@ -189,7 +226,15 @@ export class IdxDataset implements Dataset {
     const [, h, w] = this.sampleShape;
     const labels = new Int32Array(indices.length);
     for (let k = 0; k < indices.length; k++) labels[k] = this.labelArray[this.checkIndex(indices[k])];
-    const images = normaliseUint8Samples(this.pixels, h, w, indices, this.lookup, streams === undefined ? undefined : this.augmentation, streams);
+    const images = normaliseUint8Samples(
+      this.pixels,
+      h,
+      w,
+      indices,
+      this.lookup,
+      streams === undefined ? undefined : this.augmentation,
+      streams,
+    );
     return { images, labels };
   }
 
@@ -203,15 +248,23 @@ export class IdxDataset implements Dataset {
 
 /** Mean and std lists of one number (used for every channel) or one per channel; std must be positive. */
 export function requireMeanStd(
-  mean: unknown, std: unknown, channels: number, defaultMean: number[], defaultStd: number[],
+  mean: unknown,
+  std: unknown,
+  channels: number,
+  defaultMean: number[],
+  defaultStd: number[],
 ): { mean: number[]; std: number[] } {
   const check = (value: unknown, argument: string, fallback: number[], positive: boolean): number[] => {
     const list = value === undefined ? fallback : value;
-    if (!Array.isArray(list) || list.some((x) => typeof x !== 'number' || !Number.isFinite(x) || (positive && x <= 0))) {
+    if (
+      !Array.isArray(list) ||
+      list.some((x) => typeof x !== 'number' || !Number.isFinite(x) || (positive && x <= 0))
+    ) {
       throw new TypeError(expected(`an array of ${positive ? 'positive ' : ''}finite numbers`, argument, value));
     }
     if (list.length === 1) return new Array<number>(channels).fill(list[0]);
-    if (list.length !== channels) throw new RangeError(expected(`1 or ${channels} numbers (one per channel)`, argument, value));
+    if (list.length !== channels)
+      throw new RangeError(expected(`1 or ${channels} numbers (one per channel)`, argument, value));
     return list.slice();
   };
   return { mean: check(mean, 'mean', defaultMean, false), std: check(std, 'std', defaultStd, true) };

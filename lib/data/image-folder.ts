@@ -34,16 +34,25 @@ const OWN_OPTIONS = ['annotations', 'root', 'classes', 'baseDir'];
 export async function imageFolderDataset(options: ImageFolderOptions): Promise<ImageFolderDataset> {
   const opts = requireObject(options, 'imageFolderDataset options');
   const { annotations, root, classes, baseDir, ...preprocess } = opts;
-  rejectUnknownKeys(opts, [...OWN_OPTIONS, 'size', 'resize', 'mean', 'std', 'channels', 'augmentation'], 'imageFolderDataset options');
+  rejectUnknownKeys(
+    opts,
+    [...OWN_OPTIONS, 'size', 'resize', 'mean', 'std', 'channels', 'augmentation'],
+    'imageFolderDataset options',
+  );
   if ((annotations === undefined) === (root === undefined)) {
-    throw new TypeError(expected('exactly one of annotations (a file) or root (a folder)', 'imageFolderDataset options',
-      { annotations, root }));
+    throw new TypeError(
+      expected('exactly one of annotations (a file) or root (a folder)', 'imageFolderDataset options', {
+        annotations,
+        root,
+      }),
+    );
   }
   const preprocessor = new Preprocessor(preprocess as unknown as PreprocessOptions);
   let classNames: string[] | undefined;
   if (typeof classes === 'string') classNames = await readClasses(classes);
   else if (Array.isArray(classes) && classes.every((c) => typeof c === 'string')) classNames = classes.slice();
-  else if (classes !== undefined) throw new TypeError(expected('a class list file or an array of names', 'classes', classes));
+  else if (classes !== undefined)
+    throw new TypeError(expected('a class list file or an array of names', 'classes', classes));
 
   const items: ImageItem[] = [];
   let source: string;
@@ -61,7 +70,8 @@ export async function imageFolderDataset(options: ImageFolderOptions): Promise<I
     for (const folder of folders.sort(byCodeUnit)) {
       const label = index.get(folder);
       if (label === undefined) continue;
-      for (const name of await listImages(path.join(source, folder))) items.push({ path: path.join(source, folder, name), label });
+      for (const name of await listImages(path.join(source, folder)))
+        items.push({ path: path.join(source, folder, name), label });
     }
   }
   let numClasses = classNames?.length;
@@ -105,14 +115,21 @@ export class ImageFolderDataset implements Dataset {
       const item = this.item(indices[k]);
       labels[k] = item.label;
       const image: ImageSource = item.path;
-      const job = streams ? this.preprocessor.augment(image, streams[k], images, k * size)
+      const job = streams
+        ? this.preprocessor.augment(image, streams[k], images, k * size)
         : this.preprocessor.evaluate(image, images, k * size);
-      jobs.push(job.catch((error: unknown) => {
-        if (error instanceof DataError && item.line !== undefined) {
-          throw new DataError(`${error.message} (listed on line ${item.line} of ${this.source})`, error.file, error.line);
-        }
-        throw error;
-      }));
+      jobs.push(
+        job.catch((error: unknown) => {
+          if (error instanceof DataError && item.line !== undefined) {
+            throw new DataError(
+              `${error.message} (listed on line ${item.line} of ${this.source})`,
+              error.file,
+              error.line,
+            );
+          }
+          throw error;
+        }),
+      );
     }
     await Promise.all(jobs);
     return { images, labels };

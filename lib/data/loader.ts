@@ -48,7 +48,10 @@ export class BatchLoader {
   readonly augment: boolean;
   readonly prefetch: number;
 
-  constructor(readonly dataset: Dataset, options: BatchLoaderOptions) {
+  constructor(
+    readonly dataset: Dataset,
+    options: BatchLoaderOptions,
+  ) {
     const opts = requireObject(options, 'BatchLoader options');
     rejectUnknownKeys(opts, OPTIONS, 'BatchLoader options');
     if (typeof dataset !== 'object' || dataset === null || typeof dataset.load !== 'function') {
@@ -110,8 +113,12 @@ export class EpochIterator implements AsyncIterableIterator<Batch> {
   private done = false;
   readonly batches: number;
 
-  constructor(private readonly loader: BatchLoader, readonly epoch: number, private readonly order: Int32Array,
-    startBatch = 0) {
+  constructor(
+    private readonly loader: BatchLoader,
+    readonly epoch: number,
+    private readonly order: Int32Array,
+    startBatch = 0,
+  ) {
     this.batches = loader.length;
     this.next_ = startBatch;
     this.launched = startBatch;

@@ -89,10 +89,20 @@ export class Preprocessor {
     rejectUnknownKeys(aug, AUGMENT_OPTIONS, 'augmentation');
     this.scale = requireRange(aug.scale, 'augmentation.scale', [0.08, 1], (x) => x > 0 && x <= 1);
     this.ratio = requireRange(aug.ratio, 'augmentation.ratio', [3 / 4, 4 / 3], (x) => x > 0);
-    const flip = aug.horizontalFlip === undefined ? true : requireBoolean(aug.horizontalFlip, 'augmentation.horizontalFlip');
-    this.flipProbability = !flip ? 0 : aug.flipProbability === undefined ? 0.5
-      : requireNumber(aug.flipProbability, 'augmentation.flipProbability', (p) => p >= 0 && p <= 1, 'a probability in [0, 1]');
-    this.autoAugment = aug.autoAugment === undefined ? false : requireBoolean(aug.autoAugment, 'augmentation.autoAugment');
+    const flip =
+      aug.horizontalFlip === undefined ? true : requireBoolean(aug.horizontalFlip, 'augmentation.horizontalFlip');
+    this.flipProbability = !flip
+      ? 0
+      : aug.flipProbability === undefined
+        ? 0.5
+        : requireNumber(
+            aug.flipProbability,
+            'augmentation.flipProbability',
+            (p) => p >= 0 && p <= 1,
+            'a probability in [0, 1]',
+          );
+    this.autoAugment =
+      aug.autoAugment === undefined ? false : requireBoolean(aug.autoAugment, 'augmentation.autoAugment');
     this.sampleShape = [channels, this.size[0], this.size[1]];
   }
 
@@ -106,7 +116,12 @@ export class Preprocessor {
     return this.run(source, rng, out, offset);
   }
 
-  private async run(source: ImageSource, rng: Rng | undefined, out: Float32Array | undefined, offset: number): Promise<Float32Array> {
+  private async run(
+    source: ImageSource,
+    rng: Rng | undefined,
+    out: Float32Array | undefined,
+    offset: number,
+  ): Promise<Float32Array> {
     const [th, tw] = this.size;
     const plane = th * tw;
     const target = out ?? new Float32Array(this.channels * plane);
@@ -119,7 +134,11 @@ export class Preprocessor {
     try {
       const meta = await sharp(bytes).metadata();
       if (!meta.width || !meta.height) throw new Error('no image dimensions in the header');
-      let image = this.colour(await dropAlpha(bytes, meta.hasAlpha ?? false), meta.channels ?? 3, meta.hasAlpha ?? false);
+      let image = this.colour(
+        await dropAlpha(bytes, meta.hasAlpha ?? false),
+        meta.channels ?? 3,
+        meta.hasAlpha ?? false,
+      );
       if (rng) {
         const box: Box = randomResizedCropBox(meta.width, meta.height, rng, this.scale, this.ratio);
         flip = this.flipProbability > 0 && rng.float() < this.flipProbability;
@@ -127,20 +146,36 @@ export class Preprocessor {
       } else if (this.letterbox) {
         const g = letterboxGeometry(meta.width, meta.height, this.size);
         if (g.resizeWidth !== meta.width || g.resizeHeight !== meta.height) {
-          image = image.resize(g.resizeWidth, g.resizeHeight, { kernel: 'cubic', fit: 'fill', fastShrinkOnLoad: false });
+          image = image.resize(g.resizeWidth, g.resizeHeight, {
+            kernel: 'cubic',
+            fit: 'fill',
+            fastShrinkOnLoad: false,
+          });
         }
-        image = image.extend({ top: g.top, left: g.left, bottom: g.bottom, right: g.right, background: { r: 128, g: 128, b: 128 } });
+        image = image.extend({
+          top: g.top,
+          left: g.left,
+          bottom: g.bottom,
+          right: g.right,
+          background: { r: 128, g: 128, b: 128 },
+        });
       } else {
         const g = centerCropGeometry(meta.width, meta.height, this.size);
         if (g.resizeWidth !== meta.width || g.resizeHeight !== meta.height) {
-          image = image.resize(g.resizeWidth, g.resizeHeight, { kernel: 'linear', fit: 'fill', fastShrinkOnLoad: false });
+          image = image.resize(g.resizeWidth, g.resizeHeight, {
+            kernel: 'linear',
+            fit: 'fill',
+            fastShrinkOnLoad: false,
+          });
         }
         image = image.extract(g.crop);
       }
       const result = await image.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
       if (result.info.width !== tw || result.info.height !== th || result.info.channels !== this.channels) {
-        throw new Error(`sharp returned ${result.info.width}x${result.info.height}x${result.info.channels}, `
-          + `expected ${tw}x${th}x${this.channels}`);
+        throw new Error(
+          `sharp returned ${result.info.width}x${result.info.height}x${result.info.channels}, ` +
+            `expected ${tw}x${th}x${this.channels}`,
+        );
       }
       pixels = result.data;
     } catch (error) {
@@ -162,7 +197,11 @@ export class Preprocessor {
     const colourChannels = inputChannels - (hasAlpha ? 1 : 0);
     if (this.channels === 3) return image.toColourspace('srgb');
     if (colourChannels >= 3) {
-      image = image.recomb([[0.299, 0.587, 0.114], [0.299, 0.587, 0.114], [0.299, 0.587, 0.114]]);
+      image = image.recomb([
+        [0.299, 0.587, 0.114],
+        [0.299, 0.587, 0.114],
+        [0.299, 0.587, 0.114],
+      ]);
     }
     return image.extractChannel(0).toColourspace('b-w');
   }
@@ -219,10 +258,18 @@ async function readSource(source: ImageSource): Promise<{ bytes: Uint8Array; nam
       return { bytes: await fs.promises.readFile(source), name: source };
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      throw dataError(source, code === 'ENOENT' ? 'no such image file' : `cannot read image: ${(error as Error).message}`);
+      throw dataError(
+        source,
+        code === 'ENOENT' ? 'no such image file' : `cannot read image: ${(error as Error).message}`,
+      );
     }
   }
-  if (typeof source !== 'object' || source === null || !(source.bytes instanceof Uint8Array) || typeof source.name !== 'string') {
+  if (
+    typeof source !== 'object' ||
+    source === null ||
+    !(source.bytes instanceof Uint8Array) ||
+    typeof source.name !== 'string'
+  ) {
     throw new TypeError(expected('a path or { bytes: Uint8Array, name: string }', 'image', source));
   }
   return source;
@@ -233,14 +280,27 @@ function requireSize(value: unknown): [number, number] {
     const size = requireInteger(value, 'size', 1, 65535);
     return [size, size];
   }
-  if (!Array.isArray(value) || value.length !== 2) throw new TypeError(expected('a size or [height, width]', 'size', value));
-  return [requireInteger(value[0], 'size[0] (height)', 1, 65535), requireInteger(value[1], 'size[1] (width)', 1, 65535)];
+  if (!Array.isArray(value) || value.length !== 2)
+    throw new TypeError(expected('a size or [height, width]', 'size', value));
+  return [
+    requireInteger(value[0], 'size[0] (height)', 1, 65535),
+    requireInteger(value[1], 'size[1] (width)', 1, 65535),
+  ];
 }
 
-function requireRange(value: unknown, argument: string, fallback: [number, number], check: (x: number) => boolean): [number, number] {
+function requireRange(
+  value: unknown,
+  argument: string,
+  fallback: [number, number],
+  check: (x: number) => boolean,
+): [number, number] {
   if (value === undefined) return fallback;
-  if (!Array.isArray(value) || value.length !== 2 || value.some((x) => typeof x !== 'number' || !Number.isFinite(x) || !check(x))
-    || value[0] > value[1]) {
+  if (
+    !Array.isArray(value) ||
+    value.length !== 2 ||
+    value.some((x) => typeof x !== 'number' || !Number.isFinite(x) || !check(x)) ||
+    value[0] > value[1]
+  ) {
     throw new RangeError(expected('a range [low, high] with low <= high', argument, value));
   }
   return [value[0], value[1]];

@@ -45,7 +45,10 @@ export class Rng {
     this.s0 ^= this.s3;
     this.s2 ^= t;
     this.s3 = rotl(this.s3, 11);
-    this.s0 >>>= 0; this.s1 >>>= 0; this.s2 >>>= 0; this.s3 >>>= 0;
+    this.s0 >>>= 0;
+    this.s1 >>>= 0;
+    this.s2 >>>= 0;
+    this.s3 >>>= 0;
     return result;
   }
 
@@ -63,7 +66,8 @@ export class Rng {
 
   /** A uniform integer in [0, n), without modulo bias (rejection of the short last bucket). */
   int(n: number): number {
-    if (!Number.isInteger(n) || n < 1 || n > TWO_POW_32) throw new RangeError(expected('an integer in [1, 2^32]', 'n', n));
+    if (!Number.isInteger(n) || n < 1 || n > TWO_POW_32)
+      throw new RangeError(expected('an integer in [1, 2^32]', 'n', n));
     const limit = TWO_POW_32 - (TWO_POW_32 % n);
     for (;;) {
       const x = this.nextUint32();
@@ -126,5 +130,10 @@ export function forKey(seed: number, ...ints: number[]): Rng {
     b = fmix32((Math.imul(b, 0x01000193) ^ word) + 0x7f4a7c15);
   }
   // Expand the two lanes into four state words; each is a distinct mix so no two start equal.
-  return new Rng(fmix32(a ^ 0x85ebca6b), fmix32(b ^ 0xc2b2ae35), fmix32((a + b) ^ 0x27d4eb2f), fmix32((a ^ b) + 0x165667b1));
+  return new Rng(
+    fmix32(a ^ 0x85ebca6b),
+    fmix32(b ^ 0xc2b2ae35),
+    fmix32((a + b) ^ 0x27d4eb2f),
+    fmix32((a ^ b) + 0x165667b1),
+  );
 }

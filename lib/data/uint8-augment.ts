@@ -25,10 +25,19 @@ export function requireUint8Augmentation(value: unknown): Required<Uint8Augmenta
   const opts = requireObject(value, 'augmentation');
   rejectUnknownKeys(opts, UINT8_AUGMENT_OPTIONS, 'augmentation');
   return {
-    horizontalFlip: opts.horizontalFlip === undefined ? true : requireBoolean(opts.horizontalFlip, 'augmentation.horizontalFlip'),
-    flipProbability: opts.flipProbability === undefined ? 0.5
-      : requireNumber(opts.flipProbability, 'augmentation.flipProbability', (p) => p >= 0 && p <= 1, 'a probability in [0, 1]'),
-    cropPadding: opts.cropPadding === undefined ? 0 : requireInteger(opts.cropPadding, 'augmentation.cropPadding', 0, 1024),
+    horizontalFlip:
+      opts.horizontalFlip === undefined ? true : requireBoolean(opts.horizontalFlip, 'augmentation.horizontalFlip'),
+    flipProbability:
+      opts.flipProbability === undefined
+        ? 0.5
+        : requireNumber(
+            opts.flipProbability,
+            'augmentation.flipProbability',
+            (p) => p >= 0 && p <= 1,
+            'a probability in [0, 1]',
+          ),
+    cropPadding:
+      opts.cropPadding === undefined ? 0 : requireInteger(opts.cropPadding, 'augmentation.cropPadding', 0, 1024),
     autoAugment: opts.autoAugment === undefined ? false : requireBoolean(opts.autoAugment, 'augmentation.autoAugment'),
   };
 }
@@ -55,8 +64,13 @@ export function drawUint8Choice(rng: Rng, augmentation: Required<Uint8Augmentati
  * its normalised value. With `augmentation` and `streams`, each sample is cropped and flipped by its own stream.
  */
 export function normaliseUint8Samples(
-  pixels: Uint8Array, h: number, w: number, indices: ArrayLike<number>, tables: readonly Float32Array[],
-  augmentation?: Required<Uint8Augmentation>, streams?: readonly Rng[],
+  pixels: Uint8Array,
+  h: number,
+  w: number,
+  indices: ArrayLike<number>,
+  tables: readonly Float32Array[],
+  augmentation?: Required<Uint8Augmentation>,
+  streams?: readonly Rng[],
 ): Float32Array {
   const plane = h * w;
   const channels = tables.length;
@@ -116,7 +130,15 @@ export function normaliseUint8Samples(
 }
 
 /** The crop at offset (oy, ox) as h x w bytes (zero where it leaves the image), mirrored left-right when `flip`. */
-function cropAndFlip(pixels: Uint8Array, src: number, h: number, w: number, oy: number, ox: number, flip: boolean): Uint8Array {
+function cropAndFlip(
+  pixels: Uint8Array,
+  src: number,
+  h: number,
+  w: number,
+  oy: number,
+  ox: number,
+  flip: boolean,
+): Uint8Array {
   const out = new Uint8Array(h * w);
   for (let y = 0; y < h; y++) {
     const sy = y + oy;

@@ -12,7 +12,7 @@ export interface ConfusionSvgOptions {
 }
 
 const FONT = "font-family='DejaVu Sans, Helvetica, Arial, sans-serif'";
-const SLANT = 45;   // degrees; the column labels' angle
+const SLANT = 45; // degrees; the column labels' angle
 
 export function confusionSvg(c: Confusion, options: ConfusionSvgOptions = {}): string {
   const k = c.classNames.length;
@@ -25,8 +25,8 @@ export function confusionSvg(c: Confusion, options: ConfusionSvgOptions = {}): s
   const rowLabelWidth = longest + 14;
   // A label slanted by SLANT rises by its length times sin(SLANT).
   const columnLabelHeight = longest * Math.sin((SLANT * Math.PI) / 180) + 16;
-  const left = 34 + rowLabelWidth;                      // room for the 'true class' caption and the names
-  const top = 50 + columnLabelHeight + 22;              // title, 'predicted class' caption and slanted names
+  const left = 34 + rowLabelWidth; // room for the 'true class' caption and the names
+  const top = 50 + columnLabelHeight + 22; // title, 'predicted class' caption and slanted names
   const grid = k * cell;
   const recallWidth = 70;
   const legendWidth = 90;
@@ -46,43 +46,71 @@ export function confusionSvg(c: Confusion, options: ConfusionSvgOptions = {}): s
   // Column labels, slanted up and to the right from just above each column's centre.
   c.classNames.forEach((name, j) => {
     const x = left + j * cell + cell / 2;
-    out.push(`<text class='column-label' transform='translate(${px(x)} ${px(top - 8)}) rotate(-${SLANT})' font-size='${px(labelFont)}'>${escapeXml(name)}</text>`);
+    out.push(
+      `<text class='column-label' transform='translate(${px(x)} ${px(top - 8)}) rotate(-${SLANT})' font-size='${px(labelFont)}'>${escapeXml(name)}</text>`,
+    );
   });
 
   c.matrix.forEach((row, i) => {
     const y = top + i * cell;
-    out.push(`<text class='row-label' x='${px(left - 8)}' y='${px(y + cell / 2 + labelFont * 0.35)}' font-size='${px(labelFont)}' text-anchor='end'>${escapeXml(c.classNames[i])}</text>`);
+    out.push(
+      `<text class='row-label' x='${px(left - 8)}' y='${px(y + cell / 2 + labelFont * 0.35)}' font-size='${px(labelFont)}' text-anchor='end'>${escapeXml(c.classNames[i])}</text>`,
+    );
     row.forEach((count, j) => {
       const share = c.support[i] > 0 ? count / c.support[i] : 0;
       const x = left + j * cell;
-      out.push(`<rect class='cell' data-true='${i}' data-predicted='${j}' data-count='${count}' x='${px(x)}' y='${px(y)}' width='${cell}' height='${cell}' fill='${shade(share)}' stroke='white' stroke-width='1'/>`);
+      out.push(
+        `<rect class='cell' data-true='${i}' data-predicted='${j}' data-count='${count}' x='${px(x)}' y='${px(y)}' width='${cell}' height='${cell}' fill='${shade(share)}' stroke='white' stroke-width='1'/>`,
+      );
       if (count > 0 || cell >= 28) {
         const ink = share > 0.5 ? 'white' : count === 0 ? '#bbb' : '#222';
         const text = fitCount(count, countFont, cell - 4);
-        out.push(`<text x='${px(x + cell / 2)}' y='${px(y + cell / 2 + countFont * 0.35)}' font-size='${px(countFont)}' text-anchor='middle' fill='${ink}'>${text}</text>`);
+        out.push(
+          `<text x='${px(x + cell / 2)}' y='${px(y + cell / 2 + countFont * 0.35)}' font-size='${px(countFont)}' text-anchor='middle' fill='${ink}'>${text}</text>`,
+        );
       }
     });
-    out.push(`<text x='${px(left + grid + 8)}' y='${px(y + cell / 2 + countFont * 0.35)}' font-size='${px(countFont)}' fill='#444'>${percent(c.recall[i])}</text>`);
+    out.push(
+      `<text x='${px(left + grid + 8)}' y='${px(y + cell / 2 + countFont * 0.35)}' font-size='${px(countFont)}' fill='#444'>${percent(c.recall[i])}</text>`,
+    );
   });
-  out.push(`<text x='${px(left + grid + 8)}' y='${px(top - 8)}' font-size='11' fill='#444' font-weight='bold'>recall</text>`);
+  out.push(
+    `<text x='${px(left + grid + 8)}' y='${px(top - 8)}' font-size='11' fill='#444' font-weight='bold'>recall</text>`,
+  );
 
   // Precision under each column.
   const precisionY = top + grid + 18;
-  out.push(`<text x='${px(left - 8)}' y='${px(precisionY)}' font-size='11' fill='#444' font-weight='bold' text-anchor='end'>precision</text>`);
+  out.push(
+    `<text x='${px(left - 8)}' y='${px(precisionY)}' font-size='11' fill='#444' font-weight='bold' text-anchor='end'>precision</text>`,
+  );
   c.precision.forEach((p, j) => {
     const label = fitPercent(p, countFont, cell - 2);
-    out.push(`<text x='${px(left + j * cell + cell / 2)}' y='${px(precisionY)}' font-size='${px(Math.min(countFont, 11))}' fill='#444' text-anchor='middle'>${label}</text>`);
+    out.push(
+      `<text x='${px(left + j * cell + cell / 2)}' y='${px(precisionY)}' font-size='${px(Math.min(countFont, 11))}' fill='#444' text-anchor='middle'>${label}</text>`,
+    );
   });
 
   // Colour scale: share of the true class.
   const legendX = left + grid + recallWidth;
   const legendHeight = Math.min(grid, 200);
-  out.push(`<defs><linearGradient id='scale' x1='0' y1='1' x2='0' y2='0'><stop offset='0' stop-color='${shade(0)}'/><stop offset='0.5' stop-color='${shade(0.5)}'/><stop offset='1' stop-color='${shade(1)}'/></linearGradient></defs>`);
-  out.push(`<rect x='${px(legendX)}' y='${px(top)}' width='14' height='${px(legendHeight)}' fill='url(#scale)' stroke='#999'/>`);
-  for (const [share, label] of [[1, '100%'], [0.5, '50%'], [0, '0%']] as const) {
-    out.push(`<text x='${px(legendX + 20)}' y='${px(top + (1 - share) * legendHeight + 4)}' font-size='11' fill='#444'>${label}</text>`);
+  out.push(
+    `<defs><linearGradient id='scale' x1='0' y1='1' x2='0' y2='0'><stop offset='0' stop-color='${shade(0)}'/><stop offset='0.5' stop-color='${shade(0.5)}'/><stop offset='1' stop-color='${shade(1)}'/></linearGradient></defs>`,
+  );
+  out.push(
+    `<rect x='${px(legendX)}' y='${px(top)}' width='14' height='${px(legendHeight)}' fill='url(#scale)' stroke='#999'/>`,
+  );
+  for (const [share, label] of [
+    [1, '100%'],
+    [0.5, '50%'],
+    [0, '0%'],
+  ] as const) {
+    out.push(
+      `<text x='${px(legendX + 20)}' y='${px(top + (1 - share) * legendHeight + 4)}' font-size='11' fill='#444'>${label}</text>`,
+    );
   }
-  out.push(`<text x='${px(legendX)}' y='${px(top + legendHeight + 16)}' font-size='10' fill='#666'>of true class</text>`);
+  out.push(
+    `<text x='${px(legendX)}' y='${px(top + legendHeight + 16)}' font-size='10' fill='#666'>of true class</text>`,
+  );
   out.push('</svg>');
   return out.join('\n') + '\n';
 }

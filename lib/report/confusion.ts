@@ -25,13 +25,19 @@ export interface Confusion {
  * Counts (label, prediction) pairs. `classes` is the class names, or their number (names then are '0', '1', ...).
  * NaN rather than 0 for an undefined precision or recall, so a class the set lacks is not reported as a failure.
  */
-export function confusion(labels: ClassIndices, predictions: ClassIndices, classes: readonly string[] | number): Confusion {
+export function confusion(
+  labels: ClassIndices,
+  predictions: ClassIndices,
+  classes: readonly string[] | number,
+): Confusion {
   const classNames = typeof classes === 'number' ? requireClassCount(classes) : requireClassNames(classes);
   const k = classNames.length;
   const truth = requireIndices(labels, 'confusion labels', k);
   const predicted = requireIndices(predictions, 'confusion predictions', k);
   if (truth.length !== predicted.length) {
-    throw new RangeError(`expected as many predictions as labels for confusion, received ${predicted.length} predictions and ${truth.length} labels`);
+    throw new RangeError(
+      `expected as many predictions as labels for confusion, received ${predicted.length} predictions and ${truth.length} labels`,
+    );
   }
   const matrix = Array.from({ length: k }, () => new Array<number>(k).fill(0));
   for (let i = 0; i < truth.length; i++) matrix[truth[i]][predicted[i]] += 1;
@@ -68,7 +74,8 @@ function blankNaN(value: number): number | undefined {
 }
 
 function requireClassCount(count: number): string[] {
-  if (!Number.isInteger(count) || count < 1) throw new RangeError(expected('an integer >= 1', 'confusion classes', count));
+  if (!Number.isInteger(count) || count < 1)
+    throw new RangeError(expected('an integer >= 1', 'confusion classes', count));
   return Array.from({ length: count }, (_, i) => String(i));
 }
 
@@ -86,7 +93,9 @@ function requireIndices(values: ClassIndices, argument: string, classCount: numb
   const out = Array.from(values as ArrayLike<number | bigint>, Number);
   const bad = out.findIndex((v) => !Number.isInteger(v) || v < 0 || v >= classCount);
   if (bad >= 0) {
-    throw new RangeError(expected(`class indices in [0, ${classCount - 1}]`, argument, values) + ` (element ${bad} is ${out[bad]})`);
+    throw new RangeError(
+      expected(`class indices in [0, ${classCount - 1}]`, argument, values) + ` (element ${bad} is ${out[bad]})`,
+    );
   }
   return out;
 }

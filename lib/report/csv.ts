@@ -9,7 +9,8 @@ export type CsvField = string | number | null | undefined;
 export function csvField(value: CsvField): string {
   if (value === null || value === undefined) return '';
   const text = typeof value === 'number' ? String(value) : value;
-  if (typeof text !== 'string') throw new TypeError(expected('a string, number, null or undefined', 'a CSV field', value));
+  if (typeof text !== 'string')
+    throw new TypeError(expected('a string, number, null or undefined', 'a CSV field', value));
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
@@ -48,7 +49,8 @@ export function parseCsv(text: string): string[][] {
         field += text[j++];
       }
       i = j + 1;
-      if (i < text.length && !',\r\n'.includes(text[i])) throw new SyntaxError(`CSV line ${line}: text after a closing quote`);
+      if (i < text.length && !',\r\n'.includes(text[i]))
+        throw new SyntaxError(`CSV line ${line}: text after a closing quote`);
       inRecord = true;
       continue;
     }

@@ -57,13 +57,15 @@ export function curvesSvg(records: readonly EpochRecord[], options: CurvesSvgOpt
         { name: 'top-5', color: COLORS.top5, dashed: true, values: records.map((r) => percent(r.top5)) },
       ],
     },
-    { title: 'Learning rate', fromZero: true, series: [{ name: 'lr', color: COLORS.lr, values: records.map((r) => r.lr) }] },
+    {
+      title: 'Learning rate',
+      fromZero: true,
+      series: [{ name: 'lr', color: COLORS.lr, values: records.map((r) => r.lr) }],
+    },
   ];
 
   const epochs = records.map((r) => r.epoch);
-  const xAxis = epochs.length > 0
-    ? niceAxis(Math.min(...epochs), Math.max(...epochs), 8, 1)
-    : niceAxis(0, 1, 8, 1);
+  const xAxis = epochs.length > 0 ? niceAxis(Math.min(...epochs), Math.max(...epochs), 8, 1) : niceAxis(0, 1, 8, 1);
   const plotWidth = width - MARGIN.left - MARGIN.right;
   const height = MARGIN.top + panels.length * panelHeight + (panels.length - 1) * MARGIN.gap + MARGIN.bottom;
 
@@ -76,12 +78,19 @@ export function curvesSvg(records: readonly EpochRecord[], options: CurvesSvgOpt
     const top = MARGIN.top + i * (panelHeight + MARGIN.gap);
     parts.push(drawPanel(panel, epochs, xAxis, { left: MARGIN.left, top, width: plotWidth, height: panelHeight }));
   });
-  parts.push(`<text x='${px(MARGIN.left + plotWidth / 2)}' y='${height - 12}' font-size='13' text-anchor='middle'>epoch</text>`);
+  parts.push(
+    `<text x='${px(MARGIN.left + plotWidth / 2)}' y='${height - 12}' font-size='13' text-anchor='middle'>epoch</text>`,
+  );
   parts.push('</svg>');
   return parts.join('\n') + '\n';
 }
 
-interface Box { left: number; top: number; width: number; height: number }
+interface Box {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
 
 function drawPanel(panel: Panel, epochs: number[], xAxis: Axis, box: Box): string {
   const present = panel.series.filter((s) => s.values.some(isFiniteNumber));
@@ -100,12 +109,16 @@ function drawPanel(panel: Panel, epochs: number[], xAxis: Axis, box: Box): strin
   const bottom = box.top + box.height;
 
   const out: string[] = [`<g class='panel' data-title='${escapeXml(panel.title)}'>`];
-  out.push(`<text x='${box.left}' y='${px(box.top - 10)}' font-size='14' font-weight='bold'>${escapeXml(panel.title)}</text>`);
+  out.push(
+    `<text x='${box.left}' y='${px(box.top - 10)}' font-size='14' font-weight='bold'>${escapeXml(panel.title)}</text>`,
+  );
   // Grid and y ticks.
   // An empty panel gets no y ticks: numbers on an axis with no data would only mislead.
   const yLabels = tickLabels(yAxis);
   (present.length > 0 ? yAxis.ticks : []).forEach((t, j) => {
-    out.push(`<line x1='${box.left}' x2='${px(box.left + box.width)}' y1='${px(y(t))}' y2='${px(y(t))}' stroke='#e3e3e3'/>`);
+    out.push(
+      `<line x1='${box.left}' x2='${px(box.left + box.width)}' y1='${px(y(t))}' y2='${px(y(t))}' stroke='#e3e3e3'/>`,
+    );
     out.push(`<text x='${box.left - 7}' y='${px(y(t) + 4)}' font-size='11' text-anchor='end'>${yLabels[j]}</text>`);
   });
   const xLabels = tickLabels(xAxis);
@@ -113,7 +126,9 @@ function drawPanel(panel: Panel, epochs: number[], xAxis: Axis, box: Box): strin
     out.push(`<line x1='${px(x(t))}' x2='${px(x(t))}' y1='${bottom}' y2='${bottom + 5}' stroke='#333'/>`);
     out.push(`<text x='${px(x(t))}' y='${bottom + 18}' font-size='11' text-anchor='middle'>${xLabels[j]}</text>`);
   });
-  out.push(`<rect x='${box.left}' y='${box.top}' width='${px(box.width)}' height='${box.height}' fill='none' stroke='#333'/>`);
+  out.push(
+    `<rect x='${box.left}' y='${box.top}' width='${px(box.width)}' height='${box.height}' fill='none' stroke='#333'/>`,
+  );
 
   // Series: a value left out (validation every few epochs) is bridged, a non-finite one (a diverged loss) breaks
   // the line; dots mark the measured points when there are few enough to tell apart.
@@ -123,17 +138,24 @@ function drawPanel(panel: Panel, epochs: number[], xAxis: Axis, box: Box): strin
     const dots: string[] = [];
     s.values.forEach((v, j) => {
       if (v === undefined) return;
-      if (!Number.isFinite(v)) { pen = 'M'; return; }
+      if (!Number.isFinite(v)) {
+        pen = 'M';
+        return;
+      }
       d += `${pen}${px(x(epochs[j]))},${px(y(v))}`;
       pen = 'L';
       dots.push(`<circle cx='${px(x(epochs[j]))}' cy='${px(y(v))}' r='2.5' fill='${s.color}'/>`);
     });
     const dash = s.dashed ? " stroke-dasharray='7 4'" : '';
-    out.push(`<path class='series' data-series='${escapeXml(s.name)}' d='${d}' fill='none' stroke='${s.color}' stroke-width='2'${dash}/>`);
+    out.push(
+      `<path class='series' data-series='${escapeXml(s.name)}' d='${d}' fill='none' stroke='${s.color}' stroke-width='2'${dash}/>`,
+    );
     if (dots.length <= 40) out.push(...dots);
   }
   if (present.length === 0) {
-    out.push(`<text x='${px(box.left + box.width / 2)}' y='${px(box.top + box.height / 2)}' font-size='13' fill='#777' text-anchor='middle'>not measured</text>`);
+    out.push(
+      `<text x='${px(box.left + box.width / 2)}' y='${px(box.top + box.height / 2)}' font-size='13' fill='#777' text-anchor='middle'>not measured</text>`,
+    );
   }
 
   // Legend to the right of the plot, where it can never hide a line.
@@ -141,7 +163,9 @@ function drawPanel(panel: Panel, epochs: number[], xAxis: Axis, box: Box): strin
   present.forEach((s, j) => {
     const ly = box.top + 14 + j * 22;
     const dash = s.dashed ? " stroke-dasharray='7 4'" : '';
-    out.push(`<line x1='${legendX}' x2='${legendX + 28}' y1='${ly}' y2='${ly}' stroke='${s.color}' stroke-width='2.5'${dash}/>`);
+    out.push(
+      `<line x1='${legendX}' x2='${legendX + 28}' y1='${ly}' y2='${ly}' stroke='${s.color}' stroke-width='2.5'${dash}/>`,
+    );
     const label = fitText(s.name, 12, 150 - 16 - 36 - 4);
     out.push(`<text x='${legendX + 36}' y='${ly + 4}' font-size='12'>${escapeXml(label)}</text>`);
   });

@@ -40,7 +40,8 @@ const REQUIRED: readonly Field[] = ['epoch', 'trainLoss', 'lr'];
 export function checkEpochRecords(records: readonly EpochRecord[], argument: string): void {
   if (!Array.isArray(records)) throw new TypeError(expected('an array of epoch records', argument, records));
   records.forEach((record, i) => {
-    if (typeof record !== 'object' || record === null) throw new TypeError(expected('an epoch record', `${argument}[${i}]`, record));
+    if (typeof record !== 'object' || record === null)
+      throw new TypeError(expected('an epoch record', `${argument}[${i}]`, record));
     for (const [, field] of CURVES_CSV_COLUMNS) {
       const value = record[field];
       if (value === undefined && !REQUIRED.includes(field)) continue;

@@ -4,7 +4,10 @@
 
 /** Escapes text for an XML text node or a double-quoted attribute. */
 export function escapeXml(text: string): string {
-  return text.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!);
+  return text.replace(
+    /[<>&"']/g,
+    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!,
+  );
 }
 
 /** A number for an SVG attribute: two decimals are below a pixel's hundredth, and keep files small. */
@@ -19,7 +22,7 @@ export function px(value: number): string {
 export function textWidth(text: string, fontSize: number): number {
   let em = 0;
   for (const c of text) {
-    if ('il.,:;|!\'`'.includes(c)) em += 0.28;
+    if ("il.,:;|!'`".includes(c)) em += 0.28;
     else if ('fjrt()[]/- '.includes(c)) em += 0.36;
     else if ('mwMW@'.includes(c)) em += 0.85;
     else if (c >= 'A' && c <= 'Z') em += 0.68;
@@ -72,7 +75,10 @@ export function tickLabels(axis: Axis): string[] {
     return ticks.map((t) => {
       if (t === 0) return '0';
       const digits = Math.max(0, Math.floor(Math.log10(Math.abs(t)) + 1e-9) - stepPower);
-      return t.toExponential(Math.min(digits, 3)).replace(/\.?0+e/, 'e').replace('e+', 'e');
+      return t
+        .toExponential(Math.min(digits, 3))
+        .replace(/\.?0+e/, 'e')
+        .replace('e+', 'e');
     });
   }
   const decimals = Math.max(0, -stepPower);

@@ -30,7 +30,12 @@ declare module 'fastify' {
 
 /** Routes that answer whatever the phase: probes and metrics. Every other route gets 503 unless ready. */
 const ALWAYS_OPEN = new Set([
-  '/v2', '/v2/health/live', '/v2/health/ready', '/v2/models/:name/ready', '/v2/models/:name/versions/:version/ready', '/metrics',
+  '/v2',
+  '/v2/health/live',
+  '/v2/health/ready',
+  '/v2/models/:name/ready',
+  '/v2/models/:name/versions/:version/ready',
+  '/metrics',
 ]);
 
 /** Routes whose requests join the batch queue. */
@@ -49,8 +54,9 @@ export function createServer(options: ServerOptions = {}): FastifyInstance {
     // Errors the router meets before any route (a malformed URL, an over-long path segment) in the same body shape.
     frameworkErrors: (error, _request, reply) => {
       const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
-      (reply as FastifyReply).code(tooLong ? 414 : 400)
-        .send({ error: tooLong ? 'a path segment of the URL is longer than 100 characters' : 'the URL cannot be decoded' });
+      (reply as FastifyReply).code(tooLong ? 414 : 400).send({
+        error: tooLong ? 'a path segment of the URL is longer than 100 characters' : 'the URL cannot be decoded',
+      });
     },
   }) as unknown as FastifyInstance;
   const metrics = new ServerMetrics(o.modelName, o.maxBatch);
@@ -64,7 +70,9 @@ export function createServer(options: ServerOptions = {}): FastifyInstance {
   // Every body arrives as bytes, whatever its Content-Type or none (Triton's clients send none): each route reads
   // its own format, and /v1/classify decides which media types it takes.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => decodeBody(request, body as Buffer, o.bodyLimit, done));
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) =>
+    decodeBody(request, body as Buffer, o.bodyLimit, done),
+  );
 
   app.addHook('onRequest', async (request) => {
     const route = request.routeOptions.url;
@@ -86,10 +94,16 @@ export function createServer(options: ServerOptions = {}): FastifyInstance {
   });
   app.addHook('onResponse', async (request, reply) => {
     count(request, outcomeOf(reply.statusCode, request.outcome), reply);
-    request.log.info({
-      method: request.method, url: request.url, statusCode: reply.statusCode,
-      latencyMs: Math.round(reply.elapsedTime * 100) / 100, batchSize: request.batchSamples,
-    }, 'request');
+    request.log.info(
+      {
+        method: request.method,
+        url: request.url,
+        statusCode: reply.statusCode,
+        latencyMs: Math.round(reply.elapsedTime * 100) / 100,
+        batchSize: request.batchSamples,
+      },
+      'request',
+    );
   });
   const count = (request: FastifyRequest, outcome: string, reply?: FastifyReply) => {
     if (request.counted) return;
@@ -134,24 +148,39 @@ export function createServer(options: ServerOptions = {}): FastifyInstance {
 /** The words of fastify's own client errors, made specific where they are vague. */
 function fastifyErrorMessage(error: Error & { code?: string }, bodyLimit: number): string {
   switch (error.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE': return `the request body is larger than this server's limit of ${bodyLimit} bytes`;
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return 'the Content-Type header cannot be parsed';
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH': return 'the body is not as long as the Content-Length header says';
-    default: return error.message;
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return `the request body is larger than this server's limit of ${bodyLimit} bytes`;
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return 'the Content-Type header cannot be parsed';
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return 'the body is not as long as the Content-Length header says';
+    default:
+      return error.message;
   }
 }
 
 /** Bodies compressed as Triton's clients can send them (Content-Encoding gzip or deflate), inflated off the main
  *  thread with the body limit applied to the inflated size. */
-function decodeBody(request: FastifyRequest, body: Buffer, limit: number, done: (error: Error | null, body?: Buffer) => void): void {
-  const encoding = String(request.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+function decodeBody(
+  request: FastifyRequest,
+  body: Buffer,
+  limit: number,
+  done: (error: Error | null, body?: Buffer) => void,
+): void {
+  const encoding = String(request.headers['content-encoding'] ?? 'identity')
+    .trim()
+    .toLowerCase();
   if (encoding === 'identity' || encoding === '') {
     done(null, body);
     return;
   }
   const inflate = encoding === 'gzip' ? zlib.gunzip : encoding === 'deflate' ? zlib.inflate : null;
   if (!inflate) {
-    done(new UnsupportedMediaTypeError(`expected Content-Encoding gzip, deflate or identity, received '${encoding.slice(0, 40)}'`));
+    done(
+      new UnsupportedMediaTypeError(
+        `expected Content-Encoding gzip, deflate or identity, received '${encoding.slice(0, 40)}'`,
+      ),
+    );
     return;
   }
   inflate(body, { maxOutputLength: limit }, (error, inflated) => {

@@ -86,12 +86,20 @@ export class Batcher<Input = Float32Array> {
     this.clock = options.clock ?? REAL_CLOCK;
   }
 
-  get depth(): number { return this.queue.length; }
+  get depth(): number {
+    return this.queue.length;
+  }
   /** True when the next submit would be refused with QueueFullError. */
-  get full(): boolean { return this.queue.length >= this.options.maxQueue; }
+  get full(): boolean {
+    return this.queue.length >= this.options.maxQueue;
+  }
   /** The error a submit gets when the queue is full. */
-  queueFullError(): QueueFullError { return new QueueFullError(this.options.maxQueue); }
-  get busy(): boolean { return this.running !== null; }
+  queueFullError(): QueueFullError {
+    return new QueueFullError(this.options.maxQueue);
+  }
+  get busy(): boolean {
+    return this.running !== null;
+  }
 
   /**
    * Queues `input`, which holds `samples` samples, and resolves with their outputs. Rejects
@@ -142,10 +150,13 @@ export class Batcher<Input = Float32Array> {
     }
     if (this.delayTimer !== null) return;
     const waited = this.clock.now() - this.queue[0].enqueuedAt;
-    this.delayTimer = this.clock.setTimeout(() => {
-      this.delayTimer = null;
-      if (!this.running && this.queue.length > 0) this.startBatch();
-    }, Math.max(0, this.options.maxDelayMs - waited));
+    this.delayTimer = this.clock.setTimeout(
+      () => {
+        this.delayTimer = null;
+        if (!this.running && this.queue.length > 0) this.startBatch();
+      },
+      Math.max(0, this.options.maxDelayMs - waited),
+    );
   }
 
   /** Takes requests oldest first while they fit in maxBatch samples (the first always fits: routes refuse larger). */
@@ -174,7 +185,10 @@ export class Batcher<Input = Float32Array> {
     let output: Float32Array = new Float32Array(0);
     let failure: { error: Error } | undefined;
     try {
-      output = await this.options.run(entries.map((e) => e.input), samples);
+      output = await this.options.run(
+        entries.map((e) => e.input),
+        samples,
+      );
     } catch (error) {
       failure = { error: error as Error };
     }
@@ -192,7 +206,9 @@ export class Batcher<Input = Float32Array> {
       entries.forEach((entry, i) => {
         entry.resolve({
           output: output.slice(row * perSample, (row + entry.samples) * perSample),
-          batchSamples: samples, queueSeconds: queueSeconds[i], computeSeconds,
+          batchSamples: samples,
+          queueSeconds: queueSeconds[i],
+          computeSeconds,
         });
         row += entry.samples;
       });

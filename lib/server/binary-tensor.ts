@@ -20,8 +20,10 @@ export function splitBody(body: Buffer, headerLength: string | string[] | undefi
     const text = Array.isArray(headerLength) ? headerLength[0] : headerLength;
     const n = /^\d{1,15}$/.test(text.trim()) ? Number(text.trim()) : NaN;
     if (!Number.isSafeInteger(n) || n > body.length) {
-      throw new BadRequestError(`expected Inference-Header-Content-Length to be a byte count no larger than the body ` +
-        `(${body.length} bytes), received '${text.slice(0, 40)}'`);
+      throw new BadRequestError(
+        `expected Inference-Header-Content-Length to be a byte count no larger than the body ` +
+          `(${body.length} bytes), received '${text.slice(0, 40)}'`,
+      );
     }
     jsonLength = n;
   }
@@ -30,8 +32,13 @@ export function splitBody(body: Buffer, headerLength: string | string[] | undefi
   try {
     json = JSON.parse(body.toString('utf8', 0, jsonLength));
   } catch (error) {
-    throw new BadRequestError(`the inference request is not valid JSON${headerLength === undefined ? '' : ' (its first ' +
-      `${jsonLength} bytes, as Inference-Header-Content-Length says)`}: ${(error as Error).message}`);
+    throw new BadRequestError(
+      `the inference request is not valid JSON${
+        headerLength === undefined
+          ? ''
+          : ' (its first ' + `${jsonLength} bytes, as Inference-Header-Content-Length says)`
+      }: ${(error as Error).message}`,
+    );
   }
   return { json, binary: body.subarray(jsonLength) };
 }
@@ -43,8 +50,10 @@ export class BinaryReader {
 
   take(bytes: number, tensorName: string): Buffer {
     if (this.offset + bytes > this.binary.length) {
-      throw new BadRequestError(`input '${tensorName}' says binary_data_size ${bytes}, but only ` +
-        `${this.binary.length - this.offset} bytes of binary data are left in the body`);
+      throw new BadRequestError(
+        `input '${tensorName}' says binary_data_size ${bytes}, but only ` +
+          `${this.binary.length - this.offset} bytes of binary data are left in the body`,
+      );
     }
     const chunk = this.binary.subarray(this.offset, this.offset + bytes);
     this.offset += bytes;
@@ -53,8 +62,10 @@ export class BinaryReader {
 
   finish(): void {
     if (this.offset !== this.binary.length) {
-      throw new BadRequestError(`${this.binary.length - this.offset} bytes of binary data follow the JSON that no input ` +
-        'claims (binary_data_size)');
+      throw new BadRequestError(
+        `${this.binary.length - this.offset} bytes of binary data follow the JSON that no input ` +
+          'claims (binary_data_size)',
+      );
     }
   }
 }

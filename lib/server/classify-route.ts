@@ -14,13 +14,19 @@ import { submitWithDisconnect } from './submit';
 const IMAGE_TYPES = new Set(['image/jpeg', 'image/jpg', 'image/png', 'image/webp', 'application/octet-stream']);
 const DEFAULT_K = 5;
 
-interface ClassifyQuery { k?: string; resize?: string }
+interface ClassifyQuery {
+  k?: string;
+  resize?: string;
+}
 
 export function registerClassifyRoute(app: FastifyInstance, options: ResolvedServerOptions): void {
   app.post<{ Querystring: ClassifyQuery }>('/v1/classify', async (request, reply) => {
     const { model, batcher } = app.vitorch.serving();
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-    const mediaType = String(request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    const mediaType = String(request.headers['content-type'] ?? '')
+      .split(';')[0]
+      .trim()
+      .toLowerCase();
     let image: Buffer;
     let k: unknown = request.query.k === undefined ? undefined : Number(request.query.k);
     if (mediaType === 'application/json') {
@@ -32,7 +38,9 @@ export function registerClassifyRoute(app: FastifyInstance, options: ResolvedSer
       }
       const fields = json as { image?: unknown; k?: unknown };
       if (typeof json !== 'object' || json === null || typeof fields.image !== 'string') {
-        throw new BadRequestError(`expected {"image": "<base64>"} for the JSON body, received ${describe(fields?.image ?? json)}`);
+        throw new BadRequestError(
+          `expected {"image": "<base64>"} for the JSON body, received ${describe(fields?.image ?? json)}`,
+        );
       }
       if (!/^[A-Za-z0-9+/=_\s-]*$/.test(fields.image)) throw new BadRequestError('the image field is not base64');
       image = Buffer.from(fields.image, 'base64');
@@ -40,19 +48,24 @@ export function registerClassifyRoute(app: FastifyInstance, options: ResolvedSer
     } else if (mediaType === '' || IMAGE_TYPES.has(mediaType)) {
       image = body;
     } else {
-      throw new UnsupportedMediaTypeError(`expected an image (image/jpeg, image/png, image/webp) or application/json ` +
-        `{"image": base64} for /v1/classify, received Content-Type '${mediaType.slice(0, 60)}'`);
+      throw new UnsupportedMediaTypeError(
+        `expected an image (image/jpeg, image/png, image/webp) or application/json ` +
+          `{"image": base64} for /v1/classify, received Content-Type '${mediaType.slice(0, 60)}'`,
+      );
     }
     if (k === undefined) k = Math.min(DEFAULT_K, model.numClasses);
     if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > model.numClasses) {
-      throw new BadRequestError(`expected an integer in [1, ${model.numClasses}] for k, received ${describe(request.query.k ?? k)}`);
+      throw new BadRequestError(
+        `expected an integer in [1, ${model.numClasses}] for k, received ${describe(request.query.k ?? k)}`,
+      );
     }
     const resize = request.query.resize ?? 'center-crop';
     if (resize !== 'center-crop' && resize !== 'letterbox') {
       throw new BadRequestError(`expected 'center-crop' or 'letterbox' for resize, received ${describe(resize)}`);
     }
     const preprocessor = resize === 'letterbox' ? model.letterbox : model.preprocessor;
-    if (!preprocessor) throw new BadRequestError('resize=letterbox is not available for a model given without its config');
+    if (!preprocessor)
+      throw new BadRequestError('resize=letterbox is not available for a model given without its config');
     if (image.length === 0) throw new BadRequestError('the request has no image: expected JPEG, PNG or WebP bytes');
 
     const started = performance.now();

@@ -18,37 +18,55 @@ export class ServerLifecycle {
   loadError: Error | null = null;
   private readonly loaded: Promise<void>;
 
-  constructor(private readonly options: ResolvedServerOptions, private readonly metrics: ServerMetrics) {
+  constructor(
+    private readonly options: ResolvedServerOptions,
+    private readonly metrics: ServerMetrics,
+  ) {
     this.loaded = this.load();
     // The failure is kept in loadError and rethrown by whenReady(); it is not an unhandled rejection.
     this.loaded.catch(() => undefined);
   }
 
-  get ready(): boolean { return this.phase === 'ready'; }
+  get ready(): boolean {
+    return this.phase === 'ready';
+  }
 
   /** Resolves when the model has loaded and run its warm-up forward; rejects with the load's error. */
-  whenReady(): Promise<void> { return this.loaded; }
+  whenReady(): Promise<void> {
+    return this.loaded;
+  }
 
   /** Why a new request cannot be taken now (not ready), as the 503 to answer it with; null when ready. */
   refusal(): UnavailableError | null {
     switch (this.phase) {
-      case 'ready': return null;
-      case 'loading': return new UnavailableError('the model is still loading; retry shortly', 1);
-      case 'failed': return new UnavailableError(`the model failed to load: ${this.loadError?.message}`);
-      default: return new UnavailableError('the server is shutting down');
+      case 'ready':
+        return null;
+      case 'loading':
+        return new UnavailableError('the model is still loading; retry shortly', 1);
+      case 'failed':
+        return new UnavailableError(`the model failed to load: ${this.loadError?.message}`);
+      default:
+        return new UnavailableError('the server is shutting down');
     }
   }
 
   /** The model and its batcher for a request that was accepted (while ready; it is still served while draining). */
   serving(): { model: ServedModel; batcher: Batcher<Tensor> } {
-    if (this.model && this.batcher && (this.phase === 'ready' || this.phase === 'draining')) return { model: this.model, batcher: this.batcher };
+    if (this.model && this.batcher && (this.phase === 'ready' || this.phase === 'draining'))
+      return { model: this.model, batcher: this.batcher };
     throw this.refusal() ?? new UnavailableError('the server is shutting down');
   }
 
   private async load(): Promise<void> {
     const o = this.options;
     try {
-      const model = await ServedModel.load(o.modelName, { weights: o.weights, config: o.config, classifier: o.classifier, device: o.device, dtype: o.dtype });
+      const model = await ServedModel.load(o.modelName, {
+        weights: o.weights,
+        config: o.config,
+        classifier: o.classifier,
+        device: o.device,
+        dtype: o.dtype,
+      });
       if (this.phase !== 'loading') {
         model.dispose();
         return;
@@ -56,8 +74,11 @@ export class ServerLifecycle {
       this.model = model;
       await model.warmUp();
       this.batcher = new Batcher({
-        maxBatch: o.maxBatch, maxDelayMs: o.maxDelayMs, maxQueue: o.maxQueue,
-        run: (inputs) => model.forward(inputs), observer: this.metrics.batcherObserver(),
+        maxBatch: o.maxBatch,
+        maxDelayMs: o.maxDelayMs,
+        maxQueue: o.maxQueue,
+        run: (inputs) => model.forward(inputs),
+        observer: this.metrics.batcherObserver(),
       });
       if (this.phase === 'loading') this.phase = 'ready';
     } catch (error) {
@@ -109,22 +130,26 @@ export function handleShutdownSignals(app: FastifyInstance, options: SignalOptio
       return;
     }
     const depth = app.vitorch.batcher?.depth ?? 0;
-    log(`${signal}: no longer ready; answering the ${depth} queued request${depth === 1 ? '' : 's'} and those in flight, then exiting`);
+    log(
+      `${signal}: no longer ready; answering the ${depth} queued request${depth === 1 ? '' : 's'} and those in flight, then exiting`,
+    );
     const timer = setTimeout(() => {
       log(`the grace period of ${grace} ms passed before every request was answered: exiting`);
       exit(1);
     }, grace);
     timer.unref();
     app.vitorch.drain();
-    app.close()
-      .then(() => {
+    app.close().then(
+      () => {
         clearTimeout(timer);
         log('every accepted request was answered: exiting');
         exit(0);
-      }, (error: Error) => {
+      },
+      (error: Error) => {
         log(`closing failed: ${error.message}`);
         exit(1);
-      });
+      },
+    );
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);

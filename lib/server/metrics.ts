@@ -23,22 +23,52 @@ export class ServerMetrics {
     const registers = [this.registry];
     this.registry.setDefaultLabels({ model });
     collectDefaultMetrics({ register: this.registry });
-    this.requests = new Counter({ name: 'vitorch_requests_total', help: 'HTTP requests answered, by route and outcome',
-      labelNames: ['route', 'outcome'], registers });
-    this.requestDuration = new Histogram({ name: 'vitorch_request_duration_seconds', help: 'Time from request to response',
-      labelNames: ['route'], buckets: SECONDS, registers });
-    this.queueDuration = new Histogram({ name: 'vitorch_queue_duration_seconds', help: 'Time a request waited in the batch queue',
-      buckets: SECONDS, registers });
-    this.computeDuration = new Histogram({ name: 'vitorch_compute_duration_seconds', help: 'Time of one batched forward pass',
-      buckets: SECONDS, registers });
-    this.preprocessDuration = new Histogram({ name: 'vitorch_preprocess_duration_seconds',
-      help: 'Time to decode and preprocess one image (/v1/classify)', buckets: SECONDS, registers });
+    this.requests = new Counter({
+      name: 'vitorch_requests_total',
+      help: 'HTTP requests answered, by route and outcome',
+      labelNames: ['route', 'outcome'],
+      registers,
+    });
+    this.requestDuration = new Histogram({
+      name: 'vitorch_request_duration_seconds',
+      help: 'Time from request to response',
+      labelNames: ['route'],
+      buckets: SECONDS,
+      registers,
+    });
+    this.queueDuration = new Histogram({
+      name: 'vitorch_queue_duration_seconds',
+      help: 'Time a request waited in the batch queue',
+      buckets: SECONDS,
+      registers,
+    });
+    this.computeDuration = new Histogram({
+      name: 'vitorch_compute_duration_seconds',
+      help: 'Time of one batched forward pass',
+      buckets: SECONDS,
+      registers,
+    });
+    this.preprocessDuration = new Histogram({
+      name: 'vitorch_preprocess_duration_seconds',
+      help: 'Time to decode and preprocess one image (/v1/classify)',
+      buckets: SECONDS,
+      registers,
+    });
     const sizes: number[] = [];
     for (let b = 1; b < maxBatch; b *= 2) sizes.push(b);
     sizes.push(maxBatch);
-    this.batchSize = new Histogram({ name: 'vitorch_batch_size', help: 'Samples per forward pass', buckets: sizes, registers });
+    this.batchSize = new Histogram({
+      name: 'vitorch_batch_size',
+      help: 'Samples per forward pass',
+      buckets: sizes,
+      registers,
+    });
     this.queueDepth = new Gauge({ name: 'vitorch_queue_depth', help: 'Requests waiting for a batch', registers });
-    this.inferences = new Counter({ name: 'vitorch_inferences_total', help: 'Samples inferred (a batch of n counts n)', registers });
+    this.inferences = new Counter({
+      name: 'vitorch_inferences_total',
+      help: 'Samples inferred (a batch of n counts n)',
+      registers,
+    });
     this.executions = new Counter({ name: 'vitorch_executions_total', help: 'Forward passes run', registers });
   }
 
@@ -62,11 +92,17 @@ export function outcomeOf(statusCode: number, outcome: string | undefined): stri
   if (outcome) return outcome;
   if (statusCode < 400) return 'success';
   switch (statusCode) {
-    case 400: return 'bad_request';
-    case 404: return 'not_found';
-    case 413: return 'too_large';
-    case 415: return 'unsupported_media_type';
-    case 503: return 'unavailable';
-    default: return statusCode < 500 ? 'client_error' : 'server_error';
+    case 400:
+      return 'bad_request';
+    case 404:
+      return 'not_found';
+    case 413:
+      return 'too_large';
+    case 415:
+      return 'unsupported_media_type';
+    case 503:
+      return 'unavailable';
+    default:
+      return statusCode < 500 ? 'client_error' : 'server_error';
   }
 }

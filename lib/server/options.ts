@@ -49,11 +49,28 @@ export interface ResolvedServerOptions {
 }
 
 export const SERVER_DEFAULTS = {
-  modelName: 'vit', maxBatch: 8, maxDelayMs: 5, maxQueue: 64, timeoutMs: 30_000, bodyLimit: 64 * 1024 * 1024,
+  modelName: 'vit',
+  maxBatch: 8,
+  maxDelayMs: 5,
+  maxQueue: 64,
+  timeoutMs: 30_000,
+  bodyLimit: 64 * 1024 * 1024,
 } as const;
 
-const KEYS = ['weights', 'config', 'classifier', 'modelName', 'device', 'dtype', 'maxBatch', 'maxDelayMs', 'maxQueue',
-  'timeoutMs', 'bodyLimit', 'logger'] as const;
+const KEYS = [
+  'weights',
+  'config',
+  'classifier',
+  'modelName',
+  'device',
+  'dtype',
+  'maxBatch',
+  'maxDelayMs',
+  'maxQueue',
+  'timeoutMs',
+  'bodyLimit',
+  'logger',
+] as const;
 const DTYPES = ['float32', 'float64', 'float16', 'bfloat16'];
 // A model name becomes a URL path segment and a metric label.
 const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -73,7 +90,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
   if (!NAME_PATTERN.test(modelName)) {
     throw new RangeError(expected('1 to 64 letters, digits, _ . or -', 'modelName', modelName));
   }
-  const device = o.device === undefined ? undefined : requireDevice(o.device, 'device') as Device;
+  const device = o.device === undefined ? undefined : (requireDevice(o.device, 'device') as Device);
   if (o.dtype !== undefined && !DTYPES.includes(o.dtype as string)) {
     throw new RangeError(expected(`one of ${DTYPES.join(', ')}`, 'dtype', o.dtype));
   }
@@ -82,12 +99,23 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     throw new TypeError(expected('a boolean or pino options', 'logger', logger));
   }
   return {
-    weights, config, classifier: o.classifier as Classifier | undefined, modelName, device, dtype: o.dtype as ModelDType | undefined,
+    weights,
+    config,
+    classifier: o.classifier as Classifier | undefined,
+    modelName,
+    device,
+    dtype: o.dtype as ModelDType | undefined,
     maxBatch: o.maxBatch === undefined ? SERVER_DEFAULTS.maxBatch : requireInteger(o.maxBatch, 'maxBatch', 1, 4096),
-    maxDelayMs: o.maxDelayMs === undefined ? SERVER_DEFAULTS.maxDelayMs : requireInteger(o.maxDelayMs, 'maxDelayMs', 0, 60_000),
-    maxQueue: o.maxQueue === undefined ? SERVER_DEFAULTS.maxQueue : requireInteger(o.maxQueue, 'maxQueue', 1, 1_000_000),
-    timeoutMs: o.timeoutMs === undefined ? SERVER_DEFAULTS.timeoutMs : requireInteger(o.timeoutMs, 'timeoutMs', 1, 86_400_000),
-    bodyLimit: o.bodyLimit === undefined ? SERVER_DEFAULTS.bodyLimit : requireInteger(o.bodyLimit, 'bodyLimit', 1024, 2 ** 31 - 1),
+    maxDelayMs:
+      o.maxDelayMs === undefined ? SERVER_DEFAULTS.maxDelayMs : requireInteger(o.maxDelayMs, 'maxDelayMs', 0, 60_000),
+    maxQueue:
+      o.maxQueue === undefined ? SERVER_DEFAULTS.maxQueue : requireInteger(o.maxQueue, 'maxQueue', 1, 1_000_000),
+    timeoutMs:
+      o.timeoutMs === undefined ? SERVER_DEFAULTS.timeoutMs : requireInteger(o.timeoutMs, 'timeoutMs', 1, 86_400_000),
+    bodyLimit:
+      o.bodyLimit === undefined
+        ? SERVER_DEFAULTS.bodyLimit
+        : requireInteger(o.bodyLimit, 'bodyLimit', 1024, 2 ** 31 - 1),
     logger: logger as boolean | Record<string, unknown>,
   };
 }

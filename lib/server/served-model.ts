@@ -1,7 +1,14 @@
 // The model a server serves: the network, its name and version on the wire, its class names, the shape of one
 // input sample and the preprocessing /v1/classify applies. The protocol routes read these; only forward() runs it.
 import * as path from 'path';
-import { Classifier, ClassifierConfig, defaultModelDir, loadClassifier, preprocessorFor, readClassifierConfig } from '../classifier';
+import {
+  Classifier,
+  ClassifierConfig,
+  defaultModelDir,
+  loadClassifier,
+  preprocessorFor,
+  readClassifierConfig,
+} from '../classifier';
 import type { Preprocessor } from '../data/preprocess';
 import { vitAsync } from '../model';
 import type { ModelDType, VisionTransformer } from '../model';
@@ -70,25 +77,34 @@ export class ServedModel {
     }
     const model = classifier.model;
     try {
-      if (source.device !== undefined || source.dtype !== undefined) model.to({ device: source.device, dtype: source.dtype });
+      if (source.device !== undefined || source.dtype !== undefined)
+        model.to({ device: source.device, dtype: source.dtype });
     } catch (error) {
       if (owned) model.dispose();
       throw error;
     }
-    const letterbox = config ? preprocessorFor({ ...config, preprocess: { ...config.preprocess, resize: 'letterbox' } }) : null;
+    const letterbox = config
+      ? preprocessorFor({ ...config, preprocess: { ...config.preprocess, resize: 'letterbox' } })
+      : null;
     return new ServedModel(name, model, classifier.classes, classifier.preprocessor, letterbox, from, owned);
   }
 
-  get numClasses(): number { return this.classes.length; }
-  get dtype(): string { return this.model.dtype; }
-  get device(): string { return this.model.device; }
+  get numClasses(): number {
+    return this.classes.length;
+  }
+  get dtype(): string {
+    return this.model.dtype;
+  }
+  get device(): string {
+    return this.model.device;
+  }
 
   /** One request's input as a tensor of the model's dtype and device, made as the request arrives: a batch of
    *  them then goes to forward() without another copy on the event loop. Binary request data is copied once,
    *  from the body's bytes into the tensor. */
   toInput(values: Float32Array | Float32Bytes, samples: number): Tensor {
-    const dtype = this.model.dtype === 'float32' ? undefined : this.model.dtype as ModelDType;
-    const device = this.model.device === 'cpu' ? undefined : this.model.device as Device;
+    const dtype = this.model.dtype === 'float32' ? undefined : (this.model.dtype as ModelDType);
+    const device = this.model.device === 'cpu' ? undefined : (this.model.device as Device);
     const shape = [samples, ...this.sampleShape];
     if (values instanceof Float32Array) return tensor(values, shape, { dtype, device });
     let native = binding.tensorFromTypedArray(values.littleEndianFloat32, shape, 'float32', dtype);

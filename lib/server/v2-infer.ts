@@ -30,14 +30,16 @@ function isObject(value: unknown): value is Json {
 
 function parameters(value: unknown, where: string): Json {
   if (value === undefined) return {};
-  if (!isObject(value)) throw new BadRequestError(`expected an object for ${where}.parameters, received ${describe(value)}`);
+  if (!isObject(value))
+    throw new BadRequestError(`expected an object for ${where}.parameters, received ${describe(value)}`);
   return value;
 }
 
 function optionalBoolean(params: Json, key: string, where: string): boolean | undefined {
   const value = params[key];
   if (value === undefined) return undefined;
-  if (typeof value !== 'boolean') throw new BadRequestError(`expected a boolean for ${where}.parameters.${key}, received ${describe(value)}`);
+  if (typeof value !== 'boolean')
+    throw new BadRequestError(`expected a boolean for ${where}.parameters.${key}, received ${describe(value)}`);
   return value;
 }
 
@@ -52,7 +54,8 @@ function shapeText(shape: readonly number[]): string {
 
 export function parseInferRequest(body: SplitBody, model: ServedModel, maxBatch: number): InferRequest {
   const request = body.json;
-  if (!isObject(request)) throw new BadRequestError(`expected an inference request object, received ${describe(request)}`);
+  if (!isObject(request))
+    throw new BadRequestError(`expected an inference request object, received ${describe(request)}`);
   if (request.id !== undefined && typeof request.id !== 'string') {
     throw new BadRequestError(`expected a string for id, received ${describe(request.id)}`);
   }
@@ -62,15 +65,19 @@ export function parseInferRequest(body: SplitBody, model: ServedModel, maxBatch:
   if (params.timeout !== undefined) {
     const t = params.timeout;
     if (typeof t !== 'number' || !Number.isInteger(t) || t < 1) {
-      throw new BadRequestError(`expected a positive integer (microseconds) for parameters.timeout, received ${describe(t)}`);
+      throw new BadRequestError(
+        `expected a positive integer (microseconds) for parameters.timeout, received ${describe(t)}`,
+      );
     }
     timeoutMs = Math.max(1, Math.ceil(t / 1000));
   }
 
   const inputs = request.inputs;
   if (!Array.isArray(inputs) || inputs.length !== 1) {
-    throw new BadRequestError(`expected inputs to be an array of one tensor ('${INPUT_NAME}'), received ` +
-      `${Array.isArray(inputs) ? `${inputs.length} inputs` : describe(inputs)}`);
+    throw new BadRequestError(
+      `expected inputs to be an array of one tensor ('${INPUT_NAME}'), received ` +
+        `${Array.isArray(inputs) ? `${inputs.length} inputs` : describe(inputs)}`,
+    );
   }
   const reader = new BinaryReader(body.binary);
   const { input, samples } = readInput(inputs[0], model, maxBatch, reader);
@@ -79,10 +86,13 @@ export function parseInferRequest(body: SplitBody, model: ServedModel, maxBatch:
   let binary = binaryOutput;
   let classification: number | undefined;
   if (request.outputs !== undefined) {
-    if (!Array.isArray(request.outputs)) throw new BadRequestError(`expected an array for outputs, received ${describe(request.outputs)}`);
-    if (request.outputs.length > 1) throw new BadRequestError(`expected at most one output ('${OUTPUT_NAME}'), received ${request.outputs.length}`);
+    if (!Array.isArray(request.outputs))
+      throw new BadRequestError(`expected an array for outputs, received ${describe(request.outputs)}`);
+    if (request.outputs.length > 1)
+      throw new BadRequestError(`expected at most one output ('${OUTPUT_NAME}'), received ${request.outputs.length}`);
     for (const output of request.outputs) {
-      if (!isObject(output)) throw new BadRequestError(`expected an object for outputs[0], received ${describe(output)}`);
+      if (!isObject(output))
+        throw new BadRequestError(`expected an object for outputs[0], received ${describe(output)}`);
       if (output.name !== OUTPUT_NAME) {
         throw new BadRequestError(`unknown output ${nameText(output.name)}: the model's output is '${OUTPUT_NAME}'`);
       }
@@ -91,8 +101,10 @@ export function parseInferRequest(body: SplitBody, model: ServedModel, maxBatch:
       if (p.classification !== undefined) {
         const k = p.classification;
         if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > model.numClasses) {
-          throw new BadRequestError(`expected an integer in [1, ${model.numClasses}] for output '${OUTPUT_NAME}' ` +
-            `parameters.classification, received ${describe(k)}`);
+          throw new BadRequestError(
+            `expected an integer in [1, ${model.numClasses}] for output '${OUTPUT_NAME}' ` +
+              `parameters.classification, received ${describe(k)}`,
+          );
         }
         classification = k;
       }
@@ -102,14 +114,19 @@ export function parseInferRequest(body: SplitBody, model: ServedModel, maxBatch:
 }
 
 function readInput(
-  tensor: unknown, model: ServedModel, maxBatch: number, reader: BinaryReader,
+  tensor: unknown,
+  model: ServedModel,
+  maxBatch: number,
+  reader: BinaryReader,
 ): { input: Float32Array | Float32Bytes; samples: number } {
   if (!isObject(tensor)) throw new BadRequestError(`expected an input tensor object, received ${describe(tensor)}`);
   if (tensor.name !== INPUT_NAME) {
     throw new BadRequestError(`unknown input ${nameText(tensor.name)}: the model's input is '${INPUT_NAME}'`);
   }
   if (tensor.datatype !== 'FP32') {
-    throw new BadRequestError(`expected datatype FP32 for input '${INPUT_NAME}', received ${describe(tensor.datatype)}`);
+    throw new BadRequestError(
+      `expected datatype FP32 for input '${INPUT_NAME}', received ${describe(tensor.datatype)}`,
+    );
   }
   const expectedShape = `[-1, ${model.sampleShape.join(', ')}]`;
   const shape = tensor.shape;
@@ -117,24 +134,32 @@ function readInput(
     throw new BadRequestError(`expected shape ${expectedShape} for input '${INPUT_NAME}', received ${describe(shape)}`);
   }
   if (shape.length !== 4 || shape.slice(1).some((d, i) => d !== model.sampleShape[i]) || shape[0] < 1) {
-    throw new BadRequestError(`expected shape ${expectedShape} for input '${INPUT_NAME}', received ${shapeText(shape)}`);
+    throw new BadRequestError(
+      `expected shape ${expectedShape} for input '${INPUT_NAME}', received ${shapeText(shape)}`,
+    );
   }
   const samples = shape[0];
   if (samples > maxBatch) {
-    throw new BadRequestError(`input '${INPUT_NAME}' has a batch of ${samples}, more than this server's max batch size ${maxBatch}`);
+    throw new BadRequestError(
+      `input '${INPUT_NAME}' has a batch of ${samples}, more than this server's max batch size ${maxBatch}`,
+    );
   }
   const count = samples * model.sampleSize;
   const p = parameters(tensor.parameters, `input '${INPUT_NAME}'`);
   if (p.binary_data_size !== undefined) {
     const size = p.binary_data_size;
     if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) {
-      throw new BadRequestError(`expected a byte count for input '${INPUT_NAME}' parameters.binary_data_size, received ${describe(size)}`);
+      throw new BadRequestError(
+        `expected a byte count for input '${INPUT_NAME}' parameters.binary_data_size, received ${describe(size)}`,
+      );
     }
     if (tensor.data !== undefined) {
       throw new BadRequestError(`input '${INPUT_NAME}' has both data and binary_data_size: expected one of them`);
     }
     if (size !== count * 4) {
-      throw new BadRequestError(`expected binary_data_size ${count * 4} (FP32 ${shapeText(shape)}) for input '${INPUT_NAME}', received ${size}`);
+      throw new BadRequestError(
+        `expected binary_data_size ${count * 4} (FP32 ${shapeText(shape)}) for input '${INPUT_NAME}', received ${size}`,
+      );
     }
     return { input: float32Data(reader.take(size, INPUT_NAME)), samples };
   }
@@ -147,7 +172,8 @@ function readInput(
 /** The JSON `data` of an FP32 tensor, flat or nested, as float32 values; its element count must equal `count`.
  *  Walked without recursion, so a deeply nested body cannot overflow the stack. */
 function flattenNumbers(data: unknown, count: number, shape: number[]): Float32Array {
-  if (!Array.isArray(data)) throw new BadRequestError(`expected an array for the data of input '${INPUT_NAME}', received ${describe(data)}`);
+  if (!Array.isArray(data))
+    throw new BadRequestError(`expected an array for the data of input '${INPUT_NAME}', received ${describe(data)}`);
   const out = new Float32Array(count);
   let n = 0;
   const open: { array: unknown[]; index: number }[] = [{ array: data, index: 0 }];
@@ -165,18 +191,24 @@ function flattenNumbers(data: unknown, count: number, shape: number[]): Float32A
       if (open.length >= 64) throw new BadRequestError(`the data of input '${INPUT_NAME}' is nested more than 64 deep`);
       open.push({ array: value, index: 0 });
     } else {
-      throw new BadRequestError(`expected numbers in the data of input '${INPUT_NAME}' (FP32), received ${describe(value)}`);
+      throw new BadRequestError(
+        `expected numbers in the data of input '${INPUT_NAME}' (FP32), received ${describe(value)}`,
+      );
     }
   }
   if (n !== count) {
-    throw new BadRequestError(`expected ${count} values in the data of input '${INPUT_NAME}' (shape ${shapeText(shape)}), received ${n}`);
+    throw new BadRequestError(
+      `expected ${count} values in the data of input '${INPUT_NAME}' (shape ${shapeText(shape)}), received ${n}`,
+    );
   }
   return out;
 }
 
 /** The response for `logits` ([samples, classes] end to end): JSON, or JSON followed by binary data. */
 export function buildInferResponse(
-  request: InferRequest, model: ServedModel, logits: Float32Array,
+  request: InferRequest,
+  model: ServedModel,
+  logits: Float32Array,
 ): { body: Buffer; contentType: string; headerLength?: number } {
   const classes = model.numClasses;
   const { samples } = request;
@@ -187,7 +219,9 @@ export function buildInferResponse(
     const elements: string[] = [];
     for (let s = 0; s < samples; s++) {
       const row = logits.subarray(s * classes, (s + 1) * classes);
-      const order = Array.from(row.keys()).sort((a, b) => row[b] - row[a] || a - b).slice(0, k);
+      const order = Array.from(row.keys())
+        .sort((a, b) => row[b] - row[a] || a - b)
+        .slice(0, k);
       for (const index of order) elements.push(`${row[index]}:${index}:${model.classes[index]}`);
     }
     Object.assign(output, { datatype: 'BYTES', shape: [samples, k] });

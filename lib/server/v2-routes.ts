@@ -16,7 +16,10 @@ export const EXTENSIONS = ['binary_tensor_data', 'classification', 'model_config
 /** Triton's platform name for models that libtorch runs. */
 const PLATFORM = 'pytorch_libtorch';
 
-interface ModelParams { name: string; version?: string }
+interface ModelParams {
+  name: string;
+  version?: string;
+}
 
 /** The package's version: package.json is two folders up from lib/server (ts-jest), three from dist/lib/server. */
 function packageVersion(): string {
@@ -58,7 +61,9 @@ export function registerV2Routes(app: FastifyInstance, options: ResolvedServerOp
       modelFor(request.params);
       const { model } = lifecycle.serving();
       return {
-        name: model.name, versions: [model.version], platform: PLATFORM,
+        name: model.name,
+        versions: [model.version],
+        platform: PLATFORM,
         inputs: [{ name: INPUT_NAME, datatype: 'FP32', shape: [-1, ...model.sampleShape] }],
         outputs: [{ name: OUTPUT_NAME, datatype: 'FP32', shape: [-1, model.numClasses] }],
       };
@@ -85,7 +90,14 @@ export function registerV2Routes(app: FastifyInstance, options: ResolvedServerOp
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     const parsed = parseInferRequest(splitBody(body, request.headers[HEADER_LENGTH]), model, options.maxBatch);
     using input = model.toInput(parsed.input, parsed.samples);
-    const result = await submitWithDisconnect(batcher, input, parsed.samples, parsed.timeoutMs ?? options.timeoutMs, request, reply);
+    const result = await submitWithDisconnect(
+      batcher,
+      input,
+      parsed.samples,
+      parsed.timeoutMs ?? options.timeoutMs,
+      request,
+      reply,
+    );
     request.batchSamples = result.batchSamples;
     const response = buildInferResponse(parsed, model, result.output);
     reply.type(response.contentType);
@@ -106,7 +118,9 @@ function modelConfig(model: ServedModel, options: ResolvedServerOptions): Record
     dynamic_batching: {
       max_queue_delay_microseconds: options.maxDelayMs * 1000,
       default_queue_policy: {
-        timeout_action: 'REJECT', default_timeout_microseconds: options.timeoutMs * 1000, allow_timeout_override: true,
+        timeout_action: 'REJECT',
+        default_timeout_microseconds: options.timeoutMs * 1000,
+        allow_timeout_override: true,
         max_queue_size: options.maxQueue,
       },
     },

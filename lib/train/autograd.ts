@@ -17,8 +17,10 @@ export function crossEntropy(logits: Tensor, labels: Tensor, options: CrossEntro
   if (!(labels instanceof Tensor)) throw new TypeError(expected('a Tensor', 'labels', labels));
   const o = requireObject(options, 'crossEntropy options');
   rejectUnknownKeys(o, ['labelSmoothing'], 'crossEntropy options');
-  const smoothing = o.labelSmoothing === undefined ? 0
-    : requireNumber(o.labelSmoothing, 'labelSmoothing', (n) => n >= 0 && n <= 1, 'a number in [0, 1]');
+  const smoothing =
+    o.labelSmoothing === undefined
+      ? 0
+      : requireNumber(o.labelSmoothing, 'labelSmoothing', (n) => n >= 0 && n <= 1, 'a number in [0, 1]');
   return new Tensor(binding.crossEntropy(logits.native, labels.native, smoothing));
 }
 
@@ -31,7 +33,9 @@ export function noGrad<T>(fn: () => T): T {
   try {
     const result = fn();
     if (result instanceof Promise) {
-      throw new TypeError('noGrad(fn) takes a synchronous function; an async one would leave its awaited part with autograd on');
+      throw new TypeError(
+        'noGrad(fn) takes a synchronous function; an async one would leave its awaited part with autograd on',
+      );
     }
     return result;
   } finally {

@@ -35,10 +35,18 @@ export function batchScaledLearningRates(options: BatchScaledLearningRateOptions
     throw new RangeError(expected(what, `${NAME} optimizer`, optimizer));
   }
   const batchSize = requireInteger(o.batchSize, `${NAME} batchSize`, 1);
-  const initLr = requireNumber(o.initLr ?? OPTIMIZER_DEFAULTS[optimizer].lr, `${NAME} initLr`, (n) => n > 0,
-    'a number > 0');
-  const minLr = requireNumber(o.minLr ?? initLr * BATCH_SCALING.minLrRatio, `${NAME} minLr`,
-    (n) => n >= 0 && n <= initLr, `a number in [0, initLr = ${initLr}]`);
+  const initLr = requireNumber(
+    o.initLr ?? OPTIMIZER_DEFAULTS[optimizer].lr,
+    `${NAME} initLr`,
+    (n) => n > 0,
+    'a number > 0',
+  );
+  const minLr = requireNumber(
+    o.minLr ?? initLr * BATCH_SCALING.minLrRatio,
+    `${NAME} minLr`,
+    (n) => n >= 0 && n <= initLr,
+    `a number in [0, initLr = ${initLr}]`,
+  );
   const nbs = requireNumber(o.nbs ?? BATCH_SCALING.nbs, `${NAME} nbs`, (n) => n > 0, 'a number > 0');
 
   const [low, high] = BATCH_SCALING.lrLimits[optimizer];

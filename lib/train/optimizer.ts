@@ -4,9 +4,7 @@
 import { NativeOptimizerSpec } from '../binding';
 import { VisionTransformer } from '../model';
 import { OPTIMIZER_DEFAULTS, OptimizerKind } from './optimizer-defaults';
-import {
-  expected, rejectUnknownKeys, requireBoolean, requireNumber, requireObject, requireString,
-} from '../validate';
+import { expected, rejectUnknownKeys, requireBoolean, requireNumber, requireObject, requireString } from '../validate';
 
 export { OPTIMIZER_DEFAULTS };
 export type { OptimizerKind };
@@ -48,16 +46,24 @@ const nonNegative = (value: unknown, argument: string) =>
 function validateGroups(value: unknown, model: VisionTransformer): NativeOptimizerSpec['groups'] {
   if (value === undefined) return undefined;
   if (!Array.isArray(value)) throw new TypeError(expected('an array of parameter groups', 'groups', value));
-  const known = new Set(model.namedParameters().map(([name, tensor]) => { tensor.dispose(); return name; }));
+  const known = new Set(
+    model.namedParameters().map(([name, tensor]) => {
+      tensor.dispose();
+      return name;
+    }),
+  );
   const seen = new Set<string>();
   return value.map((group, g) => {
     const o = requireObject(group, `groups[${g}]`);
     rejectUnknownKeys(o, ['params', 'weightDecay', 'lrScale'], `groups[${g}]`);
-    if (!Array.isArray(o.params)) throw new TypeError(expected('an array of parameter names', `groups[${g}].params`, o.params));
+    if (!Array.isArray(o.params))
+      throw new TypeError(expected('an array of parameter names', `groups[${g}].params`, o.params));
     const names = o.params.map((name, i) => {
       requireString(name, `groups[${g}].params[${i}]`);
-      if (!known.has(name)) throw new RangeError(expected('a parameter name of the model', `groups[${g}].params[${i}]`, name));
-      if (seen.has(name)) throw new RangeError(`expected each parameter in one group only, received '${name}' again in groups[${g}]`);
+      if (!known.has(name))
+        throw new RangeError(expected('a parameter name of the model', `groups[${g}].params[${i}]`, name));
+      if (seen.has(name))
+        throw new RangeError(`expected each parameter in one group only, received '${name}' again in groups[${g}]`);
       seen.add(name);
       return name;
     });
@@ -79,7 +85,10 @@ export function decayWeightsOnlyGroups(model: VisionTransformer, weightDecay?: n
     (isMatrix ? decay : noDecay).push(name);
     tensor.dispose();
   }
-  return [{ params: decay, ...(weightDecay === undefined ? {} : { weightDecay }) }, { params: noDecay, weightDecay: 0 }];
+  return [
+    { params: decay, ...(weightDecay === undefined ? {} : { weightDecay }) },
+    { params: noDecay, weightDecay: 0 },
+  ];
 }
 
 /** An optimizer as configuration: its kind (the update rule: libtorch's SGD, Adam or AdamW), its hyper-parameters and
@@ -98,11 +107,20 @@ export class Optimizer {
     if (!(model instanceof VisionTransformer)) throw new TypeError(expected('a VisionTransformer', 'model', model));
     this.model = model;
     this.kind = spec.kind;
-    this.spec = Object.freeze({ ...spec, groups: spec.groups?.map((g) => Object.freeze({ ...g, names: [...g.names] })) });
+    this.spec = Object.freeze({
+      ...spec,
+      groups: spec.groups?.map((g) => Object.freeze({ ...g, names: [...g.names] })),
+    });
   }
 }
 
-function commonSpec(kind: OptimizerKind, model: VisionTransformer, o: Record<string, unknown>, lr: number, weightDecay: number) {
+function commonSpec(
+  kind: OptimizerKind,
+  model: VisionTransformer,
+  o: Record<string, unknown>,
+  lr: number,
+  weightDecay: number,
+) {
   return {
     kind,
     lr: o.lr === undefined ? lr : nonNegative(o.lr, 'lr'),
@@ -132,7 +150,10 @@ function adamFamily(kind: 'adam' | 'adamw', model: VisionTransformer, options: A
   if (o.betas !== undefined) {
     const b = o.betas;
     if (!Array.isArray(b) || b.length !== 2) throw new TypeError(expected('[beta1, beta2]', 'betas', b));
-    betas = [0, 1].map((i) => requireNumber(b[i], `betas[${i}]`, (n) => n >= 0 && n < 1, 'a number in [0, 1)')) as [number, number];
+    betas = [0, 1].map((i) => requireNumber(b[i], `betas[${i}]`, (n) => n >= 0 && n < 1, 'a number in [0, 1)')) as [
+      number,
+      number,
+    ];
   }
   return new Optimizer(model, {
     ...commonSpec(kind, model, o, d.lr, d.weightDecay),

@@ -93,8 +93,10 @@ export function quadraticWarmupCosine(options: QuadraticWarmupCosineOptions): Sc
   const { lr, minLr } = requireLrPair(o, 'quadraticWarmupCosine');
   const total = requirePositive(o.total, 'quadraticWarmupCosine total');
   const warmupRatio = requireRatio(o.warmupRatio ?? SCHEDULE_DEFAULTS.warmupRatio, 'quadraticWarmupCosine warmupRatio');
-  const warmupLrRatio = requireRatio(o.warmupLrRatio ?? SCHEDULE_DEFAULTS.warmupLrRatio,
-    'quadraticWarmupCosine warmupLrRatio');
+  const warmupLrRatio = requireRatio(
+    o.warmupLrRatio ?? SCHEDULE_DEFAULTS.warmupLrRatio,
+    'quadraticWarmupCosine warmupLrRatio',
+  );
   const noAugRatio = requireRatio(o.noAugRatio ?? SCHEDULE_DEFAULTS.noAugRatio, 'quadraticWarmupCosine noAugRatio');
 
   const warmupEnd = Math.min(Math.max(warmupRatio * total, 1), 3);
@@ -141,14 +143,26 @@ export function warmupCosine(options: WarmupCosineOptions): Schedule {
   const o = requireObject(options, 'warmupCosine options');
   rejectUnknownKeys(o, WARMUP_COSINE_KEYS, 'warmupCosine');
   const lr = requirePositive(o.lr, 'warmupCosine lr');
-  const minLr = requireNumber(o.minLr ?? 0, 'warmupCosine minLr', (n) => n >= 0 && n <= lr, `a number in [0, lr = ${lr}]`);
+  const minLr = requireNumber(
+    o.minLr ?? 0,
+    'warmupCosine minLr',
+    (n) => n >= 0 && n <= lr,
+    `a number in [0, lr = ${lr}]`,
+  );
   const warmup = requireNumber(o.warmup, 'warmupCosine warmup', (n) => n >= 0, 'a number >= 0');
   const total = requireNumber(o.total, 'warmupCosine total', (n) => n > warmup, `a number > warmup (${warmup})`);
-  const warmupStartLr = requireNumber(o.warmupStartLr ?? 0, 'warmupCosine warmupStartLr', (n) => n >= 0, 'a number >= 0');
+  const warmupStartLr = requireNumber(
+    o.warmupStartLr ?? 0,
+    'warmupCosine warmupStartLr',
+    (n) => n >= 0,
+    'a number >= 0',
+  );
   const warmupPrefix = o.warmupPrefix ?? false;
-  if (typeof warmupPrefix !== 'boolean') throw new TypeError(expected('a boolean', 'warmupCosine warmupPrefix', warmupPrefix));
+  if (typeof warmupPrefix !== 'boolean')
+    throw new TypeError(expected('a boolean', 'warmupCosine warmupPrefix', warmupPrefix));
   const unit = o.unit ?? 'epoch';
-  if (unit !== 'epoch' && unit !== 'step') throw new TypeError(expected("'epoch' or 'step'", 'warmupCosine unit', unit));
+  if (unit !== 'epoch' && unit !== 'step')
+    throw new TypeError(expected("'epoch' or 'step'", 'warmupCosine unit', unit));
 
   const cycle = warmupPrefix ? total - warmup : total;
   const warmupSlope = warmup > 0 ? (lr - warmupStartLr) / warmup : 0;

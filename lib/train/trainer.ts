@@ -8,7 +8,12 @@ import { binding, NativeAutocast, NativeStepOptions, NativeTrainingSession } fro
 import { VisionTransformer } from '../model';
 import { tensor, Tensor } from '../tensor';
 import {
-  expected, rejectUnknownKeys, requireInteger, requireNumber, requireObject, withCallerStack,
+  expected,
+  rejectUnknownKeys,
+  requireInteger,
+  requireNumber,
+  requireObject,
+  withCallerStack,
 } from '../validate';
 import { warnIfSlowPrecision } from '../precision-advice';
 import { Optimizer } from './optimizer';
@@ -153,9 +158,15 @@ export class Trainer {
   constructor(model: VisionTransformer, options: TrainerOptions) {
     if (!(model instanceof VisionTransformer)) throw new TypeError(expected('a VisionTransformer', 'model', model));
     const o = requireObject(options, 'Trainer options');
-    rejectUnknownKeys(o, ['optimizer', 'labelSmoothing', 'maxGradNorm', 'accumulationSteps', 'autocast'], 'Trainer options');
-    if (!(o.optimizer instanceof Optimizer)) throw new TypeError(expected('an Optimizer (sgd(), adam(), adamw())', 'optimizer', o.optimizer));
-    if (o.optimizer.model !== model) throw new RangeError('expected an optimizer built on this model, received one of another model');
+    rejectUnknownKeys(
+      o,
+      ['optimizer', 'labelSmoothing', 'maxGradNorm', 'accumulationSteps', 'autocast'],
+      'Trainer options',
+    );
+    if (!(o.optimizer instanceof Optimizer))
+      throw new TypeError(expected('an Optimizer (sgd(), adam(), adamw())', 'optimizer', o.optimizer));
+    if (o.optimizer.model !== model)
+      throw new RangeError('expected an optimizer built on this model, received one of another model');
     let autocast: NativeAutocast = null;
     if (o.autocast !== undefined && o.autocast !== null) {
       if (o.autocast !== 'bfloat16' && o.autocast !== 'float16') {
@@ -168,11 +179,16 @@ export class Trainer {
     this.optimizer = o.optimizer;
     this.session = new binding.NativeTrainingSession(model.native, o.optimizer.spec);
     this.stepOptions = {
-      labelSmoothing: o.labelSmoothing === undefined ? 0
-        : requireNumber(o.labelSmoothing, 'labelSmoothing', (n) => n >= 0 && n <= 1, 'a number in [0, 1]'),
-      maxGradNorm: o.maxGradNorm === undefined ? 0
-        : requireNumber(o.maxGradNorm, 'maxGradNorm', (n) => n > 0, 'a positive number'),
-      accumulationSteps: o.accumulationSteps === undefined ? 1 : requireInteger(o.accumulationSteps, 'accumulationSteps', 1),
+      labelSmoothing:
+        o.labelSmoothing === undefined
+          ? 0
+          : requireNumber(o.labelSmoothing, 'labelSmoothing', (n) => n >= 0 && n <= 1, 'a number in [0, 1]'),
+      maxGradNorm:
+        o.maxGradNorm === undefined
+          ? 0
+          : requireNumber(o.maxGradNorm, 'maxGradNorm', (n) => n > 0, 'a positive number'),
+      accumulationSteps:
+        o.accumulationSteps === undefined ? 1 : requireInteger(o.accumulationSteps, 'accumulationSteps', 1),
       applyUpdate: true,
       autocast,
     };
@@ -181,12 +197,22 @@ export class Trainer {
   /** Frees the optimizer's state (Adam's moments: twice the weights' size) now instead of when the Trainer is
    *  collected, and lets go of the model, which stays usable. Calls already made finish first; later calls throw a
    *  DisposedError. */
-  dispose(): void { this.session.dispose(); }
-  [Symbol.dispose](): void { this.dispose(); }
-  get disposed(): boolean { return this.session.disposed; }
+  dispose(): void {
+    this.session.dispose();
+  }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+  get disposed(): boolean {
+    return this.session.disposed;
+  }
 
-  get accumulationSteps(): number { return this.stepOptions.accumulationSteps; }
-  get autocast(): Autocast | null { return this.stepOptions.autocast; }
+  get accumulationSteps(): number {
+    return this.stepOptions.accumulationSteps;
+  }
+  get autocast(): Autocast | null {
+    return this.stepOptions.autocast;
+  }
 
   /** The base learning rate (group g runs at lr * its lrScale). Setting it is what schedules do; step({ lr }) and
    *  fit() set it too. */
@@ -198,7 +224,9 @@ export class Trainer {
     this.session.setLearningRate(requireNumber(value, 'lr', (n) => n >= 0, 'a non-negative number'));
   }
   /** Each parameter group's current learning rate. */
-  get learningRates(): number[] { return this.session.learningRates; }
+  get learningRates(): number[] {
+    return this.session.learningRates;
+  }
   /** The optimizer's parameter groups as it holds them now (loadState restores the saved weight decays). */
   get groups(): { params: string[]; lrScale: number; weightDecay: number }[] {
     return this.session.groups.map((g) => ({ params: g.names, lrScale: g.lrScale, weightDecay: g.weightDecay }));
@@ -211,8 +239,10 @@ export class Trainer {
   update(options: { maxGradNorm?: number } = {}): number | null {
     const o = requireObject(options, 'update options');
     rejectUnknownKeys(o, ['maxGradNorm'], 'update options');
-    const maxGradNorm = o.maxGradNorm === undefined ? this.stepOptions.maxGradNorm
-      : requireNumber(o.maxGradNorm, 'maxGradNorm', (n) => n >= 0, 'a non-negative number');
+    const maxGradNorm =
+      o.maxGradNorm === undefined
+        ? this.stepOptions.maxGradNorm
+        : requireNumber(o.maxGradNorm, 'maxGradNorm', (n) => n >= 0, 'a non-negative number');
     return this.session.applyUpdate(maxGradNorm);
   }
 
@@ -238,7 +268,9 @@ export class Trainer {
     requireTensorArgument(labels, 'labels');
     requireInteger(topk, 'topk', 1);
     return withCallerStack(
-      this.session.evaluateAsync(images.native, labels.native, topk, this.stepOptions.autocast), callerStack);
+      this.session.evaluateAsync(images.native, labels.native, topk, this.stepOptions.autocast),
+      callerStack,
+    );
   }
 
   /** Evaluates every batch: mean loss, top-1 and top-k accuracy, the predictions and labels in order. */
@@ -291,8 +323,10 @@ export class Trainer {
     const perImage = inChans * inputShape[0] * inputShape[1];
     const count = batch.labels.length;
     if (batch.images.length !== count * perImage) {
-      throw new RangeError(`expected ${count} images of ${inChans}x${inputShape[0]}x${inputShape[1]} (${count * perImage} ` +
-        `values) for a batch of ${count} labels, received ${batch.images.length} values`);
+      throw new RangeError(
+        `expected ${count} images of ${inChans}x${inputShape[0]}x${inputShape[1]} (${count * perImage} ` +
+          `values) for a batch of ${count} labels, received ${batch.images.length} values`,
+      );
     }
     return {
       images: tensor(batch.images, [count, inChans, inputShape[0], inputShape[1]]),
@@ -321,7 +355,8 @@ export class Trainer {
     for (let epoch = o.startEpoch; epoch < o.epochs; epoch++) {
       const inFreeze = o.freeze !== undefined && epoch < o.freeze.epochs;
       if (inFreeze !== frozen) {
-        if (inFreeze) this.model.freezeBackbone(); else if (frozen !== undefined || o.freeze !== undefined) this.model.unfreezeBackbone();
+        if (inFreeze) this.model.freezeBackbone();
+        else if (frozen !== undefined || o.freeze !== undefined) this.model.unfreezeBackbone();
         frozen = inFreeze;
       }
       const batchSize = inFreeze ? (o.freeze!.batchSize ?? o.batchSize) : o.batchSize;
@@ -359,8 +394,15 @@ export class Trainer {
         seenHere += result.count;
         const seconds = (performance.now() - started) / 1000;
         yield {
-          type: 'step', epoch, step, steps: data.steps, loss: result.loss, accuracy: result.correct / result.count, lr,
-          imagesPerSecond: seenHere / seconds, gradNorm: result.gradNorm,
+          type: 'step',
+          epoch,
+          step,
+          steps: data.steps,
+          loss: result.loss,
+          accuracy: result.correct / result.count,
+          lr,
+          imagesPerSecond: seenHere / seconds,
+          gradNorm: result.gradNorm,
         };
       }
       if (o.signal?.aborted && step < data.steps) {
@@ -370,8 +412,18 @@ export class Trainer {
       const seconds = (performance.now() - started) / 1000;
       const validation = o.validation ? await this.evaluateAll(o.validation(epoch, batchSize).batches, o.topk) : null;
       yield {
-        type: 'epoch', epoch, epochs: o.epochs, loss: lossSum / seen, accuracy: correct / seen, lr, frozen: inFreeze,
-        batchSize, imagesPerSecond: seenHere / seconds, seconds, dataWaitMs: data.waitMs?.() ?? 0, validation,
+        type: 'epoch',
+        epoch,
+        epochs: o.epochs,
+        loss: lossSum / seen,
+        accuracy: correct / seen,
+        lr,
+        frozen: inFreeze,
+        batchSize,
+        imagesPerSecond: seenHere / seconds,
+        seconds,
+        dataWaitMs: data.waitMs?.() ?? 0,
+        validation,
       };
       if (o.signal?.aborted) {
         yield { type: 'stopped', epoch: epoch + 1, step: 0, totals: { lossSum: 0, correct: 0, seen: 0 } };
@@ -398,8 +450,24 @@ function lrEvery(value: unknown): 'epoch' | 'step' {
 
 function validateFitOptions(options: FitOptions) {
   const o = requireObject(options, 'fit options');
-  rejectUnknownKeys(o, ['epochs', 'startEpoch', 'startStep', 'startTotals', 'batchSize', 'freeze', 'train', 'validation',
-    'schedule', 'signal', 'topk', 'lrEvery'], 'fit options');
+  rejectUnknownKeys(
+    o,
+    [
+      'epochs',
+      'startEpoch',
+      'startStep',
+      'startTotals',
+      'batchSize',
+      'freeze',
+      'train',
+      'validation',
+      'schedule',
+      'signal',
+      'topk',
+      'lrEvery',
+    ],
+    'fit options',
+  );
   const epochs = requireInteger(o.epochs, 'epochs', 1);
   const startEpoch = o.startEpoch === undefined ? 0 : requireInteger(o.startEpoch, 'startEpoch', 0, epochs);
   const startStep = o.startStep === undefined ? 0 : requireInteger(o.startStep, 'startStep', 0);
@@ -429,9 +497,15 @@ function validateFitOptions(options: FitOptions) {
   if (o.validation !== undefined && typeof o.validation !== 'function') {
     throw new TypeError(expected('a function', 'validation', o.validation));
   }
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new TypeError(expected('an AbortSignal', 'signal', o.signal));
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
+    throw new TypeError(expected('an AbortSignal', 'signal', o.signal));
   return {
-    epochs, startEpoch, startStep, startTotals, batchSize, freeze,
+    epochs,
+    startEpoch,
+    startStep,
+    startTotals,
+    batchSize,
+    freeze,
     train: o.train as FitOptions['train'],
     validation: o.validation as FitOptions['validation'],
     schedule: o.schedule as FitOptions['schedule'],

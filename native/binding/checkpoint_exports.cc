@@ -1,6 +1,6 @@
 // Checkpoints without a model:
-//   loadCheckpoint(path, { verifyChecksums, unwrap, skipUnknownGlobals, device }) / loadCheckpointAsync -> { format, entries, notes, metadata }
-//   saveCheckpoint(path, entries, { format, metadata }) / saveCheckpointAsync
+//   loadCheckpoint(path, { verifyChecksums, unwrap, skipUnknownGlobals, device }) / loadCheckpointAsync -> { format,
+//   entries, notes, metadata } saveCheckpoint(path, entries, { format, metadata }) / saveCheckpointAsync
 #include "binding/exports.h"
 #include "binding/js_errors.h"
 #include "binding/promise_worker.h"
@@ -146,13 +146,13 @@ class SaveCheckpointWorker : public PromiseWorker {
 };
 
 Napi::Value LoadCheckpoint(const Napi::CallbackInfo& info) {
-  return with_js_errors(info.Env(), [&]() -> Napi::Value { return checkpoint_to_js(info.Env(), load(load_request(info))); });
+  return with_js_errors(info.Env(),
+                        [&]() -> Napi::Value { return checkpoint_to_js(info.Env(), load(load_request(info))); });
 }
 
 Napi::Value LoadCheckpointAsync(const Napi::CallbackInfo& info) {
-  return with_js_errors(info.Env(), [&]() -> Napi::Value {
-    return (new LoadCheckpointWorker(info.Env(), load_request(info)))->start();
-  });
+  return with_js_errors(
+      info.Env(), [&]() -> Napi::Value { return (new LoadCheckpointWorker(info.Env(), load_request(info)))->start(); });
 }
 
 Napi::Value SaveCheckpoint(const Napi::CallbackInfo& info) {
@@ -164,9 +164,8 @@ Napi::Value SaveCheckpoint(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SaveCheckpointAsync(const Napi::CallbackInfo& info) {
-  return with_js_errors(info.Env(), [&]() -> Napi::Value {
-    return (new SaveCheckpointWorker(info.Env(), save_request(info)))->start();
-  });
+  return with_js_errors(
+      info.Env(), [&]() -> Napi::Value { return (new SaveCheckpointWorker(info.Env(), save_request(info)))->start(); });
 }
 
 }  // namespace

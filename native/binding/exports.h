@@ -5,11 +5,11 @@
 
 namespace vitorch::binding {
 
-void register_errors(Napi::Env env, Napi::Object exports);       // registerErrorClasses
-void register_runtime(Napi::Env env, Napi::Object exports);      // threads, CUDA, versions
-void register_tensor(Napi::Env env, Napi::Object exports);       // NativeTensor, tensorFromTypedArray
-void register_model(Napi::Env env, Napi::Object exports);        // NativeVisionTransformer, vit, vitAsync
-void register_checkpoint(Napi::Env env, Napi::Object exports);   // load/saveCheckpoint(Async)
-void register_training(Napi::Env env, Napi::Object exports);     // NativeTrainingSession, crossEntropy, noGrad, manualSeed
+void register_errors(Napi::Env env, Napi::Object exports);      // registerErrorClasses
+void register_runtime(Napi::Env env, Napi::Object exports);     // threads, CUDA, versions
+void register_tensor(Napi::Env env, Napi::Object exports);      // NativeTensor, tensorFromTypedArray
+void register_model(Napi::Env env, Napi::Object exports);       // NativeVisionTransformer, vit, vitAsync
+void register_checkpoint(Napi::Env env, Napi::Object exports);  // load/saveCheckpoint(Async)
+void register_training(Napi::Env env, Napi::Object exports);  // NativeTrainingSession, crossEntropy, noGrad, manualSeed
 
 }  // namespace vitorch::binding

@@ -51,18 +51,12 @@ Napi::Error to_js_error(Napi::Env env, const CapturedError& error) {
     return Napi::Error::New(env, error.message);
   }
   switch (error.kind) {
-    case Kind::Type:
-      return construct(env, data.type_error, error.message);
-    case Kind::Range:
-      return construct(env, data.range_error, error.message);
-    case Kind::Checkpoint:
-      return construct(env, data.checkpoint_error, error.message);
-    case Kind::StateDict:
-      return construct(env, data.state_dict_error, error.message);
-    case Kind::Disposed:
-      return construct(env, data.disposed_error, error.message);
-    default:
-      return construct(env, data.plain_error, error.message);
+    case Kind::Type: return construct(env, data.type_error, error.message);
+    case Kind::Range: return construct(env, data.range_error, error.message);
+    case Kind::Checkpoint: return construct(env, data.checkpoint_error, error.message);
+    case Kind::StateDict: return construct(env, data.state_dict_error, error.message);
+    case Kind::Disposed: return construct(env, data.disposed_error, error.message);
+    default: return construct(env, data.plain_error, error.message);
   }
 }
 

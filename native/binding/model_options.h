@@ -5,8 +5,8 @@
 
 #include <napi.h>
 
-#include "model/vision_transformer.h"
 #include "model/checkpoint_adaptation.h"
+#include "model/vision_transformer.h"
 #include "model/vit_factory.h"
 
 namespace vitorch::binding {

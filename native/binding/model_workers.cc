@@ -34,8 +34,7 @@ Napi::Object load_report_to_js(Napi::Env env, const model::LoadReport& report) {
 }
 
 ModelWorker::ModelWorker(Napi::Env env, const char* name, ModelWrap* wrap, std::shared_ptr<SharedModel> shared)
-    : PromiseWorker(env, name), wrap_(wrap), shared_(std::move(shared)),
-      keep_alive_(Napi::Persistent(wrap->Value())) {
+    : PromiseWorker(env, name), wrap_(wrap), shared_(std::move(shared)), keep_alive_(Napi::Persistent(wrap->Value())) {
   wrap_->begin_async_call();
 }
 
@@ -55,7 +54,8 @@ Napi::Value ForwardWorker::Result(Napi::Env env) { return TensorWrap::New(env, s
 
 LoadStateDictWorker::LoadStateDictWorker(Napi::Env env, ModelWrap* wrap, std::shared_ptr<SharedModel> shared,
                                          std::string path, model::ModelLoadOptions options)
-    : ModelWorker(env, "vitorch.loadStateDictAsync", wrap, std::move(shared)), path_(std::move(path)),
+    : ModelWorker(env, "vitorch.loadStateDictAsync", wrap, std::move(shared)),
+      path_(std::move(path)),
       options_(options) {}
 
 void LoadStateDictWorker::Compute() {

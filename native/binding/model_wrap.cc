@@ -182,9 +182,8 @@ Napi::Value ModelWrap::Train(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ModelWrap::IsTraining(const Napi::CallbackInfo& info) {
-  return with_js_errors(info.Env(), [&]() -> Napi::Value {
-    return Napi::Boolean::New(info.Env(), shared()->module->is_training());
-  });
+  return with_js_errors(
+      info.Env(), [&]() -> Napi::Value { return Napi::Boolean::New(info.Env(), shared()->module->is_training()); });
 }
 
 Napi::Value ModelWrap::NamedParameters(const Napi::CallbackInfo& info) {
@@ -343,8 +342,6 @@ Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value ModelWrap::IsDisposed(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), !shared_);
-}
+Napi::Value ModelWrap::IsDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !shared_); }
 
 }  // namespace vitorch::binding

@@ -58,9 +58,8 @@ std::shared_ptr<SettleQueue> SettleQueue::of(Napi::Env env) {
   // The thread-safe function holds its own reference, released by finalize(), so that call_js can rely on its
   // context for as long as the function exists, whatever order the environment frees things in.
   auto* owner = new std::shared_ptr<SettleQueue>(queue);
-  const auto status = napi_create_threadsafe_function(
-      env, nullptr, nullptr, Napi::String::New(env, "vitorch.settle"), 0, 1, owner, finalize, queue.get(), call_js,
-      &queue->function_);
+  const auto status = napi_create_threadsafe_function(env, nullptr, nullptr, Napi::String::New(env, "vitorch.settle"),
+                                                      0, 1, owner, finalize, queue.get(), call_js, &queue->function_);
   if (status != napi_ok) {
     delete owner;
     throw std::runtime_error("could not create the thread-safe function that settles vitorch's Promises");

@@ -34,8 +34,9 @@ Napi::Value TensorWrap::Backward(const Napi::CallbackInfo& info) {
                          format_shape(self.sizes()));
     }
     if (!self.requires_grad()) {
-      throw InvalidValue("backward() needs a tensor computed from parameters that require gradients, in training "
-                         "mode and outside noGrad(); this one has no autograd graph");
+      throw InvalidValue(
+          "backward() needs a tensor computed from parameters that require gradients, in training "
+          "mode and outside noGrad(); this one has no autograd graph");
     }
     runtime::run_on_compute_thread([&] { self.backward(); });
     return info.Env().Undefined();
@@ -108,7 +109,8 @@ Napi::Value TensorWrap::Binary(const Napi::CallbackInfo& info) {
                            " and " + other.device().str());
       }
     }
-    if (!torch::is_expandable_to(other.sizes(), self.sizes()) && !torch::is_expandable_to(self.sizes(), other.sizes())) {
+    if (!torch::is_expandable_to(other.sizes(), self.sizes()) &&
+        !torch::is_expandable_to(self.sizes(), other.sizes())) {
       try {
         (void)at::infer_size(self.sizes(), other.sizes());
       } catch (const c10::Error&) {

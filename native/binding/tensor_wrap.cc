@@ -88,27 +88,25 @@ Napi::Value TensorWrap::Shape(const Napi::CallbackInfo& info) {
   return with_js_errors(info.Env(), [&]() -> Napi::Value {
     const auto sizes = tensor().sizes();
     auto shape = Napi::Array::New(info.Env(), sizes.size());
-    for (size_t i = 0; i < sizes.size(); ++i) shape.Set(i, Napi::Number::New(info.Env(), static_cast<double>(sizes[i])));
+    for (size_t i = 0; i < sizes.size(); ++i)
+      shape.Set(i, Napi::Number::New(info.Env(), static_cast<double>(sizes[i])));
     return shape;
   });
 }
 
 Napi::Value TensorWrap::Dtype(const Napi::CallbackInfo& info) {
-  return with_js_errors(info.Env(), [&]() -> Napi::Value {
-    return Napi::String::New(info.Env(), dtype_name(tensor().scalar_type()));
-  });
+  return with_js_errors(
+      info.Env(), [&]() -> Napi::Value { return Napi::String::New(info.Env(), dtype_name(tensor().scalar_type())); });
 }
 
 Napi::Value TensorWrap::Device(const Napi::CallbackInfo& info) {
-  return with_js_errors(info.Env(), [&]() -> Napi::Value {
-    return Napi::String::New(info.Env(), tensor().device().str());
-  });
+  return with_js_errors(info.Env(),
+                        [&]() -> Napi::Value { return Napi::String::New(info.Env(), tensor().device().str()); });
 }
 
 Napi::Value TensorWrap::RequiresGrad(const Napi::CallbackInfo& info) {
-  return with_js_errors(info.Env(), [&]() -> Napi::Value {
-    return Napi::Boolean::New(info.Env(), tensor().requires_grad());
-  });
+  return with_js_errors(info.Env(),
+                        [&]() -> Napi::Value { return Napi::Boolean::New(info.Env(), tensor().requires_grad()); });
 }
 
 void TensorWrap::SetRequiresGrad(const Napi::CallbackInfo& info, const Napi::Value& value) {

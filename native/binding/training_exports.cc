@@ -1,4 +1,5 @@
-// The training surface: the NativeTrainingSession class, crossEntropy, grad mode (noGrad), manualSeed and backwardAsync.
+// The training surface: the NativeTrainingSession class, crossEntropy, grad mode (noGrad), manualSeed and
+// backwardAsync.
 #include <ATen/Context.h>
 #include <c10/core/GradMode.h>
 #include <torch/utils.h>
@@ -58,7 +59,8 @@ Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
 
 class BackwardWorker : public PromiseWorker {
  public:
-  BackwardWorker(Napi::Env env, torch::Tensor loss) : PromiseWorker(env, "vitorch.backwardAsync"), loss_(std::move(loss)) {}
+  BackwardWorker(Napi::Env env, torch::Tensor loss)
+      : PromiseWorker(env, "vitorch.backwardAsync"), loss_(std::move(loss)) {}
 
  protected:
   void Compute() override { loss_.backward(); }
@@ -76,8 +78,9 @@ Napi::Value BackwardAsync(const Napi::CallbackInfo& info) {
                          std::to_string(loss.numel()) + " elements");
     }
     if (!loss.requires_grad()) {
-      throw InvalidValue("backwardAsync() needs a tensor computed from parameters that require gradients, in "
-                         "training mode and outside noGrad(); this one has no autograd graph");
+      throw InvalidValue(
+          "backwardAsync() needs a tensor computed from parameters that require gradients, in "
+          "training mode and outside noGrad(); this one has no autograd graph");
     }
     return (new BackwardWorker(info.Env(), loss))->start();
   });

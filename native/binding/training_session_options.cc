@@ -58,7 +58,8 @@ train::OptimizerSpec optimizer_spec_from_js(const Napi::Value& value) {
   spec.fused = boolean_of(o, "fused", spec.fused);
   if (present(o, "betas")) {
     const auto betas = o.Get("betas");
-    if (!betas.IsArray() || betas.As<Napi::Array>().Length() != 2) throw InvalidType("expected [beta1, beta2] for betas");
+    if (!betas.IsArray() || betas.As<Napi::Array>().Length() != 2)
+      throw InvalidType("expected [beta1, beta2] for betas");
     const auto pair = betas.As<Napi::Array>();
     if (!pair.Get(0u).IsNumber() || !pair.Get(1u).IsNumber()) throw InvalidType("expected numbers in betas");
     spec.beta1 = pair.Get(0u).As<Napi::Number>().DoubleValue();

@@ -8,7 +8,9 @@ namespace vitorch::binding {
 SessionWorker::SessionWorker(Napi::Env env, const char* name, ModelWrap* model, std::shared_ptr<SharedModel> shared,
                              TrainingSessionWrap* session_wrap, Napi::Object session_object,
                              std::shared_ptr<train::TrainingSession> session)
-    : ModelWorker(env, name, model, std::move(shared)), session_(std::move(session)), session_wrap_(session_wrap),
+    : ModelWorker(env, name, model, std::move(shared)),
+      session_(std::move(session)),
+      session_wrap_(session_wrap),
       session_alive_(Napi::Persistent(session_object)) {}
 
 void SessionWorker::Settled() {
@@ -16,12 +18,16 @@ void SessionWorker::Settled() {
   session_wrap_->refresh_memory_accounting();
 }
 
-StepWorker::StepWorker(Napi::Env env, ModelWrap* model, std::shared_ptr<SharedModel> shared, TrainingSessionWrap* session_wrap,
-                       Napi::Object session_object, std::shared_ptr<train::TrainingSession> session,
-                       torch::Tensor images, torch::Tensor labels, train::StepOptions options,
-                       std::optional<double> lr)
-    : SessionWorker(env, "vitorch.trainStep", model, std::move(shared), session_wrap, session_object, std::move(session)),
-      images_(std::move(images)), labels_(std::move(labels)), options_(options), lr_(lr) {}
+StepWorker::StepWorker(Napi::Env env, ModelWrap* model, std::shared_ptr<SharedModel> shared,
+                       TrainingSessionWrap* session_wrap, Napi::Object session_object,
+                       std::shared_ptr<train::TrainingSession> session, torch::Tensor images, torch::Tensor labels,
+                       train::StepOptions options, std::optional<double> lr)
+    : SessionWorker(env, "vitorch.trainStep", model, std::move(shared), session_wrap, session_object,
+                    std::move(session)),
+      images_(std::move(images)),
+      labels_(std::move(labels)),
+      options_(options),
+      lr_(lr) {}
 
 void StepWorker::Compute() {
   std::lock_guard<std::mutex> lock(shared_->mutex);
@@ -42,8 +48,12 @@ EvaluateWorker::EvaluateWorker(Napi::Env env, ModelWrap* model, std::shared_ptr<
                                TrainingSessionWrap* session_wrap, Napi::Object session_object,
                                std::shared_ptr<train::TrainingSession> session, torch::Tensor images,
                                torch::Tensor labels, int64_t topk, std::optional<c10::ScalarType> autocast)
-    : SessionWorker(env, "vitorch.evaluate", model, std::move(shared), session_wrap, session_object, std::move(session)),
-      images_(std::move(images)), labels_(std::move(labels)), topk_(topk), autocast_(autocast) {}
+    : SessionWorker(env, "vitorch.evaluate", model, std::move(shared), session_wrap, session_object,
+                    std::move(session)),
+      images_(std::move(images)),
+      labels_(std::move(labels)),
+      topk_(topk),
+      autocast_(autocast) {}
 
 void EvaluateWorker::Compute() {
   std::lock_guard<std::mutex> lock(shared_->mutex);
@@ -66,7 +76,9 @@ TrainingStateWorker::TrainingStateWorker(Napi::Env env, ModelWrap* model, std::s
                                          std::string path, std::string caller_state)
     : SessionWorker(env, direction == Direction::kSave ? "vitorch.saveTrainingState" : "vitorch.loadTrainingState",
                     model, std::move(shared), session_wrap, session_object, std::move(session)),
-      direction_(direction), path_(std::move(path)), caller_state_(std::move(caller_state)) {}
+      direction_(direction),
+      path_(std::move(path)),
+      caller_state_(std::move(caller_state)) {}
 
 void TrainingStateWorker::Compute() {
   std::lock_guard<std::mutex> lock(shared_->mutex);

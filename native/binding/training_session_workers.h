@@ -52,9 +52,10 @@ class StepWorker : public SessionWorker {
 
 class EvaluateWorker : public SessionWorker {
  public:
-  EvaluateWorker(Napi::Env env, ModelWrap* model, std::shared_ptr<SharedModel> shared, TrainingSessionWrap* session_wrap,
-                 Napi::Object session_object, std::shared_ptr<train::TrainingSession> session, torch::Tensor images,
-                 torch::Tensor labels, int64_t topk, std::optional<c10::ScalarType> autocast);
+  EvaluateWorker(Napi::Env env, ModelWrap* model, std::shared_ptr<SharedModel> shared,
+                 TrainingSessionWrap* session_wrap, Napi::Object session_object,
+                 std::shared_ptr<train::TrainingSession> session, torch::Tensor images, torch::Tensor labels,
+                 int64_t topk, std::optional<c10::ScalarType> autocast);
 
  protected:
   void Compute() override;
@@ -70,9 +71,10 @@ class EvaluateWorker : public SessionWorker {
 class TrainingStateWorker : public SessionWorker {
  public:
   enum class Direction { kSave, kLoad };
-  TrainingStateWorker(Napi::Env env, ModelWrap* model, std::shared_ptr<SharedModel> shared, TrainingSessionWrap* session_wrap,
-                      Napi::Object session_object, std::shared_ptr<train::TrainingSession> session, Direction direction,
-                      std::string path, std::string caller_state);
+  TrainingStateWorker(Napi::Env env, ModelWrap* model, std::shared_ptr<SharedModel> shared,
+                      TrainingSessionWrap* session_wrap, Napi::Object session_object,
+                      std::shared_ptr<train::TrainingSession> session, Direction direction, std::string path,
+                      std::string caller_state);
 
  protected:
   void Compute() override;

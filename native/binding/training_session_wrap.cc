@@ -11,7 +11,8 @@ namespace vitorch::binding {
 namespace {
 
 std::string string_argument(const Napi::CallbackInfo& info, size_t index, const char* what) {
-  if (info.Length() <= index || !info[index].IsString()) throw InvalidType(std::string("expected a string for ") + what);
+  if (info.Length() <= index || !info[index].IsString())
+    throw InvalidType(std::string("expected a string for ") + what);
   return info[index].As<Napi::String>();
 }
 
@@ -33,8 +34,7 @@ Napi::Function TrainingSessionWrap::Define(Napi::Env env) {
                      });
 }
 
-TrainingSessionWrap::TrainingSessionWrap(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<TrainingSessionWrap>(info) {
+TrainingSessionWrap::TrainingSessionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TrainingSessionWrap>(info) {
   with_js_errors(info.Env(), [&] {
     model_wrap_ = ModelWrap::From(info.Length() > 0 ? info[0] : info.Env().Undefined(), "the model");
     model_object_ = Napi::Persistent(info[0].As<Napi::Object>());
@@ -98,7 +98,8 @@ Napi::Value TrainingSessionWrap::StepAsync(const Napi::CallbackInfo& info) {
     if (info.Length() > 3 && info[3].IsNumber()) lr = info[3].As<Napi::Number>().DoubleValue();
     // Checked here too, so that a wrong batch fails before anything is queued.
     shared_->module->check_input(images);
-    return wrap->schedule(new StepWorker(info.Env(), wrap, shared_, this, Value(), session(), images, labels, options, lr));
+    return wrap->schedule(
+        new StepWorker(info.Env(), wrap, shared_, this, Value(), session(), images, labels, options, lr));
   });
 }
 

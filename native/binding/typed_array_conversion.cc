@@ -20,8 +20,9 @@ c10::ScalarType natural_dtype(napi_typedarray_type type) {
     case napi_uint8_clamped_array: return torch::kUInt8;
     case napi_uint16_array: return torch::kFloat16;  // only with an explicit float16 / bfloat16 dtype, see below
     default:
-      throw InvalidType("expected a Float32Array, Float64Array, Int32Array, BigInt64Array, Int16Array, Int8Array, "
-                        "Uint8Array or (with dtype 'float16' or 'bfloat16') Uint16Array");
+      throw InvalidType(
+          "expected a Float32Array, Float64Array, Int32Array, BigInt64Array, Int16Array, Int8Array, "
+          "Uint8Array or (with dtype 'float16' or 'bfloat16') Uint16Array");
   }
 }
 

@@ -11,8 +11,8 @@
 namespace vitorch::binding {
 
 // A tensor of `shape` holding a copy of the array's elements, read as `source_dtype` (nullopt: the array's natural
-// dtype; a Uint8Array with another source dtype is read as that dtype's raw bytes) and converted to `target_dtype`. Throws InvalidType / InvalidValue for arrays, dtypes and shapes that do
-// not fit together.
+// dtype; a Uint8Array with another source dtype is read as that dtype's raw bytes) and converted to `target_dtype`.
+// Throws InvalidType / InvalidValue for arrays, dtypes and shapes that do not fit together.
 torch::Tensor tensor_from_typed_array(const Napi::TypedArray& array, const std::vector<int64_t>& shape,
                                       std::optional<c10::ScalarType> source_dtype,
                                       std::optional<c10::ScalarType> target_dtype);

@@ -42,7 +42,7 @@ AtomicFileWriter::AtomicFileWriter(const std::string& target_path) : target_path
   final_path_ = target_path;
   // Replacing a symlink with a regular file would silently detach it from what it pointed to; write the file it
   // points to instead. A dangling link cannot be resolved and is replaced.
-  struct stat link_status {};
+  struct stat link_status{};
   if (::lstat(target_path.c_str(), &link_status) == 0 && S_ISLNK(link_status.st_mode)) {
     if (char* resolved = ::realpath(target_path.c_str(), nullptr)) {
       final_path_ = resolved;
@@ -59,7 +59,7 @@ AtomicFileWriter::AtomicFileWriter(const std::string& target_path) : target_path
   if (folder_.empty()) folder_ = ".";
 
   bool target_exists = false;
-  struct stat target_status {};
+  struct stat target_status{};
   if (::stat(final_path_.c_str(), &target_status) == 0) {
     target_exists = true;
     if (S_ISDIR(target_status.st_mode)) {

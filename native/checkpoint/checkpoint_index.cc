@@ -108,10 +108,10 @@ Checkpoint CheckpointIndex::materialize() const {
       const IndexedTensor& entry = layout_.tensors[i];
       const torch::Tensor& storage = loaded[entry.storage];
       checkpoint.tensors.emplace_back(
-          layout_.names[i], storages[entry.storage].owned_by_entry
-                                ? storage
-                                : storage.as_strided(entry.meta.sizes(), entry.meta.strides(),
-                                                     entry.meta.storage_offset()));
+          layout_.names[i],
+          storages[entry.storage].owned_by_entry
+              ? storage
+              : storage.as_strided(entry.meta.sizes(), entry.meta.strides(), entry.meta.storage_offset()));
     }
     return checkpoint;
   });
@@ -119,8 +119,8 @@ Checkpoint CheckpointIndex::materialize() const {
 
 void CheckpointIndex::read_into(const std::vector<torch::Tensor>& destinations, size_t* written) const {
   if (destinations.size() != size()) {
-    throw std::logic_error("CheckpointIndex::read_into: " + std::to_string(destinations.size()) +
-                           " destinations for " + std::to_string(size()) + " entries");
+    throw std::logic_error("CheckpointIndex::read_into: " + std::to_string(destinations.size()) + " destinations for " +
+                           std::to_string(size()) + " entries");
   }
   with_checkpoint_errors(path(), [&] {
     const std::vector<StorageSource>& storages = layout_.storages;
@@ -134,8 +134,8 @@ void CheckpointIndex::read_into(const std::vector<torch::Tensor>& destinations, 
     for (size_t s = 0; s < storages.size(); ++s) {
       if (wanted[s].empty()) continue;
       const size_t entry = wanted[s].front();
-      direct[s] = wanted[s].size() == 1 &&
-                  reads_directly(storages[s], layout_.tensors[entry].meta, destinations[entry]);
+      direct[s] =
+          wanted[s].size() == 1 && reads_directly(storages[s], layout_.tensors[entry].meta, destinations[entry]);
       if (!direct[s]) buffer_bytes = std::max(buffer_bytes, storages[s].byte_count);
     }
     torch::Tensor buffer;
@@ -143,8 +143,8 @@ void CheckpointIndex::read_into(const std::vector<torch::Tensor>& destinations, 
       try {
         buffer = torch::empty({static_cast<int64_t>(buffer_bytes)}, torch::TensorOptions().dtype(torch::kUInt8));
       } catch (const c10::Error& error) {
-        file_->fail("cannot allocate a buffer of " + std::to_string(buffer_bytes) + " bytes: " +
-                    error.what_without_backtrace());
+        file_->fail("cannot allocate a buffer of " + std::to_string(buffer_bytes) +
+                    " bytes: " + error.what_without_backtrace());
       } catch (const std::bad_alloc&) {
         file_->fail("out of memory allocating a buffer of " + std::to_string(buffer_bytes) + " bytes");
       }
@@ -168,10 +168,10 @@ void CheckpointIndex::read_into(const std::vector<torch::Tensor>& destinations, 
         if (!destination.is_inference()) destination.unsafeGetTensorImpl()->bump_version();
         continue;
       }
-      const torch::Tensor data =
-          storage.element_count == 0
-              ? torch::empty({0}, torch::TensorOptions().dtype(storage.dtype))
-              : torch::from_blob(buffer.data_ptr(), {storage.element_count}, torch::TensorOptions().dtype(storage.dtype));
+      const torch::Tensor data = storage.element_count == 0
+                                     ? torch::empty({0}, torch::TensorOptions().dtype(storage.dtype))
+                                     : torch::from_blob(buffer.data_ptr(), {storage.element_count},
+                                                        torch::TensorOptions().dtype(storage.dtype));
       read_storage(storage, data.data_ptr());
       if (storage.dtype == c10::ScalarType::Bool) check_bool_bytes(*file_, storage.what, data);
       for (const size_t entry : wanted[s]) {

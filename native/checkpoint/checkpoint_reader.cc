@@ -67,19 +67,17 @@ CheckpointLayout read_layout(const RandomAccessFile& file, const ReadOptions& op
   file.read_exact(0, head, head_size);
 
   switch (detect_format(head, head_size, file.size())) {
-    case Format::kTorchZip:
-      return index_torch_zip_checkpoint(file, options);
-    case Format::kTorchLegacy:
-      return index_torch_legacy_checkpoint(file, options);
-    case Format::kSafetensors:
-      return index_safetensors_checkpoint(file);
+    case Format::kTorchZip: return index_torch_zip_checkpoint(file, options);
+    case Format::kTorchLegacy: return index_torch_legacy_checkpoint(file, options);
+    case Format::kSafetensors: return index_safetensors_checkpoint(file);
     case Format::kPlainPickle:
       file.fail("not a PyTorch checkpoint (it is a plain pickle file, not one written by torch.save)");
-    case Format::kUnknown:
-      break;
+    case Format::kUnknown: break;
   }
-  file.fail("not a PyTorch checkpoint (expected a torch.save file or a safetensors file, found a file starting with "
-            "bytes " + hex_bytes(head, head_size < 8 ? head_size : 8) + ")");
+  file.fail(
+      "not a PyTorch checkpoint (expected a torch.save file or a safetensors file, found a file starting with "
+      "bytes " +
+      hex_bytes(head, head_size < 8 ? head_size : 8) + ")");
 }
 
 }  // namespace

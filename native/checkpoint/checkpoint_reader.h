@@ -37,9 +37,9 @@ struct ReadOptions {
 };
 
 struct Checkpoint {
-  std::string format;                 // "torch-zip", "torch-legacy" or "safetensors"
+  std::string format;  // "torch-zip", "torch-legacy" or "safetensors"
   NamedTensors tensors;
-  std::vector<std::string> notes;     // what was done to get a state dict out of the file, one line each
+  std::vector<std::string> notes;  // what was done to get a state dict out of the file, one line each
   std::vector<std::pair<std::string, std::string>> metadata;  // safetensors __metadata__, in file order
 };
 

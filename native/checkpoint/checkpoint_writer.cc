@@ -24,7 +24,6 @@ namespace {
 // Both formats store tensors little-endian, and the bytes are written as they lie in memory.
 static_assert(std::endian::native == std::endian::little, "checkpoint writing assumes a little-endian host");
 
-
 const std::string kSupportedDtypes = "float32, float64, float16, bfloat16, int64, int32, int16, int8, uint8, bool";
 
 bool is_supported_dtype(c10::ScalarType dtype) {
@@ -38,10 +37,8 @@ bool is_supported_dtype(c10::ScalarType dtype) {
     case c10::ScalarType::Short:
     case c10::ScalarType::Char:
     case c10::ScalarType::Byte:
-    case c10::ScalarType::Bool:
-      return true;
-    default:
-      return false;
+    case c10::ScalarType::Bool: return true;
+    default: return false;
   }
 }
 
@@ -120,7 +117,8 @@ void validate(const std::string& path, const NamedTensors& tensors, const WriteO
 
   if (options.format == WriteFormat::kSafetensors) {
     if (index_by_name.count("__metadata__") != 0) {
-      throw InvalidValue(prefix + "a tensor cannot be named '__metadata__' in a safetensors file (the name is "
+      throw InvalidValue(prefix +
+                         "a tensor cannot be named '__metadata__' in a safetensors file (the name is "
                          "reserved for the metadata)");
     }
     for (const auto& [key, value] : options.metadata) {
@@ -276,12 +274,8 @@ void write_checkpoint(const std::string& path, const NamedTensors& tensors, cons
   try {
     AtomicFileWriter file(path);
     switch (options.format) {
-      case WriteFormat::kTorchZip:
-        write_torch_zip(file, tensors);
-        break;
-      case WriteFormat::kSafetensors:
-        write_safetensors(file, tensors, options.metadata);
-        break;
+      case WriteFormat::kTorchZip: write_torch_zip(file, tensors); break;
+      case WriteFormat::kSafetensors: write_safetensors(file, tensors, options.metadata); break;
     }
     file.commit();
   } catch (const CheckpointError&) {

@@ -29,15 +29,15 @@ struct JsonValue {
   enum class Kind { kNull, kBool, kInteger, kFloat, kString, kArray, kObject };
 
   Kind kind = Kind::kNull;
-  bool boolean = false;             // kBool
-  int64_t integer = 0;              // kInteger
-  std::string text;                 // kString: the decoded UTF-8; kFloat: the number as written
-  std::vector<JsonValue> items;     // kArray: the elements; kObject: the members' values
-  std::vector<std::string> keys;    // kObject: the members' keys (unique), in document order, matching `items`
+  bool boolean = false;           // kBool
+  int64_t integer = 0;            // kInteger
+  std::string text;               // kString: the decoded UTF-8; kFloat: the number as written
+  std::vector<JsonValue> items;   // kArray: the elements; kObject: the members' values
+  std::vector<std::string> keys;  // kObject: the members' keys (unique), in document order, matching `items`
 };
 
 struct JsonLimits {
-  size_t max_depth = 64;              // arrays / objects nested in one another
+  size_t max_depth = 64;                // arrays / objects nested in one another
   size_t max_values = size_t{1} << 20;  // values of any kind in the document
 };
 

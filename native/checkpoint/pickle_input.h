@@ -58,7 +58,7 @@ class FilePickleInput final : public PickleInput {
  private:
   const RandomAccessFile& file_;
   uint64_t position_;
-  std::string buffer_;         // a copy of the file's bytes [buffer_start_, buffer_start_ + buffer_.size())
+  std::string buffer_;  // a copy of the file's bytes [buffer_start_, buffer_start_ + buffer_.size())
   uint64_t buffer_start_ = 0;
 };
 

@@ -35,7 +35,18 @@ enum class AllowedGlobal {
 
 struct PickleValue {
   enum class Kind {
-    kNone, kBool, kInt, kFloat, kString, kBytes, kTuple, kList, kDict, kGlobal, kStorage, kTensor,
+    kNone,
+    kBool,
+    kInt,
+    kFloat,
+    kString,
+    kBytes,
+    kTuple,
+    kList,
+    kDict,
+    kGlobal,
+    kStorage,
+    kTensor,
     // An inert placeholder for a global outside the allowlist and for everything made from it, read only with
     // ReadOptions::skip_unknown_globals (see skipped_globals.h). It is its own kind so that no check for a
     // global, storage or tensor can ever accept it.
@@ -43,10 +54,10 @@ struct PickleValue {
   };
 
   Kind kind = Kind::kNone;
-  bool boolean = false;   // kBool
-  int64_t integer = 0;    // kInt
-  double real = 0.0;      // kFloat
-  std::string text;       // kString (UTF-8), kBytes, kGlobal and kSkipped ("module.name"), kStorage (its key)
+  bool boolean = false;  // kBool
+  int64_t integer = 0;   // kInt
+  double real = 0.0;     // kFloat
+  std::string text;      // kString (UTF-8), kBytes, kGlobal and kSkipped ("module.name"), kStorage (its key)
   // kTuple, kList: the elements.
   // kStorage: the parts of its persistent id, checked when it was read (see storage_ref() in unpickler.h).
   // kTensor: {storage, storage_offset, size, stride}: a kStorage, a kInt and two kTuples of kInt, checked when the
@@ -54,7 +65,7 @@ struct PickleValue {
   std::vector<PickleValue*> items;
   std::vector<std::pair<PickleValue*, PickleValue*>> entries;  // kDict, in insertion order
   PickleValue* build_state = nullptr;  // kDict: the state BUILD gave it (OrderedDict's _metadata), else null
-  AllowedGlobal global = AllowedGlobal::kOrderedDict;  // kGlobal
+  AllowedGlobal global = AllowedGlobal::kOrderedDict;          // kGlobal
   c10::ScalarType storage_dtype = c10::ScalarType::Undefined;  // kGlobal of kStorageType, kStorage
 
   // kDict: position in `entries` of each str / int key, so that setting a key again replaces its value in place

@@ -134,7 +134,7 @@ std::string pickle_state_dict(const NamedTensors& tensors) {
     pickle.integer(0);  // storage offset
     pickle.integer_tuple(tensor.sizes().vec());
     pickle.integer_tuple(row_major_strides(tensor.sizes()));
-    pickle.opcode(pickle_op::kNewFalse);  // requires_grad: a state dict holds plain tensors
+    pickle.opcode(pickle_op::kNewFalse);          // requires_grad: a state dict holds plain tensors
     pickle.global("collections", "OrderedDict");  // backward hooks: none
     pickle.opcode(pickle_op::kEmptyTuple);
     pickle.opcode(pickle_op::kReduce);

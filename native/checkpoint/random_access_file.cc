@@ -33,7 +33,7 @@ RandomAccessFile::RandomAccessFile(const std::string& path) : path_(path) {
   if (descriptor_ < 0) {
     fail("cannot open file (" + os_reason(errno) + ")");
   }
-  struct stat status {};
+  struct stat status{};
   if (::fstat(descriptor_, &status) != 0) {
     const int error_number = errno;
     ::close(descriptor_);

@@ -68,8 +68,8 @@ class HeaderReader {
     }
     for (size_t i = 0; i < value.keys.size(); ++i) {
       if (value.items[i].kind != JsonValue::Kind::kString) {
-        file_.fail("corrupt safetensors header (" + kMetadataKey + " value of '" + printable(value.keys[i]) +
-                   "' is " + describe_json_kind(value.items[i].kind) + "; metadata values must be strings)");
+        file_.fail("corrupt safetensors header (" + kMetadataKey + " value of '" + printable(value.keys[i]) + "' is " +
+                   describe_json_kind(value.items[i].kind) + "; metadata values must be strings)");
       }
       metadata.emplace_back(value.keys[i], value.items[i].text);
     }
@@ -123,8 +123,8 @@ class HeaderReader {
         byte_count != entry.end - entry.begin) {
       file_.fail("corrupt safetensors header (" + what + " of shape " + format_shape(entry.sizes) + " and dtype " +
                  dtype_name(entry.dtype) + " needs " + std::to_string(element_count) + " x " +
-                 std::to_string(element_size) + " bytes, but its data_offsets [" + std::to_string(entry.begin) +
-                 ", " + std::to_string(entry.end) + "] span " + std::to_string(entry.end - entry.begin) + ")");
+                 std::to_string(element_size) + " bytes, but its data_offsets [" + std::to_string(entry.begin) + ", " +
+                 std::to_string(entry.end) + "] span " + std::to_string(entry.end - entry.begin) + ")");
     }
     return entry;
   }
@@ -142,8 +142,8 @@ class HeaderReader {
                  ", not a string)");
     }
     if (const auto dtype = dtype_from_safetensors_code(value.text)) return *dtype;
-    file_.fail(what + " has dtype '" + printable(value.text, 40) + "', which is not supported (supported: " +
-               kSupportedSafetensorsCodes + ")");
+    file_.fail(what + " has dtype '" + printable(value.text, 40) +
+               "', which is not supported (supported: " + kSupportedSafetensorsCodes + ")");
   }
 
   const RandomAccessFile& file_;
@@ -195,9 +195,8 @@ CheckpointLayout index_safetensors_checkpoint(const RandomAccessFile& file) {
   uint64_t header_size = 0;
   for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | length_field[i];
   if (header_size > file.size() - 8) {
-    file.fail("corrupt safetensors file (the header length field claims " + std::to_string(header_size) +
-              " bytes" + size_text(header_size) + ", but only " + std::to_string(file.size() - 8) +
-              " bytes follow it)");
+    file.fail("corrupt safetensors file (the header length field claims " + std::to_string(header_size) + " bytes" +
+              size_text(header_size) + ", but only " + std::to_string(file.size() - 8) + " bytes follow it)");
   }
   if (header_size > kMaxSafetensorsHeaderSize) {
     file.fail("safetensors header of " + std::to_string(header_size) + " bytes" + size_text(header_size) +
@@ -216,8 +215,7 @@ CheckpointLayout index_safetensors_checkpoint(const RandomAccessFile& file) {
               std::to_string(8 + error.offset()) + ")");
   }
   if (root.kind != JsonValue::Kind::kObject) {
-    file.fail("corrupt safetensors header (it is " + std::string(describe_json_kind(root.kind)) +
-              ", not an object)");
+    file.fail("corrupt safetensors header (it is " + std::string(describe_json_kind(root.kind)) + ", not an object)");
   }
 
   const uint64_t data_start = 8 + header_size;

@@ -42,8 +42,8 @@ std::optional<Problem> state_dict_problem(const PickleValue& dict) {
       return Problem{true, "found a key that is " + describe_kind(key->kind) + ", not a str"};
     }
     if (value->kind != Kind::kTensor) {
-      return Problem{false, "the value of key '" + printable(key->text) + "' is " + describe_value(*value) +
-                                ", not a tensor"};
+      return Problem{false,
+                     "the value of key '" + printable(key->text) + "' is " + describe_value(*value) + ", not a tensor"};
     }
   }
   return std::nullopt;
@@ -73,8 +73,8 @@ std::string unwrap_note(const PickleValue& root, const std::string& taken) {
   }
   std::string note = "took the state dict under '" + taken + "'";
   if (ignored.empty()) return note + " (the only entry)";
-  note += " (ignored " + std::to_string(ignored.size()) + " other " + (ignored.size() == 1 ? "entry" : "entries") +
-          ": ";
+  note +=
+      " (ignored " + std::to_string(ignored.size()) + " other " + (ignored.size() == 1 ? "entry" : "entries") + ": ";
   for (size_t i = 0; i < ignored.size() && i < kListedKeys; ++i) note += (i ? ", " : "") + ignored[i];
   if (ignored.size() > kListedKeys) note += ", ... (" + std::to_string(ignored.size() - kListedKeys) + " more)";
   return note + ")";
@@ -108,8 +108,8 @@ StateDictSelection select_state_dict(const PickleValue& root, const RandomAccess
       }
       const std::optional<Problem> inner_problem = state_dict_problem(*inner);
       if (inner_problem) {
-        hint += "; the dict under '" + std::string(candidate) + "' is not a state dict either (" +
-                inner_problem->text + ")";
+        hint += "; the dict under '" + std::string(candidate) + "' is not a state dict either (" + inner_problem->text +
+                ")";
         continue;
       }
       if (inner->entries.empty()) {

@@ -31,8 +31,8 @@ torch::Tensor tensor_from_storage(const torch::Tensor& storage, const std::strin
     throw CheckpointError(what + " has " + std::to_string(sizes.size()) + " dimensions (at most " +
                           std::to_string(kMaxDimensions) + " are supported)");
   }
-  const std::string geometry = "size " + join(sizes) + ", stride " + join(strides) + ", offset " +
-                               std::to_string(storage_offset);
+  const std::string geometry =
+      "size " + join(sizes) + ", stride " + join(strides) + ", offset " + std::to_string(storage_offset);
   if (sizes.size() != strides.size()) {
     throw CheckpointError(what + " has " + std::to_string(sizes.size()) + " sizes but " +
                           std::to_string(strides.size()) + " strides (" + geometry + ")");

@@ -44,18 +44,18 @@ std::string byte_range(uint64_t begin, uint64_t end) {
 // sys_info must say the data is little-endian.
 void check_sys_info(const PickleValue& sys_info, const RandomAccessFile& file) {
   if (sys_info.kind != PickleValue::Kind::kDict) {
-    file.fail("corrupt legacy torch.save file (its system info is " + describe_kind(sys_info.kind) +
-              ", not a dict)");
+    file.fail("corrupt legacy torch.save file (its system info is " + describe_kind(sys_info.kind) + ", not a dict)");
   }
   for (const auto& [key, value] : sys_info.entries) {
     if (key->kind != PickleValue::Kind::kString || key->text != "little_endian") continue;
     if (value->kind != PickleValue::Kind::kBool) {
-      file.fail("corrupt legacy torch.save file (its system info's little_endian is " +
-                describe_kind(value->kind) + ", not a bool)");
+      file.fail("corrupt legacy torch.save file (its system info's little_endian is " + describe_kind(value->kind) +
+                ", not a bool)");
     }
     if (!value->boolean) {
-      file.fail("the checkpoint was saved on a big-endian machine (little_endian is False in its system info); "
-                "only little-endian checkpoints are supported");
+      file.fail(
+          "the checkpoint was saved on a big-endian machine (little_endian is False in its system info); "
+          "only little-endian checkpoints are supported");
     }
     return;
   }
@@ -201,8 +201,7 @@ class LegacyStorages {
     if (ref.view_offset > ref.element_count || ref.view_size > ref.element_count - ref.view_offset) {
       file_.fail("corrupt legacy torch.save file (view '" + printable(ref.view_key) + "' of storage '" +
                  printable(ref.key) + "' covers " + std::to_string(ref.view_size) + " elements from element " +
-                 std::to_string(ref.view_offset) + ", but the storage has " + std::to_string(ref.element_count) +
-                 ")");
+                 std::to_string(ref.view_offset) + ", but the storage has " + std::to_string(ref.element_count) + ")");
     }
     const auto [found, inserted] = views_.try_emplace(ref.view_key, View{ref.key, ref.view_offset, ref.view_size});
     if (inserted) return;
@@ -235,9 +234,9 @@ class LegacyStorages {
     if (__builtin_mul_overflow(count, static_cast<uint64_t>(c10::elementSize(root.dtype)), &bytes) ||
         bytes > file_.size() - data) {
       file_.fail("truncated file (" + what + " of " + std::to_string(count) + " " + dtype_name(root.dtype) +
-                 " elements needs " + std::to_string(count) + " x " +
-                 std::to_string(c10::elementSize(root.dtype)) + " bytes from byte " + std::to_string(data) +
-                 ", but the file has " + std::to_string(file_.size()) + " bytes)");
+                 " elements needs " + std::to_string(count) + " x " + std::to_string(c10::elementSize(root.dtype)) +
+                 " bytes from byte " + std::to_string(data) + ", but the file has " + std::to_string(file_.size()) +
+                 " bytes)");
     }
     root.located = true;
     root.data_offset = data;
@@ -252,9 +251,7 @@ class LegacyStorages {
 
 }  // namespace
 
-bool starts_like_torch_legacy(const unsigned char* head, size_t size) {
-  return magic_prefix_length(head, size) != 0;
-}
+bool starts_like_torch_legacy(const unsigned char* head, size_t size) { return magic_prefix_length(head, size) != 0; }
 
 CheckpointLayout index_torch_legacy_checkpoint(const RandomAccessFile& file, const ReadOptions& options) {
   if (!host_is_little_endian()) {

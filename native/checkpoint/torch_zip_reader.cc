@@ -37,8 +37,9 @@ std::string find_prefix(const ZipArchive& archive) {
     }
   }
   if (candidates.empty()) {
-    file.fail("not a PyTorch checkpoint (it is a zip archive, but has no '<folder>/data.pkl' record as torch.save "
-              "writes)");
+    file.fail(
+        "not a PyTorch checkpoint (it is a zip archive, but has no '<folder>/data.pkl' record as torch.save "
+        "writes)");
   }
   if (candidates.size() > 1) {
     file.fail("not a torch.save checkpoint (the zip archive holds " + std::to_string(candidates.size()) +
@@ -48,8 +49,9 @@ std::string find_prefix(const ZipArchive& archive) {
   const std::string& prefix = candidates[0];
   // torch.jit.save writes the same layout plus code and constants; its data.pkl holds a scripted module.
   if (archive.find(prefix + "/constants.pkl") != nullptr) {
-    file.fail("is a TorchScript archive (torch.jit.save), not a torch.save checkpoint; save the model's "
-              "state_dict() with torch.save instead");
+    file.fail(
+        "is a TorchScript archive (torch.jit.save), not a torch.save checkpoint; save the model's "
+        "state_dict() with torch.save instead");
   }
   return prefix;
 }
@@ -67,12 +69,12 @@ void check_byte_order(const ZipArchive& archive, const std::string& prefix, cons
   }
   const std::string order = archive.read_to_string(*record, options.verify_checksums);
   if (order == "big") {
-    file.fail("the checkpoint was saved on a big-endian machine (byteorder 'big'); only little-endian "
-              "checkpoints are supported");
+    file.fail(
+        "the checkpoint was saved on a big-endian machine (byteorder 'big'); only little-endian "
+        "checkpoints are supported");
   }
   if (order != "little") {
-    file.fail("record '" + printable(record->name) + "' says '" + printable(order) +
-              "'; expected 'little' or 'big'");
+    file.fail("record '" + printable(record->name) + "' says '" + printable(order) + "'; expected 'little' or 'big'");
   }
 }
 
@@ -106,8 +108,8 @@ class StorageIndexer {
 
     const ZipArchive::Record* record = archive_.find(name);
     if (record == nullptr) {
-      file.fail("record '" + printable(name) + "' is missing (the pickle refers to storage '" +
-                printable(request.key) + "')");
+      file.fail("record '" + printable(name) + "' is missing (the pickle refers to storage '" + printable(request.key) +
+                "')");
     }
     const uint64_t element_size = c10::elementSize(request.dtype);
     if (record->size % element_size != 0) {
@@ -120,8 +122,9 @@ class StorageIndexer {
     // Each record is loaded once only, so the total is at most the file size unless records overlap; a hostile
     // archive listing one huge record under many names must not multiply the memory it costs.
     if (record->size > file.size() - bytes_indexed_) {
-      file.fail("corrupt zip archive (the storage records add up to more bytes than the file holds; records "
-                "overlap)");
+      file.fail(
+          "corrupt zip archive (the storage records add up to more bytes than the file holds; records "
+          "overlap)");
     }
     bytes_indexed_ += record->size;
     // Checks the record can be read (stored, not encrypted, its local header and data inside the file) now,

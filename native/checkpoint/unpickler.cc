@@ -66,8 +66,8 @@ class Machine {
   }
 
   [[noreturn]] void unsupported(const std::string& message) const {
-    throw CheckpointError(file_path_ + ": " + context_.source + " at byte " + std::to_string(opcode_offset_) +
-                          ": " + message);
+    throw CheckpointError(file_path_ + ": " + context_.source + " at byte " + std::to_string(opcode_offset_) + ": " +
+                          message);
   }
 
   // ---- reading the opcode stream --------------------------------------------------------------------------------
@@ -75,8 +75,8 @@ class Machine {
   const unsigned char* take(uint64_t count) {
     const unsigned char* start = input_.take(count);
     if (start == nullptr) {
-      corrupt("the pickle ends in the middle of an opcode's argument (needs " + std::to_string(count) +
-              " bytes, " + std::to_string(input_.remaining()) + " left)");
+      corrupt("the pickle ends in the middle of an opcode's argument (needs " + std::to_string(count) + " bytes, " +
+              std::to_string(input_.remaining()) + " left)");
     }
     return start;
   }
@@ -289,8 +289,7 @@ class Machine {
         }
         return args[0];
       }
-      case AllowedGlobal::kStorageType:
-        break;
+      case AllowedGlobal::kStorageType: break;
     }
     unsupported("the pickle calls " + name + ", which torch.save never does");
   }
@@ -348,8 +347,9 @@ class Machine {
     const std::vector<PickleValue*>& parts = id->items;
     if (parts[0]->kind != PickleValue::Kind::kString || parts[0]->text != "storage") {
       if (parts[0]->kind == PickleValue::Kind::kString && parts[0]->text == "module") {
-        unsupported("the file holds a pickled nn.Module (torch.save(model)), not a state dict; save "
-                    "model.state_dict() instead");
+        unsupported(
+            "the file holds a pickled nn.Module (torch.save(model)), not a state dict; save "
+            "model.state_dict() instead");
       }
       unsupported("unsupported persistent id (expected one starting with 'storage', as torch.save writes)");
     }
@@ -431,12 +431,8 @@ class Machine {
           pop_to_mark();
         }
         return;
-      case pickle_op::kPopMark:
-        pop_to_mark();
-        return;
-      case pickle_op::kDup:
-        push(top());
-        return;
+      case pickle_op::kPopMark: pop_to_mark(); return;
+      case pickle_op::kDup: push(top()); return;
 
       case pickle_op::kNone: push(make(Kind::kNone)); return;
       case pickle_op::kNewTrue:
@@ -599,8 +595,7 @@ class Machine {
       }
       case pickle_op::kBinPersId: push(load_persistent(pop())); return;
 
-      default:
-        break;
+      default: break;
     }
     if (const char* name = unsupported_opcode_name(opcode)) {
       unsupported("unsupported pickle opcode " + hex_byte(opcode) + " (" + name +
@@ -622,9 +617,7 @@ class Machine {
 
 }  // namespace
 
-UnpickledTree unpickle(PickleInput& input, const UnpickleContext& context) {
-  return Machine(input, context).run();
-}
+UnpickledTree unpickle(PickleInput& input, const UnpickleContext& context) { return Machine(input, context).run(); }
 
 StorageRef storage_ref(const PickleValue& storage) {
   // The parts were checked when the persistent id was read (Machine::load_persistent).

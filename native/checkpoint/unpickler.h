@@ -4,9 +4,10 @@
 // the memo, persistent ids) and builds a PickleValue tree. It never imports or calls anything: the only globals it
 // accepts are those in allowed_globals.h, and "calling" one of them (REDUCE) is implemented here: an empty
 // OrderedDict, or a tensor description. Any other global is refused by name, unless the context asks to skip it
-// (UnpickleContext::skip_unknown_globals): then it is an inert placeholder (skipped_globals.h). Storages arrive as persistent ids and are not loaded here: a tensor in the
-// tree names its storage and geometry (storage_ref(), tensor_ref()), and the reader loads the storages of the
-// tensors it keeps. So this file knows nothing about zip archives or the legacy layout.
+// (UnpickleContext::skip_unknown_globals): then it is an inert placeholder (skipped_globals.h). Storages arrive as
+// persistent ids and are not loaded here: a tensor in the tree names its storage and geometry (storage_ref(),
+// tensor_ref()), and the reader loads the storages of the tensors it keeps. So this file knows nothing about zip
+// archives or the legacy layout.
 //
 // Any input bytes give a tree or a vitorch::CheckpointError; the stack, the memo and the number of values are
 // bounded, and nothing recurses.

@@ -35,7 +35,9 @@ uint32_t le32(const unsigned char* p) {
          (static_cast<uint32_t>(p[3]) << 24);
 }
 
-uint64_t le64(const unsigned char* p) { return static_cast<uint64_t>(le32(p)) | (static_cast<uint64_t>(le32(p + 4)) << 32); }
+uint64_t le64(const unsigned char* p) {
+  return static_cast<uint64_t>(le32(p)) | (static_cast<uint64_t>(le32(p + 4)) << 32);
+}
 
 std::string hex32(uint32_t value) {
   std::ostringstream out;
@@ -91,8 +93,9 @@ ZipArchive::DirectoryLocation ZipArchive::locate_central_directory() const {
     }
   }
   if (found == tail.size()) {
-    fail("not a PyTorch checkpoint (expected a zip archive written by torch.save, found no end-of-central-directory "
-         "record)");
+    fail(
+        "not a PyTorch checkpoint (expected a zip archive written by torch.save, found no end-of-central-directory "
+        "record)");
   }
   const unsigned char* end_record = &tail[found];
   const uint64_t end_record_offset = tail_offset + found;
@@ -127,9 +130,8 @@ ZipArchive::DirectoryLocation ZipArchive::locate_central_directory() const {
   if (has_zip64_locator) {
     const uint64_t locator_offset = end_record_offset - kZip64LocatorSize;
     if (!fits(zip64_record_offset, kZip64EndOfCentralDirectorySize, locator_offset)) {
-      fail("corrupt zip archive (zip64 end-of-central-directory record at byte " +
-           std::to_string(zip64_record_offset) + " does not fit before its locator at byte " +
-           std::to_string(locator_offset) + ")");
+      fail("corrupt zip archive (zip64 end-of-central-directory record at byte " + std::to_string(zip64_record_offset) +
+           " does not fit before its locator at byte " + std::to_string(locator_offset) + ")");
     }
     unsigned char record[kZip64EndOfCentralDirectorySize];
     file_.read_exact(zip64_record_offset, record, sizeof record);
@@ -149,8 +151,9 @@ ZipArchive::DirectoryLocation ZipArchive::locate_central_directory() const {
     }
   } else {
     if (location.entry_count == 0xFFFF || location.size == 0xFFFFFFFFu || location.offset == 0xFFFFFFFFu) {
-      fail("corrupt zip archive (the end-of-central-directory record needs zip64 values, but there is no zip64 "
-           "locator)");
+      fail(
+          "corrupt zip archive (the end-of-central-directory record needs zip64 values, but there is no zip64 "
+          "locator)");
     }
     if (disk != 0 || directory_disk != 0 || entries_on_disk != location.entry_count) {
       fail("multi-part zip archives are not supported");
@@ -159,14 +162,13 @@ ZipArchive::DirectoryLocation ZipArchive::locate_central_directory() const {
 
   if (!fits(location.offset, location.size, location.end)) {
     fail("corrupt zip archive (central directory at byte " + std::to_string(location.offset) + ", " +
-         std::to_string(location.size) + " bytes long, does not end before byte " + std::to_string(location.end) +
-         ")");
+         std::to_string(location.size) + " bytes long, does not end before byte " + std::to_string(location.end) + ")");
   }
   // Every entry takes at least 46 bytes, which bounds the count (and what is reserved for it) by the file size.
   if (location.entry_count > location.size / kCentralHeaderSize) {
-    fail("corrupt zip archive (central directory claims " + std::to_string(location.entry_count) +
-         " records but its " + std::to_string(location.size) + " bytes hold at most " +
-         std::to_string(location.size / kCentralHeaderSize) + ")");
+    fail("corrupt zip archive (central directory claims " + std::to_string(location.entry_count) + " records but its " +
+         std::to_string(location.size) + " bytes hold at most " + std::to_string(location.size / kCentralHeaderSize) +
+         ")");
   }
   return location;
 }
@@ -303,8 +305,7 @@ uint64_t ZipArchive::data_offset_of(const Record& record) const {
   return data_offset(record);
 }
 
-void ZipArchive::read(const Record& record, void* destination, uint64_t destination_size,
-                      bool verify_checksum) const {
+void ZipArchive::read(const Record& record, void* destination, uint64_t destination_size, bool verify_checksum) const {
   if (destination_size != record.size) {
     fail("internal error: buffer of " + std::to_string(destination_size) + " bytes for record '" + record.name +
          "' of " + std::to_string(record.size) + " bytes");
@@ -322,8 +323,7 @@ void ZipArchive::read(const Record& record, void* destination, uint64_t destinat
     remaining -= chunk;
   }
   if (verify_checksum && crc != record.crc32) {
-    fail("record '" + record.name + "' is corrupt (CRC-32 " + hex32(crc) + ", expected " + hex32(record.crc32) +
-         ")");
+    fail("record '" + record.name + "' is corrupt (CRC-32 " + hex32(crc) + ", expected " + hex32(record.crc32) + ")");
   }
 }
 

@@ -37,8 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (int i = 0; i < 8; ++i) file[i] = static_cast<char>((uint64_t{size} >> (8 * i)) & 0xFF);
   file.append(header);
   file.append(256, '\x01');
-  const std::string& path =
-      vitorch::fuzz::input_as_file(reinterpret_cast<const uint8_t*>(file.data()), file.size());
+  const std::string& path = vitorch::fuzz::input_as_file(reinterpret_cast<const uint8_t*>(file.data()), file.size());
   try {
     (void)load_checkpoint_file(path);
   } catch (const vitorch::CheckpointError&) {

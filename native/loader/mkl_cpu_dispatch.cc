@@ -3,7 +3,8 @@
 // GEMMs ran 20-40% faster with the Intel paths). MKL asks mkl_serv_intel_cpu_true() which kind of CPU it runs on;
 // libtorch exports that function and calls it through the dynamic linker, and the loader (this library) joins the
 // global lookup scope before libtorch does (lib/binding.ts loads it first, with RTLD_GLOBAL), so the definition
-// below answers instead. Kernel choice still follows the CPU features MKL detects. VITORCH_MKL_VENDOR_DISPATCH=1 restores MKL's own answer.
+// below answers instead. Kernel choice still follows the CPU features MKL detects. VITORCH_MKL_VENDOR_DISPATCH=1
+// restores MKL's own answer.
 #include <dlfcn.h>
 
 #include <cstdlib>

@@ -61,8 +61,8 @@ std::vector<AdaptationStep> plan_adaptation(const VisionTransformerImpl& model, 
                         std::to_string(to_side) + "x" + std::to_string(to_side) + " " + format_shape(target->sizes()) +
                         " (bicubic, align_corners=false)");
         // The class row, then the resampled grid.
-        steps.push_back({key, Source::kResampledPosEmbed, entry, {1, 1 + to_side * to_side, shape[2]}, from_side,
-                         to_side});
+        steps.push_back(
+            {key, Source::kResampledPosEmbed, entry, {1, 1 + to_side * to_side, shape[2]}, from_side, to_side});
         continue;
       }
     }
@@ -94,12 +94,10 @@ std::vector<AdaptationStep> plan_adaptation(const VisionTransformerImpl& model, 
 
 torch::Tensor adapted_value(const AdaptationStep& step, torch::Tensor checkpoint_value) {
   switch (step.source) {
-    case AdaptationStep::Source::kCheckpoint:
-      return checkpoint_value;
+    case AdaptationStep::Source::kCheckpoint: return checkpoint_value;
     case AdaptationStep::Source::kResampledPosEmbed:
       return resample_position_table(checkpoint_value, step.from_side, step.to_side);
-    case AdaptationStep::Source::kModel:
-      break;
+    case AdaptationStep::Source::kModel: break;
   }
   throw std::logic_error("adapted_value: the step '" + step.key + "' loads the model's own value");
 }

@@ -23,7 +23,8 @@ torch::Tensor read_entry(const checkpoint::CheckpointIndex& index, size_t entry)
 
 // Reads every entry that is to be written, one at a time into a scratch tensor, so that whatever only the data can
 // show (a CRC mismatch, a bool byte other than 0 or 1, a short read) is found before the model changes.
-void check_data_before_writing(const checkpoint::CheckpointIndex& index, const std::vector<torch::Tensor>& destinations) {
+void check_data_before_writing(const checkpoint::CheckpointIndex& index,
+                               const std::vector<torch::Tensor>& destinations) {
   std::vector<torch::Tensor> scratch(index.size());
   for (size_t i = 0; i < index.size(); ++i) {
     if (!destinations[i].defined()) continue;
@@ -89,7 +90,8 @@ LoadReport load_index_into_model(VisionTransformerImpl& model, const checkpoint:
   return report;
 }
 
-LoadReport load_file_into_model(VisionTransformerImpl& model, const std::string& path, const ModelLoadOptions& options) {
+LoadReport load_file_into_model(VisionTransformerImpl& model, const std::string& path,
+                                const ModelLoadOptions& options) {
   const auto index = checkpoint::CheckpointIndex::open(path, options.read);
   return load_index_into_model(model, index, options);
 }

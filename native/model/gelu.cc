@@ -4,12 +4,8 @@
 
 namespace vitorch::model {
 
-torch::Tensor GELUImpl::forward(const torch::Tensor& x) {
-  return at::gelu(x, "tanh");
-}
+torch::Tensor GELUImpl::forward(const torch::Tensor& x) { return at::gelu(x, "tanh"); }
 
-torch::Tensor GELUImpl::forward_in_place(torch::Tensor& x) {
-  return at::gelu_(x, "tanh");
-}
+torch::Tensor GELUImpl::forward_in_place(torch::Tensor& x) { return at::gelu_(x, "tanh"); }
 
 }  // namespace vitorch::model

@@ -12,7 +12,8 @@ void MlpImpl::reset() {
   fc1 = register_module("fc1", make_linear(torch::nn::LinearOptions(options.in_features(), options.hidden_features())));
   act = register_module("act", GELU());
   drop1 = register_module("drop1", torch::nn::Dropout(options.drop()));
-  fc2 = register_module("fc2", make_linear(torch::nn::LinearOptions(options.hidden_features(), options.out_features())));
+  fc2 =
+      register_module("fc2", make_linear(torch::nn::LinearOptions(options.hidden_features(), options.out_features())));
   drop2 = register_module("drop2", torch::nn::Dropout(options.drop()));
 }
 

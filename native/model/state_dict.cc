@@ -19,7 +19,8 @@ std::string describe(const LoadReport& report, const NamedShapes& state, const N
 
   std::string text = "the checkpoint does not fit the model:";
   if (!report.missing_keys.empty()) {
-    text += "\n  missing keys (" + std::to_string(report.missing_keys.size()) + "), in the model but not the checkpoint:";
+    text +=
+        "\n  missing keys (" + std::to_string(report.missing_keys.size()) + "), in the model but not the checkpoint:";
     for (const auto& key : report.missing_keys) text += "\n    " + key + " " + format_shape(in_model[key]->sizes());
   }
   if (!report.unexpected_keys.empty()) {

@@ -7,8 +7,8 @@
 
 #include <algorithm>
 
-#include "common/errors.h"
 #include "common/describe.h"
+#include "common/errors.h"
 #include "model/linear_init.h"
 
 namespace vitorch::model {
@@ -25,11 +25,11 @@ void require(bool condition, const std::string& option, const std::string& expec
 
 void validate(const VisionTransformerOptions& o) {
   require(o.input_shape().size() == 2, "inputShape", "[height, width]", format_shape(o.input_shape()));
-  require(o.patch_size() >= 1 && o.patch_size() <= kPositionGridImageSize, "patchSize",
-          "an integer in [1, 224]", std::to_string(o.patch_size()));
+  require(o.patch_size() >= 1 && o.patch_size() <= kPositionGridImageSize, "patchSize", "an integer in [1, 224]",
+          std::to_string(o.patch_size()));
   for (auto side : o.input_shape()) {
-    require(side >= o.patch_size(), "inputShape", "at least patchSize (" + std::to_string(o.patch_size()) +
-                                                      ") on each side", format_shape(o.input_shape()));
+    require(side >= o.patch_size(), "inputShape",
+            "at least patchSize (" + std::to_string(o.patch_size()) + ") on each side", format_shape(o.input_shape()));
   }
   require(o.in_chans() >= 1, "inChans", "a positive integer", std::to_string(o.in_chans()));
   require(o.num_classes() >= 0, "numClasses", "a non-negative integer", std::to_string(o.num_classes()));
@@ -57,8 +57,8 @@ void VisionTransformerImpl::reset() {
 
   // Registration order decides named_parameters() order; it follows the seed's __init__. As in PyTorch, a module's
   // own parameters (cls_token, pos_embed) are listed before its children's.
-  patch_embed = register_module(
-      "patch_embed", PatchEmbed(PatchEmbedOptions(options.patch_size(), options.in_chans(), dim)));
+  patch_embed =
+      register_module("patch_embed", PatchEmbed(PatchEmbedOptions(options.patch_size(), options.in_chans(), dim)));
   cls_token = register_parameter("cls_token", torch::zeros({1, 1, dim}));
   pos_embed = register_parameter("pos_embed", torch::zeros({1, grid * grid + 1, dim}));
   pos_drop = register_module("pos_drop", torch::nn::Dropout(options.drop_rate()));
@@ -89,7 +89,8 @@ void VisionTransformerImpl::replace_head(int64_t num_classes) {
   if (num_classes == 0) {
     head = nullptr;
     torch::nn::Identity identity;
-    if (registered) replace_module("head", identity); else register_module("head", identity);
+    if (registered) replace_module("head", identity);
+    else register_module("head", identity);
     return;
   }
   torch::nn::Linear fresh = make_linear(torch::nn::LinearOptions(options.num_features(), num_classes));
@@ -123,9 +124,8 @@ torch::Tensor VisionTransformerImpl::resample_position_embedding() const {
   const auto new_height = options.input_shape()[0] / options.patch_size();
   const auto new_width = options.input_shape()[1] / options.patch_size();
   auto class_position = pos_embed.narrow(1, 0, 1);
-  auto image_position = pos_embed.narrow(1, 1, old_grid * old_grid)
-                            .reshape({1, old_grid, old_grid, dim})
-                            .permute({0, 3, 1, 2});
+  auto image_position =
+      pos_embed.narrow(1, 1, old_grid * old_grid).reshape({1, old_grid, old_grid, dim}).permute({0, 3, 1, 2});
   // Half-precision weights are resampled in float32 (not every libtorch has a half bicubic kernel on the CPU).
   const auto dtype = pos_embed.scalar_type();
   image_position = at::upsample_bicubic2d(image_position.to(at::promote_types(dtype, torch::kFloat32)),

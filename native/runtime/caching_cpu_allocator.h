@@ -25,10 +25,10 @@ namespace vitorch::runtime {
 #endif
 
 struct CachedMemoryStats {
-  size_t cached_bytes = 0;     // idle blocks kept for reuse
-  size_t in_use_bytes = 0;     // blocks of this allocator held by live tensors
-  size_t limit_bytes = 0;      // cached_bytes never exceeds this
-  uint64_t reuses = 0;         // large requests served from the cache
+  size_t cached_bytes = 0;         // idle blocks kept for reuse
+  size_t in_use_bytes = 0;         // blocks of this allocator held by live tensors
+  size_t limit_bytes = 0;          // cached_bytes never exceeds this
+  uint64_t reuses = 0;             // large requests served from the cache
   uint64_t fresh_allocations = 0;  // large requests that needed new memory
 };
 

@@ -164,12 +164,8 @@ void run_on_compute_thread(const std::function<void()>& work) {
   thread.run(work);
 }
 
-void post_to_compute_thread(std::function<void()> work) {
-  compute_thread().post(std::move(work));
-}
+void post_to_compute_thread(std::function<void()> work) { compute_thread().post(std::move(work)); }
 
-void stop_compute_thread() {
-  compute_thread().stop();
-}
+void stop_compute_thread() { compute_thread().stop(); }
 
 }  // namespace vitorch::runtime

@@ -1,7 +1,6 @@
 // The checkpoint readers and writer against real files torch wrote (test/fixtures/generated, npm run fixtures),
 // and the refusals that keep a hostile file harmless.
 #include <gtest/gtest.h>
-
 #include <signal.h>
 #include <sys/resource.h>
 
@@ -158,8 +157,8 @@ TEST(Crc32, MatchesTheCheckValueInPieces) {
 TEST(WriteCheckpoint, RoundTripsEveryFormat) {
   ScratchFolder folder;
   const NamedTensors original = read_checkpoint(fixture("checkpoints/fuzz-seed.pth"));
-  for (const auto& [format, name] : {std::pair{WriteFormat::kTorchZip, "out.pth"},
-                                     std::pair{WriteFormat::kSafetensors, "out.safetensors"}}) {
+  for (const auto& [format, name] :
+       {std::pair{WriteFormat::kTorchZip, "out.pth"}, std::pair{WriteFormat::kSafetensors, "out.safetensors"}}) {
     SCOPED_TRACE(name);
     WriteOptions options;
     options.format = format;

@@ -64,9 +64,27 @@ TEST(JsonParser, EnforcesTheValueLimit) {
 }
 
 TEST(JsonParser, IsStrict) {
-  for (const char* text : {"", " ", "[1,]", "{\"a\":1,}", "{\"a\":1,\"a\":2}", "01", "1.", ".5", "+1", "NaN",
-                           "[1] x", "\"\x01\"", "\"\xC0\xAF\"", "\"\\ud800\"", "\"\\udc00\\ud800\"", "'a'",
-                           "/* */ 1", "9223372036854775808", "{1: 2}", "tru", "\"\\x41\""}) {
+  for (const char* text : {"",
+                           " ",
+                           "[1,]",
+                           "{\"a\":1,}",
+                           "{\"a\":1,\"a\":2}",
+                           "01",
+                           "1.",
+                           ".5",
+                           "+1",
+                           "NaN",
+                           "[1] x",
+                           "\"\x01\"",
+                           "\"\xC0\xAF\"",
+                           "\"\\ud800\"",
+                           "\"\\udc00\\ud800\"",
+                           "'a'",
+                           "/* */ 1",
+                           "9223372036854775808",
+                           "{1: 2}",
+                           "tru",
+                           "\"\\x41\""}) {
     SCOPED_TRACE(text);
     EXPECT_FALSE(json_error_of(text).empty());
   }
@@ -83,7 +101,11 @@ UnpickledTree unpickle_bytes(const std::string& bytes, PersistentIds ids = Persi
 
 TEST(Unpickler, ReadsPlainValues) {
   // pickle.dumps({'a': [1, 'x']}, protocol=2)
-  const std::string bytes("\x80\x02}q\x00X\x01\x00\x00\x00" "aq\x01]q\x02(K\x01X\x01\x00\x00\x00xq\x03" "es.", 30);
+  const std::string bytes(
+      "\x80\x02}q\x00X\x01\x00\x00\x00"
+      "aq\x01]q\x02(K\x01X\x01\x00\x00\x00xq\x03"
+      "es.",
+      30);
   const UnpickledTree tree = unpickle_bytes(bytes);
   ASSERT_EQ(tree.root->kind, PickleValue::Kind::kDict);
   ASSERT_EQ(tree.root->entries.size(), 1u);
@@ -97,8 +119,12 @@ TEST(Unpickler, ReadsPlainValues) {
 
 TEST(Unpickler, RefusesDisallowedGlobalsByName) {
   // GLOBAL 'os system', then a call: refused at GLOBAL, before REDUCE could run anything.
-  for (const std::string& pickle : {std::string("\x80\x02" "cos\nsystem\nX\x02\x00\x00\x00id\x85R.", 23),
-                                    std::string("\x80\x02" "cbuiltins\neval\n.", 18),
+  for (const std::string& pickle : {std::string("\x80\x02"
+                                                "cos\nsystem\nX\x02\x00\x00\x00id\x85R.",
+                                                23),
+                                    std::string("\x80\x02"
+                                                "cbuiltins\neval\n.",
+                                                18),
                                     std::string("\x80\x04\x8c\x02os\x8c\x06system\x93.", 16)}) {
     const std::string message = checkpoint_error_of([&] { unpickle_bytes(pickle); });
     EXPECT_NE(message.find("refusing to load global"), std::string::npos) << message;

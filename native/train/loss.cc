@@ -29,8 +29,8 @@ void check_labels(const torch::Tensor& labels, int64_t batch, int64_t classes) {
   if (values[low] < 0 || values[high] >= classes) {
     const auto index = values[low] < 0 ? low : high;
     throw InvalidValue("expected labels in [0, " + std::to_string(classes - 1) + "] (the model has " +
-                       std::to_string(classes) + " classes), received " + std::to_string(values[index]) +
-                       " at index " + std::to_string(index));
+                       std::to_string(classes) + " classes), received " + std::to_string(values[index]) + " at index " +
+                       std::to_string(index));
   }
 }
 

@@ -18,8 +18,8 @@ namespace {
 void require_range(double value, double low, double high, const char* name, bool high_inclusive) {
   const bool ok = std::isfinite(value) && value >= low && (high_inclusive ? value <= high : value < high);
   if (!ok) {
-    throw InvalidValue(std::string("expected ") + name + " in [" + format_number(low) + ", " +
-                       format_number(high) + (high_inclusive ? "]" : ")") + ", received " + format_number(value));
+    throw InvalidValue(std::string("expected ") + name + " in [" + format_number(low) + ", " + format_number(high) +
+                       (high_inclusive ? "]" : ")") + ", received " + format_number(value));
   }
 }
 
@@ -116,8 +116,8 @@ BuiltOptimizer build_optimizer(const OptimizerSpec& spec, const NamedParameters&
   const auto defaults = options_for(spec, spec.weight_decay);
   switch (spec.kind) {
     case OptimizerKind::kSgd:
-      built.optimizer = std::make_unique<torch::optim::SGD>(
-          param_groups, static_cast<const torch::optim::SGDOptions&>(*defaults));
+      built.optimizer =
+          std::make_unique<torch::optim::SGD>(param_groups, static_cast<const torch::optim::SGDOptions&>(*defaults));
       break;
     case OptimizerKind::kAdam: {
       const auto& options = static_cast<const torch::optim::AdamOptions&>(*defaults);

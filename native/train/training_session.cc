@@ -1,7 +1,7 @@
 #include "train/training_session.h"
 
-#include <ATen/core/Generator.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/Generator.h>
 #include <c10/core/GradMode.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/nn/utils/clip_grad.h>
@@ -65,22 +65,21 @@ std::string first_difference(const std::string& expected, const std::string& rec
 
 }  // namespace
 
-TrainingSession::TrainingSession(model::VisionTransformer model, const OptimizerSpec& spec)
-    : model_(std::move(model)) {
+TrainingSession::TrainingSession(model::VisionTransformer model, const OptimizerSpec& spec) : model_(std::move(model)) {
   NamedParameters parameters;
   for (const auto& item : model_->named_parameters()) parameters.emplace_back(item.key(), item.value());
   built_ = build_optimizer(spec, parameters);
 }
 
-StepResult TrainingSession::step(const torch::Tensor& images, const torch::Tensor& labels,
-                                 const StepOptions& options) {
+StepResult TrainingSession::step(const torch::Tensor& images, const torch::Tensor& labels, const StepOptions& options) {
   auto& module = *model_;
   if (module.options.num_classes() == 0) {
     throw InvalidValue("expected a model with a classification head (numClasses >= 1) to train, received numClasses 0");
   }
   if (!module.is_training()) {
-    throw std::runtime_error("expected the model in training mode for a training step (model.train()), received a "
-                             "model in evaluation mode");
+    throw std::runtime_error(
+        "expected the model in training mode for a training step (model.train()), received a "
+        "model in evaluation mode");
   }
   if (options.accumulation_steps < 1) {
     throw InvalidValue("expected accumulationSteps >= 1, received " + std::to_string(options.accumulation_steps));
@@ -146,7 +145,8 @@ EvaluationResult TrainingSession::evaluate(const torch::Tensor& images, const to
   auto& module = *model_;
   const auto classes = module.options.num_classes();
   if (classes == 0) {
-    throw InvalidValue("expected a model with a classification head (numClasses >= 1) to evaluate, received numClasses 0");
+    throw InvalidValue(
+        "expected a model with a classification head (numClasses >= 1) to evaluate, received numClasses 0");
   }
   if (topk < 1) throw InvalidValue("expected topk >= 1, received " + std::to_string(topk));
   module.check_input(images);
@@ -222,12 +222,13 @@ std::string TrainingSession::load(const std::string& path) {
     throw CheckpointError(path + " is not a vitorch training state: " + error.what_without_backtrace());
   }
   torch::Tensor layout_bytes;
-  if (!archive.try_read("layout", layout_bytes)) throw CheckpointError(path + " is not a vitorch training state (no layout record)");
+  if (!archive.try_read("layout", layout_bytes))
+    throw CheckpointError(path + " is not a vitorch training state (no layout record)");
   const auto expected = layout_of(*model_, built_);
   const auto found = tensor_text(layout_bytes);
   if (found != expected) {
-    throw StateDictError("the training state " + path + " was written for another model or optimizer: " +
-                         first_difference(expected, found));
+    throw StateDictError("the training state " + path +
+                         " was written for another model or optimizer: " + first_difference(expected, found));
   }
   // Everything is read before anything is written, so a damaged file changes nothing.
   std::vector<torch::Tensor> weights;

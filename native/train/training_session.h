@@ -37,16 +37,16 @@ struct StepOptions {
 };
 
 struct StepResult {
-  double loss = 0.0;          // mean loss of this batch (before division by accumulation_steps)
-  int64_t correct = 0;        // top-1 hits in this batch
+  double loss = 0.0;    // mean loss of this batch (before division by accumulation_steps)
+  int64_t correct = 0;  // top-1 hits in this batch
   int64_t count = 0;
-  double grad_norm = -1.0;    // the global norm before clipping; -1 when not computed
+  double grad_norm = -1.0;  // the global norm before clipping; -1 when not computed
 };
 
 struct EvaluationResult {
-  double loss_sum = 0.0;      // summed plain cross-entropy (no label smoothing), as the seed's validation loss
+  double loss_sum = 0.0;  // summed plain cross-entropy (no label smoothing), as the seed's validation loss
   int64_t top1 = 0;
-  int64_t topk = 0;           // hits within the top k (k = min(topk, classes))
+  int64_t topk = 0;  // hits within the top k (k = min(topk, classes))
   int64_t count = 0;
   torch::Tensor predictions;  // int32 [N], the top-1 class of each image
 };
