@@ -1,4 +1,4 @@
-// The cost of the seed's AutoAugment in the data loader: milliseconds per training batch, against the seed's own way
+// The cost of the article's AutoAugment in the data loader: milliseconds per training batch, against the article's own way
 // of running the policy (PIL in Python, bench/augment_pil.py) on the same images, measured in the same run.
 //   fashion-mnist: 128 Fashion-MNIST training images (28x28 grey), IdxDataset.loadSync with random crop (padding 2)
 //                  and flip, with and without the policy (what the training loop's prefetch calls per batch);

@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 export const root = path.join(__dirname, '..', '..');
-/** The seed's weights file; speed does not depend on the weights' values, so a seeded random one stands in. */
+/** The article's weights file; speed does not depend on the weights' values, so a seeded random one stands in. */
 export const checkpoint = path.join(root, 'model_data', 'vit-patch_16.pth');
 export const IMAGE_SHAPE = [3, 224, 224];
 export const IMAGE_VALUES = 3 * 224 * 224;

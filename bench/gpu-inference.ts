@@ -96,7 +96,7 @@ async function main(): Promise<void> {
   }
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-gpu-bench-'));
   try {
-    // The seed's ViT-B/16 with seeded random weights, written once for both contestants.
+    // The article's ViT-B/16 with seeded random weights, written once for both contestants.
     manualSeed(0);
     const weights = path.join(work, 'vit-b16.pth');
     const model = new VisionTransformer({ numClasses: 1000 });

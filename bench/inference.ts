@@ -1,4 +1,4 @@
-// ViT-B/16 inference speed: vitorch against PyTorch eager (as the seed's users run it, and at its best) and
+// ViT-B/16 inference speed: vitorch against PyTorch eager (as the article's users run it, and at its best) and
 // onnxruntime, each as a fraction of a roofline measured on the same machine: libtorch's own fp32 GEMM speed on
 // the model's matrix shapes. Every contestant runs in a fresh process, one at a time, on the same images.
 // Prints a table and writes bench/results/inference.json.

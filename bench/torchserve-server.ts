@@ -1,4 +1,4 @@
-// TorchServe as the peer server under test: bench/torchserve/handler.py (the seed's model in PyTorch's fastest
+// TorchServe as the peer server under test: bench/torchserve/handler.py (the article's model in PyTorch's fastest
 // eager form) archived with the benchmark checkpoint by torch-model-archiver, one worker, TorchServe's own
 // batching, in a temporary model store; the frontend's ports are free ones on the loopback interface.
 //

@@ -1,5 +1,5 @@
 // Training-step speed: vitorch's native whole step (Trainer.step: forward, label-smoothed cross-entropy, backward,
-// AdamW) against the seed's model in PyTorch eager as the seed writes it, and against PyTorch eager at its best, with
+// AdamW) against the article's model in PyTorch eager as the article writes it, and against PyTorch eager at its best, with
 // the same weights, batch, thread count and optimizer, side by side in one run. The PyTorch contestants live in one
 // long-lived child process (bench/train_torch.py) so that the contestants can take turns round by round: noise on a
 // shared machine then hits them all alike. Prints a table per configuration and writes bench/results/train.json.
@@ -43,7 +43,7 @@ const resultsFile = path.join(root, 'bench', 'results', 'train.json');
 const LR = 2e-3;
 const WEIGHT_DECAY = 0.05;
 const LABEL_SMOOTHING = 0.1;
-// Images whose evaluation-mode logits are compared across vitorch and the seed model before anything is timed.
+// Images whose evaluation-mode logits are compared across vitorch and the article model before anything is timed.
 const CHECK_IMAGES = 2;
 // Same weights, same float32 model: agreement to float32 reassociation, relative to the largest logit.
 const SAME_MODEL_TOLERANCE = 1e-4;
@@ -55,7 +55,7 @@ interface Configuration {
   batch: number;
   /** Model options for `new VisionTransformer`; absent for the ViT-B/16 fine-tuning ones, built by vit(). */
   model?: VisionTransformerOptions;
-  /** The seed's freeze phase: freezeBackbone() before the optimizer runs. */
+  /** The article's freeze phase: freezeBackbone() before the optimizer runs. */
   freeze: boolean;
   /** Steps per contestant: warm-up, then per round; the full run's and --quick's. */
   warmup: [number, number];
@@ -81,7 +81,7 @@ const NO_DROPOUT = { dropRate: 0, attnDropRate: 0, dropPathRate: 0 };
 const CONFIGURATIONS: Configuration[] = [
   {
     name: 'fmnist-dropout',
-    title: "Fashion-MNIST model, batch 128, the seed's dropouts (0.1, 0.1, 0.1)",
+    title: "Fashion-MNIST model, batch 128, the article's dropouts (0.1, 0.1, 0.1)",
     batch: 128,
     model: { ...FASHION_MNIST_MODEL, ...SEED_DROPOUTS },
     freeze: false,
@@ -110,7 +110,7 @@ const CONFIGURATIONS: Configuration[] = [
   },
   {
     name: 'vitb16-frozen',
-    title: "ViT-B/16 fine-tuning, freezeBackbone() (the seed's freeze phase), batch 8, dropouts 0.1",
+    title: "ViT-B/16 fine-tuning, freezeBackbone() (the article's freeze phase), batch 8, dropouts 0.1",
     batch: 8,
     freeze: true,
     warmup: [1, 1],
@@ -320,7 +320,7 @@ function buildModel(configuration: Configuration, python: string): VisionTransfo
     });
     if (made.status !== 0) throw new Error('could not write the benchmark checkpoint');
   }
-  // The seed's fine-tuning start: its ImageNet checkpoint with a fresh 10-class head, dropouts at its defaults.
+  // The article's fine-tuning start: its ImageNet checkpoint with a fresh 10-class head, dropouts at its defaults.
   return vit({ pretrained: checkpoint, numClasses: 10 });
 }
 
@@ -396,7 +396,7 @@ async function runConfiguration(
   };
   const torchSetup = await child.request<SetupReport>(setup);
   if (dispatchChild) await dispatchChild.request<SetupReport>({ ...setup, checkLogits: `${files.logits}.dispatch` });
-  // Same model before anything is timed: vitorch's evaluation-mode logits against the seed model's.
+  // Same model before anything is timed: vitorch's evaluation-mode logits against the article model's.
   const sample = tensor(values.subarray(0, CHECK_IMAGES * imageShape.slice(1).reduce((a, b) => a * b)), [
     CHECK_IMAGES,
     ...imageShape.slice(1),
@@ -411,7 +411,7 @@ async function runConfiguration(
   });
   if (!(maxAbsDifference <= SAME_MODEL_TOLERANCE * maxAbsLogit)) {
     throw new Error(
-      `${configuration.name}: vitorch's logits differ from the seed model's by ${maxAbsDifference} ` +
+      `${configuration.name}: vitorch's logits differ from the article model's by ${maxAbsDifference} ` +
         `(max |logit| ${maxAbsLogit}): not the same model, nothing to compare`,
     );
   }

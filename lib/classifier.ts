@@ -24,14 +24,14 @@ export interface PreprocessConfig {
   channels: 1 | 3;
   mean: number[];
   std: number[];
-  /** Shorter side resized then centre crop (the seed's evaluation), or letterbox. */
+  /** Shorter side resized then centre crop (the article's evaluation), or letterbox. */
   resize: 'center-crop' | 'letterbox';
 }
 
 export interface ClassifierConfig {
   model: VisionTransformerOptions;
   classes: string[];
-  /** The evaluation preprocessing; what it leaves out is the seed's (shorter side to inputShape, centre crop,
+  /** The evaluation preprocessing; what it leaves out is the article's (shorter side to inputShape, centre crop,
    *  ImageNet mean and std; grey 0.5 / 0.5 for one channel). readClassifierConfig fills it in. */
   preprocess?: Partial<PreprocessConfig>;
   /** The file it was read from (readClassifierConfig sets it), named in errors. */
@@ -159,7 +159,7 @@ export function resolveClassifierConfig(raw: Json, file: string): ResolvedClassi
   return { model, classes, preprocess, file };
 }
 
-/** The preprocessing `given` states, with the seed's defaults for what it leaves out. */
+/** The preprocessing `given` states, with the article's defaults for what it leaves out. */
 export function defaultPreprocess(
   model: VisionTransformerOptions,
   given: Partial<PreprocessConfig> = {},
@@ -198,7 +198,7 @@ function checkPreprocess(p: PreprocessConfig, model: VisionTransformerOptions, f
     fail("'center-crop' or 'letterbox'", 'preprocess.resize', p.resize);
 }
 
-/** The preprocessor of a config's preprocessing, with the seed's defaults for what it leaves out. */
+/** The preprocessor of a config's preprocessing, with the article's defaults for what it leaves out. */
 export function preprocessorFor(config: ClassifierConfig): Preprocessor {
   const p = defaultPreprocess(config.model, config.preprocess);
   return new Preprocessor({ size: p.size, channels: p.channels, mean: p.mean, std: p.std, resize: p.resize });

@@ -1,5 +1,5 @@
-// VisionTransformer: the seed article's ViT, run by libtorch. Options, defaults, parameter names and numbers are
-// the seed's; see README.md for the few places where its behaviour is kept on purpose.
+// VisionTransformer: the article's ViT, run by libtorch. Options, defaults, parameter names and numbers are
+// the article's; see README.md for the few places where its behaviour is kept on purpose.
 import { binding, NativeEntries, NativeLoadOptions, NativeModelOptions, NativeVisionTransformer } from './binding';
 // Defines Symbol.dispose where the runtime lacks it, before the classes below use it.
 import './dispose';
@@ -71,7 +71,7 @@ export interface LoadStateDictOptions {
   /** Require the checkpoint's keys to equal the model's exactly. Default true. */
   strict?: boolean;
   /** Resample a pos_embed saved for another square patch grid (e.g. 24x24 from a 384x384 model) to this model's,
-   *  bicubically as the seed's forward does. Default false: a different grid is a shape mismatch. */
+   *  bicubically as the article's forward does. Default false: a different grid is a shape mismatch. */
   resamplePosEmbed?: boolean;
   /** Keep the model's own head when the checkpoint's is for another class count (or absent). Default false. */
   keepModelHead?: boolean;
@@ -244,7 +244,7 @@ export class VisionTransformer {
     return this.native.training;
   }
 
-  /** Parameters by state_dict key, in the seed's order. The tensors share memory with the model. */
+  /** Parameters by state_dict key, in the article's order. The tensors share memory with the model. */
   namedParameters(): [string, Tensor][] {
     return toEntries(this.native.namedParameters());
   }
@@ -278,7 +278,7 @@ export class VisionTransformer {
     return withCallerStack(this.native.loadStateDictAsync(requireString(path, 'path'), loadOptions), callerStack);
   }
 
-  /** Writes stateDict() to a .pth file (PyTorch's torch.load and the seed model's load_state_dict(strict=True)
+  /** Writes stateDict() to a .pth file (PyTorch's torch.load and the article model's load_state_dict(strict=True)
    *  accept it) or a .safetensors file, atomically. */
   saveStateDict(path: string, options: SaveCheckpointOptions = {}): void {
     saveCheckpoint(path, this.stateDict(), options);
@@ -289,12 +289,12 @@ export class VisionTransformer {
     return saveCheckpointAsync(path, this.stateDict(), options);
   }
 
-  /** The seed's freeze_backbone: patch_embed, cls_token, pos_embed and blocks 0-7 stop requiring gradients. */
+  /** The article's freeze_backbone: patch_embed, cls_token, pos_embed and blocks 0-7 stop requiring gradients. */
   freezeBackbone(): this {
     this.native.freezeBackbone();
     return this;
   }
-  /** The seed's Unfreeze_backbone: the same parameters require gradients again. */
+  /** The article's Unfreeze_backbone: the same parameters require gradients again. */
   unfreezeBackbone(): this {
     this.native.unfreezeBackbone();
     return this;
@@ -359,7 +359,7 @@ export class VisionTransformer {
   }
 }
 
-/** The seed's vit(): ViT-B/16 for inputShape, the checkpoint loaded strictly, a fresh head unless numClasses is
+/** The article's vit(): ViT-B/16 for inputShape, the checkpoint loaded strictly, a fresh head unless numClasses is
  *  1000. Reads the checkpoint on the calling thread; vitAsync does it off the event loop. */
 export function vit(options: VitOptions = {}): VisionTransformer {
   return VisionTransformer.adopt(binding.vit(validateVitOptions(options)));

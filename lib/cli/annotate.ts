@@ -1,4 +1,4 @@
-// `vitorch annotate DIR [--out DIR] [--classes FILE]`: writes the seed's cls_train.txt and cls_test.txt (and, without
+// `vitorch annotate DIR [--out DIR] [--classes FILE]`: writes the article's cls_train.txt and cls_test.txt (and, without
 // --classes, model_data/cls_classes.txt from DIR/train's folder names) for DIR/train/<class>/ and DIR/test/<class>/.
 // Exit codes: 0 written, 1 a data problem (missing folder, bad class list), 2 wrong usage.
 import { annotate } from '../data/annotations';

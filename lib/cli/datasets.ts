@@ -1,4 +1,4 @@
-// Datasets from a training config's data sources: IDX files held in memory, or image files (the seed's
+// Datasets from a training config's data sources: IDX files held in memory, or image files (the article's
 // annotation lines or class folders) decoded and preprocessed by sharp. The same preprocessing serves training
 // (with augmentation) and evaluation (without), as the config states it.
 import * as path from 'path';

@@ -3,7 +3,7 @@
 //   vitorch train --config FILE --save-dir DIR ...   train (lib/cli/train.ts)
 //   vitorch eval --weights FILE --config FILE ...    accuracy, per-class report, confusion (lib/cli/eval.ts)
 //   vitorch predict --weights FILE --config FILE IMAGE...  top-k labels of images (lib/cli/predict.ts)
-//   vitorch annotate DIR ...                         the seed's annotation files (lib/cli/annotate.ts)
+//   vitorch annotate DIR ...                         the article's annotation files (lib/cli/annotate.ts)
 //   vitorch inspect FILE ...                         describe a checkpoint (lib/cli/inspect.ts)
 //   vitorch serve [--weights FILE --config FILE] ... an HTTP inference server (lib/cli/serve.ts, lib/server/)
 //   vitorch doctor [--json]                          what vitorch found here: libtorch, CUDA, CPU, precisions

@@ -1,10 +1,10 @@
-// The seed's dataset files: the class list (model_data/cls_classes.txt, one name per line, its get_classes) and
+// The article's dataset files: the class list (model_data/cls_classes.txt, one name per line, its get_classes) and
 // the annotation files (cls_train.txt, cls_test.txt, one `<class index>;<image path>` per line, written by its
 // txt_annotation.py from datasets/train/<class>/ and datasets/test/<class>/), and `annotate`, which writes them.
 //
-// Differences from the seed, each on purpose: a blank line inside the class list is an error (the seed would
+// Differences from the article, each on purpose: a blank line inside the class list is an error (the article would
 // make it a class named '' and shift every index after it), trailing blank lines are ignored; an annotation path
-// is everything after the first ';' (the seed keeps only its first word, which breaks paths with spaces); image
+// is everything after the first ';' (the article keeps only its first word, which breaks paths with spaces); image
 // extensions are matched case-insensitively and include .webp; files are listed in sorted order, not readdir's.
 import * as fs from 'fs';
 import * as path from 'path';
@@ -150,9 +150,9 @@ export function byCodeUnit(a: string, b: string): number {
 }
 
 export interface AnnotateOptions {
-  /** A class list to use (its order gives the indices); folders not in it are skipped, as the seed does. */
+  /** A class list to use (its order gives the indices); folders not in it are skipped, as the article does. */
   classesFile?: string;
-  /** Where cls_train.txt and cls_test.txt go (default: the current directory, as the seed). */
+  /** Where cls_train.txt and cls_test.txt go (default: the current directory, as the article does). */
   out?: string;
 }
 
@@ -167,7 +167,7 @@ export interface AnnotateResult {
   skipped: string[];
 }
 
-/** Writes the seed's annotation files for DIR/train/<class>/* and DIR/test/<class>/*. */
+/** Writes the article's annotation files for DIR/train/<class>/* and DIR/test/<class>/*. */
 export async function annotate(dir: string, options: AnnotateOptions = {}): Promise<AnnotateResult> {
   requireString(dir, 'dir');
   const opts = requireObject(options, 'annotate options');

@@ -1,11 +1,11 @@
-// The seed's AutoAugment ImageNet policy (its utils_aug.ImageNetPolicy), the last step of its training transform
+// The article's AutoAugment ImageNet policy (its utils_aug.ImageNetPolicy), the last step of its training transform
 // after the random resized crop and the flip: one of 25 sub-policies chosen uniformly, each two operations applied
 // in turn, each with its own probability, at a magnitude from one of 10 bins. Some sub-policies are listed twice
-// in the seed, which doubles their weight; they are kept so. Where the seed differs from torchvision's AutoAugment,
-// the seed is followed: solarize thresholds fall from 256 (bin 0 changes nothing), shearX uses the raw coefficient
+// in the seed, which doubles their weight; they are kept so. Where the article differs from torchvision's AutoAugment,
+// the article is followed: solarize thresholds fall from 256 (bin 0 changes nothing), shearX uses the raw coefficient
 // with bicubic sampling, and rotation and shear fill with grey 128.
 //
-// Random draws come from the sample's stream in the seed's order: the sub-policy, then per operation "applies"
+// Random draws come from the sample's stream in the article's order: the sub-policy, then per operation "applies"
 // (uniform < p) and, only for an operation that applies and has a signed magnitude, its sign (+/- with equal odds).
 import {
   Uint8Image,
@@ -82,7 +82,7 @@ const step = (p: number, op: AutoAugmentOp, index: number): PolicyStep => ({
   signed: RANGES[op].signed,
 });
 
-/** The seed's 25 sub-policies, in its order. */
+/** The article's 25 sub-policies, in its order. */
 export const IMAGENET_POLICY: readonly (readonly [PolicyStep, PolicyStep])[] = [
   [step(0.4, 'posterize', 8), step(0.6, 'rotate', 9)],
   [step(0.6, 'solarize', 5), step(0.6, 'autocontrast', 5)],
@@ -173,7 +173,7 @@ export function applyAutoAugment(image: Uint8Image, choice: AutoAugmentChoice): 
   return result;
 }
 
-/** The seed's ImageNetPolicy on one image, every choice drawn from `rng`. */
+/** The article's ImageNetPolicy on one image, every choice drawn from `rng`. */
 export function autoAugment(image: Uint8Image, rng: Rng): Uint8Image {
   return applyAutoAugment(image, drawAutoAugment(rng));
 }

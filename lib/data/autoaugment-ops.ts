@@ -1,10 +1,10 @@
-// The image operations of the seed's AutoAugment, on interleaved HWC bytes with 1 or 3 channels, computed the way
-// PIL computes them (the seed builds every operation from PIL), so that they give PIL's bytes, not just similar
+// The image operations of the article's AutoAugment, on interleaved HWC bytes with 1 or 3 channels, computed the way
+// PIL computes them (the article builds every operation from PIL), so that they give PIL's bytes, not just similar
 // ones: the point operations are PIL's lookup tables; colour, contrast and sharpness are PIL's Image.blend in
 // float32 arithmetic with truncation; rotate is PIL's nearest-neighbour affine in 16.16 fixed point; shearX is PIL's
 // bicubic affine (a = -1) in double arithmetic. tools/make_autoaugment_fixtures.py holds PIL's answers.
 //
-// A grey image is treated as the seed treats one: its cvtColor makes it RGB with three equal channels, on which
+// A grey image is treated as the article treats one: its cvtColor makes it RGB with three equal channels, on which
 // every operation keeps the channels equal, so working on the one channel gives the same bytes (colour is then the
 // identity: PIL's luma of equal channels is that value).
 
@@ -16,7 +16,7 @@ export interface Uint8Image {
   channels: 1 | 3;
 }
 
-/** The grey level the geometric operations fill uncovered pixels with (the seed's fillcolor). */
+/** The grey level the geometric operations fill uncovered pixels with (the article's fillcolor). */
 export const FILL = 128;
 
 function withData(image: Uint8Image, data: Uint8Array): Uint8Image {
@@ -247,7 +247,7 @@ function round15(x: number): number {
 
 /**
  * Image.rotate(degrees) (counter-clockwise, about the centre, same size, nearest neighbour) with uncovered pixels
- * grey, as the seed's Rotate composites the rotated image on grey 128. PIL maps each output pixel centre back into
+ * grey, as the article's Rotate composites the rotated image on grey 128. PIL maps each output pixel centre back into
  * the source with a 16.16 fixed-point walk along the rows, reproduced here in the same integer steps.
  */
 export function rotate(image: Uint8Image, degrees: number): Uint8Image {

@@ -1,5 +1,5 @@
 // Where each preprocessing step cuts and scales, as pure arithmetic on image sizes, separate from the pixels so it
-// can be compared exactly with the seed's Python. The seed computes these with Python's int() (truncation) and
+// can be compared exactly with the article's Python. The article computes these with Python's int() (truncation) and
 // round() (half to even), so both are reproduced: a crop one pixel off is a different input to the model.
 import type { Rng } from './random';
 
@@ -28,7 +28,7 @@ export interface CenterCropGeometry {
 }
 
 /**
- * The seed's evaluation geometry (letterbox_image with letterbox off): for a square target S the shorter side is
+ * The article's evaluation geometry (letterbox_image with letterbox off): for a square target S the shorter side is
  * scaled to S, the other to int(S * long / short), and an image whose shorter side already is S is left alone;
  * then the centre S x S is cut, its offset round((size - S) / 2). A non-square target is a plain resize to it.
  */
@@ -59,7 +59,7 @@ export function centerCropGeometry(
 }
 
 export interface LetterboxGeometry {
-  /** The size the image is resized to, keeping its aspect ratio (truncated, as the seed's int()). */
+  /** The size the image is resized to, keeping its aspect ratio (truncated, as the article's int()). */
   resizeWidth: number;
   resizeHeight: number;
   /** Grey (128) borders around it that make up the target size. */
@@ -69,7 +69,7 @@ export interface LetterboxGeometry {
   right: number;
 }
 
-/** The seed's letterbox: scale by min(W / w, H / h), paste centred on grey at ((W - nw) // 2, (H - nh) // 2). */
+/** The article's letterbox: scale by min(W / w, H / h), paste centred on grey at ((W - nw) // 2, (H - nh) // 2). */
 export function letterboxGeometry(width: number, height: number, target: readonly [number, number]): LetterboxGeometry {
   const [th, tw] = target;
   const scale = Math.min(tw / width, th / height);

@@ -1,4 +1,4 @@
-// A dataset of image files: either the lines of one of the seed's annotation files (cls_train.txt, with the class
+// A dataset of image files: either the lines of one of the article's annotation files (cls_train.txt, with the class
 // list giving the class count), or a folder with one subfolder per class (DIR/<class>/*.jpg, classes sorted as
 // txt_annotation.py's class list would be when made from the folder names). Images are decoded per load by the
 // Preprocessor, so memory holds paths, not pixels.
@@ -18,7 +18,7 @@ export interface ImageFolderOptions extends PreprocessOptions {
   root?: string;
   /** The class list file, or the names; required with `annotations` unless the indices alone will do. */
   classes?: string | string[];
-  /** Relative annotation paths are resolved against this (default: the current directory, as the seed does). */
+  /** Relative annotation paths are resolved against this (default: the current directory, as the article does). */
   baseDir?: string;
 }
 

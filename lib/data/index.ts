@@ -1,5 +1,5 @@
-// The data layer's public surface: datasets (IDX files, the seed's annotation files, image folders), sharp
-// preprocessing, the seed's AutoAugment, seeded randomness and the batch loader. Pure TypeScript over Node and
+// The data layer's public surface: datasets (IDX files, the article's annotation files, image folders), sharp
+// preprocessing, the article's AutoAugment, seeded randomness and the batch loader. Pure TypeScript over Node and
 // sharp: importing it does not load the native addon.
 export { DataError } from './errors';
 export { Rng, forKey } from './random';

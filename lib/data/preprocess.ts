@@ -1,12 +1,12 @@
 // Image files to model inputs with sharp: decoding, colour conversion, resizing and cropping all run in libvips on
 // libuv's thread pool; the main thread only turns the bytes sharp returns into normalised CHW floats (one table
-// lookup per value). Reproduces the seed's paths:
+// lookup per value). Reproduces the article's paths:
 //   evaluation (its default, letterbox_image off): shorter side to S with a bilinear resize, centre S x S crop;
 //   letterbox (option): bicubic resize keeping the aspect ratio, grey (128) borders;
 //   training: torchvision's RandomResizedCrop (bilinear) then a horizontal flip with probability 0.5, then, as an
-//   option, the seed's AutoAugment ImageNet policy (lib/data/auto-augment.ts) on the bytes, last as in the seed.
+//   option, the article's AutoAugment ImageNet policy (lib/data/auto-augment.ts) on the bytes, last as in the article.
 //
-// Like the seed (PIL's Image.open without exif_transpose), EXIF orientation is not applied. Images are made RGB as
+// Like the article (PIL's Image.open without exif_transpose), EXIF orientation is not applied. Images are made RGB as
 // its cvtColor does (grey repeated, alpha dropped), or grey with ITU-R 601 luma (PIL's convert('L')) for a model
 // that takes one channel. Normalisation matches its preprocess_input: x / 255 in float32, then (x - mean) / std.
 import * as fs from 'fs';
@@ -30,14 +30,14 @@ export interface TrainAugmentation {
   /** Default true, with probability `flipProbability` (default 0.5). */
   horizontalFlip?: boolean;
   flipProbability?: number;
-  /** The seed's AutoAugment ImageNet policy after the crop and flip; default false. */
+  /** The article's AutoAugment ImageNet policy after the crop and flip; default false. */
   autoAugment?: boolean;
 }
 
 export interface PreprocessOptions {
   /** Output [height, width], or one number for a square. */
   size: number | [number, number];
-  /** Evaluation geometry: 'center-crop' (the seed's default) or 'letterbox'. */
+  /** Evaluation geometry: 'center-crop' (the article's default) or 'letterbox'. */
   resize?: 'center-crop' | 'letterbox';
   /** Per-channel normalisation after x / 255; ImageNet's by default. */
   mean?: number[];
@@ -79,7 +79,7 @@ export class Preprocessor {
     const defaultMean = channels === 3 ? IMAGENET_MEAN : [IMAGENET_MEAN[0]];
     const defaultStd = channels === 3 ? IMAGENET_STD : [IMAGENET_STD[0]];
     const { mean, std } = requireMeanStd(opts.mean, opts.std, channels, defaultMean, defaultStd);
-    // The seed divides in float32, then subtracts and divides in float64 (numpy promotes to the mean's dtype).
+    // The article divides in float32, then subtracts and divides in float64 (numpy promotes to the mean's dtype).
     this.tables = mean.map((m, c) => {
       const table = new Float32Array(256);
       for (let v = 0; v < 256; v++) table[v] = (Math.fround(v / 255) - m) / std[c];
@@ -183,7 +183,7 @@ export class Preprocessor {
       throw dataError(name, `cannot decode image: ${(error as Error).message}`);
     }
     if (rng && this.autoAugment) {
-      // The policy sees the flipped image, as in the seed; its choices are drawn after the crop's and the flip's.
+      // The policy sees the flipped image, as in the article; its choices are drawn after the crop's and the flip's.
       if (flip) mirror(pixels, tw, th, this.channels);
       pixels = autoAugment({ data: pixels, width: tw, height: th, channels: this.channels as 1 | 3 }, rng).data;
       flip = false;
@@ -192,7 +192,7 @@ export class Preprocessor {
     return target;
   }
 
-  /** To the output's channel count: the seed's cvtColor for RGB, PIL's luma weights for grey. */
+  /** To the output's channel count: the article's cvtColor for RGB, PIL's luma weights for grey. */
   private colour(image: Sharp, inputChannels: number, hasAlpha: boolean): Sharp {
     const colourChannels = inputChannels - (hasAlpha ? 1 : 0);
     if (this.channels === 3) return image.toColourspace('srgb');

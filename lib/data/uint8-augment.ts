@@ -1,8 +1,8 @@
 // Training augmentation and normalisation for grey images held as raw bytes (IDX datasets): random crop with zero
 // padding (torchvision's RandomCrop(size, padding)) and horizontal flip, fused with the byte -> float lookup into
 // one pass over each output row. Plain loops over typed arrays with the crop's valid range worked out per row, no
-// per-pixel closures: a batch of 128 28x28 images is about 100 000 table lookups. With the seed's AutoAugment on,
-// the cropped and flipped bytes are made first, the policy runs on them (after the flip, as in the seed), and the
+// per-pixel closures: a batch of 128 28x28 images is about 100 000 table lookups. With the article's AutoAugment on,
+// the cropped and flipped bytes are made first, the policy runs on them (after the flip, as in the article), and the
 // lookup follows.
 import { autoAugment } from './auto-augment';
 import type { Rng } from './random';
@@ -15,7 +15,7 @@ export interface Uint8Augmentation {
   flipProbability?: number;
   /** Pad each side by this many zero pixels and crop back to H x W at a random offset; 0 (the default) turns it off. */
   cropPadding?: number;
-  /** The seed's AutoAugment ImageNet policy after the crop and flip (default false). */
+  /** The article's AutoAugment ImageNet policy after the crop and flip (default false). */
   autoAugment?: boolean;
 }
 

@@ -1,6 +1,6 @@
 // POST /v1/classify: the route for people and scripts that have an image, not a tensor. The body is the image
 // (JPEG, PNG, WebP: Content-Type image/*, application/octet-stream or none) or JSON {"image": base64, "k": n}; the
-// answer is the top k labels with softmax probabilities after the model's own preprocessing (the seed's shorter
+// answer is the top k labels with softmax probabilities after the model's own preprocessing (the article's shorter
 // side resize and centre crop, or ?resize=letterbox). sharp decodes and resizes on libuv's threads, so images of
 // the next batch are decoded while the current batch runs; the request then joins the same queue as V2 inference.
 import type { FastifyInstance } from 'fastify';

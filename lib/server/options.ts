@@ -6,10 +6,10 @@ import type { Device } from '../tensor';
 import { expected, rejectUnknownKeys, requireDevice, requireInteger, requireObject, requireString } from '../validate';
 
 export interface ServerOptions {
-  /** A checkpoint of the model to serve. With `config`: the model `vitorch train` wrote; alone: the seed's
+  /** A checkpoint of the model to serve. With `config`: the model `vitorch train` wrote; alone: the article's
    *  ViT-B/16 (1000 classes, 224 x 224, ImageNet preprocessing). Neither: the embedded Fashion-MNIST model. */
   weights?: string;
-  /** The config.json `vitorch train` writes (`model` and `classes` are enough; preprocessing defaults to the seed's). */
+  /** The config.json `vitorch train` writes (`model` and `classes` are enough; preprocessing defaults to the article's). */
   config?: string;
   /** A classifier already loaded (loadClassifier, defaultClassifier) instead of weights and config; the caller
    *  keeps ownership (closing the server does not dispose it). */

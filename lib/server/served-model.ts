@@ -37,7 +37,7 @@ export class ServedModel {
     readonly model: VisionTransformer,
     readonly classes: readonly string[],
     readonly preprocessor: Preprocessor,
-    /** The same preprocessing with the seed's letterbox (aspect kept, grey borders) instead of the centre crop;
+    /** The same preprocessing with the article's letterbox (aspect kept, grey borders) instead of the centre crop;
      *  null for a Classifier given ready-made, whose config is not known. */
     readonly letterbox: Preprocessor | null,
     /** Where the weights came from, for the logs and the model config. */
@@ -64,7 +64,7 @@ export class ServedModel {
       config = readClassifierConfig(source.config);
       from = source.weights;
     } else if (source.weights) {
-      // The seed's vit(): ViT-B/16, 1000 ImageNet classes, named by index for want of a label file.
+      // The article's vit(): ViT-B/16, 1000 ImageNet classes, named by index for want of a label file.
       config = { model: {}, classes: Array.from({ length: 1000 }, (_, i) => String(i)) };
       const model = await vitAsync({ pretrained: source.weights });
       classifier = new Classifier(model.eval(), config.classes, preprocessorFor(config));

@@ -1,6 +1,6 @@
 // Trainer: whole training steps run natively (forward, loss, backward and the optimizer's update in one call, off
 // the event loop), so a training script and an HTTP server can share one process without freezing it. fit() runs
-// epochs as the seed's train.py does (optionally frozen backbone first, then unfrozen with its own batch size
+// epochs as the article's train.py does (optionally frozen backbone first, then unfrozen with its own batch size
 // and learning rate, the schedule set per epoch or per step) and reports progress as an async iterator of events.
 // A Trainer owns its native training session (native/train/training_session.h): the model, the optimizer built from
 // an Optimizer's configuration, and that optimizer's state.
@@ -24,7 +24,7 @@ export interface TrainerOptions {
   /** The optimizer's configuration, made for the same model (sgd(), adam(), adamw()). The Trainer builds the
    *  optimizer and keeps its state; another Trainer built from the same configuration starts from fresh state. */
   optimizer: Optimizer;
-  /** Label smoothing of the training loss. Default 0 (the seed's plain cross-entropy). */
+  /** Label smoothing of the training loss. Default 0 (the article's plain cross-entropy). */
   labelSmoothing?: number;
   /** Clip the global gradient norm to this before each update. Default: no clipping. */
   maxGradNorm?: number;
@@ -54,7 +54,7 @@ export interface EpochSchedule {
 }
 
 export interface FitOptions {
-  /** Total epochs (the seed's UnFreeze_Epoch). */
+  /** Total epochs (the article's UnFreeze_Epoch). */
   epochs: number;
   /** First epoch to run (0-based), and the step within it, when resuming. Default 0, 0. */
   startEpoch?: number;
@@ -62,18 +62,18 @@ export interface FitOptions {
   /** When resuming mid-epoch: the 'stopped' event's totals, so that the epoch's loss and accuracy cover all its
    *  steps, not only those after the resume. */
   startTotals?: EpochTotals;
-  /** Batch size after the frozen phase (the seed's Unfreeze_batch_size). */
+  /** Batch size after the frozen phase (the article's Unfreeze_batch_size). */
   batchSize: number;
-  /** The seed's Freeze_Train: the first `epochs` with freezeBackbone(), at their own batch size. */
+  /** The article's Freeze_Train: the first `epochs` with freezeBackbone(), at their own batch size. */
   freeze?: { epochs: number; batchSize?: number };
   /** The training batches of an epoch at a batch size, starting at a batch index (resume). */
   train: (epoch: number, batchSize: number, startStep: number) => EpochBatches;
   /** Validation batches; evaluated after every epoch when given. */
   validation?: (epoch: number, batchSize: number) => EpochBatches;
-  /** The learning-rate schedule, in epochs, for a phase's batch size (the seed recomputes its rates when the batch
+  /** The learning-rate schedule, in epochs, for a phase's batch size (the article recomputes its rates when the batch
    *  changes). */
   schedule: (batchSize: number) => EpochSchedule;
-  /** Set the rate once per epoch at lrAt(epoch), as the seed does (default), or before every step at
+  /** Set the rate once per epoch at lrAt(epoch), as the article does (default), or before every step at
    *  lrAt(epoch + step / steps). */
   lrEvery?: 'epoch' | 'step';
   /** Stops cleanly after the running step: a 'stopped' event follows, then the iterator ends. */
