@@ -8,9 +8,9 @@
 // `seconds`, with `decoders` decodes in flight, and counts the forwards that completed meanwhile: `models` small
 // ViTs (width 192, 3 heads, depth 4, 224x224, batch 1), each with `in-flight` forwardAsync calls outstanding at all
 // times. Then the same inference runs alone for as long.
-import { parseArgs } from 'util';
 import sharp from 'sharp';
 import { tensor, Tensor, VisionTransformer } from '../lib';
+import { integerFlag, parseArgs, runMain, UsageError } from './run-main';
 import { median } from './stats';
 
 interface Options {
@@ -24,32 +24,17 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      images: { type: 'string', default: '300' },
-      seconds: { type: 'string', default: '3' },
-      runs: { type: 'string', default: '5' },
-      'in-flight': { type: 'string', default: '2' },
-      models: { type: 'string', default: '1' },
-      side: { type: 'string', default: '96' },
-      decoders: { type: 'string', default: '8' },
-    },
-  });
-  const positive = (flag: string): number => {
-    const text = values[flag as keyof typeof values] as string;
-    const value = Number(text);
-    if (!Number.isInteger(value) || value < 1) throw new Error(`--${flag} needs a positive whole number, got ${text}`);
-    return value;
-  };
+  const flags = ['images', 'seconds', 'runs', 'in-flight', 'models', 'side', 'decoders'];
+  const parsed = parseArgs(argv, flags, [], { overrides: false });
+  if (parsed.positional.length) throw new UsageError(`expected no arguments, received '${parsed.positional[0]}'`);
   return {
-    images: positive('images'),
-    seconds: positive('seconds'),
-    runs: positive('runs'),
-    inFlight: positive('in-flight'),
-    models: positive('models'),
-    side: positive('side'),
-    decoders: positive('decoders'),
+    images: integerFlag(parsed, 'images') ?? 300,
+    seconds: integerFlag(parsed, 'seconds') ?? 3,
+    runs: integerFlag(parsed, 'runs') ?? 5,
+    inFlight: integerFlag(parsed, 'in-flight') ?? 2,
+    models: integerFlag(parsed, 'models') ?? 1,
+    side: integerFlag(parsed, 'side') ?? 96,
+    decoders: integerFlag(parsed, 'decoders') ?? 8,
   };
 }
 
@@ -156,7 +141,4 @@ async function main(): Promise<void> {
   console.log(`  inference during decoding: ${f(median(inferenceShared))} forwards/s`);
 }
 
-main().catch((error) => {
-  console.error(error instanceof Error ? error.message : error);
-  process.exit(1);
-});
+runMain('pool', main);
