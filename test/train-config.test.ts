@@ -5,30 +5,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { ConfigError, loadTrainConfig, TrainConfig, trainingData } from '../lib/cli/train-config';
+import { CLASSES, TINY_MODEL } from './train-cli-fixtures';
 
 const ROOT = path.join(__dirname, '..');
-const CLASSES = [
-  'T-shirt/top',
-  'Trouser',
-  'Pullover',
-  'Dress',
-  'Coat',
-  'Sandal',
-  'Shirt',
-  'Sneaker',
-  'Bag',
-  'Ankle boot',
-];
-const MODEL = {
-  inputShape: [28, 28],
-  patchSize: 4,
-  inChans: 1,
-  numClasses: 10,
-  numFeatures: 16,
-  depth: 1,
-  numHeads: 2,
-  mlpRatio: 2,
-};
+const MODEL = TINY_MODEL;
 
 let work: string;
 let minimal: string;
