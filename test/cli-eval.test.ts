@@ -8,18 +8,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { VisionTransformer } from '../lib';
 import { parseCsv } from '../lib/report/csv';
+import { CliManifest, fixture, FIXTURES, makeCliFixtures, ROOT, trainTiny, vitorch } from './cli-fixtures';
 import { python as findPython } from './python';
-
-const ROOT = path.join(__dirname, '..');
-const CLI = path.join(ROOT, 'dist', 'lib', 'cli', 'vitorch.js');
-const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'generated', 'cli');
-
-interface Manifest {
-  train: { images: string; labels: string; count: number };
-  val: { images: string; labels: string; count: number };
-  pngs: { file: string; index: number; label: number }[];
-  corrupt: string;
-}
 
 interface PerClass {
   name: string;
@@ -50,12 +40,7 @@ let work: string;
 let runDir: string;
 let weights: string;
 let config: string;
-let manifest: Manifest;
-const fixture = (file: string) => path.join(FIXTURES, file);
-
-function vitorch(args: string[], cwd = ROOT) {
-  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd });
-}
+let manifest: CliManifest;
 
 function oracle<T>(...args: string[]): T {
   const run = spawnSync(python, [path.join(ROOT, 'tools', 'eval_reference.py'), ...args], {
@@ -68,45 +53,12 @@ function oracle<T>(...args: string[]): T {
 
 beforeAll(() => {
   python = findPython();
-  const make = spawnSync(python, [path.join(ROOT, 'tools', 'make_cli_fixtures.py'), '--out', FIXTURES], {
-    encoding: 'utf8',
-  });
-  if (make.status !== 0) throw new Error(`make_cli_fixtures.py failed:\n${make.stderr}`);
-  manifest = JSON.parse(fs.readFileSync(fixture('manifest.json'), 'utf8'));
+  manifest = makeCliFixtures(python);
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-cli-eval-'));
   runDir = path.join(work, 'run');
   // One epoch of 16 steps at a constant rate: enough for predictions to differ between images and classes (some
   // classes are never predicted, so undefined precision is exercised too), in about a second.
-  const train = vitorch([
-    'train',
-    '--config',
-    path.join(ROOT, 'examples', 'fashion-mnist.json'),
-    '--save-dir',
-    runDir,
-    '--train.epochs',
-    '1',
-    '--train.batchSize',
-    '32',
-    '--train.lr',
-    '0.003',
-    '--train.schedule.kind',
-    'constant',
-    '--model.depth',
-    '1',
-    '--model.numFeatures',
-    '16',
-    '--model.numHeads',
-    '2',
-    '--data.train.images',
-    fixture(manifest.train.images),
-    '--data.train.labels',
-    fixture(manifest.train.labels),
-    '--data.val.images',
-    fixture(manifest.val.images),
-    '--data.val.labels',
-    fixture(manifest.val.labels),
-  ]);
-  if (train.status !== 0) throw new Error(`vitorch train failed (${train.status}):\n${train.stderr}`);
+  trainTiny(runDir, manifest, ['--train.batchSize', '32', '--train.lr', '0.003']);
   weights = path.join(runDir, 'best_epoch_weights.pth');
   config = path.join(runDir, 'config.json');
 });
