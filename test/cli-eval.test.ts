@@ -51,6 +51,21 @@ function oracle<T>(...args: string[]): T {
   return JSON.parse(run.stdout) as T;
 }
 
+/** `vitorch eval` and `vitorch predict` (of the first PNG) with `weightsFile` and the trained run's config, each run. */
+function evalAndPredict(weightsFile: string): [string, ReturnType<typeof vitorch>][] {
+  return ['eval', 'predict'].map((command) => [
+    command,
+    vitorch([
+      command,
+      '--weights',
+      weightsFile,
+      '--config',
+      config,
+      ...(command === 'predict' ? [fixture(manifest.pngs[0].file)] : []),
+    ]),
+  ]);
+}
+
 beforeAll(() => {
   python = findPython();
   manifest = makeCliFixtures(python);
@@ -300,15 +315,7 @@ test("vitorch predict --json equals PyTorch's softmax top-k of the same PNG file
 describe('errors', () => {
   test('a missing weights file: exit 1, the file named', () => {
     const missing = path.join(work, 'nope.pth');
-    for (const command of ['eval', 'predict']) {
-      const run = vitorch([
-        command,
-        '--weights',
-        missing,
-        '--config',
-        config,
-        ...(command === 'predict' ? [fixture(manifest.pngs[0].file)] : []),
-      ]);
+    for (const [command, run] of evalAndPredict(missing)) {
       expect(run.status).toBe(1);
       expect(run.stderr).toBe(`vitorch ${command}: ${missing}: cannot open file (No such file or directory)\n`);
       expect(run.stdout).toBe('');
@@ -333,15 +340,7 @@ describe('errors', () => {
     const model = new VisionTransformer(options);
     model.saveStateDict(other);
     model.dispose();
-    for (const command of ['eval', 'predict']) {
-      const run = vitorch([
-        command,
-        '--weights',
-        other,
-        '--config',
-        config,
-        ...(command === 'predict' ? [fixture(manifest.pngs[0].file)] : []),
-      ]);
+    for (const [command, run] of evalAndPredict(other)) {
       expect(run.status).toBe(1);
       expect(
         run.stderr.startsWith(
