@@ -14,6 +14,7 @@ import * as path from 'path';
 import { checkpoint, ensureCheckpoint, findPython, root, runSetupStep, writeInputs } from './bench-inputs';
 import { featureDispatchLibrary } from './feature-dispatch';
 import { NODE_CONTESTANTS as NODE_PROCESS_CONTESTANTS } from './node-contestants';
+import { writeResults } from './results';
 import { choiceListFlag, integerFlag, integerListFlag, parseArgs, runMain, UsageError } from './run-main';
 
 const onnxModel = path.join(root, 'model_data', 'vit-patch_16.onnx');
@@ -531,31 +532,26 @@ function main(): void {
   }
   printAgreements(agreementList);
 
-  fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
-  fs.writeFileSync(
+  writeResults(
     resultsFile,
-    JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        cpu,
-        logicalCpus: os.cpus().length,
-        threads: options.threads,
-        platform: `${os.platform()} ${os.arch()}`,
-        nodeVersion: process.version,
-        torchVersion,
-        libtorchVersion,
-        onnxruntimeVersion,
-        options,
-        flopPerImage: FLOP_PER_IMAGE,
-        roofline: Object.fromEntries([...rooflines].map(([batch, r]) => [batch, r ?? null])),
-        results,
-        agreement: agreementList,
-      },
-      null,
-      2,
-    ),
+    {
+      date: new Date().toISOString(),
+      cpu,
+      logicalCpus: os.cpus().length,
+      threads: options.threads,
+      platform: `${os.platform()} ${os.arch()}`,
+      nodeVersion: process.version,
+      torchVersion,
+      libtorchVersion,
+      onnxruntimeVersion,
+      options,
+      flopPerImage: FLOP_PER_IMAGE,
+      roofline: Object.fromEntries([...rooflines].map(([batch, r]) => [batch, r ?? null])),
+      results,
+      agreement: agreementList,
+    },
+    { blankLineBefore: true },
   );
-  console.log(`\nwrote ${path.relative(root, resultsFile)}`);
 }
 
 runMain('inference', main);

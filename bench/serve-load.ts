@@ -1,8 +1,5 @@
-// What the load benchmarks of one vitorch server (serve-overload.ts, serve-soak.ts) share: their common flags, the
-// server they start, and how they write their results.
-import * as fs from 'fs';
-import * as path from 'path';
-import { root } from './bench-inputs';
+// What the load benchmarks of one vitorch server (serve-overload.ts, serve-soak.ts) share: their common flags and the
+// server they start.
 import { parseFlags, prepare, ServerSettings, UsageError, wholeNumber } from './serve-options';
 import { ServerUnderTest } from './server-under-test';
 import { startVitorchServer } from './vitorch-server';
@@ -31,11 +28,4 @@ export function parseLoadFlags(argv: string[], own: Parameters<typeof parseFlags
 export function startLoadServer(dtype: LoadFlags['dtype'], settings: ServerSettings): Promise<ServerUnderTest> {
   const prepared = prepare([1]);
   return startVitorchServer({ weights: prepared.weights, image: prepared.image, dtype, ...settings });
-}
-
-/** Writes `results` as indented JSON to `file` and says so. */
-export function writeResults(file: string, results: unknown): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
-  console.log(`wrote ${path.relative(root, file)}`);
 }

@@ -15,7 +15,8 @@ import { root } from './bench-inputs';
 import { describeCpu } from './cpu';
 import { runLoad, summarize, LoadSummary } from './load';
 import { sampleRss, RssSample } from './process-rss';
-import { parseLoadFlags, startLoadServer, writeResults } from './serve-load';
+import { writeResults } from './results';
+import { parseLoadFlags, startLoadServer } from './serve-load';
 import { serverSettings, UsageError, wholeNumber } from './serve-options';
 
 const resultsFile = path.join(root, 'bench', 'results', 'serve-overload.json');
@@ -129,18 +130,22 @@ async function main(): Promise<void> {
       `the normal throughput (goal >= ${RECOVERY_GOAL})`,
   );
   if (overload.load.errorMessages.length) console.log(`client errors: ${overload.load.errorMessages.join('; ')}`);
-  writeResults(resultsFile, {
-    date: new Date().toISOString(),
-    cpu,
-    dtype,
-    factor,
-    clients,
-    durationSeconds,
-    warmupSeconds,
-    settings,
-    verdicts,
-    phases,
-  });
+  writeResults(
+    resultsFile,
+    {
+      date: new Date().toISOString(),
+      cpu,
+      dtype,
+      factor,
+      clients,
+      durationSeconds,
+      warmupSeconds,
+      settings,
+      verdicts,
+      phases,
+    },
+    { finalNewline: true },
+  );
 }
 
 main().catch((error) => {

@@ -14,7 +14,8 @@ import { describeCpu } from './cpu';
 import { runLoad, summarize } from './load';
 import { processTreeRss } from './process-rss';
 import { fetchMetrics, metricValues } from './prometheus-text';
-import { parseLoadFlags, startLoadServer, writeResults } from './serve-load';
+import { writeResults } from './results';
+import { parseLoadFlags, startLoadServer } from './serve-load';
 import { serverSettings, UsageError, wholeNumber } from './serve-options';
 
 const resultsFile = path.join(root, 'bench', 'results', 'serve-soak.json');
@@ -114,20 +115,24 @@ async function main(): Promise<void> {
       `median ${delays.length ? delays.sort((a, b) => a - b)[Math.floor(delays.length / 2)].toFixed(1) : '-'} ms, ` +
       `worst ${worstDelay.toFixed(1)} ms over ${delays.length} windows (goal < ${EVENT_LOOP_P99_GOAL_MS} ms in every one)`,
   );
-  writeResults(resultsFile, {
-    date: new Date().toISOString(),
-    cpu,
-    dtype,
-    clients,
-    durationSeconds,
-    warmupSeconds,
-    intervalSeconds,
-    settings,
-    load,
-    rssGrowth,
-    worstEventLoopP99Ms: worstDelay,
-    samples,
-  });
+  writeResults(
+    resultsFile,
+    {
+      date: new Date().toISOString(),
+      cpu,
+      dtype,
+      clients,
+      durationSeconds,
+      warmupSeconds,
+      intervalSeconds,
+      settings,
+      load,
+      rssGrowth,
+      worstEventLoopP99Ms: worstDelay,
+      samples,
+    },
+    { finalNewline: true },
+  );
 }
 
 main().catch((error) => {
