@@ -8,7 +8,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { VisionTransformer } from '../lib';
 import { parseCsv } from '../lib/report/csv';
-import { CliManifest, fixture, FIXTURES, makeCliFixtures, ROOT, trainTiny, vitorch } from './cli-fixtures';
+import { CliManifest, dataArgs, fixture, FIXTURES, makeCliFixtures, ROOT, trainTiny, vitorch } from './cli-fixtures';
 import { python as findPython } from './python';
 
 interface PerClass {
@@ -49,6 +49,21 @@ function oracle<T>(...args: string[]): T {
   });
   if (run.status !== 0) throw new Error(`eval_reference.py ${args[0]} failed (${run.status}):\n${run.stderr}`);
   return JSON.parse(run.stdout) as T;
+}
+
+/** tools/eval_reference.py's eval of the trained run on the IDX files `data` names. */
+function referenceEval(data: { images: string; labels: string }): OracleEval {
+  return oracle<OracleEval>(
+    'eval',
+    '--config',
+    config,
+    '--weights',
+    weights,
+    '--images',
+    fixture(data.images),
+    '--labels',
+    fixture(data.labels),
+  );
 }
 
 /** `vitorch eval` and `vitorch predict` (of the first PNG) with `weightsFile` and the trained run's config, each run. */
@@ -128,17 +143,7 @@ describe('vitorch eval', () => {
     const rows = parseCsv(fs.readFileSync(predictionsFile, 'utf8'));
     expect(rows[0]).toEqual(['index', 'label', 'label_name', 'predicted', 'predicted_name']);
     predictions = rows.slice(1).map((row) => Number(row[3]));
-    reference = oracle<OracleEval>(
-      'eval',
-      '--config',
-      config,
-      '--weights',
-      weights,
-      '--images',
-      fixture(manifest.val.images),
-      '--labels',
-      fixture(manifest.val.labels),
-    );
+    reference = referenceEval(manifest.val);
   });
 
   test('predictions agree with PyTorch on >= 99.9% of the images', () => {
@@ -244,17 +249,7 @@ describe('vitorch eval', () => {
     );
     expect(onTrain.stderr).toMatch(/^vitorch eval: wrote/);
     expect(onTrain.status).toBe(0);
-    const trainReference = oracle<OracleEval>(
-      'eval',
-      '--config',
-      config,
-      '--weights',
-      weights,
-      '--images',
-      fixture(manifest.train.images),
-      '--labels',
-      fixture(manifest.train.labels),
-    );
+    const trainReference = referenceEval(manifest.train);
     const ourTrain: EvalJson = JSON.parse(onTrain.stdout);
     expect(ourTrain.count).toBe(manifest.train.count);
     expect(ourTrain.perClass.map((p) => p.support)).toEqual(trainReference.perClass.map((p) => p.support));
@@ -276,10 +271,7 @@ describe('vitorch eval', () => {
       path.join(work, 'given'),
       '--data.val.format',
       'idx',
-      '--data.val.images',
-      fixture(manifest.val.images),
-      '--data.val.labels',
-      fixture(manifest.val.labels),
+      ...dataArgs('val', manifest.val),
     ]);
     expect(given.status).toBe(0);
     expect(JSON.parse(given.stdout).confusion).toEqual(ours.confusion);

@@ -23,6 +23,11 @@ export function vitorch(args: string[], cwd = ROOT) {
   return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd });
 }
 
+/** The overrides that point data.SPLIT at the fixtures' IDX files `data` names. */
+export function dataArgs(split: 'train' | 'val', data: { images: string; labels: string }): string[] {
+  return [`--data.${split}.images`, fixture(data.images), `--data.${split}.labels`, fixture(data.labels)];
+}
+
 /** Runs tools/make_cli_fixtures.py with `python`; returns its manifest. */
 export function makeCliFixtures(python: string = findPython()): CliManifest {
   const make = spawnSync(python, [path.join(ROOT, 'tools', 'make_cli_fixtures.py'), '--out', FIXTURES], {
@@ -54,14 +59,8 @@ export function trainTiny(runDir: string, manifest: CliManifest, trainArgs: stri
     '16',
     '--model.numHeads',
     '2',
-    '--data.train.images',
-    fixture(manifest.train.images),
-    '--data.train.labels',
-    fixture(manifest.train.labels),
-    '--data.val.images',
-    fixture(manifest.val.images),
-    '--data.val.labels',
-    fixture(manifest.val.labels),
+    ...dataArgs('train', manifest.train),
+    ...dataArgs('val', manifest.val),
   ]);
   if (train.status !== 0) throw new Error(`vitorch train failed (${train.status}):\n${train.stderr}`);
 }
