@@ -51,6 +51,11 @@ function oracle<T>(...args: string[]): T {
   return JSON.parse(run.stdout) as T;
 }
 
+/** `vitorch eval --json` of the trained weights with `configFile`, its side files to `out`, more `args`, in `cwd`. */
+function evalJson(configFile: string, out: string, args: string[], cwd = ROOT) {
+  return vitorch(['eval', '--weights', weights, '--config', configFile, '--json', '--out', out, ...args], cwd);
+}
+
 /** tools/eval_reference.py's eval of the trained run on the IDX files `data` names. */
 function referenceEval(data: { images: string; labels: string }): OracleEval {
   return oracle<OracleEval>(
@@ -125,18 +130,7 @@ describe('vitorch eval', () => {
   beforeAll(() => {
     outDir = path.join(work, 'eval-out');
     const predictionsFile = path.join(work, 'predictions.csv');
-    const run = vitorch([
-      'eval',
-      '--weights',
-      weights,
-      '--config',
-      config,
-      '--json',
-      '--out',
-      outDir,
-      '--predictions',
-      predictionsFile,
-    ]);
+    const run = evalJson(config, outDir, ['--predictions', predictionsFile]);
     if (run.status !== 0) throw new Error(`vitorch eval failed (${run.status}):\n${run.stderr}`);
     ours = JSON.parse(run.stdout);
     expect(run.stderr).toBe(`vitorch eval: wrote confusion.csv, per_class.csv and confusion.svg to ${outDir}\n`);
@@ -230,21 +224,10 @@ describe('vitorch eval', () => {
   });
 
   test('--data.val overrides: another set (paths relative to the working directory), or a source for a config without one', () => {
-    const onTrain = vitorch(
-      [
-        'eval',
-        '--weights',
-        weights,
-        '--config',
-        config,
-        '--json',
-        '--out',
-        path.join(work, 'on-train'),
-        '--data.val.images',
-        manifest.train.images,
-        '--data.val.labels',
-        manifest.train.labels,
-      ],
+    const onTrain = evalJson(
+      config,
+      path.join(work, 'on-train'),
+      ['--data.val.images', manifest.train.images, '--data.val.labels', manifest.train.labels],
       FIXTURES,
     );
     expect(onTrain.stderr).toMatch(/^vitorch eval: wrote/);
@@ -260,15 +243,7 @@ describe('vitorch eval', () => {
     const noVal = path.join(work, 'no-val.json');
     const resolved = JSON.parse(fs.readFileSync(config, 'utf8'));
     fs.writeFileSync(noVal, JSON.stringify({ ...resolved, data: { train: resolved.data.train } }));
-    const given = vitorch([
-      'eval',
-      '--weights',
-      weights,
-      '--config',
-      noVal,
-      '--json',
-      '--out',
-      path.join(work, 'given'),
+    const given = evalJson(noVal, path.join(work, 'given'), [
       '--data.val.format',
       'idx',
       ...dataArgs('val', manifest.val),
