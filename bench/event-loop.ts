@@ -12,6 +12,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { monitorEventLoopDelay } from 'perf_hooks';
 import { tensor, vit, VisionTransformer } from '../lib';
+import { writeResults } from './results';
 import { choiceFlag, integerFlag, parseArgs, runMain } from './run-main';
 
 const root = path.join(__dirname, '..', '..');
@@ -128,9 +129,7 @@ async function main(): Promise<void> {
     `RSS: ${(rssAfterWarmup / 2 ** 20).toFixed(1)} MiB after warm-up, ${(rssAtEnd / 2 ** 20).toFixed(1)} MiB at the end ` +
       `(${result.rssGrowthPercent >= 0 ? '+' : ''}${result.rssGrowthPercent.toFixed(1)}%)`,
   );
-  fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
-  fs.writeFileSync(resultsFile, JSON.stringify(result, null, 2));
-  console.log(`wrote ${path.relative(root, resultsFile)}`);
+  writeResults(resultsFile, result);
 }
 
 runMain('event-loop', main);

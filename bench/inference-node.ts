@@ -12,22 +12,13 @@
 // Only the model call is timed: the input tensor is made once beforehand, as the Python contestants make theirs.
 import * as fs from 'fs';
 import type { ModelDType, Tensor } from '../lib';
+import { NODE_CONTESTANTS, NodeContestant } from './node-contestants';
 import { choiceFlag, integerFlag, parseArgs, runMain, stringFlag, UsageError } from './run-main';
 
-// vitorch-vendor-dispatch is vitorch-sync run with VITORCH_MKL_VENDOR_DISPATCH=1 (set by bench/inference.ts).
-const CONTESTANTS = [
-  'vitorch-sync',
-  'vitorch-async',
-  'vitorch-vendor-dispatch',
-  'vitorch-bf16',
-  'vitorch-fp16',
-  'onnxruntime',
-] as const;
-type Contestant = (typeof CONTESTANTS)[number];
 const IMAGE_SHAPE = [3, 224, 224];
 
 interface Arguments {
-  contestant: Contestant;
+  contestant: NodeContestant;
   weights: string;
   onnx: string;
   batch: number;
@@ -51,7 +42,7 @@ function parseArguments(argv: string[]): Arguments {
   };
   const text = (name: string) => required(name, stringFlag(parsed, name));
   const count = (name: string) => required(name, integerFlag(parsed, name, 0));
-  const contestant = required('contestant', choiceFlag(parsed, 'contestant', CONTESTANTS));
+  const contestant = required('contestant', choiceFlag(parsed, 'contestant', NODE_CONTESTANTS));
   return {
     contestant,
     weights: contestant === 'onnxruntime' ? '' : text('weights'),

@@ -13,6 +13,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { checkpoint, ensureCheckpoint, findPython, root, runSetupStep, writeInputs } from './bench-inputs';
 import { featureDispatchLibrary } from './feature-dispatch';
+import { NODE_CONTESTANTS as NODE_PROCESS_CONTESTANTS } from './node-contestants';
+import { writeResults } from './results';
 import { choiceListFlag, integerFlag, integerListFlag, parseArgs, runMain, UsageError } from './run-main';
 
 const onnxModel = path.join(root, 'model_data', 'vit-patch_16.onnx');
@@ -27,14 +29,7 @@ const CLASSES = 1000;
 // A stuck child must not hold the machine forever; the slowest legitimate run (bf16 at batch 8) is ~10 minutes.
 const CHILD_TIMEOUT_MS = 30 * 60 * 1000;
 
-const NODE_CONTESTANTS = [
-  'vitorch-sync',
-  'vitorch-async',
-  'vitorch-vendor-dispatch',
-  'vitorch-bf16',
-  'vitorch-fp16',
-  'onnxruntime',
-];
+const NODE_CONTESTANTS: readonly string[] = NODE_PROCESS_CONTESTANTS;
 // Swept at every batch size, every round. MKL, libtorch's GEMM on the CPU, picks slower kernels on non-Intel CPUs
 // unless told otherwise; vitorch tells it ("feature dispatch"). The -feature-dispatch / -vendor-dispatch variants run
 // the same contestant the other way, so that the table separates that choice from the rest.
@@ -537,31 +532,26 @@ function main(): void {
   }
   printAgreements(agreementList);
 
-  fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
-  fs.writeFileSync(
+  writeResults(
     resultsFile,
-    JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        cpu,
-        logicalCpus: os.cpus().length,
-        threads: options.threads,
-        platform: `${os.platform()} ${os.arch()}`,
-        nodeVersion: process.version,
-        torchVersion,
-        libtorchVersion,
-        onnxruntimeVersion,
-        options,
-        flopPerImage: FLOP_PER_IMAGE,
-        roofline: Object.fromEntries([...rooflines].map(([batch, r]) => [batch, r ?? null])),
-        results,
-        agreement: agreementList,
-      },
-      null,
-      2,
-    ),
+    {
+      date: new Date().toISOString(),
+      cpu,
+      logicalCpus: os.cpus().length,
+      threads: options.threads,
+      platform: `${os.platform()} ${os.arch()}`,
+      nodeVersion: process.version,
+      torchVersion,
+      libtorchVersion,
+      onnxruntimeVersion,
+      options,
+      flopPerImage: FLOP_PER_IMAGE,
+      roofline: Object.fromEntries([...rooflines].map(([batch, r]) => [batch, r ?? null])),
+      results,
+      agreement: agreementList,
+    },
+    { blankLineBefore: true },
   );
-  console.log(`\nwrote ${path.relative(root, resultsFile)}`);
 }
 
 runMain('inference', main);

@@ -44,16 +44,19 @@ const autocannon = require('autocannon') as (options: Record<string, unknown>) =
 
 const MAX_MESSAGES = 5;
 
+/** A record started now, with nothing in it yet. */
+function emptyRecord(): LoadRecord {
+  return { startedAtMs: Date.now(), endedAtMs: 0, answers: [], errors: 0, timeouts: 0, errorMessages: [], skipped: 0 };
+}
+
+/** Counts an error; its message is kept while there are fewer than MAX_MESSAGES. */
+function countError(record: LoadRecord, message: string): void {
+  record.errors++;
+  if (record.errorMessages.length < MAX_MESSAGES) record.errorMessages.push(message);
+}
+
 function closedLoop(spec: LoadSpec & { mode: 'closed' }, body: Buffer): Promise<LoadRecord> {
-  const record: LoadRecord = {
-    startedAtMs: Date.now(),
-    endedAtMs: 0,
-    answers: [],
-    errors: 0,
-    timeouts: 0,
-    errorMessages: [],
-    skipped: 0,
-  };
+  const record = emptyRecord();
   return new Promise((resolve) => {
     const instance = autocannon({
       url: spec.url,
@@ -68,10 +71,7 @@ function closedLoop(spec: LoadSpec & { mode: 'closed' }, body: Buffer): Promise<
     instance.on('response', (_client, status, _bytes, latencyMs) =>
       record.answers.push([Date.now(), status, latencyMs]),
     );
-    instance.on('reqError', (error) => {
-      record.errors++;
-      if (record.errorMessages.length < MAX_MESSAGES) record.errorMessages.push(error.message);
-    });
+    instance.on('reqError', (error) => countError(record, error.message));
     instance.on('done', (result) => {
       record.timeouts = result.timeouts;
       record.endedAtMs = Date.now();
@@ -81,23 +81,12 @@ function closedLoop(spec: LoadSpec & { mode: 'closed' }, body: Buffer): Promise<
 }
 
 function openLoop(spec: LoadSpec & { mode: 'open' }, body: Buffer): Promise<LoadRecord> {
-  const record: LoadRecord = {
-    startedAtMs: Date.now(),
-    endedAtMs: 0,
-    answers: [],
-    errors: 0,
-    timeouts: 0,
-    errorMessages: [],
-    skipped: 0,
-  };
+  const record = emptyRecord();
   const agent = new http.Agent({ keepAlive: true, maxSockets: spec.maxInFlight });
   const url = new URL(spec.url);
   const headers = { ...spec.headers, 'content-length': String(body.byteLength) };
   let inFlight = 0;
-  const fail = (message: string) => {
-    record.errors++;
-    if (record.errorMessages.length < MAX_MESSAGES) record.errorMessages.push(message);
-  };
+  const fail = (message: string) => countError(record, message);
   const send = () => {
     if (inFlight >= spec.maxInFlight) {
       record.skipped++;

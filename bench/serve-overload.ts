@@ -10,14 +10,14 @@
 //       [--dtype float32|bfloat16] [--threads 2] [--max-batch 16] [--max-delay-ms 50] [--timeout-ms 120000]
 //
 // Prints the three phases and writes bench/results/serve-overload.json.
-import * as fs from 'fs';
 import * as path from 'path';
 import { root } from './bench-inputs';
 import { describeCpu } from './cpu';
 import { runLoad, summarize, LoadSummary } from './load';
 import { sampleRss, RssSample } from './process-rss';
-import { parseFlags, prepare, serverSettings, UsageError, wholeNumber } from './serve-options';
-import { startVitorchServer } from './vitorch-server';
+import { writeResults } from './results';
+import { parseLoadFlags, startLoadServer } from './serve-load';
+import { serverSettings, UsageError, wholeNumber } from './serve-options';
 
 const resultsFile = path.join(root, 'bench', 'results', 'serve-overload.json');
 const REJECTION_P99_GOAL_MS = 50;
@@ -36,24 +36,17 @@ const mib = (bytes: number) => bytes / 2 ** 20;
 const maxRss = (samples: RssSample[]) => Math.max(...samples.map((s) => s.bytes));
 
 async function main(): Promise<void> {
-  const values = parseFlags(process.argv.slice(2), {
+  const { values, durationSeconds, warmupSeconds, clients, dtype } = parseLoadFlags(process.argv.slice(2), {
     duration: { type: 'string', default: '60' },
     warmup: { type: 'string', default: '15' },
     clients: { type: 'string', default: '32' },
     factor: { type: 'string', default: '4' },
     dtype: { type: 'string', default: 'float32' },
   });
-  const durationSeconds = wholeNumber(values, 'duration');
-  const warmupSeconds = wholeNumber(values, 'warmup', 0);
-  const clients = wholeNumber(values, 'clients');
   const factor = wholeNumber(values, 'factor');
-  const dtype = values.dtype;
-  if (dtype !== 'float32' && dtype !== 'bfloat16')
-    throw new UsageError(`--dtype must be float32 or bfloat16, got ${String(dtype)}`);
   // Room for every normal-load client and one batch more: the normal load never sees a 503, the overload soon does.
   const settings = serverSettings(values, clients + wholeNumber(values, 'max-batch'));
-  const prepared = prepare([1]);
-  const server = await startVitorchServer({ weights: prepared.weights, image: prepared.image, dtype, ...settings });
+  const server = await startLoadServer(dtype, settings);
   const phases: Phase[] = [];
   try {
     const closed = async (name: string) => {
@@ -137,27 +130,22 @@ async function main(): Promise<void> {
       `the normal throughput (goal >= ${RECOVERY_GOAL})`,
   );
   if (overload.load.errorMessages.length) console.log(`client errors: ${overload.load.errorMessages.join('; ')}`);
-  fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
-  fs.writeFileSync(
+  writeResults(
     resultsFile,
-    `${JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        cpu,
-        dtype,
-        factor,
-        clients,
-        durationSeconds,
-        warmupSeconds,
-        settings,
-        verdicts,
-        phases,
-      },
-      null,
-      2,
-    )}\n`,
+    {
+      date: new Date().toISOString(),
+      cpu,
+      dtype,
+      factor,
+      clients,
+      durationSeconds,
+      warmupSeconds,
+      settings,
+      verdicts,
+      phases,
+    },
+    { finalNewline: true },
   );
-  console.log(`wrote ${path.relative(root, resultsFile)}`);
 }
 
 main().catch((error) => {

@@ -8,15 +8,15 @@
 //       [--dtype float32|bfloat16] [--threads 2] [--max-batch 16] [--max-delay-ms 50] [--max-queue 64]
 //
 // `--duration 30 --warmup 10` is a smoke test. Prints the windows and writes bench/results/serve-soak.json.
-import * as fs from 'fs';
 import * as path from 'path';
 import { root } from './bench-inputs';
 import { describeCpu } from './cpu';
 import { runLoad, summarize } from './load';
 import { processTreeRss } from './process-rss';
 import { fetchMetrics, metricValues } from './prometheus-text';
-import { parseFlags, prepare, serverSettings, UsageError, wholeNumber } from './serve-options';
-import { startVitorchServer } from './vitorch-server';
+import { writeResults } from './results';
+import { parseLoadFlags, startLoadServer } from './serve-load';
+import { serverSettings, UsageError, wholeNumber } from './serve-options';
 
 const resultsFile = path.join(root, 'bench', 'results', 'serve-soak.json');
 const EVENT_LOOP_P99 = 'nodejs_eventloop_lag_p99_seconds';
@@ -32,24 +32,17 @@ interface Sample {
 }
 
 async function main(): Promise<void> {
-  const values = parseFlags(process.argv.slice(2), {
+  const { values, durationSeconds, warmupSeconds, clients, dtype } = parseLoadFlags(process.argv.slice(2), {
     duration: { type: 'string', default: '600' },
     warmup: { type: 'string', default: '60' },
     interval: { type: 'string', default: '5' },
     clients: { type: 'string', default: '32' },
     dtype: { type: 'string', default: 'float32' },
   });
-  const durationSeconds = wholeNumber(values, 'duration');
-  const warmupSeconds = wholeNumber(values, 'warmup', 0);
   const intervalSeconds = wholeNumber(values, 'interval');
-  const clients = wholeNumber(values, 'clients');
-  const dtype = values.dtype;
-  if (dtype !== 'float32' && dtype !== 'bfloat16')
-    throw new UsageError(`--dtype must be float32 or bfloat16, got ${String(dtype)}`);
   if (warmupSeconds >= durationSeconds) throw new UsageError('--warmup must be shorter than --duration');
   const settings = serverSettings(values, 2 * clients);
-  const prepared = prepare([1]);
-  const server = await startVitorchServer({ weights: prepared.weights, image: prepared.image, dtype, ...settings });
+  const server = await startLoadServer(dtype, settings);
   const metricsUrl = server.metricsUrl as string;
   const samples: Sample[] = [];
   let load;
@@ -122,29 +115,24 @@ async function main(): Promise<void> {
       `median ${delays.length ? delays.sort((a, b) => a - b)[Math.floor(delays.length / 2)].toFixed(1) : '-'} ms, ` +
       `worst ${worstDelay.toFixed(1)} ms over ${delays.length} windows (goal < ${EVENT_LOOP_P99_GOAL_MS} ms in every one)`,
   );
-  fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
-  fs.writeFileSync(
+  writeResults(
     resultsFile,
-    `${JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        cpu,
-        dtype,
-        clients,
-        durationSeconds,
-        warmupSeconds,
-        intervalSeconds,
-        settings,
-        load,
-        rssGrowth,
-        worstEventLoopP99Ms: worstDelay,
-        samples,
-      },
-      null,
-      2,
-    )}\n`,
+    {
+      date: new Date().toISOString(),
+      cpu,
+      dtype,
+      clients,
+      durationSeconds,
+      warmupSeconds,
+      intervalSeconds,
+      settings,
+      load,
+      rssGrowth,
+      worstEventLoopP99Ms: worstDelay,
+      samples,
+    },
+    { finalNewline: true },
   );
-  console.log(`wrote ${path.relative(root, resultsFile)}`);
 }
 
 main().catch((error) => {

@@ -18,6 +18,7 @@ import { runLoad, summarize, LoadSummary } from './load';
 import { measureOffline, OfflineSweep } from './offline-throughput';
 import { sampleRss } from './process-rss';
 import { fetchMetrics, histogramMean } from './prometheus-text';
+import { writeResults } from './results';
 import {
   parseFlags,
   prepare,
@@ -343,9 +344,7 @@ async function main(): Promise<void> {
     }
   }
   const results = report(options, runs, offline, skipped);
-  fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
-  fs.writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
-  console.log(`\nwrote ${path.relative(root, resultsFile)}`);
+  writeResults(resultsFile, results, { finalNewline: true, blankLineBefore: true });
 }
 
 main().catch((error) => {

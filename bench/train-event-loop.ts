@@ -5,7 +5,6 @@
 // Prints the figures and writes bench/results/train-event-loop.json.
 //
 //   npm run build:ts && node dist/bench/train-event-loop.js [--images 12800] [--epochs 3] [--threads 2]
-import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { monitorEventLoopDelay } from 'perf_hooks';
@@ -14,6 +13,7 @@ import type { Dataset } from '../lib/data/dataset';
 import { loadTrainConfig } from '../lib/cli/train-config';
 import { buildTrainingRun } from '../lib/cli/train-run';
 import type { EpochBatches } from '../lib/train/trainer';
+import { writeResults } from './results';
 import { integerFlag, parseArgs, runMain } from './run-main';
 
 const root = path.join(__dirname, '..', '..');
@@ -145,40 +145,31 @@ async function main(): Promise<void> {
   );
   console.log(`  goal growth < ${GOAL_RSS_GROWTH * 100}%: ${growth < GOAL_RSS_GROWTH ? 'met' : 'NOT met'}`);
 
-  fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
-  fs.writeFileSync(
-    resultsFile,
-    JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        cpu: os.cpus()[0]?.model ?? null,
-        logicalCpus: os.cpus().length,
-        options,
-        nodeVersion: process.version,
-        totalSeconds,
-        eventLoopDelayMs: {
-          p50,
-          p90: milliseconds(delay.percentile(90)),
-          p99,
-          max,
-          mean: milliseconds(delay.mean),
-          samples: delay.count,
-        },
-        epochs,
-        rssGrowthAfterFirstEpoch: growth,
-        maxRssBytes: maxRss,
-        goals: {
-          p99Ms: GOAL_P99_MS,
-          rssGrowth: GOAL_RSS_GROWTH,
-          p99Met: p99 < GOAL_P99_MS,
-          rssMet: growth < GOAL_RSS_GROWTH,
-        },
-      },
-      null,
-      2,
-    ),
-  );
-  console.log(`wrote ${path.relative(root, resultsFile)}`);
+  writeResults(resultsFile, {
+    date: new Date().toISOString(),
+    cpu: os.cpus()[0]?.model ?? null,
+    logicalCpus: os.cpus().length,
+    options,
+    nodeVersion: process.version,
+    totalSeconds,
+    eventLoopDelayMs: {
+      p50,
+      p90: milliseconds(delay.percentile(90)),
+      p99,
+      max,
+      mean: milliseconds(delay.mean),
+      samples: delay.count,
+    },
+    epochs,
+    rssGrowthAfterFirstEpoch: growth,
+    maxRssBytes: maxRss,
+    goals: {
+      p99Ms: GOAL_P99_MS,
+      rssGrowth: GOAL_RSS_GROWTH,
+      p99Met: p99 < GOAL_P99_MS,
+      rssMet: growth < GOAL_RSS_GROWTH,
+    },
+  });
 }
 
 runMain('train-event-loop', main);

@@ -32,6 +32,7 @@ import type { VisionTransformerOptions } from '../lib';
 import { findPython, seededNormals } from './bench-inputs';
 import { featureDispatchLibrary, vendorDispatchDiffers } from './feature-dispatch';
 import { describeCpu } from './cpu';
+import { writeResults } from './results';
 import { choiceFlag, choiceListFlag, integerFlag, parseArgs, runMain } from './run-main';
 
 const root = path.join(__dirname, '..', '..');
@@ -601,27 +602,22 @@ async function main(): Promise<void> {
     fs.rmSync(workDir, { recursive: true, force: true });
   }
   printSummary(results);
-  fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
-  fs.writeFileSync(
+  writeResults(
     resultsFile,
-    JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        cpu,
-        threads: options.threads,
-        platform: `${os.platform()} ${os.arch()}`,
-        nodeVersion: process.version,
-        libtorchVersion,
-        torchVersion: results[0]?.torch.torchVersion ?? null,
-        options,
-        recipe: { optimizer: 'AdamW', lr: LR, weightDecay: WEIGHT_DECAY, labelSmoothing: LABEL_SMOOTHING },
-        results,
-      },
-      null,
-      2,
-    ),
+    {
+      date: new Date().toISOString(),
+      cpu,
+      threads: options.threads,
+      platform: `${os.platform()} ${os.arch()}`,
+      nodeVersion: process.version,
+      libtorchVersion,
+      torchVersion: results[0]?.torch.torchVersion ?? null,
+      options,
+      recipe: { optimizer: 'AdamW', lr: LR, weightDecay: WEIGHT_DECAY, labelSmoothing: LABEL_SMOOTHING },
+      results,
+    },
+    { blankLineBefore: true },
   );
-  console.log(`\nwrote ${path.relative(root, resultsFile)}`);
 }
 
 runMain('train', main);

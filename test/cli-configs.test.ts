@@ -3,17 +3,14 @@
 // all), the embedded model's assets/fashion-mnist/config.json (with its 'training' record) and each examples/*.json.
 // Real runs of the CLI: predict, eval, serve, inspect --config, and train from and --resume of what train wrote.
 // The commands must also agree with each other: serve's /v1/classify gives predict's answer for the same image.
-import { ChildProcess, spawn, spawnSync } from 'child_process';
+import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { VisionTransformer } from '../lib';
-import { python as findPython } from './python';
+import { CLI, fixture, makeCliFixtures, ROOT, trainTiny, vitorch } from './cli-fixtures';
 import { request } from './server-fixtures';
 
-const ROOT = path.join(__dirname, '..');
-const CLI = path.join(ROOT, 'dist', 'lib', 'cli', 'vitorch.js');
-const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'generated', 'cli');
 const ASSETS = path.join(ROOT, 'assets', 'fashion-mnist');
 
 interface Case {
@@ -41,53 +38,17 @@ const images = fs
   .map((n) => path.join(ASSETS, 'images', n));
 const trueLabel = (image: string, classes: string[]) => classes[Number(/-(\d+)\.png$/.exec(image)![1])];
 
-function vitorch(args: string[]) {
-  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: ROOT });
-}
-
 beforeAll(() => {
-  const python = findPython();
-  const make = spawnSync(python, [path.join(ROOT, 'tools', 'make_cli_fixtures.py'), '--out', FIXTURES], {
-    encoding: 'utf8',
-  });
-  if (make.status !== 0) throw new Error(`make_cli_fixtures.py failed:\n${make.stderr}`);
-  const manifest = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'manifest.json'), 'utf8'));
+  const manifest = makeCliFixtures();
   val = {
-    images: path.join(FIXTURES, manifest.val.images),
-    labels: path.join(FIXTURES, manifest.val.labels),
+    images: fixture(manifest.val.images),
+    labels: fixture(manifest.val.labels),
     count: manifest.val.count,
   };
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-cli-configs-'));
   runDir = path.join(work, 'run');
   // A tiny model, one short epoch: the config.json and weights `vitorch train` writes.
-  const train = vitorch([
-    'train',
-    '--config',
-    path.join(ROOT, 'examples', 'fashion-mnist.json'),
-    '--save-dir',
-    runDir,
-    '--train.epochs',
-    '1',
-    '--train.batchSize',
-    '64',
-    '--train.schedule.kind',
-    'constant',
-    '--model.depth',
-    '1',
-    '--model.numFeatures',
-    '16',
-    '--model.numHeads',
-    '2',
-    '--data.train.images',
-    path.join(FIXTURES, manifest.train.images),
-    '--data.train.labels',
-    path.join(FIXTURES, manifest.train.labels),
-    '--data.val.images',
-    val.images,
-    '--data.val.labels',
-    val.labels,
-  ]);
-  if (train.status !== 0) throw new Error(`vitorch train failed (${train.status}):\n${train.stderr}`);
+  trainTiny(runDir, manifest, ['--train.batchSize', '64']);
   cases.push({
     name: "vitorch train's config.json",
     config: path.join(runDir, 'config.json'),

@@ -8,18 +8,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { VisionTransformer } from '../lib';
 import { parseCsv } from '../lib/report/csv';
+import { CliManifest, dataArgs, fixture, FIXTURES, makeCliFixtures, ROOT, trainTiny, vitorch } from './cli-fixtures';
 import { python as findPython } from './python';
-
-const ROOT = path.join(__dirname, '..');
-const CLI = path.join(ROOT, 'dist', 'lib', 'cli', 'vitorch.js');
-const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'generated', 'cli');
-
-interface Manifest {
-  train: { images: string; labels: string; count: number };
-  val: { images: string; labels: string; count: number };
-  pngs: { file: string; index: number; label: number }[];
-  corrupt: string;
-}
 
 interface PerClass {
   name: string;
@@ -50,12 +40,7 @@ let work: string;
 let runDir: string;
 let weights: string;
 let config: string;
-let manifest: Manifest;
-const fixture = (file: string) => path.join(FIXTURES, file);
-
-function vitorch(args: string[], cwd = ROOT) {
-  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd });
-}
+let manifest: CliManifest;
 
 function oracle<T>(...args: string[]): T {
   const run = spawnSync(python, [path.join(ROOT, 'tools', 'eval_reference.py'), ...args], {
@@ -66,47 +51,49 @@ function oracle<T>(...args: string[]): T {
   return JSON.parse(run.stdout) as T;
 }
 
+/** `vitorch eval --json` of the trained weights with `configFile`, its side files to `out`, more `args`, in `cwd`. */
+function evalJson(configFile: string, out: string, args: string[], cwd = ROOT) {
+  return vitorch(['eval', '--weights', weights, '--config', configFile, '--json', '--out', out, ...args], cwd);
+}
+
+/** tools/eval_reference.py's eval of the trained run on the IDX files `data` names. */
+function referenceEval(data: { images: string; labels: string }): OracleEval {
+  return oracle<OracleEval>(
+    'eval',
+    '--config',
+    config,
+    '--weights',
+    weights,
+    '--images',
+    fixture(data.images),
+    '--labels',
+    fixture(data.labels),
+  );
+}
+
+/** `vitorch eval` and `vitorch predict` (of the first PNG) with `weightsFile` and the trained run's config, each run. */
+function evalAndPredict(weightsFile: string): [string, ReturnType<typeof vitorch>][] {
+  return ['eval', 'predict'].map((command) => [
+    command,
+    vitorch([
+      command,
+      '--weights',
+      weightsFile,
+      '--config',
+      config,
+      ...(command === 'predict' ? [fixture(manifest.pngs[0].file)] : []),
+    ]),
+  ]);
+}
+
 beforeAll(() => {
   python = findPython();
-  const make = spawnSync(python, [path.join(ROOT, 'tools', 'make_cli_fixtures.py'), '--out', FIXTURES], {
-    encoding: 'utf8',
-  });
-  if (make.status !== 0) throw new Error(`make_cli_fixtures.py failed:\n${make.stderr}`);
-  manifest = JSON.parse(fs.readFileSync(fixture('manifest.json'), 'utf8'));
+  manifest = makeCliFixtures(python);
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-cli-eval-'));
   runDir = path.join(work, 'run');
   // One epoch of 16 steps at a constant rate: enough for predictions to differ between images and classes (some
   // classes are never predicted, so undefined precision is exercised too), in about a second.
-  const train = vitorch([
-    'train',
-    '--config',
-    path.join(ROOT, 'examples', 'fashion-mnist.json'),
-    '--save-dir',
-    runDir,
-    '--train.epochs',
-    '1',
-    '--train.batchSize',
-    '32',
-    '--train.lr',
-    '0.003',
-    '--train.schedule.kind',
-    'constant',
-    '--model.depth',
-    '1',
-    '--model.numFeatures',
-    '16',
-    '--model.numHeads',
-    '2',
-    '--data.train.images',
-    fixture(manifest.train.images),
-    '--data.train.labels',
-    fixture(manifest.train.labels),
-    '--data.val.images',
-    fixture(manifest.val.images),
-    '--data.val.labels',
-    fixture(manifest.val.labels),
-  ]);
-  if (train.status !== 0) throw new Error(`vitorch train failed (${train.status}):\n${train.stderr}`);
+  trainTiny(runDir, manifest, ['--train.batchSize', '32', '--train.lr', '0.003']);
   weights = path.join(runDir, 'best_epoch_weights.pth');
   config = path.join(runDir, 'config.json');
 });
@@ -143,35 +130,14 @@ describe('vitorch eval', () => {
   beforeAll(() => {
     outDir = path.join(work, 'eval-out');
     const predictionsFile = path.join(work, 'predictions.csv');
-    const run = vitorch([
-      'eval',
-      '--weights',
-      weights,
-      '--config',
-      config,
-      '--json',
-      '--out',
-      outDir,
-      '--predictions',
-      predictionsFile,
-    ]);
+    const run = evalJson(config, outDir, ['--predictions', predictionsFile]);
     if (run.status !== 0) throw new Error(`vitorch eval failed (${run.status}):\n${run.stderr}`);
     ours = JSON.parse(run.stdout);
     expect(run.stderr).toBe(`vitorch eval: wrote confusion.csv, per_class.csv and confusion.svg to ${outDir}\n`);
     const rows = parseCsv(fs.readFileSync(predictionsFile, 'utf8'));
     expect(rows[0]).toEqual(['index', 'label', 'label_name', 'predicted', 'predicted_name']);
     predictions = rows.slice(1).map((row) => Number(row[3]));
-    reference = oracle<OracleEval>(
-      'eval',
-      '--config',
-      config,
-      '--weights',
-      weights,
-      '--images',
-      fixture(manifest.val.images),
-      '--labels',
-      fixture(manifest.val.labels),
-    );
+    reference = referenceEval(manifest.val);
   });
 
   test('predictions agree with PyTorch on >= 99.9% of the images', () => {
@@ -258,36 +224,15 @@ describe('vitorch eval', () => {
   });
 
   test('--data.val overrides: another set (paths relative to the working directory), or a source for a config without one', () => {
-    const onTrain = vitorch(
-      [
-        'eval',
-        '--weights',
-        weights,
-        '--config',
-        config,
-        '--json',
-        '--out',
-        path.join(work, 'on-train'),
-        '--data.val.images',
-        manifest.train.images,
-        '--data.val.labels',
-        manifest.train.labels,
-      ],
+    const onTrain = evalJson(
+      config,
+      path.join(work, 'on-train'),
+      ['--data.val.images', manifest.train.images, '--data.val.labels', manifest.train.labels],
       FIXTURES,
     );
     expect(onTrain.stderr).toMatch(/^vitorch eval: wrote/);
     expect(onTrain.status).toBe(0);
-    const trainReference = oracle<OracleEval>(
-      'eval',
-      '--config',
-      config,
-      '--weights',
-      weights,
-      '--images',
-      fixture(manifest.train.images),
-      '--labels',
-      fixture(manifest.train.labels),
-    );
+    const trainReference = referenceEval(manifest.train);
     const ourTrain: EvalJson = JSON.parse(onTrain.stdout);
     expect(ourTrain.count).toBe(manifest.train.count);
     expect(ourTrain.perClass.map((p) => p.support)).toEqual(trainReference.perClass.map((p) => p.support));
@@ -298,21 +243,10 @@ describe('vitorch eval', () => {
     const noVal = path.join(work, 'no-val.json');
     const resolved = JSON.parse(fs.readFileSync(config, 'utf8'));
     fs.writeFileSync(noVal, JSON.stringify({ ...resolved, data: { train: resolved.data.train } }));
-    const given = vitorch([
-      'eval',
-      '--weights',
-      weights,
-      '--config',
-      noVal,
-      '--json',
-      '--out',
-      path.join(work, 'given'),
+    const given = evalJson(noVal, path.join(work, 'given'), [
       '--data.val.format',
       'idx',
-      '--data.val.images',
-      fixture(manifest.val.images),
-      '--data.val.labels',
-      fixture(manifest.val.labels),
+      ...dataArgs('val', manifest.val),
     ]);
     expect(given.status).toBe(0);
     expect(JSON.parse(given.stdout).confusion).toEqual(ours.confusion);
@@ -348,15 +282,7 @@ test("vitorch predict --json equals PyTorch's softmax top-k of the same PNG file
 describe('errors', () => {
   test('a missing weights file: exit 1, the file named', () => {
     const missing = path.join(work, 'nope.pth');
-    for (const command of ['eval', 'predict']) {
-      const run = vitorch([
-        command,
-        '--weights',
-        missing,
-        '--config',
-        config,
-        ...(command === 'predict' ? [fixture(manifest.pngs[0].file)] : []),
-      ]);
+    for (const [command, run] of evalAndPredict(missing)) {
       expect(run.status).toBe(1);
       expect(run.stderr).toBe(`vitorch ${command}: ${missing}: cannot open file (No such file or directory)\n`);
       expect(run.stdout).toBe('');
@@ -381,15 +307,7 @@ describe('errors', () => {
     const model = new VisionTransformer(options);
     model.saveStateDict(other);
     model.dispose();
-    for (const command of ['eval', 'predict']) {
-      const run = vitorch([
-        command,
-        '--weights',
-        other,
-        '--config',
-        config,
-        ...(command === 'predict' ? [fixture(manifest.pngs[0].file)] : []),
-      ]);
+    for (const [command, run] of evalAndPredict(other)) {
       expect(run.status).toBe(1);
       expect(
         run.stderr.startsWith(

@@ -26,6 +26,7 @@ import { forKey } from '../lib/data/random';
 import { drawUint8Choice, requireUint8Augmentation } from '../lib/data/uint8-augment';
 import { FASHION, dataManifest, fixture, ensureGenerated } from './data-fixtures';
 import { expectThrows } from './expect-error';
+import { TINY_VIT } from './train-cli-fixtures';
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'generated', 'autoaugment');
 ensureGenerated('make_autoaugment_fixtures.py', FIXTURES);
@@ -274,15 +275,7 @@ describe('in the data pipeline', () => {
         fs.writeFileSync(
           file,
           JSON.stringify({
-            model: {
-              inputShape: [28, 28],
-              patchSize: 4,
-              inChans: 1,
-              numClasses: 10,
-              numFeatures: 16,
-              depth: 1,
-              numHeads: 2,
-            },
+            model: TINY_VIT,
             classes: Array.from({ length: 10 }, (_, i) => `c${i}`),
             data: { train: { format: 'idx', images, labels } },
             preprocess: { mean: [0], std: [1] },

@@ -1,7 +1,7 @@
 // vit() mirrors the seed's factory: ViT-B/16 for inputShape, the checkpoint loaded strictly, then a fresh head
 // for another class count. PyTorch's features for the same call are the oracle for the backbone.
 import { loadCheckpoint, StateDictError, vit, vitAsync } from '../lib';
-import { fixturePath, manifest, PARITY_TOLERANCE, readFloat32, readTensor, relativeMaxError } from './fixtures';
+import { errorAgainst, fixturePath, manifest, PARITY_TOLERANCE, readTensor } from './fixtures';
 
 const factory = manifest.vitFactory;
 
@@ -18,9 +18,7 @@ test('vit() loads the checkpoint into the backbone and replaces the head', () =>
 
   using images = readTensor(factory.input, factory.imagesShape);
   using features = model.forwardFeatures(images);
-  expect(
-    relativeMaxError(features.toFloat32Array(), readFloat32(factory.features, factory.featuresShape)),
-  ).toBeLessThanOrEqual(PARITY_TOLERANCE);
+  expect(errorAgainst(features, factory.features, factory.featuresShape)).toBeLessThanOrEqual(PARITY_TOLERANCE);
   using logits = model.forward(images);
   expect(logits.shape).toEqual([factory.imagesShape[0], factory.numClasses]);
 });
@@ -42,9 +40,7 @@ test('vitAsync() builds the same model off the event loop', async () => {
   model.eval();
   using images = readTensor(factory.input, factory.imagesShape);
   using features = model.forwardFeatures(images);
-  expect(
-    relativeMaxError(features.toFloat32Array(), readFloat32(factory.features, factory.featuresShape)),
-  ).toBeLessThanOrEqual(PARITY_TOLERANCE);
+  expect(errorAgainst(features, factory.features, factory.featuresShape)).toBeLessThanOrEqual(PARITY_TOLERANCE);
 });
 
 test('vit() loads strictly: a small checkpoint does not fit ViT-B/16', () => {

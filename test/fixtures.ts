@@ -116,5 +116,10 @@ export function relativeMaxError(actual: Float32Array, expected: Float32Array): 
   return maxError / scale;
 }
 
+/** relativeMaxError of `actual` against the float32 fixture `file` of `shape`. */
+export function errorAgainst(actual: Tensor, file: string, shape: number[]): number {
+  return relativeMaxError(actual.toFloat32Array(), readFloat32(file, shape));
+}
+
 /** The tolerance the parity tests hold vitorch to: max abs error <= 1e-4 of the output's scale (fp32). */
 export const PARITY_TOLERANCE = 1e-4;

@@ -12,18 +12,9 @@ import { buildTrainingRun } from '../lib/cli/train-run';
 import { batchScaledLearningRates } from '../lib/train/lr-scaling';
 import { BATCH_SCALING, OPTIMIZER_DEFAULTS, OPTIMIZER_KINDS, OptimizerKind } from '../lib/train/optimizer-defaults';
 import { recipe, RecipeManifest } from './recipe-fixtures';
-import { CLASSES, ensureFixtures, FIXTURES } from './train-cli-fixtures';
+import { CLASSES, ensureFixtures, IDX_TRAIN, TINY_MODEL } from './train-cli-fixtures';
 
-const MODEL = {
-  inputShape: [28, 28],
-  patchSize: 4,
-  inChans: 1,
-  numClasses: 10,
-  numFeatures: 16,
-  depth: 1,
-  numHeads: 2,
-  mlpRatio: 2,
-};
+const MODEL = TINY_MODEL;
 const factories: Record<OptimizerKind, (model: VisionTransformer) => Optimizer> = {
   sgd: (model) => sgd(model),
   adam: (model) => adam(model),
@@ -51,13 +42,7 @@ function configFor(kind: OptimizerKind): string {
     JSON.stringify({
       model: MODEL,
       classes: CLASSES,
-      data: {
-        train: {
-          format: 'idx',
-          images: path.join(FIXTURES, 'train-images-idx3-ubyte'),
-          labels: path.join(FIXTURES, 'train-labels-idx1-ubyte'),
-        },
-      },
+      data: { train: IDX_TRAIN },
       train: { optimizer: { kind }, threads: 1 },
     }),
   );

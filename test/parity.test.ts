@@ -2,7 +2,7 @@
 // configurations and the full ViT-B/16, square and non-square inputs, grids larger and smaller than 14x14,
 // batch 1 and batch > 1. Golden outputs come from tools/reference_vit.py (cross-checked against timm).
 import { VisionTransformer } from '../lib';
-import { fixturePath, manifest, PARITY_TOLERANCE, readFloat32, readTensor, relativeMaxError } from './fixtures';
+import { errorAgainst, fixturePath, manifest, PARITY_TOLERANCE, readTensor } from './fixtures';
 
 const models = new Map<string, VisionTransformer>();
 
@@ -39,7 +39,7 @@ describe('forward matches PyTorch within 1e-4 of the output scale', () => {
     using input = readTensor(fixture.input, fixture.inputShape);
     using output = model.forward(input);
     expect(output.shape).toEqual(fixture.outputShape);
-    const error = relativeMaxError(output.toFloat32Array(), readFloat32(fixture.output, fixture.outputShape));
+    const error = errorAgainst(output, fixture.output, fixture.outputShape);
     expect(error).toBeLessThanOrEqual(PARITY_TOLERANCE);
   });
 });
@@ -51,9 +51,7 @@ test('forwardAsync gives the same numbers as forward', async () => {
   using viaAsync = await model.forwardAsync(input);
   using viaSync = model.forward(input);
   expect(viaAsync.toFloat32Array()).toEqual(viaSync.toFloat32Array());
-  expect(
-    relativeMaxError(viaAsync.toFloat32Array(), readFloat32(fixture.output, fixture.outputShape)),
-  ).toBeLessThanOrEqual(PARITY_TOLERANCE);
+  expect(errorAgainst(viaAsync, fixture.output, fixture.outputShape)).toBeLessThanOrEqual(PARITY_TOLERANCE);
 });
 
 test('the checkpoint loads tensor for tensor (bit-exact)', () => {
@@ -65,7 +63,5 @@ test('the checkpoint loads tensor for tensor (bit-exact)', () => {
   model.eval();
   using input = readTensor(fixture.input, fixture.inputShape);
   using output = model.forward(input);
-  expect(
-    relativeMaxError(output.toFloat32Array(), readFloat32(fixture.output, fixture.outputShape)),
-  ).toBeLessThanOrEqual(PARITY_TOLERANCE);
+  expect(errorAgainst(output, fixture.output, fixture.outputShape)).toBeLessThanOrEqual(PARITY_TOLERANCE);
 });

@@ -4,23 +4,15 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import type { NativeOptimizerSpec } from '../lib/binding';
 import type { OptimizerKind } from '../lib/train/optimizer-defaults';
 
 const ROOT = path.join(__dirname, '..');
 const OUT = path.join(__dirname, 'fixtures', 'generated', 'recipe');
 const TOOLS = ['make_recipe_fixtures.py', 'article_recipe.py'].map((tool) => path.join(ROOT, 'tools', tool));
 
-export interface RecipeOptimizer {
-  lr: number;
-  minLr: number;
-  weightDecay: number;
-  momentum?: number;
-  dampening?: number;
-  nesterov?: boolean;
-  betas?: [number, number];
-  eps?: number;
-  amsgrad?: boolean;
-}
+/** An optimizer's settings as torch.optim reports them (the native spec's, less what only vitorch has), and its minLr. */
+export type RecipeOptimizer = Omit<NativeOptimizerSpec, 'kind' | 'fused' | 'groups'> & { minLr: number };
 
 export interface RecipeManifest {
   repository: string;

@@ -13,6 +13,7 @@ import { curvesFromCsv, curvesToCsv, EpochRecord, writeCurvesCsv } from '../lib/
 import { formatCsv, parseCsv } from '../lib/report/csv';
 import { createProgressReporter, formatEpochLine } from '../lib/cli/progress';
 import { expectThrows } from './expect-error';
+import { CLASSES } from './train-cli-fixtures';
 
 const root = path.join(__dirname, '..');
 
@@ -79,18 +80,7 @@ function lcg(seed: number): () => number {
   return () => (s = (s * 48271) % 2147483647) / 2147483647;
 }
 
-const FASHION = [
-  'T-shirt/top',
-  'Trouser',
-  'Pullover',
-  'Dress',
-  'Coat',
-  'Sandal',
-  'Shirt',
-  'Sneaker',
-  'Bag',
-  'Ankle boot',
-];
+const FASHION = CLASSES;
 
 const random = lcg(7);
 const confusionCases = [

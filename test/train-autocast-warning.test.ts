@@ -3,6 +3,7 @@
 // means something on both kinds of machine this project runs on (AVX2-only and AVX-512 BF16).
 import * as fs from 'fs';
 import { sgd, Trainer, VisionTransformer } from '../lib';
+import { TINY_VIT } from './train-cli-fixtures';
 
 const cpuinfo = fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8') : '';
 const hasBf16 = cpuinfo === '' || /^flags\s*:.*\b(avx512_bf16|amx_bf16)\b/m.test(cpuinfo);
@@ -10,15 +11,7 @@ const hasBf16 = cpuinfo === '' || /^flags\s*:.*\b(avx512_bf16|amx_bf16)\b/m.test
 test(`bfloat16 autocast ${hasBf16 ? 'does not warn on this CPU (it has bfloat16 arithmetic)' : 'warns on this CPU (no AVX-512 BF16 or AMX)'}`, () => {
   const emit = jest.spyOn(process, 'emitWarning');
   try {
-    const model = new VisionTransformer({
-      inputShape: [28, 28],
-      patchSize: 4,
-      inChans: 1,
-      numClasses: 10,
-      numFeatures: 16,
-      depth: 1,
-      numHeads: 2,
-    });
+    const model = new VisionTransformer(TINY_VIT);
     new Trainer(model, { optimizer: sgd(model), autocast: 'bfloat16' });
     new Trainer(model, { optimizer: sgd(model) });
     const ours = emit.mock.calls.filter(

@@ -6,7 +6,16 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { CLASSES, CLI, FIXTURES, ensureFixtures } from './train-cli-fixtures';
+import {
+  CLASSES,
+  CLI,
+  ensureFixtures,
+  FIXTURES,
+  IDX_TRAIN,
+  IDX_VAL,
+  PREPROCESS,
+  TINY_MODEL,
+} from './train-cli-fixtures';
 
 const fixture = (name: string) => path.join(FIXTURES, name);
 
@@ -15,22 +24,10 @@ let configFile: string;
 
 function config(classes: string[] | string = CLASSES) {
   return {
-    model: {
-      inputShape: [28, 28],
-      patchSize: 4,
-      inChans: 1,
-      numClasses: 10,
-      numFeatures: 16,
-      depth: 1,
-      numHeads: 2,
-      mlpRatio: 2,
-    },
+    model: TINY_MODEL,
     classes,
-    data: {
-      train: { format: 'idx', images: fixture('train-images-idx3-ubyte'), labels: fixture('train-labels-idx1-ubyte') },
-      val: { format: 'idx', images: fixture('val-images-idx3-ubyte'), labels: fixture('val-labels-idx1-ubyte') },
-    },
-    preprocess: { size: [28, 28], channels: 1, mean: [0.286], std: [0.353] },
+    data: { train: IDX_TRAIN, val: IDX_VAL },
+    preprocess: PREPROCESS,
     augment: { horizontalFlip: true, randomResizedCrop: false },
     train: {
       epochs: 1,

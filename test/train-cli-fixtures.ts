@@ -10,6 +10,7 @@ export const FIXTURES = path.join(__dirname, 'fixtures', 'generated', 'train-cli
 export const CLI = path.join(ROOT, 'dist', 'lib', 'cli', 'vitorch.js');
 const TOOL = path.join(ROOT, 'tools', 'make_train_cli_fixtures.py');
 
+/** Fashion-MNIST's ten class names, in label order. */
 export const CLASSES = [
   'T-shirt/top',
   'Trouser',
@@ -22,6 +23,35 @@ export const CLASSES = [
   'Bag',
   'Ankle boot',
 ];
+
+/** The small ViT of the training tests (28x28 grey images, 10 classes, one block), at its default mlpRatio. */
+export const TINY_VIT = {
+  inputShape: [28, 28] as [number, number],
+  patchSize: 4,
+  inChans: 1,
+  numClasses: 10,
+  numFeatures: 16,
+  depth: 1,
+  numHeads: 2,
+};
+
+/** TINY_VIT with mlpRatio 2: the `model` of the training configs. */
+export const TINY_MODEL = { ...TINY_VIT, mlpRatio: 2 };
+
+/** The `data.train` and `data.val` entries of a config: the fixtures' IDX files. */
+export const IDX_TRAIN = {
+  format: 'idx',
+  images: path.join(FIXTURES, 'train-images-idx3-ubyte'),
+  labels: path.join(FIXTURES, 'train-labels-idx1-ubyte'),
+};
+export const IDX_VAL = {
+  format: 'idx',
+  images: path.join(FIXTURES, 'val-images-idx3-ubyte'),
+  labels: path.join(FIXTURES, 'val-labels-idx1-ubyte'),
+};
+
+/** The `preprocess` of the training configs (Fashion-MNIST's mean and std). */
+export const PREPROCESS = { size: [28, 28], channels: 1, mean: [0.286], std: [0.353] };
 
 /** Runs the tool unless its manifest is newer than it; returns the manifest. */
 export function ensureFixtures(): unknown {

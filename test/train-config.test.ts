@@ -5,29 +5,36 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { ConfigError, loadTrainConfig, TrainConfig, trainingData } from '../lib/cli/train-config';
+import { CLASSES, TINY_MODEL } from './train-cli-fixtures';
 
 const ROOT = path.join(__dirname, '..');
-const CLASSES = [
-  'T-shirt/top',
-  'Trouser',
-  'Pullover',
-  'Dress',
-  'Coat',
-  'Sandal',
-  'Shirt',
-  'Sneaker',
-  'Bag',
-  'Ankle boot',
-];
-const MODEL = {
-  inputShape: [28, 28],
-  patchSize: 4,
-  inChans: 1,
-  numClasses: 10,
-  numFeatures: 16,
-  depth: 1,
-  numHeads: 2,
-  mlpRatio: 2,
+const MODEL = TINY_MODEL;
+// The train section of a config that leaves it out: the article's recipe.
+const TRAIN_DEFAULTS = {
+  epochs: 200,
+  batchSize: 32,
+  freezeEpochs: 0,
+  freezeBatchSize: 32,
+  lr: 1e-2,
+  minLr: 1e-4,
+  lrScaling: 'batch-size',
+  optimizer: {
+    kind: 'sgd',
+    momentum: 0.9,
+    nesterov: true,
+    betas: [0.9, 0.999],
+    weightDecay: 0,
+    decayWeightsOnly: false,
+  },
+  schedule: { kind: 'quadratic-warmup-cosine', unit: 'epoch', warmup: 0, warmupStartLr: 0 },
+  labelSmoothing: 0,
+  maxGradNorm: null,
+  accumulationSteps: 1,
+  autocast: null,
+  seed: 0,
+  savePeriod: 10,
+  prefetch: 2,
+  threads: null,
 };
 
 let work: string;
@@ -102,31 +109,11 @@ describe('configs that must keep reading', () => {
       data: { train: { format: 'folder', root: '/data/train' }, val: null },
       preprocess: { size: [28, 28], channels: 1, mean: [0.5], std: [0.5], resize: 'center-crop' },
       augment: { horizontalFlip: true, randomResizedCrop: true, cropPadding: 0, autoAugment: false },
+      // Every training key at its default, the two rules under their old names.
       train: {
-        epochs: 200,
-        batchSize: 32,
-        freezeEpochs: 0,
-        freezeBatchSize: 32,
-        lr: 1e-2,
-        minLr: 1e-4,
+        ...TRAIN_DEFAULTS,
         lrScaling: 'seed',
-        optimizer: {
-          kind: 'sgd',
-          momentum: 0.9,
-          nesterov: true,
-          betas: [0.9, 0.999],
-          weightDecay: 0,
-          decayWeightsOnly: false,
-        },
-        schedule: { kind: 'seed-step', unit: 'epoch', warmup: 0, warmupStartLr: 0 },
-        labelSmoothing: 0,
-        maxGradNorm: null,
-        accumulationSteps: 1,
-        autocast: null,
-        seed: 0,
-        savePeriod: 10,
-        prefetch: 2,
-        threads: null,
+        schedule: { ...TRAIN_DEFAULTS.schedule, kind: 'seed-step' },
       },
     };
     const c = await loadTrainConfig(write('old.json', old));
@@ -149,32 +136,7 @@ describe('defaults', () => {
     const c: TrainConfig = await loadTrainConfig(minimal);
     expect(c.preprocess).toEqual({ size: [28, 28], channels: 1, mean: [0.5], std: [0.5], resize: 'center-crop' });
     expect(c.augment).toEqual({ horizontalFlip: true, randomResizedCrop: true, cropPadding: 0, autoAugment: false });
-    expect(c.train).toEqual({
-      epochs: 200,
-      batchSize: 32,
-      freezeEpochs: 0,
-      freezeBatchSize: 32,
-      lr: 1e-2,
-      minLr: 1e-4,
-      lrScaling: 'batch-size',
-      optimizer: {
-        kind: 'sgd',
-        momentum: 0.9,
-        nesterov: true,
-        betas: [0.9, 0.999],
-        weightDecay: 0,
-        decayWeightsOnly: false,
-      },
-      schedule: { kind: 'quadratic-warmup-cosine', unit: 'epoch', warmup: 0, warmupStartLr: 0 },
-      labelSmoothing: 0,
-      maxGradNorm: null,
-      accumulationSteps: 1,
-      autocast: null,
-      seed: 0,
-      savePeriod: 10,
-      prefetch: 2,
-      threads: null,
-    });
+    expect(c.train).toEqual(TRAIN_DEFAULTS);
   });
 
   test("lr and weight decay follow the optimizer's kind; minLr follows lr (train.py:151); given values win", async () => {

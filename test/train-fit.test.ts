@@ -10,7 +10,14 @@ import { buildTrainingRun, TrainingRun } from '../lib/cli/train-run';
 import { loadTrainConfig } from '../lib/cli/train-config';
 import type { Batch, EpochEvent, StepEvent, TrainingEvent } from '../lib/train/trainer';
 import { expectRelativelyClose, recipe, RecipeManifest } from './recipe-fixtures';
-import { ensureFixtures as ensureSharedFixtures, FIXTURES } from './train-cli-fixtures';
+import {
+  CLASSES,
+  ensureFixtures as ensureSharedFixtures,
+  FIXTURES,
+  IDX_TRAIN,
+  PREPROCESS,
+  TINY_MODEL,
+} from './train-cli-fixtures';
 
 interface Manifest {
   accumulation: {
@@ -31,18 +38,6 @@ function ensureFixtures(): Manifest {
   return ensureSharedFixtures() as Manifest;
 }
 
-const CLASSES = [
-  'T-shirt/top',
-  'Trouser',
-  'Pullover',
-  'Dress',
-  'Coat',
-  'Sandal',
-  'Shirt',
-  'Sneaker',
-  'Bag',
-  'Ankle boot',
-];
 const FREEZE_BATCH = 16;
 const BATCH = 32;
 const EPOCHS = 4;
@@ -62,25 +57,10 @@ beforeAll(() => {
   fs.writeFileSync(
     configFile,
     JSON.stringify({
-      model: {
-        inputShape: [28, 28],
-        patchSize: 4,
-        inChans: 1,
-        numClasses: 10,
-        numFeatures: 16,
-        depth: 9,
-        numHeads: 2,
-        mlpRatio: 2,
-      },
+      model: { ...TINY_MODEL, depth: 9 },
       classes: CLASSES,
-      data: {
-        train: {
-          format: 'idx',
-          images: path.join(FIXTURES, 'train-images-idx3-ubyte'),
-          labels: path.join(FIXTURES, 'train-labels-idx1-ubyte'),
-        },
-      },
-      preprocess: { size: [28, 28], channels: 1, mean: [0.286], std: [0.353] },
+      data: { train: IDX_TRAIN },
+      preprocess: PREPROCESS,
       augment: { horizontalFlip: true, randomResizedCrop: false, cropPadding: 0 },
       train: {
         epochs: EPOCHS,

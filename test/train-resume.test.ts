@@ -12,39 +12,21 @@ import { loadCheckpoint } from '../lib';
 import { buildTrainingRun } from '../lib/cli/train-run';
 import { loadTrainConfig } from '../lib/cli/train-config';
 import type { EpochEvent, EpochTotals, StoppedEvent, TrainingEvent } from '../lib/train/trainer';
-import { CLASSES, CLI, FIXTURES, ensureFixtures } from './train-cli-fixtures';
+import { CLASSES, CLI, ensureFixtures, IDX_TRAIN, IDX_VAL, PREPROCESS, TINY_MODEL } from './train-cli-fixtures';
 
 /** 64 steps of 4 images per epoch; 2 epochs. */
 function writeConfig(dir: string): string {
   const file = path.join(dir, 'config.json');
   const config = {
     model: {
-      inputShape: [28, 28],
-      patchSize: 4,
-      inChans: 1,
-      numClasses: 10,
-      numFeatures: 16,
-      depth: 1,
-      numHeads: 2,
-      mlpRatio: 2,
+      ...TINY_MODEL,
       dropRate: 0.1,
       attnDropRate: 0.1,
       dropPathRate: 0.1,
     },
     classes: CLASSES,
-    data: {
-      train: {
-        format: 'idx',
-        images: path.join(FIXTURES, 'train-images-idx3-ubyte'),
-        labels: path.join(FIXTURES, 'train-labels-idx1-ubyte'),
-      },
-      val: {
-        format: 'idx',
-        images: path.join(FIXTURES, 'val-images-idx3-ubyte'),
-        labels: path.join(FIXTURES, 'val-labels-idx1-ubyte'),
-      },
-    },
-    preprocess: { size: [28, 28], channels: 1, mean: [0.286], std: [0.353] },
+    data: { train: IDX_TRAIN, val: IDX_VAL },
+    preprocess: PREPROCESS,
     augment: { horizontalFlip: true, randomResizedCrop: false, cropPadding: 2 },
     train: {
       epochs: 2,

@@ -5,7 +5,7 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { CLI, FIXTURES, ensureFixtures } from './train-cli-fixtures';
+import { CLASSES, CLI, ensureFixtures, IDX_TRAIN, PREPROCESS, TINY_MODEL } from './train-cli-fixtures';
 
 let work: string;
 let configFile: string;
@@ -17,36 +17,10 @@ beforeAll(() => {
   fs.writeFileSync(
     configFile,
     JSON.stringify({
-      model: {
-        inputShape: [28, 28],
-        patchSize: 4,
-        inChans: 1,
-        numClasses: 10,
-        numFeatures: 16,
-        depth: 1,
-        numHeads: 2,
-        mlpRatio: 2,
-      },
-      classes: [
-        'T-shirt/top',
-        'Trouser',
-        'Pullover',
-        'Dress',
-        'Coat',
-        'Sandal',
-        'Shirt',
-        'Sneaker',
-        'Bag',
-        'Ankle boot',
-      ],
-      data: {
-        train: {
-          format: 'idx',
-          images: path.join(FIXTURES, 'train-images-idx3-ubyte'),
-          labels: path.join(FIXTURES, 'train-labels-idx1-ubyte'),
-        },
-      },
-      preprocess: { size: [28, 28], channels: 1, mean: [0.286], std: [0.353] },
+      model: TINY_MODEL,
+      classes: CLASSES,
+      data: { train: IDX_TRAIN },
+      preprocess: PREPROCESS,
       train: {
         epochs: 2,
         batchSize: 8,

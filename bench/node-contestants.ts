@@ -1,0 +1,11 @@
+// The contestants bench/inference.ts runs in a bench/inference-node.ts process, one per process.
+// vitorch-vendor-dispatch is vitorch-sync run with VITORCH_MKL_VENDOR_DISPATCH=1 (set by bench/inference.ts).
+export const NODE_CONTESTANTS = [
+  'vitorch-sync',
+  'vitorch-async',
+  'vitorch-vendor-dispatch',
+  'vitorch-bf16',
+  'vitorch-fp16',
+  'onnxruntime',
+] as const;
+export type NodeContestant = (typeof NODE_CONTESTANTS)[number];
