@@ -11,7 +11,7 @@ import { monitorEventLoopDelay } from 'perf_hooks';
 import { BatchLoader } from '../lib/data/loader';
 import type { Dataset } from '../lib/data/dataset';
 import { loadTrainConfig } from '../lib/cli/train-config';
-import { buildTrainingRun } from '../lib/cli/train-run';
+import { buildTrainingRun, validationEpochs } from '../lib/cli/train-run';
 import type { EpochBatches } from '../lib/train/trainer';
 import { writeResults } from './results';
 import { integerFlag, parseArgs, runMain } from './run-main';
@@ -80,14 +80,7 @@ async function main(): Promise<void> {
     const batches = trainLoader.epoch(epoch, startStep);
     return { batches, steps: trainLoader.length, waitMs: () => batches.waitMs };
   };
-  const validation =
-    valSet === null
-      ? undefined
-      : (epoch: number, batchSize: number): EpochBatches => {
-          const loader = new BatchLoader(valSet, { batchSize: Math.max(batchSize, 256), prefetch: t.prefetch });
-          const batches = loader.epoch(epoch);
-          return { batches, steps: loader.length, waitMs: () => batches.waitMs };
-        };
+  const validation = validationEpochs(valSet, t.prefetch);
 
   console.log(
     `trainer.fit(): examples/fashion-mnist.json, ${options.epochs} epochs of ${trainSet.length} training images ` +

@@ -14,6 +14,20 @@ import { expected } from '../validate';
 import { datasetFrom } from './datasets';
 import type { TrainConfig } from './train-config';
 
+/** fit()'s validation batches of an epoch: batches of at least 256 images (evaluation keeps no gradients, so larger
+ *  batches cost little memory), or none without a validation set. */
+export function validationEpochs(
+  valSet: Dataset | null,
+  prefetch: number,
+): ((epoch: number, batchSize: number) => EpochBatches) | undefined {
+  if (valSet === null) return undefined;
+  return (epoch, batchSize) => {
+    const loader = new BatchLoader(valSet, { batchSize: Math.max(batchSize, 256), prefetch });
+    const batches = loader.epoch(epoch);
+    return { batches, steps: loader.length, waitMs: () => batches.waitMs };
+  };
+}
+
 export interface TrainingRun {
   config: TrainConfig;
   model: VisionTransformer;
@@ -124,14 +138,7 @@ export async function buildTrainingRun(config: TrainConfig, options: BuildOption
     const batches = loader.epoch(epoch, startStep);
     return { batches, steps: loader.length, waitMs: () => batches.waitMs };
   };
-  const validation =
-    valSet === null
-      ? undefined
-      : (epoch: number, batchSize: number): EpochBatches => {
-          const loader = new BatchLoader(valSet, { batchSize: Math.max(batchSize, 256), prefetch: t.prefetch });
-          const batches = loader.epoch(epoch);
-          return { batches, steps: loader.length, waitMs: () => batches.waitMs };
-        };
+  const validation = validationEpochs(valSet, t.prefetch);
   return {
     config,
     model,
