@@ -60,8 +60,8 @@ export class ServedModel {
       from = 'a Classifier given to createServer';
       owned = false;
     } else if (source.weights && source.config) {
-      classifier = await loadClassifier(source.config, source.weights);
       config = readClassifierConfig(source.config);
+      classifier = await loadClassifier(config, source.weights);
       from = source.weights;
     } else if (source.weights) {
       // The article's vit(): ViT-B/16, 1000 ImageNet classes, named by index for want of a label file.
@@ -71,8 +71,8 @@ export class ServedModel {
       from = source.weights;
     } else {
       const dir = defaultModelDir();
-      classifier = await loadClassifier(path.join(dir, 'config.json'), path.join(dir, 'weights.pth'));
       config = readClassifierConfig(path.join(dir, 'config.json'));
+      classifier = await loadClassifier(config, path.join(dir, 'weights.pth'));
       from = `the embedded default model (${dir})`;
     }
     const model = classifier.model;
