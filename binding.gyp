@@ -2,7 +2,8 @@
 # one exists for tools that only speak node-gyp. libtorch's location comes from scripts/find-libtorch.js.
 # Node's common.gypi defines _GLIBCXX_USE_CXX11_ABI=1; libtorch's own ABI flag must replace it, not follow it.
 # As in CMakeLists.txt: the addon links libtorch by name with no RPATH, and its loader (libvitorch_loader.so, a
-# .so so that node-gyp-build never takes it for the addon) loads libtorch for it at run time.
+# .so so that node-gyp-build never takes it for the addon) loads libtorch for it at run time. USE_C10D_GLOO and
+# native/distributed/gloo_declarations: see CMakeLists.txt.
 {
   "targets": [
     {
@@ -10,6 +11,7 @@
       "sources": ["<!@(node scripts/sources.js)"],
       "include_dirs": [
         "native",
+        "native/distributed/gloo_declarations",
         "<!(node -p \"require('path').dirname(require.resolve('node-addon-api/package.json'))\")",
         "<!@(node scripts/find-libtorch.js includeDirs)"
       ],
@@ -17,6 +19,7 @@
       "defines": [
         "_GLIBCXX_USE_CXX11_ABI=<!(node scripts/find-libtorch.js cxx11Abi)",
         "NAPI_VERSION=8",
+        "USE_C10D_GLOO",
         "NODE_ADDON_API_DISABLE_DEPRECATED",
         "NODE_ADDON_API_CPP_EXCEPTIONS"
       ],

@@ -1,7 +1,7 @@
 // The typed surface of the native addon, declared once. Everything else in lib/ talks to native code through
 // these types; users never see them.
 import { AddonFiles, loadAddon } from './addon-loading';
-import { CheckpointError, DisposedError, StateDictError } from './errors';
+import { CheckpointError, DisposedError, DistributedError, StateDictError } from './errors';
 import { LibtorchLocation } from './libtorch-locator';
 
 export type NativeDType =
@@ -141,6 +141,8 @@ export interface NativeStepOptions {
   accumulationSteps: number;
   applyUpdate: boolean;
   autocast: NativeAutocast;
+  /** Data-parallel: this rank was asked to stop; every rank learns it from the step's `stop`. */
+  stopRequested?: boolean;
 }
 
 export interface NativeStepResult {
@@ -148,6 +150,28 @@ export interface NativeStepResult {
   correct: number;
   count: number;
   gradNorm: number | null;
+  /** The batch over every rank of a data-parallel session (this process's own figures otherwise). */
+  global: { loss: number; correct: number; count: number };
+  /** Whether any rank asked to stop at this step. */
+  stop: boolean;
+}
+
+export interface NativeProcessGroupOptions {
+  rank: number;
+  worldSize: number;
+  masterAddr: string;
+  masterPort: number;
+  backend: string;
+  timeoutMs: number;
+  agentStore: boolean;
+  restartCount: number;
+}
+
+export interface NativeProcessGroup {
+  connectAsync(options: NativeProcessGroupOptions): Promise<void>;
+  allReduceSumAsync(values: Float64Array): Promise<Float64Array>;
+  barrierAsync(): Promise<void>;
+  destroy(): void;
 }
 
 export interface NativeEvaluation {
@@ -206,7 +230,12 @@ export interface NativeBinding {
   loadCheckpointAsync(path: string, options: NativeLoadCheckpointOptions): Promise<NativeCheckpoint>;
   saveCheckpoint(path: string, entries: NativeEntries, options: NativeSaveOptions): void;
   saveCheckpointAsync(path: string, entries: NativeEntries, options: NativeSaveOptions): Promise<void>;
-  NativeTrainingSession: new (model: NativeVisionTransformer, spec: NativeOptimizerSpec) => NativeTrainingSession;
+  NativeTrainingSession: new (
+    model: NativeVisionTransformer,
+    spec: NativeOptimizerSpec,
+    processGroup?: NativeProcessGroup,
+  ) => NativeTrainingSession;
+  NativeProcessGroup: new () => NativeProcessGroup;
   crossEntropy(logits: NativeTensor, labels: NativeTensor, labelSmoothing: number): NativeTensor;
   setGradEnabled(enabled: boolean): boolean;
   manualSeed(seed: number): void;
@@ -215,7 +244,15 @@ export interface NativeBinding {
 
 const loaded = loadAddon();
 export const binding = loaded.native as NativeBinding;
-binding.registerErrorClasses({ TypeError, RangeError, Error, CheckpointError, StateDictError, DisposedError });
+binding.registerErrorClasses({
+  TypeError,
+  RangeError,
+  Error,
+  CheckpointError,
+  StateDictError,
+  DisposedError,
+  DistributedError,
+});
 /** The libtorch the addon runs on, and how it was found. */
 export const libtorch: LibtorchLocation = loaded.libtorch;
 /** The addon binary and its loader. */

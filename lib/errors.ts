@@ -37,3 +37,12 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
   }
 }
+
+/** A data-parallel job failed: a peer was lost, a collective timed out, or the rendezvous did not complete. The
+ *  message names this rank and what it was doing. */
+export class DistributedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DistributedError';
+  }
+}

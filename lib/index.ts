@@ -14,7 +14,9 @@ export {
 export type { CheckpointFormat, LoadCheckpointOptions, SaveCheckpointOptions } from './checkpoint';
 export { cpuCache, cuda, getNumThreads, libtorch, libtorchVersion, setNumThreads } from './runtime';
 export type { CpuCacheStats } from './runtime';
-export { CheckpointError, ConfigError, DisposedError, StateDictError } from './errors';
+export { CheckpointError, ConfigError, DisposedError, DistributedError, StateDictError } from './errors';
+export { initProcessGroup, launchedByTorchrun, ProcessGroup } from './distributed/process-group';
+export type { ProcessGroupBackend, ProcessGroupOptions } from './distributed/process-group';
 export { LibtorchError } from './libtorch-locator';
 export type { LibtorchLocation } from './libtorch-locator';
 export { crossEntropy, manualSeed, noGrad } from './train/autograd';

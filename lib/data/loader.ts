@@ -36,9 +36,15 @@ export interface BatchLoaderOptions {
   augment?: boolean;
   /** Batches loaded ahead of the consumer (default 2; 0 loads each on request). */
   prefetch?: number;
+  /** Data-parallel training: this rank's share of every epoch, as PyTorch's DistributedSampler takes it. The epoch's
+   *  order (the same permutation on every rank) is padded with its own first indices to a multiple of `count`, and
+   *  rank r takes positions r, r + count, r + 2 count, ...: the ranks' shards are disjoint and equal, and step s's
+   *  batches over all ranks are the samples of the one-process order's block s at batch size batchSize x count.
+   *  `pad: false` (evaluation) leaves the shards uneven instead, so that no sample counts twice. */
+  shard?: { rank: number; count: number; pad?: boolean };
 }
 
-const OPTIONS = ['batchSize', 'shuffle', 'dropLast', 'seed', 'augment', 'prefetch'] as const;
+const OPTIONS = ['batchSize', 'shuffle', 'dropLast', 'seed', 'augment', 'prefetch', 'shard'] as const;
 
 export class BatchLoader {
   readonly batchSize: number;
@@ -47,6 +53,7 @@ export class BatchLoader {
   readonly seed: number;
   readonly augment: boolean;
   readonly prefetch: number;
+  readonly shard: { rank: number; count: number; pad: boolean } | null;
 
   constructor(
     readonly dataset: Dataset,
@@ -63,22 +70,52 @@ export class BatchLoader {
     this.seed = opts.seed === undefined ? 0 : requireInteger(opts.seed, 'seed', 0);
     this.augment = opts.augment === undefined ? false : requireBoolean(opts.augment, 'augment');
     this.prefetch = opts.prefetch === undefined ? 2 : requireInteger(opts.prefetch, 'prefetch', 0, 1024);
+    if (opts.shard === undefined) {
+      this.shard = null;
+    } else {
+      const shard = requireObject(opts.shard, 'shard');
+      rejectUnknownKeys(shard, ['rank', 'count', 'pad'], 'shard');
+      const count = requireInteger(shard.count, 'shard.count', 1);
+      this.shard = {
+        count,
+        rank: requireInteger(shard.rank, 'shard.rank', 0, count - 1),
+        pad: shard.pad === undefined ? true : requireBoolean(shard.pad, 'shard.pad'),
+      };
+    }
+  }
+
+  /** Samples in this loader's share of an epoch (the whole dataset without a shard). */
+  get samples(): number {
+    const n = this.dataset.length;
+    if (!this.shard) return n;
+    const { rank, count, pad } = this.shard;
+    return pad ? Math.ceil(n / count) : Math.floor(n / count) + (rank < n % count ? 1 : 0);
   }
 
   /** Batches per epoch. */
   get length(): number {
-    const n = this.dataset.length;
+    const n = this.samples;
     return this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
   }
 
-  /** The sample order of epoch `epoch`: a permutation keyed by (seed, epoch), or 0..N-1 without shuffle. */
+  /** The sample order of epoch `epoch`: a permutation keyed by (seed, epoch), or 0..N-1 without shuffle; with a
+   *  shard, this rank's positions of it. */
   order(epoch: number): Int32Array {
     requireInteger(epoch, 'epoch', 0);
     const n = this.dataset.length;
-    if (this.shuffle) return forKey(this.seed, SHUFFLE_STREAM, epoch).shuffle(n);
-    const order = new Int32Array(n);
-    for (let i = 0; i < n; i++) order[i] = i;
-    return order;
+    let order: Int32Array;
+    if (this.shuffle) {
+      order = forKey(this.seed, SHUFFLE_STREAM, epoch).shuffle(n);
+    } else {
+      order = new Int32Array(n);
+      for (let i = 0; i < n; i++) order[i] = i;
+    }
+    if (!this.shard) return order;
+    const { rank, count } = this.shard;
+    const share = new Int32Array(this.samples);
+    // Position rank + i * count of the padded order; the padding repeats the order from its start.
+    for (let i = 0; i < share.length; i++) share[i] = order[(rank + i * count) % n];
+    return share;
   }
 
   /** The augmentation stream of one sample in one epoch. */

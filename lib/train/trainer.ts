@@ -17,6 +17,7 @@ import {
 } from '../validate';
 import { warnIfSlowPrecision } from '../precision-advice';
 import { Optimizer } from './optimizer';
+import { ProcessGroup } from '../distributed/process-group';
 
 export type Autocast = 'bfloat16' | 'float16';
 
@@ -33,6 +34,12 @@ export interface TrainerOptions {
   /** Run forwards in this lower precision (weights stay float32). Pays off on CPUs with AVX-512 BF16 or AMX and on
    *  GPUs; elsewhere it is much slower. Default: off. */
   autocast?: Autocast | null;
+  /** Train data-parallel over this process group (initProcessGroup()), with DistributedDataParallel's semantics:
+   *  rank 0's weights broadcast at the first step, the gradients averaged across the ranks during each step's
+   *  backward (bucketed, overlapped with it), only on steps that update when accumulating. Each rank steps on its
+   *  own batches (a shard of the data: BatchLoader's `shard`); step results, fit()'s events and evaluations report
+   *  figures over every rank, and all ranks stop after the same step. */
+  processGroup?: ProcessGroup;
 }
 
 /** One batch as the data layer hands it over: images [N, C, H, W] row-major, and class indices. */
@@ -137,10 +144,16 @@ export interface StoppedEvent {
 export type TrainingEvent = StepEvent | EpochEvent | StoppedEvent;
 
 export interface StepResult {
+  /** This process's batch: its mean loss, top-1 hits and size. */
   loss: number;
   correct: number;
   count: number;
   gradNorm: number | null;
+  /** The step's batch over every rank of a data-parallel Trainer (the same as loss, correct and count without a
+   *  process group). */
+  global: { loss: number; correct: number; count: number };
+  /** Whether any rank asked to stop at this step (step's `stop` option; fit() passes its signal). */
+  stop: boolean;
 }
 
 function requireTensorArgument(value: unknown, argument: string): Tensor {
@@ -152,6 +165,8 @@ export class Trainer {
   readonly model: VisionTransformer;
   /** The configuration this Trainer's optimizer was built from. */
   readonly optimizer: Optimizer;
+  /** The process group of a data-parallel Trainer, or null. */
+  readonly processGroup: ProcessGroup | null;
   private readonly session: NativeTrainingSession;
   private readonly stepOptions: NativeStepOptions;
 
@@ -160,7 +175,7 @@ export class Trainer {
     const o = requireObject(options, 'Trainer options');
     rejectUnknownKeys(
       o,
-      ['optimizer', 'labelSmoothing', 'maxGradNorm', 'accumulationSteps', 'autocast'],
+      ['optimizer', 'labelSmoothing', 'maxGradNorm', 'accumulationSteps', 'autocast', 'processGroup'],
       'Trainer options',
     );
     if (!(o.optimizer instanceof Optimizer))
@@ -175,9 +190,13 @@ export class Trainer {
       autocast = o.autocast;
       warnIfSlowPrecision(autocast, model.device, `${autocast} autocast`);
     }
+    if (o.processGroup !== undefined && !(o.processGroup instanceof ProcessGroup)) {
+      throw new TypeError(expected('a ProcessGroup (initProcessGroup())', 'processGroup', o.processGroup));
+    }
     this.model = model;
     this.optimizer = o.optimizer;
-    this.session = new binding.NativeTrainingSession(model.native, o.optimizer.spec);
+    this.processGroup = o.processGroup ?? null;
+    this.session = new binding.NativeTrainingSession(model.native, o.optimizer.spec, this.processGroup?.native);
     this.stepOptions = {
       labelSmoothing:
         o.labelSmoothing === undefined
@@ -235,7 +254,8 @@ export class Trainer {
   /** For loops written in JS (forward, crossEntropy, backward): applies the optimizer's update from the gradients
    *  that backward() accumulated, then resets them (model.zeroGrad() resets them without an update). The global
    *  gradient norm is clipped to maxGradNorm first (default: this Trainer's maxGradNorm; 0: no clipping) and returned
-   *  as before clipping; null when not clipping. Synchronous: refused while asynchronous calls on the model run. */
+   *  as before clipping; null when not clipping. Synchronous: refused while asynchronous calls on the model run.
+   *  Refused by a data-parallel Trainer, whose gradients only step() averages across the ranks. */
   update(options: { maxGradNorm?: number } = {}): number | null {
     const o = requireObject(options, 'update options');
     rejectUnknownKeys(o, ['maxGradNorm'], 'update options');
@@ -248,15 +268,25 @@ export class Trainer {
 
   /** One native step: forward, loss, backward, and (unless accumulating, `update: false`) the optimizer's update,
    *  at learning rate `lr` when given. The event loop stays free meanwhile. The model must be in training mode
-   *  (model.train(); fit() sets it): a step on a model in evaluation mode is refused, not silently switched. */
-  step(images: Tensor, labels: Tensor, options: { lr?: number; update?: boolean } = {}): Promise<StepResult> {
+   *  (model.train(); fit() sets it): a step on a model in evaluation mode is refused, not silently switched.
+   *  Data-parallel: every rank must call step() as many times, with the same `update`; `stop: true` on any rank
+   *  makes this step's result say `stop` on all of them. */
+  step(
+    images: Tensor,
+    labels: Tensor,
+    options: { lr?: number; update?: boolean; stop?: boolean } = {},
+  ): Promise<StepResult> {
     const callerStack = new Error().stack;
     requireTensorArgument(images, 'images');
     requireTensorArgument(labels, 'labels');
     const o = requireObject(options, 'step options');
-    rejectUnknownKeys(o, ['lr', 'update'], 'step options');
+    rejectUnknownKeys(o, ['lr', 'update', 'stop'], 'step options');
     const lr = o.lr === undefined ? undefined : requireNumber(o.lr, 'lr', (n) => n >= 0, 'a non-negative number');
-    const stepOptions = { ...this.stepOptions, applyUpdate: o.update === undefined ? true : o.update === true };
+    const stepOptions = {
+      ...this.stepOptions,
+      applyUpdate: o.update === undefined ? true : o.update === true,
+      stopRequested: o.stop === true,
+    };
     return withCallerStack(this.session.stepAsync(images.native, labels.native, stepOptions, lr), callerStack);
   }
 
@@ -273,7 +303,9 @@ export class Trainer {
     );
   }
 
-  /** Evaluates every batch: mean loss, top-1 and top-k accuracy, the predictions and labels in order. */
+  /** Evaluates every batch: mean loss, top-1 and top-k accuracy, the predictions and labels in order. A
+   *  data-parallel Trainer evaluates each rank's batches (its shard) and combines the ranks': every rank receives the
+   *  figures over all of them, and the predictions and labels of rank 0's batches, then rank 1's, and so on. */
   async evaluateAll(batches: AsyncIterable<Batch>, topk = 5): Promise<Evaluation> {
     let lossSum = 0;
     let top1 = 0;
@@ -294,14 +326,23 @@ export class Trainer {
         labelTensor.dispose();
       }
     }
-    const count = labels.reduce((n, l) => n + l.length, 0);
+    let count = labels.reduce((n, l) => n + l.length, 0);
+    let allPredictions = concat(predictions);
+    let allLabels = concat(labels);
+    if (this.processGroup) {
+      const gathered = await gatherEvaluation(this.processGroup, [lossSum, top1, topkHits], allPredictions, allLabels);
+      [lossSum, top1, topkHits] = gathered.sums;
+      allPredictions = gathered.predictions;
+      allLabels = gathered.labels;
+      count = allLabels.length;
+    }
     return {
       loss: count === 0 ? NaN : lossSum / count,
       top1: count === 0 ? NaN : top1 / count,
       topk: count === 0 ? NaN : topkHits / count,
       count,
-      predictions: concat(predictions),
-      labels: concat(labels),
+      predictions: allPredictions,
+      labels: allLabels,
     };
   }
 
@@ -372,8 +413,12 @@ export class Trainer {
       let seenHere = 0;
       let lr = schedule.lrAt(epoch);
       let step = startStep;
+      const parallel = this.processGroup !== null;
+      let stopAgreed = false;
       for await (const batch of data.batches) {
-        if (o.signal?.aborted) {
+        // Alone, a stop takes effect before the next step; data-parallel, the request rides on the next step and
+        // every rank stops after it (the ranks cannot stop at different steps).
+        if (!parallel && o.signal?.aborted) {
           yield { type: 'stopped', epoch, step, totals: { lossSum, correct, seen } };
           return;
         }
@@ -382,30 +427,36 @@ export class Trainer {
         const { images, labelTensor } = this.toTensors(batch);
         let result: StepResult;
         try {
-          result = await this.step(images, labelTensor, { lr, update });
+          result = await this.step(images, labelTensor, { lr, update, stop: o.signal?.aborted === true });
         } finally {
           images.dispose();
           labelTensor.dispose();
         }
         step++;
-        lossSum += result.loss * result.count;
-        correct += result.correct;
-        seen += result.count;
-        seenHere += result.count;
+        const global = result.global;
+        lossSum += global.loss * global.count;
+        correct += global.correct;
+        seen += global.count;
+        seenHere += global.count;
         const seconds = (performance.now() - started) / 1000;
         yield {
           type: 'step',
           epoch,
           step,
           steps: data.steps,
-          loss: result.loss,
-          accuracy: result.correct / result.count,
+          loss: global.loss,
+          accuracy: global.correct / global.count,
           lr,
           imagesPerSecond: seenHere / seconds,
           gradNorm: result.gradNorm,
         };
+        if (result.stop && step < data.steps) {
+          yield { type: 'stopped', epoch, step, totals: { lossSum, correct, seen } };
+          return;
+        }
+        stopAgreed = result.stop;
       }
-      if (o.signal?.aborted && step < data.steps) {
+      if (!parallel && o.signal?.aborted && step < data.steps) {
         yield { type: 'stopped', epoch, step, totals: { lossSum, correct, seen } };
         return;
       }
@@ -425,12 +476,45 @@ export class Trainer {
         dataWaitMs: data.waitMs?.() ?? 0,
         validation,
       };
-      if (o.signal?.aborted) {
+      // Data-parallel ranks agree on stopping at an epoch's end too (a signal may arrive during validation).
+      if (parallel && !stopAgreed) {
+        stopAgreed = (await this.processGroup!.allReduceSum([o.signal?.aborted ? 1 : 0]))[0] > 0;
+      }
+      if (parallel ? stopAgreed : o.signal?.aborted) {
         yield { type: 'stopped', epoch: epoch + 1, step: 0, totals: { lossSum: 0, correct: 0, seen: 0 } };
         return;
       }
     }
   }
+}
+
+/** Every rank's evaluation sums added up, and its predictions and labels concatenated in rank order: an all-gather
+ *  made of two sum all-reduces (each rank fills its own slice of a zeroed array), which c10d's Gloo does for
+ *  float64. */
+async function gatherEvaluation(
+  group: ProcessGroup,
+  sums: number[],
+  predictions: Int32Array,
+  labels: Int32Array,
+): Promise<{ sums: number[]; predictions: Int32Array; labels: Int32Array }> {
+  const header = new Float64Array(sums.length + group.worldSize);
+  header.set(sums);
+  header[sums.length + group.rank] = labels.length;
+  const reduced = await group.allReduceSum(header);
+  const counts = Array.from(reduced.subarray(sums.length));
+  const total = counts.reduce((a, b) => a + b, 0);
+  const offset = counts.slice(0, group.rank).reduce((a, b) => a + b, 0);
+  const pairs = new Float64Array(2 * total);
+  for (let i = 0; i < labels.length; i++) {
+    pairs[offset + i] = predictions[i];
+    pairs[total + offset + i] = labels[i];
+  }
+  const gathered = await group.allReduceSum(pairs);
+  return {
+    sums: Array.from(reduced.subarray(0, sums.length)),
+    predictions: Int32Array.from(gathered.subarray(0, total)),
+    labels: Int32Array.from(gathered.subarray(total)),
+  };
 }
 
 function concat(parts: Int32Array[]): Int32Array {

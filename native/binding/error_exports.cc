@@ -1,5 +1,6 @@
-// registerErrorClasses({ TypeError, RangeError, Error, CheckpointError, StateDictError, DisposedError }): lib/
-// hands its error classes to native code once at load, so native failures are thrown as instances of the very
+// registerErrorClasses({ TypeError, RangeError, Error, CheckpointError, StateDictError, DisposedError,
+// DistributedError }): lib/ hands its error classes to native code once at load, so native failures are thrown as
+// instances of the very
 // classes users catch, in the realm that loaded vitorch.
 #include "binding/addon_data.h"
 #include "binding/exports.h"
@@ -23,6 +24,7 @@ Napi::Value RegisterErrorClasses(const Napi::CallbackInfo& info) {
   take("CheckpointError", data.checkpoint_error);
   take("StateDictError", data.state_dict_error);
   take("DisposedError", data.disposed_error);
+  take("DistributedError", data.distributed_error);
   return env.Undefined();
 }
 

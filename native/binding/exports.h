@@ -11,5 +11,6 @@ void register_tensor(Napi::Env env, Napi::Object exports);      // NativeTensor,
 void register_model(Napi::Env env, Napi::Object exports);       // NativeVisionTransformer, vit, vitAsync
 void register_checkpoint(Napi::Env env, Napi::Object exports);  // load/saveCheckpoint(Async)
 void register_training(Napi::Env env, Napi::Object exports);  // NativeTrainingSession, crossEntropy, noGrad, manualSeed
+void register_distributed(Napi::Env env, Napi::Object exports);  // NativeProcessGroup
 
 }  // namespace vitorch::binding

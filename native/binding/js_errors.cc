@@ -19,6 +19,8 @@ CapturedError capture_current_exception() {
     return {Kind::Checkpoint, error.what()};
   } catch (const StateDictError& error) {
     return {Kind::StateDict, error.what()};
+  } catch (const DistributedError& error) {
+    return {Kind::Distributed, error.what()};
   } catch (const UseAfterDispose& error) {
     return {Kind::Disposed, error.what()};
   } catch (const c10::Error& error) {
@@ -56,6 +58,7 @@ Napi::Error to_js_error(Napi::Env env, const CapturedError& error) {
     case Kind::Checkpoint: return construct(env, data.checkpoint_error, error.message);
     case Kind::StateDict: return construct(env, data.state_dict_error, error.message);
     case Kind::Disposed: return construct(env, data.disposed_error, error.message);
+    case Kind::Distributed: return construct(env, data.distributed_error, error.message);
     default: return construct(env, data.plain_error, error.message);
   }
 }

@@ -11,7 +11,7 @@ namespace vitorch::binding {
 
 // A failure captured on a worker thread, to be turned into a JS error on the main thread.
 struct CapturedError {
-  enum class Kind { None, Type, Range, Checkpoint, StateDict, Disposed, Runtime };
+  enum class Kind { None, Type, Range, Checkpoint, StateDict, Disposed, Distributed, Runtime };
   Kind kind = Kind::None;
   std::string message;
   explicit operator bool() const { return kind != Kind::None; }

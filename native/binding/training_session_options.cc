@@ -99,6 +99,7 @@ train::StepOptions step_options_from_js(const Napi::Value& value) {
   }
   options.accumulation_steps = static_cast<int64_t>(accumulation);
   options.apply_update = boolean_of(o, "applyUpdate", true);
+  options.stop_requested = boolean_of(o, "stopRequested", false);
   if (o.Has("autocast")) options.autocast = autocast_from_js(o.Get("autocast"));
   return options;
 }

@@ -41,6 +41,12 @@ Napi::Value StepWorker::Result(Napi::Env env) {
   result.Set("correct", static_cast<double>(result_.correct));
   result.Set("count", static_cast<double>(result_.count));
   result.Set("gradNorm", result_.grad_norm < 0 ? env.Null() : Napi::Number::New(env, result_.grad_norm));
+  auto global = Napi::Object::New(env);
+  global.Set("loss", result_.global_loss);
+  global.Set("correct", static_cast<double>(result_.global_correct));
+  global.Set("count", static_cast<double>(result_.global_count));
+  result.Set("global", global);
+  result.Set("stop", result_.stop);
   return result;
 }
 

@@ -1,6 +1,7 @@
 #include "binding/training_session_wrap.h"
 
 #include "binding/js_errors.h"
+#include "binding/process_group_wrap.h"
 #include "binding/tensor_wrap.h"
 #include "binding/training_session_options.h"
 #include "binding/training_session_workers.h"
@@ -43,6 +44,10 @@ TrainingSessionWrap::TrainingSessionWrap(const Napi::CallbackInfo& info) : Napi:
     std::lock_guard<std::mutex> lock(shared_->mutex);
     session_ = std::make_shared<train::TrainingSession>(
         shared_->module, optimizer_spec_from_js(info.Length() > 1 ? info[1] : info.Env().Undefined()));
+    // A process group: the session trains data-parallel over it (native/distributed/data_parallel.h).
+    if (info.Length() > 2 && !info[2].IsUndefined() && !info[2].IsNull()) {
+      session_->set_process_group(ProcessGroupWrap::From(info[2], "processGroup"));
+    }
   });
 }
 
@@ -87,7 +92,8 @@ Napi::Value TrainingSessionWrap::IsDisposed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), !session_);
 }
 
-// stepAsync(images, labels, options, lr?) -> Promise<{ loss, correct, count, gradNorm }>
+// stepAsync(images, labels, options, lr?) -> Promise<{ loss, correct, count, gradNorm, global: { loss, correct,
+// count }, stop }>
 Napi::Value TrainingSessionWrap::StepAsync(const Napi::CallbackInfo& info) {
   return with_js_errors(info.Env(), [&]() -> Napi::Value {
     auto* wrap = model();

@@ -4,6 +4,8 @@
 //   InvalidValue    -> RangeError      (right kind, wrong value: a shape, a size, an out-of-range option)
 //   CheckpointError -> CheckpointError (a file that is missing, unreadable, corrupt, hostile or not a checkpoint)
 //   StateDictError  -> StateDictError  (a checkpoint that does not fit the model: missing/unexpected/mismatched keys)
+//   DistributedError -> DistributedError (a data-parallel job failed: a peer lost, a collective timed out, no
+//   rendezvous)
 // Anything else (c10::Error, std::exception) becomes a plain Error.
 // This header is free of napi.h, as is all of the core library (native/{model,checkpoint,train,runtime,common}),
 // which builds and is tested without Node.
@@ -30,6 +32,11 @@ class CheckpointError : public std::runtime_error {
 };
 
 class StateDictError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class DistributedError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };

@@ -89,20 +89,56 @@ StepResult TrainingSession::step(const torch::Tensor& images, const torch::Tenso
   const auto targets = labels.to(images.device(), torch::kInt64);
 
   c10::AutoGradMode grad_mode(true);
+  distributed::DataParallel* parallel = group_ ? &data_parallel() : nullptr;
+  const bool synchronize = options.apply_update;
   torch::Tensor logits;
+  if (parallel) parallel->before_forward(synchronize);
   {
     AutocastScope autocast(images.device().type(), options.autocast);
     logits = module.forward(images);
   }
+  if (parallel) parallel->after_forward(synchronize);
   const auto loss = cross_entropy(logits, targets, options.label_smoothing);
-  (options.accumulation_steps > 1 ? loss / static_cast<double>(options.accumulation_steps) : loss).backward();
+  const auto scaled = options.accumulation_steps > 1 ? loss / static_cast<double>(options.accumulation_steps) : loss;
+  if (parallel) group_->guarded("gradient all-reduce", [&] { scaled.backward(); });
+  else scaled.backward();
 
   StepResult result;
   result.loss = loss.item<double>();
   result.correct = logits.detach().argmax(1).eq(targets).sum().item<int64_t>();
   result.count = images.size(0);
-  if (options.apply_update) result.grad_norm = apply_update(options.max_grad_norm);
+  if (options.apply_update) result.grad_norm = update(options.max_grad_norm);
+  result.global_loss = result.loss;
+  result.global_correct = result.correct;
+  result.global_count = result.count;
+  result.stop = options.stop_requested;
+  if (parallel) {
+    const auto totals =
+        group_->all_reduce_sum({result.loss * static_cast<double>(result.count), static_cast<double>(result.correct),
+                                static_cast<double>(result.count), options.stop_requested ? 1.0 : 0.0});
+    result.global_count = static_cast<int64_t>(totals[2]);
+    result.global_loss = result.global_count > 0 ? totals[0] / totals[2] : 0.0;
+    result.global_correct = static_cast<int64_t>(totals[1]);
+    result.stop = totals[3] > 0;
+  }
   return result;
+}
+
+void TrainingSession::set_process_group(std::shared_ptr<distributed::ProcessGroup> group) {
+  data_parallel_.reset();
+  group_ = std::move(group);
+}
+
+distributed::DataParallel& TrainingSession::data_parallel() {
+  distributed::NamedTensors parameters;
+  for (const auto& item : model_->named_parameters()) parameters.emplace_back(item.key(), item.value());
+  if (!data_parallel_ || !data_parallel_->serves(parameters)) {
+    // A changed trainable set gets a new Reducer, as a new DistributedDataParallel would (data_parallel.h); the old
+    // one goes first, taking its gradient hooks with it.
+    data_parallel_.reset();
+    data_parallel_ = std::make_unique<distributed::DataParallel>(group_, parameters);
+  }
+  return *data_parallel_;
 }
 
 std::vector<torch::Tensor> TrainingSession::parameters_with_gradients() const {
@@ -116,8 +152,16 @@ std::vector<torch::Tensor> TrainingSession::parameters_with_gradients() const {
 }
 
 double TrainingSession::apply_update(double max_grad_norm) {
+  if (group_) {
+    throw InvalidValue(
+        "expected trainer.step() in a data-parallel Trainer, received trainer.update() after a backward run from "
+        "JavaScript: only step() averages the gradients across the ranks");
+  }
+  return update(max_grad_norm);
+}
+
+double TrainingSession::update(double max_grad_norm) {
   if (max_grad_norm < 0) throw InvalidValue("expected maxGradNorm >= 0, received " + std::to_string(max_grad_norm));
-  // Data-parallel training averages parameters_with_gradients()'s gradients across processes here, first.
   double norm = -1.0;
   if (max_grad_norm > 0) {
     const auto parameters = parameters_with_gradients();

@@ -6,10 +6,11 @@
 //
 // The caller holds the model's mutex around every call (binding/training_session_workers.cc does).
 //
-// Every update goes through apply_update(): after step()'s backward, and after a backward run from JS. That is where
-// data-parallel training attaches: a session over several processes averages the gradients of
-// parameters_with_gradients() across them (an all-reduce) before the norm is clipped and the optimizer steps, and
-// nothing else in a step needs to know how many processes there are.
+// Data-parallel training (distributed/data_parallel.h): a session given a process group averages the gradients
+// across its ranks during step()'s backward, the way DistributedDataParallel does, before the norm is clipped and the
+// optimizer steps; the rest of a step does not know how many processes there are. Every step then sums its loss,
+// hits and count over the ranks (one small all-reduce), together with whether any rank was asked to stop, so that
+// every rank reports the same figures and all of them stop after the same step.
 #pragma once
 
 #include <torch/types.h>
@@ -19,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "distributed/data_parallel.h"
 #include "model/vision_transformer.h"
 #include "train/optimizer_factory.h"
 
@@ -34,6 +36,8 @@ struct StepOptions {
   bool apply_update = true;
   // Lower precision for the forward pass (autocast); unset: the model's own dtype.
   std::optional<c10::ScalarType> autocast;
+  // Data-parallel only: this rank was asked to stop (a signal); every rank learns it from this step's result.
+  bool stop_requested = false;
 };
 
 struct StepResult {
@@ -41,6 +45,12 @@ struct StepResult {
   int64_t correct = 0;  // top-1 hits in this batch
   int64_t count = 0;
   double grad_norm = -1.0;  // the global norm before clipping; -1 when not computed
+  // Data-parallel: the batch's figures over every rank (the loss weighted by each rank's count), and whether any
+  // rank asked to stop. Without a process group they are this process's own.
+  double global_loss = 0.0;
+  int64_t global_correct = 0;
+  int64_t global_count = 0;
+  bool stop = false;
 };
 
 struct EvaluationResult {
@@ -63,8 +73,13 @@ class TrainingSession {
                             std::optional<c10::ScalarType> autocast);
 
   // The update from the gradients backward accumulated: clip to max_grad_norm (0: no clipping), step the optimizer,
-  // reset the gradients. Returns the norm before clipping, or -1 when not clipping.
+  // reset the gradients. Returns the norm before clipping, or -1 when not clipping. For a backward run from JS;
+  // refused in a data-parallel session, whose gradients only step() reduces.
   double apply_update(double max_grad_norm);
+
+  // Trains data-parallel over `group` from the next step on (nullptr: alone again).
+  void set_process_group(std::shared_ptr<distributed::ProcessGroup> group);
+  const std::shared_ptr<distributed::ProcessGroup>& process_group() const { return group_; }
   void zero_grad();
 
   void set_learning_rate(double lr) { train::set_learning_rate(built_, lr); }
@@ -84,11 +99,16 @@ class TrainingSession {
 
  private:
   std::vector<torch::Tensor> parameters_with_gradients() const;
+  double update(double max_grad_norm);
+  // The DataParallel for the model's current trainable set, built (with its collectives) when that set changed.
+  distributed::DataParallel& data_parallel();
   // Recounts optimizer_state_bytes() when the optimizer's state may have changed size.
   void count_state_bytes(bool force);
 
   model::VisionTransformer model_;
   BuiltOptimizer built_;
+  std::shared_ptr<distributed::ProcessGroup> group_;
+  std::unique_ptr<distributed::DataParallel> data_parallel_;
   size_t counted_states_ = 0;
   std::atomic<int64_t> state_bytes_{0};
 };

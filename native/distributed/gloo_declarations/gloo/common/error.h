@@ -1,0 +1,2 @@
+// Declaration only: see ../../README.md.
+#pragma once

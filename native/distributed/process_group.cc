@@ -1,0 +1,146 @@
+#include "distributed/process_group.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include "common/errors.h"
+
+namespace vitorch::distributed {
+namespace {
+
+c10::intrusive_ptr<c10d::Store> connect_store(const ProcessGroupOptions& options) {
+  c10d::TCPStoreOptions store_options;
+  store_options.port = static_cast<std::uint16_t>(options.master_port);
+  store_options.timeout = options.timeout;
+  c10::intrusive_ptr<c10d::Store> store;
+  if (options.agent_store) {
+    // torchrun's agent hosts the store; each restart of the workers gets keys of its own.
+    store_options.isServer = false;
+    store_options.numWorkers = options.world_size;
+    store = c10::make_intrusive<c10d::TCPStore>(options.master_addr, store_options);
+    store = c10::make_intrusive<c10d::PrefixStore>("/worker/attempt_" + std::to_string(options.restart_count), store);
+  } else {
+    store_options.isServer = options.rank == 0;
+    store_options.numWorkers = options.world_size;
+    store_options.multiTenant = true;
+    store = c10::make_intrusive<c10d::TCPStore>(options.master_addr, store_options);
+  }
+  return store;
+}
+
+// What torch.distributed's pybind constructor of ProcessGroupGloo does: one device per interface named in
+// GLOO_SOCKET_IFNAME, otherwise the address this machine's hostname resolves to (loopback when it resolves to none).
+c10::intrusive_ptr<c10d::ProcessGroupGloo::Options> gloo_options(std::chrono::milliseconds timeout) {
+  auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+  const bool lazy = c10d::getDefaultGlooLazyInit();
+  const char* interfaces = std::getenv("GLOO_SOCKET_IFNAME");
+  if (interfaces && std::strlen(interfaces) > 1) {
+    std::stringstream list(interfaces);
+    std::string name;
+    while (std::getline(list, name, ',')) {
+      if (!name.empty()) options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(name, lazy));
+    }
+  } else {
+    options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice(lazy));
+  }
+  options->threads = static_cast<int>(options->devices.size() * 2);
+  return options;
+}
+
+bool mentions(const std::string& text, std::initializer_list<const char*> words) {
+  for (const char* word : words) {
+    if (text.find(word) != std::string::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::shared_ptr<ProcessGroup> ProcessGroup::connect(const ProcessGroupOptions& options) {
+  if (options.world_size < 1) {
+    throw InvalidValue("expected worldSize >= 1, received " + std::to_string(options.world_size));
+  }
+  if (options.rank < 0 || options.rank >= options.world_size) {
+    throw InvalidValue("expected a rank in [0, " + std::to_string(options.world_size - 1) + "], received " +
+                       std::to_string(options.rank));
+  }
+  if (options.master_port < 0 || options.master_port > 65535) {
+    throw InvalidValue("expected masterPort in [0, 65535], received " + std::to_string(options.master_port));
+  }
+  if (options.backend != "gloo") {
+    throw InvalidValue("expected backend 'gloo', received '" + options.backend +
+                       "': this build of vitorch has no NCCL backend; Gloo also reduces CUDA tensors");
+  }
+  auto result = std::shared_ptr<ProcessGroup>(new ProcessGroup());
+  result->rank_ = options.rank;
+  result->world_size_ = options.world_size;
+  result->backend_ = options.backend;
+  result->timeout_ = options.timeout;
+  try {
+    // torch.distributed.init_process_group's prefixes: "default_pg" over the rendezvous store, the default group's
+    // name "0", then the device the backend serves.
+    auto store = c10::make_intrusive<c10d::PrefixStore>("default_pg", connect_store(options));
+    auto group_store = c10::make_intrusive<c10d::PrefixStore>("0/", store);
+    auto backend_store = c10::make_intrusive<c10d::PrefixStore>("cpu/", group_store);
+    auto gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(backend_store, options.rank, options.world_size,
+                                                            gloo_options(options.timeout));
+    auto group = c10::make_intrusive<c10d::ProcessGroup>(group_store, options.rank, options.world_size);
+    group->setDefaultBackend(c10d::ProcessGroup::BackendType::GLOO);
+    group->setBackend(c10::DeviceType::CPU, c10d::ProcessGroup::BackendType::GLOO, gloo);
+    group->setBackend(c10::DeviceType::CUDA, c10d::ProcessGroup::BackendType::GLOO, gloo);
+    result->store_ = store;
+    result->group_ = group;
+  } catch (const std::exception& error) {
+    result->rethrow("connect to the process group", error);
+  }
+  return result;
+}
+
+ProcessGroup::~ProcessGroup() = default;
+
+const c10::intrusive_ptr<c10d::ProcessGroup>& ProcessGroup::group() const {
+  if (!group_) throw DistributedError("this process group has been destroyed");
+  return group_;
+}
+
+std::vector<double> ProcessGroup::all_reduce_sum(const std::vector<double>& values) {
+  auto tensor = torch::tensor(values, torch::kFloat64);
+  std::vector<at::Tensor> tensors{tensor};
+  guarded("all-reduce", [&] { group()->allreduce(tensors)->wait(); });
+  const auto* data = tensor.data_ptr<double>();
+  return std::vector<double>(data, data + tensor.numel());
+}
+
+void ProcessGroup::barrier() {
+  guarded("barrier", [&] { group()->barrier()->wait(); });
+}
+
+void ProcessGroup::destroy() {
+  group_.reset();
+  store_.reset();
+}
+
+void ProcessGroup::rethrow(const char* what, const std::exception& error) const {
+  std::string message = error.what();
+  if (const auto* c10_error = dynamic_cast<const c10::Error*>(&error)) message = c10_error->what_without_backtrace();
+  if (dynamic_cast<const InvalidValue*>(&error) || dynamic_cast<const DistributedError*>(&error)) throw;
+  std::string lower = message;
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string prefix = "rank " + std::to_string(rank_) + " of " + std::to_string(world_size_) + ": ";
+  if (mentions(lower, {"connection closed", "connection reset", "broken pipe", "peer", "read error", "write error",
+                       "epipe", "econnreset", "connection refused", "socket"})) {
+    throw DistributedError(prefix + "a peer was lost during the " + what + " (" + message + ")");
+  }
+  if (mentions(lower, {"timed out", "timeout"})) {
+    throw DistributedError(prefix + "the " + std::string(what) + " timed out after " +
+                           std::to_string(timeout_.count()) + " ms waiting for the other ranks (" + message + ")");
+  }
+  throw DistributedError(prefix + "the " + std::string(what) + " failed: " + message);
+}
+
+}  // namespace vitorch::distributed
