@@ -44,7 +44,8 @@ DataParallel::DataParallel(std::shared_ptr<ProcessGroup> group, const NamedTenso
   auto [buckets, limits] =
       c10d::compute_bucket_assignment_by_size(trainable_, {std::numeric_limits<size_t>::max()}, sparse);
   std::reverse(buckets.begin(), buckets.end());
-#if TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR < 10
+// bucket_bytes_cap_list joined the constructor in torch 2.11.
+#if TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR < 11
   reducer_ = std::make_shared<c10d::Reducer>(trainable_, buckets, pg, sparse, kBucketBytesCap,
                                              /*find_unused_parameters=*/false, /*gradient_as_bucket_view=*/false, names,
                                              kFirstBucketBytesCap, /*skip_all_reduce_unused_params=*/false,
