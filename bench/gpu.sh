@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # On a machine with a CUDA GPU, in one step and a few minutes: the CUDA test suites (test/cuda.test.ts: parity in
-# float32, bfloat16 and float16, forwardAsync, checkpoints onto 'cuda', moving between devices, errors) and the
-# CUDA inference benchmark against PyTorch (bench/gpu-inference.ts), then a short table. Where no CUDA device is
+# float32, bfloat16 and float16, forwardAsync, checkpoints onto 'cuda', moving between devices, errors;
+# test/cuda-distributed.test.ts: data-parallel steps through NCCL and through Gloo on CUDA) and the CUDA inference
+# benchmark against PyTorch (bench/gpu-inference.ts), then a short table. Where no CUDA device is
 # visible it says so and runs nothing.
 #
 #   bash bench/gpu.sh [--reps N]        (after npm install; pip install -r tools/requirements.txt for PyTorch)
@@ -25,7 +26,7 @@ fi
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 tests_status=0
-npx jest test/cuda.test.ts --json --outputFile="$results" >/dev/null 2>&1 || tests_status=$?
+npx jest test/cuda.test.ts test/cuda-distributed.test.ts --json --outputFile="$results" >/dev/null 2>&1 || tests_status=$?
 node -e "
   const r = require(process.argv[1]);
   console.log('CUDA tests: ' + r.numPassedTests + ' passed, ' + r.numFailedTests + ' failed, ' + r.numPendingTests + ' skipped');

@@ -1,14 +1,20 @@
 #include "distributed/process_group.h"
 
-#include <cstdlib>
-#include <cstring>
-#include <sstream>
+#include <dlfcn.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/cuda.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <sstream>
 
 #include "common/errors.h"
+#include "nccl/nccl_backend.h"
 
 namespace vitorch::distributed {
 namespace {
@@ -52,6 +58,36 @@ c10::intrusive_ptr<c10d::ProcessGroupGloo::Options> gloo_options(std::chrono::mi
   return options;
 }
 
+// libvitorch_nccl.so beside the binary this code is linked into (the addon), loaded once.
+VitorchMakeNcclBackend nccl_plugin() {
+  static VitorchMakeNcclBackend factory = nullptr;
+  static std::string failure;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    Dl_info self{};
+    if (dladdr(reinterpret_cast<const void*>(&nccl_plugin), &self) == 0 || self.dli_fname == nullptr) {
+      failure = "could not locate the vitorch addon's own file";
+      return;
+    }
+    const auto plugin = std::filesystem::path(self.dli_fname).parent_path() / "libvitorch_nccl.so";
+    if (!std::filesystem::exists(plugin)) {
+      failure = "this build of vitorch has no NCCL plugin (" + plugin.string() +
+                "): it is built where the CUDA and NCCL headers are found (the PyPI packages nvidia-cuda-crt and "
+                "nvidia-nccl beside a CUDA torch)";
+      return;
+    }
+    void* handle = dlopen(plugin.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+      failure = std::string("could not load ") + plugin.string() + ": " + dlerror();
+      return;
+    }
+    factory = reinterpret_cast<VitorchMakeNcclBackend>(dlsym(handle, VITORCH_MAKE_NCCL_BACKEND_SYMBOL));
+    if (!factory) failure = plugin.string() + " has no " + VITORCH_MAKE_NCCL_BACKEND_SYMBOL;
+  });
+  if (!factory) throw InvalidValue("expected a vitorch with NCCL for backend 'nccl': " + failure);
+  return factory;
+}
+
 bool mentions(const std::string& text, std::initializer_list<const char*> words) {
   for (const char* word : words) {
     if (text.find(word) != std::string::npos) return true;
@@ -72,9 +108,12 @@ std::shared_ptr<ProcessGroup> ProcessGroup::connect(const ProcessGroupOptions& o
   if (options.master_port < 0 || options.master_port > 65535) {
     throw InvalidValue("expected masterPort in [0, 65535], received " + std::to_string(options.master_port));
   }
-  if (options.backend != "gloo") {
-    throw InvalidValue("expected backend 'gloo', received '" + options.backend +
-                       "': this build of vitorch has no NCCL backend; Gloo also reduces CUDA tensors");
+  if (options.backend != "gloo" && options.backend != "nccl") {
+    throw InvalidValue("expected backend 'gloo' or 'nccl', received '" + options.backend + "'");
+  }
+  const bool nccl = options.backend == "nccl";
+  if (nccl && !torch::cuda::is_available()) {
+    throw InvalidValue("expected a CUDA device for backend 'nccl', received none: use 'gloo' on the CPU");
   }
   auto result = std::shared_ptr<ProcessGroup>(new ProcessGroup());
   result->rank_ = options.rank;
@@ -86,17 +125,30 @@ std::shared_ptr<ProcessGroup> ProcessGroup::connect(const ProcessGroupOptions& o
     // name "0", then the device the backend serves.
     auto store = c10::make_intrusive<c10d::PrefixStore>("default_pg", connect_store(options));
     auto group_store = c10::make_intrusive<c10d::PrefixStore>("0/", store);
-    auto backend_store = c10::make_intrusive<c10d::PrefixStore>("cpu/", group_store);
-    auto gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(backend_store, options.rank, options.world_size,
+    auto cpu_store = c10::make_intrusive<c10d::PrefixStore>("cpu/", group_store);
+    auto gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(cpu_store, options.rank, options.world_size,
                                                             gloo_options(options.timeout));
     auto group = c10::make_intrusive<c10d::ProcessGroup>(group_store, options.rank, options.world_size);
-    group->setDefaultBackend(c10d::ProcessGroup::BackendType::GLOO);
     group->setBackend(c10::DeviceType::CPU, c10d::ProcessGroup::BackendType::GLOO, gloo);
-    group->setBackend(c10::DeviceType::CUDA, c10d::ProcessGroup::BackendType::GLOO, gloo);
+    if (nccl) {
+      // PyTorch's "cpu:gloo,cuda:nccl": CUDA tensors (the gradients) through NCCL, CPU tensors (the step's figures)
+      // through Gloo.
+      const c10::intrusive_ptr<c10d::Store> cuda_store = c10::make_intrusive<c10d::PrefixStore>("cuda/", group_store);
+      char error[1024] = "";
+      auto* raw = nccl_plugin()(&cuda_store, options.rank, options.world_size,
+                                static_cast<int64_t>(options.timeout.count()), error, sizeof(error));
+      if (!raw) throw std::runtime_error(std::string("could not create the NCCL backend: ") + error);
+      auto backend = c10::intrusive_ptr<c10d::Backend>::reclaim(raw);
+      group->setDefaultBackend(c10d::ProcessGroup::BackendType::NCCL);
+      group->setBackend(c10::DeviceType::CUDA, c10d::ProcessGroup::BackendType::NCCL, backend);
+    } else {
+      group->setDefaultBackend(c10d::ProcessGroup::BackendType::GLOO);
+      group->setBackend(c10::DeviceType::CUDA, c10d::ProcessGroup::BackendType::GLOO, gloo);
+    }
     result->store_ = store;
     result->group_ = group;
   } catch (const std::exception& error) {
-    result->rethrow("connect to the process group", error);
+    result->rethrow(("rendezvous at " + options.master_addr + ":" + std::to_string(options.master_port)).c_str(), error);
   }
   return result;
 }

@@ -2,7 +2,8 @@
 // its default group, so that PyTorch processes and vitorch processes can be members of one job: the rendezvous
 // through a TCPStore (hosted by rank 0, or by torchrun's agent when it says so), the same store prefixes
 // ("default_pg", the group's name "0", the device "cpu"), and a Gloo backend registered for CPU and CUDA tensors
-// alike, as PyTorch registers the "gloo" backend.
+// alike, as PyTorch registers the "gloo" backend. Backend 'nccl' is PyTorch's "cpu:gloo,cuda:nccl": NCCL (from the
+// plugin libvitorch_nccl.so, nccl/nccl_backend.h) for CUDA tensors, Gloo for CPU ones.
 //
 // Every call blocks until the collective is done (or times out, or a peer is lost: then it throws PeerLost); the
 // binding runs them off the event loop.
@@ -27,7 +28,7 @@ struct ProcessGroupOptions {
   int world_size = 1;
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
-  std::string backend = "gloo";
+  std::string backend = "gloo";  // or "nccl"
   // How long a collective (and the rendezvous) may wait for the other ranks before failing.
   std::chrono::milliseconds timeout{std::chrono::minutes(10)};
   // torchrun's TORCHELASTIC_USE_AGENT_STORE: its agent hosts the store at master_addr:master_port, every rank
