@@ -37,6 +37,8 @@ export interface DoctorReport {
   problem: string | null;
   /** libraries: whether libtorch has CUDA libraries; problem: why they did not load, when they did not. */
   cuda: { libraries: boolean; problem: string | null; available: boolean; deviceCount: number } | null;
+  /** Data-parallel backends: Gloo is always there; NCCL needs its plugin (built with a CUDA torch) and a GPU. */
+  distributed: { gloo: boolean; ncclPlugin: string | null } | null;
   cpu: { model: string | null; logicalCpus: number; features: Record<string, boolean> | null };
   threads: { intraOp: number; setBy: string } | null;
   cpuCache: CpuCacheStats | null;
@@ -64,6 +66,7 @@ export function diagnose(): DoctorReport {
     libtorch: null,
     problem: null,
     cuda: null,
+    distributed: null,
     threads: null,
     cpuCache: null,
     cpu: {
@@ -87,6 +90,8 @@ export function diagnose(): DoctorReport {
       available: runtime.cuda.isAvailable(),
       deviceCount: runtime.cuda.deviceCount(),
     };
+    const plugin = path.join(path.dirname(resolved.files.addon), 'libvitorch_nccl.so');
+    report.distributed = { gloo: true, ncclPlugin: fs.existsSync(plugin) ? plugin : null };
     report.threads = {
       intraOp: runtime.getNumThreads(),
       setBy: process.env.VITORCH_NUM_THREADS
@@ -135,6 +140,14 @@ export function formatReport(r: DoctorReport): string {
         ? 'present'
         : `not loaded: ${r.cuda.problem}`;
     lines.push(`CUDA       ${devices}; libtorch's CUDA libraries ${libraries}`);
+  }
+  if (r.distributed) {
+    const nccl = r.distributed.ncclPlugin
+      ? r.cuda?.available
+        ? 'nccl (plugin present)'
+        : 'nccl plugin present, but no CUDA device for it'
+      : 'no nccl plugin (a build without the CUDA and NCCL headers)';
+    lines.push(`parallel   initProcessGroup backends: gloo; ${nccl}`);
   }
   lines.push(`CPU        ${r.cpu.model ?? 'unknown model'}, ${r.cpu.logicalCpus} logical CPUs`);
   lines.push(
