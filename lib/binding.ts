@@ -170,6 +170,7 @@ export interface NativeProcessGroupOptions {
 export interface NativeProcessGroup {
   connectAsync(options: NativeProcessGroupOptions): Promise<void>;
   allReduceSumAsync(values: Float64Array): Promise<Float64Array>;
+  allReduceAsync(tensors: NativeTensor[], op: string): Promise<void>;
   barrierAsync(): Promise<void>;
   destroy(): void;
 }

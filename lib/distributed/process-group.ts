@@ -4,6 +4,7 @@
 // worker: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT, and with TORCHELASTIC_USE_AGENT_STORE the store its
 // agent hosts, under the prefix of the current restart (TORCHELASTIC_RESTART_COUNT).
 import { binding, NativeProcessGroup } from '../binding';
+import { Tensor } from '../tensor';
 import { expected, rejectUnknownKeys, requireInteger, requireNumber, requireObject } from '../validate';
 
 export type ProcessGroupBackend = 'gloo' | 'nccl';
@@ -67,6 +68,20 @@ export class ProcessGroup {
   /** Sums the values over every rank; each rank receives the totals. */
   allReduceSum(values: ArrayLike<number>): Promise<Float64Array> {
     return this.native.allReduceSumAsync(Float64Array.from(values));
+  }
+
+  /** Reduces the tensors in place over every rank (the element-wise sum, max or min), in one coalesced collective,
+   *  off the event loop: a custom loop's own gradient averaging (sum, then divide by worldSize), or any figure of
+   *  yours. Dense tensors of one device and dtype; each rank passes tensors of the same shapes in the same order. */
+  allReduce(tensors: Tensor[], op: 'sum' | 'max' | 'min' = 'sum'): Promise<void> {
+    if (!Array.isArray(tensors) || !tensors.every((t) => t instanceof Tensor)) {
+      throw new TypeError(expected('an array of Tensors', 'tensors', tensors));
+    }
+    if (op !== 'sum' && op !== 'max' && op !== 'min') throw new RangeError(expected("'sum', 'max' or 'min'", 'op', op));
+    return this.native.allReduceAsync(
+      tensors.map((t) => t.native),
+      op,
+    );
   }
 
   /** Resolves when every rank has called it. */

@@ -4,6 +4,7 @@
 #include "binding/exports.h"
 #include "binding/js_errors.h"
 #include "binding/promise_worker.h"
+#include "binding/tensor_wrap.h"
 #include "common/errors.h"
 
 namespace vitorch::binding {
@@ -57,6 +58,25 @@ class AllReduceWorker : public PromiseWorker {
   std::vector<double> values_;
 };
 
+class AllReduceTensorsWorker : public PromiseWorker {
+ public:
+  AllReduceTensorsWorker(Napi::Env env, std::shared_ptr<distributed::ProcessGroup> group,
+                         std::vector<torch::Tensor> tensors, std::string op)
+      : PromiseWorker(env, "vitorch.allReduceTensors"),
+        group_(std::move(group)),
+        tensors_(std::move(tensors)),
+        op_(std::move(op)) {}
+
+ protected:
+  void Compute() override { group_->all_reduce(tensors_, op_); }
+  Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
+
+ private:
+  std::shared_ptr<distributed::ProcessGroup> group_;
+  std::vector<torch::Tensor> tensors_;
+  std::string op_;
+};
+
 class BarrierWorker : public PromiseWorker {
  public:
   BarrierWorker(Napi::Env env, std::shared_ptr<distributed::ProcessGroup> group)
@@ -77,6 +97,7 @@ Napi::Function ProcessGroupWrap::Define(Napi::Env env) {
                      {
                          InstanceMethod<&ProcessGroupWrap::ConnectAsync>("connectAsync"),
                          InstanceMethod<&ProcessGroupWrap::AllReduceSumAsync>("allReduceSumAsync"),
+                         InstanceMethod<&ProcessGroupWrap::AllReduceAsync>("allReduceAsync"),
                          InstanceMethod<&ProcessGroupWrap::BarrierAsync>("barrierAsync"),
                          InstanceMethod<&ProcessGroupWrap::Destroy>("destroy"),
                      });
@@ -128,6 +149,18 @@ Napi::Value ProcessGroupWrap::AllReduceSumAsync(const Napi::CallbackInfo& info) 
     auto array = info[0].As<Napi::Float64Array>();
     std::vector<double> values(array.Data(), array.Data() + array.ElementLength());
     return (new AllReduceWorker(info.Env(), group(), std::move(values)))->start();
+  });
+}
+
+Napi::Value ProcessGroupWrap::AllReduceAsync(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    if (info.Length() < 1 || !info[0].IsArray()) throw InvalidType("expected an array of Tensors to all-reduce");
+    auto array = info[0].As<Napi::Array>();
+    std::vector<torch::Tensor> tensors;
+    for (uint32_t i = 0; i < array.Length(); ++i) tensors.push_back(TensorWrap::From(array.Get(i), "tensors[i]"));
+    std::string op = "sum";
+    if (info.Length() > 1 && info[1].IsString()) op = info[1].As<Napi::String>();
+    return (new AllReduceTensorsWorker(info.Env(), group(), std::move(tensors), std::move(op)))->start();
   });
 }
 

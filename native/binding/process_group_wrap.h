@@ -26,6 +26,8 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
   Napi::Value ConnectAsync(const Napi::CallbackInfo& info);
   // allReduceSumAsync(Float64Array) -> Promise<Float64Array> of the sums over the ranks
   Napi::Value AllReduceSumAsync(const Napi::CallbackInfo& info);
+  // allReduceAsync(NativeTensor[], op) -> Promise<void>: the tensors reduced in place
+  Napi::Value AllReduceAsync(const Napi::CallbackInfo& info);
   Napi::Value BarrierAsync(const Napi::CallbackInfo& info);
   // destroy(): lets go of the connections at once; later calls throw.
   Napi::Value Destroy(const Napi::CallbackInfo& info);

@@ -1,10 +1,6 @@
 #include "distributed/process_group.h"
 
 #include <dlfcn.h>
-#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/cuda.h>
 
 #include <cstdlib>
@@ -12,7 +8,12 @@
 #include <filesystem>
 #include <mutex>
 #include <sstream>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include "common/describe.h"
 #include "common/errors.h"
 #include "nccl/nccl_backend.h"
 
@@ -148,7 +149,8 @@ std::shared_ptr<ProcessGroup> ProcessGroup::connect(const ProcessGroupOptions& o
     result->store_ = store;
     result->group_ = group;
   } catch (const std::exception& error) {
-    result->rethrow(("rendezvous at " + options.master_addr + ":" + std::to_string(options.master_port)).c_str(), error);
+    result->rethrow(("rendezvous at " + options.master_addr + ":" + std::to_string(options.master_port)).c_str(),
+                    error);
   }
   return result;
 }
@@ -166,6 +168,26 @@ std::vector<double> ProcessGroup::all_reduce_sum(const std::vector<double>& valu
   guarded("all-reduce", [&] { group()->allreduce(tensors)->wait(); });
   const auto* data = tensor.data_ptr<double>();
   return std::vector<double>(data, data + tensor.numel());
+}
+
+void ProcessGroup::all_reduce(std::vector<torch::Tensor> tensors, const std::string& op) {
+  c10d::AllreduceCoalescedOptions options;
+  if (op == "sum") options.reduceOp = c10d::ReduceOp::SUM;
+  else if (op == "max") options.reduceOp = c10d::ReduceOp::MAX;
+  else if (op == "min") options.reduceOp = c10d::ReduceOp::MIN;
+  else throw InvalidValue("expected 'sum', 'max' or 'min' for the reduction, received '" + op + "'");
+  if (tensors.empty()) return;
+  for (const auto& tensor : tensors) {
+    if (!tensor.is_contiguous() || tensor.is_sparse()) {
+      throw InvalidValue("expected dense contiguous tensors to all-reduce");
+    }
+    if (tensor.device() != tensors[0].device() || tensor.scalar_type() != tensors[0].scalar_type()) {
+      throw InvalidValue("expected tensors of one device and dtype to all-reduce, received " +
+                         std::string(dtype_name(tensors[0].scalar_type())) + " on " + tensors[0].device().str() +
+                         " and " + dtype_name(tensor.scalar_type()) + " on " + tensor.device().str());
+    }
+  }
+  guarded("all-reduce", [&] { group()->allreduce_coalesced(tensors, options)->wait(); });
 }
 
 void ProcessGroup::barrier() {

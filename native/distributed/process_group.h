@@ -53,6 +53,9 @@ class ProcessGroup {
 
   // Sums `values` (float64) over the ranks: every rank receives the totals.
   std::vector<double> all_reduce_sum(const std::vector<double>& values);
+  // Reduces `tensors` in place over the ranks ("sum", "max" or "min"), in one coalesced collective: each rank ends
+  // with the same values. Dense tensors of one device and dtype.
+  void all_reduce(std::vector<torch::Tensor> tensors, const std::string& op);
   // Returns when every rank has called it.
   void barrier();
   // Lets go of the backend and the store; later calls throw. Safe to call twice.

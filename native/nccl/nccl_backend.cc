@@ -1,12 +1,13 @@
 #include "nccl/nccl_backend.h"
 
-#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
-
 #include <cstring>
 #include <exception>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 
-extern "C" __attribute__((visibility("default"))) c10d::Backend* vitorch_make_nccl_backend(
-    const void* store, int rank, int size, int64_t timeout_ms, char* error, size_t error_size) {
+extern "C" __attribute__((visibility("default"))) c10d::Backend* vitorch_make_nccl_backend(const void* store, int rank,
+                                                                                           int size, int64_t timeout_ms,
+                                                                                           char* error,
+                                                                                           size_t error_size) {
   try {
     const auto& c10d_store = *static_cast<const c10::intrusive_ptr<c10d::Store>*>(store);
     auto options = c10d::ProcessGroupNCCL::Options::create();

@@ -18,7 +18,7 @@ extern "C" {
 // backend with one reference the caller takes over (intrusive_ptr::reclaim), or nullptr with the reason written to
 // `error` (at most error_size bytes, NUL-terminated). Never throws.
 using VitorchMakeNcclBackend = c10d::Backend* (*)(const void* store, int rank, int size, int64_t timeout_ms,
-                                                   char* error, size_t error_size);
+                                                  char* error, size_t error_size);
 }
 
 #define VITORCH_MAKE_NCCL_BACKEND_SYMBOL "vitorch_make_nccl_backend"
