@@ -61,6 +61,14 @@ DataParallel::DataParallel(std::shared_ptr<ProcessGroup> group, const NamedTenso
 
 DataParallel::~DataParallel() = default;
 
+int64_t DataParallel::bucket_host_bytes() const {
+  int64_t bytes = 0;
+  for (const auto& tensor : trainable_) {
+    if (tensor.device().is_cpu()) bytes += static_cast<int64_t>(tensor.nbytes());
+  }
+  return bytes;
+}
+
 bool DataParallel::serves(const NamedTensors& parameters) const {
   size_t index = 0;
   for (const auto& [name, tensor] : parameters) {

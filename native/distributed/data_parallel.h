@@ -52,6 +52,8 @@ class DataParallel {
   void after_forward(bool synchronize);
 
   ProcessGroup& group() { return *group_; }
+  // Host memory of the gradient buckets (a flat copy of the trainable parameters' gradients), 0 on a GPU.
+  int64_t bucket_host_bytes() const;
   size_t trainable_count() const { return trainable_.size(); }
 
  private:

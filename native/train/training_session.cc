@@ -137,6 +137,7 @@ distributed::DataParallel& TrainingSession::data_parallel() {
     // one goes first, taking its gradient hooks with it.
     data_parallel_.reset();
     data_parallel_ = std::make_unique<distributed::DataParallel>(group_, parameters);
+    count_state_bytes(/*force=*/true);
   }
   return *data_parallel_;
 }
@@ -177,7 +178,8 @@ void TrainingSession::count_state_bytes(bool force) {
   const auto states = built_.optimizer->state().size();
   if (!force && states == counted_states_) return;
   counted_states_ = states;
-  state_bytes_.store(state_host_bytes(built_), std::memory_order_relaxed);
+  state_bytes_.store(state_host_bytes(built_) + (data_parallel_ ? data_parallel_->bucket_host_bytes() : 0),
+                     std::memory_order_relaxed);
 }
 
 // Gradients are reset to undefined (set_to_none), as PyTorch does by default: a parameter frozen afterwards then

@@ -87,7 +87,8 @@ class TrainingSession {
   const BuiltOptimizer& optimizer() const { return built_; }
   OptimizerKind kind() const { return built_.kind; }
 
-  // Host memory held by the optimizer's state, as of the last update or load. Counted on the thread that runs them
+  // Host memory held by the optimizer's state (and, data-parallel, by the Reducer's gradient buckets: one more copy
+  // of the trainable weights' size), as of the last update or load. Counted on the thread that runs them
   // (state is created by the first update of each parameter, so the count changes rarely), read from any thread.
   int64_t optimizer_state_bytes() const { return state_bytes_.load(std::memory_order_relaxed); }
 
