@@ -327,6 +327,22 @@ test('SIGTERM to rank 1: both ranks stop after the same step, rank 0 saves once;
   ).toBeLessThan(ROUNDING);
 });
 
+test('SIGTERM to the launcher reaches every rank once: they stop after the same step and exit 0', async () => {
+  const dir = path.join(work, 'launcher-signal');
+  const job = train(['--config', configFile, '--save-dir', dir, '--nproc-per-node', '2']);
+  await job.waitFor(FIRST_EPOCH);
+  [...started].at(-1)!.kill('SIGTERM');
+  const run = await job.exit;
+  expect([run.code, run.signal]).toEqual([0, null]);
+  for (const rank of [0, 1]) {
+    const line = `vitorch train: rank ${rank} of 2: SIGTERM: every rank stops after the next step, then rank 0 saves`;
+    expect(run.stderr.split('\n').filter((l) => l === line)).toHaveLength(1);
+  }
+  const lead = /^vitorch train: stopped before (epoch \d+(?: step \d+)?) after/m.exec(run.stderr);
+  expect(run.stderr).toContain(`vitorch train: rank 1 of 2 stopped with the others before ${lead![1]}\n`);
+  expect(fs.existsSync(path.join(dir, 'training_state.pt'))).toBe(true);
+});
+
 test('SIGKILL to rank 1: rank 0 fails at once with "a peer was lost", the job exits non-zero, no file half-written', async () => {
   const dir = path.join(work, 'killed');
   const job = train(['--config', configFile, '--save-dir', dir, '--nproc-per-node', '2', '--dist-timeout-ms', '60000']);

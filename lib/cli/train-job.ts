@@ -111,9 +111,9 @@ async function train(config: TrainConfig, options: TrainJobOptions, group: Proce
     if (group === null) reporter.message(`${why}: finishing the running step, then saving`);
     else {
       // Data-parallel, the request rides on the next step that starts: every rank stops after that one.
-      const line = `${rankName}: ${why}: every rank stops after the next step, then rank 0 saves`;
+      const line = `vitorch train: ${rankName}: ${why}: every rank stops after the next step, then rank 0 saves`;
       if (lead) reporter.message(line);
-      else console.error(`vitorch train: ${line}`);
+      else console.error(line);
     }
     controller.abort();
   };
