@@ -364,6 +364,25 @@ test('SIGKILL to rank 1: rank 0 fails at once with "a peer was lost", the job ex
   }
 });
 
+test('a rank that hangs (SIGSTOP) fails the others after --dist-timeout-ms', async () => {
+  const dir = path.join(work, 'hung');
+  const job = train(['--config', configFile, '--save-dir', dir, '--nproc-per-node', '2', '--dist-timeout-ms', '2000']);
+  const rank1 = pidOf(await job.waitFor(JOINED(1)));
+  await job.waitFor(FIRST_EPOCH);
+  process.kill(rank1, 'SIGSTOP');
+  const stopped = performance.now();
+  await job.waitFor(/^vitorch train: rank 0 of 2: the [a-z -]+ timed out after 2000 ms waiting for the other ranks/m);
+  const waited = performance.now() - stopped;
+  // Let it go on: the launcher's SIGTERM has been waiting for it.
+  process.kill(rank1, 'SIGCONT');
+  const run = await job.exit;
+  expect(run.code).toBe(1);
+  // Whichever rank the launcher sees exit first: rank 1 fails at once when it goes on.
+  expect(run.stderr).toMatch(/^vitorch train: rank [01] \(pid \d+\) exited with code 1; stopping the other ranks$/m);
+  expect(waited).toBeGreaterThanOrEqual(1900);
+  expect(waited).toBeLessThan(20_000);
+});
+
 test('SIGKILL to the launcher: its workers notice, stop together after the same step, and rank 0 saves', async () => {
   const dir = path.join(work, 'orphaned');
   const job = start(process.execPath, [
