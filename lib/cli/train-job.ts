@@ -105,9 +105,7 @@ async function train(config: TrainConfig, options: TrainJobOptions, group: Proce
 
   const controller = new AbortController();
   let signals = 0;
-  const stopOn = (why: string) => {
-    signals++;
-    if (signals > 1) process.exit(130);
+  const requestStop = (why: string) => {
     if (group === null) reporter.message(`${why}: finishing the running step, then saving`);
     else {
       // Data-parallel, the request rides on the next step that starts: every rank stops after that one.
@@ -116,6 +114,11 @@ async function train(config: TrainConfig, options: TrainJobOptions, group: Proce
       else console.error(line);
     }
     controller.abort();
+  };
+  const stopOn = (why: string) => {
+    signals++;
+    if (signals > 1) process.exit(130);
+    requestStop(why);
   };
   const onSignal = (signal: NodeJS.Signals) => stopOn(signal);
   // `vitorch train --nproc-per-node` gave this worker a channel that closes when the launcher dies: stop with the
@@ -130,12 +133,7 @@ async function train(config: TrainConfig, options: TrainJobOptions, group: Proce
   const timer =
     options.timeLimit === undefined
       ? undefined
-      : setTimeout(() => {
-          reporter.message(
-            `time limit of ${options.timeLimit} minutes reached: finishing the running step, then saving`,
-          );
-          controller.abort();
-        }, options.timeLimit * 60_000);
+      : setTimeout(() => requestStop(`time limit of ${options.timeLimit} minutes reached`), options.timeLimit * 60_000);
   timer?.unref();
 
   const history = [...resume.history];
