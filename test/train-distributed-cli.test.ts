@@ -423,6 +423,32 @@ test('torchrun --max-restarts 1 with --auto-resume: after a worker dies, the res
   expect(figures(dir)).toEqual(figures(twoProcesses));
 });
 
+test('ranks that would start from different training states refuse to train', async () => {
+  // What a save directory that the machines do not share gives: rank 0 finds a state, rank 1 none.
+  const withState = path.join(work, 'mismatch-0');
+  const withoutState = path.join(work, 'mismatch-1');
+  fs.cpSync(twoProcesses, withState, { recursive: true });
+  const port = String(await freePort());
+  const ranks = [withState, withoutState].map((dir, rank) =>
+    train(['--config', configFile, '--save-dir', dir, '--auto-resume'], {
+      ...process.env,
+      RANK: String(rank),
+      WORLD_SIZE: '2',
+      MASTER_ADDR: '127.0.0.1',
+      MASTER_PORT: port,
+    }),
+  );
+  const [first, second] = await Promise.all(ranks.map((job) => job.exit));
+  expect([first.code, second.code]).toEqual([1, 1]);
+  expect(first.stderr).toContain(
+    `vitorch train: rank 0 of 2 starts at epoch ${EPOCHS + 1}, step 1, but the ranks disagree (on average epoch ` +
+      `${EPOCHS / 2 + 1}, step 1): every rank must read the same training state (a save directory that all of them ` +
+      'share)\n',
+  );
+  expect(second.stderr).toMatch(/^vitorch train: rank 1 of 2 starts at epoch 1, step 1, but the ranks disagree/m);
+  expect(fs.existsSync(withoutState)).toBe(false);
+});
+
 describe('flags', () => {
   test.each([
     [['--nproc-per-node', '0'], "expected a positive integer for --nproc-per-node, received '0'"],
