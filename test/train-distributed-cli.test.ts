@@ -196,22 +196,21 @@ const figures = (dir: string) => curves(dir).map(({ images_per_second: _, second
 
 const leftovers = (dir: string) => fs.readdirSync(dir).filter((f) => /\.tmp-|\.partial$/.test(f));
 
-/** The reference: two processes started by --nproc-per-node, uninterrupted. */
+/** The runs the other tests compare with: one process at the global batch, and two processes started by
+ *  --nproc-per-node at half of it each (one after the other: two cores), uninterrupted. */
+let one: string;
 let twoProcesses: string;
+let oneRun: Exit;
+let twoRun: Exit;
+
+beforeAll(async () => {
+  one = path.join(work, 'one');
+  twoProcesses = path.join(work, 'two');
+  oneRun = await train(['--config', configFile, '--save-dir', one, '--train.batchSize', '8']).exit;
+  twoRun = await train(['--config', configFile, '--save-dir', twoProcesses, '--nproc-per-node', '2']).exit;
+});
 
 describe('--nproc-per-node 2', () => {
-  let one: string;
-  let oneRun: Exit;
-  let twoRun: Exit;
-
-  beforeAll(async () => {
-    one = path.join(work, 'one');
-    twoProcesses = path.join(work, 'two');
-    // One process at the global batch, then two at half of it each, one after the other (two cores).
-    oneRun = await train(['--config', configFile, '--save-dir', one, '--train.batchSize', '8']).exit;
-    twoRun = await train(['--config', configFile, '--save-dir', twoProcesses, '--nproc-per-node', '2']).exit;
-  });
-
   test('trains on two ranks; rank 0 reports and writes what one process writes, the other rank is quiet', () => {
     expect([oneRun.code, twoRun.code, twoRun.signal]).toEqual([0, 0, null]);
     const threads = process.env.OMP_NUM_THREADS ?? String(Math.max(1, Math.floor(os.availableParallelism() / 2)));
