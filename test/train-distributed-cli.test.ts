@@ -132,6 +132,9 @@ async function torchrun(args: string[], torchrunFlags: string[] = []): Promise<J
 const pidOf = (match: RegExpExecArray) => Number(match[1]);
 const JOINED = (rank: number) =>
   new RegExp(`^vitorch train: rank ${rank} of 2 \\(local rank ${rank}, pid (\\d+)\\) joined`, 'm');
+/** Rank 0's last line after a stop: where the resume goes on (1-based), the state file and the folder to resume. */
+const STOPPED =
+  /^vitorch train: stopped before epoch (\d+)(?: step (\d+))? after \d+ s; saved (.+); continue with --resume (.+)$/m;
 const FIRST_EPOCH = new RegExp(`^epoch 1/${EPOCHS} \\|`, 'm');
 
 type Weights = Map<string, Float32Array>;
@@ -270,7 +273,7 @@ test('torchrun --nproc-per-node 2 trains the same weights, bit for bit', async (
   expect(figures(dir)).toEqual(figures(twoProcesses));
 });
 
-test('SIGTERM to rank 1: both ranks stop after the same step, rank 0 saves once; resuming finishes the same run', async () => {
+test('SIGTERM to rank 1: all stop after the same step, rank 0 saves once; resuming finishes the same run', async () => {
   const dir = path.join(work, 'signal');
   const job = train(['--config', configFile, '--save-dir', dir, '--nproc-per-node', '2']);
   const rank1 = pidOf(await job.waitFor(JOINED(1)));
@@ -281,10 +284,7 @@ test('SIGTERM to rank 1: both ranks stop after the same step, rank 0 saves once;
   expect(stopped.stderr).toMatch(
     /^vitorch train: rank 1 of 2: SIGTERM: every rank stops after the next step, then rank 0 saves$/m,
   );
-  const lead =
-    /^vitorch train: stopped before epoch (\d+)(?: step (\d+))? after \d+ s; saved (.+); continue with --resume (.+)$/m.exec(
-      stopped.stderr,
-    );
+  const lead = STOPPED.exec(stopped.stderr);
   const other = /^vitorch train: rank 1 of 2 stopped with the others before epoch (\d+)(?: step (\d+))?$/m.exec(
     stopped.stderr,
   );
@@ -342,7 +342,7 @@ test('SIGTERM to the launcher reaches every rank once: they stop after the same 
   expect(fs.existsSync(path.join(dir, 'training_state.pt'))).toBe(true);
 });
 
-test('SIGKILL to rank 1: rank 0 fails at once with "a peer was lost", the job exits non-zero, no file half-written', async () => {
+test('SIGKILL to rank 1: rank 0 fails at once, "a peer was lost"; exit non-zero; no file half-written', async () => {
   const dir = path.join(work, 'killed');
   const job = train(['--config', configFile, '--save-dir', dir, '--nproc-per-node', '2', '--dist-timeout-ms', '60000']);
   const rank1 = pidOf(await job.waitFor(JOINED(1)));
@@ -405,7 +405,7 @@ test('SIGKILL to the launcher: its workers notice, stop together after the same 
   expect(fs.existsSync(path.join(dir, 'training_state.pt'))).toBe(true);
 });
 
-test('torchrun --max-restarts 1 with --auto-resume: after a worker dies, the restarted job resumes and finishes', async () => {
+test('torchrun --max-restarts 1, --auto-resume: a worker dies, the restarted job resumes and finishes', async () => {
   const dir = path.join(work, 'restarted');
   const job = await torchrun(['--config', configFile, '--save-dir', dir, '--auto-resume'], ['--max-restarts', '1']);
   const rank1 = pidOf(await job.waitFor(JOINED(1)));

@@ -306,7 +306,8 @@ async function agreeOnStart(group: ProcessGroup, resume: ResumePoint): Promise<v
   if (own.some((value, i) => sums[i] !== value * group.worldSize)) {
     throw new DistributedError(
       `rank ${group.rank} of ${group.worldSize} starts at epoch ${resume.epoch + 1}, step ${resume.step + 1}, but ` +
-        `the ranks disagree (on average epoch ${sums[0] / group.worldSize + 1}, step ${sums[1] / group.worldSize + 1}): ` +
+        `the ranks disagree (on average epoch ${sums[0] / group.worldSize + 1}, ` +
+        `step ${sums[1] / group.worldSize + 1}): ` +
         'every rank must read the same training state (a save directory that all of them share)',
     );
   }

@@ -1,5 +1,6 @@
 // `vitorch train --config FILE --save-dir DIR [--time-limit MINUTES] [--resume DIR] [--auto-resume] [--weights FILE]
-//  [--skip-unknown-globals] [--nproc-per-node N [--master-port PORT]] [--dist-timeout-ms MS] [--<config.key> VALUE ...]`
+//  [--skip-unknown-globals] [--nproc-per-node N [--master-port PORT]] [--dist-timeout-ms MS]
+//  [--<config.key> VALUE ...]`
 //
 // The command: its flags, and which way it runs. Alone, or as one rank of a data-parallel job when torchrun (or
 // Kubeflow's PyTorchJob, or --nproc-per-node) started it: ./train-job trains (and is what loads libtorch). With
