@@ -157,6 +157,12 @@ export function createProgressReporter(options: ProgressReporterOptions = {}): P
   };
 }
 
+/** A reporter that reports nothing: the ranks of a data-parallel job other than rank 0, which reports for all. */
+export function silentProgressReporter(): ProgressReporter {
+  const nothing = () => undefined;
+  return { epochStart: nothing, step: nothing, epochEnd: nothing, message: nothing, stop: nothing };
+}
+
 function fixed(value: number, digits: number): string {
   return Number.isFinite(value) ? value.toFixed(digits) : String(value);
 }

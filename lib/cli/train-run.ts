@@ -1,7 +1,9 @@
 // What `vitorch train` builds from a config: the model, its optimizer, the loaders of both data sets, the
 // learning-rate rule per batch size, and the Trainer. Kept apart from the command so that tests and benchmarks
-// build exactly what the command trains.
-import { BatchLoader } from '../data/loader';
+// build exactly what the command trains. Given a process group, the run is one rank of a data-parallel job: its
+// loaders take this rank's shard of every epoch, and the learning rates follow the global batch.
+import { BatchLoader, BatchLoaderOptions } from '../data/loader';
+import type { ProcessGroup } from '../distributed/process-group';
 import type { Dataset } from '../data/dataset';
 import { VisionTransformer } from '../model';
 import { setNumThreads } from '../runtime';
@@ -15,14 +17,20 @@ import { datasetFrom } from './datasets';
 import type { TrainConfig } from './train-config';
 
 /** fit()'s validation batches of an epoch: batches of at least 256 images (evaluation keeps no gradients, so larger
- *  batches cost little memory), or none without a validation set. */
+ *  batches cost little memory), or none without a validation set. With a `shard`, this rank's share of them: the
+ *  Trainer gathers every rank's results. */
 export function validationEpochs(
   valSet: Dataset | null,
   prefetch: number,
+  shard?: BatchLoaderOptions['shard'],
 ): ((epoch: number, batchSize: number) => EpochBatches) | undefined {
   if (valSet === null) return undefined;
   return (epoch, batchSize) => {
-    const loader = new BatchLoader(valSet, { batchSize: Math.max(batchSize, 256), prefetch });
+    const loader = new BatchLoader(valSet, {
+      batchSize: Math.max(batchSize, 256),
+      prefetch,
+      ...(shard ? { shard } : {}),
+    });
     const batches = loader.epoch(epoch);
     return { batches, steps: loader.length, waitMs: () => batches.waitMs };
   };
@@ -39,9 +47,19 @@ export interface TrainingRun {
   fitOptions: Omit<FitOptions, 'signal' | 'startEpoch' | 'startStep'>;
   /** Notes of a checkpoint loaded for fine-tuning. */
   notes: string[];
+  /** How many processes train together (1 without a process group). */
+  worldSize: number;
+  /** Training steps per epoch at a per-process batch size (this rank's shard of the data). */
+  trainSteps(batchSize: number): number;
 }
 
-/** The base and minimum learning rates for a batch size, by the config's rule. */
+/** The per-process batch size of an epoch (0-based): the frozen phase's, then the config's batchSize. */
+export function epochBatchSize(config: TrainConfig, epoch: number): number {
+  return epoch < config.train.freezeEpochs ? config.train.freezeBatchSize : config.train.batchSize;
+}
+
+/** The base and minimum learning rates for a batch size, by the config's rule. A data-parallel run passes its global
+ *  batch (the per-process batch times the number of processes): one update averages that many images' gradients. */
 export function learningRates(config: TrainConfig, batchSize: number): { lr: number; minLr: number } {
   const t = config.train;
   if (t.lrScaling === 'none') return { lr: t.lr, minLr: t.minLr };
@@ -64,12 +82,9 @@ export function scheduleFor(config: TrainConfig, batchSize: number): EpochSchedu
   }
 }
 
-function buildOptimizer(config: TrainConfig, model: VisionTransformer): Optimizer {
+function buildOptimizer(config: TrainConfig, model: VisionTransformer, worldSize: number): Optimizer {
   const o = config.train.optimizer;
-  const lr = learningRates(
-    config,
-    config.train.freezeEpochs > 0 ? config.train.freezeBatchSize : config.train.batchSize,
-  ).lr;
+  const lr = learningRates(config, epochBatchSize(config, 0) * worldSize).lr;
   const groups = o.decayWeightsOnly ? decayWeightsOnlyGroups(model) : undefined;
   if (o.kind === 'sgd')
     return sgd(model, { lr, momentum: o.momentum, nesterov: o.nesterov, weightDecay: o.weightDecay, groups });
@@ -82,12 +97,16 @@ export interface BuildOptions {
   weights?: string;
   /** Read timm-style training checkpoints (unknown pickled objects become inert placeholders). */
   skipUnknownGlobals?: boolean;
+  /** Train as this rank of a data-parallel job (initProcessGroup()). */
+  processGroup?: ProcessGroup;
 }
 
 export async function buildTrainingRun(config: TrainConfig, options: BuildOptions = {}): Promise<TrainingRun> {
   const t = config.train;
   const trainSource = config.data.train;
   if (trainSource === null) throw new RangeError(expected('a data source to train on', 'data.train', null));
+  const group = options.processGroup;
+  const worldSize = group?.worldSize ?? 1;
   if (t.threads !== null) setNumThreads(t.threads);
   manualSeed(t.seed);
   const [trainSet, valSet] = await Promise.all([
@@ -108,13 +127,14 @@ export async function buildTrainingRun(config: TrainConfig, options: BuildOption
     notes = report.notes;
   }
   model.train();
-  const optimizer = buildOptimizer(config, model);
+  const optimizer = buildOptimizer(config, model, worldSize);
   const trainer = new Trainer(model, {
     optimizer,
     labelSmoothing: t.labelSmoothing,
     accumulationSteps: t.accumulationSteps,
     autocast: t.autocast,
     ...(t.maxGradNorm === null ? {} : { maxGradNorm: t.maxGradNorm }),
+    ...(group ? { processGroup: group } : {}),
   });
   const trainLoader = new Map<number, BatchLoader>();
   const loaderFor = (batchSize: number) => {
@@ -128,6 +148,8 @@ export async function buildTrainingRun(config: TrainConfig, options: BuildOption
         seed: t.seed,
         augment: true,
         prefetch: t.prefetch,
+        // DistributedSampler's padding: every rank runs the same number of steps.
+        ...(group ? { shard: { rank: group.rank, count: worldSize } } : {}),
       });
       trainLoader.set(batchSize, loader);
     }
@@ -138,7 +160,12 @@ export async function buildTrainingRun(config: TrainConfig, options: BuildOption
     const batches = loader.epoch(epoch, startStep);
     return { batches, steps: loader.length, waitMs: () => batches.waitMs };
   };
-  const validation = validationEpochs(valSet, t.prefetch);
+  // Unpadded: each validation image counts once.
+  const validation = validationEpochs(
+    valSet,
+    t.prefetch,
+    group ? { rank: group.rank, count: worldSize, pad: false } : undefined,
+  );
   return {
     config,
     model,
@@ -147,13 +174,15 @@ export async function buildTrainingRun(config: TrainConfig, options: BuildOption
     trainSet,
     valSet,
     notes,
+    worldSize,
+    trainSteps: (batchSize) => loaderFor(batchSize).length,
     fitOptions: {
       epochs: t.epochs,
       batchSize: t.batchSize,
       ...(t.freezeEpochs > 0 ? { freeze: { epochs: t.freezeEpochs, batchSize: t.freezeBatchSize } } : {}),
       train,
       validation,
-      schedule: (batchSize) => scheduleFor(config, batchSize),
+      schedule: (batchSize) => scheduleFor(config, batchSize * worldSize),
       lrEvery: t.schedule.unit,
     },
   };

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The vitorch command line: one file per command in lib/cli/, dispatched here.
-//   vitorch train --config FILE --save-dir DIR ...   train (lib/cli/train.ts)
+//   vitorch train --config FILE --save-dir DIR ...   train (lib/cli/train.ts), on one or N processes
 //   vitorch eval --weights FILE --config FILE ...    accuracy, per-class report, confusion (lib/cli/eval.ts)
 //   vitorch predict --weights FILE --config FILE IMAGE...  top-k labels of images (lib/cli/predict.ts)
 //   vitorch annotate DIR ...                         the article's annotation files (lib/cli/annotate.ts)

@@ -43,10 +43,7 @@ function fromEnvironment(name: string, env: NodeJS.ProcessEnv): number | undefin
   return value;
 }
 
-/** Whether this process was started by torchrun (or another launcher that sets its variables). */
-export function launchedByTorchrun(env: NodeJS.ProcessEnv = process.env): boolean {
-  return env.RANK !== undefined && env.WORLD_SIZE !== undefined;
-}
+export { launchedByTorchrun } from './launched-by-torchrun';
 
 export class ProcessGroup {
   /** @internal */
