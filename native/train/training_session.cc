@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "checkpoint/atomic_file_writer.h"
 #include "common/describe.h"
 #include "common/errors.h"
 #include "train/autocast_scope.h"
@@ -247,14 +248,18 @@ void TrainingSession::save(const std::string& path, const std::string& caller_st
     std::lock_guard<std::mutex> lock(generator.mutex());
     archive.write("cpu_generator", generator.get_state());
   }
-  // Written beside the target and renamed over it, so that a crash mid-write leaves the previous state intact.
-  const auto temporary = path + ".partial";
+  // As the checkpoints are written (checkpoint/atomic_file_writer.h): a temporary file of its own beside the target,
+  // flushed to disk and renamed over it, so that a crash or a power loss mid-write leaves the previous state intact.
   try {
-    archive.save_to(temporary);
-    std::filesystem::rename(temporary, path);
+    checkpoint::AtomicFileWriter file(path);
+    archive.save_to([&file](const void* data, size_t size) {
+      file.write(data, size);
+      return size;
+    });
+    file.commit();
+  } catch (const CheckpointError&) {
+    throw;
   } catch (const std::exception& error) {
-    std::error_code ignored;
-    std::filesystem::remove(temporary, ignored);
     throw std::runtime_error("could not write the training state to " + path + ": " + error.what());
   }
 }
