@@ -1,0 +1,138 @@
+// One vitorch rank of a data-parallel job of test/distributed-training.test.ts, run as its own Node process:
+//
+//   node test/distributed-rank.js JOB RANK PORT OUT
+//
+// JOB is the job file tools/ddp_reference.py documents (the same file its PyTorch ranks and its single-process
+// reference read). The rank joins the job (rank 0 hosts the rendezvous at 127.0.0.1:PORT), trains with
+// Trainer.step() on its own batch of every step, evaluates its shard of the validation set with evaluateAll() over
+// a BatchLoader shard (pad: false), and writes OUT.json (the parameters' names and shapes, every step's result,
+// the evaluation) and OUT.f32 (the final parameters, concatenated in namedParameters() order), the files
+// ddp_reference.py writes. It prints "step N" after each step, so that a test can act mid-training. A failure is
+// written to OUT.json as { error: { name, message, distributed } } and the process exits with status 2.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const lib = require(path.join(__dirname, '..', 'dist', 'lib'));
+
+function readF32(file) {
+  const bytes = fs.readFileSync(file);
+  return Float32Array.from(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4));
+}
+
+function readI32(file) {
+  const bytes = fs.readFileSync(file);
+  return Int32Array.from(new Int32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4));
+}
+
+function buildOptimizer(spec, model) {
+  if (spec.kind === 'sgd') {
+    const { lr, momentum, dampening, nesterov, weightDecay } = spec;
+    return lib.sgd(model, { lr, momentum, dampening, nesterov, weightDecay });
+  }
+  const options = { lr: spec.lr, betas: spec.betas, eps: spec.eps, weightDecay: spec.weightDecay, fused: spec.fused };
+  return spec.kind === 'adam' ? lib.adam(model, options) : lib.adamw(model, options);
+}
+
+/** The validation set in memory, as BatchLoader reads a dataset. */
+function memoryDataset(job) {
+  const { inChans, inputShape } = job.config;
+  const perImage = inChans * inputShape[0] * inputShape[1];
+  const images = readF32(job.validation.images);
+  const labels = readI32(job.validation.labels);
+  return {
+    length: labels.length,
+    sampleShape: [inChans, inputShape[0], inputShape[1]],
+    labelOf: (index) => labels[index],
+    labels: () => labels.slice(),
+    async load(indices) {
+      const out = new Float32Array(indices.length * perImage);
+      Array.from(indices).forEach((index, i) =>
+        out.set(images.subarray(index * perImage, (index + 1) * perImage), i * perImage),
+      );
+      return { images: out, labels: Int32Array.from(indices, (index) => labels[index]) };
+    },
+  };
+}
+
+function writeWeights(out, model, record) {
+  const entries = model.namedParameters();
+  const values = entries.map(([, parameter]) => parameter.toFloat32Array());
+  const all = new Float32Array(values.reduce((n, v) => n + v.length, 0));
+  let offset = 0;
+  for (const v of values) {
+    all.set(v, offset);
+    offset += v.length;
+  }
+  fs.writeFileSync(`${out}.f32`, Buffer.from(all.buffer));
+  record.parameters = entries.map(([name, parameter]) => ({ name, shape: parameter.shape }));
+  fs.writeFileSync(`${out}.json`, JSON.stringify(record));
+}
+
+async function main(jobFile, rank, port, out) {
+  const job = JSON.parse(fs.readFileSync(jobFile, 'utf8'));
+  const group = await lib.initProcessGroup({
+    rank,
+    worldSize: job.worldSize,
+    masterPort: port,
+    timeoutMs: job.timeoutMs,
+  });
+  const model = new lib.VisionTransformer(job.config);
+  model.loadStateDict(job.initialWeights[rank]);
+  model.train();
+  const trainer = new lib.Trainer(model, {
+    optimizer: buildOptimizer(job.optimizer, model),
+    processGroup: group,
+    accumulationSteps: job.accumulationSteps,
+  });
+  const { inChans, inputShape } = job.config;
+  const steps = [];
+  let frozen = false;
+  for (const [index, step] of job.steps.entries()) {
+    if (step.frozen !== frozen) {
+      if (step.frozen) model.freezeBackbone();
+      else model.unfreezeBackbone();
+      frozen = step.frozen;
+    }
+    const batch = step.batches[rank];
+    const images = lib.tensor(readF32(batch.images), [batch.count, inChans, inputShape[0], inputShape[1]]);
+    const labels = lib.tensor(readI32(batch.labels), [batch.count]);
+    const result = await trainer.step(images, labels, { lr: step.lr, update: step.update });
+    images.dispose();
+    labels.dispose();
+    steps.push({
+      loss: result.loss,
+      correct: result.correct,
+      count: result.count,
+      global: result.global,
+      stop: result.stop,
+    });
+    process.stdout.write(`step ${index}\n`);
+  }
+  const record = { steps };
+  if (job.validation) {
+    const loader = new lib.BatchLoader(memoryDataset(job), {
+      batchSize: job.validation.batchSize,
+      shard: { rank, count: job.worldSize, pad: false },
+    });
+    const evaluation = await trainer.evaluateAll(loader.epoch(0), job.validation.topk);
+    record.evaluation = {
+      ...evaluation,
+      predictions: Array.from(evaluation.predictions),
+      labels: Array.from(evaluation.labels),
+      shard: Array.from(loader.order(0)),
+    };
+  }
+  writeWeights(out, model, record);
+  group.destroy();
+}
+
+const [jobFile, rank, port, out] = process.argv.slice(2);
+lib.setNumThreads(1);
+main(jobFile, Number(rank), Number(port), out).catch((error) => {
+  const record = {
+    error: { name: error.name, message: error.message, distributed: error instanceof lib.DistributedError },
+  };
+  fs.writeFileSync(`${out}.json`, JSON.stringify(record));
+  process.stderr.write(`${error.stack}\n`);
+  process.exit(2);
+});
