@@ -138,14 +138,14 @@ describe('wrong arguments', () => {
     );
   });
 
-  test("backend 'nccl', which this build lacks", async () => {
+  test('a backend c10d has but vitorch does not join (MPI)', async () => {
     await expectRejects(
-      initProcessGroup({ rank: 0, worldSize: 1, backend: 'nccl' }),
+      initProcessGroup({ rank: 0, worldSize: 1, backend: 'mpi' as 'gloo' }),
       RangeError,
-      "expected backend 'gloo', received 'nccl': this build of vitorch has no NCCL backend; 'gloo' reduces CUDA " +
-        'tensors too (through host memory)',
+      "expected 'gloo' or 'nccl' for backend, received the string 'mpi'",
     );
   });
+  // backend 'nccl' without a GPU: test/cuda-distributed.test.ts.
 
   test("no rank or world size, neither as options nor in torchrun's variables", async () => {
     const missing = (rank: string, worldSize: string) =>
