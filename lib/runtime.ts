@@ -5,16 +5,28 @@ import { binding, CpuCacheStats, cudaProblem } from './binding';
 import { requireInteger } from './validate';
 
 /** Threads libtorch uses inside one operation (a matrix multiply, a convolution). vitorch sets it when it loads,
- *  to VITORCH_NUM_THREADS if set, else os.availableParallelism(): libtorch's own default differs between builds
+ *  to VITORCH_NUM_THREADS if set, else OMP_NUM_THREADS if set (as PyTorch does: torchrun and `vitorch train
+ *  --nproc-per-node` share the cores out through it), else os.availableParallelism(): libtorch's own default differs
+ *  between builds
  *  (some start with one thread). Async calls and the heavy synchronous ones run on vitorch's one compute thread
  *  (README: Memory and threads), each fanning out to this many threads; calls on several models take turns. */
 export function setNumThreads(count: number): void {
   binding.setNumThreads(requireInteger(count, 'setNumThreads(count)', 1, 1024));
 }
 
+/** Where the default thread count comes from: the first of these variables set to a valid count. */
+export function threadCountSource(env: NodeJS.ProcessEnv = process.env): { count: number; setBy: string } {
+  for (const name of ['VITORCH_NUM_THREADS', 'OMP_NUM_THREADS']) {
+    const configured = Number(env[name]);
+    if (env[name] && Number.isInteger(configured) && configured >= 1 && configured <= 1024) {
+      return { count: configured, setBy: `${name}=${configured}` };
+    }
+  }
+  return { count: os.availableParallelism(), setBy: 'os.availableParallelism()' };
+}
+
 function defaultThreadCount(): number {
-  const configured = Number(process.env.VITORCH_NUM_THREADS);
-  return Number.isInteger(configured) && configured >= 1 && configured <= 1024 ? configured : os.availableParallelism();
+  return threadCountSource().count;
 }
 binding.setNumThreads(defaultThreadCount());
 // process.exit() destroys libtorch's statics at once; the compute thread, which async calls still queued would keep

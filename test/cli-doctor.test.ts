@@ -27,7 +27,11 @@ const cpuinfo = fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo'
 const hasFlag = (flag: string) => new RegExp(`^flags\\s*:.*\\b${flag}\\b`, 'm').test(cpuinfo);
 
 test('--json: libtorch, CUDA, CPU features, threads, cache and precisions as this machine has them', () => {
-  const result = doctor(['--json'], { LIBTORCH: undefined, VITORCH_NUM_THREADS: undefined });
+  const result = doctor(['--json'], {
+    LIBTORCH: undefined,
+    VITORCH_NUM_THREADS: undefined,
+    OMP_NUM_THREADS: undefined,
+  });
   expect(result.stderr).toBe('');
   expect(result.status).toBe(0);
   const report = JSON.parse(result.stdout);
@@ -58,6 +62,13 @@ test('--json: libtorch, CUDA, CPU features, threads, cache and precisions as thi
     ['float16', false],
   ]);
   expect(report.recommendedCpuPrecision).toBe(computesBf16 ? 'bfloat16' : 'float32');
+});
+
+test("OMP_NUM_THREADS (torchrun's and --nproc-per-node's share of the cores) sets the threads, after VITORCH_NUM_THREADS", () => {
+  const omp = doctor(['--json'], { VITORCH_NUM_THREADS: undefined, OMP_NUM_THREADS: '1' });
+  expect(JSON.parse(omp.stdout).threads).toEqual({ intraOp: 1, setBy: 'OMP_NUM_THREADS=1' });
+  const both = doctor(['--json'], { VITORCH_NUM_THREADS: '2', OMP_NUM_THREADS: '1' });
+  expect(JSON.parse(both.stdout).threads).toEqual({ intraOp: 2, setBy: 'VITORCH_NUM_THREADS=2' });
 });
 
 test('the text form says the same in a few lines; LIBTORCH and VITORCH_NUM_THREADS show', () => {

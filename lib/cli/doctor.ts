@@ -94,9 +94,7 @@ export function diagnose(): DoctorReport {
     report.distributed = { gloo: true, ncclPlugin: fs.existsSync(plugin) ? plugin : null };
     report.threads = {
       intraOp: runtime.getNumThreads(),
-      setBy: process.env.VITORCH_NUM_THREADS
-        ? `VITORCH_NUM_THREADS=${process.env.VITORCH_NUM_THREADS}`
-        : 'os.availableParallelism()',
+      setBy: runtime.threadCountSource().setBy,
     };
     report.cpuCache = runtime.cpuCache.stats();
   } catch (error) {
