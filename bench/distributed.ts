@@ -609,6 +609,8 @@ async function main(): Promise<void> {
   const python = findPython();
   const parts = options.only ?? [...PART_NAMES];
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vitorch-bench-distributed-'));
+  // Other work on the machine shows here (the 1-minute load average before this run's own processes start).
+  const loadBefore = os.loadavg()[0];
   console.log(
     `data-parallel training, ${WORLD_SIZE} ranks per side on loopback (Gloo), ${cpu.model} ` +
       `(${cpu.logicalCpus} logical CPUs)${options.quick ? '; --quick' : ''}`,
@@ -641,6 +643,7 @@ async function main(): Promise<void> {
       torchFeatureDispatch: vendorDispatchDiffers(),
       options,
       minutes,
+      loadAverage: { before: loadBefore, after: os.loadavg()[0] },
       results,
     },
     { blankLineBefore: true },
