@@ -184,6 +184,11 @@ class Rank {
     }) as Promise<T & Answer>;
   }
 
+  /** CPU time the process has used so far (Linux: /proc/PID/stat), in clock ticks; NaN elsewhere. */
+  cpuTicks(): number {
+    return processTicks(this.child.pid);
+  }
+
   /** Asks it to leave the group and exit; kills it (this process's own child) if it has not after `ms`. */
   async close(ms = 20_000): Promise<void> {
     if (!this.exited) this.child.stdin.end(`${JSON.stringify({ cmd: 'quit' })}\n`);
@@ -194,6 +199,33 @@ class Rank {
 }
 
 type Side = 'vitorch' | 'torch';
+
+// ---- other work on the machine ---------------------------------------------------------------------------------
+
+/** Busy CPU time of the whole machine in clock ticks (/proc/stat: all but idle and iowait); NaN off Linux. */
+function machineBusyTicks(): number {
+  try {
+    const fields = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, , , irq, softirq, steal] = fields;
+    return user + nice + system + irq + softirq + steal;
+  } catch {
+    return NaN;
+  }
+}
+
+/** utime + stime of a process (all its threads) in clock ticks; NaN when it cannot be read. */
+function processTicks(pid: number | undefined): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return NaN;
+  }
+}
+
+// USER_HZ, the unit of both: 100 on every Linux this runs on.
+const TICKS_PER_SECOND = 100;
 
 /** The two ranks of one side, started together (the rendezvous needs both). */
 class Job {
@@ -589,9 +621,15 @@ function printConfiguration(r: ConfigurationResult): void {
     );
   }
   for (const o of r.overlap) {
+    const hidden =
+      o.hiddenShare < 0
+        ? 'none of it hidden'
+        : o.hiddenShare > 1
+          ? 'below the noise'
+          : `${(o.hiddenShare * 100).toFixed(0)}% of it hidden`;
     console.log(
-      `  ${o.side.padEnd(8)} 2x1 / 1x2 speed ${o.speedupOver1x2.toFixed(2)}x; all-reduce exposed ` +
-        `${o.exposedMs.toFixed(1)} ms of ${o.allReduceAloneMs.toFixed(1)} ms alone (hidden ${(o.hiddenShare * 100).toFixed(0)}%); ` +
+      `  ${o.side.padEnd(8)} 2x1 / 1x2 speed ${o.speedupOver1x2.toFixed(2)}x; 2x1 minus 2x1 without all-reduce ` +
+        `${o.exposedMs.toFixed(1)} ms, the all-reduce alone ${o.allReduceAloneMs.toFixed(1)} ms (${hidden}); ` +
         `2x1 / (1x1 + all-reduce alone) ${o.againstSerial.toFixed(2)}`,
     );
   }
@@ -615,21 +653,32 @@ async function main(): Promise<void> {
     `data-parallel training, ${WORLD_SIZE} ranks per side on loopback (Gloo), ${cpu.model} ` +
       `(${cpu.logicalCpus} logical CPUs)${options.quick ? '; --quick' : ''}`,
   );
+  const busyBefore = machineBusyTicks();
+  const ownBefore = process.cpuUsage();
   const jobs = await Promise.all([Job.start('vitorch', python), Job.start('torch', python)]);
   const [vitorch, torch] = jobs;
   const results: (AllReduceResult | ConfigurationResult)[] = [];
+  let otherCpuSeconds = NaN;
   try {
     if (parts.includes('allreduce')) results.push(await allReducePart(vitorch, torch, options));
     for (const configuration of CONFIGURATIONS) {
       if (parts.includes(configuration.name))
         results.push(await configurationPart(configuration, vitorch, torch, options, workDir));
     }
+    // What the machine was busy with besides this benchmark: its driver and ranks against /proc/stat.
+    const ranksTicks = jobs.flatMap((j) => j.ranks).reduce((sum, r) => sum + r.cpuTicks(), 0);
+    const own = process.cpuUsage(ownBefore);
+    otherCpuSeconds = (machineBusyTicks() - busyBefore - ranksTicks) / TICKS_PER_SECOND - (own.user + own.system) / 1e6;
   } finally {
     await Promise.all(jobs.map((j) => j.close()));
     fs.rmSync(workDir, { recursive: true, force: true });
   }
   const minutes = (performance.now() - started) / 60_000;
-  console.log(`\n${minutes.toFixed(1)} minutes`);
+  const otherShare = otherCpuSeconds / (minutes * 60 * os.cpus().length);
+  console.log(
+    `\n${minutes.toFixed(1)} minutes; other processes used ${otherCpuSeconds.toFixed(1)} CPU seconds meanwhile ` +
+      `(${(otherShare * 100).toFixed(1)}% of the machine${otherShare > 0.05 ? ': the figures above are disturbed' : ''})`,
+  );
   writeResults(
     resultsFile,
     {
@@ -644,6 +693,7 @@ async function main(): Promise<void> {
       options,
       minutes,
       loadAverage: { before: loadBefore, after: os.loadavg()[0] },
+      otherCpuSeconds,
       results,
     },
     { blankLineBefore: true },
