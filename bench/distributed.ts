@@ -280,6 +280,8 @@ class Job {
 interface Timing {
   seconds: number[];
   losses?: number[];
+  /** vitorch's allReduceSum: the JS copy of its argument, timed alone. */
+  copySeconds?: number;
 }
 
 /** Something timed in turns: each run() gives one time per step (or per all-reduce); a time of several ranks working
@@ -302,6 +304,7 @@ function slowestRank(answers: Timing[]): Timing {
   return {
     seconds: answers[0].seconds.map((_, i) => Math.max(...answers.map((a) => a.seconds[i]))),
     losses: answers[0].losses,
+    copySeconds: answers[0].copySeconds,
   };
 }
 
@@ -352,6 +355,8 @@ interface ContestantResult {
   images: number;
   seconds: number[];
   firstLoss: number | null;
+  /** The median time of allReduceSum's own copy of its argument (vitorch's all-reduce only). */
+  copyMs: number | null;
   medianMs: number;
   minMs: number;
   maxMs: number;
@@ -374,11 +379,13 @@ async function runRounds(
     firstLoss.set(c.name, timing.losses?.[0] ?? null);
   }
   const samples = new Map<string, number[]>(contestants.map((c) => [c.name, []]));
+  const copies = new Map<string, number[]>(contestants.map((c) => [c.name, []]));
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 ? [...contestants].reverse() : contestants;
     for (const c of order) {
       const timing = await c.run(count(c));
       samples.get(c.name)!.push(...timing.seconds);
+      if (timing.copySeconds !== undefined) copies.get(c.name)!.push(timing.copySeconds);
       process.stdout.write('.');
     }
   }
@@ -393,6 +400,7 @@ async function runRounds(
       images: c.images,
       seconds,
       firstLoss: firstLoss.get(c.name) ?? null,
+      copyMs: copies.get(c.name)!.length ? median(copies.get(c.name)!) * 1000 : null,
       medianMs: medianSeconds * 1000,
       minMs: Math.min(...seconds) * 1000,
       maxMs: Math.max(...seconds) * 1000,
@@ -475,6 +483,13 @@ async function allReducePart(vitorch: Job, torch: Job, options: Options): Promis
     );
   }
   console.log("  GB/s: the gradients' bytes over the median time (algorithm bandwidth)");
+  const copy = results.find((c) => c.copyMs !== null);
+  if (copy) {
+    console.log(
+      `  of vitorch's ${copy.medianMs.toFixed(0)} ms, ${copy.copyMs!.toFixed(0)} ms is the JS copy of its argument ` +
+        '(Float64Array.from) alone; the native side copies the values into a tensor and back again',
+    );
+  }
   return result;
 }
 
