@@ -6,6 +6,11 @@
 //   {"cmd": "allreduce", "doubles": N, "reps": R}
 //       R timed ProcessGroup.allReduceSum calls on N float64 values (a barrier before each), answers {"seconds"} and
 //       {"copySeconds"}, the time of the JS copy allReduceSum makes of its argument (Float64Array.from) alone.
+//   {"cmd": "allreduce-tensors", "model": {VisionTransformerOptions}, "layout": "flat32" | "buckets" | "tensors",
+//    "reps": R}
+//       R timed ProcessGroup.allReduce calls (c10d's coalesced all-reduce of Tensors in place, a barrier before
+//       each) on float32 tensors shaped like the model's gradients: one flat tensor, DDP's buckets (as
+//       distributed_torch.py's ddp_buckets), or one per parameter; answers {"seconds"}.
 //   {"cmd": "setup", "model": {VisionTransformerOptions}, "images": "X.f32", "labels": "Y.i32", "batch": B,
 //    "lr": ..., "weightDecay": ..., "labelSmoothing": ..., "saveWeights": "W.pth" (rank 0 only)}
 //       builds the model (manualSeed(0)), a data-parallel Trainer on the process group and a plain one on the same
@@ -54,7 +59,35 @@ interface AllReduceCommand {
   doubles: number;
   reps: number;
 }
-type Command = SetupCommand | StepsCommand | AllReduceCommand | { cmd: 'release' } | { cmd: 'quit' };
+interface TensorAllReduceCommand {
+  cmd: 'allreduce-tensors';
+  model: VisionTransformerOptions;
+  layout: 'flat32' | 'buckets' | 'tensors';
+  reps: number;
+}
+type Command =
+  SetupCommand | StepsCommand | AllReduceCommand | TensorAllReduceCommand | { cmd: 'release' } | { cmd: 'quit' };
+
+const FIRST_BUCKET_BYTES = 1024 * 1024;
+const BUCKET_BYTES = 25 * 1024 * 1024;
+
+/** Element counts of DDP's buckets over float32 gradients of these shapes: reverse parameter order, the first bucket
+ *  closed at 1 MiB, later ones at 25 MiB. */
+function ddpBuckets(shapes: number[][]): number[] {
+  const sizes: number[] = [];
+  let current = 0;
+  let cap = FIRST_BUCKET_BYTES;
+  for (const shape of [...shapes].reverse()) {
+    current += shape.reduce((a, b) => a * b, 1);
+    if (current * 4 >= cap) {
+      sizes.push(current);
+      current = 0;
+      cap = BUCKET_BYTES;
+    }
+  }
+  if (current > 0) sizes.push(current);
+  return sizes;
+}
 
 interface Session {
   model: VisionTransformer;
@@ -140,6 +173,33 @@ async function allReduce(group: ProcessGroup, command: AllReduceCommand) {
   return { seconds, copySeconds: (performance.now() - started) / 1000 };
 }
 
+async function allReduceTensors(group: ProcessGroup, command: TensorAllReduceCommand) {
+  const model = new VisionTransformer(command.model);
+  const shapes = model.namedParameters().map(([, p]) => p.shape);
+  model.dispose();
+  const count = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+  const layout: number[][] =
+    command.layout === 'flat32'
+      ? [[shapes.reduce((n, shape) => n + count(shape), 0)]]
+      : command.layout === 'buckets'
+        ? ddpBuckets(shapes).map((n) => [n])
+        : shapes;
+  const tensors = layout.map((shape) => tensor(new Float32Array(count(shape)).fill(group.rank + 1), shape));
+  const seconds: number[] = [];
+  for (let i = 0; i < command.reps; i++) {
+    await group.barrier();
+    const started = performance.now();
+    await group.allReduce(tensors);
+    seconds.push((performance.now() - started) / 1000);
+  }
+  // Every element went through the same sums: (1 + 2) after the first, doubled by each one after.
+  const expected = ((group.worldSize * (group.worldSize + 1)) / 2) * group.worldSize ** (command.reps - 1);
+  const first = tensors[0].toFloat32Array()[0];
+  for (const t of tensors) t.dispose();
+  if (first !== expected) throw new Error(`allReduce gave ${first}, expected ${expected}`);
+  return { seconds, tensors: layout.length };
+}
+
 function dispose(session: Session | null): void {
   if (!session) return;
   session.parallel.dispose();
@@ -168,6 +228,8 @@ async function main(): Promise<void> {
         answer(await steps(session, command));
       } else if (command.cmd === 'allreduce') {
         answer(await allReduce(group, command));
+      } else if (command.cmd === 'allreduce-tensors') {
+        answer(await allReduceTensors(group, command));
       } else if (command.cmd === 'release') {
         dispose(session);
         session = null;

@@ -439,8 +439,8 @@ interface AllReduceResult {
   contestants: ContestantResult[];
 }
 
-/** All-reduce of ViT-B/16's gradients (as float32 tensors shaped like its parameters), and vitorch's only raw
- *  all-reduce, float64 allReduceSum, on as many bytes. */
+/** All-reduce of ViT-B/16's gradients (as float32 tensors shaped like its parameters) on both sides, in one flat
+ *  tensor, DDP's buckets and one per parameter, and vitorch's allReduceSum (float64, for figures) on as many bytes. */
 async function allReducePart(vitorch: Job, torch: Job, options: Options): Promise<AllReduceResult> {
   const model = referenceKwargs(VIT_B16);
   const [{ elements }] = await torch.request<{ elements: number }>({ cmd: 'count', model }, [0]);
@@ -454,6 +454,21 @@ async function allReducePart(vitorch: Job, torch: Job, options: Options): Promis
     allReduceContestant(vitorch, 'vitorch allReduceSum, float64 flat', {
       cmd: 'allreduce',
       doubles: Math.floor(elements / 2),
+    }),
+    allReduceContestant(vitorch, 'vitorch allReduce, float32 flat', {
+      cmd: 'allreduce-tensors',
+      model: VIT_B16,
+      layout: 'flat32',
+    }),
+    allReduceContestant(vitorch, "vitorch allReduce, float32 DDP's buckets", {
+      cmd: 'allreduce-tensors',
+      model: VIT_B16,
+      layout: 'buckets',
+    }),
+    allReduceContestant(vitorch, 'vitorch allReduce, float32 per tensor', {
+      cmd: 'allreduce-tensors',
+      model: VIT_B16,
+      layout: 'tensors',
     }),
     allReduceContestant(torch, 'torch all_reduce, float64 flat', { cmd: 'allreduce', model, layout: 'flat64' }),
     allReduceContestant(torch, 'torch all_reduce, float32 flat', { cmd: 'allreduce', model, layout: 'flat32' }),
