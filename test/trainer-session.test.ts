@@ -250,3 +250,32 @@ describe('dispose() frees the optimizer state now', () => {
     model.dispose();
   });
 });
+
+// An evaluation caches the position embedding resampled to the input's grid, keyed by pos_embed's version counter;
+// libtorch's SGD writes the weights without moving it, so before every update bumped it an evaluation after SGD steps
+// used the first evaluation's position embedding. The oracle: a fresh model holding the trained weights, no cache.
+test.each(['sgd', 'adamw'] as const)('an evaluation after %s steps sees the updated weights', async (kind) => {
+  const options: VisionTransformerOptions = {
+    inputShape: [8, 8],
+    patchSize: 4,
+    inChans: 1,
+    numClasses: 3,
+    numFeatures: 16,
+    depth: 1,
+    numHeads: 2,
+  };
+  const model = new VisionTransformer(options).train();
+  const trainer = new Trainer(model, { optimizer: kind === 'sgd' ? sgd(model, { lr: 0.5 }) : adamw(model) });
+  const images = tensor(
+    new Float32Array(4 * 64).map((_, i) => Math.sin(i)),
+    [4, 1, 8, 8],
+  );
+  const labels = tensor(new Int32Array([0, 1, 2, 0]), [4]);
+  await trainer.evaluate(images, labels);
+  for (let i = 0; i < 3; i++) await trainer.step(images, labels);
+  const after = await trainer.evaluate(images, labels);
+  const fresh = new VisionTransformer(options);
+  fresh.loadStateDict(model.stateDict());
+  const reference = await new Trainer(fresh, { optimizer: sgd(fresh) }).evaluate(images, labels);
+  expect(after.lossSum).toBe(reference.lossSum);
+});

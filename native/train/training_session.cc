@@ -170,6 +170,12 @@ double TrainingSession::update(double max_grad_norm) {
     if (!parameters.empty()) norm = torch::nn::utils::clip_grad_norm_(parameters, max_grad_norm);
   }
   built_.optimizer->step();
+  // torch::optim's SGD writes the weights without moving their version counters (measured: an evaluation after SGD
+  // steps saw the first evaluation's resampled position embedding), and the model caches what it derives from a
+  // weight by version (VisionTransformerImpl::position_embedding_for_input): every update says the weights changed.
+  for (const auto& group : built_.optimizer->param_groups()) {
+    for (const auto& parameter : group.params()) parameter.unsafeGetTensorImpl()->bump_version();
+  }
   zero_grad();
   count_state_bytes(/*force=*/false);
   return norm;
