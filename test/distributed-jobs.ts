@@ -24,7 +24,7 @@ export const CONFIG: Required<VisionTransformerOptions> = {
   attnDropRate: 0,
   dropPathRate: 0,
 };
-const PIXELS = CONFIG.inChans * CONFIG.inputShape[0] * CONFIG.inputShape[1];
+export const PIXELS = CONFIG.inChans * CONFIG.inputShape[0] * CONFIG.inputShape[1];
 
 export type OptimizerSpec =
   | { kind: 'sgd'; lr: number; momentum: number; dampening: number; nesterov: boolean; weightDecay: number }
@@ -53,6 +53,15 @@ export interface Job {
   steps: { lr: number; update: boolean; frozen: boolean; batches: BatchFiles[] }[];
   validation?: BatchFiles & { batchSize: number; topk: number };
   timeoutMs: number;
+  /** vitorch ranks run Trainer.fit() over shards of `train` instead of the steps (test/distributed-rank.js). */
+  fit?: {
+    train: BatchFiles;
+    batchSize: number;
+    epochs: number;
+    seed: number;
+    lr: number;
+    stopAt?: { rank: number; epoch: number; step: number };
+  };
 }
 
 export interface StepFigures {
@@ -79,6 +88,8 @@ export interface EvaluationRecord {
 /** What a rank (or the reference) wrote: its figures and its final parameters by name. */
 export interface RunOutput {
   steps: StepFigures[];
+  /** A fit job's events, as fit() yielded them (evaluation arrays as plain arrays). */
+  events?: Record<string, unknown>[];
   evaluation?: EvaluationRecord;
   parameters: Map<string, Float32Array>;
   error?: { name: string; message: string; distributed: boolean };
@@ -95,15 +106,29 @@ function normals(seed: number, count: number): Float32Array {
   return out;
 }
 
+/** Writes images and labels to DIR/NAME.f32 and DIR/NAME.i32. */
+export function writeSamples(dir: string, name: string, images: Float32Array, labels: Int32Array): BatchFiles {
+  const files = { images: path.join(dir, `${name}.f32`), labels: path.join(dir, `${name}.i32`), count: labels.length };
+  fs.writeFileSync(files.images, Buffer.from(images.buffer, images.byteOffset, images.byteLength));
+  fs.writeFileSync(files.labels, Buffer.from(labels.buffer, labels.byteOffset, labels.byteLength));
+  return files;
+}
+
 /** Writes `count` seeded images and labels to DIR/NAME.f32 and DIR/NAME.i32. */
 export function writeBatch(dir: string, name: string, count: number, seed: number): BatchFiles {
-  const images = normals(seed, count * PIXELS);
   const uniform = mulberry32(seed + 1_000_003);
   const labels = Int32Array.from({ length: count }, () => Math.floor(uniform() * CONFIG.numClasses));
-  const files = { images: path.join(dir, `${name}.f32`), labels: path.join(dir, `${name}.i32`), count };
-  fs.writeFileSync(files.images, Buffer.from(images.buffer));
-  fs.writeFileSync(files.labels, Buffer.from(labels.buffer));
-  return files;
+  return writeSamples(dir, name, normals(seed, count * PIXELS), labels);
+}
+
+/** The images and labels that BatchFiles name. */
+export function readSamples(files: BatchFiles): { images: Float32Array; labels: Int32Array } {
+  const images = fs.readFileSync(files.images);
+  const labels = fs.readFileSync(files.labels);
+  return {
+    images: Float32Array.from(new Float32Array(images.buffer, images.byteOffset, images.byteLength / 4)),
+    labels: Int32Array.from(new Int32Array(labels.buffer, labels.byteOffset, labels.byteLength / 4)),
+  };
 }
 
 /**
@@ -206,7 +231,7 @@ export function readOutput(out: string): RunOutput {
     }
     if (offset !== all.length) throw new Error(`${out}.f32 holds ${all.length} floats, the parameters ${offset}`);
   }
-  return { steps: record.steps, evaluation: record.evaluation, parameters, error: record.error };
+  return { steps: record.steps, events: record.events, evaluation: record.evaluation, parameters, error: record.error };
 }
 
 export function writeJob(file: string, job: Job): string {
