@@ -1,6 +1,6 @@
 // The data-parallel jobs of the distributed tests: a tiny model and its seeded inputs written to files, a job file
 // (the format tools/ddp_reference.py documents), its ranks run as child processes (vitorch: test/distributed-rank.js;
-// PyTorch: ddp_reference.py worker) on a free loopback port, and what they write read back.
+// PyTorch: ddp_reference.py worker) on a free loopback port or under torchrun, and what they write read back.
 import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
@@ -249,6 +249,44 @@ export async function runJob(jobFile: string, kinds: RankKind[], timeoutMs = 60_
     if (exit.code !== 0) throw new Error(`rank ${rank} (${kinds[rank]}) exited with ${exit.code}:\n${exit.stderr}`);
   });
   return outs.map(readOutput);
+}
+
+/** A command line's words for sh, each quoted. */
+function shellWords(words: string[]): string {
+  return words.map((w) => `'${w.replace(/'/g, `'\\''`)}'`).join(' ');
+}
+
+/**
+ * Runs the job under torchrun (`python -m torch.distributed.run --standalone`, its agent hosting the rendezvous
+ * store, TORCHELASTIC_USE_AGENT_STORE=True), rank r as kinds[r], every rank reading its rank and the store's address
+ * from torchrun's environment. Returns their outputs in rank order.
+ */
+export async function runUnderTorchrun(jobFile: string, kinds: RankKind[], timeoutMs = 60_000): Promise<RunOutput[]> {
+  const out = `${jobFile.replace(/\.json$/, '')}-torchrun-${kinds.join('-')}-rank{rank}`;
+  const commands = kinds.map((kind) =>
+    kind === 'vitorch'
+      ? shellWords([process.execPath, RANK_SCRIPT, jobFile, '-', '-', out])
+      : shellWords([python(), tool('ddp_reference.py'), 'worker', jobFile, '--out', out]),
+  );
+  // torchrun starts one program for every rank: a shell that becomes the rank's own.
+  const dispatch = `case "$RANK" in ${commands.map((c, r) => `${r}) exec ${c};;`).join(' ')} esac; exit 3`;
+  const launcher = spawn(
+    python(),
+    [
+      '-m',
+      'torch.distributed.run',
+      '--standalone',
+      `--nproc-per-node=${kinds.length}`,
+      '--no-python',
+      'sh',
+      '-c',
+      dispatch,
+    ],
+    { cwd: TOOLS, env: RANK_ENV, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const exit = await exitOf(launcher, timeoutMs);
+  if (exit.code !== 0) throw new Error(`torchrun exited with ${exit.code}:\n${exit.stderr}`);
+  return kinds.map((_, rank) => readOutput(out.replace('{rank}', String(rank))));
 }
 
 /** tools/ddp_reference.py single over the jobs: one process on the global batches; the outputs in job order. */

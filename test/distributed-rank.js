@@ -1,13 +1,14 @@
 // One vitorch rank of a data-parallel job of the distributed tests, run as its own Node process:
 //
 //   node test/distributed-rank.js JOB RANK PORT OUT
+//   node test/distributed-rank.js JOB - - OUT        (under torchrun: everything from its environment)
 //
 // JOB is the job file tools/ddp_reference.py documents (the same file its PyTorch ranks and its single-process
 // reference read). The rank joins the job (rank 0 hosts the rendezvous at 127.0.0.1:PORT), trains with
 // Trainer.step() on its own batch of every step, evaluates its shard of the validation set with evaluateAll() over
 // a BatchLoader shard (pad: false), and writes OUT.json (the parameters' names and shapes, every step's result,
 // the evaluation) and OUT.f32 (the final parameters, concatenated in namedParameters() order), the files
-// ddp_reference.py writes. It prints "step N" after each step, so that a test can act mid-training. A failure is
+// ddp_reference.py writes ("{rank}" in OUT becomes the rank). It prints "step N" after each step, so that a test can act mid-training. A failure is
 // written to OUT.json as { error: { name, message, distributed } } and the process exits with status 2.
 //
 // A job with a "fit" entry runs Trainer.fit() instead of the steps (vitorch only; the steps then describe the
@@ -132,14 +133,15 @@ async function fit(job, rank, trainer) {
   return events;
 }
 
-async function main(jobFile, rank, port, out) {
+async function main(jobFile, rankText, portText, outPattern) {
   const job = JSON.parse(fs.readFileSync(jobFile, 'utf8'));
-  const group = await lib.initProcessGroup({
-    rank,
-    worldSize: job.worldSize,
-    masterPort: port,
-    timeoutMs: job.timeoutMs,
-  });
+  const group = await lib.initProcessGroup(
+    rankText === '-'
+      ? { timeoutMs: job.timeoutMs }
+      : { rank: Number(rankText), worldSize: job.worldSize, masterPort: Number(portText), timeoutMs: job.timeoutMs },
+  );
+  const rank = group.rank;
+  out = outPattern.replace('{rank}', String(rank));
   const model = new lib.VisionTransformer(job.config);
   model.loadStateDict(job.initialWeights[rank]);
   model.train();
@@ -192,9 +194,11 @@ async function main(jobFile, rank, port, out) {
   group.destroy();
 }
 
-const [jobFile, rank, port, out] = process.argv.slice(2);
+const [jobFile, rankText, portText, outPattern] = process.argv.slice(2);
+// Where a failure is written: known once the rank is (from the arguments, or from the group).
+let out = outPattern.replace('{rank}', rankText);
 lib.setNumThreads(1);
-main(jobFile, Number(rank), Number(port), out).catch((error) => {
+main(jobFile, rankText, portText, outPattern).catch((error) => {
   const record = {
     error: { name: error.name, message: error.message, distributed: error instanceof lib.DistributedError },
   };
