@@ -1,6 +1,6 @@
 // The data-parallel jobs of the distributed tests: a tiny model and its seeded inputs written to files, a job file
 // (the format tools/ddp_reference.py documents), its ranks run as child processes (vitorch: test/distributed-rank.js;
-// PyTorch: ddp_reference.py worker) on a free loopback port, and what they write read back.
+// PyTorch: ddp_reference.py worker) on a free loopback port or under torchrun, and what they write read back.
 import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
@@ -24,7 +24,7 @@ export const CONFIG: Required<VisionTransformerOptions> = {
   attnDropRate: 0,
   dropPathRate: 0,
 };
-const PIXELS = CONFIG.inChans * CONFIG.inputShape[0] * CONFIG.inputShape[1];
+export const PIXELS = CONFIG.inChans * CONFIG.inputShape[0] * CONFIG.inputShape[1];
 
 export type OptimizerSpec =
   | { kind: 'sgd'; lr: number; momentum: number; dampening: number; nesterov: boolean; weightDecay: number }
@@ -53,6 +53,15 @@ export interface Job {
   steps: { lr: number; update: boolean; frozen: boolean; batches: BatchFiles[] }[];
   validation?: BatchFiles & { batchSize: number; topk: number };
   timeoutMs: number;
+  /** vitorch ranks run Trainer.fit() over shards of `train` instead of the steps (test/distributed-rank.js). */
+  fit?: {
+    train: BatchFiles;
+    batchSize: number;
+    epochs: number;
+    seed: number;
+    lr: number;
+    stopAt?: { rank: number; epoch: number; step: number };
+  };
 }
 
 export interface StepFigures {
@@ -79,6 +88,8 @@ export interface EvaluationRecord {
 /** What a rank (or the reference) wrote: its figures and its final parameters by name. */
 export interface RunOutput {
   steps: StepFigures[];
+  /** A fit job's events, as fit() yielded them (evaluation arrays as plain arrays). */
+  events?: Record<string, unknown>[];
   evaluation?: EvaluationRecord;
   parameters: Map<string, Float32Array>;
   error?: { name: string; message: string; distributed: boolean };
@@ -95,15 +106,29 @@ function normals(seed: number, count: number): Float32Array {
   return out;
 }
 
+/** Writes images and labels to DIR/NAME.f32 and DIR/NAME.i32. */
+export function writeSamples(dir: string, name: string, images: Float32Array, labels: Int32Array): BatchFiles {
+  const files = { images: path.join(dir, `${name}.f32`), labels: path.join(dir, `${name}.i32`), count: labels.length };
+  fs.writeFileSync(files.images, Buffer.from(images.buffer, images.byteOffset, images.byteLength));
+  fs.writeFileSync(files.labels, Buffer.from(labels.buffer, labels.byteOffset, labels.byteLength));
+  return files;
+}
+
 /** Writes `count` seeded images and labels to DIR/NAME.f32 and DIR/NAME.i32. */
 export function writeBatch(dir: string, name: string, count: number, seed: number): BatchFiles {
-  const images = normals(seed, count * PIXELS);
   const uniform = mulberry32(seed + 1_000_003);
   const labels = Int32Array.from({ length: count }, () => Math.floor(uniform() * CONFIG.numClasses));
-  const files = { images: path.join(dir, `${name}.f32`), labels: path.join(dir, `${name}.i32`), count };
-  fs.writeFileSync(files.images, Buffer.from(images.buffer));
-  fs.writeFileSync(files.labels, Buffer.from(labels.buffer));
-  return files;
+  return writeSamples(dir, name, normals(seed, count * PIXELS), labels);
+}
+
+/** The images and labels that BatchFiles name. */
+export function readSamples(files: BatchFiles): { images: Float32Array; labels: Int32Array } {
+  const images = fs.readFileSync(files.images);
+  const labels = fs.readFileSync(files.labels);
+  return {
+    images: Float32Array.from(new Float32Array(images.buffer, images.byteOffset, images.byteLength / 4)),
+    labels: Int32Array.from(new Int32Array(labels.buffer, labels.byteOffset, labels.byteLength / 4)),
+  };
 }
 
 /**
@@ -206,7 +231,7 @@ export function readOutput(out: string): RunOutput {
     }
     if (offset !== all.length) throw new Error(`${out}.f32 holds ${all.length} floats, the parameters ${offset}`);
   }
-  return { steps: record.steps, evaluation: record.evaluation, parameters, error: record.error };
+  return { steps: record.steps, events: record.events, evaluation: record.evaluation, parameters, error: record.error };
 }
 
 export function writeJob(file: string, job: Job): string {
@@ -224,6 +249,44 @@ export async function runJob(jobFile: string, kinds: RankKind[], timeoutMs = 60_
     if (exit.code !== 0) throw new Error(`rank ${rank} (${kinds[rank]}) exited with ${exit.code}:\n${exit.stderr}`);
   });
   return outs.map(readOutput);
+}
+
+/** A command line's words for sh, each quoted. */
+function shellWords(words: string[]): string {
+  return words.map((w) => `'${w.replace(/'/g, `'\\''`)}'`).join(' ');
+}
+
+/**
+ * Runs the job under torchrun (`python -m torch.distributed.run --standalone`, its agent hosting the rendezvous
+ * store, TORCHELASTIC_USE_AGENT_STORE=True), rank r as kinds[r], every rank reading its rank and the store's address
+ * from torchrun's environment. Returns their outputs in rank order.
+ */
+export async function runUnderTorchrun(jobFile: string, kinds: RankKind[], timeoutMs = 60_000): Promise<RunOutput[]> {
+  const out = `${jobFile.replace(/\.json$/, '')}-torchrun-${kinds.join('-')}-rank{rank}`;
+  const commands = kinds.map((kind) =>
+    kind === 'vitorch'
+      ? shellWords([process.execPath, RANK_SCRIPT, jobFile, '-', '-', out])
+      : shellWords([python(), tool('ddp_reference.py'), 'worker', jobFile, '--out', out]),
+  );
+  // torchrun starts one program for every rank: a shell that becomes the rank's own.
+  const dispatch = `case "$RANK" in ${commands.map((c, r) => `${r}) exec ${c};;`).join(' ')} esac; exit 3`;
+  const launcher = spawn(
+    python(),
+    [
+      '-m',
+      'torch.distributed.run',
+      '--standalone',
+      `--nproc-per-node=${kinds.length}`,
+      '--no-python',
+      'sh',
+      '-c',
+      dispatch,
+    ],
+    { cwd: TOOLS, env: RANK_ENV, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const exit = await exitOf(launcher, timeoutMs);
+  if (exit.code !== 0) throw new Error(`torchrun exited with ${exit.code}:\n${exit.stderr}`);
+  return kinds.map((_, rank) => readOutput(out.replace('{rank}', String(rank))));
 }
 
 /** tools/ddp_reference.py single over the jobs: one process on the global batches; the outputs in job order. */

@@ -3,6 +3,7 @@ ranks is held to, and a PyTorch DistributedDataParallel rank that joins such a j
 
     python tools/ddp_reference.py single JOB OUT [JOB OUT ...]
     python tools/ddp_reference.py worker JOB --rank R --port P --out OUT
+    python tools/ddp_reference.py worker JOB --out OUT        (under torchrun: env://, the rank from $RANK)
 
 JOB (JSON, written by the test) describes one data-parallel run of the article's model (reference_vit.py):
 
@@ -30,14 +31,15 @@ sum). With a validation set it evaluates its shard (positions rank, rank + world
 two sum all-reduces of vitorch's evaluateAll: [lossSum, top1, topk hits, one count slot per rank], then the
 predictions (first half) and labels (second half) of all ranks, each rank at its offset.
 
-OUT is a path prefix: OUT.json holds the parameters' names and shapes, each step's figures and the evaluation;
-OUT.f32 the final parameters, concatenated in named_parameters() order (float32).
+OUT is a path prefix ("{rank}" in it becomes the rank): OUT.json holds the parameters' names and shapes, each
+step's figures and the evaluation; OUT.f32 the final parameters, concatenated in named_parameters() order (float32).
 """
 
 import argparse
 import datetime
 import gc
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -195,14 +197,17 @@ def evaluate_shard(job, model, rank, world_size):
 
 
 def run_worker(job, rank, port, out):
-    world_size = job["worldSize"]
-    dist.init_process_group(
-        "gloo",
-        init_method=f"tcp://127.0.0.1:{port}",
-        rank=rank,
-        world_size=world_size,
-        timeout=datetime.timedelta(milliseconds=job["timeoutMs"]),
-    )
+    timeout = datetime.timedelta(milliseconds=job["timeoutMs"])
+    if port is None:
+        # torchrun's environment: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT and its agent's store.
+        dist.init_process_group("gloo", timeout=timeout)
+    else:
+        dist.init_process_group(
+            "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=job["worldSize"], timeout=timeout
+        )
+    rank = dist.get_rank()
+    world_size = dist.get_world_size()
+    out = out.replace("{rank}", str(rank))
     model = build_model(job, rank)
     optimizer = build_optimizer(job, model)
     accumulation = job["accumulationSteps"]
@@ -261,8 +266,8 @@ def main():
     single.add_argument("pairs", nargs="+", metavar="JOB OUT")
     worker = modes.add_parser("worker", help="one DistributedDataParallel rank of a job")
     worker.add_argument("job")
-    worker.add_argument("--rank", type=int, required=True)
-    worker.add_argument("--port", type=int, required=True)
+    worker.add_argument("--rank", type=int, help="default: $RANK, with --port omitted")
+    worker.add_argument("--port", type=int, help="rank 0's rendezvous port; omitted: torchrun's environment")
     worker.add_argument("--out", required=True)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -273,6 +278,13 @@ def main():
             train_single(json.loads(Path(job_file).read_text()), out)
     else:
         run_worker(json.loads(Path(args.job).read_text()), args.rank, args.port, args.out)
+        # PyTorch 2.15 can abort at interpreter exit (measured: about 1 run in 100, with PyTorch or vitorch peers
+        # alike): a Gloo worker thread lets go of its last finished all-reduce, whose tensor Python owns, after
+        # finalization has begun, cannot take the GIL, and std::terminate ends the process. The worker has written
+        # everything and left the group, so it ends without finalizing.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 if __name__ == "__main__":
