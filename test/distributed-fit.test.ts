@@ -198,13 +198,9 @@ test("the first epoch's validation is PyTorch's evaluation after its 4 steps", a
   expectEvaluationOf(epoch.validation as Validation, references.stopAtEpochEnd.evaluation!);
 });
 
-// Fails with vitorch at 6ea4081, in one process as in two: an evaluation keeps the resampled position embedding
-// while pos_embed keeps its storage and version (native/model/vision_transformer.cc,
-// position_embedding_for_input), and libtorch's SGD step updates the weights without bumping their versions (the
-// fused Adam kernel's caller bumps them, native/train/fused_adam.cc), so every evaluation after the first sees the
-// position embedding of the first (here: loss 1.5114 against PyTorch's 1.5187). Training itself is unaffected
-// (its forwards resample every time).
-test.failing("the last epoch's validation is PyTorch's evaluation of the final weights", async () => {
+// Failed before every optimizer update bumped the weights' version counters (native/train/training_session.cc):
+// libtorch's SGD step left them unchanged, so an evaluation reused the position embedding resampled for the first.
+test("the last epoch's validation is PyTorch's evaluation of the final weights", async () => {
   const [first] = await run('whole');
   const epoch = first.events!.find((e) => e.type === 'epoch' && e.epoch === 1)!;
   expectEvaluationOf(epoch.validation as Validation, references.whole.evaluation!);
