@@ -164,7 +164,6 @@ export interface NativeProcessGroupOptions {
   backend: string;
   timeoutMs: number;
   agentStore: boolean;
-  restartCount: number;
 }
 
 export interface NativeProcessGroup {

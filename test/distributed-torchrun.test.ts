@@ -68,11 +68,8 @@ test('vitorch ranks under torchrun train as one process on the global batches, a
   await expectOneProcessTraining(jobFile, ['vitorch', 'vitorch']);
 });
 
-// Fails with vitorch at 6ea4081: on torchrun's agent store vitorch keys the rendezvous under
-// "/worker/attempt_<TORCHELASTIC_RESTART_COUNT>" (native/distributed/process_group.cc, connect_store), as PyTorch
-// once did; PyTorch 2.15's env:// uses the agent's store without a prefix (torch/distributed/rendezvous.py,
-// _create_c10d_store: "We create a new TCPStore for every retry"), so the two kinds of rank never meet: the vitorch
-// rank times out waiting for //worker/attempt_0/default_pg/0//cpu//0/0.
-test.failing('a PyTorch rank and a vitorch rank under torchrun train together', async () => {
+// Failed while vitorch keyed the rendezvous on torchrun's agent store under "/worker/attempt_<n>", as torch 2.5's
+// env:// did: PyTorch 2.15's uses the agent's store without a prefix, so the two kinds of rank never met.
+test('a PyTorch rank and a vitorch rank under torchrun train together', async () => {
   await expectOneProcessTraining(impatientJobFile, ['pytorch', 'vitorch']);
 });

@@ -26,11 +26,12 @@ c10::intrusive_ptr<c10d::Store> connect_store(const ProcessGroupOptions& options
   store_options.timeout = options.timeout;
   c10::intrusive_ptr<c10d::Store> store;
   if (options.agent_store) {
-    // torchrun's agent hosts the store; each restart of the workers gets keys of its own.
+    // torchrun's agent hosts the store, and makes a new one for every restart of the workers, so its keys need no
+    // prefix of the attempt (torch/distributed/rendezvous.py, _create_c10d_store, in torch 2.15; torch 2.5.1's
+    // env:// still prefixed "/worker/attempt_<n>", which a PyTorch rank of today's torchrun no longer does).
     store_options.isServer = false;
     store_options.numWorkers = options.world_size;
     store = c10::make_intrusive<c10d::TCPStore>(options.master_addr, store_options);
-    store = c10::make_intrusive<c10d::PrefixStore>("/worker/attempt_" + std::to_string(options.restart_count), store);
   } else {
     store_options.isServer = options.rank == 0;
     store_options.numWorkers = options.world_size;

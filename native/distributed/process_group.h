@@ -31,10 +31,9 @@ struct ProcessGroupOptions {
   std::string backend = "gloo";  // or "nccl"
   // How long a collective (and the rendezvous) may wait for the other ranks before failing.
   std::chrono::milliseconds timeout{std::chrono::minutes(10)};
-  // torchrun's TORCHELASTIC_USE_AGENT_STORE: its agent hosts the store at master_addr:master_port, every rank
-  // connects as a client, under the prefix /worker/attempt_<restart_count>.
+  // torchrun's TORCHELASTIC_USE_AGENT_STORE: its agent hosts the store at master_addr:master_port (a new one for
+  // every restart), and every rank connects as a client.
   bool agent_store = false;
-  int restart_count = 0;
 };
 
 class ProcessGroup {
