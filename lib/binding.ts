@@ -164,6 +164,7 @@ export interface NativeProcessGroupOptions {
   backend: string;
   timeoutMs: number;
   agentStore: boolean;
+  restartCount: number;
 }
 
 export interface NativeProcessGroup {

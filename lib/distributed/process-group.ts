@@ -2,7 +2,7 @@
 // torch.distributed.init_process_group joins one (native/distributed/process_group.h), so PyTorch and vitorch
 // processes can be ranks of one job. By default it reads what torchrun (and so Kubeflow's PyTorchJob) gives each
 // worker: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT, and with TORCHELASTIC_USE_AGENT_STORE the store its
-// agent hosts (a new one for every restart, as PyTorch's env:// rendezvous uses it).
+// agent hosts (native/distributed/process_group.cc says how a restarted attempt keys into it).
 import { binding, NativeProcessGroup } from '../binding';
 import { Tensor } from '../tensor';
 import { expected, rejectUnknownKeys, requireInteger, requireNumber, requireObject } from '../validate';
@@ -148,6 +148,7 @@ export async function initProcessGroup(
     backend,
     timeoutMs,
     agentStore,
+    restartCount: fromEnvironment('TORCHELASTIC_RESTART_COUNT', env) ?? 0,
   });
   return new ProcessGroup(native, rank, worldSize, localRank, backend, timeoutMs);
 }

@@ -128,6 +128,7 @@ Napi::Value ProcessGroupWrap::ConnectAsync(const Napi::CallbackInfo& info) {
     options.rank = integer_option(o, "rank", options.rank);
     options.world_size = integer_option(o, "worldSize", options.world_size);
     options.master_port = integer_option(o, "masterPort", options.master_port);
+    options.restart_count = integer_option(o, "restartCount", options.restart_count);
     const double timeout = number_option(o, "timeoutMs", static_cast<double>(options.timeout.count()));
     if (!(timeout >= 1)) throw InvalidValue("expected timeoutMs >= 1, received " + std::to_string(timeout));
     options.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout));

@@ -22,7 +22,7 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
   explicit ProcessGroupWrap(const Napi::CallbackInfo& info);
 
  private:
-  // connectAsync({ rank, worldSize, masterAddr, masterPort, backend, timeoutMs, agentStore })
+  // connectAsync({ rank, worldSize, masterAddr, masterPort, backend, timeoutMs, agentStore, restartCount })
   Napi::Value ConnectAsync(const Napi::CallbackInfo& info);
   // allReduceSumAsync(Float64Array) -> Promise<Float64Array> of the sums over the ranks
   Napi::Value AllReduceSumAsync(const Napi::CallbackInfo& info);

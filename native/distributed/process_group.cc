@@ -26,12 +26,16 @@ c10::intrusive_ptr<c10d::Store> connect_store(const ProcessGroupOptions& options
   store_options.timeout = options.timeout;
   c10::intrusive_ptr<c10d::Store> store;
   if (options.agent_store) {
-    // torchrun's agent hosts the store, and makes a new one for every restart of the workers, so its keys need no
-    // prefix of the attempt (torch/distributed/rendezvous.py, _create_c10d_store, in torch 2.15; torch 2.5.1's
-    // env:// still prefixed "/worker/attempt_<n>", which a PyTorch rank of today's torchrun no longer does).
+    // torchrun's agent hosts the store. The first attempt joins it as PyTorch 2.15's env:// does, without a prefix,
+    // so that PyTorch ranks and vitorch ranks meet there. The agent keeps that store across restarts, with the keys
+    // the failed attempt's ranks left (Gloo's addresses among them: a restarted rank would read a dead peer's), so a
+    // restarted attempt keys under "/worker/attempt_<n>", as torch 2.5.1's env:// did for every attempt.
     store_options.isServer = false;
     store_options.numWorkers = options.world_size;
     store = c10::make_intrusive<c10d::TCPStore>(options.master_addr, store_options);
+    if (options.restart_count > 0) {
+      store = c10::make_intrusive<c10d::PrefixStore>("/worker/attempt_" + std::to_string(options.restart_count), store);
+    }
   } else {
     store_options.isServer = options.rank == 0;
     store_options.numWorkers = options.world_size;

@@ -31,9 +31,10 @@ struct ProcessGroupOptions {
   std::string backend = "gloo";  // or "nccl"
   // How long a collective (and the rendezvous) may wait for the other ranks before failing.
   std::chrono::milliseconds timeout{std::chrono::minutes(10)};
-  // torchrun's TORCHELASTIC_USE_AGENT_STORE: its agent hosts the store at master_addr:master_port (a new one for
-  // every restart), and every rank connects as a client.
+  // torchrun's TORCHELASTIC_USE_AGENT_STORE: its agent hosts the store at master_addr:master_port, and every rank
+  // connects as a client; TORCHELASTIC_RESTART_COUNT: a restarted attempt keys under its own prefix.
   bool agent_store = false;
+  int restart_count = 0;
 };
 
 class ProcessGroup {
