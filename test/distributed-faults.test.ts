@@ -74,8 +74,8 @@ function printed(child: ChildProcess, text: string): Promise<void> {
 }
 
 // Measured on two cores: the surviving rank has failed and exited 150-300 ms after the kill, whichever rank dies
-// (rank 0 also hosts the rendezvous store). The bound stays well under TIMEOUT_MS: the failure must come from the closed connections,
-// not from the timeout.
+// (rank 0 also hosts the rendezvous store). The bound stays well under TIMEOUT_MS: the failure must come from the
+// closed connections, not from the timeout.
 const NOTICE_BOUND_MS = 3_000;
 
 test.each([
