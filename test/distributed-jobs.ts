@@ -133,7 +133,7 @@ export function readSamples(files: BatchFiles): { images: Float32Array; labels: 
 
 /**
  * Seeded weights of CONFIG's model saved to FILE (.pth), far from a fresh model's (whose LayerNorms are exactly 1
- * and 0, and whose class token and position table are small), so that every parameter shapes the loss: matrices
+ * and 0, and whose class token and position table are zero), so that every parameter shapes the loss: matrices
  * N(0, 1/fan_in), biases N(0, 0.1^2), LayerNorm weights 1 + N(0, 0.2^2), class token and position table N(0, 0.5^2).
  */
 export function writeInitialWeights(file: string, seed: number): void {

@@ -8,8 +8,9 @@
 // Trainer.step() on its own batch of every step, evaluates its shard of the validation set with evaluateAll() over
 // a BatchLoader shard (pad: false), and writes OUT.json (the parameters' names and shapes, every step's result,
 // the evaluation) and OUT.f32 (the final parameters, concatenated in namedParameters() order), the files
-// ddp_reference.py writes ("{rank}" in OUT becomes the rank). It prints "step N" after each step, so that a test can act mid-training. A failure is
-// written to OUT.json as { error: { name, message, distributed } } and the process exits with status 2.
+// ddp_reference.py writes ("{rank}" in OUT becomes the rank). It prints "step N" after each step, so that a test
+// can act mid-training. A failure is written to OUT.json as { error: { name, message, distributed } } and the
+// process exits with status 2.
 //
 // A job with a "fit" entry runs Trainer.fit() instead of the steps (vitorch only; the steps then describe the
 // global batches for the reference):

@@ -24,8 +24,9 @@ import {
 
 // Per parameter, max |difference| over the reference's largest magnitude, after 4-6 steps. Measured on x86-64
 // (two processes of one thread, libtorch and PyTorch 2.15): at most 3.3e-7 for SGD and 3.7e-7 for Adam (outside
-// the qkv key biases, below), whichever ranks run, so this leaves a margin for other CPUs' kernels. A rank that did not average its gradients, or missed one step's
-// all-reduce, is off by 1e-2 or more.
+// the qkv key biases, below), whichever ranks run; the bound leaves a margin for other CPUs' kernels. A rank that
+// trained on its own batches alone (no averaging) would end 0.24 away in the sgd job, one that missed its last
+// step 0.087 away.
 const WEIGHT_TOLERANCE = 1e-5;
 // The mean loss of each step's global batch against the reference's (measured: at most 1.7e-7).
 const LOSS_TOLERANCE = 1e-6;
@@ -126,9 +127,9 @@ function expectSameFiguresAsReference(outputs: RunOutput[], reference: RunOutput
 // DDP keeps the replicas bit-identical: every rank applies the same averaged gradients with the same arithmetic.
 // PyTorch's and vitorch's SGD steps round alike, and so do the fused Adam kernels of both (ATen's, vitorch's
 // default, PyTorch's fused=True); but PyTorch's for-loop Adam (its default on the CPU) and libtorch's torch::optim
-// Adam (vitorch's fused: false) do not (lerp against mul-add for the first moment): the replicas of such a mixed
-// job drift apart by rounding (measured: 1.2e-7 relative after 4 steps), as they would between two PyTorch
-// processes with different optimizer implementations.
+// Adam (vitorch's fused: false) round differently from each other: the replicas of such a mixed job drift apart by
+// rounding (measured: 1.2e-7 relative after 4 steps), as they would between two PyTorch processes with different
+// optimizer implementations.
 const REPLICA_DRIFT_WITH_DIFFERENT_ADAM_STEPS = 1e-6;
 
 describe.each([

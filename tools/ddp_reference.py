@@ -214,7 +214,7 @@ def run_worker(job, rank, port, out):
     ddp = None
     frozen = None
     steps = []
-    for step in job["steps"]:
+    for index, step in enumerate(job["steps"]):
         if step["frozen"] != frozen:
             # The old wrapper's reducer must let go of its gradient hooks before the new one registers its own.
             del ddp
@@ -252,6 +252,8 @@ def run_worker(job, rank, port, out):
                 "stop": figures[3].item() > 0,
             }
         )
+        # As vitorch's ranks do (test/distributed-rank.js): a test can act mid-training.
+        print(f"step {index}", flush=True)
     record = {"steps": steps}
     if job.get("validation"):
         record["evaluation"] = evaluate_shard(job, model, rank, world_size)
