@@ -137,7 +137,12 @@ export async function initProcessGroup(
     o.timeoutMs === undefined
       ? (fromEnvironment('VITORCH_DIST_TIMEOUT_MS', env) ?? DEFAULT_TIMEOUT_MS)
       : requireNumber(o.timeoutMs, 'timeoutMs', (n) => n >= 1, 'a positive number of milliseconds');
-  const agentStore = (env.TORCHELASTIC_USE_AGENT_STORE ?? '').toLowerCase() === 'true' && o.masterPort === undefined;
+  // As PyTorch's env:// decides (torch/distributed/rendezvous.py, _agent_store_serves): torchrun's agent serves the
+  // store only at its own MASTER_ADDR:MASTER_PORT.
+  const agentStore =
+    env.TORCHELASTIC_USE_AGENT_STORE === 'True' &&
+    env.MASTER_ADDR === masterAddr &&
+    env.MASTER_PORT === String(masterPort);
   const native = new binding.NativeProcessGroup();
   // Failures come back typed: RangeError for a refused option, DistributedError naming this rank for the rest.
   await native.connectAsync({

@@ -114,7 +114,8 @@ std::shared_ptr<distributed::ProcessGroup> ProcessGroupWrap::From(const Napi::Va
 }
 
 const std::shared_ptr<distributed::ProcessGroup>& ProcessGroupWrap::group() const {
-  if (destroyed_) throw UseAfterDispose("this process group has been destroyed");
+  // The same error a Trainer stepping on a destroyed group gets (distributed/process_group.cc).
+  if (destroyed_) throw DistributedError("this process group has been destroyed");
   if (!*slot_) throw DistributedError("this process group is not connected yet");
   return *slot_;
 }

@@ -211,14 +211,17 @@ void ProcessGroup::rethrow(const char* what, const std::exception& error) const 
   std::string lower = message;
   for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   std::string prefix = "rank " + std::to_string(rank_) + " of " + std::to_string(world_size_) + ": ";
-  if (mentions(lower, {"connection closed", "connection reset", "broken pipe", "peer", "read error", "write error",
-                       "epipe", "econnreset", "connection refused", "socket"})) {
-    throw DistributedError(prefix + "a peer was lost during the " + what + " (" + message + ")");
-  }
+  // A closed connection is a lost peer for certain; then a timeout (whose messages may name a socket, as c10d's
+  // "The client socket has timed out" of a rendezvous nobody hosts does); then what else points at a peer.
+  const auto lost = [&] {
+    return DistributedError(prefix + "a peer was lost during the " + what + " (" + message + ")");
+  };
+  if (mentions(lower, {"connection closed", "connection reset", "broken pipe", "epipe", "econnreset"})) throw lost();
   if (mentions(lower, {"timed out", "timeout"})) {
     throw DistributedError(prefix + "the " + std::string(what) + " timed out after " +
                            std::to_string(timeout_.count()) + " ms waiting for the other ranks (" + message + ")");
   }
+  if (mentions(lower, {"peer", "read error", "write error", "connection refused", "socket"})) throw lost();
   throw DistributedError(prefix + "the " + std::string(what) + " failed: " + message);
 }
 
