@@ -5,12 +5,12 @@
 // the CUDA cases are skipped and what runs checks the refusal and the plugin.
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as net from 'net';
 import * as path from 'path';
 import { cuda, initProcessGroup, sgd, tensor, Trainer, VisionTransformer } from '../lib';
 import { addonFiles } from '../lib/binding';
 import { expectRejects } from './expect-error';
 import { python } from './python';
+import { freePort } from '../lib/cli/train-launcher';
 
 const visible = cuda.isAvailable();
 const onCuda = visible ? describe : describe.skip;
@@ -19,17 +19,6 @@ const plugin = path.join(path.dirname(addonFiles.addon), 'libvitorch_nccl.so');
 
 const SMALL = { inputShape: [8, 8] as [number, number], patchSize: 4, inChans: 1, numClasses: 3, numFeatures: 16 };
 const SMALL_MODEL = { ...SMALL, depth: 2, numHeads: 2 };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 if (!visible) {
   test("backend 'nccl' without a CUDA device is refused with a RangeError that says so", async () => {

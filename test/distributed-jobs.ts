@@ -3,11 +3,12 @@
 // PyTorch: ddp_reference.py worker) on a free loopback port or under torchrun, and what they write read back.
 import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as net from 'net';
 import * as path from 'path';
 import { tensor, VisionTransformer, VisionTransformerOptions } from '../lib';
 import { python, tool, TOOLS } from './python';
 import { mulberry32 } from './random';
+import { freePort } from '../lib/cli/train-launcher';
+export { freePort };
 
 /** 8x8 single-channel images in 2x2 patches of 4: a step takes milliseconds. Dropout off: steps are deterministic. */
 export const CONFIG: Required<VisionTransformerOptions> = {
@@ -159,18 +160,6 @@ export function writeInitialWeights(file: string, seed: number): void {
 }
 
 /** A port nothing listens on now (the system's choice for a listener on port 0). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 export type RankKind = 'vitorch' | 'pytorch';
 
 export const RANK_SCRIPT = path.join(__dirname, 'distributed-rank.js');

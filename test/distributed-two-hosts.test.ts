@@ -4,8 +4,8 @@
 // same job run on one machine's loopback, and the bytes counted on the link must cover the broadcast and the
 // gradients. Creating namespaces needs CAP_NET_ADMIN (root here and in CI); elsewhere the test says why it skipped.
 import { spawn, spawnSync } from 'child_process';
-import * as net from 'net';
 import * as path from 'path';
+import { freePort } from '../lib/cli/train-launcher';
 
 const RANK_SCRIPT = path.join(__dirname, 'distributed', 'two-hosts-rank.js');
 const suffix = `${process.pid % 10000}`;
@@ -46,17 +46,6 @@ function runRank(rank: number, env: Record<string, string>, prefix: string[]): P
     child.stdout.on('data', (chunk) => (out += chunk));
     child.stderr.on('data', (chunk) => (err += chunk));
     child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`rank ${rank}: ${err}`))));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
   });
 }
 
