@@ -15,10 +15,8 @@ import {
   writeBatch,
   writeInitialWeights,
   writeJob,
+  WEIGHT_TOLERANCE,
 } from './distributed-jobs';
-
-// As in distributed-training.test.ts (measured there: at most 3.3e-7 for SGD).
-const WEIGHT_TOLERANCE = 1e-5;
 
 let work: string;
 let jobFile: string;

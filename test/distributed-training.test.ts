@@ -20,16 +20,9 @@ import {
   writeBatch,
   writeInitialWeights,
   writeJob,
+  WEIGHT_TOLERANCE,
+  LOSS_TOLERANCE,
 } from './distributed-jobs';
-
-// Per parameter, max |difference| over the reference's largest magnitude, after 4-6 steps. Measured on x86-64
-// (two processes of one thread, libtorch and PyTorch 2.15): at most 3.3e-7 for SGD and 3.7e-7 for Adam (outside
-// the qkv key biases, below), whichever ranks run; the bound leaves a margin for other CPUs' kernels. A rank that
-// trained on its own batches alone (no averaging) would end 0.24 away in the sgd job, one that missed its last
-// step 0.087 away.
-const WEIGHT_TOLERANCE = 1e-5;
-// The mean loss of each step's global batch against the reference's (measured: at most 1.7e-7).
-const LOSS_TOLERANCE = 1e-6;
 
 let work: string;
 const jobs: Record<string, Job> = {};
