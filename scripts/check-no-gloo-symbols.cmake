@@ -1,7 +1,7 @@
 # Fails the build when the core library refers to, or defines, any symbol of gloo: vitorch only declares the gloo
 # types c10d's headers name (native/distributed/gloo_declarations), so code that needed gloo's real definitions
 # (its layout, its functions) would run against declarations that may not match the library's.
-#   cmake -DNM=nm -DLIBRARY=libvitorch_core.a -P cmake/check-no-gloo-symbols.cmake
+#   cmake -DNM=nm -DLIBRARY=libvitorch_core.a -P scripts/check-no-gloo-symbols.cmake
 execute_process(COMMAND "${NM}" -C "${LIBRARY}" OUTPUT_VARIABLE symbols ERROR_QUIET RESULT_VARIABLE status)
 if(NOT status EQUAL 0)
   message(FATAL_ERROR "vitorch: could not list the symbols of ${LIBRARY} with ${NM}")
