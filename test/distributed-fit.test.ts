@@ -7,7 +7,6 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { BatchLoader } from '../lib/data/loader';
-import type { Dataset } from '../lib/data/dataset';
 import {
   CONFIG,
   Job,
@@ -24,6 +23,7 @@ import {
   writeSamples,
   WEIGHT_TOLERANCE,
   LOSS_TOLERANCE,
+  indexDataset,
 } from './distributed-jobs';
 
 // WEIGHT_TOLERANCE and LOSS_TOLERANCE (distributed-jobs.ts); measured here: at most 2.8e-7 after 8 SGD steps.
@@ -39,17 +39,6 @@ const SGD: OptimizerSpec = { kind: 'sgd', lr: LR, momentum: 0.9, dampening: 0, n
 let work: string;
 const jobFiles: Record<string, string> = {};
 const references: Record<string, RunOutput> = {};
-
-/** Sample indices only: the one-process order of an epoch, without loading anything. */
-function indexDataset(n: number): Dataset {
-  return {
-    length: n,
-    sampleShape: [1, 1, 1],
-    labelOf: (index) => index,
-    labels: () => Int32Array.from({ length: n }, (_, i) => i),
-    load: async (indices) => ({ images: Float32Array.from(indices), labels: Int32Array.from(indices) }),
-  };
-}
 
 /**
  * The global batches of an epoch, as DistributedSampler semantics make them: the one-process order padded with its

@@ -1,3 +1,4 @@
+import type { Dataset } from '../lib/data/dataset';
 // The data-parallel jobs of the distributed tests: a tiny model and its seeded inputs written to files, a job file
 // (the format tools/ddp_reference.py documents), its ranks run as child processes (vitorch: test/distributed-rank.js;
 // PyTorch: ddp_reference.py worker) on a free loopback port or under torchrun, and what they write read back.
@@ -316,4 +317,15 @@ export function parameterErrors(actual: RunOutput, reference: RunOutput): [strin
   return [...reference.parameters]
     .map(([name, values]) => [name, relativeError(actual.parameters.get(name)!, values)] as [string, number])
     .sort((a, b) => b[1] - a[1]);
+}
+
+/** N one-pixel samples whose pixel and label are their own index: a batch's contents name its samples. */
+export function indexDataset(n: number): Dataset {
+  return {
+    length: n,
+    sampleShape: [1, 1, 1],
+    labelOf: (index) => index,
+    labels: () => Int32Array.from({ length: n }, (_, i) => i),
+    load: async (indices) => ({ images: Float32Array.from(indices), labels: Int32Array.from(indices) }),
+  };
 }

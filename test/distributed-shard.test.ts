@@ -5,19 +5,8 @@
 // exactly once. Pure TypeScript: no process group.
 import { spawnSync } from 'child_process';
 import { BatchLoader } from '../lib/data/loader';
-import type { Dataset } from '../lib/data/dataset';
+import { indexDataset } from './distributed-jobs';
 import { python, tool, TOOLS } from './python';
-
-/** N one-pixel samples whose pixel and label are their own index: a batch's contents name its samples. */
-function indexDataset(n: number): Dataset {
-  return {
-    length: n,
-    sampleShape: [1, 1, 1],
-    labelOf: (index) => index,
-    labels: () => Int32Array.from({ length: n }, (_, i) => i),
-    load: async (indices) => ({ images: Float32Array.from(indices), labels: Int32Array.from(indices) }),
-  };
-}
 
 interface Case {
   n: number;
