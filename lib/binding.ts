@@ -76,6 +76,9 @@ export interface NativeVisionTransformer {
   unfreezeBackbone(): void;
   zeroGrad(): void;
   to(device: string | null, dtype: string | null): void;
+  quantize(reduceRange: boolean): void;
+  dequantize(): void;
+  readonly quantized: boolean;
   readonly device: string;
   readonly dtype: NativeDType;
   readonly options: NativeModelOptions;

@@ -5,7 +5,7 @@ import { binding, NativeEntries, NativeLoadOptions, NativeModelOptions, NativeVi
 import './dispose';
 import { saveCheckpoint, saveCheckpointAsync, SaveCheckpointOptions } from './checkpoint';
 import { Device, Tensor } from './tensor';
-import { warnIfSlowPrecision } from './precision-advice';
+import { int8NeedsReducedRange, warnIfSlowPrecision } from './precision-advice';
 import {
   expected,
   isDevice,
@@ -339,6 +339,28 @@ export class VisionTransformer {
     this.native.to(device, dtype);
     warnIfSlowPrecision(this.native.dtype, this.native.device, describeMove(device, dtype));
     return this;
+  }
+  /** Dynamic int8 quantization for CPU inference: from the next forward in evaluation mode, the Linear layers of
+   *  every block (qkv, proj, fc1, fc2: 97% of ViT-B/16's arithmetic) multiply in int8, with int8 weights (one scale
+   *  per output channel) and inputs quantized per batch at run time, as PyTorch's quantize_dynamic does; attention,
+   *  LayerNorm, the patch embedding and the head stay float32. The model keeps its float32 weights: stateDict(),
+   *  save(), training and dequantize() see them unchanged, and the int8 copy is remade after they change. Inputs and
+   *  outputs stay float32. On a CPU without VNNI (AVX-512 VNNI, AVX-VNNI or AMX) inputs use 7 bits, as PyTorch's
+   *  x86 backend does there, and it warns once that int8 gains little (VITORCH_SLOW_INT8; `vitorch doctor`).
+   *  Throws a RangeError in training mode, or unless the model is float32 on the CPU. Returns the model. */
+  quantize(): this {
+    this.native.quantize(int8NeedsReducedRange());
+    warnIfSlowPrecision('int8', this.native.device, 'model.quantize()');
+    return this;
+  }
+  /** Back to float32 arithmetic after quantize(). */
+  dequantize(): this {
+    this.native.dequantize();
+    return this;
+  }
+  /** Whether quantize() is in effect. */
+  get quantized(): boolean {
+    return this.native.quantized;
   }
   get device(): string {
     return this.native.device;

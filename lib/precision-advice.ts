@@ -8,7 +8,7 @@
 //             against 11.6 in float32): libtorch's CPU kernels for it are not the fast ones. It is a GPU precision.
 import { cpuFlags } from './cpu-features';
 
-export type ReducedPrecision = 'bfloat16' | 'float16';
+export type ReducedPrecision = 'bfloat16' | 'float16' | 'int8';
 
 export interface PrecisionVerdict {
   dtype: 'float32' | ReducedPrecision;
@@ -20,7 +20,35 @@ export interface PrecisionVerdict {
 const SLOW_CODES: Record<ReducedPrecision, string> = {
   bfloat16: 'VITORCH_SLOW_BFLOAT16',
   float16: 'VITORCH_SLOW_FLOAT16',
+  int8: 'VITORCH_SLOW_INT8',
 };
+
+// The CPU features with which oneDNN multiplies uint8 by int8 in one instruction (vpdpbusd, or AMX tiles).
+const INT8_DOT_PRODUCT_FLAGS = ['avx512_vnni', 'avx_vnni', 'amx_int8'];
+
+/** true where the CPU has no int8 dot-product instruction, so int8 inputs must use 7 bits (see model.quantize). */
+export function int8NeedsReducedRange(): boolean {
+  const flags = cpuFlags();
+  return flags === null || !INT8_DOT_PRODUCT_FLAGS.some((flag) => flags.has(flag));
+}
+
+function int8Verdict(): PrecisionVerdict {
+  const flags = cpuFlags();
+  if (flags === null) return { dtype: 'int8', fast: null, reason: "the CPU's features are unknown (no /proc/cpuinfo)" };
+  const units = INT8_DOT_PRODUCT_FLAGS.filter((flag) => flags.has(flag));
+  if (units.length > 0) {
+    return {
+      dtype: 'int8',
+      fast: true,
+      reason: `the CPU has int8 dot products (${units.join(', ')}): INT8_FAST_FIGURES`,
+    };
+  }
+  return {
+    dtype: 'int8',
+    fast: false,
+    reason: 'a CPU without VNNI or AMX multiplies int8 with 7-bit inputs through 16-bit sums: INT8_SLOW_FIGURES',
+  };
+}
 
 function bfloat16Verdict(): PrecisionVerdict {
   const flags = cpuFlags();
@@ -59,6 +87,7 @@ export function cpuPrecisions(): PrecisionVerdict[] {
         'libtorch computes float16 slowly on every CPU (ViT-B/16 at batch 8: 1.44 images/s against 11.6 in ' +
         'float32 on an AVX-512 BF16 CPU); it is a GPU precision',
     },
+    int8Verdict(),
   ];
 }
 
@@ -72,7 +101,7 @@ const warned = new Set<string>();
 /** Warns once per process (process.emitWarning with a code) when `dtype` on `device` runs at a fraction of float32's
  *  speed. `what` names the call, for the message: "model.to({ dtype: 'float16' })". */
 export function warnIfSlowPrecision(dtype: string, device: string, what: string): void {
-  if (device !== 'cpu' || (dtype !== 'bfloat16' && dtype !== 'float16')) return;
+  if (device !== 'cpu' || (dtype !== 'bfloat16' && dtype !== 'float16' && dtype !== 'int8')) return;
   const verdict = cpuPrecisions().find((v) => v.dtype === dtype)!;
   const code = SLOW_CODES[dtype];
   if (verdict.fast !== false || warned.has(code)) return;

@@ -17,7 +17,9 @@ torch::Tensor run_model(SharedModel& shared, const torch::Tensor& images, bool f
   // intermediate results in place. Training keeps autograd on.
   std::optional<c10::InferenceMode> inference;
   if (!module->is_training()) inference.emplace();
-  return features_only ? module->forward_features(images) : module->forward(images);
+  auto output = features_only ? module->forward_features(images) : module->forward(images);
+  shared.prepared_bytes.store(module->prepared_bytes());
+  return output;
 }
 
 Napi::Object load_report_to_js(Napi::Env env, const model::LoadReport& report) {
@@ -51,6 +53,11 @@ void ForwardWorker::Compute() {
 }
 
 Napi::Value ForwardWorker::Result(Napi::Env env) { return TensorWrap::New(env, std::move(output_)); }
+
+void ForwardWorker::Settled() {
+  ModelWorker::Settled();
+  wrap_->refresh_memory_accounting();
+}
 
 LoadStateDictWorker::LoadStateDictWorker(Napi::Env env, ModelWrap* wrap, std::shared_ptr<SharedModel> shared,
                                          std::string path, model::ModelLoadOptions options)

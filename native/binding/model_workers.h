@@ -43,6 +43,7 @@ class ForwardWorker : public ModelWorker {
  protected:
   void Compute() override;
   Napi::Value Result(Napi::Env env) override;
+  void Settled() override;
 
  private:
   std::vector<torch::Tensor> parts_;

@@ -54,6 +54,9 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
                          InstanceMethod<&ModelWrap::FreezeBackbone>("freezeBackbone"),
                          InstanceMethod<&ModelWrap::UnfreezeBackbone>("unfreezeBackbone"),
                          InstanceMethod<&ModelWrap::To>("to"),
+                         InstanceMethod<&ModelWrap::Quantize>("quantize"),
+                         InstanceMethod<&ModelWrap::Dequantize>("dequantize"),
+                         InstanceAccessor<&ModelWrap::IsQuantized>("quantized"),
                          InstanceAccessor<&ModelWrap::Device>("device"),
                          InstanceAccessor<&ModelWrap::Dtype>("dtype"),
                          InstanceAccessor<&ModelWrap::Options>("options"),
@@ -92,6 +95,7 @@ void ModelWrap::refresh_memory_accounting() {
     for (const auto& [name, tensor] : model::state_dict(*shared_->module)) {
       if (tensor.device().is_cpu()) host_bytes += static_cast<int64_t>(tensor.nbytes());
     }
+    host_bytes += shared_->prepared_bytes.load();
   }
   if (host_bytes != accounted_bytes_) {
     Napi::MemoryManagement::AdjustExternalMemory(Env(), host_bytes - accounted_bytes_);
@@ -128,6 +132,7 @@ Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
     const auto& images = TensorWrap::From(info[0], "input");
     torch::Tensor output;
     runtime::run_on_compute_thread([&] { output = run_model(*shared(), images, /*features_only=*/false); });
+    refresh_memory_accounting();
     return TensorWrap::New(info.Env(), std::move(output));
   });
 }
@@ -137,6 +142,7 @@ Napi::Value ModelWrap::ForwardFeatures(const Napi::CallbackInfo& info) {
     const auto& images = TensorWrap::From(info[0], "input");
     torch::Tensor output;
     runtime::run_on_compute_thread([&] { output = run_model(*shared(), images, /*features_only=*/true); });
+    refresh_memory_accounting();
     return TensorWrap::New(info.Env(), std::move(output));
   });
 }
@@ -284,11 +290,55 @@ Napi::Value ModelWrap::To(const Napi::CallbackInfo& info) {
       }
       dtype = *parsed;
     }
+    if (module.quantized() && (dtype != torch::kFloat32 || !device.is_cpu())) {
+      throw InvalidValue(std::string("expected a quantized model to stay float32 on the CPU (int8 inference is a CPU "
+                                     "mode), received to(") +
+                         device.str() + ", " + dtype_name(dtype) + "): call dequantize() first");
+    }
     require_idle("move or convert the model");
     runtime::run_on_compute_thread([&] { module.to(device, dtype); });
     refresh_memory_accounting();
     return info.Env().Undefined();
   });
+}
+
+// quantize(reduceRange): dynamic int8 quantization of the blocks' Linear layers (model::VisionTransformerImpl).
+Napi::Value ModelWrap::Quantize(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    model::Int8Options int8;
+    if (info.Length() > 0 && !info[0].IsUndefined()) {
+      if (!info[0].IsBoolean()) throw InvalidType("expected a boolean for quantize(reduceRange)");
+      int8.reduce_range = info[0].As<Napi::Boolean>();
+    }
+    require_idle("quantize the model");
+    auto& shared_model = *shared();
+    runtime::run_on_compute_thread([&] {
+      std::lock_guard<std::mutex> lock(shared_model.mutex);
+      shared_model.module->quantize(int8);
+      shared_model.prepared_bytes.store(shared_model.module->prepared_bytes());
+    });
+    refresh_memory_accounting();
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value ModelWrap::Dequantize(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(), [&]() -> Napi::Value {
+    require_idle("dequantize the model");
+    auto& shared_model = *shared();
+    runtime::run_on_compute_thread([&] {
+      std::lock_guard<std::mutex> lock(shared_model.mutex);
+      shared_model.module->dequantize();
+      shared_model.prepared_bytes.store(shared_model.module->prepared_bytes());
+    });
+    refresh_memory_accounting();
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value ModelWrap::IsQuantized(const Napi::CallbackInfo& info) {
+  return with_js_errors(info.Env(),
+                        [&]() -> Napi::Value { return Napi::Boolean::New(info.Env(), shared()->module->quantized()); });
 }
 
 Napi::Value ModelWrap::Device(const Napi::CallbackInfo& info) {

@@ -12,6 +12,7 @@
 
 #include <napi.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 
@@ -24,6 +25,9 @@ struct SharedModel {
   explicit SharedModel(model::VisionTransformer module_) : module(std::move(module_)) {}
   model::VisionTransformer module;
   std::mutex mutex;
+  // The model's prepared weights (PreparedLinear), as of the last forward: they are made on the compute thread,
+  // and counted into the memory reported to V8 on the main thread.
+  std::atomic<int64_t> prepared_bytes{0};
 };
 
 class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
@@ -63,6 +67,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value FreezeBackbone(const Napi::CallbackInfo& info);
   Napi::Value UnfreezeBackbone(const Napi::CallbackInfo& info);
   Napi::Value To(const Napi::CallbackInfo& info);
+  Napi::Value Quantize(const Napi::CallbackInfo& info);
+  Napi::Value Dequantize(const Napi::CallbackInfo& info);
+  Napi::Value IsQuantized(const Napi::CallbackInfo& info);
   Napi::Value Device(const Napi::CallbackInfo& info);
   Napi::Value Dtype(const Napi::CallbackInfo& info);
   Napi::Value Options(const Napi::CallbackInfo& info);

@@ -31,7 +31,8 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& tokens) {
   const auto dim = tokens.size(2);
   const auto heads = options.num_heads();
   // [B, N, 3 * dim] -> [3, B, heads, N, head_dim]
-  auto qkv_heads = qkv(tokens).reshape({batch, length, 3, heads, dim / heads}).permute({2, 0, 3, 1, 4});
+  auto qkv_heads =
+      linear(qkv, qkv_prepared, tokens).reshape({batch, length, 3, heads, dim / heads}).permute({2, 0, 3, 1, 4});
   auto q = qkv_heads[0];
   auto k = qkv_heads[1];
   auto v = qkv_heads[2];
@@ -50,7 +51,12 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& tokens) {
     // materialising the N x N matrix when it can; its dropout on the attention weights is the seed's attn_drop.
     mixed = at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, dropout);
   }
-  return proj_drop(proj(mixed.transpose(1, 2).reshape({batch, length, dim})));
+  return proj_drop(linear(proj, proj_prepared, mixed.transpose(1, 2).reshape({batch, length, dim})));
+}
+
+torch::Tensor AttentionImpl::linear(torch::nn::Linear& layer, PreparedLinear& prepared, const torch::Tensor& x) {
+  if (!is_training() && PreparedLinear::applies(*layer, x)) return prepared.forward(*layer, x, LinearEpilogue::kNone);
+  return layer(x);
 }
 
 }  // namespace vitorch::model

@@ -7,6 +7,8 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
+#include "model/prepared_linear.h"
+
 namespace vitorch::model {
 
 struct AttentionOptions {
@@ -30,6 +32,13 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
   torch::nn::Dropout attn_drop{nullptr};
   torch::nn::Linear proj{nullptr};
   torch::nn::Dropout proj_drop{nullptr};
+
+  // qkv and proj as inference computes them on the CPU (float32 or int8).
+  PreparedLinear qkv_prepared;
+  PreparedLinear proj_prepared;
+
+ private:
+  torch::Tensor linear(torch::nn::Linear& layer, PreparedLinear& prepared, const torch::Tensor& x);
 };
 TORCH_MODULE(Attention);
 

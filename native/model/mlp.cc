@@ -18,6 +18,11 @@ void MlpImpl::reset() {
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
+  if (!is_training() && PreparedLinear::applies(*fc1, x)) {
+    // Dropout is the identity outside training.
+    auto hidden = fc1_prepared.forward(*fc1, x, LinearEpilogue::kGeluTanh);
+    return fc2_prepared.forward(*fc2, hidden, LinearEpilogue::kNone);
+  }
   auto hidden = fc1(x);
   // fc1's output is this call's own; without autograd the activation can overwrite it.
   hidden = c10::GradMode::is_enabled() ? act(hidden) : act->forward_in_place(hidden);

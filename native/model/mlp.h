@@ -7,6 +7,7 @@
 #include <torch/nn/pimpl.h>
 
 #include "model/gelu.h"
+#include "model/prepared_linear.h"
 
 namespace vitorch::model {
 
@@ -31,6 +32,10 @@ class MlpImpl : public torch::nn::Cloneable<MlpImpl> {
   torch::nn::Dropout drop1{nullptr};
   torch::nn::Linear fc2{nullptr};
   torch::nn::Dropout drop2{nullptr};
+
+  // fc1 (with act in the same kernel call) and fc2 as inference computes them on the CPU (float32 or int8).
+  PreparedLinear fc1_prepared;
+  PreparedLinear fc2_prepared;
 };
 TORCH_MODULE(Mlp);
 

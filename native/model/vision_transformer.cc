@@ -173,6 +173,42 @@ void VisionTransformerImpl::set_backbone_requires_grad(bool requires_grad) {
   }
 }
 
+std::vector<PreparedLinear*> VisionTransformerImpl::prepared_linears() {
+  std::vector<PreparedLinear*> linears;
+  for (const auto& block : *blocks) {
+    auto& impl = *block->as<BlockImpl>();
+    linears.insert(linears.end(), {&impl.attn->qkv_prepared, &impl.attn->proj_prepared, &impl.mlp->fc1_prepared,
+                                   &impl.mlp->fc2_prepared});
+  }
+  return linears;
+}
+
+void VisionTransformerImpl::quantize(Int8Options int8) {
+  if (is_training()) {
+    throw InvalidValue(
+        "expected the model in evaluation mode to quantize it (int8 is for inference; training keeps float32), "
+        "received a model in training mode: call model.eval() first");
+  }
+  if (!pos_embed.device().is_cpu() || pos_embed.scalar_type() != torch::kFloat32) {
+    throw InvalidValue(std::string("expected a float32 model on the CPU to quantize (int8 inference is a CPU mode), "
+                                   "received a ") +
+                       dtype_name(pos_embed.scalar_type()) + " model on " + pos_embed.device().str());
+  }
+  for (auto* linear : prepared_linears()) linear->set_int8(int8);
+  quantized_ = true;
+}
+
+void VisionTransformerImpl::dequantize() {
+  for (auto* linear : prepared_linears()) linear->set_int8(std::nullopt);
+  quantized_ = false;
+}
+
+int64_t VisionTransformerImpl::prepared_bytes() const {
+  int64_t bytes = 0;
+  for (auto* linear : const_cast<VisionTransformerImpl*>(this)->prepared_linears()) bytes += linear->bytes();
+  return bytes;
+}
+
 void VisionTransformerImpl::freeze_backbone() { set_backbone_requires_grad(false); }
 void VisionTransformerImpl::unfreeze_backbone() { set_backbone_requires_grad(true); }
 

@@ -62,6 +62,16 @@ class VisionTransformerImpl : public torch::nn::Cloneable<VisionTransformerImpl>
   // A fresh head for num_classes (0: none), on the model's device and dtype, as the seed's vit() does.
   void replace_head(int64_t num_classes);
 
+  // Dynamic int8 quantization of the blocks' Linear layers for inference (PreparedLinear): from the next forward in
+  // evaluation mode their products are computed in int8; the float32 parameters stay as they are (state_dict, save,
+  // training). Throws InvalidValue in training mode or unless the model is float32 on the CPU.
+  void quantize(Int8Options int8 = {});
+  // Back to float32 arithmetic.
+  void dequantize();
+  bool quantized() const { return quantized_; }
+  // Host memory of the blocks' prepared weights (PreparedLinear), beside the parameters.
+  int64_t prepared_bytes() const;
+
   // Throws InvalidValue / InvalidType describing what was expected when images cannot go through forward().
   void check_input(const torch::Tensor& images) const;
 
@@ -88,6 +98,9 @@ class VisionTransformerImpl : public torch::nn::Cloneable<VisionTransformerImpl>
     int64_t source_version = -1;
   };
   ResampledPositions resampled_positions_;
+  bool quantized_ = false;
+  // Every block's qkv, proj, fc1 and fc2, in that order.
+  std::vector<PreparedLinear*> prepared_linears();
   void set_backbone_requires_grad(bool requires_grad);
 };
 TORCH_MODULE(VisionTransformer);
