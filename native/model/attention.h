@@ -33,7 +33,7 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
   torch::nn::Linear proj{nullptr};
   torch::nn::Dropout proj_drop{nullptr};
 
-  // qkv and proj as inference computes them on the CPU (float32 or int8).
+  // qkv and proj as inference computes them on the CPU (float32, bfloat16 or int8).
   PreparedLinear qkv_prepared;
   PreparedLinear proj_prepared;
 

@@ -33,7 +33,7 @@ class MlpImpl : public torch::nn::Cloneable<MlpImpl> {
   torch::nn::Linear fc2{nullptr};
   torch::nn::Dropout drop2{nullptr};
 
-  // fc1 (with act in the same kernel call) and fc2 as inference computes them on the CPU (float32 or int8).
+  // fc1 (with act in the same kernel call) and fc2 as inference computes them on the CPU (float32, bfloat16 or int8).
   PreparedLinear fc1_prepared;
   PreparedLinear fc2_prepared;
 };

@@ -86,9 +86,10 @@ bool PreparedLinear::applies(const torch::nn::LinearImpl& linear, const torch::T
   static const bool kernels_present = at::hasMKLDNN() && reorder_float32_weight().has_value() &&
                                       float32_linear().has_value() && prepack_int8_weight().has_value() &&
                                       int8_linear().has_value();
+  const auto dtype = x.scalar_type();
   return kernels_present && c10::InferenceMode::is_enabled() && x.device().is_cpu() &&
-         x.scalar_type() == torch::kFloat32 && linear.weight.device().is_cpu() &&
-         linear.weight.scalar_type() == torch::kFloat32;
+         (dtype == torch::kFloat32 || dtype == torch::kBFloat16) && linear.weight.device().is_cpu() &&
+         linear.weight.scalar_type() == dtype;
 }
 
 void PreparedLinear::set_int8(std::optional<Int8Options> int8) {
@@ -125,14 +126,14 @@ void PreparedLinear::prepare(const torch::nn::LinearImpl& linear) {
     bytes_ = weight.numel() + weight_scales_.nbytes() + weight_zero_points_.nbytes();
   } else {
     packed_ = call(*reorder_float32_weight(), {weight, c10::IValue()});
-    bytes_ = weight.numel() * static_cast<int64_t>(sizeof(float));
+    bytes_ = weight.numel() * static_cast<int64_t>(weight.element_size());
   }
   packed_int8_ = int8_.has_value();
   source_ = weight.storage();
   source_version_ = weight._version();
 }
 
-torch::Tensor PreparedLinear::forward_float32(const torch::Tensor& rows, const torch::Tensor& bias,
+torch::Tensor PreparedLinear::forward_floating(const torch::Tensor& rows, const torch::Tensor& bias,
                                               LinearEpilogue epilogue) const {
   const bool gelu = epilogue == LinearEpilogue::kGeluTanh;
   return call(*float32_linear(),
@@ -160,7 +161,7 @@ torch::Tensor PreparedLinear::forward(const torch::nn::LinearImpl& linear, const
   prepare(linear);
   const auto in_features = x.size(-1);
   auto rows = x.reshape({-1, in_features}).contiguous();
-  auto output = int8_ ? forward_int8(linear, rows, epilogue) : forward_float32(rows, linear.bias, epilogue);
+  auto output = int8_ ? forward_int8(linear, rows, epilogue) : forward_floating(rows, linear.bias, epilogue);
   auto shape = x.sizes().vec();
   shape.back() = output.size(-1);
   return output.view(shape);
