@@ -115,11 +115,12 @@ void PreparedLinear::prepare(const torch::nn::LinearImpl& linear) {
   if (fresh) return;
   packed_ = torch::Tensor();
   if (int8_) {
-    // Symmetric per output channel: scale = max |w| / 127.5 (the range [-128, 127] halved, as PyTorch's
-    // per-channel symmetric observer computes it), never below float32's epsilon.
+    // Symmetric per output channel over [-127, 127]: scale = max |w| / 127, never below float32's epsilon. (PyTorch's
+    // per-channel observer divides by 127.5 and lets -128 in; then a row's largest negative weight lands on the tie
+    // -127.5, which float rounding sends either way.)
     const auto scales =
-        (weight.abs().amax(1) / 127.5).clamp_min(static_cast<double>(std::numeric_limits<float>::epsilon()));
-    const auto codes = (weight / scales.unsqueeze(1)).round_().clamp_(-128, 127).to(torch::kChar);
+        (weight.abs().amax(1) / 127.0).clamp_min(static_cast<double>(std::numeric_limits<float>::epsilon()));
+    const auto codes = (weight / scales.unsqueeze(1)).round_().clamp_(-127, 127).to(torch::kChar);
     packed_ = call(*prepack_int8_weight(), {codes, c10::IValue()});
     weight_scales_ = scales.contiguous();
     weight_zero_points_ = torch::zeros({weight.size(0)}, torch::kLong);
@@ -134,7 +135,7 @@ void PreparedLinear::prepare(const torch::nn::LinearImpl& linear) {
 }
 
 torch::Tensor PreparedLinear::forward_floating(const torch::Tensor& rows, const torch::Tensor& bias,
-                                              LinearEpilogue epilogue) const {
+                                               LinearEpilogue epilogue) const {
   const bool gelu = epilogue == LinearEpilogue::kGeluTanh;
   return call(*float32_linear(),
               {rows, packed_, optional_tensor(bias), std::string(gelu ? "gelu" : "none"),

@@ -5,8 +5,8 @@
 //            mkldnn::_linear_pointwise). At ViT's 197 rows per image it is faster than libtorch's linear on the plain
 //            layout (ViT-B/16's four block GEMMs, 2 threads, AVX-512 Zen 5, batch 1: float32 5.4 ms against MKL's
 //            7.2 ms, 1.3x; bfloat16 2.75 ms against 3.11 ms, 1.13x).
-//   int8:    dynamic quantization: the weight in int8 with one scale per output channel (symmetric, PyTorch's
-//            per-channel observer's range [-128, 127]); each call quantizes its input to uint8 with one scale and zero
+//   int8:    dynamic quantization: the weight in int8 with one scale per output channel (symmetric, codes in
+//            [-127, 127]); each call quantizes its input to uint8 with one scale and zero
 //            point for the whole batch, as PyTorch's quantize_dynamic does, and multiplies with
 //            onednn::qlinear_pointwise (the int8 kernel of PyTorch's x86 quantization backend), which also applies GELU
 //            in the same pass. Measured against the quantized::linear_dynamic engines (fbgemm, x86, onednn) on the same
