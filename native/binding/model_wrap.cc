@@ -183,6 +183,8 @@ Napi::Value ModelWrap::Train(const Napi::CallbackInfo& info) {
     }
     require_idle(mode ? "switch to training mode" : "switch to evaluation mode");
     shared()->module->train(mode);
+    shared()->prepared_bytes.store(shared()->module->prepared_bytes());
+    refresh_memory_accounting();
     return info.Env().Undefined();
   });
 }

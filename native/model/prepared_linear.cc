@@ -96,15 +96,17 @@ void PreparedLinear::set_int8(std::optional<Int8Options> int8) {
   const bool changed =
       int8.has_value() != int8_.has_value() || (int8 && int8_ && int8->reduce_range != int8_->reduce_range);
   int8_ = int8;
-  if (changed) {
-    // Repacked at the next forward, in the new form; the old copy is freed now.
-    packed_ = torch::Tensor();
-    weight_scales_ = torch::Tensor();
-    weight_zero_points_ = torch::Tensor();
-    bytes_ = 0;
-    source_ = {};
-    source_version_ = -1;
-  }
+  // Repacked at the next forward, in the new form; the old copy is freed now.
+  if (changed) release();
+}
+
+void PreparedLinear::release() {
+  packed_ = torch::Tensor();
+  weight_scales_ = torch::Tensor();
+  weight_zero_points_ = torch::Tensor();
+  bytes_ = 0;
+  source_ = {};
+  source_version_ = -1;
 }
 
 void PreparedLinear::prepare(const torch::nn::LinearImpl& linear) {

@@ -46,6 +46,9 @@ class PreparedLinear {
   void set_int8(std::optional<Int8Options> int8);
   bool int8() const { return int8_.has_value(); }
 
+  // Frees the prepared copy (remade at the next forward that applies).
+  void release();
+
   // Host memory held by the prepared copy (0 before the first forward).
   int64_t bytes() const { return bytes_; }
 

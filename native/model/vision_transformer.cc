@@ -183,6 +183,13 @@ std::vector<PreparedLinear*> VisionTransformerImpl::prepared_linears() {
   return linears;
 }
 
+void VisionTransformerImpl::train(bool on) {
+  torch::nn::Module::train(on);
+  if (on) {
+    for (auto* linear : prepared_linears()) linear->release();
+  }
+}
+
 void VisionTransformerImpl::quantize(Int8Options int8) {
   if (is_training()) {
     throw InvalidValue(
