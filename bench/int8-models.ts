@@ -43,7 +43,10 @@ export function prepareInt8Models(python: string, selected: string[], onnxModel:
   for (const contestant of needing) {
     const absent = PYTHON_MODULES[contestant].filter((module) => missing.has(module));
     if (absent.length)
-      skipped.set(contestant, `${python} has no Python package ${absent.join(', ')} (${INSTALL_HINT})`);
+      skipped.set(
+        contestant,
+        `${python} lacks the Python package${absent.length > 1 ? 's' : ''} ${absent.join(', ')} (${INSTALL_HINT})`,
+      );
   }
   for (const contestant of needing.filter((c) => !skipped.has(c) && c in QUANTIZE_STEPS)) {
     const step = QUANTIZE_STEPS[contestant];

@@ -11,8 +11,8 @@ differ by the quantization alone:
   * activations uint8, scale and zero point computed per tensor at run time (the only activation type dynamic
     quantization offers);
   * the op types onnxruntime quantizes by default: every MatMul with a constant weight (q/k/v, projection and
-    MLP linears of the 12 blocks) and the patch-embedding Conv; attention's two activation-by-activation MatMuls
-    and the head's Gemm stay float32;
+    MLP linears of the 12 blocks), the head (its Gemm becomes MatMul + Add) and the patch-embedding Conv; only
+    attention's two activation-by-activation MatMuls stay float32;
   * reduce_range=False: the 7-bit range exists for x86 CPUs without VNNI, whose u8 x s8 instruction can saturate;
     CPUs with AVX-512 VNNI or AVX-VNNI do not, and on others the figures come with that caveat.
 
