@@ -6,9 +6,13 @@
               scaled_dot_product_attention, nn.GELU(approximate='tanh'), torch.inference_mode().
   gemm        the roofline: libtorch's torch.nn.functional.linear on one encoder block's four GEMMs with M = B*197
               rows. Nothing that runs ViT-B/16 on libtorch can be faster than its GEMMs.
+  gemm --dtype int8
+              the int8 roofline: the same four GEMMs through libtorch's oneDNN int8 kernel (onednn::qlinear_pointwise),
+              uint8 activations by int8 weights per output channel, float32 output, the activations quantized before
+              the clock starts: the int8 dot products alone, the ceiling of an int8 ViT-B/16 on libtorch.
 
     python bench/inference_torch.py --contestant seed-eager|best-eager|gemm --weights W.pth --batch B --threads T
-        --warmup W --reps N --input FILE.f32 [--save-output FILE.f32] [--dtype float32|bfloat16]
+        --warmup W --reps N --input FILE.f32 [--save-output FILE.f32] [--dtype float32|bfloat16|int8]
 """
 
 import argparse
@@ -112,6 +116,8 @@ def run_model(args):
 
 
 def run_gemm(args):
+    if args.dtype == "int8":
+        return run_gemm_int8(args)
     dtype = getattr(torch, args.dtype)
     rows = args.batch * TOKENS
     generator = torch.Generator().manual_seed(0)
@@ -133,6 +139,45 @@ def run_gemm(args):
             "flops": flop / statistics.median(seconds)}
 
 
+def quantize_activations(values):
+    """uint8 with one scale and a zero point of 128, as dynamic quantization makes of values centred on zero."""
+    scale = values.abs().max().item() / 127
+    return torch.clamp(torch.round(values / scale) + 128, 0, 255).to(torch.uint8), scale, 128
+
+
+def quantize_weight(weight):
+    """int8, symmetric, one scale per output channel; prepacked into oneDNN's layout once, as a model does."""
+    scales = weight.abs().amax(dim=1) / 127
+    values = torch.clamp(torch.round(weight / scales[:, None]), -127, 127).to(torch.int8)
+    zero_points = torch.zeros(weight.shape[0], dtype=torch.long)
+    return torch.ops.onednn.qlinear_prepack(values, None), scales.float(), zero_points
+
+
+def run_gemm_int8(args):
+    rows = args.batch * TOKENS
+    generator = torch.Generator().manual_seed(0)
+    widths = {k for k, _ in BLOCK_LINEARS}
+    activations = {k: quantize_activations(torch.randn(rows, k, generator=generator)) for k in widths}
+    layers = [
+        (*quantize_weight(torch.randn(n, k, generator=generator) * k**-0.5), torch.randn(n, generator=generator))
+        for k, n in BLOCK_LINEARS
+    ]
+
+    def one_block_of_linears():
+        for (k, _), (packed, scales, zero_points, bias) in zip(BLOCK_LINEARS, layers, strict=True):
+            values, scale, zero_point = activations[k]
+            # Output scale 1 and zero point 0 with a float32 output: dequantized, not requantized.
+            torch.ops.onednn.qlinear_pointwise(
+                values, scale, zero_point, packed, scales, zero_points, bias, 1.0, 0, torch.float32, "none", [], ""
+            )
+
+    with torch.inference_mode():
+        seconds, _ = time_iterations(one_block_of_linears, args.warmup, args.reps)
+    # An int8 multiply-add counts 2 operations, as a float32 one counts 2 FLOP: the two rates compare directly.
+    flop = sum(2 * rows * k * n for k, n in BLOCK_LINEARS)
+    return {"seconds": seconds, "dtype": "int8", "rows": rows, "flop": flop, "flops": flop / statistics.median(seconds)}
+
+
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--contestant", required=True, choices=["seed-eager", "best-eager", "gemm"])
@@ -143,7 +188,7 @@ def main(argv):
     parser.add_argument("--reps", type=int, required=True)
     parser.add_argument("--input", type=Path, help="B*3*224*224 little-endian float32 values (not used by gemm)")
     parser.add_argument("--save-output", type=Path, help="write the last timed iteration's logits here, float32")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="gemm only")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "int8"], help="gemm only")
     args = parser.parse_args(argv)
     # First, so that no torch work (not even weight loading) runs with the default thread count.
     torch.set_num_threads(args.threads)

@@ -6,6 +6,8 @@ export const NODE_CONTESTANTS = [
   'vitorch-vendor-dispatch',
   'vitorch-bf16',
   'vitorch-fp16',
+  'vitorch-int8',
   'onnxruntime',
+  'onnxruntime-int8',
 ] as const;
 export type NodeContestant = (typeof NODE_CONTESTANTS)[number];
