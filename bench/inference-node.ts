@@ -96,18 +96,6 @@ async function timeIterations<T>(
   return { seconds, logits };
 }
 
-/** VisionTransformer.quantize(), dynamic int8 quantization of the block linears (eval mode only), is being added on
- *  main while this contestant is written; the cast and the check go once lib/ declares it. Until then the contestant
- *  fails with this message, and bench/inference.ts reports it and runs the others. */
-function quantizeForInference(model: object): void {
-  const quantizable = model as { quantize?: () => unknown };
-  if (typeof quantizable.quantize !== 'function')
-    throw new Error(
-      'VisionTransformer.quantize() is missing from this vitorch: vitorch-int8 needs its int8 quantization',
-    );
-  quantizable.quantize();
-}
-
 async function runVitorch(args: Arguments, images: Float32Array): Promise<Timing & Record<string, unknown>> {
   // Loaded here, not at the top, so that the onnxruntime contestant's process holds no libtorch and its threads.
   const { libtorchVersion, setNumThreads, tensor, vit } = await import('../lib');
@@ -116,7 +104,7 @@ async function runVitorch(args: Arguments, images: Float32Array): Promise<Timing
   model.eval();
   const dtype: ModelDType =
     args.contestant === 'vitorch-bf16' ? 'bfloat16' : args.contestant === 'vitorch-fp16' ? 'float16' : 'float32';
-  if (args.contestant === 'vitorch-int8') quantizeForInference(model);
+  if (args.contestant === 'vitorch-int8') model.quantize();
   const float32Input = tensor(images, [args.batch, ...IMAGE_SHAPE]);
   let input = float32Input;
   if (dtype !== 'float32') {

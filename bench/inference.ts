@@ -54,11 +54,16 @@ const OPENVINO_BF16 = 'openvino-bf16';
 // The flags lib/precision-advice.ts calls bfloat16 hardware. Without them OpenVINO emulates bfloat16 on AVX-512 CPUs
 // (and runs float32 on the others), so openvino-bf16 is swept only where they are.
 const CPU_COMPUTES_BF16 = ['avx512_bf16', 'amx_bf16'].some((flag) => cpuFlags()?.has(flag) ?? false);
-const SWEPT_CONTESTANTS = [...FLOAT32_CONTESTANTS, ...INT8_CONTESTANTS, ...(CPU_COMPUTES_BF16 ? [OPENVINO_BF16] : [])];
+const SWEPT_CONTESTANTS = [
+  ...FLOAT32_CONTESTANTS,
+  ...INT8_CONTESTANTS,
+  ...(CPU_COMPUTES_BF16 ? ['vitorch-bf16', OPENVINO_BF16] : []),
+];
 const OPENVINO_CONTESTANTS = [OPENVINO_BF16, 'openvino-int8'];
 const FEATURE_DISPATCH_SUFFIX = '-feature-dispatch';
-// Reduced precision is ~30x slower than float32 on a CPU without AVX-512 BF16/FP16, so these run once, briefly.
-const HALF_PRECISION_CONTESTANTS = ['vitorch-bf16', 'vitorch-fp16', ...(CPU_COMPUTES_BF16 ? [] : [OPENVINO_BF16])];
+// Reduced precision is ~30x slower than float32 on a CPU without AVX-512 BF16/FP16 (and float16 on every CPU), so
+// these run once, briefly; bfloat16 is swept with the others where the CPU computes in it.
+const HALF_PRECISION_CONTESTANTS = ['vitorch-fp16', ...(CPU_COMPUTES_BF16 ? [] : ['vitorch-bf16', OPENVINO_BF16])];
 const GEMM_BF16 = 'gemm-bf16';
 const GEMM_INT8 = 'gemm-int8';
 const BF16_MODELS = ['vitorch-bf16', OPENVINO_BF16];

@@ -4,8 +4,10 @@
               the seed repository's users run.
   best-eager  the same module tree and weights in PyTorch's fastest eager form: attention through
               scaled_dot_product_attention, nn.GELU(approximate='tanh'), torch.inference_mode().
-  gemm        the roofline: libtorch's torch.nn.functional.linear on one encoder block's four GEMMs with M = B*197
-              rows. Nothing that runs ViT-B/16 on libtorch can be faster than its GEMMs.
+  gemm        the roofline: libtorch's fastest GEMM on one encoder block's four GEMMs with M = B*197 rows, the faster
+              of torch.nn.functional.linear (MKL on the plain weight) and oneDNN on a weight prepacked into its blocked
+              layout (mkldnn::_linear_pointwise, what vitorch's inference uses); both are reported. Nothing that runs
+              ViT-B/16 on libtorch can be faster than its GEMMs.
   gemm --dtype int8
               the int8 roofline: the same four GEMMs through libtorch's oneDNN int8 kernel (onednn::qlinear_pointwise),
               uint8 activations by int8 weights per output channel, float32 output, the activations quantized before
@@ -128,15 +130,26 @@ def run_gemm(args):
     activations = {k: random_tensor(rows, k) for k in {k for k, _ in BLOCK_LINEARS}}
     layers = [(random_tensor(n, k) * k ** -0.5, random_tensor(n)) for k, n in BLOCK_LINEARS]
 
-    def one_block_of_linears():
-        for (k, _), (weight, bias) in zip(BLOCK_LINEARS, layers):
+    prepacked = [torch.ops.mkldnn._reorder_linear_weight(weight) for weight, _ in layers]
+
+    def one_block_of_plain_linears():
+        for (k, _), (weight, bias) in zip(BLOCK_LINEARS, layers, strict=True):
             F.linear(activations[k], weight, bias)
 
-    with torch.inference_mode():
-        seconds, _ = time_iterations(one_block_of_linears, args.warmup, args.reps)
+    def one_block_of_prepacked_linears():
+        for (k, _), packed, (_, bias) in zip(BLOCK_LINEARS, prepacked, layers, strict=True):
+            torch.ops.mkldnn._linear_pointwise(activations[k], packed, bias, "none", [], None)
+
     flop = sum(2 * rows * k * n for k, n in BLOCK_LINEARS)
-    return {"seconds": seconds, "dtype": args.dtype, "rows": rows, "flop": flop,
-            "flops": flop / statistics.median(seconds)}
+    with torch.inference_mode():
+        kernels = {
+            "mkl-linear": time_iterations(one_block_of_plain_linears, args.warmup, args.reps)[0],
+            "onednn-prepacked": time_iterations(one_block_of_prepacked_linears, args.warmup, args.reps)[0],
+        }
+    fastest = min(kernels, key=lambda name: statistics.median(kernels[name]))
+    return {"seconds": kernels[fastest], "dtype": args.dtype, "rows": rows, "flop": flop,
+            "flops": flop / statistics.median(kernels[fastest]), "kernel": fastest,
+            "kernelFlops": {name: flop / statistics.median(seconds) for name, seconds in kernels.items()}}
 
 
 def quantize_activations(values):
