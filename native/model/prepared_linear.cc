@@ -134,7 +134,7 @@ void PreparedLinear::prepare(const torch::nn::LinearImpl& linear) {
 }
 
 torch::Tensor PreparedLinear::forward_floating(const torch::Tensor& rows, const torch::Tensor& bias,
-                                              LinearEpilogue epilogue) const {
+                                               LinearEpilogue epilogue) const {
   const bool gelu = epilogue == LinearEpilogue::kGeluTanh;
   return call(*float32_linear(),
               {rows, packed_, optional_tensor(bias), std::string(gelu ? "gelu" : "none"),
