@@ -4,7 +4,7 @@
 //   vitorch-async   await model.forwardAsync (a libuv pool thread), the call a server makes
 //   vitorch-bf16    model.to({ dtype: 'bfloat16' }) and a bfloat16 input, forward
 //   vitorch-fp16    the same in float16
-//   vitorch-int8    model.quantize() (dynamic int8 block linears) in eval mode, then forward of the float32 input
+//   vitorch-int8    model.quantize() (dynamic int8) and the float32 input, forwardAsync, as `serve --dtype int8` runs it
 //   onnxruntime     onnxruntime-node's CPU provider on tools/export_onnx.py's graph of the same model
 //   onnxruntime-int8  the same on tools/quantize_onnx.py's dynamic int8 graph (--onnx names that file)
 //
@@ -13,7 +13,7 @@
 //
 // Only the model call is timed: the input tensor is made once beforehand, as the Python contestants make theirs.
 import * as fs from 'fs';
-import type { ModelDType, Tensor } from '../lib';
+import type { InferencePrecision, Tensor } from '../lib';
 import { NODE_CONTESTANTS, NodeContestant } from './node-contestants';
 import { choiceFlag, integerFlag, parseArgs, runMain, stringFlag, UsageError } from './run-main';
 
@@ -98,19 +98,20 @@ async function timeIterations<T>(
 
 async function runVitorch(args: Arguments, images: Float32Array): Promise<Timing & Record<string, unknown>> {
   // Loaded here, not at the top, so that the onnxruntime contestant's process holds no libtorch and its threads.
-  const { libtorchVersion, setNumThreads, tensor, vit } = await import('../lib');
+  const { libtorchVersion, setNumThreads, vit } = await import('../lib');
+  const { applyInferencePrecision, modelInput } = await import('../lib/inference-precision');
   setNumThreads(args.threads);
   const model = vit({ pretrained: args.weights, numClasses: 1000 });
   model.eval();
-  const dtype: ModelDType =
-    args.contestant === 'vitorch-bf16' ? 'bfloat16' : args.contestant === 'vitorch-fp16' ? 'float16' : 'float32';
-  if (args.contestant === 'vitorch-int8') model.quantize();
-  const float32Input = tensor(images, [args.batch, ...IMAGE_SHAPE]);
-  let input = float32Input;
-  if (dtype !== 'float32') {
-    model.to({ dtype });
-    input = float32Input.to(dtype);
-  }
+  const precisions: Partial<Record<NodeContestant, InferencePrecision>> = {
+    'vitorch-bf16': 'bfloat16',
+    'vitorch-fp16': 'float16',
+    'vitorch-int8': 'int8',
+  };
+  const dtype = precisions[args.contestant] ?? 'float32';
+  if (dtype !== 'float32') applyInferencePrecision(model, dtype);
+  // The weights' dtype; float32 for the quantized model, which quantizes its activations itself.
+  const input = modelInput(model, images, [args.batch, ...IMAGE_SHAPE]);
   const logitsOf = (output: Tensor): Float32Array => {
     if (output.dtype === 'float32') return output.toTypedArray() as Float32Array;
     const converted = output.to('float32');
@@ -120,12 +121,12 @@ async function runVitorch(args: Arguments, images: Float32Array): Promise<Timing
       converted.dispose();
     }
   };
-  const step = args.contestant === 'vitorch-async' ? () => model.forwardAsync(input) : () => model.forward(input);
+  const asynchronous = args.contestant === 'vitorch-async' || args.contestant === 'vitorch-int8';
+  const step = asynchronous ? () => model.forwardAsync(input) : () => model.forward(input);
   const timing = await timeIterations(step, logitsOf, (output) => output.dispose(), args.warmup, args.reps);
-  if (input !== float32Input) input.dispose();
-  float32Input.dispose();
+  input.dispose();
   model.dispose();
-  return { ...timing, dtype: args.contestant === 'vitorch-int8' ? 'int8' : dtype, libtorchVersion };
+  return { ...timing, dtype, libtorchVersion };
 }
 
 async function runOnnxruntime(args: Arguments, images: Float32Array): Promise<Timing & Record<string, unknown>> {

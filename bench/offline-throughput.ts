@@ -3,9 +3,22 @@
 // bench/inference-node.ts; the best images/s over the batch sizes is what a server could reach at most.
 import { spawnSync } from 'child_process';
 import * as path from 'path';
+import type { NodeContestant } from './node-contestants';
 import { median } from './stats';
 
 const nodeContestantScript = path.join(__dirname, 'inference-node.js');
+
+/** The precisions the serving benchmarks run vitorch in, and the bench/inference-node.ts contestant that runs the
+ *  same model offline in each (forwardAsync, as the server calls it, except bfloat16's forward). */
+export type ServedPrecision = 'float32' | 'bfloat16' | 'int8';
+export const SERVED_PRECISIONS: readonly ServedPrecision[] = ['float32', 'bfloat16', 'int8'];
+const OFFLINE_CONTESTANT: Record<ServedPrecision, NodeContestant> = {
+  float32: 'vitorch-async',
+  bfloat16: 'vitorch-bf16',
+  int8: 'vitorch-int8',
+};
+/** The short name of a precision in table rows: fp32, bf16, int8. */
+export const SHORT_NAME: Record<ServedPrecision, string> = { float32: 'fp32', bfloat16: 'bf16', int8: 'int8' };
 
 export interface OfflinePoint {
   batch: number;
@@ -13,13 +26,13 @@ export interface OfflinePoint {
   seconds: number[];
 }
 export interface OfflineSweep {
-  dtype: 'float32' | 'bfloat16';
+  dtype: ServedPrecision;
   points: OfflinePoint[];
   best: OfflinePoint;
 }
 
 export interface OfflineOptions {
-  dtype: 'float32' | 'bfloat16';
+  dtype: ServedPrecision;
   weights: string;
   threads: number;
   batches: number[];
@@ -38,7 +51,7 @@ export function measureOffline(options: OfflineOptions): OfflineSweep {
     const args = [
       nodeContestantScript,
       '--contestant',
-      options.dtype === 'float32' ? 'vitorch-async' : 'vitorch-bf16',
+      OFFLINE_CONTESTANT[options.dtype],
       '--weights',
       options.weights,
       '--batch',

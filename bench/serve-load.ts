@@ -1,5 +1,7 @@
 // What the load benchmarks of one vitorch server (serve-overload.ts, serve-soak.ts) share: their common flags and the
 // server they start.
+import { SERVED_PRECISIONS } from './offline-throughput';
+import type { ServedPrecision } from './offline-throughput';
 import { parseFlags, prepare, ServerSettings, UsageError, wholeNumber } from './serve-options';
 import { ServerUnderTest } from './server-under-test';
 import { startVitorchServer } from './vitorch-server';
@@ -9,7 +11,7 @@ export interface LoadFlags {
   durationSeconds: number;
   warmupSeconds: number;
   clients: number;
-  dtype: 'float32' | 'bfloat16';
+  dtype: ServedPrecision;
 }
 
 /** The flags (`own` with --duration, --warmup, --clients and --dtype among them), and those four checked. */
@@ -18,9 +20,9 @@ export function parseLoadFlags(argv: string[], own: Parameters<typeof parseFlags
   const durationSeconds = wholeNumber(values, 'duration');
   const warmupSeconds = wholeNumber(values, 'warmup', 0);
   const clients = wholeNumber(values, 'clients');
-  const dtype = values.dtype;
-  if (dtype !== 'float32' && dtype !== 'bfloat16')
-    throw new UsageError(`--dtype must be float32 or bfloat16, got ${String(dtype)}`);
+  const dtype = values.dtype as ServedPrecision;
+  if (!SERVED_PRECISIONS.includes(dtype))
+    throw new UsageError(`--dtype must be one of ${SERVED_PRECISIONS.join(', ')}, got ${String(dtype)}`);
   return { values, durationSeconds, warmupSeconds, clients, dtype };
 }
 

@@ -7,7 +7,7 @@
 //   3. recovery  the normal load again: its throughput against the first phase's
 //
 //   npm run bench:serve:overload -- [--duration 60] [--warmup 15] [--clients 32] [--factor 4] [--max-queue 48]
-//       [--dtype float32|bfloat16] [--threads 2] [--max-batch 16] [--max-delay-ms 50] [--timeout-ms 120000]
+//       [--dtype float32|bfloat16|int8] [--threads 2] [--max-batch 16] [--max-delay-ms 50] [--timeout-ms 120000]
 //
 // Prints the three phases and writes bench/results/serve-overload.json.
 import * as path from 'path';

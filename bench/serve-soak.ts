@@ -5,7 +5,7 @@
 // under 20 ms in every window.
 //
 //   npm run bench:serve:soak -- [--duration 600] [--warmup 60] [--interval 5] [--clients 32]
-//       [--dtype float32|bfloat16] [--threads 2] [--max-batch 16] [--max-delay-ms 50] [--max-queue 64]
+//       [--dtype float32|bfloat16|int8] [--threads 2] [--max-batch 16] [--max-delay-ms 50] [--max-queue 64]
 //
 // `--duration 30 --warmup 10` is a smoke test. Prints the windows and writes bench/results/serve-soak.json.
 import * as path from 'path';

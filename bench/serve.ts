@@ -2,11 +2,14 @@
 // run, and against TorchServe serving the same weights with its own batching. Each server runs in a process of its
 // own, the load (autocannon, `--clients` closed-loop connections, one image per request) in another; each round
 // runs the offline sweeps and then every server in turn (the order reversed every other round), each started
-// fresh and stopped after its load. Prints a table and writes bench/results/serve.json.
+// fresh and stopped after its load. Prints a table and writes bench/results/serve.json. `--dtypes float32,bfloat16,int8`
+// runs vitorch alone, one server per precision (`vitorch serve --dtype D`), each against its own offline sweep: one
+// row per precision, side by side.
 //
 //   npm run bench:serve -- [--runs 3] [--duration 60] [--warmup 15] [--clients 32] [--threads 2]
 //       [--max-batch 16] [--max-delay-ms 50] [--max-queue 64] [--timeout-ms 120000] [--batches 1,2,4,8,16]
-//       [--only vitorch-fp32,vitorch-bf16,torchserve,torchserve-feature-dispatch] [--quick]
+//       [--only vitorch-fp32,vitorch-bf16,vitorch-int8,torchserve,torchserve-feature-dispatch
+//        | --dtypes float32,bfloat16,int8] [--quick]
 //
 // See bench/README.md for what is measured and the figures.
 import * as fs from 'fs';
@@ -15,7 +18,8 @@ import { root } from './bench-inputs';
 import { describeCpu } from './cpu';
 import { featureDispatchLibrary, vendorDispatchDiffers } from './feature-dispatch';
 import { runLoad, summarize, LoadSummary } from './load';
-import { measureOffline, OfflineSweep } from './offline-throughput';
+import { measureOffline, OfflineSweep, SERVED_PRECISIONS, SHORT_NAME } from './offline-throughput';
+import type { ServedPrecision } from './offline-throughput';
 import { sampleRss } from './process-rss';
 import { fetchMetrics, histogramMean } from './prometheus-text';
 import { writeResults } from './results';
@@ -36,9 +40,25 @@ import { startVitorchServer } from './vitorch-server';
 const resultsFile = path.join(root, 'bench', 'results', 'serve.json');
 // torchserve-feature-dispatch is TorchServe with MKL told to pick its kernels by CPU features, as vitorch does
 // (bench/feature-dispatch.ts); it runs on non-Intel CPUs only, where that choice differs from MKL's own.
-const CONTESTANTS = ['vitorch-fp32', 'vitorch-bf16', 'torchserve', 'torchserve-feature-dispatch'] as const;
+const CONTESTANTS = [
+  'vitorch-fp32',
+  'vitorch-bf16',
+  'vitorch-int8',
+  'torchserve',
+  'torchserve-feature-dispatch',
+] as const;
 const TORCHSERVES: Contestant[] = ['torchserve', 'torchserve-feature-dispatch'];
 type Contestant = (typeof CONTESTANTS)[number];
+// What runs without --only or --dtypes: the servers of the published figures (bench/README.md).
+const DEFAULT_CONTESTANTS: Contestant[] = ['vitorch-fp32', 'vitorch-bf16', 'torchserve', 'torchserve-feature-dispatch'];
+/** The vitorch server of each precision (`vitorch serve --dtype`). */
+const VITORCH_SERVERS: Record<ServedPrecision, Contestant> = {
+  float32: 'vitorch-fp32',
+  bfloat16: 'vitorch-bf16',
+  int8: 'vitorch-int8',
+};
+const precisionOf = (contestant: Contestant): ServedPrecision | undefined =>
+  SERVED_PRECISIONS.find((precision) => VITORCH_SERVERS[precision] === contestant);
 const CLASSES = 1000;
 const RSS_INTERVAL_MS = 2000;
 // The same model in float32 gives the same logits up to reassociation (the project's parity tolerance).
@@ -61,13 +81,27 @@ function parseOptions(argv: string[]): Options {
     warmup: { type: 'string', default: '15' },
     clients: { type: 'string', default: '32' },
     batches: { type: 'string', default: '1,2,4,8,16' },
-    only: { type: 'string', default: CONTESTANTS.join(',') },
+    only: { type: 'string' },
+    dtypes: { type: 'string' },
     quick: { type: 'boolean', default: false },
   });
   if (values.quick) Object.assign(values, { runs: '1', duration: '20', warmup: '10', batches: '1,4,8' });
-  const only = (values.only as string).split(',') as Contestant[];
-  const unknown = only.filter((name) => !CONTESTANTS.includes(name));
-  if (unknown.length) throw new UsageError(`unknown server ${unknown.join(', ')}; known: ${CONTESTANTS.join(', ')}`);
+  if (values.only !== undefined && values.dtypes !== undefined) {
+    throw new UsageError('give --only or --dtypes, not both (--dtypes picks the vitorch servers by precision)');
+  }
+  let only: Contestant[];
+  if (values.dtypes !== undefined) {
+    const dtypes = (values.dtypes as string).split(',') as ServedPrecision[];
+    const unknown = dtypes.filter((dtype) => !SERVED_PRECISIONS.includes(dtype));
+    if (unknown.length) {
+      throw new UsageError(`unknown dtype ${unknown.join(', ')} for --dtypes; known: ${SERVED_PRECISIONS.join(', ')}`);
+    }
+    only = dtypes.map((dtype) => VITORCH_SERVERS[dtype]);
+  } else {
+    only = values.only === undefined ? DEFAULT_CONTESTANTS : ((values.only as string).split(',') as Contestant[]);
+    const unknown = only.filter((name) => !CONTESTANTS.includes(name));
+    if (unknown.length) throw new UsageError(`unknown server ${unknown.join(', ')}; known: ${CONTESTANTS.join(', ')}`);
+  }
   const batches = (values.batches as string).split(',').map((b) => wholeNumber({ batches: b }, 'batches'));
   const clients = wholeNumber(values, 'clients');
   return {
@@ -125,7 +159,7 @@ async function startServer(
   if (contestant === 'torchserve-feature-dispatch') {
     return startTorchServe({ python: prepared.python, ...common, preload: featureDispatchLibrary() });
   }
-  return startVitorchServer({ ...common, dtype: contestant === 'vitorch-bf16' ? 'bfloat16' : 'float32' });
+  return startVitorchServer({ ...common, dtype: precisionOf(contestant)! });
 }
 
 async function measureServer(
@@ -138,8 +172,9 @@ async function measureServer(
   const server = await startServer(contestant, prepared, options.server);
   try {
     const check = agreement(await server.infer(prepared.image), reference);
-    // Float32 servers must serve the benchmark's model; bfloat16 is reported, its rounding being the point.
-    if (contestant !== 'vitorch-bf16' && check.relativeToLargest > SAME_MODEL_TOLERANCE) {
+    // Float32 servers must serve the benchmark's model; bfloat16 and int8 are reported, their rounding being the point.
+    const reduced = precisionOf(contestant) === 'bfloat16' || precisionOf(contestant) === 'int8';
+    if (!reduced && check.relativeToLargest > SAME_MODEL_TOLERANCE) {
       throw new Error(
         `${server.label} answered logits ${check.relativeToLargest.toExponential(2)} of the largest away ` +
           'from the offline forward: not the same model',
@@ -230,7 +265,7 @@ function report(
         `${pad(fixed(summary.peakRssMiB, 0), 9)}  ${mine.map((r) => r.load.imagesPerSecond.toFixed(2)).join(', ')}`,
     );
   }
-  for (const dtype of ['float32', 'bfloat16']) {
+  for (const dtype of SERVED_PRECISIONS) {
     const sweeps = offline.filter((s) => s.dtype === dtype);
     if (!sweeps.length) continue;
     const perBatch = sweeps[0].points.map(
@@ -238,22 +273,32 @@ function report(
         `b${batch} ${median(sweeps.map((s) => s.points.find((p) => p.batch === batch)?.imagesPerSecond ?? NaN)).toFixed(2)}`,
     );
     console.log(
-      `${`offline ${dtype === 'float32' ? 'fp32' : 'bf16'} best`.padEnd(20)}${pad(offlineBest(dtype).toFixed(2), 10)}` +
+      `${`offline ${SHORT_NAME[dtype]} best`.padEnd(20)}${pad(offlineBest(dtype).toFixed(2), 10)}` +
         `  (median over runs; per batch: ${perBatch.join(', ')})`,
     );
   }
   const ratios: Record<string, number> = {};
-  const line = (name: string, value: number, goal: string) => {
+  const line = (name: string, value: number, goal?: string) => {
     ratios[name] = value;
-    console.log(`  ${name.padEnd(34)} ${Number.isNaN(value) ? '-' : `${value.toFixed(2)}x`}   (goal ${goal})`);
+    console.log(
+      `  ${name.padEnd(34)} ${Number.isNaN(value) ? '-' : `${value.toFixed(2)}x`}${goal ? `   (goal ${goal})` : ''}`,
+    );
   };
   console.log('');
   const throughput = (c: Contestant) => (summaries[c]?.imagesPerSecond as number | undefined) ?? NaN;
   const p99 = (c: Contestant) => (summaries[c]?.p99Ms as number | undefined) ?? NaN;
-  if (summaries['vitorch-fp32'])
-    line('vitorch fp32 / offline fp32 best', throughput('vitorch-fp32') / offlineBest('float32'), '>= 0.90');
-  if (summaries['vitorch-bf16'])
-    line('vitorch bf16 / offline bf16 best', throughput('vitorch-bf16') / offlineBest('bfloat16'), '>= 0.90');
+  for (const dtype of SERVED_PRECISIONS) {
+    const server = VITORCH_SERVERS[dtype];
+    const name = SHORT_NAME[dtype];
+    if (summaries[server])
+      line(`vitorch ${name} / offline ${name} best`, throughput(server) / offlineBest(dtype), '>= 0.90');
+  }
+  // The precisions side by side: what a reduced one gains over float32 when served.
+  for (const dtype of SERVED_PRECISIONS.filter((d) => d !== 'float32')) {
+    const server = VITORCH_SERVERS[dtype];
+    if (summaries[server] && summaries['vitorch-fp32'])
+      line(`vitorch ${SHORT_NAME[dtype]} / vitorch fp32`, throughput(server) / throughput('vitorch-fp32'));
+  }
   // The peer is TorchServe at its best: the faster of its forms that ran.
   const peers = TORCHSERVES.filter((c) => summaries[c]);
   if (summaries['vitorch-fp32'] && peers.length) {
@@ -302,27 +347,23 @@ async function main(): Promise<void> {
   const referenceFile = path.join(path.dirname(prepared.inputs.get(1) as string), 'bench-serve-reference-b1.f32');
   const runs: ServerRun[] = [];
   const offline: OfflineSweep[] = [];
+  // float32's sweep always runs: its batch-1 logits are what every server's answer is checked against.
+  const offlinePrecisions = SERVED_PRECISIONS.filter(
+    (dtype) => dtype === 'float32' || contestants.includes(VITORCH_SERVERS[dtype]),
+  );
   for (let round = 0; round < options.runs; round++) {
-    console.error(`round ${round + 1}/${options.runs}: offline fp32 sweep (batches ${options.batches.join(',')})`);
-    offline.push(
-      measureOffline({
-        dtype: 'float32',
-        weights: prepared.weights,
-        threads: options.server.threads,
-        batches: options.batches,
-        inputs: prepared.inputs,
-        saveBatch1Logits: referenceFile,
-      }),
-    );
-    if (contestants.includes('vitorch-bf16')) {
-      console.error(`round ${round + 1}/${options.runs}: offline bf16 sweep`);
+    for (const dtype of offlinePrecisions) {
+      console.error(
+        `round ${round + 1}/${options.runs}: offline ${SHORT_NAME[dtype]} sweep (batches ${options.batches.join(',')})`,
+      );
       offline.push(
         measureOffline({
-          dtype: 'bfloat16',
+          dtype,
           weights: prepared.weights,
           threads: options.server.threads,
           batches: options.batches,
           inputs: prepared.inputs,
+          saveBatch1Logits: dtype === 'float32' ? referenceFile : undefined,
         }),
       );
     }

@@ -4,18 +4,20 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { root } from './bench-inputs';
 import { freePort } from './free-port';
+import { SHORT_NAME } from './offline-throughput';
+import type { ServedPrecision } from './offline-throughput';
 import { binaryInferRequest, HEADER_LENGTH, logitsFromResponse } from './kserve-binary';
 import { ServerProcess, temporaryDir } from './server-process';
 import { ServerUnderTest } from './server-under-test';
 
 const cli = path.join(root, 'dist', 'lib', 'cli', 'vitorch.js');
 export const MODEL_NAME = 'vit';
-// Loading 346 MB and the warm-up forward; bfloat16 converts the weights first.
+// Loading 346 MB and the warm-up forward; bfloat16 converts the weights first, int8 quantizes them at the first forward.
 const READY_TIMEOUT_MS = 180_000;
 
 export interface VitorchServeOptions {
   weights: string;
-  dtype: 'float32' | 'bfloat16';
+  dtype: ServedPrecision;
   /** Intra-op threads (VITORCH_NUM_THREADS: `vitorch serve` has no flag for it). */
   threads: number;
   maxBatch: number;
@@ -68,7 +70,7 @@ export async function startVitorchServer(options: VitorchServeOptions): Promise<
   const bodyFile = path.join(dir, 'request.bin');
   fs.writeFileSync(bodyFile, request.body);
   return {
-    label: `vitorch ${options.dtype === 'float32' ? 'fp32' : 'bf16'}`,
+    label: `vitorch ${SHORT_NAME[options.dtype]}`,
     process: process_,
     target: { url: inferUrl, headers: request.headers, bodyFile },
     format: 'KServe V2 REST, binary tensor extension (JSON header + 602 112 raw bytes in, binary logits out)',

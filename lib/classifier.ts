@@ -12,8 +12,9 @@ import { Preprocessor } from './data/preprocess';
 import type { ImageSource } from './data/preprocess';
 import { IMAGENET_MEAN, IMAGENET_STD } from './data/preprocess';
 import { ConfigError, StateDictError } from './errors';
+import { applyInferencePrecision, modelInput, requireInferencePrecision } from './inference-precision';
+import type { InferencePrecision } from './inference-precision';
 import { VisionTransformer, VisionTransformerOptions } from './model';
-import { tensor } from './tensor';
 import { Prediction, softmaxRows, topK } from './top-classes';
 import { describe, expected } from './validate';
 
@@ -70,9 +71,9 @@ export class Classifier {
   }
 
   /** The top-k classes of `count` images already preprocessed (this.preprocessor's output, one after another in
-   *  `pixels`), in one forward pass off the event loop. */
+   *  `pixels`), in one forward pass off the event loop, at the model's precision (the pixels become its dtype). */
   async classifyPixels(pixels: Float32Array, count: number, k = 5): Promise<Prediction[][]> {
-    using input = tensor(pixels, [count, ...this.preprocessor.sampleShape]);
+    using input = modelInput(this.model, pixels, [count, ...this.preprocessor.sampleShape]);
     using logits = await this.model.forwardAsync(input);
     return softmaxRows(logits.toFloat32Array(), count).map((row) => topK(row, k, this.classes));
   }
@@ -207,20 +208,26 @@ export function preprocessorFor(config: ClassifierConfig): Preprocessor {
 export interface LoadClassifierOptions {
   /** Read training checkpoints that pickle other objects too (timm's model_best.pth.tar). Default false. */
   skipUnknownGlobals?: boolean;
+  /** The precision to run in: a dtype of the weights (model.to), or 'int8' for dynamic int8 quantization on the CPU
+   *  (model.quantize()). Images are given as ever; the classifier makes them the model's input. Default float32, the
+   *  checkpoint's: PyTorch's numbers. */
+  dtype?: InferencePrecision;
 }
 
 /**
  * Builds the model a config describes (a config file, or one readClassifierConfig returned) and loads
  * `weightsFile` into it strictly, off the event loop: every key present, none extra, every shape equal, in
- * evaluation mode. A fine-tuning checkpoint of another head or grid is refused here, not adapted as `vitorch train
- * --weights` does. Bad model options are a ConfigError naming the config; a CheckpointError names the weights; a
- * StateDictError is given both names, since the native message cannot know them.
+ * evaluation mode, then at `options.dtype`'s precision. A fine-tuning checkpoint of another head or grid is refused
+ * here, not adapted as `vitorch train --weights` does. Bad model options are a ConfigError naming the config; a
+ * CheckpointError names the weights; a StateDictError is given both names, since the native message cannot know them;
+ * an unknown dtype is a RangeError naming the accepted ones, before anything is read.
  */
 export async function loadClassifier(
   config: string | ClassifierConfig,
   weightsFile: string,
   options: LoadClassifierOptions = {},
 ): Promise<Classifier> {
+  const dtype = options.dtype === undefined ? undefined : requireInferencePrecision(options.dtype, 'dtype');
   const resolved = typeof config === 'string' ? readClassifierConfig(config) : config;
   const configName = resolved.file ?? 'the config';
   let model: VisionTransformer;
@@ -236,7 +243,9 @@ export async function loadClassifier(
       strict: true,
       skipUnknownGlobals: options.skipUnknownGlobals ?? false,
     });
-    return new Classifier(model.eval(), resolved.classes, preprocessorFor(resolved));
+    model.eval();
+    if (dtype !== undefined) applyInferencePrecision(model, dtype);
+    return new Classifier(model, resolved.classes, preprocessorFor(resolved));
   } catch (error) {
     model.dispose();
     if (error instanceof StateDictError) {

@@ -4,6 +4,7 @@ export type { Device, TensorInput, TensorOptions } from './tensor';
 export type { DType, TypedArrayOf } from './dtype';
 export { VisionTransformer, vit, vitAsync } from './model';
 export type { LoadReport, LoadStateDictOptions, ModelDType, VisionTransformerOptions, VitOptions } from './model';
+export type { InferencePrecision } from './inference-precision';
 export {
   CheckpointTensors,
   loadCheckpoint,

@@ -22,7 +22,7 @@ import {
 
 /** The dtypes a model's weights can have. */
 export type ModelDType = 'float32' | 'float64' | 'float16' | 'bfloat16';
-const MODEL_DTYPES: readonly ModelDType[] = ['float32', 'float64', 'float16', 'bfloat16'];
+export const MODEL_DTYPES: readonly ModelDType[] = ['float32', 'float64', 'float16', 'bfloat16'];
 
 function requireModelDType(value: unknown, argument: string): ModelDType {
   if (!(MODEL_DTYPES as readonly unknown[]).includes(value)) {

@@ -25,6 +25,11 @@ const torch = JSON.parse(
 );
 const cpuinfo = fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8') : '';
 const hasFlag = (flag: string) => new RegExp(`^flags\\s*:.*\\b${flag}\\b`, 'm').test(cpuinfo);
+const computesBf16 = hasFlag('avx512_bf16') || hasFlag('amx_bf16');
+const hasInt8DotProducts = hasFlag('avx512_vnni') || hasFlag('avx_vnni') || hasFlag('amx_int8');
+// The fastest CPU precision by the project's measurements (lib/precision-advice.ts): int8 with int8 dot products,
+// then bfloat16 where the CPU computes in it.
+const fastest = hasInt8DotProducts ? 'int8' : computesBf16 ? 'bfloat16' : 'float32';
 
 test('--json: libtorch, CUDA, CPU features, threads, cache and precisions as this machine has them', () => {
   const result = doctor(['--json'], {
@@ -52,16 +57,19 @@ test('--json: libtorch, CUDA, CPU features, threads, cache and precisions as thi
     'AVX-512 FP16': hasFlag('avx512_fp16'),
     'AMX-BF16': hasFlag('amx_bf16'),
     'AMX-FP16': hasFlag('amx_fp16'),
+    'AVX-512 VNNI': hasFlag('avx512_vnni'),
+    'AVX-VNNI': hasFlag('avx_vnni'),
+    'AMX-INT8': hasFlag('amx_int8'),
   });
   expect(report.threads).toEqual({ intraOp: os.availableParallelism(), setBy: 'os.availableParallelism()' });
   expect(report.cpuCache).toEqual(expect.objectContaining({ limitBytes: 2 ** 30 }));
-  const computesBf16 = hasFlag('avx512_bf16') || hasFlag('amx_bf16');
   expect(report.precisions.map((p: { dtype: string; fast: boolean }) => [p.dtype, p.fast])).toEqual([
     ['float32', true],
     ['bfloat16', computesBf16],
     ['float16', false],
+    ['int8', hasInt8DotProducts],
   ]);
-  expect(report.recommendedCpuPrecision).toBe(computesBf16 ? 'bfloat16' : 'float32');
+  expect(report.recommendedCpuPrecision).toBe(fastest);
 });
 
 test("OMP_NUM_THREADS (torchrun's and --nproc-per-node's share of the cores) sets the threads, after VITORCH_NUM_THREADS", () => {
@@ -86,6 +94,16 @@ test('the text form says the same in a few lines; LIBTORCH and VITORCH_NUM_THREA
   expect(text).toMatch(torch.cuda ? /^CUDA {7}\d+ device\(s\) visible/m : /^CUDA {7}no CUDA device visible/m);
   expect(text).toMatch(/^precision {2}float32 {2}fast: /m);
   expect(text).toMatch(/^ {11}float16 {2}slow: /m);
+  expect(text).toMatch(new RegExp(`^ {11}int8 {5}${hasInt8DotProducts ? 'fast' : 'slow'}: `, 'm'));
+  const pick = {
+    int8: 'int8 (model.quantize(), --dtype int8) for the most images per second here; float32 for PyTorch-identical numbers',
+    bfloat16:
+      "bfloat16 (model.to('bfloat16'), --dtype bfloat16) for the most images per second here; float32 for PyTorch-identical numbers",
+    float32: 'float32 for CPU inference here',
+  }[fastest];
+  expect(text.split('\n').find((line) => line.startsWith('pick'))).toBe(
+    `pick       ${pick}${torch.cuda ? '; on the GPU, float16 or bfloat16' : ''}`,
+  );
   expect(text.split('\n').length).toBeLessThan(20);
 });
 

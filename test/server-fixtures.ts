@@ -70,6 +70,7 @@ export const EMBEDDED_MODEL_METADATA = {
   platform: 'pytorch_libtorch',
   inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 1, 28, 28] }],
   outputs: [{ name: 'logits', datatype: 'FP32', shape: [-1, 10] }],
+  parameters: { precision: 'float32 on cpu' },
 };
 
 /** One sample value of a Prometheus text exposition, e.g. metric(text, 'vitorch_batch_size_count'). */
@@ -86,6 +87,20 @@ export function metric(text: string, name: string, labels: Record<string, string
 
 export async function metrics(url: string): Promise<string> {
   return (await request(`${url}/metrics`)).body.toString('utf8');
+}
+
+/** The cosine of the angle between row `row` of two [rows, width] logit matrices: how closely a reduced precision's
+ *  logits point the way float32's do, whatever their scale. */
+export function rowCosine(a: Float32Array, b: Float32Array, width: number, row: number): number {
+  let dot = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = row * width; i < (row + 1) * width; i++) {
+    dot += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
+  return dot / Math.sqrt(aa * bb);
 }
 
 /** Seeded floats in [-1, 1), so every run sends the same inputs. */

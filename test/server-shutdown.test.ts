@@ -1,14 +1,15 @@
 // Shutting down: `vitorch serve` in a child process gets SIGTERM while requests wait in its queue, answers every
 // one of them (with the right logits), then exits 0; a request still arriving holds the exit until the grace period
 // ends (exit 1), or until a second signal (exit 130, at once). In-process: once draining, the server is not ready
-// and new requests get 503 while probes still answer.
+// and new requests get 503 while probes still answer. Also the command's start: usage and load errors, and the
+// precision its ready line names (--dtype int8).
 import { ChildProcess, spawn } from 'child_process';
 import * as http from 'http';
 import * as path from 'path';
-import { defaultClassifier, tensor } from '../lib';
+import { defaultClassifier, defaultModelImages, tensor } from '../lib';
 import type { Classifier } from '../lib';
 import { PARITY_TOLERANCE, relativeMaxError } from './fixtures';
-import { inferJson, metric, metrics, request, seededFloats, startServer, waitFor } from './server-fixtures';
+import { inferJson, metric, metrics, request, rowCosine, seededFloats, startServer, waitFor } from './server-fixtures';
 
 const CLI = path.join(__dirname, '..', 'dist', 'lib', 'cli', 'vitorch.js');
 const SAMPLE = [1, 28, 28];
@@ -89,6 +90,30 @@ test('SIGTERM: every queued request is answered with its logits, then the proces
   await expect(request(`${served.url}/v2/health/live`)).rejects.toThrow();
 });
 
+test('--dtype int8: the ready line names the precision, the answers point as float32 does', async () => {
+  const served = await serve(['--dtype', 'int8']);
+  try {
+    expect(served.stderr()).toMatch(/^vitorch serve: ready: .*, 10 classes, int8 \(dynamic quantization\) on cpu$/m);
+    const images = defaultModelImages().slice(0, 4);
+    const input = new Float32Array(images.length * SAMPLE_SIZE);
+    await Promise.all(images.map((image, i) => classifier.preprocessor.evaluate(image.file, input, i * SAMPLE_SIZE)));
+    const answer = await request(`${served.url}/v2/models/vit/infer`, {
+      body: inferJson(input, [images.length, ...SAMPLE]),
+    });
+    expect(answer.status).toBe(200);
+    const logits = Float32Array.from(answer.json().outputs[0].data);
+    // float32 (the classifier, PyTorch's numbers by test/default-model.test.ts) as the oracle; see INT8_MIN_COSINE
+    // in test/server-v2.test.ts for the measured cosines.
+    using x = tensor(input, [images.length, ...SAMPLE]);
+    using y = await classifier.model.forwardAsync(x);
+    const float32 = y.toFloat32Array();
+    for (let row = 0; row < images.length; row++) expect(rowCosine(logits, float32, 10, row)).toBeGreaterThan(0.999);
+  } finally {
+    served.child.kill('SIGTERM');
+  }
+  expect(await served.exited).toEqual({ code: 0, signal: null });
+});
+
 test('a request that never completes: exit 1 after the grace period, or 130 at once on a second signal', async () => {
   const graceful = await serve(['--grace-period-ms', '300']);
   const stuck = unfinishedRequest(graceful.url);
@@ -149,8 +174,16 @@ test('usage and load errors: exit 2 for bad flags, 1 for a model that cannot loa
     /vitorch serve: expected a positive integer for --max-batch, received '0'\nusage: vitorch serve/,
   );
   expect((await run(['--config', 'x.json'])).stderr).toMatch(/--config needs --weights/);
-  expect((await run(['--dtype', 'int8'])).stderr).toMatch(
-    /expected one of float32, float64, float16, bfloat16 for --dtype, received the string 'int8'/,
+  const unknownDtype = await run(['--dtype', 'int9']);
+  expect(unknownDtype.code).toBe(2);
+  expect(unknownDtype.stderr).toMatch(
+    /^vitorch serve: expected one of float32, float64, float16, bfloat16, int8 for --dtype, received 'int9'\nusage: /,
+  );
+  // int8 is a CPU mode: refused before any loading, whether or not this machine has a GPU.
+  const int8OnGpu = await run(['--device', 'cuda', '--dtype', 'int8']);
+  expect(int8OnGpu.code).toBe(2);
+  expect(int8OnGpu.stderr).toMatch(
+    /^vitorch serve: expected the CPU for --dtype 'int8' \(int8 is a CPU mode: model\.quantize\(\) of a float32 model\), received device 'cuda'\n/,
   );
   const missing = await run(['--weights', '/nonexistent/w.pth']);
   expect(missing.code).toBe(1);

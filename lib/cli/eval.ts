@@ -1,4 +1,4 @@
-// `vitorch eval --weights FILE --config FILE [--out DIR] [--json] [--predictions FILE] [--batch-size N]
+// `vitorch eval --weights FILE --config FILE [--out DIR] [--json] [--predictions FILE] [--batch-size N] [--dtype D]
 //  [--skip-unknown-globals] [--data.val.KEY VALUE ...]`
 //
 // Evaluates trained weights on the config's validation set (data.val, which the flags may replace): top-1 and top-5
@@ -6,13 +6,16 @@
 // one JSON object with --json) and written as confusion.csv, per_class.csv and confusion.svg into --out (default:
 // the folder of --weights); --predictions FILE also writes every image's label and top-1 class as CSV. The config
 // is any that lib/classifier.ts reads (the config.json `vitorch train` writes, a training config, the embedded
-// model's); one without data.val is given it by the flags.
+// model's); one without data.val is given it by the flags. --dtype evaluates the model at another precision
+// (lib/inference-precision.ts: bfloat16, or int8 for dynamic quantization on the CPU), as `serve --dtype` runs it.
 import * as fs from 'fs';
 import * as path from 'path';
 import { loadClassifier, readConfigJson, resolveClassifierConfig } from '../classifier';
 import type { ResolvedClassifierConfig } from '../classifier';
 import { BatchLoader } from '../data/loader';
 import { ConfigError } from '../errors';
+import { INFERENCE_PRECISIONS, inferencePrecisionOf } from '../inference-precision';
+import type { InferencePrecision } from '../inference-precision';
 import type { VisionTransformer } from '../model';
 import { confusion, Confusion } from '../report/confusion';
 import { writeConfusionFiles } from '../report/confusion-files';
@@ -20,20 +23,22 @@ import { formatCsv } from '../report/csv';
 import { sgd } from '../train/optimizer';
 import { Evaluation, Trainer } from '../train/trainer';
 import { expected } from '../validate';
-import { integerFlag, parseArgs, stringFlag, UsageError } from './args';
+import { choiceFlag, integerFlag, parseArgs, stringFlag, UsageError } from './args';
 import { dataSourceFrom, datasetFrom, NO_AUGMENT } from './datasets';
 import { OutputError, runCommand } from './run-command';
 import type { DataSource } from './train-config';
 
 export const EVAL_USAGE =
   'usage: vitorch eval --weights FILE --config FILE [--out DIR] [--json] [--predictions FILE] [--batch-size N] ' +
-  '[--skip-unknown-globals] [--data.val.KEY VALUE ...]';
+  '[--dtype D] [--skip-unknown-globals] [--data.val.KEY VALUE ...]';
 
 /** What `--json` prints. Precision and recall are null where undefined (0 / 0: a class never predicted, or with
  *  no samples), which is also how JSON.stringify writes NaN. */
 export interface EvalReport {
   weights: string;
   config: string;
+  /** The precision the model ran in (--dtype; float32 by default). */
+  dtype: InferencePrecision;
   data: DataSource;
   count: number;
   loss: number;
@@ -123,6 +128,7 @@ export async function evaluateOn(
 export function evalReport(
   weights: string,
   configFile: string,
+  dtype: InferencePrecision,
   source: DataSource,
   e: Evaluation,
   c: Confusion,
@@ -131,6 +137,7 @@ export function evalReport(
   return {
     weights,
     config: configFile,
+    dtype,
     data: source,
     count: e.count,
     loss: e.loss,
@@ -165,6 +172,7 @@ const percent = (x: number | null) => (x === null || Number.isNaN(x) ? '-' : `${
 export function formatEvalReport(r: EvalReport): string {
   const lines = [
     `weights    ${r.weights}`,
+    `dtype      ${r.dtype}`,
     `data       ${describeSource(r.data)}: ${r.count} images`,
     `top-1      ${percent(r.top1)}`,
     `top-5      ${percent(r.top5)}`,
@@ -197,7 +205,7 @@ export async function evalCommand(args: string[]): Promise<number> {
   return runCommand('eval', EVAL_USAGE, async () => {
     const parsed = parseArgs(
       args,
-      ['weights', 'config', 'out', 'predictions', 'batch-size'],
+      ['weights', 'config', 'out', 'predictions', 'batch-size', 'dtype'],
       ['json', 'skip-unknown-globals'],
       { positionals: false },
     );
@@ -205,6 +213,7 @@ export async function evalCommand(args: string[]): Promise<number> {
     const configFile = stringFlag(parsed, 'config');
     if (!weights || !configFile) throw new UsageError('--weights and --config are required');
     const batchSize = integerFlag(parsed, 'batch-size') ?? 256;
+    const dtype = choiceFlag(parsed, 'dtype', INFERENCE_PRECISIONS);
     const outDir = stringFlag(parsed, 'out') ?? path.dirname(weights);
 
     const raw = readConfigJson(configFile);
@@ -218,14 +227,17 @@ export async function evalCommand(args: string[]): Promise<number> {
       );
     }
     let evaluation: Evaluation;
+    let precision: InferencePrecision;
     {
       using classifier = await loadClassifier(config, weights, {
         skipUnknownGlobals: parsed.flags.has('skip-unknown-globals'),
+        dtype,
       });
+      precision = inferencePrecisionOf(classifier.model);
       evaluation = await evaluateOn(config, source, classifier.model, batchSize);
     }
     const c = confusion(evaluation.labels, evaluation.predictions, config.classes);
-    const report = evalReport(weights, configFile, source, evaluation, c);
+    const report = evalReport(weights, configFile, precision, source, evaluation, c);
     process.stdout.write(parsed.flags.has('json') ? `${JSON.stringify(report)}\n` : formatEvalReport(report));
 
     try {

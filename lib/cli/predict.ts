@@ -1,18 +1,21 @@
-// `vitorch predict --weights FILE --config FILE [--top K] [--json] [--batch-size N] [--skip-unknown-globals] IMAGE...`
+// `vitorch predict --weights FILE --config FILE [--top K] [--json] [--batch-size N] [--dtype D] [--skip-unknown-globals]
+//  IMAGE...`
 //
 // Classifies image files (JPEG, PNG, WebP, whatever sharp decodes) with trained weights: each image goes through
 // the config's evaluation preprocessing (size, channels, mean, std, centre crop or letterbox), the model runs off
 // the event loop, and the K most probable classes (softmax of the logits) are printed per image, or as one JSON
 // array of { image, top: [{ label, index, probability }] } with --json. An image that cannot be read is reported
-// by name on stderr after the others are printed, and the exit code is then 1.
+// by name on stderr after the others are printed, and the exit code is then 1. --dtype runs the model at another
+// precision (lib/inference-precision.ts: bfloat16, or int8 for dynamic quantization on the CPU); default float32.
 import { Classifier, loadClassifier, readClassifierConfig } from '../classifier';
 import { DataError } from '../data/errors';
+import { INFERENCE_PRECISIONS } from '../inference-precision';
 import type { Prediction } from '../top-classes';
-import { integerFlag, parseArgs, stringFlag, UsageError } from './args';
+import { choiceFlag, integerFlag, parseArgs, stringFlag, UsageError } from './args';
 import { runCommand } from './run-command';
 
 export const PREDICT_USAGE =
-  'usage: vitorch predict --weights FILE --config FILE [--top K] [--json] [--batch-size N] ' +
+  'usage: vitorch predict --weights FILE --config FILE [--top K] [--json] [--batch-size N] [--dtype D] ' +
   '[--skip-unknown-globals] IMAGE...';
 
 export interface ImagePrediction {
@@ -69,15 +72,19 @@ export function formatPredictions(predictions: ImagePrediction[]): string {
 export async function predictCommand(args: string[]): Promise<number> {
   return runCommand('predict', PREDICT_USAGE, async () => {
     // The weights fix the model and its preprocessing, so config overrides have nothing to change here.
-    const parsed = parseArgs(args, ['weights', 'config', 'top', 'batch-size'], ['json', 'skip-unknown-globals'], {
-      overrides: false,
-    });
+    const parsed = parseArgs(
+      args,
+      ['weights', 'config', 'top', 'batch-size', 'dtype'],
+      ['json', 'skip-unknown-globals'],
+      { overrides: false },
+    );
     const weights = stringFlag(parsed, 'weights');
     const configFile = stringFlag(parsed, 'config');
     if (!weights || !configFile) throw new UsageError('--weights and --config are required');
     if (parsed.positional.length === 0) throw new UsageError('no images given');
     const k = integerFlag(parsed, 'top') ?? 5;
     const batchSize = integerFlag(parsed, 'batch-size') ?? 64;
+    const dtype = choiceFlag(parsed, 'dtype', INFERENCE_PRECISIONS);
 
     const config = readClassifierConfig(configFile);
     const classCount = config.classes.length;
@@ -88,6 +95,7 @@ export async function predictCommand(args: string[]): Promise<number> {
     }
     using classifier = await loadClassifier(config, weights, {
       skipUnknownGlobals: parsed.flags.has('skip-unknown-globals'),
+      dtype,
     });
     const result = await predictImages(classifier, parsed.positional, k, batchSize);
     if (result.predictions.length > 0 || parsed.flags.has('json')) {

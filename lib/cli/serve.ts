@@ -2,6 +2,8 @@
 //   [--max-delay-ms N] [--max-queue N] [--timeout-ms N] [--device D] [--dtype D] [--body-limit BYTES]
 //   [--grace-period-ms N]`
 //
+// --dtype is the precision the model runs in (lib/inference-precision.ts): float32 (the default), float64, float16,
+// bfloat16, or int8 (dynamic quantization on the CPU); requests and responses stay FP32 either way.
 // Serves a model over HTTP (lib/server/): the Open Inference Protocol under /v2, /v1/classify for images, /metrics.
 // The human lines (the URL once listening, "ready" after the warm-up forward, shutdown) go to stderr; stdout carries
 // pino's JSON log, one line per request. SIGTERM or SIGINT drains (new requests 503, accepted ones answered) and
@@ -10,9 +12,9 @@
 import { createServer } from '../server/app';
 import { handleShutdownSignals } from '../server/lifecycle';
 import type { ServerOptions } from '../server/options';
-import type { ModelDType } from '../model';
+import { INFERENCE_PRECISIONS } from '../inference-precision';
 import type { Device } from '../tensor';
-import { integerFlag, numberFlag, parseArgs, stringFlag, UsageError } from './args';
+import { choiceFlag, integerFlag, numberFlag, parseArgs, stringFlag, UsageError } from './args';
 import { runCommand } from './run-command';
 
 export const SERVE_USAGE =
@@ -54,7 +56,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       config: stringFlag(parsed, 'config'),
       modelName: stringFlag(parsed, 'model-name'),
       device: stringFlag(parsed, 'device') as Device | undefined,
-      dtype: stringFlag(parsed, 'dtype') as ModelDType | undefined,
+      dtype: choiceFlag(parsed, 'dtype', INFERENCE_PRECISIONS),
       maxBatch: integer('max-batch', 1),
       maxDelayMs: integer('max-delay-ms', 0),
       maxQueue: integer('max-queue', 1),
@@ -91,7 +93,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     const model = app.vitorch.model!;
     say(
       `ready: model '${model.name}' from ${model.source}; input FP32 [-1, ${model.sampleShape.join(', ')}], ` +
-        `${model.numClasses} classes, ${model.dtype} on ${model.device}`,
+        `${model.numClasses} classes, ${model.precisionDescription}`,
     );
     // Runs until a signal: handleShutdownSignals exits the process.
     return new Promise<number>(() => undefined);

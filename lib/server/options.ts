@@ -1,7 +1,8 @@
 // The options of createServer (and of `vitorch serve`, whose flags map one to one), validated once with the
 // project's wording ("expected X for Y, received Z"), defaults filled in.
 import type { Classifier } from '../classifier';
-import type { ModelDType } from '../model';
+import { requireInferencePrecision, requirePrecisionOnDevice } from '../inference-precision';
+import type { InferencePrecision } from '../inference-precision';
 import type { Device } from '../tensor';
 import { expected, rejectUnknownKeys, requireDevice, requireInteger, requireObject, requireString } from '../validate';
 
@@ -17,8 +18,9 @@ export interface ServerOptions {
   /** The name the model is served under (/v2/models/{name}). Default 'vit'. */
   modelName?: string;
   device?: Device;
-  /** Weights' dtype (model.to); requests stay FP32 on the wire. Default: the checkpoint's (float32). */
-  dtype?: ModelDType;
+  /** The precision the model runs in: a dtype of the weights (model.to), or 'int8' (model.quantize(): dynamic int8
+   *  quantization, CPU only). Requests and responses stay FP32 on the wire. Default: the checkpoint's (float32). */
+  dtype?: InferencePrecision;
   /** Most samples in one forward pass; also the largest batch one request may send. Default 8. */
   maxBatch?: number;
   /** How long the first request of an idle model waits for others to join its batch. Default 5 ms. */
@@ -39,7 +41,7 @@ export interface ResolvedServerOptions {
   classifier?: Classifier;
   modelName: string;
   device?: Device;
-  dtype?: ModelDType;
+  dtype?: InferencePrecision;
   maxBatch: number;
   maxDelayMs: number;
   maxQueue: number;
@@ -71,7 +73,6 @@ const KEYS = [
   'bodyLimit',
   'logger',
 ] as const;
-const DTYPES = ['float32', 'float64', 'float16', 'bfloat16'];
 // A model name becomes a URL path segment and a metric label.
 const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -91,9 +92,9 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     throw new RangeError(expected('1 to 64 letters, digits, _ . or -', 'modelName', modelName));
   }
   const device = o.device === undefined ? undefined : (requireDevice(o.device, 'device') as Device);
-  if (o.dtype !== undefined && !DTYPES.includes(o.dtype as string)) {
-    throw new RangeError(expected(`one of ${DTYPES.join(', ')}`, 'dtype', o.dtype));
-  }
+  const dtype = o.dtype === undefined ? undefined : requireInferencePrecision(o.dtype, 'dtype');
+  // Checked here, so that createServer throws at once instead of the model failing to load in the background.
+  if (dtype !== undefined && device !== undefined) requirePrecisionOnDevice(dtype, device);
   const logger = o.logger === undefined ? true : o.logger;
   if (typeof logger !== 'boolean' && (typeof logger !== 'object' || logger === null)) {
     throw new TypeError(expected('a boolean or pino options', 'logger', logger));
@@ -104,7 +105,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     classifier: o.classifier as Classifier | undefined,
     modelName,
     device,
-    dtype: o.dtype as ModelDType | undefined,
+    dtype,
     maxBatch: o.maxBatch === undefined ? SERVER_DEFAULTS.maxBatch : requireInteger(o.maxBatch, 'maxBatch', 1, 4096),
     maxDelayMs:
       o.maxDelayMs === undefined ? SERVER_DEFAULTS.maxDelayMs : requireInteger(o.maxDelayMs, 'maxDelayMs', 0, 60_000),

@@ -10,10 +10,17 @@ import {
   readClassifierConfig,
 } from '../classifier';
 import type { Preprocessor } from '../data/preprocess';
+import {
+  applyInferencePrecision,
+  describeInferencePrecision,
+  inferencePrecisionOf,
+  modelInput,
+} from '../inference-precision';
+import type { InferencePrecision } from '../inference-precision';
 import { vitAsync } from '../model';
 import type { ModelDType, VisionTransformer } from '../model';
 import { binding } from '../binding';
-import { Tensor, tensor } from '../tensor';
+import { Tensor } from '../tensor';
 import type { Device } from '../tensor';
 import type { Float32Bytes } from './binary-tensor';
 
@@ -22,7 +29,7 @@ export interface ModelSource {
   config?: string;
   classifier?: Classifier;
   device?: Device;
-  dtype?: ModelDType;
+  dtype?: InferencePrecision;
 }
 
 export class ServedModel {
@@ -77,8 +84,8 @@ export class ServedModel {
     }
     const model = classifier.model;
     try {
-      if (source.device !== undefined || source.dtype !== undefined)
-        model.to({ device: source.device, dtype: source.dtype });
+      if (source.dtype !== undefined) applyInferencePrecision(model, source.dtype, source.device);
+      else if (source.device !== undefined) model.to({ device: source.device });
     } catch (error) {
       if (owned) model.dispose();
       throw error;
@@ -92,8 +99,17 @@ export class ServedModel {
   get numClasses(): number {
     return this.classes.length;
   }
+  /** The weights' dtype; float32 for an int8 model, whose int8 copy is made from float32 weights. */
   get dtype(): string {
     return this.model.dtype;
+  }
+  /** The precision the model computes in: its dtype, or 'int8' once quantized. */
+  get precision(): InferencePrecision {
+    return inferencePrecisionOf(this.model);
+  }
+  /** The precision and device in words, for the startup line and the model metadata. */
+  get precisionDescription(): string {
+    return describeInferencePrecision(this.model);
   }
   get device(): string {
     return this.model.device;
@@ -103,10 +119,10 @@ export class ServedModel {
    *  them then goes to forward() without another copy on the event loop. Binary request data is copied once,
    *  from the body's bytes into the tensor. */
   toInput(values: Float32Array | Float32Bytes, samples: number): Tensor {
+    const shape = [samples, ...this.sampleShape];
+    if (values instanceof Float32Array) return modelInput(this.model, values, shape);
     const dtype = this.model.dtype === 'float32' ? undefined : (this.model.dtype as ModelDType);
     const device = this.model.device === 'cpu' ? undefined : (this.model.device as Device);
-    const shape = [samples, ...this.sampleShape];
-    if (values instanceof Float32Array) return tensor(values, shape, { dtype, device });
     let native = binding.tensorFromTypedArray(values.littleEndianFloat32, shape, 'float32', dtype);
     if (device !== undefined) {
       const moved = native.to(device, null);

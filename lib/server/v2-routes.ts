@@ -66,6 +66,8 @@ export function registerV2Routes(app: FastifyInstance, options: ResolvedServerOp
         platform: PLATFORM,
         inputs: [{ name: INPUT_NAME, datatype: 'FP32', shape: [-1, ...model.sampleShape] }],
         outputs: [{ name: OUTPUT_NAME, datatype: 'FP32', shape: [-1, model.numClasses] }],
+        // The precision the model computes in, which the FP32 tensors on the wire do not show.
+        parameters: { precision: model.precisionDescription },
       };
     });
 
@@ -124,6 +126,6 @@ function modelConfig(model: ServedModel, options: ResolvedServerOptions): Record
         max_queue_size: options.maxQueue,
       },
     },
-    parameters: { dtype: { string_value: model.dtype }, device: { string_value: model.device } },
+    parameters: { dtype: { string_value: model.precision }, device: { string_value: model.device } },
   };
 }

@@ -5,6 +5,7 @@
 // A Trainer owns its native training session (native/train/training_session.h): the model, the optimizer built from
 // an Optimizer's configuration, and that optimizer's state.
 import { binding, NativeAutocast, NativeStepOptions, NativeTrainingSession } from '../binding';
+import { modelInput } from '../inference-precision';
 import { VisionTransformer } from '../model';
 import { tensor, Tensor } from '../tensor';
 import {
@@ -305,7 +306,9 @@ export class Trainer {
 
   /** Evaluates every batch: mean loss, top-1 and top-k accuracy, the predictions and labels in order. A
    *  data-parallel Trainer evaluates each rank's batches (its shard) and combines the ranks': every rank receives the
-   *  figures over all of them, and the predictions and labels of rank 0's batches, then rank 1's, and so on. */
+   *  figures over all of them, and the predictions and labels of rank 0's batches, then rank 1's, and so on. The
+   *  images become the model's input as it runs (its dtype and device), so that a model at another precision, a
+   *  quantized one included, is evaluated as it is served (`vitorch eval --dtype`). */
   async evaluateAll(batches: AsyncIterable<Batch>, topk = 5): Promise<Evaluation> {
     let lossSum = 0;
     let top1 = 0;
@@ -313,7 +316,7 @@ export class Trainer {
     const predictions: Int32Array[] = [];
     const labels: Int32Array[] = [];
     for await (const batch of batches) {
-      const { images, labelTensor } = this.toTensors(batch);
+      const { images, labelTensor } = this.toTensors(batch, 'model-input');
       try {
         const result = await this.evaluate(images, labelTensor, topk);
         lossSum += result.lossSum;
@@ -359,7 +362,12 @@ export class Trainer {
     return JSON.parse(await withCallerStack(this.session.loadStateAsync(path), callerStack));
   }
 
-  private toTensors(batch: Batch): { images: Tensor; labelTensor: Tensor } {
+  /** A batch as tensors: float32 images on the CPU for training steps; with 'model-input', images of the model's
+   *  dtype and device, as evaluation runs it. */
+  private toTensors(
+    batch: Batch,
+    images: 'float32' | 'model-input' = 'float32',
+  ): { images: Tensor; labelTensor: Tensor } {
     const { inChans, inputShape } = this.model.options;
     const perImage = inChans * inputShape[0] * inputShape[1];
     const count = batch.labels.length;
@@ -369,8 +377,9 @@ export class Trainer {
           `values) for a batch of ${count} labels, received ${batch.images.length} values`,
       );
     }
+    const shape = [count, inChans, inputShape[0], inputShape[1]];
     return {
-      images: tensor(batch.images, [count, inChans, inputShape[0], inputShape[1]]),
+      images: images === 'model-input' ? modelInput(this.model, batch.images, shape) : tensor(batch.images, shape),
       labelTensor: tensor(batch.labels, [count]),
     };
   }
