@@ -1,5 +1,6 @@
 // model.to({ dtype }) warns once per process (process.emitWarning with a code) when the CPU runs that precision at a
-// fraction of float32's speed: bfloat16 on CPUs without AVX-512 BF16 or AMX-BF16, float16 on every CPU. The
+// fraction of float32's speed: bfloat16 on CPUs without AVX-512 BF16 or AMX-BF16, float16 on every CPU; and
+// model.quantize() where int8 gains much less than it can (no VNNI or AMX). The
 // expectation is read from /proc/cpuinfo here, independently of lib/cpu-features.ts, so that the test means
 // something on both kinds of machine this project runs on (AVX2-only and AVX-512 BF16).
 import * as fs from 'fs';
@@ -7,6 +8,8 @@ import { VisionTransformer, VisionTransformerOptions } from '../lib';
 
 const cpuinfo = fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8') : '';
 const hasBf16 = cpuinfo === '' || /^flags\s*:.*\b(avx512_bf16|amx_bf16)\b/m.test(cpuinfo);
+// int8 dot products: VNNI in AVX-512 or AVX form, or AMX.
+const hasInt8DotProducts = cpuinfo === '' || /^flags\s*:.*\b(avx512_vnni|avx_vnni|amx_int8)\b/m.test(cpuinfo);
 
 const TINY: VisionTransformerOptions = {
   inputShape: [16, 16],
@@ -74,5 +77,22 @@ test('float16 autocast in a Trainer on the CPU warns with the same code, once', 
     });
     expect(warnings.map((w) => w.code)).toEqual(['VITORCH_SLOW_FLOAT16']);
     expect(warnings[0].message).toMatch(/^float16 autocast on the CPU: /);
+  });
+});
+
+test(`int8 ${hasInt8DotProducts ? 'does not warn on this CPU (it has int8 dot products)' : 'warns on this CPU (no VNNI or AMX)'}`, () => {
+  jest.isolateModules(() => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- jest.isolateModules loads a fresh copy only through require
+    const fresh = require('../lib') as typeof import('../lib');
+    const warnings = warningsDuring(() => {
+      new fresh.VisionTransformer(TINY).eval().quantize();
+      new fresh.VisionTransformer(TINY).eval().quantize();
+    });
+    expect(warnings.map((w) => w.code)).toEqual(hasInt8DotProducts ? [] : ['VITORCH_SLOW_INT8']);
+    if (!hasInt8DotProducts) {
+      expect(warnings[0].message).toMatch(/^model\.quantize\(\) on the CPU: a CPU without VNNI or AMX/);
+      // int8 still beats float32 there: the warning must not claim otherwise.
+      expect(warnings[0].message).not.toMatch(/float32 is faster/);
+    }
   });
 });
