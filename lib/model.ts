@@ -347,7 +347,9 @@ export class VisionTransformer {
    *  save(), training and dequantize() see them unchanged, and the int8 copy is remade after they change. Inputs and
    *  outputs stay float32. On a CPU without VNNI (AVX-512 VNNI, AVX-VNNI or AMX) inputs use 7 bits, as PyTorch's
    *  x86 backend does there, and it warns once that int8 gains little (VITORCH_SLOW_INT8; `vitorch doctor`).
-   *  Throws a RangeError in training mode, or unless the model is float32 on the CPU. Returns the model. */
+   *  Each layer's input gets one scale per batch, so a result depends a little on the images batched with it (as in
+   *  PyTorch); a batch with a NaN or an infinity is computed in float32. Throws a RangeError in training mode, or
+   *  unless the model is float32 on the CPU. Returns the model. */
   quantize(): this {
     this.native.quantize(int8NeedsReducedRange());
     warnIfSlowPrecision('int8', this.native.device, 'model.quantize()');
