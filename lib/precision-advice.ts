@@ -2,10 +2,10 @@
 // (model.to) or a Trainer's autocast is set to a precision the CPU runs at a fraction of float32's speed. The figures
 // are ViT-B/16 measurements (bench/inference.ts): reduced precision only pays off where the hardware computes in it.
 //   bfloat16: with AVX-512 BF16 or AMX-BF16 about 2x float32's images/s at batch 1 and 8 (a Zen 5, torch 2.15:
-//             25.3 against 12.9, 26.2 against 13.1); without them libtorch emulates it, about 40x slower than float32
+//             22.0 against 11.0, 22.5 against 12.3); without them libtorch emulates it, about 40x slower than float32
 //             (an AVX2-only EPYC, torch 2.5.1).
 //   int8:     model.quantize() (dynamic int8 Linear layers) with int8 dot products (AVX-512 VNNI, AVX-VNNI, AMX-INT8)
-//             about 2.7x float32 (a Zen 5: 34.9 and 35.8 images/s at batch 1 and 8); without them oneDNN sums
+//             about 2.7x float32 (a Zen 5: 31.3 and 33.6 images/s at batch 1 and 8); without them oneDNN sums
 //             int8 products in 16 bits, inputs are quantized to 7 bits and it gains less: 1.7x (the same Zen 5 with
 //             oneDNN and MKL limited to AVX2: 10.2 against 6.1 images/s at batch 1).
 //   float16:  slow on every CPU measured, AVX-512 BF16 ones included (a Zen 5, torch 2.15: 1.44 images/s at batch 8
