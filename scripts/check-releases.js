@@ -12,7 +12,8 @@
 //   4. tools/release_reference.py, run by the venv's Python, writes small seeded models, inputs and PyTorch's outputs;
 //   5. scripts/release-probe.js, in a child Node process that finds the venv's torch (PYTHON=<venv python>, LIBTORCH
 //      unset, PREBUILDS_ONLY=1), times loading vitorch, checks which addon and libtorch it took, and compares its
-//      outputs with PyTorch's (tolerance: max |error| <= 1e-4 of the output's max |value|, as in the parity tests);
+//      outputs with PyTorch's (tolerance: max |error| <= 1e-4 of the output's max |value|, as in the parity tests),
+//      and its int8 outputs (model.quantize()) by their cosine with PyTorch's float32 ones (>= 0.99);
 //   6. the venv is removed (each is ~5 GB), unless --keep is given.
 // Then a Markdown table, the rows as JSON in bench/results/releases.json, and exit status 1 if any row failed.
 //
@@ -30,6 +31,9 @@ const { TORCH_RELEASES, checkedReleases, releaseCache } = require('./torch-relea
 const root = path.join(__dirname, '..');
 const PLATFORM = `${process.platform}-${process.arch}`;
 const TOLERANCE = 1e-4;
+// int8 (model.quantize()) against PyTorch's float32 output: a check that the release's oneDNN int8 kernels load and
+// compute, not of int8's accuracy (test/int8.test.ts measures that); the small seeded models score above 0.999.
+const INT8_MIN_COSINE = 0.99;
 const RESULTS_FILE = path.join(root, 'bench', 'results', 'releases.json');
 // The libraries the addon links from libtorch (lib/addon-loading.ts loads exactly these before it).
 const LIBTORCH_LIBRARIES = ['libtorch_cpu.so', 'libc10.so'];
@@ -262,6 +266,9 @@ function probeProblems(probe, prebuilt, version, venv) {
     if (!(result.maxAbsError <= TOLERANCE * result.scale)) {
       problems.push(`${result.name}: max |error| ${result.maxAbsError.toExponential(2)} > ${TOLERANCE} of scale ` +
         `${result.scale.toFixed(3)}`);
+    }
+    if (!(result.int8Cosine >= INT8_MIN_COSINE)) {
+      problems.push(`${result.name}: int8 output's cosine with PyTorch's float32 ${result.int8Cosine} < ${INT8_MIN_COSINE}`);
     }
   }
   return problems;

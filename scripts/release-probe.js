@@ -29,17 +29,35 @@ function readF32(file) {
   return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
 }
 
-/** Forwards one reference case through vitorch; returns its max |error| against PyTorch and the output's scale. */
+function cosine(a, b) {
+  let dot = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
+  return dot / Math.sqrt(aa * bb);
+}
+
+function forwardOnce(vitorch, model, testCase) {
+  const input = vitorch.tensor(readF32(testCase.input), testCase.inputShape);
+  const outputTensor = model.forward(input);
+  const output = outputTensor.toFloat32Array();
+  input.dispose();
+  outputTensor.dispose();
+  return output;
+}
+
+/** Forwards one reference case through vitorch; returns its max |error| against PyTorch and the output's scale, and
+ *  the cosine of its int8 output (model.quantize(): the release's oneDNN int8 kernels) with PyTorch's float32 one. */
 function compareCase(vitorch, testCase) {
   const model = new vitorch.VisionTransformer(testCase.config);
   try {
     model.loadStateDict(path.join(referenceDir, testCase.checkpoint), { strict: true });
     model.eval();
-    const input = vitorch.tensor(readF32(testCase.input), testCase.inputShape);
-    const outputTensor = model.forward(input);
-    const output = outputTensor.toFloat32Array();
-    input.dispose();
-    outputTensor.dispose();
+    const output = forwardOnce(vitorch, model, testCase);
     const expected = readF32(testCase.output);
     if (output.length !== expected.length) {
       throw new Error(`${testCase.name}: ${output.length} output values, PyTorch gave ${expected.length}`);
@@ -52,7 +70,8 @@ function compareCase(vitorch, testCase) {
       if (!(error <= maxAbsError)) maxAbsError = error;
       scale = Math.max(scale, Math.abs(expected[i]));
     }
-    return { name: testCase.name, maxAbsError, scale };
+    const int8Cosine = cosine(forwardOnce(vitorch, model.quantize(), testCase), expected);
+    return { name: testCase.name, maxAbsError, scale, int8Cosine };
   } finally {
     model.dispose();
   }
