@@ -16,6 +16,8 @@ SessionWorker::SessionWorker(Napi::Env env, const char* name, ModelWrap* model, 
 void SessionWorker::Settled() {
   ModelWorker::Settled();
   session_wrap_->refresh_memory_accounting();
+  // A step frees the model's prepared weights and an evaluation makes them (model/prepared_linear.h).
+  wrap_->refresh_memory_accounting();
 }
 
 StepWorker::StepWorker(Napi::Env env, ModelWrap* model, std::shared_ptr<SharedModel> shared,
@@ -33,6 +35,7 @@ void StepWorker::Compute() {
   std::lock_guard<std::mutex> lock(shared_->mutex);
   if (lr_) session_->set_learning_rate(*lr_);
   result_ = session_->step(images_, labels_, options_);
+  shared_->prepared_bytes.store(shared_->module->prepared_bytes());
 }
 
 Napi::Value StepWorker::Result(Napi::Env env) {
@@ -64,6 +67,7 @@ EvaluateWorker::EvaluateWorker(Napi::Env env, ModelWrap* model, std::shared_ptr<
 void EvaluateWorker::Compute() {
   std::lock_guard<std::mutex> lock(shared_->mutex);
   result_ = session_->evaluate(images_, labels_, topk_, autocast_);
+  shared_->prepared_bytes.store(shared_->module->prepared_bytes());
 }
 
 Napi::Value EvaluateWorker::Result(Napi::Env env) {

@@ -185,9 +185,11 @@ std::vector<PreparedLinear*> VisionTransformerImpl::prepared_linears() {
 
 void VisionTransformerImpl::train(bool on) {
   torch::nn::Module::train(on);
-  if (on) {
-    for (auto* linear : prepared_linears()) linear->release();
-  }
+  if (on) release_prepared();
+}
+
+void VisionTransformerImpl::release_prepared() {
+  for (auto* linear : prepared_linears()) linear->release();
 }
 
 void VisionTransformerImpl::quantize(Int8Options int8) {

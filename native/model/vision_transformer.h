@@ -51,6 +51,7 @@ class VisionTransformerImpl : public torch::nn::Cloneable<VisionTransformerImpl>
   // Training mode also frees the blocks' prepared weights (PreparedLinear): training changes the weights they were
   // made from, and they would double the memory the weights take meanwhile.
   void train(bool on = true) override;
+  void release_prepared();
 
   // images: [N, in_chans, H, W] with [H, W] = input_shape -> [N, num_classes] (or [N, num_features] without head)
   torch::Tensor forward(const torch::Tensor& images);

@@ -88,6 +88,8 @@ StepResult TrainingSession::step(const torch::Tensor& images, const torch::Tenso
   module.check_input(images);
   check_labels(labels, images.size(0), module.options.num_classes());
   const auto targets = labels.to(images.device(), torch::kInt64);
+  // What evaluate() prepared is about to go stale: free it rather than hold the weights twice while training.
+  module.release_prepared();
 
   c10::AutoGradMode grad_mode(true);
   distributed::DataParallel* parallel = group_ ? &data_parallel() : nullptr;
@@ -225,10 +227,12 @@ EvaluationResult TrainingSession::evaluate(const torch::Tensor& images, const to
     result.count = images.size(0);
     result.predictions = top.select(1, 0).to(torch::kCPU, torch::kInt32).contiguous();
   } catch (...) {
-    module.train(was_training);
+    module.torch::nn::Module::train(was_training);
     throw;
   }
-  module.train(was_training);
+  // The module's own mode switch, without VisionTransformerImpl::train's freeing of the prepared weights: the next
+  // evaluation batch reuses them (repacking ViT-B/16's for every batch would cost ~0.1 s each); step() frees them.
+  module.torch::nn::Module::train(was_training);
   return result;
 }
 
