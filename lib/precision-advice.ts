@@ -8,8 +8,8 @@
 //             about 2.7x float32 (a Zen 5: 31.3 and 33.6 images/s at batch 1 and 8); without them oneDNN sums
 //             int8 products in 16 bits, inputs are quantized to 7 bits and it gains less: 1.7x (the same Zen 5 with
 //             oneDNN and MKL limited to AVX2: 10.2 against 6.1 images/s at batch 1).
-//   float16:  slow on every CPU measured, AVX-512 BF16 ones included (a Zen 5, torch 2.15: 1.44 images/s at batch 8
-//             against 11.6 in float32): libtorch's CPU kernels for it are not the fast ones. It is a GPU precision.
+//   float16:  slow on every CPU measured, AVX-512 BF16 ones included (a Zen 5, torch 2.15: 1.48 images/s at batch 8
+//             against 12.2 in float32): libtorch's CPU kernels for it are not the fast ones. It is a GPU precision.
 import { cpuFlags } from './cpu-features';
 
 export type ReducedPrecision = 'bfloat16' | 'float16' | 'int8';
@@ -90,7 +90,7 @@ export function cpuPrecisions(): PrecisionVerdict[] {
       dtype: 'float16',
       fast: false,
       reason:
-        'libtorch computes float16 slowly on every CPU (ViT-B/16 at batch 8: 1.44 images/s against 11.6 in ' +
+        'libtorch computes float16 slowly on every CPU (ViT-B/16 at batch 8: 1.48 images/s against 12.2 in ' +
         'float32 on an AVX-512 BF16 CPU); it is a GPU precision',
     },
     int8Verdict(),
