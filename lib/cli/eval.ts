@@ -119,10 +119,10 @@ export async function evaluateOn(
   const dataset = await datasetFrom(source, config.preprocess, NO_AUGMENT, config.classes);
   // Trainer.evaluate is the loss and top-k of training's own validation; it needs an optimizer only to reach the
   // native model, and SGD's state is allocated lazily, so this one costs nothing.
-  const trainer = new Trainer(model, { optimizer: sgd(model) });
+  using trainer = new Trainer(model, { optimizer: sgd(model) });
   const loader = new BatchLoader(dataset, { batchSize, prefetch: 2 });
   // With fewer than five classes every image is within the top five: top-k over all classes says exactly that.
-  return trainer.evaluateAll(loader.epoch(0), Math.min(5, config.classes.length));
+  return await trainer.evaluateAll(loader.epoch(0), Math.min(5, config.classes.length));
 }
 
 export function evalReport(
