@@ -18,7 +18,7 @@ torch::Tensor run_model(SharedModel& shared, const torch::Tensor& images, bool f
   std::optional<c10::InferenceMode> inference;
   if (!module->is_training()) inference.emplace();
   auto output = features_only ? module->forward_features(images) : module->forward(images);
-  shared.prepared_bytes.store(module->prepared_bytes());
+  shared.record_prepared_bytes();
   return output;
 }
 

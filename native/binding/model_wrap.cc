@@ -183,7 +183,7 @@ Napi::Value ModelWrap::Train(const Napi::CallbackInfo& info) {
     }
     require_idle(mode ? "switch to training mode" : "switch to evaluation mode");
     shared()->module->train(mode);
-    shared()->prepared_bytes.store(shared()->module->prepared_bytes());
+    shared()->record_prepared_bytes();
     refresh_memory_accounting();
     return info.Env().Undefined();
   });
@@ -312,30 +312,27 @@ Napi::Value ModelWrap::Quantize(const Napi::CallbackInfo& info) {
       if (!info[0].IsBoolean()) throw InvalidType("expected a boolean for quantize(reduceRange)");
       int8.reduce_range = info[0].As<Napi::Boolean>();
     }
-    require_idle("quantize the model");
-    auto& shared_model = *shared();
-    runtime::run_on_compute_thread([&] {
-      std::lock_guard<std::mutex> lock(shared_model.mutex);
-      shared_model.module->quantize(int8);
-      shared_model.prepared_bytes.store(shared_model.module->prepared_bytes());
-    });
-    refresh_memory_accounting();
+    change_precision("quantize the model", [&](model::VisionTransformerImpl& module) { module.quantize(int8); });
     return info.Env().Undefined();
   });
 }
 
 Napi::Value ModelWrap::Dequantize(const Napi::CallbackInfo& info) {
   return with_js_errors(info.Env(), [&]() -> Napi::Value {
-    require_idle("dequantize the model");
-    auto& shared_model = *shared();
-    runtime::run_on_compute_thread([&] {
-      std::lock_guard<std::mutex> lock(shared_model.mutex);
-      shared_model.module->dequantize();
-      shared_model.prepared_bytes.store(shared_model.module->prepared_bytes());
-    });
-    refresh_memory_accounting();
+    change_precision("dequantize the model", [](model::VisionTransformerImpl& module) { module.dequantize(); });
     return info.Env().Undefined();
   });
+}
+
+void ModelWrap::change_precision(const char* action, const std::function<void(model::VisionTransformerImpl&)>& change) {
+  require_idle(action);
+  auto& shared_model = *shared();
+  runtime::run_on_compute_thread([&] {
+    std::lock_guard<std::mutex> lock(shared_model.mutex);
+    change(*shared_model.module);
+    shared_model.record_prepared_bytes();
+  });
+  refresh_memory_accounting();
 }
 
 Napi::Value ModelWrap::IsQuantized(const Napi::CallbackInfo& info) {

@@ -13,6 +13,7 @@
 #include <napi.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 
@@ -25,9 +26,10 @@ struct SharedModel {
   explicit SharedModel(model::VisionTransformer module_) : module(std::move(module_)) {}
   model::VisionTransformer module;
   std::mutex mutex;
-  // The model's prepared weights (PreparedLinear), as of the last forward: they are made on the compute thread,
-  // and counted into the memory reported to V8 on the main thread.
+  // The model's prepared weights (PreparedLinear), as of the last call that made or freed them: they are made on
+  // the compute thread, and counted into the memory reported to V8 on the main thread.
   std::atomic<int64_t> prepared_bytes{0};
+  void record_prepared_bytes() { prepared_bytes.store(module->prepared_bytes()); }
 };
 
 class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
@@ -70,6 +72,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value Quantize(const Napi::CallbackInfo& info);
   Napi::Value Dequantize(const Napi::CallbackInfo& info);
   Napi::Value IsQuantized(const Napi::CallbackInfo& info);
+  // Runs `change` on the compute thread under the model's lock once no async call is in flight, then recounts the
+  // prepared weights' memory.
+  void change_precision(const char* action, const std::function<void(model::VisionTransformerImpl&)>& change);
   Napi::Value Device(const Napi::CallbackInfo& info);
   Napi::Value Dtype(const Napi::CallbackInfo& info);
   Napi::Value Options(const Napi::CallbackInfo& info);

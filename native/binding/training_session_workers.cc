@@ -35,7 +35,7 @@ void StepWorker::Compute() {
   std::lock_guard<std::mutex> lock(shared_->mutex);
   if (lr_) session_->set_learning_rate(*lr_);
   result_ = session_->step(images_, labels_, options_);
-  shared_->prepared_bytes.store(shared_->module->prepared_bytes());
+  shared_->record_prepared_bytes();
 }
 
 Napi::Value StepWorker::Result(Napi::Env env) {
@@ -67,7 +67,7 @@ EvaluateWorker::EvaluateWorker(Napi::Env env, ModelWrap* model, std::shared_ptr<
 void EvaluateWorker::Compute() {
   std::lock_guard<std::mutex> lock(shared_->mutex);
   result_ = session_->evaluate(images_, labels_, topk_, autocast_);
-  shared_->prepared_bytes.store(shared_->module->prepared_bytes());
+  shared_->record_prepared_bytes();
 }
 
 Napi::Value EvaluateWorker::Result(Napi::Env env) {

@@ -19,21 +19,21 @@ std::optional<c10::OperatorHandle> find_operator(const char* name) {
   return c10::Dispatcher::singleton().findSchema({name, ""});
 }
 
-const std::optional<c10::OperatorHandle>& reorder_float32_weight() {
-  static const auto handle = find_operator("mkldnn::_reorder_linear_weight");
-  return handle;
-}
-const std::optional<c10::OperatorHandle>& float32_linear() {
-  static const auto handle = find_operator("mkldnn::_linear_pointwise");
-  return handle;
-}
-const std::optional<c10::OperatorHandle>& prepack_int8_weight() {
-  static const auto handle = find_operator("onednn::qlinear_prepack");
-  return handle;
-}
-const std::optional<c10::OperatorHandle>& int8_linear() {
-  static const auto handle = find_operator("onednn::qlinear_pointwise");
-  return handle;
+struct Kernels {
+  std::optional<c10::OperatorHandle> reorder_float32_weight = find_operator("mkldnn::_reorder_linear_weight");
+  std::optional<c10::OperatorHandle> float32_linear = find_operator("mkldnn::_linear_pointwise");
+  std::optional<c10::OperatorHandle> prepack_int8_weight = find_operator("onednn::qlinear_prepack");
+  std::optional<c10::OperatorHandle> int8_linear = find_operator("onednn::qlinear_pointwise");
+
+  bool present() const {
+    return at::hasMKLDNN() && reorder_float32_weight && float32_linear && prepack_int8_weight && int8_linear;
+  }
+};
+
+// Looked up once, at the first use.
+const Kernels& kernels() {
+  static const Kernels found;
+  return found;
 }
 
 torch::Tensor call(const c10::OperatorHandle& op, torch::jit::Stack stack) {
@@ -83,9 +83,7 @@ std::optional<QuantizedRows> quantize_rows(const torch::Tensor& rows, bool reduc
 }  // namespace
 
 bool PreparedLinear::applies(const torch::nn::LinearImpl& linear, const torch::Tensor& x) {
-  static const bool kernels_present = at::hasMKLDNN() && reorder_float32_weight().has_value() &&
-                                      float32_linear().has_value() && prepack_int8_weight().has_value() &&
-                                      int8_linear().has_value();
+  static const bool kernels_present = kernels().present();
   const auto dtype = x.scalar_type();
   return kernels_present && c10::InferenceMode::is_enabled() && x.device().is_cpu() &&
          (dtype == torch::kFloat32 || dtype == torch::kBFloat16) && linear.weight.device().is_cpu() &&
@@ -123,12 +121,12 @@ void PreparedLinear::prepare(const torch::nn::LinearImpl& linear) {
     const auto scales =
         (weight.abs().amax(1) / 127.0).clamp_min(static_cast<double>(std::numeric_limits<float>::epsilon()));
     const auto codes = (weight / scales.unsqueeze(1)).round_().clamp_(-127, 127).to(torch::kChar);
-    packed_ = call(*prepack_int8_weight(), {codes, c10::IValue()});
+    packed_ = call(*kernels().prepack_int8_weight, {codes, c10::IValue()});
     weight_scales_ = scales.contiguous();
     weight_zero_points_ = torch::zeros({weight.size(0)}, torch::kLong);
     bytes_ = weight.numel() + weight_scales_.nbytes() + weight_zero_points_.nbytes();
   } else {
-    packed_ = call(*reorder_float32_weight(), {weight, c10::IValue()});
+    packed_ = call(*kernels().reorder_float32_weight, {weight, c10::IValue()});
     bytes_ = weight.numel() * static_cast<int64_t>(weight.element_size());
   }
   packed_int8_ = int8_.has_value();
@@ -139,7 +137,7 @@ void PreparedLinear::prepare(const torch::nn::LinearImpl& linear) {
 torch::Tensor PreparedLinear::forward_floating(const torch::Tensor& rows, const torch::Tensor& bias,
                                                LinearEpilogue epilogue) const {
   const bool gelu = epilogue == LinearEpilogue::kGeluTanh;
-  return call(*float32_linear(),
+  return call(*kernels().float32_linear,
               {rows, packed_, optional_tensor(bias), std::string(gelu ? "gelu" : "none"),
                c10::List<std::optional<at::Scalar>>(), gelu ? c10::IValue(std::string("tanh")) : c10::IValue()});
 }
@@ -153,10 +151,10 @@ torch::Tensor PreparedLinear::forward_int8(const torch::nn::LinearImpl& linear, 
     auto output = at::linear(rows, linear.weight, linear.bias);
     return gelu ? at::gelu_(output, "tanh") : output;
   }
-  return call(*int8_linear(), {quantized->codes, quantized->scale, quantized->zero_point, packed_, weight_scales_,
-                               weight_zero_points_, optional_tensor(linear.bias), 1.0, int64_t{0},
-                               c10::IValue(torch::kFloat32), std::string(gelu ? "gelu" : "none"),
-                               c10::List<std::optional<at::Scalar>>(), std::string(gelu ? "tanh" : "")});
+  return call(*kernels().int8_linear, {quantized->codes, quantized->scale, quantized->zero_point, packed_,
+                                       weight_scales_, weight_zero_points_, optional_tensor(linear.bias), 1.0,
+                                       int64_t{0}, c10::IValue(torch::kFloat32), std::string(gelu ? "gelu" : "none"),
+                                       c10::List<std::optional<at::Scalar>>(), std::string(gelu ? "tanh" : "")});
 }
 
 torch::Tensor PreparedLinear::forward(const torch::nn::LinearImpl& linear, const torch::Tensor& x,
