@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { tensor, VisionTransformer, VisionTransformerOptions } from '../lib';
 import { python, tool, TOOLS } from './python';
-import { mulberry32 } from './random';
+import { mulberry32, seededNormals } from './random';
 import { freePort } from '../lib/cli/train-launcher';
 export { freePort };
 
@@ -105,17 +105,6 @@ export interface RunOutput {
   error?: { name: string; message: string; distributed: boolean };
 }
 
-/** Standard normal draws from the tests' seeded generator (Box-Muller). */
-function normals(seed: number, count: number): Float32Array {
-  const uniform = mulberry32(seed);
-  const out = new Float32Array(count);
-  for (let i = 0; i < count; i++) {
-    const u = 1 - uniform();
-    out[i] = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * uniform());
-  }
-  return out;
-}
-
 /** Writes images and labels to DIR/NAME.f32 and DIR/NAME.i32. */
 export function writeSamples(dir: string, name: string, images: Float32Array, labels: Int32Array): BatchFiles {
   const files = { images: path.join(dir, `${name}.f32`), labels: path.join(dir, `${name}.i32`), count: labels.length };
@@ -128,7 +117,7 @@ export function writeSamples(dir: string, name: string, images: Float32Array, la
 export function writeBatch(dir: string, name: string, count: number, seed: number): BatchFiles {
   const uniform = mulberry32(seed + 1_000_003);
   const labels = Int32Array.from({ length: count }, () => Math.floor(uniform() * CONFIG.numClasses));
-  return writeSamples(dir, name, normals(seed, count * PIXELS), labels);
+  return writeSamples(dir, name, seededNormals(seed, count * PIXELS), labels);
 }
 
 /** The images and labels that BatchFiles name. */
@@ -152,7 +141,7 @@ export function writeInitialWeights(file: string, seed: number): void {
     model.namedParameters().map(([name, parameter], index) => {
       const shape = parameter.shape;
       const size = shape.reduce((a, b) => a * b, 1);
-      const draws = normals(seed * 1000 + index, size);
+      const draws = seededNormals(seed * 1000 + index, size);
       const isNorm = /norm\d?\.(weight|bias)$/.test(name);
       let values: Float32Array;
       if (name === 'cls_token' || name === 'pos_embed') values = draws.map((x) => 0.5 * x);

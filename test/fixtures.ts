@@ -105,6 +105,20 @@ export function argmaxPerRow(values: Float32Array, columns: number): number[] {
   return result;
 }
 
+/** The cosine of the angle between two vectors: how closely one's values point the way the other's do, whatever
+ *  their scale. */
+export function cosine(a: Float32Array, b: Float32Array): number {
+  let dot = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
+  return dot / Math.sqrt(aa * bb);
+}
+
 export function relativeMaxError(actual: Float32Array, expected: Float32Array): number {
   if (actual.length !== expected.length) throw new Error(`length ${actual.length} vs ${expected.length}`);
   let maxError = 0;

@@ -22,3 +22,14 @@ export function seededRandom(seed: number) {
 }
 
 export type SeededRandom = ReturnType<typeof seededRandom>;
+
+/** `count` standard normal draws from mulberry32(seed) (Box-Muller, the cosine half). */
+export function seededNormals(seed: number, count: number): Float32Array {
+  const uniform = mulberry32(seed);
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i++) {
+    const u = 1 - uniform();
+    out[i] = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * uniform());
+  }
+  return out;
+}

@@ -2,6 +2,7 @@
 // fetch (no Content-Type unless a test sets one) and the metrics the server exposes, parsed.
 import type { FastifyInstance } from 'fastify';
 import { createServer, ServerOptions } from '../lib';
+import { cosine } from './fixtures';
 import { mulberry32 } from './random';
 
 export interface RunningServer {
@@ -92,15 +93,8 @@ export async function metrics(url: string): Promise<string> {
 /** The cosine of the angle between row `row` of two [rows, width] logit matrices: how closely a reduced precision's
  *  logits point the way float32's do, whatever their scale. */
 export function rowCosine(a: Float32Array, b: Float32Array, width: number, row: number): number {
-  let dot = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = row * width; i < (row + 1) * width; i++) {
-    dot += a[i] * b[i];
-    aa += a[i] * a[i];
-    bb += b[i] * b[i];
-  }
-  return dot / Math.sqrt(aa * bb);
+  const rowOf = (values: Float32Array) => values.subarray(row * width, (row + 1) * width);
+  return cosine(rowOf(a), rowOf(b));
 }
 
 /** Seeded floats in [-1, 1), so every run sends the same inputs. */
