@@ -170,7 +170,7 @@ test('a model that cannot load: live, not ready, inference 503 naming the failur
     expect({ status: ready.status, body: ready.json() }).toEqual({ status: 400, body: { ready: false } });
     const answer = await request(`${url}/v2/models/vit/infer`, { body: body(1) });
     expect(answer.status).toBe(503);
-    expect(answer.json().error).toMatch(/the model failed to load: .*\/nonexistent\/weights.pth/);
+    expect(answer.json().error).toMatch(/model 'vit' failed to load: .*\/nonexistent\/weights.pth/);
   } finally {
     await app.close();
   }

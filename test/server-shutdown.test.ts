@@ -187,5 +187,5 @@ test('usage and load errors: exit 2 for bad flags, 1 for a model that cannot loa
   );
   const missing = await run(['--weights', '/nonexistent/w.pth']);
   expect(missing.code).toBe(1);
-  expect(missing.stderr).toMatch(/vitorch serve: cannot load the model: .*\/nonexistent\/w.pth/);
+  expect(missing.stderr).toMatch(/vitorch serve: cannot serve: model 'vit' failed to load: .*\/nonexistent\/w.pth/);
 });

@@ -18,6 +18,8 @@ export interface ParsedArgs {
   /** Dotted config keys and their values (JSON when it parses, else the string). */
   overrides: Record<string, unknown>;
   positional: string[];
+  /** Every value of each repeatable flag, in order (ParseOptions.repeatable). */
+  repeated: Map<string, string[]>;
 }
 
 export interface ParseOptions {
@@ -25,6 +27,8 @@ export interface ParseOptions {
   overrides?: boolean;
   /** Accept positional arguments. Default true. */
   positionals?: boolean;
+  /** Valued flags that may be given more than once (`--model a=x --model b=y`). */
+  repeatable?: readonly string[];
 }
 
 /** `valued` flags take a value, `booleans` none; a flag containing a dot is a config override. */
@@ -34,8 +38,10 @@ export function parseArgs(
   booleans: readonly string[],
   options: ParseOptions = {},
 ): ParsedArgs {
-  const declared: Record<string, { type: 'string' | 'boolean' }> = {};
-  for (const name of valued) declared[name] = { type: 'string' };
+  const declared: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {};
+  const repeatable = new Set(options.repeatable ?? []);
+  for (const name of valued)
+    declared[name] = repeatable.has(name) ? { type: 'string', multiple: true } : { type: 'string' };
   for (const name of booleans) declared[name] = { type: 'boolean' };
   const dotted = new Set<string>();
   if (options.overrides ?? true) {
@@ -48,7 +54,7 @@ export function parseArgs(
       }
     }
   }
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | string[] | undefined>;
   let positionals: string[];
   try {
     ({ values, positionals } = nodeParseArgs({
@@ -56,14 +62,20 @@ export function parseArgs(
       options: declared,
       strict: true,
       allowPositionals: options.positionals ?? true,
-    }) as { values: Record<string, string | boolean | undefined>; positionals: string[] });
+    }) as { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] });
   } catch (error) {
     throw usageErrorOf(error as Error & { code?: string });
   }
   const flags = new Map<string, string | true>();
   const overrides: Record<string, unknown> = {};
+  const repeated = new Map<string, string[]>();
   for (const [name, value] of Object.entries(values)) {
     if (value === undefined || value === false) continue;
+    if (Array.isArray(value)) {
+      repeated.set(name, value);
+      flags.set(name, value[value.length - 1]);
+      continue;
+    }
     if (!dotted.has(name)) {
       flags.set(name, value);
       continue;
@@ -74,7 +86,7 @@ export function parseArgs(
       overrides[name] = value;
     }
   }
-  return { flags, overrides, positional: positionals };
+  return { flags, overrides, positional: positionals, repeated };
 }
 
 /** util.parseArgs' error in the commands' words. */

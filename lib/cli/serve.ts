@@ -1,7 +1,11 @@
-// `vitorch serve [--weights FILE --config FILE] [--host 127.0.0.1] [--port 8000] [--model-name vit] [--max-batch N]
-//   [--max-delay-ms N] [--max-queue N] [--timeout-ms N] [--device D] [--dtype D] [--body-limit BYTES]
-//   [--grace-period-ms N]`
+// `vitorch serve [--weights FILE --config FILE [--model-name vit] | --model-repository DIR | --model NAME=DIR ...]
+//   [--host 127.0.0.1] [--port 8000] [--max-batch N] [--max-delay-ms N] [--max-queue N] [--timeout-ms N] [--device D]
+//   [--dtype D] [--body-limit BYTES] [--grace-period-ms N]`
 //
+// One model (the embedded one, or --weights with --config), or several: every folder of --model-repository (the
+// folder's name is the model's) and each --model NAME=DIR, a folder holding config.json and one .pth or
+// .safetensors weights file (a `vitorch train` save folder serves its best_epoch_weights.pth). Models load, reload
+// and unload at run time through Triton's repository routes (POST /v2/repository/models/{name}/load, /unload).
 // --dtype is the precision the model runs in (lib/inference-precision.ts): float32 (the default), float64, float16,
 // bfloat16, or int8 (dynamic quantization on the CPU); requests and responses stay FP32 either way.
 // Serves a model over HTTP (lib/server/): the Open Inference Protocol under /v2, /v1/classify for images, /metrics.
@@ -18,9 +22,9 @@ import { choiceFlag, integerFlag, numberFlag, parseArgs, stringFlag, UsageError 
 import { runCommand } from './run-command';
 
 export const SERVE_USAGE =
-  'usage: vitorch serve [--weights FILE --config FILE] [--host 127.0.0.1] [--port 8000] ' +
-  '[--model-name vit] [--max-batch N] [--max-delay-ms N] [--max-queue N] [--timeout-ms N] [--device D] [--dtype D] ' +
-  '[--body-limit BYTES] [--grace-period-ms N]';
+  'usage: vitorch serve [--weights FILE --config FILE [--model-name vit] | --model-repository DIR | ' +
+  '--model NAME=DIR ...] [--host 127.0.0.1] [--port 8000] [--max-batch N] [--max-delay-ms N] [--max-queue N] ' +
+  '[--timeout-ms N] [--device D] [--dtype D] [--body-limit BYTES] [--grace-period-ms N]';
 
 const VALUED = [
   'weights',
@@ -28,6 +32,8 @@ const VALUED = [
   'host',
   'port',
   'model-name',
+  'model-repository',
+  'model',
   'max-batch',
   'max-delay-ms',
   'max-queue',
@@ -40,7 +46,7 @@ const VALUED = [
 
 export async function serveCommand(args: string[]): Promise<number> {
   return runCommand('serve', SERVE_USAGE, async () => {
-    const parsed = parseArgs(args, VALUED, [], { overrides: false, positionals: false });
+    const parsed = parseArgs(args, VALUED, [], { overrides: false, positionals: false, repeatable: ['model'] });
     const integer = (name: string, min: number) => integerFlag(parsed, name, min);
     const port =
       numberFlag(
@@ -55,6 +61,8 @@ export async function serveCommand(args: string[]): Promise<number> {
       weights: stringFlag(parsed, 'weights'),
       config: stringFlag(parsed, 'config'),
       modelName: stringFlag(parsed, 'model-name'),
+      modelRepository: stringFlag(parsed, 'model-repository'),
+      models: modelFlags(parsed.repeated.get('model')),
       device: stringFlag(parsed, 'device') as Device | undefined,
       dtype: choiceFlag(parsed, 'dtype', INFERENCE_PRECISIONS),
       maxBatch: integer('max-batch', 1),
@@ -64,6 +72,9 @@ export async function serveCommand(args: string[]): Promise<number> {
       bodyLimit: integer('body-limit', 1),
     };
     if (options.config !== undefined && options.weights === undefined) throw new UsageError('--config needs --weights');
+    if ((options.models || options.modelRepository) && (options.weights || options.modelName)) {
+      throw new UsageError('give --model-repository or --model NAME=DIR, or --weights (and --model-name), not both');
+    }
     let app;
     try {
       app = createServer(options);
@@ -86,18 +97,36 @@ export async function serveCommand(args: string[]): Promise<number> {
     try {
       await app.vitorch.whenReady();
     } catch (error) {
-      say(`cannot load the model: ${(error as Error).message}`);
+      say(`cannot serve: ${(error as Error).message}`);
       await app.close().catch(() => undefined);
       return 1;
     }
-    const model = app.vitorch.model!;
-    say(
-      `ready: model '${model.name}' from ${model.source}; input FP32 [-1, ${model.sampleShape.join(', ')}], ` +
-        `${model.numClasses} classes, ${model.precisionDescription}`,
-    );
+    for (const name of app.vitorch.models.names) {
+      const { model } = app.vitorch.serving(name);
+      say(
+        `ready: model '${model.name}' from ${model.source}; input FP32 [-1, ${model.sampleShape.join(', ')}], ` +
+          `${model.numClasses} classes, ${model.precisionDescription}`,
+      );
+    }
     // Runs until a signal: handleShutdownSignals exits the process.
     return new Promise<number>(() => undefined);
   });
+}
+
+/** `--model NAME=DIR` flags as createServer's `models`; a name given twice is a usage error. */
+function modelFlags(values: string[] | undefined): Record<string, string> | undefined {
+  if (values === undefined) return undefined;
+  const models: Record<string, string> = {};
+  for (const value of values) {
+    const at = value.indexOf('=');
+    if (at <= 0 || at === value.length - 1) {
+      throw new UsageError(`expected NAME=DIR for --model, received '${value.slice(0, 100)}'`);
+    }
+    const name = value.slice(0, at);
+    if (name in models) throw new UsageError(`--model ${name} is given twice`);
+    models[name] = value.slice(at + 1);
+  }
+  return models;
 }
 
 function kebab(key: string): string {

@@ -1,7 +1,8 @@
-// createServer(options): the fastify instance that serves one model over the Open Inference Protocol (lib/server/
-// v2-routes.ts), /v1/classify for people (classify-route.ts) and /metrics, with dynamic batching (batcher.ts). It is
-// returned at once, to mount or extend; the model loads in the background and the server is ready after its
-// warm-up forward (`await app.vitorch.whenReady()`). Errors become `{"error": "..."}` bodies here, in one place.
+// createServer(options): the fastify instance that serves one model or several (model-repository.ts) over the Open
+// Inference Protocol (v2-routes.ts, repository-routes.ts), /v1/classify for people (classify-route.ts) and /metrics,
+// with dynamic batching (batcher.ts). It is returned at once, to mount or extend; the models load in the background
+// and the server is ready after their warm-up forwards (`await app.vitorch.whenReady()`). Errors become
+// `{"error": "..."}` bodies here, in one place.
 import Fastify, { LogController } from 'fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import * as zlib from 'zlib';
@@ -11,6 +12,7 @@ import { ServerLifecycle } from './lifecycle';
 import { outcomeOf, ServerMetrics } from './metrics';
 import { resolveServerOptions } from './options';
 import type { ServerOptions } from './options';
+import { registerRepositoryRoutes } from './repository-routes';
 import { registerV2Routes } from './v2-routes';
 
 declare module 'fastify' {
@@ -35,6 +37,9 @@ const ALWAYS_OPEN = new Set([
   '/v2/health/ready',
   '/v2/models/:name/ready',
   '/v2/models/:name/versions/:version/ready',
+  '/v2/models/stats',
+  '/v2/models/:name/stats',
+  '/v2/models/:name/versions/:version/stats',
   '/metrics',
 ]);
 
@@ -59,7 +64,7 @@ export function createServer(options: ServerOptions = {}): FastifyInstance {
       });
     },
   }) as unknown as FastifyInstance;
-  const metrics = new ServerMetrics(o.modelName, o.maxBatch);
+  const metrics = new ServerMetrics(o.maxBatch);
   const lifecycle = new ServerLifecycle(o, metrics);
   app.decorate('vitorch', lifecycle);
   app.decorate('vitorchMetrics', metrics);
@@ -82,7 +87,10 @@ export function createServer(options: ServerOptions = {}): FastifyInstance {
     // Under overload the refusal comes before the body is read: Node discards an unread body without buffering
     // it, so turning away a 600 KB image costs almost nothing. (A request that passes here can still find the queue
     // full when it is ready to join it, and is refused then.)
-    if (COMPUTE_ROUTES.has(route) && lifecycle.batcher?.full) throw lifecycle.batcher.queueFullError();
+    if (COMPUTE_ROUTES.has(route)) {
+      const batcher = lifecycle.models.queueOf(modelNamed(request));
+      if (batcher?.full) throw batcher.queueFullError();
+    }
   });
   // While draining, each answer closes its connection: an idle keep-alive socket would hold close() open.
   app.addHook('onSend', async (_request, reply, payload) => {
@@ -109,8 +117,17 @@ export function createServer(options: ServerOptions = {}): FastifyInstance {
     if (request.counted) return;
     request.counted = true;
     const route = request.routeOptions.url ?? 'unmatched';
-    metrics.requests.inc({ route, outcome });
-    if (reply) metrics.requestDuration.observe({ route }, reply.elapsedTime / 1000);
+    const model = modelNamed(request) ?? '';
+    metrics.requests.inc({ model, route, outcome });
+    if (reply) metrics.requestDuration.observe({ model, route }, reply.elapsedTime / 1000);
+  };
+  /** The model a request is for: the one its URL names, or /v1/classify's (its ?model= or the default). */
+  const modelNamed = (request: FastifyRequest): string | undefined => {
+    const params = request.params as { name?: unknown } | undefined;
+    if (typeof params?.name === 'string') return params.name.slice(0, 64);
+    if (request.routeOptions.url !== '/v1/classify') return undefined;
+    const query = request.query as { model?: unknown } | undefined;
+    return typeof query?.model === 'string' ? query.model.slice(0, 64) : lifecycle.defaultModelName();
   };
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string; outcome?: string }, request, reply) => {
@@ -134,6 +151,7 @@ export function createServer(options: ServerOptions = {}): FastifyInstance {
   });
 
   registerV2Routes(app, o);
+  registerRepositoryRoutes(app);
   registerClassifyRoute(app, o);
   app.get('/metrics', async (_request, reply) => {
     reply.type(metrics.registry.contentType);

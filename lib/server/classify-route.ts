@@ -9,7 +9,7 @@ import { softmaxRows, topK } from '../top-classes';
 import { describe } from '../validate';
 import { BadRequestError, UnsupportedMediaTypeError } from './errors';
 import type { ResolvedServerOptions } from './options';
-import { submitWithDisconnect } from './submit';
+import { inferOverHttp } from './submit';
 
 const IMAGE_TYPES = new Set(['image/jpeg', 'image/jpg', 'image/png', 'image/webp', 'application/octet-stream']);
 const DEFAULT_K = 5;
@@ -17,11 +17,14 @@ const DEFAULT_K = 5;
 interface ClassifyQuery {
   k?: string;
   resize?: string;
+  /** Which model, on a server of several; the first one by default. */
+  model?: string;
 }
 
 export function registerClassifyRoute(app: FastifyInstance, options: ResolvedServerOptions): void {
   app.post<{ Querystring: ClassifyQuery }>('/v1/classify', async (request, reply) => {
-    const { model, batcher } = app.vitorch.serving();
+    const serving = app.vitorch.serving(request.query.model);
+    const { model } = serving;
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     const mediaType = String(request.headers['content-type'] ?? '')
       .split(';')[0]
@@ -76,11 +79,12 @@ export function registerClassifyRoute(app: FastifyInstance, options: ResolvedSer
       if (error instanceof DataError) throw new BadRequestError(error.message);
       throw error;
     }
-    app.vitorchMetrics.preprocessDuration.observe((performance.now() - started) / 1000);
-    using input = model.toInput(pixels, 1);
-    const result = await submitWithDisconnect(batcher, input, 1, options.timeoutMs, request, reply);
-    request.batchSamples = result.batchSamples;
-    const [probabilities] = softmaxRows(result.output, 1);
-    return { model_name: model.name, model_version: model.version, top: topK(probabilities, k, model.classes) };
+    app.vitorchMetrics.preprocessDuration.observe({ model: model.name }, (performance.now() - started) / 1000);
+    const top = k;
+    const { answer } = await inferOverHttp(serving, request, reply, {
+      input: () => ({ input: model.toInput(pixels, 1), samples: 1, timeoutMs: options.timeoutMs }),
+      respond: (output) => topK(softmaxRows(output, 1)[0], top, model.classes),
+    });
+    return { model_name: model.name, model_version: model.version, top: answer };
   });
 }

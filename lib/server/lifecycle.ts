@@ -2,26 +2,24 @@
 // SIGINT (not ready, new requests 503, accepted ones still answered), closed. The signal handlers give the drain a
 // grace period after which the process exits anyway, and a second signal exits at once.
 import type { FastifyInstance } from 'fastify';
-import type { Tensor } from '../tensor';
-import { Batcher } from './batcher';
 import { UnavailableError } from './errors';
 import type { ServerMetrics } from './metrics';
+import { ModelRepository } from './model-repository';
+import type { Serving } from './model-repository';
 import type { ResolvedServerOptions } from './options';
-import { ServedModel } from './served-model';
+import type { ServedModel } from './served-model';
 
 export type Phase = 'loading' | 'ready' | 'draining' | 'failed' | 'closed';
 
 export class ServerLifecycle {
   phase: Phase = 'loading';
-  model: ServedModel | null = null;
-  batcher: Batcher<Tensor> | null = null;
+  /** The models by name, each with its batcher and statistics (model-repository.ts). */
+  readonly models: ModelRepository;
   loadError: Error | null = null;
   private readonly loaded: Promise<void>;
 
-  constructor(
-    private readonly options: ResolvedServerOptions,
-    private readonly metrics: ServerMetrics,
-  ) {
+  constructor(options: ResolvedServerOptions, metrics: ServerMetrics) {
+    this.models = new ModelRepository(options, metrics);
     this.loaded = this.load();
     // The failure is kept in loadError and rethrown by whenReady(); it is not an unhandled rejection.
     this.loaded.catch(() => undefined);
@@ -31,7 +29,17 @@ export class ServerLifecycle {
     return this.phase === 'ready';
   }
 
-  /** Resolves when the model has loaded and run its warm-up forward; rejects with the load's error. */
+  /** The default model (the first, and with a single model the only one) once it answers requests; null before. */
+  get model(): ServedModel | null {
+    const name = this.models.names[0];
+    try {
+      return name === undefined ? null : this.models.serving(name).model;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Resolves when every model has loaded and run its warm-up forward; rejects with the first load's error. */
   whenReady(): Promise<void> {
     return this.loaded;
   }
@@ -42,44 +50,31 @@ export class ServerLifecycle {
       case 'ready':
         return null;
       case 'loading':
-        return new UnavailableError('the model is still loading; retry shortly', 1);
+        return new UnavailableError('the models are still loading; retry shortly', 1);
       case 'failed':
-        return new UnavailableError(`the model failed to load: ${this.loadError?.message}`);
+        return new UnavailableError(this.loadError?.message ?? 'a model failed to load');
       default:
         return new UnavailableError('the server is shutting down');
     }
   }
 
-  /** The model and its batcher for a request that was accepted (while ready; it is still served while draining). */
-  serving(): { model: ServedModel; batcher: Batcher<Tensor> } {
-    if (this.model && this.batcher && (this.phase === 'ready' || this.phase === 'draining'))
-      return { model: this.model, batcher: this.batcher };
-    throw this.refusal() ?? new UnavailableError('the server is shutting down');
+  /** The model `name` (the default model when undefined) for a request that was accepted: while ready, and while
+   *  draining for those accepted before. NotFoundError for an unknown or unloaded model. */
+  serving(name?: string, version?: string): Serving {
+    if (this.phase !== 'ready' && this.phase !== 'draining') {
+      throw this.refusal() ?? new UnavailableError('the server is shutting down');
+    }
+    return this.models.serving(name ?? this.defaultModelName(), version);
+  }
+
+  /** The model /v1/classify uses when the request names none. */
+  defaultModelName(): string {
+    return this.models.names[0] ?? '';
   }
 
   private async load(): Promise<void> {
-    const o = this.options;
     try {
-      const model = await ServedModel.load(o.modelName, {
-        weights: o.weights,
-        config: o.config,
-        classifier: o.classifier,
-        device: o.device,
-        dtype: o.dtype,
-      });
-      if (this.phase !== 'loading') {
-        model.dispose();
-        return;
-      }
-      this.model = model;
-      await model.warmUp();
-      this.batcher = new Batcher({
-        maxBatch: o.maxBatch,
-        maxDelayMs: o.maxDelayMs,
-        maxQueue: o.maxQueue,
-        run: (inputs) => model.forward(inputs),
-        observer: this.metrics.batcherObserver(),
-      });
+      await this.models.loadAll();
       if (this.phase === 'loading') this.phase = 'ready';
     } catch (error) {
       this.loadError = error as Error;
@@ -92,17 +87,14 @@ export class ServerLifecycle {
    *  waits for their responses). */
   drain(): void {
     if (this.phase !== 'closed') this.phase = 'draining';
-    this.batcher?.flush();
+    this.models.flush();
   }
 
-  /** When fastify closes (every response sent): the queue's last requests run, then the model's memory is freed. */
+  /** When fastify closes (every response sent): the queues' last requests run, then the models' memory is freed. */
   async close(): Promise<void> {
     this.drain();
-    await this.batcher?.close();
+    await this.models.close();
     this.phase = 'closed';
-    // A load still running finishes first, then disposes what it made (see load()).
-    await this.loaded.catch(() => undefined);
-    this.model?.dispose();
   }
 }
 
@@ -129,7 +121,7 @@ export function handleShutdownSignals(app: FastifyInstance, options: SignalOptio
       exit(130);
       return;
     }
-    const depth = app.vitorch.batcher?.depth ?? 0;
+    const depth = app.vitorch.models.depth;
     log(
       `${signal}: no longer ready; answering the ${depth} queued request${depth === 1 ? '' : 's'} and those in flight, then exiting`,
     );

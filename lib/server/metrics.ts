@@ -1,7 +1,8 @@
 // Prometheus metrics of one server (GET /metrics), in a registry of its own so that several servers in a process
-// do not collide: requests by route and outcome, request / queue / compute / preprocessing durations, batch sizes,
-// queue depth, and Triton's pair of counters (inferences = samples, executions = forward passes); Node's default
-// process metrics besides.
+// do not collide: requests by model, route and outcome, request / queue / compute / preprocessing durations, batch
+// sizes, queue depth, and Triton's pair of counters (inferences = samples, executions = forward passes), each
+// labelled with its model; Node's default process metrics besides. Requests to routes that name no model (health,
+// server metadata) have model="".
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { BatcherObserver } from './batcher';
 
@@ -9,48 +10,51 @@ const SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
 
 export class ServerMetrics {
   readonly registry = new Registry();
-  readonly requests: Counter<'route' | 'outcome'>;
-  readonly requestDuration: Histogram<'route'>;
-  readonly queueDuration: Histogram;
-  readonly computeDuration: Histogram;
-  readonly preprocessDuration: Histogram;
-  readonly batchSize: Histogram;
-  readonly queueDepth: Gauge;
-  readonly inferences: Counter;
-  readonly executions: Counter;
+  readonly requests: Counter<'model' | 'route' | 'outcome'>;
+  readonly requestDuration: Histogram<'model' | 'route'>;
+  readonly queueDuration: Histogram<'model'>;
+  readonly computeDuration: Histogram<'model'>;
+  readonly preprocessDuration: Histogram<'model'>;
+  readonly batchSize: Histogram<'model'>;
+  readonly queueDepth: Gauge<'model'>;
+  readonly inferences: Counter<'model'>;
+  readonly executions: Counter<'model'>;
 
-  constructor(model: string, maxBatch: number) {
+  constructor(maxBatch: number) {
     const registers = [this.registry];
-    this.registry.setDefaultLabels({ model });
+    const labelNames = ['model'] as const;
     collectDefaultMetrics({ register: this.registry });
     this.requests = new Counter({
       name: 'vitorch_requests_total',
-      help: 'HTTP requests answered, by route and outcome',
-      labelNames: ['route', 'outcome'],
+      help: 'Requests answered, by model, route and outcome',
+      labelNames: ['model', 'route', 'outcome'],
       registers,
     });
     this.requestDuration = new Histogram({
       name: 'vitorch_request_duration_seconds',
       help: 'Time from request to response',
-      labelNames: ['route'],
+      labelNames: ['model', 'route'],
       buckets: SECONDS,
       registers,
     });
     this.queueDuration = new Histogram({
       name: 'vitorch_queue_duration_seconds',
       help: 'Time a request waited in the batch queue',
+      labelNames,
       buckets: SECONDS,
       registers,
     });
     this.computeDuration = new Histogram({
       name: 'vitorch_compute_duration_seconds',
       help: 'Time of one batched forward pass',
+      labelNames,
       buckets: SECONDS,
       registers,
     });
     this.preprocessDuration = new Histogram({
       name: 'vitorch_preprocess_duration_seconds',
       help: 'Time to decode and preprocess one image (/v1/classify)',
+      labelNames,
       buckets: SECONDS,
       registers,
     });
@@ -60,28 +64,41 @@ export class ServerMetrics {
     this.batchSize = new Histogram({
       name: 'vitorch_batch_size',
       help: 'Samples per forward pass',
+      labelNames,
       buckets: sizes,
       registers,
     });
-    this.queueDepth = new Gauge({ name: 'vitorch_queue_depth', help: 'Requests waiting for a batch', registers });
+    this.queueDepth = new Gauge({
+      name: 'vitorch_queue_depth',
+      help: 'Requests waiting for a batch',
+      labelNames,
+      registers,
+    });
     this.inferences = new Counter({
       name: 'vitorch_inferences_total',
       help: 'Samples inferred (a batch of n counts n)',
+      labelNames,
       registers,
     });
-    this.executions = new Counter({ name: 'vitorch_executions_total', help: 'Forward passes run', registers });
+    this.executions = new Counter({
+      name: 'vitorch_executions_total',
+      help: 'Forward passes run',
+      labelNames,
+      registers,
+    });
   }
 
-  /** What the batcher reports, recorded here. */
-  batcherObserver(): BatcherObserver {
+  /** What the batcher of `model` reports, recorded here. */
+  batcherObserver(model: string): BatcherObserver {
+    const labels = { model };
     return {
-      queueDepth: (requests) => this.queueDepth.set(requests),
-      queued: (seconds) => this.queueDuration.observe(seconds),
+      queueDepth: (requests) => this.queueDepth.set(labels, requests),
+      queued: (seconds) => this.queueDuration.observe(labels, seconds),
       batch: (_requests, samples, seconds) => {
-        this.batchSize.observe(samples);
-        this.computeDuration.observe(seconds);
-        this.inferences.inc(samples);
-        this.executions.inc();
+        this.batchSize.observe(labels, samples);
+        this.computeDuration.observe(labels, seconds);
+        this.inferences.inc(labels, samples);
+        this.executions.inc(labels);
       },
     };
   }

@@ -4,6 +4,7 @@ import type { Classifier } from '../classifier';
 import { requireInferencePrecision, requirePrecisionOnDevice } from '../inference-precision';
 import type { InferencePrecision } from '../inference-precision';
 import type { Device } from '../tensor';
+import { MODEL_NAME_PATTERN } from './model-repository';
 import { expected, rejectUnknownKeys, requireDevice, requireInteger, requireObject, requireString } from '../validate';
 
 export interface ServerOptions {
@@ -17,6 +18,12 @@ export interface ServerOptions {
   classifier?: Classifier;
   /** The name the model is served under (/v2/models/{name}). Default 'vit'. */
   modelName?: string;
+  /** Several models, by name: each a model folder (its config.json and one .pth or .safetensors weights file; a
+   *  `vitorch train` save folder serves its best_epoch_weights.pth). Instead of weights, config and classifier. */
+  models?: Record<string, string>;
+  /** A model repository: a folder with one model folder per model, named by the folder (as `models`); models
+   *  added to it later load with POST /v2/repository/models/{name}/load. Combines with `models`. */
+  modelRepository?: string;
   device?: Device;
   /** The precision the model runs in: a dtype of the weights (model.to), or 'int8' (model.quantize(): dynamic int8
    *  quantization, CPU only). Requests and responses stay FP32 on the wire. Default: the checkpoint's (float32). */
@@ -40,6 +47,8 @@ export interface ResolvedServerOptions {
   config?: string;
   classifier?: Classifier;
   modelName: string;
+  models?: Record<string, string>;
+  modelRepository?: string;
   device?: Device;
   dtype?: InferencePrecision;
   maxBatch: number;
@@ -64,6 +73,8 @@ const KEYS = [
   'config',
   'classifier',
   'modelName',
+  'models',
+  'modelRepository',
   'device',
   'dtype',
   'maxBatch',
@@ -73,8 +84,6 @@ const KEYS = [
   'bodyLimit',
   'logger',
 ] as const;
-// A model name becomes a URL path segment and a metric label.
-const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
 export function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
   const o = requireObject(options, 'createServer options');
@@ -88,8 +97,20 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     throw new TypeError('give either a classifier or weights (and config), not both');
   }
   const modelName = o.modelName === undefined ? SERVER_DEFAULTS.modelName : requireString(o.modelName, 'modelName');
-  if (!NAME_PATTERN.test(modelName)) {
+  if (!MODEL_NAME_PATTERN.test(modelName)) {
     throw new RangeError(expected('1 to 64 letters, digits, _ . or -', 'modelName', modelName));
+  }
+  const models = o.models === undefined ? undefined : resolveModels(o.models);
+  const modelRepository =
+    o.modelRepository === undefined ? undefined : requireString(o.modelRepository, 'modelRepository');
+  if (
+    (models !== undefined || modelRepository !== undefined) &&
+    (weights !== undefined || o.classifier !== undefined)
+  ) {
+    throw new TypeError('give either models or a modelRepository, or one model (weights or a classifier), not both');
+  }
+  if (models !== undefined && Object.keys(models).length === 0 && modelRepository === undefined) {
+    throw new RangeError(expected('at least one model', 'models', models));
   }
   const device = o.device === undefined ? undefined : (requireDevice(o.device, 'device') as Device);
   const dtype = o.dtype === undefined ? undefined : requireInferencePrecision(o.dtype, 'dtype');
@@ -104,6 +125,8 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     config,
     classifier: o.classifier as Classifier | undefined,
     modelName,
+    models,
+    modelRepository,
     device,
     dtype,
     maxBatch: o.maxBatch === undefined ? SERVER_DEFAULTS.maxBatch : requireInteger(o.maxBatch, 'maxBatch', 1, 4096),
@@ -119,4 +142,17 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
         : requireInteger(o.bodyLimit, 'bodyLimit', 1024, 2 ** 31 - 1),
     logger: logger as boolean | Record<string, unknown>,
   };
+}
+
+/** `models` checked: names a URL and a metric label can carry, each a folder path. */
+function resolveModels(value: unknown): Record<string, string> {
+  const models = requireObject(value, 'models');
+  const resolved: Record<string, string> = {};
+  for (const [name, dir] of Object.entries(models)) {
+    if (!MODEL_NAME_PATTERN.test(name)) {
+      throw new RangeError(expected('model names of 1 to 64 letters, digits, _ . or -', 'models', name));
+    }
+    resolved[name] = requireString(dir, `models.${name}`);
+  }
+  return resolved;
 }

@@ -1,20 +1,28 @@
 // The Open Inference Protocol (KServe V2) REST routes: health, server and model metadata, model readiness, the
-// model configuration (Triton's extension) and inference, each model route also under /versions/{v}. The routes
-// translate between HTTP and the served model; they own no model state (lifecycle.ts does).
+// model configuration and statistics (Triton's extensions) and inference, each model route also under
+// /versions/{v}. The routes translate between HTTP and the served models; they own no model state (the model
+// repository does: model-repository.ts, whose own routes are repository-routes.ts).
 import * as fs from 'fs';
 import * as path from 'path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HEADER_LENGTH, splitBody } from './binary-tensor';
-import { NotFoundError } from './errors';
 import type { ResolvedServerOptions } from './options';
 import type { ServedModel } from './served-model';
-import { submitWithDisconnect } from './submit';
+import { inferOverHttp } from './submit';
+import { MODEL_VERSION } from './model-repository';
 import { buildInferResponse, INPUT_NAME, OUTPUT_NAME, parseInferRequest } from './v2-infer';
+import type { InferRequest } from './v2-infer';
 
 export const SERVER_NAME = 'vitorch';
-export const EXTENSIONS = ['binary_tensor_data', 'classification', 'model_configuration'];
+export const EXTENSIONS = [
+  'binary_tensor_data',
+  'classification',
+  'model_configuration',
+  'model_repository',
+  'statistics',
+];
 /** Triton's platform name for models that libtorch runs. */
-const PLATFORM = 'pytorch_libtorch';
+export const PLATFORM = 'pytorch_libtorch';
 
 interface ModelParams {
   name: string;
@@ -33,20 +41,10 @@ function packageVersion(): string {
   }
   return 'unknown';
 }
-const VERSION = packageVersion();
+export const VERSION = packageVersion();
 
 export function registerV2Routes(app: FastifyInstance, options: ResolvedServerOptions): void {
   const lifecycle = app.vitorch;
-
-  /** 404 unless the URL names the served model (and version "1" when it names a version). */
-  const modelFor = (params: ModelParams): void => {
-    if (params.name !== options.modelName) {
-      throw new NotFoundError(`unknown model '${params.name}': this server serves '${options.modelName}'`);
-    }
-    if (params.version !== undefined && params.version !== '1') {
-      throw new NotFoundError(`unknown version '${params.version}' of model '${params.name}': its only version is '1'`);
-    }
-  };
 
   app.get('/v2', async () => ({ name: SERVER_NAME, version: VERSION, extensions: EXTENSIONS }));
   app.get('/v2/health/live', async () => ({ live: true }));
@@ -58,58 +56,69 @@ export function registerV2Routes(app: FastifyInstance, options: ResolvedServerOp
 
   for (const prefix of ['/v2/models/:name', '/v2/models/:name/versions/:version']) {
     app.get<{ Params: ModelParams }>(prefix, async (request) => {
-      modelFor(request.params);
-      const { model } = lifecycle.serving();
-      return {
-        name: model.name,
-        versions: [model.version],
-        platform: PLATFORM,
-        inputs: [{ name: INPUT_NAME, datatype: 'FP32', shape: [-1, ...model.sampleShape] }],
-        outputs: [{ name: OUTPUT_NAME, datatype: 'FP32', shape: [-1, model.numClasses] }],
-        // The precision the model computes in, which the FP32 tensors on the wire do not show.
-        parameters: { precision: model.precisionDescription },
-      };
+      const { model } = lifecycle.serving(request.params.name, request.params.version);
+      return modelMetadata(model);
     });
 
     app.get<{ Params: ModelParams }>(`${prefix}/ready`, async (request, reply) => {
-      modelFor(request.params);
-      reply.code(lifecycle.ready ? 200 : 400);
-      return { name: request.params.name, ready: lifecycle.ready };
+      const ready = lifecycle.ready && lifecycle.models.isReady(request.params.name, request.params.version);
+      reply.code(ready ? 200 : 400);
+      return { name: request.params.name, ready };
     });
 
     app.get<{ Params: ModelParams }>(`${prefix}/config`, async (request) => {
-      modelFor(request.params);
-      const { model } = lifecycle.serving();
+      const { model } = lifecycle.serving(request.params.name, request.params.version);
       return modelConfig(model, options);
+    });
+
+    // Readable in any phase and for an unloaded model: counts that were made stay readable.
+    app.get<{ Params: ModelParams }>(`${prefix}/stats`, async (request) => {
+      const { name, version } = request.params;
+      return { model_stats: [lifecycle.models.statistics(name, version).toJson(name, MODEL_VERSION)] };
     });
 
     app.post<{ Params: ModelParams }>(`${prefix}/infer`, async (request, reply) => infer(request, reply));
   }
 
+  // Every model's statistics (Triton's GET /v2/models/stats).
+  app.get('/v2/models/stats', async () => ({
+    model_stats: lifecycle.models.allStatistics().map(({ name, statistics }) => statistics.toJson(name, MODEL_VERSION)),
+  }));
+
   async function infer(request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply): Promise<Buffer> {
-    modelFor(request.params);
-    const { model, batcher } = lifecycle.serving();
-    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-    const parsed = parseInferRequest(splitBody(body, request.headers[HEADER_LENGTH]), model, options.maxBatch);
-    using input = model.toInput(parsed.input, parsed.samples);
-    const result = await submitWithDisconnect(
-      batcher,
-      input,
-      parsed.samples,
-      parsed.timeoutMs ?? options.timeoutMs,
-      request,
-      reply,
-    );
-    request.batchSamples = result.batchSamples;
-    const response = buildInferResponse(parsed, model, result.output);
-    reply.type(response.contentType);
-    if (response.headerLength !== undefined) reply.header('Inference-Header-Content-Length', response.headerLength);
-    return response.body;
+    const serving = lifecycle.serving(request.params.name, request.params.version);
+    const { model } = serving;
+    let parsed: InferRequest;
+    const { answer } = await inferOverHttp(serving, request, reply, {
+      input: () => {
+        const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+        parsed = parseInferRequest(splitBody(body, request.headers[HEADER_LENGTH]), model, options.maxBatch);
+        const timeoutMs = parsed.timeoutMs ?? options.timeoutMs;
+        return { input: model.toInput(parsed.input, parsed.samples), samples: parsed.samples, timeoutMs };
+      },
+      respond: (output) => buildInferResponse(parsed, model, output),
+    });
+    reply.type(answer.contentType);
+    if (answer.headerLength !== undefined) reply.header('Inference-Header-Content-Length', answer.headerLength);
+    return answer.body;
   }
 }
 
+/** The protocol's model metadata: name, versions, platform, and the input and output tensors. */
+export function modelMetadata(model: ServedModel): Record<string, unknown> {
+  return {
+    name: model.name,
+    versions: [model.version],
+    platform: PLATFORM,
+    inputs: [{ name: INPUT_NAME, datatype: 'FP32', shape: [-1, ...model.sampleShape] }],
+    outputs: [{ name: OUTPUT_NAME, datatype: 'FP32', shape: [-1, model.numClasses] }],
+    // The precision the model computes in, which the FP32 tensors on the wire do not show.
+    parameters: { precision: model.precisionDescription },
+  };
+}
+
 /** Triton's model configuration (its ModelConfig message as JSON): dims exclude the batch dimension. */
-function modelConfig(model: ServedModel, options: ResolvedServerOptions): Record<string, unknown> {
+export function modelConfig(model: ServedModel, options: ResolvedServerOptions): Record<string, unknown> {
   return {
     name: model.name,
     platform: PLATFORM,
