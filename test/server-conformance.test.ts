@@ -109,3 +109,24 @@ test('errors the client surfaces: unknown model 404, wrong shape and datatype 40
     error: "expected datatype FP32 for input 'input', received the string 'FP64'",
   });
 });
+
+test("statistics and the model repository as tritonclient reads and drives them (Triton's extensions)", () => {
+  // Requests of 3 samples each: 9 answered (json ... default_outputs), 2 refused by the model's checks.
+  const [stats] = report.statistics.model_stats;
+  expect(stats).toMatchObject({ name: 'vit', version: '1', inference_count: 27 });
+  expect(stats.inference_stats.success.count).toBe(9);
+  expect(stats.inference_stats.fail.count).toBe(2);
+  expect(stats.inference_stats.queue.count).toBe(9);
+  expect(stats.inference_stats.compute_infer.count).toBe(9);
+  // Sequential requests of 3 samples with at most 4 per batch: one forward pass each.
+  expect(stats.execution_count).toBe(9);
+  expect(report.statistics_v1.model_stats[0].inference_count).toBe(27);
+  expect(report.statistics_all.model_stats.map((m: { name: string }) => m.name)).toEqual(['vit']);
+  expect(report.unknown_model_statistics.status).toBe('404');
+  expect(report.repository_index).toEqual([{ name: 'vit', version: '1', state: 'READY', reason: '' }]);
+  expect(report.ready_after_unload).toBe(false);
+  expect(report.index_after_unload).toEqual([{ name: 'vit', version: '1', state: 'UNAVAILABLE', reason: 'unloaded' }]);
+  expect(report.ready_after_load).toBe(true);
+  expect(report.infer_after_load.error).toBeUndefined();
+  expect(report.load_unknown.status).toBe('404');
+});

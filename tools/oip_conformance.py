@@ -95,6 +95,20 @@ def main():
     report["unknown_model_infer"] = attempt(lambda: infer_bad((1, *sample_shape), "FP32", "no-such-model"))
     report["bad_shape"] = attempt(lambda: infer_bad((1, sample_shape[0] + 2, *sample_shape[1:]), "FP32"))
     report["bad_datatype"] = attempt(lambda: infer_bad((1, *sample_shape), "FP64"))
+
+    # Triton's statistics and model repository extensions, read and driven by the client's own calls.
+    report["statistics"] = client.get_inference_statistics(args.model)
+    report["statistics_v1"] = client.get_inference_statistics(args.model, "1")
+    report["statistics_all"] = client.get_inference_statistics()
+    report["unknown_model_statistics"] = attempt(lambda: client.get_inference_statistics("no-such-model"))
+    report["repository_index"] = client.get_model_repository_index()
+    client.unload_model(args.model)
+    report["ready_after_unload"] = client.is_model_ready(args.model)
+    report["index_after_unload"] = client.get_model_repository_index()
+    client.load_model(args.model)
+    report["ready_after_load"] = client.is_model_ready(args.model)
+    report["infer_after_load"] = attempt(lambda: infer(True, True))
+    report["load_unknown"] = attempt(lambda: client.load_model("no-such-model"))
     client.close()
     json.dump(report, sys.stdout)
     return 0
