@@ -249,8 +249,14 @@ describe('a model repository', () => {
 });
 
 test('models by name; a folder that is not a model is refused at startup with what it holds', async () => {
+  // A folder of links to the files, as mounted volumes have them.
+  const linked = path.join(root, 'linked');
+  fs.mkdirSync(linked, { recursive: true });
+  for (const file of ['config.json', 'weights.pth']) {
+    fs.symlinkSync(path.join(repository, 'fashion', file), path.join(linked, file));
+  }
   const server = await startServer({
-    models: { a: path.join(repository, 'small'), b: path.join(repository, 'fashion') },
+    models: { a: path.join(repository, 'small'), b: linked },
     maxDelayMs: 0,
   });
   try {

@@ -35,7 +35,10 @@ export function readModelFolder(dir: string): ModelFolder {
         : `${dir}: cannot read the model folder: ${(error as Error).message}`,
     );
   }
-  const files = entries.filter((e) => e.isFile()).map((e) => e.name);
+  // Mounted volumes (a Kubernetes ConfigMap, KServe's storage) often hold links to the files: followed.
+  const files = entries
+    .filter((e) => e.isFile() || (e.isSymbolicLink() && isFile(path.join(dir, e.name))))
+    .map((e) => e.name);
   if (!files.includes('config.json')) {
     throw new ModelFolderError(
       `${dir}: no config.json; expected the config vitorch train writes beside the weights (found ${listed(files)})`,
@@ -76,6 +79,14 @@ export function listRepository(repository: string): string[] {
       }
     })
     .sort();
+}
+
+function isFile(file: string): boolean {
+  try {
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
 }
 
 function listed(names: string[]): string {

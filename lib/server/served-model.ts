@@ -33,7 +33,7 @@ export interface ModelSource {
 }
 
 export class ServedModel {
-  /** Models are served as version "1": one checkpoint per server, replicas for more. */
+  /** Models are served as version "1": one checkpoint per model name (model-repository.ts MODEL_VERSION). */
   readonly version = '1';
   /** [C, H, W] of one sample. */
   readonly sampleShape: [number, number, number];
