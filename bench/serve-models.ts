@@ -28,6 +28,9 @@ interface Round {
   smallAlone: LoadSummary;
   smallBeside: LoadSummary;
   big: LoadSummary;
+  /** Beside the big model, per small request: ms in its queue, and ms of its batch on the compute thread. */
+  smallQueueMs: number;
+  smallComputeMs: number;
   /** The longest and the mean ViT-B/16 forward pass, seconds, from the server's histogram. */
   bigBatchMaxSeconds: number;
   bigBatchMeanSeconds: number;
@@ -73,6 +76,15 @@ function requestFile(dir: string, name: string, values: Float32Array, shape: num
   return { headers: request.headers, bodyFile };
 }
 
+/** The small model's Triton statistics (GET /v2/models/small/stats): inference_stats by name. */
+async function smallStatistics(base: string): Promise<Record<string, { count: number; ns: number }>> {
+  const response = await fetch(`${base}/v2/models/small/stats`);
+  const body = (await response.json()) as {
+    model_stats: { inference_stats: Record<string, { count: number; ns: number }> }[];
+  };
+  return body.model_stats[0].inference_stats;
+}
+
 async function round(
   repository: string,
   options: { threads: number; maxBatch: number; clients: number; duration: number; warmup: number },
@@ -92,7 +104,13 @@ async function round(
         connections,
       });
     const smallAlone = summarize(await load('small', small, 1), options.warmup);
+    const before = await smallStatistics(base);
     const [smallBeside, bigLoad] = await Promise.all([load('small', small, 1), load('big', big, options.clients)]);
+    const after = await smallStatistics(base);
+    // Per request of the small model beside the big one: waiting in its own queue, and its batch's time from being
+    // handed to the compute thread to its logits (which includes waiting there behind the big model's batch).
+    const perRequest = (key: string) =>
+      (after[key].ns - before[key].ns) / 1e6 / Math.max(1, after[key].count - before[key].count);
     const metrics = await fetchMetrics(`${base}/metrics`);
     // The histogram's largest bucket that a batch fell into bounds the longest batch from above.
     const buckets = metrics
@@ -112,6 +130,8 @@ async function round(
       smallAlone,
       smallBeside: summarize(smallBeside, options.warmup),
       big: summarize(bigLoad, options.warmup),
+      smallQueueMs: perRequest('queue'),
+      smallComputeMs: perRequest('compute_infer'),
       bigBatchMaxSeconds: smallestAll,
       bigBatchMeanSeconds: sum / total,
     };
@@ -157,6 +177,10 @@ runMain('serve-models', async () => {
       `${m((r) => r.smallBeside.ok.p50Ms).toFixed(1)} / ${m((r) => r.smallBeside.ok.p99Ms).toFixed(1)}`,
     ],
     ['small model beside it, requests/s', m((r) => r.smallBeside.imagesPerSecond).toFixed(1)],
+    [
+      'small model beside it, per request: queued / batch on the compute thread, ms',
+      `${m((r) => r.smallQueueMs).toFixed(1)} / ${m((r) => r.smallComputeMs).toFixed(1)}`,
+    ],
     ['ViT-B/16 images/s (saturated)', m((r) => r.big.imagesPerSecond).toFixed(2)],
     ['ViT-B/16 batch, mean ms', (m((r) => r.bigBatchMeanSeconds) * 1000).toFixed(0)],
     [

@@ -2,6 +2,7 @@
 // `models` by name; each model answers with its own network (its logits equal a direct forward pass of the same
 // folder's weights), Triton's statistics count exactly the requests sent, and the repository routes load, reload
 // and unload one model while the other keeps answering.
+import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -278,4 +279,49 @@ test('models by name; a folder that is not a model is refused at startup with wh
     /expected model names of 1 to 64 letters, digits, _ \. or - for models, received the string 'a b'/,
   );
   expect(() => createServer({ logger: false, models: {}, weights: 'w.pth' })).toThrow(/not both/);
+});
+
+describe('vitorch serve with several models', () => {
+  const CLI = path.join(__dirname, '..', 'dist', 'lib', 'cli', 'vitorch.js');
+  /** Runs the command until it says it is ready (then stops it) or exits; its exit code and stderr. */
+  function run(args: string[]): Promise<{ code: number | null; stderr: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.setEncoding('utf8');
+      child.stderr.on('data', (chunk: string) => {
+        stderr += chunk;
+        if (/ready: model 'b'/.test(stderr)) child.kill('SIGTERM');
+      });
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+  }
+
+  test('--model NAME=DIR, repeated: one ready line per model; bad flags exit 2, a bad folder 1', async () => {
+    const served = await run([
+      '--model',
+      `a=${path.join(repository, 'small')}`,
+      '--model',
+      `b=${path.join(repository, 'fashion')}`,
+    ]);
+    expect(served.stderr).toMatch(
+      /ready: model 'a' from .*best_epoch_weights\.pth; input FP32 \[-1, 3, 16, 16\], 3 classes/,
+    );
+    expect(served.stderr).toMatch(/ready: model 'b' from .*weights\.pth; input FP32 \[-1, 1, 28, 28\], 10 classes/);
+    expect(served.code).toBe(0);
+
+    const noName = await run(['--model', path.join(repository, 'small')]);
+    expect(noName.code).toBe(2);
+    expect(noName.stderr).toMatch(/expected NAME=DIR for --model, received '.*small'/);
+    const twice = await run(['--model', `a=${repository}`, '--model', `a=${repository}`]);
+    expect(twice.code).toBe(2);
+    expect(twice.stderr).toMatch(/--model a is given twice/);
+    const both = await run(['--model-repository', repository, '--weights', 'w.pth']);
+    expect(both.code).toBe(2);
+    const missing = await run(['--model-repository', path.join(root, 'nowhere')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/nowhere: cannot read the model repository: ENOENT/);
+  });
 });
