@@ -21,7 +21,11 @@ mkdir -p "$root" && chmod 755 "$root"
 say() { echo "run-image-contents: $*" >&2; }
 
 describe=$(python3 "$repo/tools/validate_deploy_manifests.py" --json) || true
-field() { python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)["dockerfile"]["final"][sys.argv[1]]))' "$1" <<<"$describe"; }
+# field NAME: the Dockerfile's final stage's NAME (env, cmd, ...) as JSON.
+field() {
+  python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)["dockerfile"]["final"][sys.argv[1]]))' "$1" \
+    <<<"$describe"
+}
 
 # 1. libtorch, as stage 1 leaves it.
 site=$(python3 -c 'import importlib.util, os; print(os.path.dirname(os.path.dirname(importlib.util.find_spec("torch").origin)))')
