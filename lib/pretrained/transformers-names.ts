@@ -6,7 +6,7 @@
 // (encoder.layer.N.attention.attention.query, ...) and the one transformers 5 uses inside the model
 // (layers.N.attention.q_proj, ...).
 import { tensor, Tensor } from '../tensor';
-import type { TypedArrayOf } from '../dtype';
+import type { DType, TypedArrayOf } from '../dtype';
 import { PretrainedError } from '../errors';
 
 export interface MappedStateDict {
@@ -45,6 +45,19 @@ const IGNORED: [RegExp, string][] = [
 ];
 const BLOCK_KEY = /^(?:encoder\.layer|layers)\.(\d+)\.(.+)\.(weight|bias)$/;
 
+const ARRAY_OF: Record<DType, new (length: number) => TypedArrayOf[DType]> = {
+  float32: Float32Array,
+  float64: Float64Array,
+  float16: Uint16Array,
+  bfloat16: Uint16Array,
+  int64: BigInt64Array,
+  int32: Int32Array,
+  int16: Int16Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  bool: Uint8Array,
+};
+
 /** Rows of tensors of equal trailing shape and one dtype, joined along the first dimension (torch.cat(dim=0)). */
 function catRows(parts: Tensor[], name: string): Tensor {
   const [first] = parts;
@@ -58,7 +71,9 @@ function catRows(parts: Tensor[], name: string): Tensor {
     }
   }
   const arrays = parts.map((part) => part.toTypedArray());
-  const Ctor = arrays[0].constructor as new (length: number) => TypedArrayOf[keyof TypedArrayOf];
+  // By dtype, not arrays[0].constructor: the native side makes its arrays in the main realm, and tensor() checks
+  // against this one's constructors (they differ under a vm context, as in Jest).
+  const Ctor = ARRAY_OF[first.dtype];
   const joined = new Ctor(arrays.reduce((sum, array) => sum + array.length, 0));
   let offset = 0;
   for (const array of arrays) {
