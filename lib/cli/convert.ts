@@ -12,8 +12,7 @@ import type { PreprocessConfig } from '../classifier';
 import { ACTIVATIONS } from '../model';
 import { readPretrained } from '../pretrained/load-pretrained';
 import type { LoadPretrainedOptions, PretrainedCheckpoint } from '../pretrained/load-pretrained';
-import { choiceFlag, integerFlag, numberFlag, ParsedArgs, parseArgs, stringFlag } from './args';
-import { UsageError } from './args';
+import { choiceFlag, integerFlag, numberFlag, ParsedArgs, parseArgs, UsageError } from './args';
 import { OutputError, runCommand } from './run-command';
 
 export const CONVERT_USAGE =
