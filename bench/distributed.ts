@@ -62,6 +62,8 @@ const VIT_B16: Required<VisionTransformerOptions> = {
   numHeads: 12,
   mlpRatio: 4,
   qkvBias: true,
+  activation: 'gelu-tanh',
+  layerNormEps: 1e-6,
   ...NO_DROPOUT,
 };
 

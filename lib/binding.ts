@@ -59,6 +59,8 @@ export interface NativeModelOptions {
   dropRate: number;
   attnDropRate: number;
   dropPathRate: number;
+  activation: 'gelu-tanh' | 'gelu';
+  layerNormEps: number;
 }
 
 export interface NativeVisionTransformer {

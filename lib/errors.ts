@@ -46,3 +46,13 @@ export class DistributedError extends Error {
     this.name = 'DistributedError';
   }
 }
+
+/** A checkpoint of another family (timm, Hugging Face transformers) that loadPretrained cannot turn into the
+ *  article's ViT: a variant it cannot represent (named), a tensor with no place in it, or a fact neither the file
+ *  nor the options give (such as numHeads). */
+export class PretrainedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PretrainedError';
+  }
+}

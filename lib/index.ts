@@ -3,7 +3,14 @@ export { tensor, Tensor } from './tensor';
 export type { Device, TensorInput, TensorOptions } from './tensor';
 export type { DType, TypedArrayOf } from './dtype';
 export { VisionTransformer, vit, vitAsync } from './model';
-export type { LoadReport, LoadStateDictOptions, ModelDType, VisionTransformerOptions, VitOptions } from './model';
+export type {
+  Activation,
+  LoadReport,
+  LoadStateDictOptions,
+  ModelDType,
+  VisionTransformerOptions,
+  VitOptions,
+} from './model';
 export type { InferencePrecision } from './inference-precision';
 export {
   CheckpointTensors,
@@ -15,7 +22,14 @@ export {
 export type { CheckpointFormat, LoadCheckpointOptions, SaveCheckpointOptions } from './checkpoint';
 export { cpuCache, cuda, getNumThreads, libtorch, libtorchVersion, setNumThreads } from './runtime';
 export type { CpuCacheStats } from './runtime';
-export { CheckpointError, ConfigError, DisposedError, DistributedError, StateDictError } from './errors';
+export {
+  CheckpointError,
+  ConfigError,
+  DisposedError,
+  DistributedError,
+  PretrainedError,
+  StateDictError,
+} from './errors';
 export { initProcessGroup, launchedByTorchrun, ProcessGroup } from './distributed/process-group';
 export type { ProcessGroupBackend, ProcessGroupOptions } from './distributed/process-group';
 export { LibtorchError } from './libtorch-locator';
@@ -84,3 +98,12 @@ export type { BatcherOptions, BatchResult, BatchRunner } from './server/batcher'
 export type { ServerOptions } from './server/options';
 export { handleShutdownSignals } from './server/lifecycle';
 export type { Phase, ServerLifecycle, SignalOptions } from './server/lifecycle';
+export { loadPretrained, readPretrained } from './pretrained/load-pretrained';
+export type {
+  LoadPretrainedOptions,
+  Pretrained,
+  PretrainedCheckpoint,
+  PretrainedFamily,
+} from './pretrained/load-pretrained';
+export { mapTransformersViT } from './pretrained/transformers-names';
+export type { MappedStateDict } from './pretrained/transformers-names';

@@ -56,7 +56,16 @@ export interface VisionTransformerOptions {
   attnDropRate?: number;
   /** Stochastic depth of the last block; earlier blocks get a linear ramp from 0 (training only). Default 0.1. */
   dropPathRate?: number;
+  /** The MLP's GELU: 'gelu-tanh' (the article's tanh approximation) or 'gelu' (the exact erf form, which timm's and
+   *  Hugging Face transformers' ViTs use). Default 'gelu-tanh'. */
+  activation?: Activation;
+  /** eps of every LayerNorm, in (0, 1). Default 1e-6 (the article's and timm's); transformers' ViT uses 1e-12. */
+  layerNormEps?: number;
 }
+
+/** The MLP activations a VisionTransformer can have. */
+export type Activation = 'gelu-tanh' | 'gelu';
+export const ACTIVATIONS: readonly Activation[] = ['gelu-tanh', 'gelu'];
 
 export interface VitOptions {
   /** [height, width] of the input images. Default [224, 224]. */
@@ -103,6 +112,8 @@ const MODEL_OPTION_KEYS = [
   'dropRate',
   'attnDropRate',
   'dropPathRate',
+  'activation',
+  'layerNormEps',
 ] as const;
 
 function validateInputShape(value: unknown, argument: string): [number, number] {
@@ -133,6 +144,16 @@ function validateModelOptions(options: unknown): Partial<NativeModelOptions> {
   rate('dropRate');
   rate('attnDropRate');
   rate('dropPathRate');
+  if (o.activation !== undefined) {
+    if (!(ACTIVATIONS as readonly unknown[]).includes(o.activation)) {
+      throw new RangeError(
+        expected(`one of ${ACTIVATIONS.map((a) => `'${a}'`).join(', ')}`, 'activation', o.activation),
+      );
+    }
+    result.activation = o.activation as Activation;
+  }
+  if (o.layerNormEps !== undefined)
+    result.layerNormEps = requireNumber(o.layerNormEps, 'layerNormEps', (n) => n > 0 && n < 1, 'a number in (0, 1)');
   // Cross-option rules (numHeads divides numFeatures, inputShape >= patchSize) are checked natively with the
   // defaults filled in.
   return result;

@@ -285,10 +285,22 @@ def vit(input_shape=(224, 224), pretrained=False, num_classes=1000, **model_opti
 
 def from_options(options):
     """The reference model for vitorch's camelCase model options (a config's "model", a fixture manifest's "config"):
-    each is this module's snake_case keyword argument (inputShape -> input_shape); an unknown one is a TypeError."""
+    each is this module's snake_case keyword argument (inputShape -> input_shape); an unknown one is a TypeError.
+    vitorch's two options for other families' checkpoints become the layers the seed's signature takes: `activation`
+    'gelu' is torch's exact (erf) nn.GELU, 'gelu-tanh' this module's GELU; `layerNormEps` the LayerNorms' eps."""
+    options = dict(options)
+    layers = {}
+    if "activation" in options:
+        activation = options.pop("activation")
+        if activation not in ("gelu", "gelu-tanh"):
+            raise ValueError(f"unknown activation {activation!r}")
+        layers["act_layer"] = nn.GELU if activation == "gelu" else GELU
+    if "layerNormEps" in options:
+        layers["norm_layer"] = partial(nn.LayerNorm, eps=options.pop("layerNormEps"))
     return VisionTransformer(
         **{
             re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower(): list(value) if key == "inputShape" else value
             for key, value in options.items()
-        }
+        },
+        **layers,
     )

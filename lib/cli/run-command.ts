@@ -2,7 +2,7 @@
 // a file the user named (config, data, image, checkpoint; the message names the file), 2 a usage error (followed
 // by the command's usage line). Anything else is a bug and keeps its stack (the dispatcher prints it, exit 1).
 import { DataError } from '../data/errors';
-import { CheckpointError, ConfigError, StateDictError } from '../errors';
+import { CheckpointError, ConfigError, PretrainedError, StateDictError } from '../errors';
 import { UsageError } from './args';
 
 /** A file or folder the command was told to write cannot be written (--out naming a file, no permission). */
@@ -23,6 +23,7 @@ export function isInputError(error: unknown): error is Error {
     error instanceof DataError ||
     error instanceof CheckpointError ||
     error instanceof StateDictError ||
+    error instanceof PretrainedError ||
     error instanceof OutputError
   );
 }

@@ -5,6 +5,7 @@
 //   vitorch predict --weights FILE --config FILE IMAGE...  top-k labels of images (lib/cli/predict.ts)
 //   vitorch annotate DIR ...                         the article's annotation files (lib/cli/annotate.ts)
 //   vitorch inspect FILE ...                         describe a checkpoint (lib/cli/inspect.ts)
+//   vitorch convert IN OUT ...                       any ViT checkpoint as a vitorch model folder (lib/cli/convert.ts)
 //   vitorch serve [--weights FILE --config FILE] ... an HTTP inference server (lib/cli/serve.ts, lib/server/)
 //   vitorch doctor [--json]                          what vitorch found here: libtorch, CUDA, CPU, precisions
 import { LibtorchError } from '../libtorch-locator';
@@ -19,6 +20,7 @@ const COMMANDS: Record<string, () => Command> = {
   predict: () => require('./predict').predictCommand,
   annotate: () => require('./annotate').annotateCommand,
   inspect: () => require('./inspect').inspectCommand,
+  convert: () => require('./convert').convertCommand,
   serve: () => require('./serve').serveCommand,
   doctor: () => require('./doctor').doctorCommand,
 };

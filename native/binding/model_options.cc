@@ -33,6 +33,18 @@ void integer_option(const Napi::Object& options, const char* key, Apply&& apply)
 
 }  // namespace
 
+model::Activation activation_from_js(const Napi::Value& value) {
+  if (!value.IsString()) throw InvalidType("expected 'gelu-tanh' or 'gelu' for activation");
+  const auto name = value.As<Napi::String>().Utf8Value();
+  if (name == "gelu-tanh") return model::Activation::kGeluTanh;
+  if (name == "gelu") return model::Activation::kGelu;
+  throw InvalidValue("expected 'gelu-tanh' or 'gelu' for activation, received '" + name + "'");
+}
+
+const char* activation_to_js(model::Activation activation) {
+  return activation == model::Activation::kGelu ? "gelu" : "gelu-tanh";
+}
+
 model::VisionTransformerOptions vision_transformer_options(const Napi::Value& value) {
   const auto options = options_object(value);
   model::VisionTransformerOptions result;
@@ -52,6 +64,10 @@ model::VisionTransformerOptions vision_transformer_options(const Napi::Value& va
   if (options.Has("qkvBias") && !options.Get("qkvBias").IsUndefined()) {
     if (!options.Get("qkvBias").IsBoolean()) throw InvalidType("expected a boolean for qkvBias");
     result.qkv_bias(options.Get("qkvBias").As<Napi::Boolean>());
+  }
+  number_option(options, "layerNormEps", [&](double v) { result.layer_norm_eps(v); });
+  if (options.Has("activation") && !options.Get("activation").IsUndefined()) {
+    result.activation(activation_from_js(options.Get("activation")));
   }
   model::validate(result);
   return result;

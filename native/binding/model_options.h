@@ -12,6 +12,9 @@
 namespace vitorch::binding {
 
 model::VisionTransformerOptions vision_transformer_options(const Napi::Value& value);
+// The activation option's names: 'gelu-tanh' (the seed's) and 'gelu' (the exact, erf form).
+model::Activation activation_from_js(const Napi::Value& value);
+const char* activation_to_js(model::Activation activation);
 model::VitFactoryOptions vit_factory_options(const Napi::Value& value);
 // { strict, resamplePosEmbed, keepModelHead, skipUnknownGlobals } of loadStateDict.
 model::ModelLoadOptions model_load_options(const Napi::Value& value);

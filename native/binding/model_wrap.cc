@@ -372,6 +372,8 @@ Napi::Value ModelWrap::Options(const Napi::CallbackInfo& info) {
     result.Set("dropRate", Napi::Number::New(env, o.drop_rate()));
     result.Set("attnDropRate", Napi::Number::New(env, o.attn_drop_rate()));
     result.Set("dropPathRate", Napi::Number::New(env, o.drop_path_rate()));
+    result.Set("activation", Napi::String::New(env, activation_to_js(o.activation())));
+    result.Set("layerNormEps", Napi::Number::New(env, o.layer_norm_eps()));
     return result;
   });
 }

@@ -8,7 +8,7 @@ BlockImpl::BlockImpl(BlockOptions options_) : options(std::move(options_)) { res
 
 void BlockImpl::reset() {
   const auto dim = options.dim();
-  const auto layer_norm = torch::nn::LayerNormOptions({dim}).eps(kLayerNormEps);
+  const auto layer_norm = torch::nn::LayerNormOptions({dim}).eps(options.layer_norm_eps());
   norm1 = register_module("norm1", torch::nn::LayerNorm(layer_norm));
   attn = register_module("attn", Attention(AttentionOptions(dim, options.num_heads())
                                                .qkv_bias(options.qkv_bias())
@@ -17,7 +17,7 @@ void BlockImpl::reset() {
   norm2 = register_module("norm2", torch::nn::LayerNorm(layer_norm));
   // Python's int(dim * mlp_ratio) truncates toward zero; so does this cast.
   const auto hidden = static_cast<int64_t>(static_cast<double>(dim) * options.mlp_ratio());
-  mlp = register_module("mlp", Mlp(MlpOptions(dim, hidden).drop(options.drop())));
+  mlp = register_module("mlp", Mlp(MlpOptions(dim, hidden).drop(options.drop()).activation(options.activation())));
   drop_path = register_module("drop_path", DropPath(options.drop_path()));
 }
 

@@ -12,7 +12,7 @@
 
 namespace vitorch::model {
 
-// The seed builds every LayerNorm of the model with this eps.
+// The seed builds every LayerNorm of the model with this eps (transformers' ViT uses 1e-12: layer_norm_eps).
 constexpr double kLayerNormEps = 1e-6;
 
 struct BlockOptions {
@@ -24,6 +24,8 @@ struct BlockOptions {
   TORCH_ARG(double, drop) = 0.0;
   TORCH_ARG(double, attn_drop) = 0.0;
   TORCH_ARG(double, drop_path) = 0.0;
+  TORCH_ARG(Activation, activation) = Activation::kGeluTanh;
+  TORCH_ARG(double, layer_norm_eps) = kLayerNormEps;
 };
 
 class BlockImpl : public torch::nn::Cloneable<BlockImpl> {

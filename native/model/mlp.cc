@@ -10,7 +10,7 @@ MlpImpl::MlpImpl(MlpOptions options_) : options(std::move(options_)) { reset(); 
 
 void MlpImpl::reset() {
   fc1 = register_module("fc1", make_linear(torch::nn::LinearOptions(options.in_features(), options.hidden_features())));
-  act = register_module("act", GELU());
+  act = register_module("act", GELU(options.activation()));
   drop1 = register_module("drop1", torch::nn::Dropout(options.drop()));
   fc2 =
       register_module("fc2", make_linear(torch::nn::LinearOptions(options.hidden_features(), options.out_features())));
@@ -20,7 +20,7 @@ void MlpImpl::reset() {
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
   if (!is_training() && PreparedLinear::applies(*fc1, x)) {
     // Dropout is the identity outside training.
-    auto hidden = fc1_prepared.forward(*fc1, x, LinearEpilogue::kGeluTanh);
+    auto hidden = fc1_prepared.forward(*fc1, x, gelu_epilogue(options.activation()));
     return fc2_prepared.forward(*fc2, hidden, LinearEpilogue::kNone);
   }
   auto hidden = fc1(x);

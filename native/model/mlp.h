@@ -18,6 +18,7 @@ struct MlpOptions {
   TORCH_ARG(int64_t, hidden_features);
   TORCH_ARG(int64_t, out_features);
   TORCH_ARG(double, drop) = 0.0;
+  TORCH_ARG(Activation, activation) = Activation::kGeluTanh;
 };
 
 class MlpImpl : public torch::nn::Cloneable<MlpImpl> {

@@ -80,7 +80,22 @@ std::optional<QuantizedRows> quantize_rows(const torch::Tensor& rows, bool reduc
   return QuantizedRows{std::move(codes), scale, zero_point};
 }
 
+// oneDNN's name for the GELU form in the pointwise kernels' `algorithm` argument ("none" is the erf form), or
+// nullopt without an activation.
+std::optional<std::string> gelu_algorithm(LinearEpilogue epilogue) {
+  switch (epilogue) {
+    case LinearEpilogue::kGeluTanh: return "tanh";
+    case LinearEpilogue::kGeluErf: return "none";
+    case LinearEpilogue::kNone: break;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
+
+LinearEpilogue gelu_epilogue(Activation activation) {
+  return activation == Activation::kGelu ? LinearEpilogue::kGeluErf : LinearEpilogue::kGeluTanh;
+}
 
 bool PreparedLinear::applies(const torch::nn::LinearImpl& linear, const torch::Tensor& x) {
   static const bool kernels_present = kernels().present();
@@ -136,25 +151,27 @@ void PreparedLinear::prepare(const torch::nn::LinearImpl& linear) {
 
 torch::Tensor PreparedLinear::forward_floating(const torch::Tensor& rows, const torch::Tensor& bias,
                                                LinearEpilogue epilogue) const {
-  const bool gelu = epilogue == LinearEpilogue::kGeluTanh;
+  const auto algorithm = gelu_algorithm(epilogue);
   return call(*kernels().float32_linear,
-              {rows, packed_, optional_tensor(bias), std::string(gelu ? "gelu" : "none"),
-               c10::List<std::optional<at::Scalar>>(), gelu ? c10::IValue(std::string("tanh")) : c10::IValue()});
+              {rows, packed_, optional_tensor(bias), std::string(algorithm ? "gelu" : "none"),
+               c10::List<std::optional<at::Scalar>>(), algorithm ? c10::IValue(*algorithm) : c10::IValue()});
 }
 
 torch::Tensor PreparedLinear::forward_int8(const torch::nn::LinearImpl& linear, const torch::Tensor& rows,
                                            LinearEpilogue epilogue) const {
-  const bool gelu = epilogue == LinearEpilogue::kGeluTanh;
+  const auto algorithm = gelu_algorithm(epilogue);
   auto quantized = quantize_rows(rows, int8_->reduce_range);
   if (!quantized) {
     // Inf or NaN in the input has no int8 code: the float32 arithmetic carries it through as PyTorch would.
     auto output = at::linear(rows, linear.weight, linear.bias);
-    return gelu ? at::gelu_(output, "tanh") : output;
+    // at::gelu's `approximate` and oneDNN's `algorithm` name the forms alike ("none" or "tanh").
+    return algorithm ? at::gelu_(output, *algorithm) : output;
   }
-  return call(*kernels().int8_linear, {quantized->codes, quantized->scale, quantized->zero_point, packed_,
-                                       weight_scales_, weight_zero_points_, optional_tensor(linear.bias), 1.0,
-                                       int64_t{0}, c10::IValue(torch::kFloat32), std::string(gelu ? "gelu" : "none"),
-                                       c10::List<std::optional<at::Scalar>>(), std::string(gelu ? "tanh" : "")});
+  return call(
+      *kernels().int8_linear,
+      {quantized->codes, quantized->scale, quantized->zero_point, packed_, weight_scales_, weight_zero_points_,
+       optional_tensor(linear.bias), 1.0, int64_t{0}, c10::IValue(torch::kFloat32),
+       std::string(algorithm ? "gelu" : "none"), c10::List<std::optional<at::Scalar>>(), algorithm.value_or("")});
 }
 
 torch::Tensor PreparedLinear::forward(const torch::nn::LinearImpl& linear, const torch::Tensor& x,

@@ -21,10 +21,15 @@
 
 #include <optional>
 
+#include "model/gelu.h"
+
 namespace vitorch::model {
 
 // Applied to the Linear's output inside the same kernel call.
-enum class LinearEpilogue { kNone, kGeluTanh };
+enum class LinearEpilogue { kNone, kGeluTanh, kGeluErf };
+
+// The epilogue that computes an MLP's activation.
+LinearEpilogue gelu_epilogue(Activation activation);
 
 struct Int8Options {
   // Quantize inputs to 7 bits ([0, 127]). CPUs without VNNI multiply uint8 by int8 with vpmaddubsw, whose int16

@@ -44,6 +44,9 @@ void validate(const VisionTransformerOptions& o) {
                                    std::pair{"dropPathRate", o.drop_path_rate()}}) {
     require(rate >= 0.0 && rate < 1.0, name, "in [0, 1)", format_number(rate));
   }
+  // LayerNorm divides by sqrt(variance + eps): a zero eps makes a constant token NaN.
+  require(o.layer_norm_eps() > 0.0 && o.layer_norm_eps() < 1.0, "layerNormEps", "a number in (0, 1)",
+          format_number(o.layer_norm_eps()));
 }
 
 VisionTransformerImpl::VisionTransformerImpl(VisionTransformerOptions options_) : options(std::move(options_)) {
@@ -73,9 +76,12 @@ void VisionTransformerImpl::reset() {
                                 .qkv_bias(options.qkv_bias())
                                 .drop(options.drop_rate())
                                 .attn_drop(options.attn_drop_rate())
-                                .drop_path(drop_path_rates[i].item<float>())));
+                                .drop_path(drop_path_rates[i].item<float>())
+                                .activation(options.activation())
+                                .layer_norm_eps(options.layer_norm_eps())));
   }
-  norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(kLayerNormEps)));
+  norm =
+      register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(options.layer_norm_eps())));
   replace_head(options.num_classes());
 }
 

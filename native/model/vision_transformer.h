@@ -39,6 +39,10 @@ struct VisionTransformerOptions {
   TORCH_ARG(double, drop_rate) = 0.1;
   TORCH_ARG(double, attn_drop_rate) = 0.1;
   TORCH_ARG(double, drop_path_rate) = 0.1;
+  // The MLP's GELU: the seed's tanh form by default; timm's and transformers' checkpoints need the exact (erf) one.
+  TORCH_ARG(Activation, activation) = Activation::kGeluTanh;
+  // Of every LayerNorm: the seed's 1e-6 by default; transformers' ViT uses 1e-12.
+  TORCH_ARG(double, layer_norm_eps) = kLayerNormEps;
 };
 
 // Throws InvalidValue naming the option, what it must be and what it is.

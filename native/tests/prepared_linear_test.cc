@@ -99,6 +99,42 @@ TEST_F(PreparedLinearTest, Float32EqualsLinearAndFusesGelu) {
   EXPECT_EQ(prepared.bytes(), kInFeatures * kOutFeatures * 4);
 }
 
+// timm's and transformers' checkpoints need the exact GELU; the fused kernel must not fall back to the tanh form.
+TEST_F(PreparedLinearTest, FusesTheErfGeluInEveryPrecision) {
+  set_weight_away_from_ties(layer);
+  // In bfloat16 (2^-8 relative rounding) the forms are told apart where they differ most: on [-3.6, -3] the tanh
+  // form is 10% to 28% smaller in magnitude (and 1 + erf is still far from float32's cancellation). An identity
+  // layer puts its inputs there exactly. (Made before inference mode: its weights must track versions.)
+  torch::nn::Linear identity(torch::nn::LinearOptions(kInFeatures, kInFeatures));
+  {
+    torch::NoGradGuard no_grad;
+    identity->weight.copy_(torch::eye(kInFeatures));
+    identity->bias.zero_();
+  }
+  identity->to(torch::kBFloat16);
+  c10::InferenceMode inference;
+  const auto x = input_away_from_ties(255);
+  const auto product = at::linear(x, layer->weight, layer->bias);
+  PreparedLinear prepared;
+  const auto erf = prepared.forward(*layer, x, LinearEpilogue::kGeluErf);
+  EXPECT_LT(relative_error(erf, at::gelu(product, "none")), 1e-6);
+  // The two forms differ by far more than that, so the check above tells them apart.
+  EXPECT_GT(relative_error(at::gelu(product, "tanh"), at::gelu(product, "none")), 1e-5);
+
+  prepared.set_int8(Int8Options{});
+  const auto int8_product = int8_product_by_definition(x, layer, 255);
+  EXPECT_LT(relative_error(prepared.forward(*layer, x, LinearEpilogue::kGeluErf), at::gelu(int8_product, "none")),
+            1e-5);
+
+  const auto near = torch::linspace(-3.6, -3.0, kTokens * kInFeatures).reshape({kTokens, kInFeatures});
+  const auto x16 = near.to(torch::kBFloat16);
+  PreparedLinear bfloat16;
+  const auto erf16 = bfloat16.forward(*identity, x16, LinearEpilogue::kGeluErf).to(torch::kFloat32);
+  const auto exact = at::gelu(x16.to(torch::kFloat32), "none");
+  EXPECT_LT(((erf16 - exact).abs() / exact.abs()).max().item<double>(), 1e-2);
+  EXPECT_GT(((at::gelu(x16.to(torch::kFloat32), "tanh") - exact).abs() / exact.abs()).min().item<double>(), 5e-2);
+}
+
 TEST_F(PreparedLinearTest, Bfloat16EqualsLinearToItsPrecision) {
   layer->to(torch::kBFloat16);
   c10::InferenceMode inference;
