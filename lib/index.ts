@@ -4,6 +4,8 @@ export type { Device, TensorInput, TensorOptions } from './tensor';
 export type { DType, TypedArrayOf } from './dtype';
 export { VisionTransformer, vit, vitAsync } from './model';
 export type { LoadReport, LoadStateDictOptions, ModelDType, VisionTransformerOptions, VitOptions } from './model';
+export { attentionRolloutFromMaps, HEAD_FUSIONS, ROLLOUT_DEFAULTS } from './attention';
+export type { AttentionRolloutOptions, HeadFusion } from './attention';
 export type { InferencePrecision } from './inference-precision';
 export {
   CheckpointTensors,
