@@ -13,6 +13,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import {
   attentionRolloutFromMaps,
+  cuda,
   DisposedError,
   HeadFusion,
   ROLLOUT_DEFAULTS,
@@ -241,6 +242,40 @@ describe('properties', () => {
     disposeAll(model.attentionMaps(input));
     using after = model.forward(input);
     expect(after.toFloat32Array()).toEqual(before.toFloat32Array());
+  });
+});
+
+// Where a CUDA device is visible (skipped elsewhere; not yet run on a GPU when written). cuDNN's patch-embedding
+// convolution uses TF32 on Ampere and newer, as test/cuda.test.ts explains, so the maps there are held to 5e-3.
+(cuda.isAvailable() ? describe : describe.skip)('on CUDA', () => {
+  const fixture = manifest.cases.find((c) => c.name === 'grid-6x10-float32')!;
+
+  test('the maps equal PyTorch, and the rollout of given maps equals the CPU one', () => {
+    const model = new VisionTransformer(manifest.models[fixture.model].config);
+    model.loadStateDict(path.join(ATTENTION, manifest.models[fixture.model].checkpoint));
+    model.eval().to('cuda');
+    using cpuInput = inputOf(fixture);
+    using input = cpuInput.to('cuda');
+    const maps = model.attentionMaps(input);
+    const expected = referenceMaps(fixture);
+    const onDevice = expected.map((map) => map.to('cuda'));
+    try {
+      maps.forEach((map, block) => {
+        expect(map.device).toBe('cuda:0');
+        expect(maxAbsDifference(map.toFloat32Array(), expected[block].toFloat32Array())).toBeLessThanOrEqual(5e-3);
+      });
+      const options = { headFusion: 'max', discardRatio: 0.5 } as const;
+      using viaCuda = attentionRolloutFromMaps(onDevice, manifest.models[fixture.model].grid, options);
+      using viaCpu = attentionRolloutFromMaps(expected, manifest.models[fixture.model].grid, options);
+      expect(maxAbsDifference(viaCuda.toFloat32Array(), viaCpu.toFloat32Array())).toBeLessThanOrEqual(
+        TOLERANCE.float32,
+      );
+    } finally {
+      disposeAll(maps);
+      disposeAll(expected);
+      disposeAll(onDevice);
+      model.dispose();
+    }
   });
 });
 
