@@ -67,6 +67,10 @@ export interface NativeVisionTransformer {
   forward(input: NativeTensor): NativeTensor;
   forwardAsync(input: NativeTensor | NativeTensor[]): Promise<NativeTensor>;
   forwardFeatures(input: NativeTensor): NativeTensor;
+  attentionMaps(input: NativeTensor): NativeTensor[];
+  attentionMapsAsync(input: NativeTensor): Promise<NativeTensor[]>;
+  attentionRollout(input: NativeTensor, headFusion: string, discardRatio: number): NativeTensor;
+  attentionRolloutAsync(input: NativeTensor, headFusion: string, discardRatio: number): Promise<NativeTensor>;
   train(mode: boolean): void;
   readonly training: boolean;
   namedParameters(): NativeEntries;
@@ -246,6 +250,12 @@ export interface NativeBinding {
   setGradEnabled(enabled: boolean): boolean;
   manualSeed(seed: number): void;
   backwardAsync(loss: NativeTensor): Promise<void>;
+  attentionRollout(
+    maps: NativeTensor[],
+    grid: [number, number],
+    headFusion: string,
+    discardRatio: number,
+  ): NativeTensor;
 }
 
 const loaded = loadAddon();

@@ -11,6 +11,8 @@ export type {
   VisionTransformerOptions,
   VitOptions,
 } from './model';
+export { attentionRolloutFromMaps, HEAD_FUSIONS, ROLLOUT_DEFAULTS } from './attention';
+export type { AttentionRolloutOptions, HeadFusion } from './attention';
 export type { InferencePrecision } from './inference-precision';
 export {
   CheckpointTensors,

@@ -3,6 +3,7 @@
 import { binding, NativeEntries, NativeLoadOptions, NativeModelOptions, NativeVisionTransformer } from './binding';
 // Defines Symbol.dispose where the runtime lacks it, before the classes below use it.
 import './dispose';
+import { AttentionRolloutOptions, validateRolloutOptions } from './attention';
 import { saveCheckpoint, saveCheckpointAsync, SaveCheckpointOptions } from './checkpoint';
 import { Device, Tensor } from './tensor';
 import { int8NeedsReducedRange, warnIfSlowPrecision } from './precision-advice';
@@ -251,6 +252,44 @@ export class VisionTransformer {
   /** The class token after the final norm, before the head: [N, numFeatures]. */
   forwardFeatures(input: Tensor): Tensor {
     return new Tensor(this.native.forwardFeatures(requireTensor(input, 'input').native));
+  }
+
+  /** Each block's attention probabilities for `input` (as forward takes it), in block order: [N, numHeads, T, T]
+   *  float32 tensors (whatever the model's dtype), T = 1 + the patches; token 0 is the class token, the patches
+   *  follow row by row, and row i is token i's softmax over the tokens. Evaluation mode only (a RangeError in
+   *  training mode: call eval() first). Runs on the calling thread, as forward does. */
+  attentionMaps(input: Tensor): Tensor[] {
+    return this.native.attentionMaps(requireTensor(input, 'input').native).map((map) => new Tensor(map));
+  }
+
+  /** attentionMaps on the compute thread, in turn with the other async calls (see forwardAsync). */
+  attentionMapsAsync(input: Tensor): Promise<Tensor[]> {
+    const callerStack = new Error().stack;
+    const running = this.native.attentionMapsAsync(requireTensor(input, 'input').native);
+    return withCallerStack(
+      running.then((maps) => maps.map((map) => new Tensor(map))),
+      callerStack,
+    );
+  }
+
+  /** Attention rollout (Abnar and Zuidema, 2020) of attentionMaps(input), as jacobgil/vit-explain computes it: for
+   *  each image the class token's row over the patches, [N, gridH, gridW] float32 (gridH = inputShape[0] / patchSize,
+   *  rounded down, likewise gridW), divided by its maximum. See attentionRolloutFromMaps and README.md for the
+   *  steps. Evaluation mode only. */
+  attentionRollout(input: Tensor, options: AttentionRolloutOptions = {}): Tensor {
+    const { headFusion, discardRatio } = validateRolloutOptions(options);
+    return new Tensor(this.native.attentionRollout(requireTensor(input, 'input').native, headFusion, discardRatio));
+  }
+
+  /** attentionRollout on the compute thread, in turn with the other async calls. */
+  attentionRolloutAsync(input: Tensor, options: AttentionRolloutOptions = {}): Promise<Tensor> {
+    const callerStack = new Error().stack;
+    const { headFusion, discardRatio } = validateRolloutOptions(options);
+    const running = this.native.attentionRolloutAsync(requireTensor(input, 'input').native, headFusion, discardRatio);
+    return withCallerStack(
+      running.then((rollout) => new Tensor(rollout)),
+      callerStack,
+    );
   }
 
   eval(): this {

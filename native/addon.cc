@@ -15,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vitorch::binding::register_checkpoint(env, exports);
   vitorch::binding::register_training(env, exports);
   vitorch::binding::register_distributed(env, exports);
+  vitorch::binding::register_attention(env, exports);
   return exports;
 }
 

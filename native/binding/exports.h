@@ -12,5 +12,6 @@ void register_model(Napi::Env env, Napi::Object exports);       // NativeVisionT
 void register_checkpoint(Napi::Env env, Napi::Object exports);  // load/saveCheckpoint(Async)
 void register_training(Napi::Env env, Napi::Object exports);  // NativeTrainingSession, crossEntropy, noGrad, manualSeed
 void register_distributed(Napi::Env env, Napi::Object exports);  // NativeProcessGroup
+void register_attention(Napi::Env env, Napi::Object exports);    // attentionRollout of given maps
 
 }  // namespace vitorch::binding

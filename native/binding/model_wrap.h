@@ -59,6 +59,11 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value Forward(const Napi::CallbackInfo& info);
   Napi::Value ForwardAsync(const Napi::CallbackInfo& info);
   Napi::Value ForwardFeatures(const Napi::CallbackInfo& info);
+  // Attention maps and rollout (model/attention_maps.h), defined in binding/attention_exports.cc.
+  Napi::Value AttentionMaps(const Napi::CallbackInfo& info);
+  Napi::Value AttentionMapsAsync(const Napi::CallbackInfo& info);
+  Napi::Value AttentionRollout(const Napi::CallbackInfo& info);
+  Napi::Value AttentionRolloutAsync(const Napi::CallbackInfo& info);
   Napi::Value Train(const Napi::CallbackInfo& info);
   Napi::Value IsTraining(const Napi::CallbackInfo& info);
   Napi::Value NamedParameters(const Napi::CallbackInfo& info);

@@ -54,6 +54,21 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& tokens) {
   return proj_drop(linear(proj, proj_prepared, mixed.transpose(1, 2).reshape({batch, length, dim})));
 }
 
+std::pair<torch::Tensor, torch::Tensor> AttentionImpl::forward_with_probabilities(const torch::Tensor& tokens) {
+  const auto batch = tokens.size(0);
+  const auto length = tokens.size(1);
+  const auto dim = tokens.size(2);
+  const auto heads = options.num_heads();
+  auto qkv_heads =
+      linear(qkv, qkv_prepared, tokens).reshape({batch, length, 3, heads, dim / heads}).permute({2, 0, 3, 1, 4});
+  auto scores =
+      at::matmul(qkv_heads[0], qkv_heads[1].transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(dim / heads)));
+  auto probabilities = scores.softmax(-1);
+  auto mixed = at::matmul(attn_drop(probabilities), qkv_heads[2]);
+  auto output = proj_drop(linear(proj, proj_prepared, mixed.transpose(1, 2).reshape({batch, length, dim})));
+  return {std::move(output), std::move(probabilities)};
+}
+
 torch::Tensor AttentionImpl::linear(torch::nn::Linear& layer, PreparedLinear& prepared, const torch::Tensor& x) {
   if (!is_training() && PreparedLinear::applies(*layer, x)) return prepared.forward(*layer, x, LinearEpilogue::kNone);
   return layer(x);

@@ -7,6 +7,8 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
+#include <utility>
+
 #include "model/prepared_linear.h"
 
 namespace vitorch::model {
@@ -26,6 +28,9 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
   void reset() override;
   // tokens: [B, N, dim] -> [B, N, dim]
   torch::Tensor forward(const torch::Tensor& tokens);
+  // forward, and the attention probabilities softmax(q k^T * head_dim^-0.5) it weighed v with, [B, heads, N, N]:
+  // computed as the seed writes it, never by the fused kernel, which does not expose them.
+  std::pair<torch::Tensor, torch::Tensor> forward_with_probabilities(const torch::Tensor& tokens);
 
   AttentionOptions options;
   torch::nn::Linear qkv{nullptr};

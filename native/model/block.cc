@@ -31,4 +31,16 @@ torch::Tensor BlockImpl::forward(torch::Tensor x) {
   return x + drop_path(mlp(norm2(x)));
 }
 
+std::pair<torch::Tensor, torch::Tensor> BlockImpl::forward_with_attention(torch::Tensor x) {
+  auto [mixed, probabilities] = attn->forward_with_probabilities(norm1(x));
+  if (!c10::GradMode::is_enabled()) {
+    x.add_(drop_path(mixed));
+    x.add_(drop_path(mlp(norm2(x))));
+  } else {
+    x = x + drop_path(mixed);
+    x = x + drop_path(mlp(norm2(x)));
+  }
+  return {std::move(x), std::move(probabilities)};
+}
+
 }  // namespace vitorch::model

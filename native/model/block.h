@@ -6,6 +6,8 @@
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
+#include <utility>
+
 #include "model/attention.h"
 #include "model/drop_path.h"
 #include "model/mlp.h"
@@ -33,6 +35,8 @@ class BlockImpl : public torch::nn::Cloneable<BlockImpl> {
   explicit BlockImpl(BlockOptions options);
   void reset() override;
   torch::Tensor forward(torch::Tensor x);
+  // forward, and the attention probabilities of its attention layer (AttentionImpl::forward_with_probabilities).
+  std::pair<torch::Tensor, torch::Tensor> forward_with_attention(torch::Tensor x);
 
   BlockOptions options;
   torch::nn::LayerNorm norm1{nullptr};

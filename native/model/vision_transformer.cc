@@ -150,7 +150,7 @@ torch::Tensor VisionTransformerImpl::position_embedding_for_input() {
   return cached.value;
 }
 
-torch::Tensor VisionTransformerImpl::forward_features(const torch::Tensor& images) {
+torch::Tensor VisionTransformerImpl::embed(const torch::Tensor& images) {
   check_input(images);
   auto tokens = patch_embed(images);
   auto class_tokens = cls_token.expand({tokens.size(0), -1, -1});
@@ -159,7 +159,11 @@ torch::Tensor VisionTransformerImpl::forward_features(const torch::Tensor& image
   // Block and Mlp) instead of allocating a new tensor per step.
   tokens = c10::GradMode::is_enabled() ? tokens + position_embedding_for_input()
                                        : tokens.add_(position_embedding_for_input());
-  tokens = pos_drop(tokens);
+  return pos_drop(tokens);
+}
+
+torch::Tensor VisionTransformerImpl::forward_features(const torch::Tensor& images) {
+  auto tokens = embed(images);
   for (const auto& block : *blocks) tokens = block->as<BlockImpl>()->forward(tokens);
   return norm(tokens).select(1, 0);
 }

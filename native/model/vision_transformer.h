@@ -61,6 +61,9 @@ class VisionTransformerImpl : public torch::nn::Cloneable<VisionTransformerImpl>
   torch::Tensor forward(const torch::Tensor& images);
   // images -> the class token after the final norm, [N, num_features]
   torch::Tensor forward_features(const torch::Tensor& images);
+  // images -> the tokens the first block takes: class token and patches with their positions, [N, 1 + patches,
+  // num_features] (forward_features and model/attention_maps.h start from here).
+  torch::Tensor embed(const torch::Tensor& images);
 
   // The seed's freeze_backbone / Unfreeze_backbone: requires_grad on patch_embed, cls_token, pos_embed and the
   // first 8 blocks; the later blocks, norm and head are left as they are.
