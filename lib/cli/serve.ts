@@ -15,9 +15,7 @@
 // or SIGINT drains (new requests 503 or UNAVAILABLE, accepted ones answered) and exits 0, or 1 after the grace
 // period; a second signal exits at once (130). Exit codes: 1 when the model cannot be loaded or an address cannot be
 // bound, 2 for a usage error.
-import { setLogger as setGrpcLogger } from '@grpc/grpc-js';
 import { createServer } from '../server/app';
-import { DEFAULT_GRPC_PORT, listenGrpc } from '../server/grpc/listen';
 import { handleShutdownSignals } from '../server/lifecycle';
 import type { ServerOptions } from '../server/options';
 import { INFERENCE_PRECISIONS } from '../inference-precision';
@@ -69,7 +67,8 @@ export async function serveCommand(args: string[]): Promise<number> {
     if (parsed.flags.has('no-grpc') && parsed.flags.has('grpc-port')) {
       throw new UsageError('give --grpc-port or --no-grpc, not both');
     }
-    const grpcPort = parsed.flags.has('no-grpc') ? null : (portFlag('grpc-port') ?? DEFAULT_GRPC_PORT);
+    // undefined: listenGrpc's default, Triton's 8001.
+    const grpcPort = parsed.flags.has('no-grpc') ? null : portFlag('grpc-port');
     const host = stringFlag(parsed, 'host') ?? '127.0.0.1';
     const gracePeriodMs = integer('grace-period-ms', 0) ?? 30_000;
     const options: ServerOptions = {
@@ -110,14 +109,12 @@ export async function serveCommand(args: string[]): Promise<number> {
     }
     say(`listening on ${url}`);
     if (grpcPort !== null) {
-      // grpc-js's own lines (its errors on stderr by default) join the JSON log; what the operator needs is said here.
-      setGrpcLogger({
-        error: (...args: unknown[]) => app.log.warn({ grpc: 'grpc-js' }, args.join(' ')),
-        info: (...args: unknown[]) => app.log.info({ grpc: 'grpc-js' }, args.join(' ')),
-        debug: (...args: unknown[]) => app.log.debug({ grpc: 'grpc-js' }, args.join(' ')),
-      });
+      // Loaded only when wanted: grpc-js and protobufjs are some 130 modules.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- not loaded with --no-grpc
+      const grpc = require('../server/grpc/listen') as typeof import('../server/grpc/listen');
+      grpc.logGrpcTo(app.log);
       try {
-        say(`listening for gRPC on ${host}:${await listenGrpc(app, { host, port: grpcPort })}`);
+        say(`listening for gRPC on ${host}:${await grpc.listenGrpc(app, { host, port: grpcPort })}`);
       } catch (error) {
         say((error as Error).message);
         await app.close().catch(() => undefined);

@@ -2,8 +2,8 @@
 // inference.GRPCInferenceService, service.ts) on a port of its own, Triton's 8001 by default. It shares everything
 // with the HTTP side: the lifecycle, the models and their queues, the metrics and the log. app.close() shuts it down
 // too, once its calls in flight are answered (grpc-js's tryShutdown); after drain(), new calls get UNAVAILABLE.
-import { Server, ServerCredentials } from '@grpc/grpc-js';
-import type { FastifyInstance } from 'fastify';
+import { Server, ServerCredentials, setLogger } from '@grpc/grpc-js';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { expected } from '../../validate';
 import { inferenceService } from './protos';
 import { serviceImplementation } from './service';
@@ -45,4 +45,15 @@ export async function listenGrpc(app: FastifyInstance, options: GrpcListenOption
   lifecycle.attach(() => new Promise<void>((resolve) => server.tryShutdown(() => resolve())));
   app.log.info({ grpc: `${host}:${bound}` }, 'gRPC listening');
   return bound;
+}
+
+/** grpc-js's own lines (its errors go to stderr by default), process-wide, into `log` as JSON lines: for a process
+ *  that is the server (vitorch serve), whose operator reads stderr for the lines it says itself. */
+export function logGrpcTo(log: FastifyBaseLogger): void {
+  const line = (args: unknown[]) => args.map(String).join(' ');
+  setLogger({
+    error: (...args: unknown[]) => log.warn({ grpc: 'grpc-js' }, line(args)),
+    info: (...args: unknown[]) => log.info({ grpc: 'grpc-js' }, line(args)),
+    debug: (...args: unknown[]) => log.debug({ grpc: 'grpc-js' }, line(args)),
+  });
 }
