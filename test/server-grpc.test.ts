@@ -4,13 +4,15 @@
 // errors, and the statistics equal to the requests it sent. Then with a Node client (@grpc/grpc-js) what the Python
 // client cannot send (fp32_contents, malformed contents, a missing input), and the queue's limits as HTTP has them
 // (server-batching.test.ts): a full queue RESOURCE_EXHAUSTED at once, a passed deadline (the client's own, or the
-// timeout parameter) DEADLINE_EXCEEDED before compute, a cancelled call out of the queue; the drain (UNAVAILABLE
-// for new calls, the accepted ones answered, in process and on SIGTERM of `vitorch serve`) and the flags.
+// timeout parameter) DEADLINE_EXCEEDED before compute, a cancelled call out of the queue; UNAVAILABLE when the model
+// failed to load and for new calls while draining, the accepted ones answered (in process, and on SIGTERM of
+// `vitorch serve`); and the command's flags.
 import { ChildProcess, spawn } from 'child_process';
 import * as net from 'net';
 import * as path from 'path';
 import { status as Status } from '@grpc/grpc-js';
 import { defaultClassifier, tensor } from '../lib';
+import { createServer, listenGrpc } from '../lib/server';
 import type { Classifier } from '../lib';
 import { PARITY_TOLERANCE, relativeMaxError } from './fixtures';
 import { float32Values, InferenceClient, rawInferRequest, startGrpcServer } from './grpc-fixtures';
@@ -438,6 +440,22 @@ describe("the queue's limits, as HTTP has them", () => {
         Array.from(await forward(seededFloats(SAMPLE_SIZE, 1), 1)),
       );
     }));
+});
+
+test('a model that cannot load: live, not ready, ModelInfer UNAVAILABLE naming the failure', async () => {
+  const app = createServer({ logger: false, weights: '/nonexistent/weights.pth' });
+  const client = new InferenceClient(await listenGrpc(app, { port: 0 }));
+  try {
+    await expect(app.vitorch.whenReady()).rejects.toThrow('/nonexistent/weights.pth');
+    expect((await client.call('ServerLive', {})).response).toEqual({ live: true });
+    expect((await client.call('ServerReady', {})).response).toEqual({ ready: false });
+    const answer = await client.call('ModelInfer', rawInferRequest(new Float32Array(SAMPLE_SIZE), 1));
+    expect(Status[answer.code]).toBe('UNAVAILABLE');
+    expect(answer.details).toMatch(/model 'vit' failed to load: .*\/nonexistent\/weights.pth/);
+  } finally {
+    client.close();
+    await app.close();
+  }
 });
 
 interface Served {
