@@ -31,7 +31,7 @@ test("require('vitorch') loads no server dependency until createServer is called
 
 test("'vitorch/server' is the server's entry; internals are not exported", () => {
   expect(node(`const s = require('vitorch/server'); console.log(Object.keys(s).sort().join(','))`)).toBe(
-    'Batcher,createServer,handleShutdownSignals',
+    'Batcher,createServer,handleShutdownSignals,listenGrpc',
   );
   expect(
     node(`try { require('vitorch/dist/lib/binding'); console.log('resolved') } catch (e) { console.log(e.code) }`),

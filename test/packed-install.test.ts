@@ -13,6 +13,7 @@ test('npm pack, then npm install --ignore-scripts without a compiler: require an
   expect(result.stdout).toMatch(
     /small-b1: max \|error\| \S+ against PyTorch.*addon prebuilds\/linux-x64\/torch-\d+\.\d+\/vitorch\.node/,
   );
+  expect(result.stdout).toMatch(/gRPC ServerMetadata answered vitorch \S+/);
   expect(result.stdout).toContain('npm rebuild vitorch kept the prebuilt');
   process.stdout.write(result.stdout);
 });

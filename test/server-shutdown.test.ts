@@ -24,7 +24,7 @@ interface Served {
 
 function serve(args: string[]): Promise<Served> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], {
+    const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--grpc-port', '0', ...args], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
@@ -159,7 +159,7 @@ test('draining: not ready, new inference 503, liveness and metrics still answer'
 test('usage and load errors: exit 2 for bad flags, 1 for a model that cannot load', async () => {
   const run = (args: string[]) =>
     new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], {
+      const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--grpc-port', '0', ...args], {
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       let stderr = '';

@@ -1,6 +1,6 @@
 // `vitorch serve [--weights FILE --config FILE [--model-name vit] | --model-repository DIR | --model NAME=DIR ...]
-//   [--host 127.0.0.1] [--port 8000] [--max-batch N] [--max-delay-ms N] [--max-queue N] [--timeout-ms N] [--device D]
-//   [--dtype D] [--body-limit BYTES] [--grace-period-ms N]`
+//   [--host 127.0.0.1] [--port 8000] [--grpc-port 8001 | --no-grpc] [--max-batch N] [--max-delay-ms N] [--max-queue N]
+//   [--timeout-ms N] [--device D] [--dtype D] [--body-limit BYTES] [--grace-period-ms N]`
 //
 // One model (the embedded one, or --weights with --config), or several: every folder of --model-repository (the
 // folder's name is the model's) and each --model NAME=DIR, a folder holding config.json and one .pth or
@@ -8,11 +8,13 @@
 // and unload at run time through Triton's repository routes (POST /v2/repository/models/{name}/load, /unload).
 // --dtype is the precision the model runs in (lib/inference-precision.ts): float32 (the default), float64, float16,
 // bfloat16, or int8 (dynamic quantization on the CPU); requests and responses stay FP32 either way.
-// Serves a model over HTTP (lib/server/): the Open Inference Protocol under /v2, /v1/classify for images, /metrics.
-// The human lines (the URL once listening, "ready" after the warm-up forward, shutdown) go to stderr; stdout carries
-// pino's JSON log, one line per request. SIGTERM or SIGINT drains (new requests 503, accepted ones answered) and
-// exits 0, or 1 after the grace period; a second signal exits at once (130). Exit codes: 1 when the model cannot
-// be loaded or the address cannot be bound, 2 for a usage error.
+// Serves a model over HTTP (lib/server/): the Open Inference Protocol under /v2, /v1/classify for images, /metrics;
+// and over gRPC (lib/server/grpc/): Triton's inference.GRPCInferenceService on --grpc-port (Triton's 8001 by default,
+// 0 for any free port) on the same host, unless --no-grpc. The human lines (the addresses once listening, "ready"
+// after the warm-up forward, shutdown) go to stderr; stdout carries pino's JSON log, one line per request. SIGTERM
+// or SIGINT drains (new requests 503 or UNAVAILABLE, accepted ones answered) and exits 0, or 1 after the grace
+// period; a second signal exits at once (130). Exit codes: 1 when the model cannot be loaded or an address cannot be
+// bound, 2 for a usage error.
 import { createServer } from '../server/app';
 import { handleShutdownSignals } from '../server/lifecycle';
 import type { ServerOptions } from '../server/options';
@@ -23,14 +25,16 @@ import { runCommand } from './run-command';
 
 export const SERVE_USAGE =
   'usage: vitorch serve [--weights FILE --config FILE [--model-name vit] | --model-repository DIR | ' +
-  '--model NAME=DIR ...] [--host 127.0.0.1] [--port 8000] [--max-batch N] [--max-delay-ms N] [--max-queue N] ' +
-  '[--timeout-ms N] [--device D] [--dtype D] [--body-limit BYTES] [--grace-period-ms N]';
+  '--model NAME=DIR ...] [--host 127.0.0.1] [--port 8000] [--grpc-port 8001 | --no-grpc] [--max-batch N] ' +
+  '[--max-delay-ms N] [--max-queue N] [--timeout-ms N] [--device D] [--dtype D] [--body-limit BYTES] ' +
+  '[--grace-period-ms N]';
 
 const VALUED = [
   'weights',
   'config',
   'host',
   'port',
+  'grpc-port',
   'model-name',
   'model-repository',
   'model',
@@ -46,15 +50,25 @@ const VALUED = [
 
 export async function serveCommand(args: string[]): Promise<number> {
   return runCommand('serve', SERVE_USAGE, async () => {
-    const parsed = parseArgs(args, VALUED, [], { overrides: false, positionals: false, repeatable: ['model'] });
+    const parsed = parseArgs(args, VALUED, ['no-grpc'], {
+      overrides: false,
+      positionals: false,
+      repeatable: ['model'],
+    });
     const integer = (name: string, min: number) => integerFlag(parsed, name, min);
-    const port =
+    const portFlag = (name: string) =>
       numberFlag(
         parsed,
-        'port',
+        name,
         (n) => Number.isInteger(n) && n >= 0 && n <= 65535,
         'a port number (0 for any free port)',
-      ) ?? 8000;
+      );
+    const port = portFlag('port') ?? 8000;
+    if (parsed.flags.has('no-grpc') && parsed.flags.has('grpc-port')) {
+      throw new UsageError('give --grpc-port or --no-grpc, not both');
+    }
+    // undefined: listenGrpc's default, Triton's 8001.
+    const grpcPort = parsed.flags.has('no-grpc') ? null : portFlag('grpc-port');
     const host = stringFlag(parsed, 'host') ?? '127.0.0.1';
     const gracePeriodMs = integer('grace-period-ms', 0) ?? 30_000;
     const options: ServerOptions = {
@@ -94,6 +108,19 @@ export async function serveCommand(args: string[]): Promise<number> {
       return 1;
     }
     say(`listening on ${url}`);
+    if (grpcPort !== null) {
+      // Loaded only when wanted: grpc-js and protobufjs are some 130 modules.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- not loaded with --no-grpc
+      const grpc = require('../server/grpc/listen') as typeof import('../server/grpc/listen');
+      grpc.logGrpcTo(app.log);
+      try {
+        say(`listening for gRPC on ${host}:${await grpc.listenGrpc(app, { host, port: grpcPort })}`);
+      } catch (error) {
+        say((error as Error).message);
+        await app.close().catch(() => undefined);
+        return 1;
+      }
+    }
     try {
       await app.vitorch.whenReady();
     } catch (error) {

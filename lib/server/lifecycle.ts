@@ -17,8 +17,14 @@ export class ServerLifecycle {
   readonly models: ModelRepository;
   loadError: Error | null = null;
   private readonly loaded: Promise<void>;
+  /** How the other listeners of this server (gRPC: grpc/listen.ts) shut down once their calls are answered. */
+  private readonly listeners: (() => Promise<void>)[] = [];
 
-  constructor(options: ResolvedServerOptions, metrics: ServerMetrics) {
+  constructor(
+    /** createServer's options, resolved: what the gRPC service needs of them (limits, the model config's queue). */
+    readonly options: ResolvedServerOptions,
+    metrics: ServerMetrics,
+  ) {
     this.models = new ModelRepository(options, metrics);
     this.loaded = this.load();
     // The failure is kept in loadError and rethrown by whenReady(); it is not an unhandled rejection.
@@ -90,10 +96,16 @@ export class ServerLifecycle {
     this.models.flush();
   }
 
-  /** When fastify closes (every response sent): the queues' last requests run, then the models' memory is freed. */
+  /** Closes `shutdown` with the server: close() waits for it as for the queues. */
+  attach(shutdown: () => Promise<void>): void {
+    this.listeners.push(shutdown);
+  }
+
+  /** When fastify closes (every response sent): the queues' last requests run, then the models' memory is freed;
+   *  the other listeners shut down meanwhile, once their own calls are answered. */
   async close(): Promise<void> {
     this.drain();
-    await this.models.close();
+    await Promise.all([this.models.close(), ...this.listeners.splice(0).map((shutdown) => shutdown())]);
     this.phase = 'closed';
   }
 }

@@ -33,13 +33,7 @@ export function registerRepositoryRoutes(app: FastifyInstance): void {
   });
 
   app.post<{ Params: NameParams }>('/v2/repository/models/:name/unload', async (request) => {
-    // Triton's unload_dependents has no meaning here: models do not depend on each other.
-    const body = jsonBody(request, 'the unload request');
-    const params = body.parameters as Record<string, unknown> | undefined;
-    if (params !== undefined) {
-      const unknown = Object.keys(params).filter((key) => key !== 'unload_dependents');
-      if (unknown.length > 0) throw new BadRequestError(`unknown unload parameter '${unknown[0].slice(0, 64)}'`);
-    }
+    checkUnloadParameters(jsonBody(request, 'the unload request'));
     await models.unload(request.params.name);
     return {};
   });
@@ -66,7 +60,7 @@ function jsonBody(request: FastifyRequest, what: string): Record<string, unknown
 }
 
 /** Triton's load parameters (a config or files sent with the request) are not taken: a model is its folder. */
-function refuseParameters(body: Record<string, unknown>, what: string): void {
+export function refuseParameters(body: Record<string, unknown>, what: string): void {
   const params = body.parameters as Record<string, unknown> | undefined;
   const keys = Object.keys(params ?? {});
   if (keys.length > 0) {
@@ -77,9 +71,16 @@ function refuseParameters(body: Record<string, unknown>, what: string): void {
   }
 }
 
+/** Triton's unload_dependents has no meaning here (models do not depend on each other); anything else is unknown. */
+export function checkUnloadParameters(body: { parameters?: unknown }): void {
+  const params = body.parameters as Record<string, unknown> | undefined;
+  const unknown = Object.keys(params ?? {}).filter((key) => key !== 'unload_dependents');
+  if (unknown.length > 0) throw new BadRequestError(`unknown unload parameter '${unknown[0].slice(0, 64)}'`);
+}
+
 /** A model that cannot be loaded (no folder, a bad config, weights that do not fit it) is answered 400 with the
  *  reason, as Triton answers a failed load; an unknown name stays 404 and a shutting-down server 503. */
-function asLoadError(error: Error, name: string): Error {
+export function asLoadError(error: Error, name: string): Error {
   if (error instanceof HttpError) return error;
   return new BadRequestError(`cannot load model '${name}': ${error.message}`);
 }

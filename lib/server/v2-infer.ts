@@ -61,16 +61,7 @@ export function parseInferRequest(body: SplitBody, model: ServedModel, maxBatch:
   }
   const params = parameters(request.parameters, 'the request');
   const binaryOutput = optionalBoolean(params, 'binary_data_output', 'the request') ?? false;
-  let timeoutMs: number | undefined;
-  if (params.timeout !== undefined) {
-    const t = params.timeout;
-    if (typeof t !== 'number' || !Number.isInteger(t) || t < 1) {
-      throw new BadRequestError(
-        `expected a positive integer (microseconds) for parameters.timeout, received ${describe(t)}`,
-      );
-    }
-    timeoutMs = Math.max(1, Math.ceil(t / 1000));
-  }
+  const timeoutMs = params.timeout === undefined ? undefined : timeoutParameter(params.timeout);
 
   const inputs = request.inputs;
   if (!Array.isArray(inputs) || inputs.length !== 1) {
@@ -93,24 +84,41 @@ export function parseInferRequest(body: SplitBody, model: ServedModel, maxBatch:
     for (const output of request.outputs) {
       if (!isObject(output))
         throw new BadRequestError(`expected an object for outputs[0], received ${describe(output)}`);
-      if (output.name !== OUTPUT_NAME) {
-        throw new BadRequestError(`unknown output ${nameText(output.name)}: the model's output is '${OUTPUT_NAME}'`);
-      }
+      checkOutputName(output.name);
       const p = parameters(output.parameters, `output '${OUTPUT_NAME}'`);
       binary = optionalBoolean(p, 'binary_data', `output '${OUTPUT_NAME}'`) ?? binary;
-      if (p.classification !== undefined) {
-        const k = p.classification;
-        if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > model.numClasses) {
-          throw new BadRequestError(
-            `expected an integer in [1, ${model.numClasses}] for output '${OUTPUT_NAME}' ` +
-              `parameters.classification, received ${describe(k)}`,
-          );
-        }
-        classification = k;
-      }
+      classification = classificationParameter(p.classification, model);
     }
   }
   return { id: request.id as string | undefined, input, samples, timeoutMs, output: { binary, classification } };
+}
+
+/** The `timeout` request parameter (microseconds, as Triton's clients send it) as milliseconds in the queue. */
+export function timeoutParameter(t: unknown): number {
+  if (typeof t !== 'number' || !Number.isInteger(t) || t < 1) {
+    throw new BadRequestError(
+      `expected a positive integer (microseconds) for parameters.timeout, received ${describe(t)}`,
+    );
+  }
+  return Math.max(1, Math.ceil(t / 1000));
+}
+
+export function checkOutputName(name: unknown): void {
+  if (name !== OUTPUT_NAME) {
+    throw new BadRequestError(`unknown output ${nameText(name)}: the model's output is '${OUTPUT_NAME}'`);
+  }
+}
+
+/** The output's `classification` parameter (the top k of the classification extension), if it has one. */
+export function classificationParameter(k: unknown, model: ServedModel): number | undefined {
+  if (k === undefined) return undefined;
+  if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > model.numClasses) {
+    throw new BadRequestError(
+      `expected an integer in [1, ${model.numClasses}] for output '${OUTPUT_NAME}' ` +
+        `parameters.classification, received ${describe(k)}`,
+    );
+  }
+  return k;
 }
 
 function readInput(
@@ -120,6 +128,38 @@ function readInput(
   reader: BinaryReader,
 ): { input: Float32Array | Float32Bytes; samples: number } {
   if (!isObject(tensor)) throw new BadRequestError(`expected an input tensor object, received ${describe(tensor)}`);
+  const { shape, samples, count } = checkInputTensor(tensor, model, maxBatch);
+  const p = parameters(tensor.parameters, `input '${INPUT_NAME}'`);
+  if (p.binary_data_size !== undefined) {
+    const size = p.binary_data_size;
+    if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) {
+      throw new BadRequestError(
+        `expected a byte count for input '${INPUT_NAME}' parameters.binary_data_size, received ${describe(size)}`,
+      );
+    }
+    if (tensor.data !== undefined) {
+      throw new BadRequestError(`input '${INPUT_NAME}' has both data and binary_data_size: expected one of them`);
+    }
+    if (size !== count * 4) {
+      throw new BadRequestError(
+        `expected binary_data_size ${count * 4} (FP32 ${shapeText(shape)}) for input '${INPUT_NAME}', received ${size}`,
+      );
+    }
+    return { input: float32Data(reader.take(size, INPUT_NAME)), samples };
+  }
+  if (tensor.data === undefined) {
+    throw new BadRequestError(`input '${INPUT_NAME}' has no data: expected data or parameters.binary_data_size`);
+  }
+  return { input: flattenNumbers(tensor.data, count, shape), samples };
+}
+
+/** An input tensor's name, datatype and shape checked against the model (whatever carries its data): its shape,
+ *  the samples it holds and their value count. */
+export function checkInputTensor(
+  tensor: { name?: unknown; datatype?: unknown; shape?: unknown },
+  model: ServedModel,
+  maxBatch: number,
+): { shape: number[]; samples: number; count: number } {
   if (tensor.name !== INPUT_NAME) {
     throw new BadRequestError(`unknown input ${nameText(tensor.name)}: the model's input is '${INPUT_NAME}'`);
   }
@@ -144,29 +184,7 @@ function readInput(
       `input '${INPUT_NAME}' has a batch of ${samples}, more than this server's max batch size ${maxBatch}`,
     );
   }
-  const count = samples * model.sampleSize;
-  const p = parameters(tensor.parameters, `input '${INPUT_NAME}'`);
-  if (p.binary_data_size !== undefined) {
-    const size = p.binary_data_size;
-    if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) {
-      throw new BadRequestError(
-        `expected a byte count for input '${INPUT_NAME}' parameters.binary_data_size, received ${describe(size)}`,
-      );
-    }
-    if (tensor.data !== undefined) {
-      throw new BadRequestError(`input '${INPUT_NAME}' has both data and binary_data_size: expected one of them`);
-    }
-    if (size !== count * 4) {
-      throw new BadRequestError(
-        `expected binary_data_size ${count * 4} (FP32 ${shapeText(shape)}) for input '${INPUT_NAME}', received ${size}`,
-      );
-    }
-    return { input: float32Data(reader.take(size, INPUT_NAME)), samples };
-  }
-  if (tensor.data === undefined) {
-    throw new BadRequestError(`input '${INPUT_NAME}' has no data: expected data or parameters.binary_data_size`);
-  }
-  return { input: flattenNumbers(tensor.data, count, shape), samples };
+  return { shape, samples, count: samples * model.sampleSize };
 }
 
 /** The JSON `data` of an FP32 tensor, flat or nested, as float32 values; its element count must equal `count`.
@@ -216,14 +234,7 @@ export function buildInferResponse(
   let binaryChunk: Buffer | undefined;
   const k = request.output.classification;
   if (k !== undefined) {
-    const elements: string[] = [];
-    for (let s = 0; s < samples; s++) {
-      const row = logits.subarray(s * classes, (s + 1) * classes);
-      const order = Array.from(row.keys())
-        .sort((a, b) => row[b] - row[a] || a - b)
-        .slice(0, k);
-      for (const index of order) elements.push(`${row[index]}:${index}:${model.classes[index]}`);
-    }
+    const elements = topClasses(logits, samples, k, model);
     Object.assign(output, { datatype: 'BYTES', shape: [samples, k] });
     if (request.output.binary) binaryChunk = bytesElementsToBuffer(elements);
     else output.data = elements;
@@ -239,4 +250,19 @@ export function buildInferResponse(
   if (!binaryChunk) return { body: Buffer.from(JSON.stringify(response), 'utf8'), contentType: 'application/json' };
   const { body, headerLength } = joinBody(response, [binaryChunk]);
   return { body, contentType: 'application/octet-stream', headerLength };
+}
+
+/** The classification extension's elements: each sample's k highest logits as "value:index:label", highest first
+ *  (ties by index), row after row. */
+export function topClasses(logits: Float32Array, samples: number, k: number, model: ServedModel): string[] {
+  const classes = model.numClasses;
+  const elements: string[] = [];
+  for (let s = 0; s < samples; s++) {
+    const row = logits.subarray(s * classes, (s + 1) * classes);
+    const order = Array.from(row.keys())
+      .sort((a, b) => row[b] - row[a] || a - b)
+      .slice(0, k);
+    for (const index of order) elements.push(`${row[index]}:${index}:${model.classes[index]}`);
+  }
+  return elements;
 }

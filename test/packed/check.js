@@ -1,6 +1,7 @@
 // Runs inside the fresh project test/packed/install.sh made: requires the installed vitorch (its prebuilt binary,
 // loaded onto the libtorch found at run time), forwards the `small` parity fixture and compares with PyTorch's
 // output (tools/make_fixtures.py), within the parity tests' tolerance: max |error| <= 1e-4 of the output's scale.
+// Then a gRPC call to vitorch/server's listenGrpc, which reads the package's protos/ at run time.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -43,3 +44,29 @@ const summary = `${fixture.name}: max |error| ${error.toExponential(2)} against 
   `addon ${path.relative(installed, addonFiles.addon)}, libtorch ${libtorch.version} (${libtorch.foundBy})`;
 if (output.length !== expected.length || !(error <= 1e-4 * scale)) throw new Error(`mismatch: ${summary}`);
 console.log(`packed install: ${summary}`);
+
+// gRPC from the installed package: its protos/ found from dist/, a call answered through the package's own grpc-js.
+(async () => {
+  const grpc = require('@grpc/grpc-js');
+  const loader = require('@grpc/proto-loader');
+  const server = require('vitorch/server');
+  const app = server.createServer({ logger: false });
+  try {
+    const port = await server.listenGrpc(app, { port: 0 });
+    const protos = path.join(installed, 'protos');
+    const definition = loader.loadSync(path.join(protos, 'grpc_service.proto'), { keepCase: true, includeDirs: [protos] });
+    const Service = grpc.loadPackageDefinition(definition).inference.GRPCInferenceService;
+    const client = new Service(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    const metadata = await new Promise((resolve, reject) =>
+      client.ServerMetadata({}, (error, response) => (error ? reject(error) : resolve(response))),
+    );
+    client.close();
+    if (metadata.name !== 'vitorch') throw new Error(`gRPC ServerMetadata answered ${JSON.stringify(metadata)}`);
+    console.log(`packed install: gRPC ServerMetadata answered ${metadata.name} ${metadata.version}`);
+  } finally {
+    await app.close();
+  }
+})().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});

@@ -19,7 +19,8 @@ contents=$(tar -tzf "$work/$tarball")
 prebuilt=$(node -e "const { describe } = require('./scripts/find-libtorch');
   const { prebuiltDirFor } = require('./dist/lib/addon-loading');
   console.log(require('path').relative('.', prebuiltDirFor(describe().version, '.')))")
-for entry in package/dist/lib/index.js "package/$prebuilt/vitorch.node" "package/$prebuilt/libvitorch_loader.so"; do
+for entry in package/dist/lib/index.js "package/$prebuilt/vitorch.node" "package/$prebuilt/libvitorch_loader.so" \
+  package/protos/grpc_service.proto package/protos/model_config.proto package/protos/LICENSE; do
   grep -qx "$entry" <<<"$contents" || { echo "packed install: $tarball lacks $entry" >&2; exit 1; }
 done
 
