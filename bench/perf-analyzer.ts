@@ -49,8 +49,11 @@ export interface PerfAnalyzerOptions {
   outputFormat?: 'binary' | 'json';
   concurrency: number;
   /** Length of one measurement window. perf_analyzer measures windows until three in a row agree within
-   *  `stabilityPercent` (throughput and mean latency), at most `maxTrials` of them. */
+   *  `stabilityPercent` (throughput and latency), at most `maxTrials` of them. */
   measurementIntervalMs: number;
+  /** The latency the windows must agree on: this percentile, or the mean (perf_analyzer's default) when unset. A
+   *  median is not moved by the few requests that wait out another process on a shared machine; a mean is. */
+  stabilizingPercentile?: number;
   /** Default 10, perf_analyzer's. */
   stabilityPercent?: number;
   /** Default 10, perf_analyzer's. */
@@ -95,6 +98,7 @@ export function perfAnalyzerArgs(options: PerfAnalyzerOptions, csvFile: string):
     '-f',
     csvFile,
   ];
+  if (options.stabilizingPercentile !== undefined) args.push('--percentile', String(options.stabilizingPercentile));
   if (options.protocol === 'http') {
     args.push('--input-tensor-format', options.inputFormat ?? 'binary');
     args.push('--output-tensor-format', options.outputFormat ?? 'binary');
