@@ -17,9 +17,10 @@ beforeAll(async () => {
 });
 afterAll(() => server?.close());
 
-// Short windows; a window agreeing with the next two within 100% is enough here, where only completion and the
-// counts are judged (on two shared cores a stricter perf_analyzer can refuse to report).
-const SHORT = { measurementIntervalMs: 1000, stabilityPercent: 100, maxTrials: 8 } as const;
+// Short windows, and lenient: windows agreeing with the next two within 100% on throughput and median latency are
+// enough here, where only completion and the counts are judged (on two shared cores a stricter perf_analyzer can
+// refuse to report at all).
+const SHORT = { measurementIntervalMs: 1000, stabilityPercent: 100, stabilizingPercentile: 50, maxTrials: 10 } as const;
 
 test('HTTP with binary tensors at concurrency 2: a throughput, and no more inferences than the server counted', async () => {
   const before = metric(await metrics(server.url), 'vitorch_inferences_total');
