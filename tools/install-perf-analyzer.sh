@@ -25,8 +25,10 @@ wrapper=$home/perf_analyzer
 stamp=$home/installed
 want_stamp="tritonclient $TRITONCLIENT_VERSION, nvidia-cuda-runtime-cu12 $CUDA_RUNTIME_VERSION"
 
+# grep without -q reads ldconfig's whole list: with -q it could stop early, ldconfig would die of SIGPIPE, and
+# pipefail would call the library missing.
 installed() {
-  [ -x "$wrapper" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want_stamp" ] && ldconfig -p | grep -q 'libb64\.so\.0d'
+  [ -x "$wrapper" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want_stamp" ] && ldconfig -p | grep 'libb64\.so\.0d' >/dev/null
 }
 
 if [ "${1:-}" = "--path" ]; then
@@ -46,7 +48,7 @@ if installed; then
   exit 0
 fi
 
-if ! ldconfig -p | grep -q 'libb64\.so\.0d'; then
+if ! ldconfig -p | grep 'libb64\.so\.0d' >/dev/null; then
   echo "install-perf-analyzer: installing Debian's libb64-0d" >&2
   apt-get install -y -qq libb64-0d >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq libb64-0d >/dev/null; }
 fi
