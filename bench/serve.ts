@@ -98,10 +98,10 @@ function parseOptions(argv: string[]): Options {
     dtypes: { type: 'string' },
     'perf-analyzer': { type: 'string', default: PERF_ANALYZER_MODES.join(',') },
     'pa-interval-ms': { type: 'string' },
-    'pa-stability': { type: 'string', default: '10' },
+    'pa-stability': { type: 'string' },
     // The median, which the few requests held up by other processes on a shared machine do not move as the mean.
     'pa-percentile': { type: 'string', default: '50' },
-    'pa-max-trials': { type: 'string', default: '10' },
+    'pa-max-trials': { type: 'string' },
     quick: { type: 'boolean', default: false },
   });
   if (values.quick) Object.assign(values, { runs: '1', duration: '20', warmup: '10', batches: '1,4,8' });
@@ -132,6 +132,10 @@ function parseOptions(argv: string[]): Options {
     );
   }
   const durationSeconds = wholeNumber(values, 'duration');
+  // perf_analyzer's own defaults, 10% and 10 windows; --quick's short windows hold few batches of ViT-B/16 (16 images
+  // in a ~7 s window is a sixth of it), so one batch more or less is already past 10%: there, 25% and 6 windows.
+  values['pa-stability'] ??= values.quick ? '25' : '10';
+  values['pa-max-trials'] ??= values.quick ? '6' : '10';
   return {
     runs: wholeNumber(values, 'runs'),
     durationSeconds,
