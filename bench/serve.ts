@@ -4,12 +4,15 @@
 // runs the offline sweeps and then every server in turn (the order reversed every other round), each started
 // fresh and stopped after its load. Prints a table and writes bench/results/serve.json. `--dtypes float32,bfloat16,int8`
 // runs vitorch alone, one server per precision (`vitorch serve --dtype D`), each against its own offline sweep: one
-// row per precision, side by side.
+// row per precision, side by side. Each vitorch server is then loaded by Triton's perf_analyzer too, at the same
+// concurrency, over HTTP (binary and JSON tensors) and gRPC (bench/serve-perf-analyzer.ts), and both tools' figures
+// are printed side by side; `--perf-analyzer none` leaves it out.
 //
 //   npm run bench:serve -- [--runs 3] [--duration 60] [--warmup 15] [--clients 32] [--threads 2]
 //       [--max-batch 16] [--max-delay-ms 50] [--max-queue 64] [--timeout-ms 120000] [--batches 1,2,4,8,16]
 //       [--only vitorch-fp32,vitorch-bf16,vitorch-int8,torchserve,torchserve-feature-dispatch
-//        | --dtypes float32,bfloat16,int8] [--quick]
+//        | --dtypes float32,bfloat16,int8] [--perf-analyzer http-binary,http-json,grpc | none]
+//       [--pa-interval-ms N] [--pa-stability 10] [--pa-percentile 50] [--pa-max-trials 10] [--quick]
 //
 // See bench/README.md for what is measured and the figures.
 import * as fs from 'fs';
@@ -20,6 +23,7 @@ import { featureDispatchLibrary, vendorDispatchDiffers } from './feature-dispatc
 import { runLoad, summarize, LoadSummary } from './load';
 import { measureOffline, OfflineSweep, SERVED_PRECISIONS, SHORT_NAME } from './offline-throughput';
 import type { ServedPrecision } from './offline-throughput';
+import { perfAnalyzerMissing } from './perf-analyzer';
 import { sampleRss } from './process-rss';
 import { fetchMetrics, histogramMean } from './prometheus-text';
 import { writeResults } from './results';
@@ -33,6 +37,14 @@ import {
   wholeNumber,
 } from './serve-options';
 import { ServerUnderTest } from './server-under-test';
+import {
+  measureWithPerfAnalyzer,
+  PERF_ANALYZER_MODES,
+  PerfAnalyzerMode,
+  PerfAnalyzerRun,
+  PerfAnalyzerSettings,
+  reportLoadGenerators,
+} from './serve-perf-analyzer';
 import { median } from './stats';
 import { startTorchServe, torchServeMissing } from './torchserve-server';
 import { startVitorchServer } from './vitorch-server';
@@ -72,6 +84,7 @@ interface Options {
   batches: number[];
   only: Contestant[];
   server: ServerSettings;
+  perfAnalyzer: PerfAnalyzerSettings;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -83,6 +96,12 @@ function parseOptions(argv: string[]): Options {
     batches: { type: 'string', default: '1,2,4,8,16' },
     only: { type: 'string' },
     dtypes: { type: 'string' },
+    'perf-analyzer': { type: 'string', default: PERF_ANALYZER_MODES.join(',') },
+    'pa-interval-ms': { type: 'string' },
+    'pa-stability': { type: 'string' },
+    // The median, which the few requests held up by other processes on a shared machine do not move as the mean.
+    'pa-percentile': { type: 'string', default: '50' },
+    'pa-max-trials': { type: 'string' },
     quick: { type: 'boolean', default: false },
   });
   if (values.quick) Object.assign(values, { runs: '1', duration: '20', warmup: '10', batches: '1,4,8' });
@@ -104,15 +123,40 @@ function parseOptions(argv: string[]): Options {
   }
   const batches = (values.batches as string).split(',').map((b) => wholeNumber({ batches: b }, 'batches'));
   const clients = wholeNumber(values, 'clients');
+  const modesText = values['perf-analyzer'] as string;
+  const modes = modesText === 'none' ? [] : (modesText.split(',') as PerfAnalyzerMode[]);
+  const unknownModes = modes.filter((mode) => !PERF_ANALYZER_MODES.includes(mode));
+  if (unknownModes.length) {
+    throw new UsageError(
+      `unknown perf_analyzer mode ${unknownModes.join(', ')}; known: ${PERF_ANALYZER_MODES.join(', ')}, or none`,
+    );
+  }
+  const durationSeconds = wholeNumber(values, 'duration');
+  // perf_analyzer's own defaults, 10% and 10 windows; --quick's short windows hold few batches of ViT-B/16 (16 images
+  // in a ~7 s window is a sixth of it), so one batch more or less is already past 10%: there, 25% and 6 windows.
+  values['pa-stability'] ??= values.quick ? '25' : '10';
+  values['pa-max-trials'] ??= values.quick ? '6' : '10';
   return {
     runs: wholeNumber(values, 'runs'),
-    durationSeconds: wholeNumber(values, 'duration'),
+    durationSeconds,
     warmupSeconds: wholeNumber(values, 'warmup', 0),
     clients,
     batches,
     only,
     // The queue must hold every client's request, or the normal load would see 503s.
     server: serverSettings(values, 2 * clients),
+    perfAnalyzer: {
+      modes,
+      concurrency: clients,
+      // Three windows (the fewest perf_analyzer reports on) span about the autocannon load's measured time.
+      intervalMs:
+        values['pa-interval-ms'] === undefined
+          ? Math.max(1000, Math.round((durationSeconds * 1000) / 3))
+          : wholeNumber(values, 'pa-interval-ms'),
+      stabilityPercent: wholeNumber(values, 'pa-stability'),
+      stabilizingPercentile: wholeNumber(values, 'pa-percentile'),
+      maxTrials: wholeNumber(values, 'pa-max-trials'),
+    },
   };
 }
 
@@ -147,19 +191,22 @@ interface ServerRun {
   load: LoadSummary;
   meanBatch?: number;
   peakRssBytes: number;
+  /** perf_analyzer's measurements after autocannon's, one per mode. */
+  perfAnalyzer: PerfAnalyzerRun[];
 }
 
 async function startServer(
   contestant: Contestant,
   prepared: Prepared,
   settings: ServerSettings,
+  grpc: boolean,
 ): Promise<ServerUnderTest> {
   const common = { weights: prepared.weights, image: prepared.image, ...settings };
   if (contestant === 'torchserve') return startTorchServe({ python: prepared.python, ...common });
   if (contestant === 'torchserve-feature-dispatch') {
     return startTorchServe({ python: prepared.python, ...common, preload: featureDispatchLibrary() });
   }
-  return startVitorchServer({ ...common, dtype: precisionOf(contestant)! });
+  return startVitorchServer({ ...common, dtype: precisionOf(contestant)!, grpc });
 }
 
 async function measureServer(
@@ -169,7 +216,7 @@ async function measureServer(
   options: Options,
   reference: Float32Array,
 ): Promise<ServerRun> {
-  const server = await startServer(contestant, prepared, options.server);
+  const server = await startServer(contestant, prepared, options.server, options.perfAnalyzer.modes.includes('grpc'));
   try {
     const check = agreement(await server.infer(prepared.image), reference);
     // Float32 servers must serve the benchmark's model; bfloat16 and int8 are reported, their rounding being the point.
@@ -191,6 +238,7 @@ async function measureServer(
     });
     const samples = rss.stop();
     let meanBatch: number | undefined;
+    // After autocannon's load and its batch sizes, so that neither tool's figures include the other's requests.
     if (server.metricsUrl && metricsBefore) {
       // Batches of the whole load (warm-up included): the histogram's mean over what this load added.
       const before = histogramMean(metricsBefore, /batch_size/);
@@ -199,6 +247,7 @@ async function measureServer(
         meanBatch = (after.mean * after.count - before.mean * before.count) / (after.count - before.count);
       }
     }
+    const perfAnalyzer = server.perfAnalyzer ? await measureWithPerfAnalyzer(server, options.perfAnalyzer) : [];
     return {
       contestant,
       round,
@@ -213,6 +262,7 @@ async function measureServer(
       ),
       meanBatch,
       peakRssBytes: Math.max(...samples.map((s) => s.bytes)),
+      perfAnalyzer,
     };
   } finally {
     await server.stop();
@@ -327,7 +377,27 @@ function report(
     }
   }
   for (const [contestant, reason] of Object.entries(skipped)) console.log(`  ${contestant}: not run: ${reason}`);
-  return { date: new Date().toISOString(), cpu, options, summaries, ratios, offline, runs, skipped };
+  let loadGenerators: Record<string, unknown>[] | undefined;
+  if (options.perfAnalyzer.modes.length) {
+    const servers = options.only
+      .map((contestant) => runs.filter((r) => r.contestant === contestant && r.perfAnalyzer.length))
+      .filter((mine) => mine.length)
+      .map((mine) => ({
+        label: mine[0].label,
+        autocannon: mine.map((r) => r.load),
+        perfAnalyzer: mine.flatMap((r) => r.perfAnalyzer),
+      }));
+    if (servers.length) {
+      console.log(
+        `\nboth load generators, ${options.clients} closed-loop clients each (perf_analyzer: ${options.perfAnalyzer.intervalMs} ms ` +
+          `windows until three agree within ${options.perfAnalyzer.stabilityPercent}% on throughput and ` +
+          `p${options.perfAnalyzer.stabilizingPercentile} latency, at most ${options.perfAnalyzer.maxTrials}; ` +
+          'its throughput counted in those windows):',
+      );
+      loadGenerators = reportLoadGenerators(servers, options.perfAnalyzer.modes);
+    }
+  }
+  return { date: new Date().toISOString(), cpu, options, summaries, ratios, offline, runs, skipped, loadGenerators };
 }
 
 async function main(): Promise<void> {
@@ -343,6 +413,13 @@ async function main(): Promise<void> {
   if (missing) {
     for (const c of contestants.filter((c) => TORCHSERVES.includes(c))) skipped[c] = missing;
     contestants = contestants.filter((c) => !TORCHSERVES.includes(c));
+  }
+  if (options.perfAnalyzer.modes.length) {
+    const missing = perfAnalyzerMissing();
+    if (missing) {
+      skipped['perf_analyzer'] = missing;
+      options.perfAnalyzer.modes = [];
+    }
   }
   const referenceFile = path.join(path.dirname(prepared.inputs.get(1) as string), 'bench-serve-reference-b1.f32');
   const runs: ServerRun[] = [];

@@ -19,6 +19,9 @@ export interface ServerUnderTest {
   infer(image: Float32Array): Promise<Float32Array>;
   /** Prometheus text exposition, where the server has one. */
   metricsUrl?: string;
+  /** Where perf_analyzer reaches it, for a server that speaks Triton's protocol (its HTTP and, where served, gRPC
+   *  endpoints as HOST:PORT; grpcMissing says why gRPC was asked for and is not there). */
+  perfAnalyzer?: { model: string; http: string; grpc?: string; grpcMissing?: string };
   /** Intra-op threads the model runs with, as the server reports it (undefined when it does not say). */
   threads(): number | undefined;
   stop(): Promise<void>;

@@ -3,6 +3,7 @@
 // in the order the tensors are listed; the Inference-Header-Content-Length header gives the JSON's length. Raw
 // bytes are little-endian, row-major; a BYTES element is a 4-byte little-endian length and then its bytes.
 import { BadRequestError } from './errors';
+import { parseJsonAllowingNonFinite } from './json-nonfinite';
 
 export const HEADER_LENGTH = 'inference-header-content-length';
 
@@ -30,7 +31,8 @@ export function splitBody(body: Buffer, headerLength: string | string[] | undefi
   if (jsonLength === 0) throw new BadRequestError('the inference request is empty: expected a JSON object');
   let json: unknown;
   try {
-    json = JSON.parse(body.toString('utf8', 0, jsonLength));
+    // NaN and the infinities as Triton reads them (json-nonfinite.ts); plain JSON.parse first.
+    json = parseJsonAllowingNonFinite(body.toString('utf8', 0, jsonLength));
   } catch (error) {
     throw new BadRequestError(
       `the inference request is not valid JSON${

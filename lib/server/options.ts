@@ -30,7 +30,9 @@ export interface ServerOptions {
   dtype?: InferencePrecision;
   /** Most samples in one forward pass; also the largest batch one request may send. Default 8. */
   maxBatch?: number;
-  /** How long the first request of an idle model waits for others to join its batch. Default 5 ms. */
+  /** How long the first request of an idle model waits for others to join its batch. Default 0, as Triton's:
+   *  batches still form under load, from the requests that queue while the model is busy, and an idle model
+   *  answers at once (measured in bench/README.md, `serve-max-delay.js`). */
   maxDelayMs?: number;
   /** Most requests waiting; one more gets 503 with Retry-After at once. Default 64. */
   maxQueue?: number;
@@ -62,7 +64,7 @@ export interface ResolvedServerOptions {
 export const SERVER_DEFAULTS = {
   modelName: 'vit',
   maxBatch: 8,
-  maxDelayMs: 5,
+  maxDelayMs: 0,
   maxQueue: 64,
   timeoutMs: 30_000,
   bodyLimit: 64 * 1024 * 1024,

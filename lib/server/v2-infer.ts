@@ -7,6 +7,7 @@ import { describe } from '../validate';
 import { BinaryReader, bytesElementsToBuffer, float32Data, float32ToBytes, joinBody } from './binary-tensor';
 import type { Float32Bytes, SplitBody } from './binary-tensor';
 import { BadRequestError } from './errors';
+import { stringifyJsonAllowingNonFinite } from './json-nonfinite';
 import type { ServedModel } from './served-model';
 
 export const INPUT_NAME = 'input';
@@ -247,7 +248,10 @@ export function buildInferResponse(
   const response: Json = { model_name: model.name, model_version: model.version };
   if (request.id !== undefined) response.id = request.id;
   response.outputs = [output];
-  if (!binaryChunk) return { body: Buffer.from(JSON.stringify(response), 'utf8'), contentType: 'application/json' };
+  // Non-finite logits as Triton writes them (NaN, Infinity, -Infinity), not as JSON.stringify's null.
+  if (!binaryChunk) {
+    return { body: Buffer.from(stringifyJsonAllowingNonFinite(response), 'utf8'), contentType: 'application/json' };
+  }
   const { body, headerLength } = joinBody(response, [binaryChunk]);
   return { body, contentType: 'application/octet-stream', headerLength };
 }
