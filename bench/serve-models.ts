@@ -60,7 +60,17 @@ async function startServer(repository: string, threads: number, maxBatch: number
   const server = await ServerProcess.start({
     name: 'vitorch serve (two models)',
     command: process.execPath,
-    args: [cli, 'serve', '--model-repository', repository, '--port', String(port), '--max-batch', String(maxBatch)],
+    args: [
+      cli,
+      'serve',
+      '--model-repository',
+      repository,
+      '--port',
+      String(port),
+      '--no-grpc',
+      '--max-batch',
+      String(maxBatch),
+    ],
     logFile: path.join(dir, 'serve.log'),
     env: { ...process.env, VITORCH_NUM_THREADS: String(threads) },
     readyUrl: `${base}/v2/health/ready`,

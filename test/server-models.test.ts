@@ -286,7 +286,7 @@ describe('vitorch serve with several models', () => {
   /** Runs the command until it says it is ready (then stops it) or exits; its exit code and stderr. */
   function run(args: string[]): Promise<{ code: number | null; stderr: string }> {
     return new Promise((resolve) => {
-      const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], {
+      const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--grpc-port', '0', ...args], {
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       let stderr = '';
