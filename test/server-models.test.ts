@@ -325,3 +325,17 @@ describe('vitorch serve with several models', () => {
     expect(missing.stderr).toMatch(/nowhere: cannot read the model repository: ENOENT/);
   });
 });
+
+test('requests naming made-up models share one metrics label instead of growing the metrics', async () => {
+  const server = await startServer({ models: { known: path.join(repository, 'small') }, maxDelayMs: 0 });
+  try {
+    for (let i = 0; i < 5; i++) {
+      expect((await request(`${server.url}/v2/models/made-up-${i}/infer`, { body: jsonBody({}) })).status).toBe(404);
+    }
+    const text = (await request(`${server.url}/metrics`)).body.toString('utf8');
+    expect(text).not.toMatch(/made-up/);
+    expect(text).toMatch(/vitorch_requests_total\{model="",route="\/v2\/models\/:name\/infer",outcome="not_found"\} 5/);
+  } finally {
+    await server.close();
+  }
+});

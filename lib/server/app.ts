@@ -117,7 +117,7 @@ export function createServer(options: ServerOptions = {}): FastifyInstance {
     if (request.counted) return;
     request.counted = true;
     const route = request.routeOptions.url ?? 'unmatched';
-    const model = modelNamed(request) ?? '';
+    const model = lifecycle.models.labelOf(modelNamed(request));
     metrics.requests.inc({ model, route, outcome });
     if (reply) metrics.requestDuration.observe({ model, route }, reply.elapsedTime / 1000);
   };

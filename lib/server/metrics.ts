@@ -2,7 +2,7 @@
 // do not collide: requests by model, route and outcome, request / queue / compute / preprocessing durations, batch
 // sizes, queue depth, and Triton's pair of counters (inferences = samples, executions = forward passes), each
 // labelled with its model; Node's default process metrics besides. Requests to routes that name no model (health,
-// server metadata) have model="".
+// server metadata) or name one the server does not know have model="".
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { BatcherObserver } from './batcher';
 

@@ -88,8 +88,9 @@ export class GrpcCalls {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const route = `grpc/${method}`;
     const metrics = this.app.vitorchMetrics;
-    metrics.requests.inc({ model: record.model, route, outcome });
-    metrics.requestDuration.observe({ model: record.model, route }, seconds);
+    const model = this.app.vitorch.models.labelOf(record.model);
+    metrics.requests.inc({ model, route, outcome });
+    metrics.requestDuration.observe({ model, route }, seconds);
     this.app.log.info(
       {
         grpc: method,
