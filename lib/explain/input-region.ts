@@ -45,7 +45,8 @@ export function inputRegion(width: number, height: number, geometry: InputGeomet
     // Input pixels per image pixel differ by axis only through the truncation of the resized size.
     const sx = width / g.resizeWidth;
     const sy = height / g.resizeHeight;
-    return { left: -g.left * sx, top: -g.top * sy, width: tw * sx, height: th * sy };
+    // Written as differences so that no border gives -0.
+    return { left: 0 - g.left * sx, top: 0 - g.top * sy, width: tw * sx, height: th * sy };
   }
   const g = centerCropGeometry(width, height, [th, tw]);
   const sx = width / g.resizeWidth;
