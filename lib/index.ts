@@ -13,6 +13,11 @@ export type {
 } from './model';
 export { attentionRolloutFromMaps, HEAD_FUSIONS, ROLLOUT_DEFAULTS } from './attention';
 export type { AttentionRolloutOptions, HeadFusion } from './attention';
+export { drawExplanation, explanationLayout, EXPLANATION_DEFAULTS, renderExplanation } from './explain/overlay';
+export type { ExplanationInput, ExplanationLayout } from './explain/overlay';
+export { inputRegion } from './explain/input-region';
+export type { InputGeometry, Region } from './explain/input-region';
+export { colourAt, VIRIDIS } from './explain/colormap';
 export type { InferencePrecision } from './inference-precision';
 export {
   CheckpointTensors,

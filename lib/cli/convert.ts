@@ -32,7 +32,7 @@ export function pretrainedOptions(parsed: ParsedArgs): LoadPretrainedOptions {
 }
 
 /** The normalisation a transformers folder's preprocessor_config.json states (image_mean, image_std), if any. */
-function transformersNormalisation(dir: string): Partial<PreprocessConfig> | undefined {
+export function transformersNormalisation(dir: string): Partial<PreprocessConfig> | undefined {
   try {
     const raw = JSON.parse(fs.readFileSync(path.join(dir, 'preprocessor_config.json'), 'utf8')) as {
       image_mean?: number[];

@@ -3,6 +3,7 @@
 //   vitorch train --config FILE --save-dir DIR ...   train (lib/cli/train.ts), on one or N processes
 //   vitorch eval --weights FILE --config FILE ...    accuracy, per-class report, confusion (lib/cli/eval.ts)
 //   vitorch predict --weights FILE --config FILE IMAGE...  top-k labels of images (lib/cli/predict.ts)
+//   vitorch explain [--weights FILE --config FILE] IMAGE...  attention rollout pictures (lib/cli/explain.ts)
 //   vitorch annotate DIR ...                         the article's annotation files (lib/cli/annotate.ts)
 //   vitorch inspect FILE ...                         describe a checkpoint (lib/cli/inspect.ts)
 //   vitorch convert IN OUT ...                       any ViT checkpoint as a vitorch model folder (lib/cli/convert.ts)
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, () => Command> = {
   train: () => require('./train').trainCommand,
   eval: () => require('./eval').evalCommand,
   predict: () => require('./predict').predictCommand,
+  explain: () => require('./explain').explainCommand,
   annotate: () => require('./annotate').annotateCommand,
   inspect: () => require('./inspect').inspectCommand,
   convert: () => require('./convert').convertCommand,

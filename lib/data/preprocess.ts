@@ -56,7 +56,10 @@ export type ImageSource = string | { bytes: Uint8Array; name: string };
 /** Validated options, and the two transforms; one per dataset, shared by all its loads. */
 export class Preprocessor {
   readonly sampleShape: readonly [number, number, number];
-  private readonly size: [number, number];
+  /** The output [height, width] and how the evaluation transform reaches it: what maps a model's outputs over its
+   *  input (an attention rollout) back onto the original image (lib/explain/input-region.ts). */
+  readonly size: readonly [number, number];
+  readonly resize: 'center-crop' | 'letterbox';
   private readonly letterbox: boolean;
   private readonly channels: number;
   private readonly tables: Float32Array[];
@@ -73,6 +76,7 @@ export class Preprocessor {
       throw new RangeError(expected("'center-crop' or 'letterbox'", 'resize', opts.resize));
     }
     this.letterbox = opts.resize === 'letterbox';
+    this.resize = this.letterbox ? 'letterbox' : 'center-crop';
     const channels = opts.channels === undefined ? 3 : requireInteger(opts.channels, 'channels', 1, 3);
     if (channels === 2) throw new RangeError(expected('1 or 3', 'channels', channels));
     this.channels = channels;
