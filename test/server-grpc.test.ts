@@ -107,7 +107,10 @@ describe('judged by tritonclient.grpc', () => {
       versions: ['1'],
       platform: 'pytorch_libtorch',
       inputs: [{ name: 'input', datatype: 'FP32', shape: ['-1', '1', '28', '28'] }],
-      outputs: [{ name: 'logits', datatype: 'FP32', shape: ['-1', '10'] }],
+      outputs: [
+        { name: 'logits', datatype: 'FP32', shape: ['-1', '10'] },
+        { name: 'attention_rollout', datatype: 'FP32', shape: ['-1', '7', '7'] },
+      ],
     };
     expect(report.model_metadata).toEqual(metadata);
     expect(report.model_metadata_v1).toEqual(metadata);
@@ -116,7 +119,10 @@ describe('judged by tritonclient.grpc', () => {
       platform: 'pytorch_libtorch',
       max_batch_size: 4,
       input: [{ name: 'input', data_type: 'TYPE_FP32', format: 'FORMAT_NCHW', dims: ['1', '28', '28'] }],
-      output: [{ name: 'logits', data_type: 'TYPE_FP32', dims: ['10'] }],
+      output: [
+        { name: 'logits', data_type: 'TYPE_FP32', dims: ['10'] },
+        { name: 'attention_rollout', data_type: 'TYPE_FP32', dims: ['7', '7'] },
+      ],
       dynamic_batching: {
         max_queue_delay_microseconds: '1000',
         // timeout_action REJECT is its enum's zero value, which protobuf's JSON leaves out.
@@ -292,7 +298,7 @@ describe('what a Node client can send that tritonclient does not', () => {
       ],
       [
         { inputs: [input], raw_input_contents: [bytes], outputs: [{ name: 'probabilities' }] },
-        "unknown output 'probabilities': the model's output is 'logits'",
+        "unknown output 'probabilities': the model's outputs are 'logits', 'attention_rollout'",
       ],
       [
         {

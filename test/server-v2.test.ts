@@ -198,7 +198,10 @@ test('server and model metadata, health, readiness and configuration, also under
     name: 'vit',
     max_batch_size: 4,
     input: [{ name: 'input', data_type: 'TYPE_FP32', dims: [1, 28, 28] }],
-    output: [{ name: 'logits', data_type: 'TYPE_FP32', dims: [10] }],
+    output: [
+      { name: 'logits', data_type: 'TYPE_FP32', dims: [10] },
+      { name: 'attention_rollout', data_type: 'TYPE_FP32', dims: [7, 7] },
+    ],
   });
   const versioned = await request(`${server.url}/v2/models/vit/versions/1/infer`, {
     body: inferJson(new Float32Array(SAMPLE_SIZE), [1, ...SAMPLE]),

@@ -10,7 +10,8 @@
 // waits behind at most one batch of each other model, however many requests those have queued. That is the
 // fairness the server gives, and bench/serve-models.ts measures it.
 import * as path from 'path';
-import type { Tensor } from '../tensor';
+import { forwardBatch } from './batch-forward';
+import type { BatchInput } from './batch-forward';
 import { Batcher } from './batcher';
 import { NotFoundError, UnavailableError } from './errors';
 import type { ServerMetrics } from './metrics';
@@ -29,7 +30,7 @@ export type ModelState = 'LOADING' | 'READY' | 'UNLOADING' | 'UNAVAILABLE';
 /** A model that answers requests: what a route needs to run one. */
 export interface Serving {
   model: ServedModel;
-  batcher: Batcher<Tensor>;
+  batcher: Batcher<BatchInput>;
   statistics: ModelStatistics;
 }
 
@@ -182,7 +183,7 @@ export class ModelRepository {
   }
 
   /** The batcher of `name` if it is serving (for the queue-full check before a body is read). */
-  queueOf(name: string | undefined): Batcher<Tensor> | undefined {
+  queueOf(name: string | undefined): Batcher<BatchInput> | undefined {
     return name === undefined ? undefined : this.slots.get(name)?.serving?.batcher;
   }
 
@@ -227,7 +228,7 @@ export class ModelRepository {
         maxBatch: o.maxBatch,
         maxDelayMs: o.maxDelayMs,
         maxQueue: o.maxQueue,
-        run: (inputs) => loaded.forward(inputs),
+        run: (inputs, samples) => forwardBatch(loaded, inputs, samples),
         observer: {
           ...observer,
           batch: (requests, samples, seconds) => {

@@ -1,17 +1,33 @@
 // An Open Inference Protocol inference request read against the served model, and its response built: the one
-// input `input` (FP32, [n, C, H, W], as JSON `data` or binary), the output `logits` (FP32 [n, classes], as JSON or
-// binary, or with the classification extension the top k as BYTES "value:index:label"), the request `id` echoed,
-// and the request-level parameters this server honours (`binary_data_output`, and `timeout` in microseconds as
-// Triton's clients send it). Anything that does not fit is a BadRequestError naming what was expected and received.
+// input `input` (FP32, [n, C, H, W], as JSON `data` or binary), the outputs `logits` (FP32 [n, classes], or with the
+// classification extension the top k as BYTES "value:index:label") and `attention_rollout` (FP32 [n, gridH, gridW]:
+// rollout-output.ts), each as JSON or binary, the request `id` echoed, and the request-level parameters this server
+// honours (`binary_data_output`, and `timeout` in microseconds as Triton's clients send it). A request that names no
+// outputs gets `logits` alone; one that names outputs gets those, in its order. Anything that does not fit is a
+// BadRequestError naming what was expected and received.
 import { describe } from '../validate';
 import { BinaryReader, bytesElementsToBuffer, float32Data, float32ToBytes, joinBody } from './binary-tensor';
 import type { Float32Bytes, SplitBody } from './binary-tensor';
 import { BadRequestError } from './errors';
 import { stringifyJsonAllowingNonFinite } from './json-nonfinite';
+import { rolloutGrid, rolloutSettings, ROLLOUT_OUTPUT_NAME } from './rollout-output';
+import type { RolloutSettings } from './rollout-output';
 import type { ServedModel } from './served-model';
 
 export const INPUT_NAME = 'input';
 export const OUTPUT_NAME = 'logits';
+/** Every output a request may name, in the order the model metadata lists them. */
+export const OUTPUT_NAMES = [OUTPUT_NAME, ROLLOUT_OUTPUT_NAME] as const;
+export type OutputName = (typeof OUTPUT_NAMES)[number];
+
+/** One output a request asked for, as both protocols read it. */
+export interface RequestedOutput {
+  name: OutputName;
+  /** The top k of the classification extension (logits only), if asked. */
+  classification?: number;
+  /** Whether its data travels as binary after the JSON (REST only; gRPC always answers raw_output_contents). */
+  binary: boolean;
+}
 
 export interface InferRequest {
   id?: string;
@@ -20,7 +36,9 @@ export interface InferRequest {
   samples: number;
   /** The caller's own deadline for the queue, if it set the `timeout` parameter. */
   timeoutMs?: number;
-  output: { binary: boolean; classification?: number };
+  outputs: RequestedOutput[];
+  /** The rollout's settings when `attention_rollout` is among the outputs. */
+  rollout?: RolloutSettings;
 }
 
 type Json = Record<string, unknown>;
@@ -75,23 +93,63 @@ export function parseInferRequest(body: SplitBody, model: ServedModel, maxBatch:
   const { input, samples } = readInput(inputs[0], model, maxBatch, reader);
   reader.finish();
 
-  let binary = binaryOutput;
-  let classification: number | undefined;
-  if (request.outputs !== undefined) {
-    if (!Array.isArray(request.outputs))
-      throw new BadRequestError(`expected an array for outputs, received ${describe(request.outputs)}`);
-    if (request.outputs.length > 1)
-      throw new BadRequestError(`expected at most one output ('${OUTPUT_NAME}'), received ${request.outputs.length}`);
-    for (const output of request.outputs) {
-      if (!isObject(output))
-        throw new BadRequestError(`expected an object for outputs[0], received ${describe(output)}`);
-      checkOutputName(output.name);
-      const p = parameters(output.parameters, `output '${OUTPUT_NAME}'`);
-      binary = optionalBoolean(p, 'binary_data', `output '${OUTPUT_NAME}'`) ?? binary;
-      classification = classificationParameter(p.classification, model);
-    }
+  if (request.outputs !== undefined && !Array.isArray(request.outputs))
+    throw new BadRequestError(`expected an array for outputs, received ${describe(request.outputs)}`);
+  const listed = ((request.outputs as unknown[] | undefined) ?? []).map((output, i) => {
+    if (!isObject(output))
+      throw new BadRequestError(`expected an object for outputs[${i}], received ${describe(output)}`);
+    const name = checkOutputName(output.name);
+    return { name, parameters: parameters(output.parameters, `output '${name}'`) };
+  });
+  const { outputs, rollout } = requestedOutputs(
+    listed.map(({ name, parameters: p }) => ({ name, parameter: (key: string) => p[key] })),
+    model,
+  );
+  for (const [i, output] of outputs.entries()) {
+    const p = listed[i]?.parameters ?? {};
+    output.binary = optionalBoolean(p, 'binary_data', `output '${output.name}'`) ?? binaryOutput;
   }
-  return { id: request.id as string | undefined, input, samples, timeoutMs, output: { binary, classification } };
+  return { id: request.id as string | undefined, input, samples, timeoutMs, outputs, rollout };
+}
+
+/** The outputs a request names (each its name, already checked, and a reader of its parameters), checked for
+ *  repeats and read: the classification extension's k for `logits`, the settings of `attention_rollout`. No outputs
+ *  named: `logits` alone. `binary` is left false for the REST side to set. */
+export function requestedOutputs(
+  listed: { name: OutputName; parameter(key: string): unknown }[],
+  model: ServedModel,
+): { outputs: RequestedOutput[]; rollout?: RolloutSettings } {
+  if (listed.length === 0) return { outputs: [{ name: OUTPUT_NAME, binary: false }] };
+  if (listed.length > OUTPUT_NAMES.length) {
+    throw new BadRequestError(
+      `expected at most ${OUTPUT_NAMES.length} outputs (${namesText()}), received ${listed.length}`,
+    );
+  }
+  const outputs: RequestedOutput[] = [];
+  let rollout: RolloutSettings | undefined;
+  for (const { name, parameter } of listed) {
+    if (outputs.some((o) => o.name === name)) throw new BadRequestError(`output '${name}' is requested twice`);
+    if (name === OUTPUT_NAME) {
+      outputs.push({
+        name,
+        binary: false,
+        classification: classificationParameter(parameter('classification'), model),
+      });
+      continue;
+    }
+    if (parameter('classification') !== undefined) {
+      throw new BadRequestError(
+        `output '${name}' takes no classification parameter: the classification extension applies to '${OUTPUT_NAME}'`,
+      );
+    }
+    rollout = rolloutSettings(parameter('head_fusion'), parameter('discard_ratio'));
+    outputs.push({ name, binary: false });
+  }
+  return { outputs, rollout };
+}
+
+function namesText(): string {
+  return OUTPUT_NAMES.map((n) => `'${n}'`).join(', ');
 }
 
 /** The `timeout` request parameter (microseconds, as Triton's clients send it) as milliseconds in the queue. */
@@ -104,10 +162,12 @@ export function timeoutParameter(t: unknown): number {
   return Math.max(1, Math.ceil(t / 1000));
 }
 
-export function checkOutputName(name: unknown): void {
-  if (name !== OUTPUT_NAME) {
-    throw new BadRequestError(`unknown output ${nameText(name)}: the model's output is '${OUTPUT_NAME}'`);
+/** `name` if it is one of the model's outputs. */
+export function checkOutputName(name: unknown): OutputName {
+  if (!(OUTPUT_NAMES as readonly unknown[]).includes(name)) {
+    throw new BadRequestError(`unknown output ${nameText(name)}: the model's outputs are ${namesText()}`);
   }
+  return name as OutputName;
 }
 
 /** The output's `classification` parameter (the top k of the classification extension), if it has one. */
@@ -223,37 +283,55 @@ function flattenNumbers(data: unknown, count: number, shape: number[]): Float32A
   return out;
 }
 
-/** The response for `logits` ([samples, classes] end to end): JSON, or JSON followed by binary data. */
+/** The response: each requested output, in the request's order, as JSON data or as binary data after the JSON. */
 export function buildInferResponse(
   request: InferRequest,
   model: ServedModel,
   logits: Float32Array,
+  rollout?: Float32Array,
 ): { body: Buffer; contentType: string; headerLength?: number } {
-  const classes = model.numClasses;
-  const { samples } = request;
-  const output: Json = { name: OUTPUT_NAME };
-  let binaryChunk: Buffer | undefined;
-  const k = request.output.classification;
-  if (k !== undefined) {
-    const elements = topClasses(logits, samples, k, model);
-    Object.assign(output, { datatype: 'BYTES', shape: [samples, k] });
-    if (request.output.binary) binaryChunk = bytesElementsToBuffer(elements);
-    else output.data = elements;
-  } else {
-    Object.assign(output, { datatype: 'FP32', shape: [samples, classes] });
-    if (request.output.binary) binaryChunk = float32ToBytes(logits);
-    else output.data = Array.from(logits);
-  }
-  if (binaryChunk) output.parameters = { binary_data_size: binaryChunk.length };
+  const chunks: Buffer[] = [];
+  const outputs = request.outputs.map((requested) => {
+    const { output, values, elements } = outputTensor(requested, request.samples, model, logits, rollout);
+    const json: Json = { name: requested.name, ...output };
+    if (requested.binary) {
+      const chunk = elements ? bytesElementsToBuffer(elements) : float32ToBytes(values!);
+      json.parameters = { binary_data_size: chunk.length };
+      chunks.push(chunk);
+    } else {
+      json.data = elements ?? Array.from(values!);
+    }
+    return json;
+  });
   const response: Json = { model_name: model.name, model_version: model.version };
   if (request.id !== undefined) response.id = request.id;
-  response.outputs = [output];
+  response.outputs = outputs;
   // Non-finite logits as Triton writes them (NaN, Infinity, -Infinity), not as JSON.stringify's null.
-  if (!binaryChunk) {
+  if (chunks.length === 0) {
     return { body: Buffer.from(stringifyJsonAllowingNonFinite(response), 'utf8'), contentType: 'application/json' };
   }
-  const { body, headerLength } = joinBody(response, [binaryChunk]);
+  const { body, headerLength } = joinBody(response, chunks);
   return { body, contentType: 'application/octet-stream', headerLength };
+}
+
+/** One requested output's datatype and shape, and its values: FP32 numbers, or the classification extension's
+ *  BYTES elements. Both protocols build their answers from it. */
+export function outputTensor(
+  requested: RequestedOutput,
+  samples: number,
+  model: ServedModel,
+  logits: Float32Array,
+  rollout?: Float32Array,
+): { output: { datatype: string; shape: number[] }; values?: Float32Array; elements?: string[] } {
+  if (requested.name === ROLLOUT_OUTPUT_NAME) {
+    if (!rollout) throw new Error('the batch computed no attention rollout for a request that asked for one');
+    return { output: { datatype: 'FP32', shape: [samples, ...rolloutGrid(model)] }, values: rollout };
+  }
+  const k = requested.classification;
+  if (k !== undefined) {
+    return { output: { datatype: 'BYTES', shape: [samples, k] }, elements: topClasses(logits, samples, k, model) };
+  }
+  return { output: { datatype: 'FP32', shape: [samples, model.numClasses] }, values: logits };
 }
 
 /** The classification extension's elements: each sample's k highest logits as "value:index:label", highest first

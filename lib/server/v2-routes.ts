@@ -10,6 +10,7 @@ import type { ResolvedServerOptions } from './options';
 import type { ServedModel } from './served-model';
 import { inferOverHttp } from './submit';
 import { MODEL_VERSION } from './model-repository';
+import { rolloutGrid, ROLLOUT_OUTPUT_NAME } from './rollout-output';
 import { buildInferResponse, INPUT_NAME, OUTPUT_NAME, parseInferRequest } from './v2-infer';
 import type { InferRequest } from './v2-infer';
 
@@ -94,9 +95,10 @@ export function registerV2Routes(app: FastifyInstance, options: ResolvedServerOp
         const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
         parsed = parseInferRequest(splitBody(body, request.headers[HEADER_LENGTH]), model, options.maxBatch);
         const timeoutMs = parsed.timeoutMs ?? options.timeoutMs;
-        return { input: model.toInput(parsed.input, parsed.samples), samples: parsed.samples, timeoutMs };
+        const input = model.toInput(parsed.input, parsed.samples);
+        return { input, samples: parsed.samples, timeoutMs, rollout: parsed.rollout };
       },
-      respond: (output) => buildInferResponse(parsed, model, output),
+      respond: (logits, _result, rollout) => buildInferResponse(parsed, model, logits, rollout),
     });
     reply.type(answer.contentType);
     if (answer.headerLength !== undefined) reply.header('Inference-Header-Content-Length', answer.headerLength);
@@ -104,14 +106,18 @@ export function registerV2Routes(app: FastifyInstance, options: ResolvedServerOp
   }
 }
 
-/** The protocol's model metadata: name, versions, platform, and the input and output tensors. */
+/** The protocol's model metadata: name, versions, platform, and the input and output tensors (`logits`, what a
+ *  request that names no outputs gets, and `attention_rollout`, only when named). */
 export function modelMetadata(model: ServedModel): Record<string, unknown> {
   return {
     name: model.name,
     versions: [model.version],
     platform: PLATFORM,
     inputs: [{ name: INPUT_NAME, datatype: 'FP32', shape: [-1, ...model.sampleShape] }],
-    outputs: [{ name: OUTPUT_NAME, datatype: 'FP32', shape: [-1, model.numClasses] }],
+    outputs: [
+      { name: OUTPUT_NAME, datatype: 'FP32', shape: [-1, model.numClasses] },
+      { name: ROLLOUT_OUTPUT_NAME, datatype: 'FP32', shape: [-1, ...rolloutGrid(model)] },
+    ],
     // The precision the model computes in, which the FP32 tensors on the wire do not show.
     parameters: { precision: model.precisionDescription },
   };
@@ -125,7 +131,10 @@ export function modelConfig(model: ServedModel, options: ResolvedServerOptions):
     backend: SERVER_NAME,
     max_batch_size: options.maxBatch,
     input: [{ name: INPUT_NAME, data_type: 'TYPE_FP32', format: 'FORMAT_NCHW', dims: [...model.sampleShape] }],
-    output: [{ name: OUTPUT_NAME, data_type: 'TYPE_FP32', dims: [model.numClasses] }],
+    output: [
+      { name: OUTPUT_NAME, data_type: 'TYPE_FP32', dims: [model.numClasses] },
+      { name: ROLLOUT_OUTPUT_NAME, data_type: 'TYPE_FP32', dims: rolloutGrid(model) },
+    ],
     dynamic_batching: {
       max_queue_delay_microseconds: options.maxDelayMs * 1000,
       default_queue_policy: {

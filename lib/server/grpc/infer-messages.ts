@@ -1,22 +1,24 @@
 // ModelInfer's messages: a ModelInferRequest read against the served model, and its ModelInferResponse built. The
-// checks are the REST side's (v2-infer.ts: the input's name, datatype and shape, the output's name, the `timeout`
-// and `classification` parameters), so both protocols refuse the same requests in the same words; what differs is
-// where the data travels: raw_input_contents (little-endian bytes, as tritonclient and perf_analyzer send it) or
-// contents.fp32_contents, and the answer always as raw_output_contents (FP32 logits, or the classification
+// checks are the REST side's (v2-infer.ts: the input's name, datatype and shape, the outputs' names, the `timeout`
+// and `classification` parameters, the rollout's `head_fusion` and `discard_ratio`), so both protocols refuse the
+// same requests in the same words; what differs is where the data travels: raw_input_contents (little-endian
+// bytes, as tritonclient and perf_analyzer send it) or contents.fp32_contents, and the answer always as
+// raw_output_contents, one entry per output in the request's order (FP32 logits or rollout, or the classification
 // extension's BYTES elements, each a uint32 little-endian length and its UTF-8 text).
 import { bytesElementsToBuffer, float32Data, float32ToBytes } from '../binary-tensor';
 import type { Float32Bytes } from '../binary-tensor';
 import { BadRequestError } from '../errors';
 import type { ServedModel } from '../served-model';
+import type { RolloutSettings } from '../rollout-output';
 import {
   checkInputTensor,
   checkOutputName,
-  classificationParameter,
   INPUT_NAME,
-  OUTPUT_NAME,
+  outputTensor,
+  requestedOutputs,
   timeoutParameter,
-  topClasses,
 } from '../v2-infer';
+import type { RequestedOutput } from '../v2-infer';
 import { parameterValue } from './messages';
 import type { InferTensorContents, ModelInferRequest, Parameters } from './messages';
 
@@ -26,8 +28,10 @@ export interface GrpcInferRequest {
   samples: number;
   /** The request's own deadline for the queue (its `timeout` parameter), if it set one. */
   timeoutMs?: number;
-  /** The top k of the classification extension, if the output asks for it. */
-  classification?: number;
+  /** The outputs asked for (`logits` alone when none is named). */
+  outputs: RequestedOutput[];
+  /** The rollout's settings when `attention_rollout` is among them. */
+  rollout?: RolloutSettings;
 }
 
 const parameter = (parameters: Parameters, key: string): unknown =>
@@ -88,15 +92,14 @@ export function readModelInferRequest(
     input = Float32Array.from(values);
   }
 
-  if (request.outputs.length > 1) {
-    throw new BadRequestError(`expected at most one output ('${OUTPUT_NAME}'), received ${request.outputs.length}`);
-  }
-  let classification: number | undefined;
-  for (const output of request.outputs) {
-    checkOutputName(output.name);
-    classification = classificationParameter(parameter(output.parameters, 'classification'), model);
-  }
-  return { id: request.id ?? '', input, samples, timeoutMs, classification };
+  const { outputs, rollout } = requestedOutputs(
+    request.outputs.map((output) => ({
+      name: checkOutputName(output.name),
+      parameter: (key: string) => parameter(output.parameters, key),
+    })),
+    model,
+  );
+  return { id: request.id ?? '', input, samples, timeoutMs, outputs, rollout };
 }
 
 /** Whether any typed contents field holds values. */
@@ -104,26 +107,19 @@ function hasContents(contents: InferTensorContents | undefined): boolean {
   return contents !== undefined && Object.values(contents).some((values) => Array.isArray(values) && values.length > 0);
 }
 
-/** The answer for `logits` ([samples, classes] end to end): one output, its data in raw_output_contents. */
+/** The answer: each requested output in the request's order, its data in raw_output_contents. */
 export function buildModelInferResponse(
   request: GrpcInferRequest,
   model: ServedModel,
   logits: Float32Array,
+  rollout?: Float32Array,
 ): Record<string, unknown> {
-  const { samples } = request;
-  const k = request.classification;
-  const [output, raw] =
-    k === undefined
-      ? [{ name: OUTPUT_NAME, datatype: 'FP32', shape: [samples, model.numClasses] }, float32ToBytes(logits)]
-      : [
-          { name: OUTPUT_NAME, datatype: 'BYTES', shape: [samples, k] },
-          bytesElementsToBuffer(topClasses(logits, samples, k, model)),
-        ];
-  return {
-    model_name: model.name,
-    model_version: model.version,
-    id: request.id,
-    outputs: [output],
-    raw_output_contents: [raw],
-  };
+  const outputs: Record<string, unknown>[] = [];
+  const raw: Buffer[] = [];
+  for (const requested of request.outputs) {
+    const { output, values, elements } = outputTensor(requested, request.samples, model, logits, rollout);
+    outputs.push({ name: requested.name, ...output });
+    raw.push(elements ? bytesElementsToBuffer(elements) : float32ToBytes(values!));
+  }
+  return { model_name: model.name, model_version: model.version, id: request.id, outputs, raw_output_contents: raw };
 }

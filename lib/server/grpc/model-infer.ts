@@ -39,9 +39,10 @@ export async function modelInfer(
       input: () => {
         parsed = readModelInferRequest(request, model, maxBatch);
         timeoutMs = Math.min(parsed.timeoutMs ?? defaultTimeoutMs, Math.max(1, Math.floor(deadline - Date.now())));
-        return { input: model.toInput(parsed.input, parsed.samples), samples: parsed.samples, timeoutMs };
+        const input = model.toInput(parsed.input, parsed.samples);
+        return { input, samples: parsed.samples, timeoutMs, rollout: parsed.rollout };
       },
-      respond: (output) => buildModelInferResponse(parsed, model, output),
+      respond: (logits, _result, rollout) => buildModelInferResponse(parsed, model, logits, rollout),
     });
     record.batchSamples = result.batchSamples;
     return answer;
