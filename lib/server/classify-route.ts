@@ -3,12 +3,19 @@
 // answer is the top k labels with softmax probabilities after the model's own preprocessing (the article's shorter
 // side resize and centre crop, or ?resize=letterbox). sharp decodes and resizes on libuv's threads, so images of
 // the next batch are decoded while the current batch runs; the request then joins the same queue as V2 inference.
+// With ?explain=1 the same pass also computes the image's attention rollout (the library's defaults: heads fused by
+// their mean, discard ratio 0.9), and the answer gains `explanation`: the picture `vitorch explain` draws (the
+// heatmap over the uploaded image, the top class written on it) as base64 PNG, and the rollout grid it was drawn from.
 import type { FastifyInstance } from 'fastify';
+import { ROLLOUT_DEFAULTS } from '../attention';
 import { DataError } from '../data/errors';
+import { renderExplanation } from '../explain/overlay';
 import { softmaxRows, topK } from '../top-classes';
 import { describe } from '../validate';
 import { BadRequestError, UnsupportedMediaTypeError } from './errors';
+import { imagePreprocessing } from './image-input';
 import type { ResolvedServerOptions } from './options';
+import { rolloutGrid } from './rollout-output';
 import { inferOverHttp } from './submit';
 
 const IMAGE_TYPES = new Set(['image/jpeg', 'image/jpg', 'image/png', 'image/webp', 'application/octet-stream']);
@@ -19,6 +26,20 @@ interface ClassifyQuery {
   resize?: string;
   /** Which model, on a server of several; the first one by default. */
   model?: string;
+  /** '1' or 'true': add the explanation picture. */
+  explain?: string;
+}
+
+/** The `explanation` of an answer to ?explain=1. */
+export interface ClassifyExplanation {
+  /** The picture, PNG, base64. */
+  png: string;
+  /** The rollout it was drawn from: gridH rows of gridW values, divided by their maximum. */
+  grid: number[][];
+  gridH: number;
+  gridW: number;
+  headFusion: string;
+  discardRatio: number;
 }
 
 export function registerClassifyRoute(app: FastifyInstance, options: ResolvedServerOptions): void {
@@ -62,11 +83,14 @@ export function registerClassifyRoute(app: FastifyInstance, options: ResolvedSer
         `expected an integer in [1, ${model.numClasses}] for k, received ${describe(request.query.k ?? k)}`,
       );
     }
+    const explain = flag(request.query.explain);
     const resize = request.query.resize ?? 'center-crop';
     if (resize !== 'center-crop' && resize !== 'letterbox') {
       throw new BadRequestError(`expected 'center-crop' or 'letterbox' for resize, received ${describe(resize)}`);
     }
-    const preprocessor = resize === 'letterbox' ? model.letterbox : model.preprocessor;
+    const images = imagePreprocessing(model);
+    if ('refusal' in images) throw new BadRequestError(images.refusal);
+    const preprocessor = resize === 'letterbox' ? model.letterbox : images.preprocessor;
     if (!preprocessor)
       throw new BadRequestError('resize=letterbox is not available for a model given without its config');
     if (image.length === 0) throw new BadRequestError('the request has no image: expected JPEG, PNG or WebP bytes');
@@ -81,10 +105,39 @@ export function registerClassifyRoute(app: FastifyInstance, options: ResolvedSer
     }
     app.vitorchMetrics.preprocessDuration.observe({ model: model.name }, (performance.now() - started) / 1000);
     const top = k;
+    const rollout = explain ? { ...ROLLOUT_DEFAULTS } : undefined;
     const { answer } = await inferOverHttp(serving, request, reply, {
-      input: () => ({ input: model.toInput(pixels, 1), samples: 1, timeoutMs: options.timeoutMs }),
-      respond: (output) => topK(softmaxRows(output, 1)[0], top, model.classes),
+      input: () => ({ input: model.toInput(pixels, 1), samples: 1, timeoutMs: options.timeoutMs, rollout }),
+      respond: (logits, _result, values) => ({ top: topK(softmaxRows(logits, 1)[0], top, model.classes), values }),
     });
-    return { model_name: model.name, model_version: model.version, top: answer };
+    const result: Record<string, unknown> = { model_name: model.name, model_version: model.version, top: answer.top };
+    if (rollout && answer.values) {
+      const [gridH, gridW] = rolloutGrid(model);
+      const best = answer.top[0];
+      const png = await renderExplanation({
+        image,
+        rollout: answer.values,
+        grid: [gridH, gridW],
+        preprocess: preprocessor,
+        label: best.label,
+        probability: best.probability,
+      });
+      const explanation: ClassifyExplanation = {
+        png: png.toString('base64'),
+        grid: Array.from({ length: gridH }, (_, r) => Array.from(answer.values!.subarray(r * gridW, (r + 1) * gridW))),
+        gridH,
+        gridW,
+        ...rollout,
+      };
+      result.explanation = explanation;
+    }
+    return result;
   });
+}
+
+/** A yes/no query parameter: absent, '0' or 'false' is no; '1', 'true' or empty (?explain) is yes. */
+function flag(value: string | undefined): boolean {
+  if (value === undefined || value === '0' || value === 'false') return false;
+  if (value === '1' || value === 'true' || value === '') return true;
+  throw new BadRequestError(`expected 1, true, 0 or false for explain, received ${describe(value)}`);
 }
