@@ -1,5 +1,6 @@
 // createServer(options): the fastify instance that serves one model or several (model-repository.ts) over the Open
-// Inference Protocol (v2-routes.ts, repository-routes.ts), /v1/classify for people (classify-route.ts) and /metrics,
+// Inference Protocol (v2-routes.ts, repository-routes.ts), /v1/classify for people (classify-route.ts) with its page
+// at / (page-routes.ts, models-route.ts) and /metrics,
 // with dynamic batching (batcher.ts). It is returned at once, to mount or extend; the models load in the background
 // and the server is ready after their warm-up forwards (`await app.vitorch.whenReady()`). Errors become
 // `{"error": "..."}` bodies here, in one place.
@@ -10,8 +11,10 @@ import { registerClassifyRoute } from './classify-route';
 import { HttpError, UnsupportedMediaTypeError } from './errors';
 import { ServerLifecycle } from './lifecycle';
 import { outcomeOf, ServerMetrics } from './metrics';
+import { registerModelsRoute } from './models-route';
 import { resolveServerOptions } from './options';
 import type { ServerOptions } from './options';
+import { PAGE_FILES, registerPageRoutes } from './page-routes';
 import { registerRepositoryRoutes } from './repository-routes';
 import { registerV2Routes } from './v2-routes';
 
@@ -30,8 +33,11 @@ declare module 'fastify' {
   }
 }
 
-/** Routes that answer whatever the phase: probes and metrics. Every other route gets 503 unless ready. */
+/** Routes that answer whatever the phase: probes, metrics, and the page with what it reads first (so that it can
+ *  say the server is loading). Every other route gets 503 unless ready. */
 const ALWAYS_OPEN = new Set([
+  ...Object.keys(PAGE_FILES),
+  '/v1/models',
   '/v2',
   '/v2/health/live',
   '/v2/health/ready',
@@ -153,6 +159,8 @@ export function createServer(options: ServerOptions = {}): FastifyInstance {
   registerV2Routes(app, o);
   registerRepositoryRoutes(app);
   registerClassifyRoute(app, o);
+  registerModelsRoute(app);
+  registerPageRoutes(app);
   app.get('/metrics', async (_request, reply) => {
     reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();
