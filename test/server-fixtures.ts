@@ -70,10 +70,7 @@ export const EMBEDDED_MODEL_METADATA = {
   versions: ['1'],
   platform: 'pytorch_libtorch',
   inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 1, 28, 28] }],
-  outputs: [
-    { name: 'logits', datatype: 'FP32', shape: [-1, 10] },
-    { name: 'attention_rollout', datatype: 'FP32', shape: [-1, 7, 7] },
-  ],
+  outputs: [{ name: 'logits', datatype: 'FP32', shape: [-1, 10] }],
   parameters: { precision: 'float32 on cpu' },
 };
 

@@ -82,7 +82,8 @@ describe('judged by tritonclient.grpc', () => {
   let report: any;
 
   beforeAll(async () => {
-    server = await startGrpcServer({ classifier, maxBatch: 4, maxDelayMs: 1 });
+    // With the attention output offered, so that the client sees it in the metadata and the config.
+    server = await startGrpcServer({ classifier, maxBatch: 4, maxDelayMs: 1, attentionOutput: true });
     report = await conformanceReport(server.grpcPort);
   });
   afterAll(() => server.close());

@@ -20,7 +20,7 @@ let server: RunningGrpcServer;
 let classifier: Classifier;
 
 beforeAll(async () => {
-  server = await startGrpcServer({ maxBatch: 8, maxDelayMs: 20 });
+  server = await startGrpcServer({ maxBatch: 8, maxDelayMs: 20, attentionOutput: true });
   classifier = await defaultClassifier();
 });
 afterAll(async () => {

@@ -198,11 +198,18 @@ test('server and model metadata, health, readiness and configuration, also under
     name: 'vit',
     max_batch_size: 4,
     input: [{ name: 'input', data_type: 'TYPE_FP32', dims: [1, 28, 28] }],
-    output: [
-      { name: 'logits', data_type: 'TYPE_FP32', dims: [10] },
-      { name: 'attention_rollout', data_type: 'TYPE_FP32', dims: [7, 7] },
-    ],
+    output: [{ name: 'logits', data_type: 'TYPE_FP32', dims: [10] }],
   });
+  // attention_rollout is offered only with attentionOutput (--attention-output): perf_analyzer asks for every
+  // output a model lists, and would pay a rollout with each request.
+  const rollout = await request(`${server.url}/v2/models/vit/infer`, {
+    body: inferJson(new Float32Array(SAMPLE_SIZE), [1, ...SAMPLE], { outputs: [{ name: 'attention_rollout' }] }),
+  });
+  expect(rollout.status).toBe(400);
+  expect(rollout.json().error).toBe(
+    "output 'attention_rollout' is off on this server: start it with --attention-output " +
+      "(createServer({ attentionOutput: true })); the model's outputs are 'logits'",
+  );
   const versioned = await request(`${server.url}/v2/models/vit/versions/1/infer`, {
     body: inferJson(new Float32Array(SAMPLE_SIZE), [1, ...SAMPLE]),
   });

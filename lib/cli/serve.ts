@@ -1,6 +1,6 @@
 // `vitorch serve [--weights FILE --config FILE [--model-name vit] | --model-repository DIR | --model NAME=DIR ...]
 //   [--host 127.0.0.1] [--port 8000] [--grpc-port 8001 | --no-grpc] [--max-batch N] [--max-delay-ms N] [--max-queue N]
-//   [--timeout-ms N] [--device D] [--dtype D] [--body-limit BYTES] [--grace-period-ms N]`
+//   [--timeout-ms N] [--device D] [--dtype D] [--attention-output] [--body-limit BYTES] [--grace-period-ms N]`
 //
 // One model (the embedded one, or --weights with --config), or several: every folder of --model-repository (the
 // folder's name is the model's) and each --model NAME=DIR, a folder holding config.json and one .pth or
@@ -26,8 +26,8 @@ import { runCommand } from './run-command';
 export const SERVE_USAGE =
   'usage: vitorch serve [--weights FILE --config FILE [--model-name vit] | --model-repository DIR | ' +
   '--model NAME=DIR ...] [--host 127.0.0.1] [--port 8000] [--grpc-port 8001 | --no-grpc] [--max-batch N] ' +
-  '[--max-delay-ms N] [--max-queue N] [--timeout-ms N] [--device D] [--dtype D] [--body-limit BYTES] ' +
-  '[--grace-period-ms N]';
+  '[--max-delay-ms N] [--max-queue N] [--timeout-ms N] [--device D] [--dtype D] [--attention-output] ' +
+  '[--body-limit BYTES] [--grace-period-ms N]';
 
 const VALUED = [
   'weights',
@@ -50,7 +50,7 @@ const VALUED = [
 
 export async function serveCommand(args: string[]): Promise<number> {
   return runCommand('serve', SERVE_USAGE, async () => {
-    const parsed = parseArgs(args, VALUED, ['no-grpc'], {
+    const parsed = parseArgs(args, VALUED, ['no-grpc', 'attention-output'], {
       overrides: false,
       positionals: false,
       repeatable: ['model'],
@@ -79,6 +79,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       models: modelFlags(parsed.repeated.get('model')),
       device: stringFlag(parsed, 'device') as Device | undefined,
       dtype: choiceFlag(parsed, 'dtype', INFERENCE_PRECISIONS),
+      attentionOutput: parsed.flags.has('attention-output'),
       maxBatch: integer('max-batch', 1),
       maxDelayMs: integer('max-delay-ms', 0),
       maxQueue: integer('max-queue', 1),

@@ -212,6 +212,7 @@ export class ModelRepository {
     try {
       const source = slot.source ?? { folder: path.join(o.modelRepository!, slot.name) };
       model = await ServedModel.load(slot.name, { ...resolveFolder(source), device: o.device, dtype: o.dtype });
+      model.attentionOutput = o.attentionOutput;
       await model.warmUp();
     } catch (error) {
       model?.dispose();

@@ -5,7 +5,15 @@ import { requireInferencePrecision, requirePrecisionOnDevice } from '../inferenc
 import type { InferencePrecision } from '../inference-precision';
 import type { Device } from '../tensor';
 import { MODEL_NAME_PATTERN } from './model-repository';
-import { expected, rejectUnknownKeys, requireDevice, requireInteger, requireObject, requireString } from '../validate';
+import {
+  expected,
+  rejectUnknownKeys,
+  requireBoolean,
+  requireDevice,
+  requireInteger,
+  requireObject,
+  requireString,
+} from '../validate';
 
 export interface ServerOptions {
   /** A checkpoint of the model to serve. With `config`: the model `vitorch train` wrote; alone: the article's
@@ -28,6 +36,10 @@ export interface ServerOptions {
   /** The precision the model runs in: a dtype of the weights (model.to), or 'int8' (model.quantize(): dynamic int8
    *  quantization, CPU only). Requests and responses stay FP32 on the wire. Default: the checkpoint's (float32). */
   dtype?: InferencePrecision;
+  /** Offer the `attention_rollout` output (model metadata, config and inference) besides `logits`. Default false:
+   *  perf_analyzer and other clients that ask for every output a model lists would otherwise pay a rollout (about
+   *  1.5x a forward pass) with each request. /v1/classify?explain=1 and the page work either way. */
+  attentionOutput?: boolean;
   /** Most samples in one forward pass; also the largest batch one request may send. Default 8. */
   maxBatch?: number;
   /** How long the first request of an idle model waits for others to join its batch. Default 0, as Triton's:
@@ -53,6 +65,7 @@ export interface ResolvedServerOptions {
   modelRepository?: string;
   device?: Device;
   dtype?: InferencePrecision;
+  attentionOutput: boolean;
   maxBatch: number;
   maxDelayMs: number;
   maxQueue: number;
@@ -79,6 +92,7 @@ const KEYS = [
   'modelRepository',
   'device',
   'dtype',
+  'attentionOutput',
   'maxBatch',
   'maxDelayMs',
   'maxQueue',
@@ -131,6 +145,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     modelRepository,
     device,
     dtype,
+    attentionOutput: o.attentionOutput === undefined ? false : requireBoolean(o.attentionOutput, 'attentionOutput'),
     maxBatch: o.maxBatch === undefined ? SERVER_DEFAULTS.maxBatch : requireInteger(o.maxBatch, 'maxBatch', 1, 4096),
     maxDelayMs:
       o.maxDelayMs === undefined ? SERVER_DEFAULTS.maxDelayMs : requireInteger(o.maxDelayMs, 'maxDelayMs', 0, 60_000),

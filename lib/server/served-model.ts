@@ -35,6 +35,8 @@ export interface ModelSource {
 export class ServedModel {
   /** Models are served as version "1": one checkpoint per model name (model-repository.ts MODEL_VERSION). */
   readonly version = '1';
+  /** Whether the server offers this model's `attention_rollout` output (ServerOptions.attentionOutput). */
+  attentionOutput = false;
   /** [C, H, W] of one sample. */
   readonly sampleShape: [number, number, number];
   readonly sampleSize: number;

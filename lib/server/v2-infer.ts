@@ -142,6 +142,12 @@ export function requestedOutputs(
         `output '${name}' takes no classification parameter: the classification extension applies to '${OUTPUT_NAME}'`,
       );
     }
+    if (!model.attentionOutput) {
+      throw new BadRequestError(
+        `output '${name}' is off on this server: start it with --attention-output ` +
+          `(createServer({ attentionOutput: true })); the model's outputs are '${OUTPUT_NAME}'`,
+      );
+    }
     rollout = rolloutSettings(parameter('head_fusion'), parameter('discard_ratio'));
     outputs.push({ name, binary: false });
   }

@@ -107,7 +107,7 @@ export function registerV2Routes(app: FastifyInstance, options: ResolvedServerOp
 }
 
 /** The protocol's model metadata: name, versions, platform, and the input and output tensors (`logits`, what a
- *  request that names no outputs gets, and `attention_rollout`, only when named). */
+ *  request that names no outputs gets, and `attention_rollout` where the server offers it, only when named). */
 export function modelMetadata(model: ServedModel): Record<string, unknown> {
   return {
     name: model.name,
@@ -116,7 +116,9 @@ export function modelMetadata(model: ServedModel): Record<string, unknown> {
     inputs: [{ name: INPUT_NAME, datatype: 'FP32', shape: [-1, ...model.sampleShape] }],
     outputs: [
       { name: OUTPUT_NAME, datatype: 'FP32', shape: [-1, model.numClasses] },
-      { name: ROLLOUT_OUTPUT_NAME, datatype: 'FP32', shape: [-1, ...rolloutGrid(model)] },
+      ...(model.attentionOutput
+        ? [{ name: ROLLOUT_OUTPUT_NAME, datatype: 'FP32', shape: [-1, ...rolloutGrid(model)] }]
+        : []),
     ],
     // The precision the model computes in, which the FP32 tensors on the wire do not show.
     parameters: { precision: model.precisionDescription },
@@ -133,7 +135,9 @@ export function modelConfig(model: ServedModel, options: ResolvedServerOptions):
     input: [{ name: INPUT_NAME, data_type: 'TYPE_FP32', format: 'FORMAT_NCHW', dims: [...model.sampleShape] }],
     output: [
       { name: OUTPUT_NAME, data_type: 'TYPE_FP32', dims: [model.numClasses] },
-      { name: ROLLOUT_OUTPUT_NAME, data_type: 'TYPE_FP32', dims: rolloutGrid(model) },
+      ...(model.attentionOutput
+        ? [{ name: ROLLOUT_OUTPUT_NAME, data_type: 'TYPE_FP32', dims: rolloutGrid(model) }]
+        : []),
     ],
     dynamic_batching: {
       max_queue_delay_microseconds: options.maxDelayMs * 1000,
