@@ -412,7 +412,7 @@ describe('errors', () => {
   test('usage errors: exit 2 with the usage line', () => {
     const cases: [string[], string][] = [
       [['eval', '--weights', weights, '--config', config, '--frobnicate'], 'vitorch eval: unknown option --frobnicate'],
-      [['eval', '--config', config], 'vitorch eval: --weights and --config are required'],
+      [['eval', '--config', config], 'vitorch eval: --weights is required'],
       [
         ['eval', '--weights', weights, '--config', config, '--model.depth', '3'],
         'vitorch eval: unknown option --model.depth (eval takes config overrides of data.val only: --data.val.KEY VALUE)',
@@ -444,7 +444,7 @@ describe('errors', () => {
       expect({ args, status: run.status }).toEqual({ args, status: 2 });
       const [first, usage] = run.stderr.split('\n');
       expect(first).toBe(message);
-      expect(usage).toMatch(new RegExp(`^usage: vitorch ${args[0]} --weights FILE --config FILE`));
+      expect(usage).toMatch(new RegExp(`^usage: vitorch ${args[0]} --weights FILE\\|DIR \\[--config FILE`));
     }
   });
 });

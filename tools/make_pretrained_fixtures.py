@@ -6,7 +6,9 @@ the oracle of vitorch's loadPretrained (test/pretrained.test.ts).
 Writes into OUT (replaced whole, through a temporary folder):
   input.f32                  2 images [2, 3, 224, 224], seeded normals, raw little-endian float32
   hf-classifier/             transformers' ViTForImageClassification (exact GELU, LayerNorm eps 1e-12, named
-                             classes), as save_pretrained writes it: config.json and model.safetensors
+                             classes), as save_pretrained writes it: config.json and model.safetensors, with the
+                             preprocessor_config.json of a ViTImageProcessor of its own mean and std
+  image.png                  a 224x224 RGB image of seeded random pixels
   hf-classifier-bin/         the same model as transformers 4 saved it by default (and 5 still reads):
                              config.json and pytorch_model.bin (torch.save of the same state dict)
   hf-model/                  transformers' ViTModel (no classifier, a pooler; hidden_act gelu_pytorch_tanh)
@@ -16,6 +18,8 @@ Writes into OUT (replaced whole, through a temporary folder):
   register-tokens.safetensors  timm's ViT with 4 register tokens; vitorch refuses it
   <name>.f32                 each loadable model's output on input.f32 in evaluation mode: logits, or (hf-model)
                              the class token after the final LayerNorm, last_hidden_state[:, 0]
+  hf-classifier-image.f32    hf-classifier's logits on image.png as its ViTImageProcessor prepares it: what
+                             `vitorch predict --weights hf-classifier image.png` must give
   manifest.json              the above, with each output's shape and the classes
 Every model is randomly initialised from a fixed seed; nothing is downloaded.
 """
@@ -24,13 +28,14 @@ import numpy as np
 import timm
 import torch
 import transformers
+from PIL import Image
 from safetensors.torch import load_file, save_file
-from transformers import ViTConfig, ViTForImageClassification, ViTModel
+from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor, ViTModel
 
 from fixture_output import run
 
 # Bumped whenever what this writes changes, so that an older set is made again.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 IMAGE = 224
 BATCH = 2
 CLASSES = ["tabby", "tiger", "lynx", "ocelot", "serval"]
@@ -81,6 +86,18 @@ def generate(folder, _args):
     classifier.save_pretrained(folder / "hf-classifier")
     with torch.no_grad():
         write_output(folder, "hf-classifier", classifier(pixel_values=images).logits, manifest)
+    # A mean and std unlike ImageNet's, so that a reader that ignores preprocessor_config.json gives other logits.
+    # The image is the model's size: transformers' resize and vitorch's centre crop then both leave it as it is.
+    processor = ViTImageProcessor(
+        size={"height": IMAGE, "width": IMAGE}, image_mean=[0.5, 0.4, 0.3], image_std=[0.2, 0.25, 0.3]
+    )
+    processor.save_pretrained(folder / "hf-classifier")
+    pixels = np.random.default_rng(20).integers(0, 256, size=(IMAGE, IMAGE, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(folder / "image.png")
+    with Image.open(folder / "image.png") as image:
+        prepared = processor(images=image.convert("RGB"), return_tensors="pt").pixel_values
+    with torch.no_grad():
+        write_output(folder, "hf-classifier-image", classifier(pixel_values=prepared).logits, manifest)
     # transformers 5 writes safetensors only; the pytorch_model.bin of transformers 4 (still read by 5, and the form
     # of many hub checkpoints) is torch.save of the same state dict under the same names.
     legacy = folder / "hf-classifier-bin"
@@ -113,8 +130,11 @@ def generate(folder, _args):
             {key: value.contiguous() for key, value in model.state_dict().items()}, folder / f"{name}.safetensors"
         )
     manifest["refused"] = [f"{name}.safetensors" for name in refused]
+    manifest["image"] = "image.png"
     manifest["files"] = [
         "input.f32",
+        "image.png",
+        "hf-classifier/preprocessor_config.json",
         "hf-classifier/model.safetensors",
         "hf-classifier-bin/pytorch_model.bin",
         "hf-model/model.safetensors",

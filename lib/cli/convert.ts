@@ -8,58 +8,20 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from '../atomic-write';
 import { saveCheckpointAsync } from '../checkpoint';
-import type { PreprocessConfig } from '../classifier';
-import { ACTIVATIONS } from '../model';
 import { readPretrained } from '../pretrained/load-pretrained';
-import type { LoadPretrainedOptions, PretrainedCheckpoint } from '../pretrained/load-pretrained';
-import { choiceFlag, integerFlag, numberFlag, ParsedArgs, parseArgs, UsageError } from './args';
+import type { PretrainedCheckpoint } from '../pretrained/load-pretrained';
+import { choiceFlag, parseArgs, UsageError } from './args';
+import { PRETRAINED_FLAGS, pretrainedOptions } from './pretrained-flags';
 import { OutputError, runCommand } from './run-command';
 
 export const CONVERT_USAGE =
   'usage: vitorch convert IN OUT [--format pth|safetensors] [--num-heads N] [--activation gelu|gelu-tanh] ' +
   '[--layer-norm-eps E] [--skip-unknown-globals]';
 
-/** The flags that give loadPretrained what a file cannot say (convert and inspect take them). */
-export const PRETRAINED_FLAGS = ['num-heads', 'activation', 'layer-norm-eps'];
-
-export function pretrainedOptions(parsed: ParsedArgs): LoadPretrainedOptions {
-  return {
-    numHeads: integerFlag(parsed, 'num-heads'),
-    activation: choiceFlag(parsed, 'activation', ACTIVATIONS),
-    layerNormEps: numberFlag(parsed, 'layer-norm-eps', (n) => n > 0 && n < 1, 'a number in (0, 1)'),
-    skipUnknownGlobals: parsed.flags.has('skip-unknown-globals'),
-  };
-}
-
-/** The normalisation a transformers folder's preprocessor_config.json states (image_mean, image_std), if any. */
-export function transformersNormalisation(dir: string): Partial<PreprocessConfig> | undefined {
-  try {
-    const raw = JSON.parse(fs.readFileSync(path.join(dir, 'preprocessor_config.json'), 'utf8')) as {
-      image_mean?: number[];
-      image_std?: number[];
-    };
-    if (Array.isArray(raw.image_mean) && Array.isArray(raw.image_std))
-      return { mean: raw.image_mean, std: raw.image_std };
-  } catch {
-    // No preprocessor config: the article's preprocessing.
-  }
-  return undefined;
-}
-
-function configOf(read: PretrainedCheckpoint, input: string, notes: string[]) {
+function configOf(read: PretrainedCheckpoint) {
   const config: Record<string, unknown> = { model: read.options, classes: read.classes };
-  if (read.family === 'transformers') {
-    const normalisation = transformersNormalisation(input);
-    if (normalisation) {
-      config.preprocess = normalisation;
-      notes.push(
-        "preprocess: mean and std from preprocessor_config.json; its resize to the model's size is written as the " +
-          "article's (shorter side, then centre crop), which equals it for square images",
-      );
-    } else {
-      notes.push("preprocess: the article's (ImageNet mean and std): no preprocessor_config.json says otherwise");
-    }
-  }
+  // What the checkpoint states of its preprocessing travels with it; a bare state dict states none: the article's.
+  if (Object.keys(read.preprocess).length > 0) config.preprocess = read.preprocess;
   return config;
 }
 
@@ -77,8 +39,8 @@ export async function convertCommand(args: string[]): Promise<number> {
     if (fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new OutputError(out, 'exists and is not a folder');
     const read = await readPretrained(input, options);
     try {
-      const notes = [...read.notes];
-      const config = configOf(read, input, notes);
+      const notes = read.notes;
+      const config = configOf(read);
       try {
         fs.mkdirSync(out, { recursive: true });
       } catch (error) {

@@ -1,5 +1,5 @@
-// `vitorch eval --weights FILE --config FILE [--out DIR] [--json] [--predictions FILE] [--batch-size N] [--dtype D]
-//  [--skip-unknown-globals] [--data.val.KEY VALUE ...]`
+// `vitorch eval --weights FILE|DIR [--config FILE | --num-heads N --activation A --layer-norm-eps E] [--out DIR]
+//  [--json] [--predictions FILE] [--batch-size N] [--dtype D] [--skip-unknown-globals] [--data.val.KEY VALUE ...]`
 //
 // Evaluates trained weights on the config's validation set (data.val, which the flags may replace): top-1 and top-5
 // accuracy, mean cross-entropy, per-class precision and recall, and the confusion matrix, printed as tables (or as
@@ -8,15 +8,19 @@
 // is any that lib/classifier.ts reads (the config.json `vitorch train` writes, a training config, the embedded
 // model's); one without data.val is given it by the flags. --dtype evaluates the model at another precision
 // (lib/inference-precision.ts: bfloat16, or int8 for dynamic quantization on the CPU), as `serve --dtype` runs it.
+// Without --config the weights are read as loadPretrained reads them (lib/pretrained/pretrained-classifier.ts: the
+// model, classes and preprocessing the checkpoint states), the data given by the flags, and the report's `config`
+// is null; --out then defaults to the weights' folder itself when --weights names a folder.
 import * as fs from 'fs';
 import * as path from 'path';
-import { loadClassifier, readConfigJson, resolveClassifierConfig } from '../classifier';
+import { Classifier, loadClassifier, readConfigJson, resolveClassifierConfig } from '../classifier';
 import type { ResolvedClassifierConfig } from '../classifier';
 import { BatchLoader } from '../data/loader';
 import { ConfigError } from '../errors';
 import { INFERENCE_PRECISIONS, inferencePrecisionOf } from '../inference-precision';
 import type { InferencePrecision } from '../inference-precision';
 import type { VisionTransformer } from '../model';
+import { loadPretrainedClassifier } from '../pretrained/pretrained-classifier';
 import { confusion, Confusion } from '../report/confusion';
 import { writeConfusionFiles } from '../report/confusion-files';
 import { formatCsv } from '../report/csv';
@@ -24,19 +28,23 @@ import { sgd } from '../train/optimizer';
 import { Evaluation, Trainer } from '../train/trainer';
 import { expected } from '../validate';
 import { choiceFlag, integerFlag, parseArgs, stringFlag, UsageError } from './args';
+import type { ParsedArgs } from './args';
 import { dataSourceFrom, datasetFrom, NO_AUGMENT } from './datasets';
+import { PRETRAINED_FLAGS, pretrainedOptions, refusePretrainedFlagsWithConfig } from './pretrained-flags';
 import { OutputError, runCommand } from './run-command';
 import type { DataSource } from './train-config';
 
 export const EVAL_USAGE =
-  'usage: vitorch eval --weights FILE --config FILE [--out DIR] [--json] [--predictions FILE] [--batch-size N] ' +
-  '[--dtype D] [--skip-unknown-globals] [--data.val.KEY VALUE ...]';
+  'usage: vitorch eval --weights FILE|DIR [--config FILE | --num-heads N --activation A --layer-norm-eps E] ' +
+  '[--out DIR] [--json] [--predictions FILE] [--batch-size N] [--dtype D] [--skip-unknown-globals] ' +
+  '[--data.val.KEY VALUE ...]';
 
 /** What `--json` prints. Precision and recall are null where undefined (0 / 0: a class never predicted, or with
  *  no samples), which is also how JSON.stringify writes NaN. */
 export interface EvalReport {
   weights: string;
-  config: string;
+  /** The config read; null when the weights were read without one (loadPretrained). */
+  config: string | null;
   /** The precision the model ran in (--dtype; float32 by default). */
   dtype: InferencePrecision;
   data: DataSource;
@@ -127,7 +135,7 @@ export async function evaluateOn(
 
 export function evalReport(
   weights: string,
-  configFile: string,
+  configFile: string | null,
   dtype: InferencePrecision,
   source: DataSource,
   e: Evaluation,
@@ -205,36 +213,27 @@ export async function evalCommand(args: string[]): Promise<number> {
   return runCommand('eval', EVAL_USAGE, async () => {
     const parsed = parseArgs(
       args,
-      ['weights', 'config', 'out', 'predictions', 'batch-size', 'dtype'],
+      ['weights', 'config', 'out', 'predictions', 'batch-size', 'dtype', ...PRETRAINED_FLAGS],
       ['json', 'skip-unknown-globals'],
       { positionals: false },
     );
     const weights = stringFlag(parsed, 'weights');
-    const configFile = stringFlag(parsed, 'config');
-    if (!weights || !configFile) throw new UsageError('--weights and --config are required');
+    if (!weights) throw new UsageError('--weights is required');
+    const configFile = stringFlag(parsed, 'config') ?? null;
     const batchSize = integerFlag(parsed, 'batch-size') ?? 256;
     const dtype = choiceFlag(parsed, 'dtype', INFERENCE_PRECISIONS);
-    const outDir = stringFlag(parsed, 'out') ?? path.dirname(weights);
+    const isFolder = fs.existsSync(weights) && fs.statSync(weights).isDirectory();
+    const outDir = stringFlag(parsed, 'out') ?? (isFolder ? weights : path.dirname(weights));
 
-    const raw = readConfigJson(configFile);
-    const config = resolveClassifierConfig(raw, configFile);
-    const source = evalSource(configFile, raw, parsed.overrides);
-    if (!source) {
-      throw new ConfigError(
-        configFile,
-        'no data.val to evaluate: add one to the config, or give it with ' +
-          '--data.val.format idx --data.val.images FILE --data.val.labels FILE (or annotations --data.val.file, folder --data.val.root)',
-      );
-    }
     let evaluation: Evaluation;
     let precision: InferencePrecision;
+    let config: ResolvedClassifierConfig;
+    let source: DataSource;
     {
-      using classifier = await loadClassifier(config, weights, {
-        skipUnknownGlobals: parsed.flags.has('skip-unknown-globals'),
-        dtype,
-      });
-      precision = inferencePrecisionOf(classifier.model);
-      evaluation = await evaluateOn(config, source, classifier.model, batchSize);
+      using loaded = await evaluationClassifier(parsed, weights, configFile, dtype);
+      ({ config, source } = loaded);
+      precision = inferencePrecisionOf(loaded.classifier.model);
+      evaluation = await evaluateOn(config, source, loaded.classifier.model, batchSize);
     }
     const c = confusion(evaluation.labels, evaluation.predictions, config.classes);
     const report = evalReport(weights, configFile, precision, source, evaluation, c);
@@ -257,4 +256,40 @@ export async function evalCommand(args: string[]): Promise<number> {
     console.error(`vitorch eval: wrote confusion.csv, per_class.csv and confusion.svg to ${outDir}`);
     return 0;
   });
+}
+
+/** The model to evaluate, its config and the data: --config's (the data its data.val or the flags'), or without
+ *  --config what loadPretrained reads in the weights (the data the flags'), its notes said on stderr. The data
+ *  source is checked before the weights are read, so that a missing one costs no load. */
+async function evaluationClassifier(
+  parsed: ParsedArgs,
+  weights: string,
+  configFile: string | null,
+  dtype: InferencePrecision | undefined,
+): Promise<{ classifier: Classifier; config: ResolvedClassifierConfig; source: DataSource; [Symbol.dispose](): void }> {
+  const noData = (where: string, how: string) =>
+    new ConfigError(
+      where,
+      `no data.val to evaluate: ${how}--data.val.format idx --data.val.images FILE --data.val.labels FILE ` +
+        '(or annotations --data.val.file, folder --data.val.root)',
+    );
+  if (configFile !== null) {
+    refusePretrainedFlagsWithConfig(parsed);
+    const raw = readConfigJson(configFile);
+    const config = resolveClassifierConfig(raw, configFile);
+    const source = evalSource(configFile, raw, parsed.overrides);
+    if (!source) throw noData(configFile, 'add one to the config, or give it with ');
+    const classifier = await loadClassifier(config, weights, {
+      skipUnknownGlobals: parsed.flags.has('skip-unknown-globals'),
+      dtype,
+    });
+    return { classifier, config, source, [Symbol.dispose]: () => classifier.dispose() };
+  }
+  // Only the flags give the data: their paths are resolved against the working folder, their errors name them.
+  const source = evalSource('the command line', {}, parsed.overrides);
+  if (!source) throw noData(weights, 'without --config give it with ');
+  const loaded = await loadPretrainedClassifier(weights, { ...pretrainedOptions(parsed), dtype });
+  for (const note of loaded.notes) console.error(`vitorch eval: note: ${note}`);
+  const { classifier, config } = loaded;
+  return { classifier, config, source, [Symbol.dispose]: () => classifier.dispose() };
 }

@@ -14,24 +14,14 @@ import * as path from 'path';
 import { writeFileAtomic } from '../atomic-write';
 import { HEAD_FUSIONS, ROLLOUT_DEFAULTS } from '../attention';
 import type { HeadFusion } from '../attention';
-import {
-  Classifier,
-  defaultClassifier,
-  defaultPreprocess,
-  loadClassifier,
-  preprocessorFor,
-  readClassifierConfig,
-  readConfigJson,
-} from '../classifier';
+import { Classifier, defaultClassifier, loadClassifier } from '../classifier';
 import { DataError, dataError } from '../data/errors';
-import { ConfigError } from '../errors';
 import { inputRegion } from '../explain/input-region';
 import { drawExplanation, EXPLANATION_DEFAULTS } from '../explain/overlay';
 import { modelInput } from '../inference-precision';
-import { loadPretrained } from '../pretrained/load-pretrained';
+import { loadPretrainedClassifier } from '../pretrained/pretrained-classifier';
 import type { Prediction } from '../top-classes';
 import { choiceFlag, integerFlag, numberFlag, parseArgs, stringFlag, UsageError } from './args';
-import { transformersNormalisation } from './convert';
 import { createItemProgress } from './item-progress';
 import { OutputError, runCommand } from './run-command';
 
@@ -75,20 +65,10 @@ async function classifierOf(weights: string | undefined, config: string | undefi
   if (config !== undefined && weights === undefined) throw new UsageError('--config needs --weights');
   if (weights === undefined) return defaultClassifier();
   if (config !== undefined) return loadClassifier(config, weights);
-  const { model, classes } = await loadPretrained(weights);
-  if (classes.length === 0) {
-    model.dispose();
-    throw new ConfigError(weights, 'a model without a classification head: there is no class to explain');
-  }
-  const options = model.options;
-  let preprocess = defaultPreprocess(options);
-  const folderConfig = path.join(weights, 'config.json');
-  if (fs.statSync(weights).isDirectory() && fs.existsSync(folderConfig)) {
-    const raw = readConfigJson(folderConfig);
-    if ('model' in raw && 'classes' in raw) preprocess = readClassifierConfig(folderConfig).preprocess;
-    else preprocess = defaultPreprocess(options, transformersNormalisation(weights));
-  }
-  return new Classifier(model, classes, preprocessorFor({ model: options, classes, preprocess }));
+  // The same detection as predict, eval and serve: the checkpoint's family, classes and stated preprocessing.
+  const { classifier, notes } = await loadPretrainedClassifier(weights);
+  for (const note of notes) console.error(`vitorch explain: note: ${note}`);
+  return classifier;
 }
 
 /** `<out>/<name>.explain` for each image; two images that would write the same files are a usage error. */

@@ -13,7 +13,7 @@ import type { VisionTransformerOptions } from '../model';
 import { readPretrained } from '../pretrained/load-pretrained';
 import type { LoadPretrainedOptions, PretrainedCheckpoint, PretrainedFamily } from '../pretrained/load-pretrained';
 import { parseArgs, stringFlag, UsageError } from './args';
-import { PRETRAINED_FLAGS, pretrainedOptions } from './convert';
+import { PRETRAINED_FLAGS, pretrainedOptions } from './pretrained-flags';
 import { runCommand } from './run-command';
 
 export const INSPECT_USAGE =

@@ -1,10 +1,12 @@
-// `vitorch serve [--weights FILE --config FILE [--model-name vit] | --model-repository DIR | --model NAME=DIR ...]
+// `vitorch serve [--weights FILE|DIR [--config FILE | --num-heads N --activation A --layer-norm-eps E]
+//   [--model-name vit] | --model-repository DIR | --model NAME=DIR ...]
 //   [--host 127.0.0.1] [--port 8000] [--grpc-port 8001 | --no-grpc] [--max-batch N] [--max-delay-ms N] [--max-queue N]
 //   [--timeout-ms N] [--device D] [--dtype D] [--attention-output] [--body-limit BYTES] [--grace-period-ms N]`
 //
-// One model (the embedded one, or --weights with --config), or several: every folder of --model-repository (the
-// folder's name is the model's) and each --model NAME=DIR, a folder holding config.json and one .pth or
-// .safetensors weights file (a `vitorch train` save folder serves its best_epoch_weights.pth). Models load, reload
+// One model (the embedded one, or --weights with --config, or --weights alone: whatever loadPretrained reads, its
+// notes printed after the ready line), or several: every folder of --model-repository (the folder's name is the
+// model's) and each --model NAME=DIR, a folder holding config.json and one .pth or .safetensors weights file (a
+// `vitorch train` save folder serves its best_epoch_weights.pth), or a Hugging Face transformers ViT folder. Models load, reload
 // and unload at run time through Triton's repository routes (POST /v2/repository/models/{name}/load, /unload).
 // --dtype is the precision the model runs in (lib/inference-precision.ts): float32 (the default), float64, float16,
 // bfloat16, or int8 (dynamic quantization on the CPU); requests and responses stay FP32 either way.
@@ -21,10 +23,12 @@ import type { ServerOptions } from '../server/options';
 import { INFERENCE_PRECISIONS } from '../inference-precision';
 import type { Device } from '../tensor';
 import { choiceFlag, integerFlag, numberFlag, parseArgs, stringFlag, UsageError } from './args';
+import { PRETRAINED_FLAGS, pretrainedOptions, refusePretrainedFlagsWithConfig } from './pretrained-flags';
 import { runCommand } from './run-command';
 
 export const SERVE_USAGE =
-  'usage: vitorch serve [--weights FILE --config FILE [--model-name vit] | --model-repository DIR | ' +
+  'usage: vitorch serve [--weights FILE|DIR [--config FILE | --num-heads N --activation A --layer-norm-eps E] ' +
+  '[--model-name vit] | --model-repository DIR | ' +
   '--model NAME=DIR ...] [--host 127.0.0.1] [--port 8000] [--grpc-port 8001 | --no-grpc] [--max-batch N] ' +
   '[--max-delay-ms N] [--max-queue N] [--timeout-ms N] [--device D] [--dtype D] [--attention-output] ' +
   '[--body-limit BYTES] [--grace-period-ms N]';
@@ -46,6 +50,7 @@ const VALUED = [
   'dtype',
   'body-limit',
   'grace-period-ms',
+  ...PRETRAINED_FLAGS,
 ];
 
 export async function serveCommand(args: string[]): Promise<number> {
@@ -71,9 +76,16 @@ export async function serveCommand(args: string[]): Promise<number> {
     const grpcPort = parsed.flags.has('no-grpc') ? null : portFlag('grpc-port');
     const host = stringFlag(parsed, 'host') ?? '127.0.0.1';
     const gracePeriodMs = integer('grace-period-ms', 0) ?? 30_000;
+    const weights = stringFlag(parsed, 'weights');
+    const config = stringFlag(parsed, 'config');
+    if (config !== undefined) refusePretrainedFlagsWithConfig(parsed);
+    else if (weights === undefined && PRETRAINED_FLAGS.some((name) => parsed.flags.has(name))) {
+      throw new UsageError(`${PRETRAINED_FLAGS.map((name) => `--${name}`).join(', ')} describe --weights`);
+    }
     const options: ServerOptions = {
-      weights: stringFlag(parsed, 'weights'),
-      config: stringFlag(parsed, 'config'),
+      weights,
+      config,
+      ...(weights !== undefined && config === undefined ? { pretrained: pretrainedOptions(parsed) } : {}),
       modelName: stringFlag(parsed, 'model-name'),
       modelRepository: stringFlag(parsed, 'model-repository'),
       models: modelFlags(parsed.repeated.get('model')),
@@ -135,6 +147,7 @@ export async function serveCommand(args: string[]): Promise<number> {
         `ready: model '${model.name}' from ${model.source}; input FP32 [-1, ${model.sampleShape.join(', ')}], ` +
           `${model.numClasses} classes, ${model.precisionDescription}`,
       );
+      for (const note of model.notes) say(`note: ${note}`);
     }
     // Runs until a signal: handleShutdownSignals exits the process.
     return new Promise<number>(() => undefined);

@@ -91,6 +91,7 @@ async function train(config: TrainConfig, options: TrainJobOptions, group: Proce
   });
   const reporter = lead ? createProgressReporter() : silentProgressReporter();
   for (const note of run.notes) reporter.message(`note: ${note}`);
+  for (const warning of run.warnings) reporter.message(`warning: ${warning}`);
   if (lead) fs.mkdirSync(saveDir, { recursive: true });
 
   const resume = await resumePoint(run, options, reporter);

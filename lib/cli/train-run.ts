@@ -6,6 +6,7 @@ import { BatchLoader, BatchLoaderOptions } from '../data/loader';
 import type { ProcessGroup } from '../distributed/process-group';
 import type { Dataset } from '../data/dataset';
 import { VisionTransformer } from '../model';
+import { loadFineTuneWeights } from '../pretrained/fine-tune-weights';
 import { setNumThreads } from '../runtime';
 import { manualSeed } from '../train/autograd';
 import { batchScaledLearningRates } from '../train/lr-scaling';
@@ -47,6 +48,8 @@ export interface TrainingRun {
   fitOptions: Omit<FitOptions, 'signal' | 'startEpoch' | 'startStep'>;
   /** Notes of a checkpoint loaded for fine-tuning. */
   notes: string[];
+  /** Where that checkpoint's network differs from the config's model in what its shapes do not show. */
+  warnings: string[];
   /** How many processes train together (1 without a process group). */
   worldSize: number;
   /** Training steps per epoch at a per-process batch size (this rank's shard of the data). */
@@ -93,7 +96,8 @@ function buildOptimizer(config: TrainConfig, model: VisionTransformer, worldSize
 }
 
 export interface BuildOptions {
-  /** A checkpoint to start from (fine-tuning): loaded non-strictly past a different head or grid, with notes. */
+  /** A checkpoint to start from (fine-tuning), a file or a folder loadPretrained reads (a transformers ViT folder):
+   *  loaded past a different head or grid, with notes (lib/pretrained/fine-tune-weights.ts). */
   weights?: string;
   /** Read timm-style training checkpoints (unknown pickled objects become inert placeholders). */
   skipUnknownGlobals?: boolean;
@@ -117,14 +121,16 @@ export async function buildTrainingRun(config: TrainConfig, options: BuildOption
   ]);
   const model = new VisionTransformer(config.model);
   let notes: string[] = [];
+  let warnings: string[] = [];
   if (options.weights) {
-    const report = await model.loadStateDictAsync(options.weights, {
-      strict: true,
-      keepModelHead: true,
-      resamplePosEmbed: true,
-      skipUnknownGlobals: options.skipUnknownGlobals ?? false,
-    });
-    notes = report.notes;
+    try {
+      ({ notes, warnings } = await loadFineTuneWeights(model, options.weights, {
+        skipUnknownGlobals: options.skipUnknownGlobals ?? false,
+      }));
+    } catch (error) {
+      model.dispose();
+      throw error;
+    }
   }
   model.train();
   const optimizer = buildOptimizer(config, model, worldSize);
@@ -174,6 +180,7 @@ export async function buildTrainingRun(config: TrainConfig, options: BuildOption
     trainSet,
     valSet,
     notes,
+    warnings,
     worldSize,
     trainSteps: (batchSize) => loaderFor(batchSize).length,
     fitOptions: {

@@ -1,4 +1,4 @@
-// `vitorch train --config FILE --save-dir DIR [--time-limit MINUTES] [--resume DIR] [--auto-resume] [--weights FILE]
+// `vitorch train --config FILE --save-dir DIR [--time-limit MINUTES] [--resume DIR] [--auto-resume] [--weights FILE|DIR]
 //  [--skip-unknown-globals] [--nproc-per-node N [--master-port PORT]] [--dist-timeout-ms MS]
 //  [--<config.key> VALUE ...]`
 //
@@ -8,12 +8,12 @@
 import * as path from 'path';
 import { DataError } from '../data/errors';
 import { launchedByTorchrun } from '../distributed/launched-by-torchrun';
-import { CheckpointError, ConfigError, DistributedError, StateDictError } from '../errors';
+import { CheckpointError, ConfigError, DistributedError, PretrainedError, StateDictError } from '../errors';
 import { integerFlag, numberFlag, parseArgs, ParsedArgs, stringFlag, UsageError } from './args';
 
 export const TRAIN_USAGE =
   'usage: vitorch train --config FILE --save-dir DIR [--time-limit MINUTES] [--resume DIR] [--auto-resume] ' +
-  '[--weights FILE] [--skip-unknown-globals] [--nproc-per-node N [--master-port PORT]] [--dist-timeout-ms MS] ' +
+  '[--weights FILE|DIR] [--skip-unknown-globals] [--nproc-per-node N [--master-port PORT]] [--dist-timeout-ms MS] ' +
   '[--<config.key> VALUE ...]';
 
 const VALUED = [
@@ -72,6 +72,7 @@ export async function trainCommand(args: string[]): Promise<number> {
       error instanceof DataError ||
       error instanceof CheckpointError ||
       error instanceof StateDictError ||
+      error instanceof PretrainedError ||
       error instanceof DistributedError ||
       error instanceof RangeError ||
       error instanceof TypeError

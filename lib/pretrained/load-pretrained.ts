@@ -2,19 +2,22 @@
 // (a transformers folder, a vitorch model folder, or an article-named state dict from the article or timm), reads
 // the model's options from the family's own record (config.json) or from the tensors' shapes, maps the names, and
 // says in `notes` what it assumed and what it left out. `vitorch inspect` and `vitorch convert` use the same
-// reading (readPretrained).
+// reading (readPretrained); `--weights` without `--config` in predict, eval and serve, and `train --weights`, too
+// (./pretrained-classifier.ts, ./fine-tune-weights.ts).
 import * as fs from 'fs';
 import * as path from 'path';
 import { CheckpointTensors, loadCheckpointAsync } from '../checkpoint';
-import { readConfigJson, resolveClassifierConfig } from '../classifier';
+import { defaultPreprocess, readConfigJson, resolveClassifierConfig } from '../classifier';
+import type { PreprocessConfig } from '../classifier';
 import { PretrainedError } from '../errors';
 import { ACTIVATIONS, VisionTransformer } from '../model';
 import type { Activation, VisionTransformerOptions } from '../model';
-import { readModelFolder } from '../server/model-folder';
+import { isVitorchConfig, readModelFolder } from '../server/model-folder';
 import type { Tensor } from '../tensor';
 import { expected, rejectUnknownKeys, requireBoolean, requireInteger, requireNumber, requireObject } from '../validate';
 import { GivenOptions, optionsFromStateDict } from './state-dict-options';
 import { mapTransformersViT } from './transformers-names';
+import { transformersPreprocess } from './transformers-preprocess';
 
 export interface LoadPretrainedOptions {
   /** Attention heads, which a bare state dict does not record. Default: the standard count for the width
@@ -41,6 +44,9 @@ export interface PretrainedCheckpoint {
   classes: string[];
   /** The article's state dict. */
   stateDict: Map<string, Tensor>;
+  /** The evaluation preprocessing the checkpoint states (a vitorch config's, a transformers folder's
+   *  preprocessor_config.json's); what it leaves out is the article's. */
+  preprocess: Partial<PreprocessConfig>;
   notes: string[];
   /** Frees the tensors read. */
   dispose(): void;
@@ -51,12 +57,18 @@ export interface Pretrained {
   model: VisionTransformer;
   /** The class names: id2label's, a vitorch config's, or numbers for a bare state dict; [] without a head. */
   classes: string[];
+  family: PretrainedFamily;
+  /** The evaluation preprocessing: what the checkpoint states, the article's for the rest (ImageNet mean and std,
+   *  shorter side to the model's size, centre crop). */
+  preprocess: PreprocessConfig;
   notes: string[];
 }
 
 const OPTION_KEYS = ['numHeads', 'activation', 'layerNormEps', 'skipUnknownGlobals'];
 
-function validateOptions(options: unknown): LoadPretrainedOptions {
+/** loadPretrained's options checked (a TypeError or RangeError naming the option), for callers that take them
+ *  before anything is read (createServer). */
+export function validatePretrainedOptions(options: unknown): LoadPretrainedOptions {
   const o = requireObject(options, 'loadPretrained options');
   rejectUnknownKeys(o, OPTION_KEYS, 'loadPretrained options');
   if (o.activation !== undefined && !(ACTIVATIONS as readonly unknown[]).includes(o.activation)) {
@@ -89,6 +101,7 @@ function checkpoint(
   options: VisionTransformerOptions,
   classes: string[],
   stateDict: Map<string, Tensor>,
+  preprocess: Partial<PreprocessConfig>,
   notes: string[],
   read: CheckpointTensors[],
 ): PretrainedCheckpoint {
@@ -98,6 +111,7 @@ function checkpoint(
     options,
     classes,
     stateDict,
+    preprocess,
     notes,
     dispose() {
       const owned = new Set<Tensor>([...stateDict.values(), ...read.flatMap((r) => [...r.values()])]);
@@ -182,7 +196,7 @@ async function readTransformers(
     const mapped = mapTransformersViT(all);
     const inferred = optionsFromStateDict(mapped.stateDict, { numHeads, activation, layerNormEps }, dir);
     const o = inferred.options;
-    const stated: [string, unknown, unknown][] = [
+    const declared: [string, unknown, unknown][] = [
       ['hidden_size', config.hidden_size ?? 768, o.numFeatures],
       ['num_hidden_layers', config.num_hidden_layers ?? 12, o.depth],
       ['intermediate_size', config.intermediate_size ?? 3072, Math.trunc(o.numFeatures! * o.mlpRatio!)],
@@ -191,7 +205,7 @@ async function readTransformers(
       ['num_channels', config.num_channels ?? 3, o.inChans],
       ['qkv_bias', config.qkv_bias ?? true, o.qkvBias],
     ];
-    for (const [key, value, found] of stated) {
+    for (const [key, value, found] of declared) {
       if (value !== found)
         throw new PretrainedError(`${file} says ${key} ${String(value)}; the weights have ${String(found)}`);
     }
@@ -213,7 +227,9 @@ async function readTransformers(
       notes.push('no classifier: a model of numClasses 0, giving the class token features');
     }
     notes.push(`activation '${activation}' (hidden_act '${act}'), layerNormEps ${layerNormEps}, numHeads ${numHeads}`);
-    return checkpoint('transformers', files.join(', '), o, classes, mapped.stateDict, notes, read);
+    const stated = transformersPreprocess(dir, o.inputShape!);
+    notes.push(...stated.notes);
+    return checkpoint('transformers', files.join(', '), o, classes, mapped.stateDict, stated.preprocess, notes, read);
   } catch (error) {
     for (const r of read) r.dispose();
     throw error;
@@ -232,7 +248,7 @@ async function readStateDictFile(file: string, given: LoadPretrainedOptions): Pr
     const { options, notes } = optionsFromStateDict(read, given as GivenOptions, file);
     const classes = numbered(options.numClasses!);
     if (classes.length > 0) notes.push(`class names: a state dict has none; numbered 0 to ${classes.length - 1}`);
-    return checkpoint('article', file, options, classes, read, [...read.notes, ...notes], [read]);
+    return checkpoint('article', file, options, classes, read, {}, [...read.notes, ...notes], [read]);
   } catch (error) {
     read.dispose();
     throw error;
@@ -250,6 +266,7 @@ async function readVitorchFolder(dir: string, config: Record<string, unknown>, g
     resolved.model,
     resolved.classes,
     read,
+    resolved.preprocess,
     [...read.notes, ...notes],
     [read],
   );
@@ -262,7 +279,7 @@ export async function readPretrained(
 ): Promise<PretrainedCheckpoint> {
   if (typeof pathOrDir !== 'string' || pathOrDir === '')
     throw new TypeError(expected('a checkpoint file or folder', 'pathOrDir', pathOrDir));
-  const given = validateOptions(options);
+  const given = validatePretrainedOptions(options);
   let stat: fs.Stats;
   try {
     stat = await fs.promises.stat(pathOrDir);
@@ -277,7 +294,7 @@ export async function readPretrained(
     );
   }
   const config = readConfigJson(configFile);
-  if ('model' in config && 'classes' in config) return readVitorchFolder(pathOrDir, config, given);
+  if (isVitorchConfig(config)) return readVitorchFolder(pathOrDir, config, given);
   if (config.model_type === 'vit') return readTransformers(pathOrDir, config, given);
   throw new PretrainedError(
     `${configFile}: model_type ${JSON.stringify(config.model_type)} cannot be represented by the article's ViT ` +
@@ -301,7 +318,13 @@ export async function loadPretrained(pathOrDir: string, options: LoadPretrainedO
       // Built from the file's own shapes, so a strict load can only fail on a dtype or a tensor that is not one.
       const report = model.loadStateDict(read.stateDict, { strict: true });
       model.eval();
-      return { model, classes: read.classes, notes: [...read.notes, ...report.notes] };
+      return {
+        model,
+        classes: read.classes,
+        family: read.family,
+        preprocess: defaultPreprocess(read.options, read.preprocess),
+        notes: [...read.notes, ...report.notes],
+      };
     } catch (error) {
       model.dispose();
       throw error;

@@ -2,6 +2,8 @@
 // config.json (what `vitorch train` writes: the model's options, its classes, its preprocessing) and one weights
 // file, .pth or .safetensors. A `vitorch train` save folder holds several (the best, the last, one every few
 // epochs): its best_epoch_weights.pth is the one served. Anything else ambiguous is refused with the names found.
+// A folder whose config.json is not vitorch's (a Hugging Face transformers ViT folder: config.json with
+// model.safetensors or pytorch_model.bin) is served as loadPretrained reads it (isVitorchModelFolder says which).
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -14,6 +16,26 @@ export class ModelFolderError extends Error {
     super(message);
     this.name = 'ModelFolderError';
   }
+}
+
+/** Whether a parsed config.json is vitorch's (`vitorch train` and `convert` write `model` and `classes`), the one
+ *  test loadPretrained and the model repository both use to tell a vitorch folder from another family's. */
+export function isVitorchConfig(config: Record<string, unknown>): boolean {
+  return 'model' in config && 'classes' in config;
+}
+
+/** Whether `dir` is read by readModelFolder's rules (a vitorch config.json, or no readable config.json: those rules
+ *  then say what is missing); false for another family's folder, which loadPretrained reads. */
+export function isVitorchModelFolder(dir: string): boolean {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+  } catch {
+    return true;
+  }
+  return (
+    typeof raw !== 'object' || raw === null || Array.isArray(raw) || isVitorchConfig(raw as Record<string, unknown>)
+  );
 }
 
 export interface ModelFolder {
@@ -41,7 +63,8 @@ export function readModelFolder(dir: string): ModelFolder {
     .map((e) => e.name);
   if (!files.includes('config.json')) {
     throw new ModelFolderError(
-      `${dir}: no config.json; expected the config vitorch train writes beside the weights (found ${listed(files)})`,
+      `${dir}: no config.json; expected the config vitorch train writes beside the weights, or a transformers ` +
+        `folder's (found ${listed(files)})`,
     );
   }
   const weights = files.filter((f) => WEIGHTS_EXTENSIONS.includes(path.extname(f).toLowerCase())).sort();

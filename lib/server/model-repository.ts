@@ -15,7 +15,7 @@ import type { BatchInput } from './batch-forward';
 import { Batcher } from './batcher';
 import { NotFoundError, UnavailableError } from './errors';
 import type { ServerMetrics } from './metrics';
-import { listRepository, ModelFolderError, readModelFolder } from './model-folder';
+import { isVitorchModelFolder, listRepository, ModelFolderError, readModelFolder } from './model-folder';
 import { ModelStatistics } from './model-statistics';
 import type { ResolvedServerOptions } from './options';
 import { ServedModel } from './served-model';
@@ -93,7 +93,12 @@ export class ModelRepository {
     if (o.modelRepository === undefined && o.models === undefined) {
       this.slots.set(
         o.modelName,
-        new ModelSlot(o.modelName, { weights: o.weights, config: o.config, classifier: o.classifier }),
+        new ModelSlot(o.modelName, {
+          weights: o.weights,
+          config: o.config,
+          pretrained: o.pretrained,
+          classifier: o.classifier,
+        }),
       );
     }
   }
@@ -297,9 +302,11 @@ export class ModelRepository {
   }
 }
 
-/** A model folder's files as weights and config. */
+/** A model folder's files as weights and config; another family's folder (transformers') as weights alone, which
+ *  ServedModel reads as loadPretrained does. */
 function resolveFolder(source: SlotSource): ModelSource {
   if (source.folder === undefined) return source;
+  if (!isVitorchModelFolder(source.folder)) return { weights: source.folder };
   const { weights, config } = readModelFolder(source.folder);
   return { weights, config };
 }

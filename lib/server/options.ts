@@ -3,6 +3,8 @@
 import type { Classifier } from '../classifier';
 import { requireInferencePrecision, requirePrecisionOnDevice } from '../inference-precision';
 import type { InferencePrecision } from '../inference-precision';
+import { validatePretrainedOptions } from '../pretrained/load-pretrained';
+import type { LoadPretrainedOptions } from '../pretrained/load-pretrained';
 import type { Device } from '../tensor';
 import { MODEL_NAME_PATTERN } from './model-repository';
 import {
@@ -16,9 +18,14 @@ import {
 } from '../validate';
 
 export interface ServerOptions {
-  /** A checkpoint of the model to serve. With `config`: the model `vitorch train` wrote; alone: the article's
-   *  ViT-B/16 (1000 classes, 224 x 224, ImageNet preprocessing). Neither: the embedded Fashion-MNIST model. */
+  /** A checkpoint of the model to serve. With `config`: the model `vitorch train` wrote; alone: whatever
+   *  loadPretrained reads (the article's or timm's state dict, such as the article's ViT-B/16 with 1000 numbered
+   *  classes and ImageNet preprocessing; a transformers or vitorch model folder, with the classes and preprocessing
+   *  it states). Neither: the embedded Fashion-MNIST model. */
   weights?: string;
+  /** What `weights` read without `config` cannot say (loadPretrained's options: numHeads, activation, layerNormEps,
+   *  skipUnknownGlobals). */
+  pretrained?: LoadPretrainedOptions;
   /** The config.json `vitorch train` writes (`model` and `classes` are enough; preprocessing defaults to the article's). */
   config?: string;
   /** A classifier already loaded (loadClassifier, defaultClassifier) instead of weights and config; the caller
@@ -58,6 +65,7 @@ export interface ServerOptions {
 
 export interface ResolvedServerOptions {
   weights?: string;
+  pretrained?: LoadPretrainedOptions;
   config?: string;
   classifier?: Classifier;
   modelName: string;
@@ -85,6 +93,7 @@ export const SERVER_DEFAULTS = {
 
 const KEYS = [
   'weights',
+  'pretrained',
   'config',
   'classifier',
   'modelName',
@@ -108,6 +117,10 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
   const config = o.config === undefined ? undefined : requireString(o.config, 'config');
   if (config !== undefined && weights === undefined) {
     throw new TypeError('config needs weights: the config describes the model, the weights are its parameters');
+  }
+  const pretrained = o.pretrained === undefined ? undefined : validatePretrainedOptions(o.pretrained);
+  if (pretrained !== undefined && (weights === undefined || config !== undefined)) {
+    throw new TypeError('pretrained options go with weights read without config: a config states the model');
   }
   if (o.classifier !== undefined && (weights !== undefined || config !== undefined)) {
     throw new TypeError('give either a classifier or weights (and config), not both');
@@ -138,6 +151,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
   }
   return {
     weights,
+    pretrained,
     config,
     classifier: o.classifier as Classifier | undefined,
     modelName,

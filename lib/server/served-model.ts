@@ -17,8 +17,9 @@ import {
   modelInput,
 } from '../inference-precision';
 import type { InferencePrecision } from '../inference-precision';
-import { vitAsync } from '../model';
 import type { ModelDType, VisionTransformer } from '../model';
+import type { LoadPretrainedOptions } from '../pretrained/load-pretrained';
+import { loadPretrainedClassifier } from '../pretrained/pretrained-classifier';
 import { binding } from '../binding';
 import { Tensor } from '../tensor';
 import type { Device } from '../tensor';
@@ -27,6 +28,8 @@ import type { Float32Bytes } from './binary-tensor';
 export interface ModelSource {
   weights?: string;
   config?: string;
+  /** For weights without config: what the checkpoint cannot say (loadPretrained's options). */
+  pretrained?: LoadPretrainedOptions;
   classifier?: Classifier;
   device?: Device;
   dtype?: InferencePrecision;
@@ -51,6 +54,8 @@ export class ServedModel {
     readonly letterbox: Preprocessor | null,
     /** Where the weights came from, for the logs and the model config. */
     readonly source: string,
+    /** What loadPretrained assumed and mapped reading weights without a config, for the startup lines; [] else. */
+    readonly notes: readonly string[],
     private readonly owned: boolean,
   ) {
     const o = model.options;
@@ -58,11 +63,13 @@ export class ServedModel {
     this.sampleSize = this.sampleShape[0] * this.sampleShape[1] * this.sampleShape[2];
   }
 
-  /** Loads `source` (off the event loop): the embedded model, a trained model and its config, or ViT-B/16 weights. */
+  /** Loads `source` (off the event loop): the embedded model, a trained model and its config, or weights without a
+   *  config as loadPretrained reads them (the article's ViT-B/16 .pth among them). */
   static async load(name: string, source: ModelSource): Promise<ServedModel> {
     let classifier: Classifier;
     let config: ClassifierConfig | null = null;
     let from: string;
+    let notes: string[] = [];
     let owned = true;
     if (source.classifier) {
       classifier = source.classifier;
@@ -73,11 +80,11 @@ export class ServedModel {
       classifier = await loadClassifier(config, source.weights);
       from = source.weights;
     } else if (source.weights) {
-      // The article's vit(): ViT-B/16, 1000 ImageNet classes, named by index for want of a label file.
-      config = { model: {}, classes: Array.from({ length: 1000 }, (_, i) => String(i)) };
-      const model = await vitAsync({ pretrained: source.weights });
-      classifier = new Classifier(model.eval(), config.classes, preprocessorFor(config));
-      from = source.weights;
+      // The family, model and classes from the checkpoint itself: the article's ViT-B/16 .pth reads as ViT-B/16 with
+      // 1000 classes named by index, a transformers folder with its id2label and preprocessor_config.json.
+      const loaded = await loadPretrainedClassifier(source.weights, source.pretrained ?? {});
+      ({ classifier, config, notes } = loaded);
+      from = `${source.weights} (${loaded.family})`;
     } else {
       const dir = defaultModelDir();
       config = readClassifierConfig(path.join(dir, 'config.json'));
@@ -95,7 +102,7 @@ export class ServedModel {
     const letterbox = config
       ? preprocessorFor({ ...config, preprocess: { ...config.preprocess, resize: 'letterbox' } })
       : null;
-    return new ServedModel(name, model, classifier.classes, classifier.preprocessor, letterbox, from, owned);
+    return new ServedModel(name, model, classifier.classes, classifier.preprocessor, letterbox, from, notes, owned);
   }
 
   get numClasses(): number {
