@@ -1,6 +1,7 @@
 // Attention rollout: its options, their checks, and the rollout of attention maps the caller already has. The model's
 // own attentionMaps / attentionRollout (lib/model.ts) use the same options; the arithmetic is native
-// (native/model/attention_rollout.h), where its relation to jacobgil/vit-explain is written down.
+// (native/model/attention_rollout.h), where the discard rule and how it differs from jacobgil/vit-explain's are
+// written down.
 import { binding } from './binding';
 import { Tensor } from './tensor';
 import { expected, rejectUnknownKeys, requireInteger, requireObject, requireShape } from './validate';
@@ -12,12 +13,13 @@ export const HEAD_FUSIONS: readonly HeadFusion[] = ['mean', 'max', 'min'];
 export interface AttentionRolloutOptions {
   /** Default 'mean'. */
   headFusion?: HeadFusion;
-  /** The fraction of each block's fused T x T matrix (the whole matrix, not each row) set to 0, lowest values first;
-   *  the class token's attention to itself is always kept. In [0, 1); default 0.9. */
+  /** In each row of each block's fused T x T matrix, the fraction of the T - 1 entries other than column 0 (attention
+   *  to the class token, always kept) set to 0, lowest first: floor((T - 1) * discardRatio) per row, ties dropping
+   *  the lower column first. Per row, not over the whole matrix as vit-explain does. In [0, 1); default 0.9. */
   discardRatio?: number;
 }
 
-/** vit-explain's VITAttentionRollout defaults. */
+/** vit-explain's VITAttentionRollout defaults (its ratio counts over the whole matrix, ours over each row). */
 export const ROLLOUT_DEFAULTS: Readonly<Required<AttentionRolloutOptions>> = { headFusion: 'mean', discardRatio: 0.9 };
 
 /** @internal Checked options with the defaults filled in. */

@@ -272,8 +272,8 @@ export class VisionTransformer {
     );
   }
 
-  /** Attention rollout (Abnar and Zuidema, 2020) of attentionMaps(input), as jacobgil/vit-explain computes it: for
-   *  each image the class token's row over the patches, [N, gridH, gridW] float32 (gridH = inputShape[0] / patchSize,
+  /** Attention rollout (Abnar and Zuidema, 2020) of attentionMaps(input), discarding per row (issue 20's rule, not
+   *  jacobgil/vit-explain's whole-matrix one): for each image the class token's row over the patches, [N, gridH, gridW] float32 (gridH = inputShape[0] / patchSize,
    *  rounded down, likewise gridW), divided by its maximum. See attentionRolloutFromMaps and README.md for the
    *  steps. Evaluation mode only. */
   attentionRollout(input: Tensor, options: AttentionRolloutOptions = {}): Tensor {

@@ -3,12 +3,15 @@
 // (tools/make_attention_fixtures.py writes the cases): the default 14x14 grid, a resampled 6x10 grid, a ragged 6x4
 // one, float32 and bfloat16, every head fusion, discard ratios 0, 0.5 and 0.9.
 //
-// The discard step is discontinuous: it zeroes the lowest entries, so two values closer together than the maps'
-// error may swap sides of the threshold. The chain is therefore checked link by link: vitorch's maps against
+// The discard step (issue 20's rule: in each row, the lowest floor((T - 1) * discardRatio) entries of the columns
+// other than the class token's) is discontinuous: two values of a row closer together than the maps' error may swap
+// sides of that row's threshold. The chain is therefore checked link by link: vitorch's maps against
 // PyTorch's; vitorch's rollout of PyTorch's own maps against PyTorch's rollout (same inputs, so the same entries are
 // dropped); model.attentionRollout(x) against the rollout of model.attentionMaps(x), bit for bit; and the whole
-// chain against PyTorch where no swap is possible: without discarding, or where the fixture's threshold gap exceeds
-// twice the maps' tolerance (fusing heads moves no value further than the maps move).
+// chain against PyTorch where no swap is possible: without discarding, or where the fixture's threshold gap (the
+// smallest, over images, blocks and rows, between the last entry a row drops and the first it keeps) exceeds twice
+// the maps' tolerance (fusing heads moves no value further than the maps move). bfloat16 maps hold exact ties (gap
+// 0): there the rollout of PyTorch's maps still agrees because both sides break ties by column, lowest dropped first.
 import * as fs from 'fs';
 import * as path from 'path';
 import {
@@ -224,6 +227,19 @@ describe('properties', () => {
     for (let image = 0; image < fixture.inputShape[0]; image++) {
       expect(Math.max(...values.subarray(image * perImage, (image + 1) * perImage))).toBe(1);
     }
+  });
+
+  test("the discard rule is per row and spares the class token's column, ties going by column", () => {
+    // One block, one head, tokens [class, patch, patch]; one entry per row dropped (floor(2 * 0.5)). Row 0's lowest,
+    // 0.1 at column 0, stays; its lower patch (0.3) goes, so the class token's row over the patches ends [1, 0]. The
+    // whole-matrix rule of vit-explain would drop 4 entries elsewhere and leave row 0 at [1, 0.5].
+    using map = tensor([0.1, 0.6, 0.3, 0.2, 0.5, 0.3, 0.7, 0.2, 0.1], [1, 1, 3, 3]);
+    using rollout = attentionRolloutFromMaps([map], [1, 2], { discardRatio: 0.5 });
+    expect(Array.from(rollout.toFloat32Array())).toEqual([1, 0]);
+    // Tied patches: of [0.3, 0.3, 0.3] the lowest columns are dropped first (floor(3 * 0.7) = 2).
+    using tied = tensor([0.1, 0.3, 0.3, 0.3, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1], [1, 1, 4, 4]);
+    using cut = attentionRolloutFromMaps([tied], [1, 3], { discardRatio: 0.7 });
+    expect(Array.from(cut.toFloat32Array())).toEqual([0, 0, 1]);
   });
 
   test("the defaults are vit-explain's: mean fusion, discard ratio 0.9", () => {

@@ -276,8 +276,8 @@ const readRecord = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8')) a
 // float32 rollouts of the same input agree to 9e-7 (test/attention.test.ts); PyTorch's preprocessing of the same
 // PNG (PIL, numpy) gives the same floats.
 const TOLERANCE = 1e-5;
-// The discard step swaps entries closer than the maps' error (3.6e-7 measured): compared only where the gap between
-// the discarded and kept sides exceeds twice 1e-6.
+// The discard step swaps entries of a row closer than the maps' error (3.6e-7 measured): compared only where the
+// smallest gap over the rows between the discarded and kept sides (threshold_gap) exceeds twice 1e-6.
 const SAFE_GAP = 2e-6;
 
 describe('vitorch explain', () => {

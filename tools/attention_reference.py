@@ -6,21 +6,24 @@ attention kernels such as scaled_dot_product_attention: the problem hook-based t
 recomputes them from its input as the module's own arithmetic does: qkv = Linear(x), split into heads, softmax(q k^T
 * scale). It depends on no intermediate the module keeps, so it works whether the forward is fused or not.
 
-Attention rollout (Abnar and Zuidema, "Quantifying Attention Flow in Transformers", 2020) as jacobgil/vit-explain
-computes it (vit_rollout.py, `rollout`, commit 15a81d3), with two of its accidents corrected:
+Attention rollout (Abnar and Zuidema, "Quantifying Attention Flow in Transformers", 2020) with issue 20's discard
+rule, one row at a time:
   * heads fused by their mean, maximum or minimum;
-  * the lowest int(T*T*discard_ratio) entries of the whole fused T x T matrix (not of each row) set to 0, except
-    entry [0, 0], the class token's attention to itself (vit-explain spares flat index 0 only);
-    vit-explain applies this to the first image of a batch only; here it is applied to each image;
-  * (A + I) / 2, each row divided by its sum (vit-explain divides by `a.sum(dim=-1)` without keepdim, which
-    broadcasts row j's sum over column j; its issue #16; the paper and the intent are rows);
-  * the product A_L ... A_1 over the blocks; the class token's row over the patches, divided by its maximum
-    (vit-explain's `mask / np.max(mask)`; a row of zeros stays zeros here rather than becoming NaN).
+  * in each row of the fused T x T matrix, the lowest int((T-1)*discard_ratio) entries among the columns other than
+    column 0 set to 0; column 0, attention to the class token, is never dropped. Ties at the cut: of equal values the
+    lower column is dropped first (numpy's stable argsort);
+  * (A + I) / 2, each row divided by its own sum;
+  * the product A_L ... A_1 over the blocks; the class token's row over the patches, divided by its maximum (a row of
+    zeros stays zeros rather than becoming NaN).
+jacobgil/vit-explain (vit_rollout.py, `rollout`, commit 15a81d3) drops instead the lowest int(T*T*discard_ratio)
+entries of the whole flattened matrix, sparing entry [0, 0] only, in the first image of a batch only, and divides by
+`a.sum(dim=-1)` without keepdim (its issue #16). With discard_ratio 0 the rules coincide.
 Written for clarity, one image at a time, sharing no code with vitorch.
 """
 
 import contextlib
 
+import numpy as np
 import torch
 
 from reference_vit import Attention
@@ -76,14 +79,26 @@ def fuse_heads(attention, head_fusion):
 
 
 def discard_lowest(fused, discard_ratio):
-    """The lowest int(T*T*discard_ratio) entries of a [T, T] matrix set to 0, entry [0, 0] kept."""
-    flat = fused.flatten().clone()
-    count = int(flat.numel() * discard_ratio)
-    if count > 0:
-        lowest = flat.topk(count, largest=False).indices
-        lowest = lowest[lowest != 0]
-        flat[lowest] = 0
-    return flat.reshape(fused.shape)
+    """Each row of a [T, T] matrix with its lowest int((T-1)*discard_ratio) entries of columns 1.. set to 0."""
+    rows = fused.numpy().copy()
+    count = int((rows.shape[1] - 1) * discard_ratio)
+    for row in rows:
+        if count > 0:
+            # Column 0 is left out of the ranking; positions in `others` are columns 1.. shifted by one.
+            others = row[1:]
+            others[np.argsort(others, kind="stable")[:count]] = 0
+    return torch.from_numpy(rows)
+
+
+def threshold_gap(fused, discard_ratio):
+    """The smallest gap, over the rows of a fused [T, T] matrix, between the largest entry discard_lowest drops and
+    the smallest it keeps among columns 1..; None when nothing is dropped. A comparison of rollouts at tolerance t
+    from maps that differ by t can choose other entries only where this gap is below about 2 t."""
+    count = int((fused.shape[1] - 1) * discard_ratio)
+    if count == 0:
+        return None
+    ranked = np.sort(fused.numpy()[:, 1:], axis=1)
+    return float((ranked[:, count] - ranked[:, count - 1]).min())
 
 
 def rollout_one(maps, head_fusion, discard_ratio, grid):

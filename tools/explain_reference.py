@@ -7,9 +7,10 @@ computed on its own) for the head fusion and discard ratio given, as [grid_h][gr
     python tools/explain_reference.py --config C.json --weights W.pth [--head-fusion mean] [--discard-ratio 0.9] \
         IMAGE...
 
-Each image also gets `threshold_gap`: over the blocks, the smallest distance between the last discarded and the
-first kept entry of the fused matrix (null without discarding). The discard step is discontinuous, so a comparison
-at a tolerance t holds only where this gap exceeds about 2 t (test/attention.test.ts explains the argument).
+Each image also gets `threshold_gap`: over the blocks and the rows of the fused matrix, the smallest distance between
+the last entry a row discards and the first it keeps (null without discarding). The discard step is discontinuous,
+so a comparison at a tolerance t holds only where this gap exceeds about 2 t (test/attention.test.ts explains the
+argument).
 """
 
 import argparse
@@ -18,21 +19,15 @@ import sys
 
 import torch
 
-from attention_reference import HEAD_FUSIONS, attention_maps, attention_rollout, fuse_heads
+from attention_reference import HEAD_FUSIONS, attention_maps, attention_rollout, fuse_heads, threshold_gap
 from classify_reference import image_batch
 from reference_vit import from_options
 
 
-def threshold_gap(maps, head_fusion, discard_ratio):
-    """The smallest gap, over the blocks of one image, between the discarded and the kept side of the fused matrix."""
-    if discard_ratio == 0:
-        return None
-    gaps = []
-    for attention in maps:
-        flat = fuse_heads(attention.float(), head_fusion).flatten().sort().values
-        count = int(flat.numel() * discard_ratio)
-        if 0 < count < flat.numel():
-            gaps.append(float(flat[count] - flat[count - 1]))
+def image_threshold_gap(maps, head_fusion, discard_ratio):
+    """The smallest per-row threshold gap (attention_reference.threshold_gap) over the blocks of one image."""
+    gaps = [threshold_gap(fuse_heads(attention.float(), head_fusion), discard_ratio) for attention in maps]
+    gaps = [gap for gap in gaps if gap is not None]
     return min(gaps) if gaps else None
 
 
@@ -60,7 +55,7 @@ def main():
             "image": path,
             "probabilities": probabilities[i].tolist(),
             "rollout": rollouts[i].tolist(),
-            "threshold_gap": threshold_gap([block[i] for block in maps], args.head_fusion, args.discard_ratio),
+            "threshold_gap": image_threshold_gap([block[i] for block in maps], args.head_fusion, args.discard_ratio),
         }
         for i, path in enumerate(args.images)
     ]

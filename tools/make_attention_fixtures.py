@@ -7,21 +7,23 @@ attention probabilities captured with hooks (attention_reference.py) and the att
 and a few discard ratios; for the bfloat16 cases the same from the model and input converted to bfloat16. Arrays
 are raw little-endian float32 (.f32), row-major; the maps of all blocks are stacked, [depth, N, heads, T, T].
 
-The discard step is not continuous: an entry just below the threshold is zeroed, one just above is kept. So for each
-rollout the manifest records `thresholdGap`, the smallest distance (over images and blocks) between the last value
-dropped and the first kept, and the test compares a rollout computed from vitorch's own maps with PyTorch's only
-where that gap is wider than the maps' error; everywhere it checks vitorch's rollout of PyTorch's maps.
+The discard step is not continuous: in each row an entry just below that row's threshold is zeroed, one just above is
+kept. So for each rollout the manifest records `thresholdGap`, the smallest distance (over images, blocks and rows)
+between the last value a row drops and the first it keeps, and the test compares a rollout computed from vitorch's
+own maps with PyTorch's only where that gap is wider than the maps' error; everywhere it checks vitorch's rollout
+of PyTorch's maps.
 """
 
 import torch
 
-from attention_reference import HEAD_FUSIONS, attention_maps, attention_rollout, fuse_heads
+from attention_reference import HEAD_FUSIONS, attention_maps, attention_rollout, fuse_heads, threshold_gap
 from fixture_output import run
 from make_fixtures import SMALL, random_input, write_f32
 from random_weights import randomize_parameters
 from reference_vit import from_options
 
-GENERATOR_VERSION = 1
+# 2: the discard step per row (issue 20) rather than over the whole matrix.
+GENERATOR_VERSION = 2
 
 MODELS = {
     # The default grid of the position table (14x14), T = 197.
@@ -44,16 +46,10 @@ def grid_of(config):
     return [height // config["patchSize"], width // config["patchSize"]]
 
 
-def threshold_gap(maps, head_fusion, discard_ratio):
-    """The smallest gap, over images and blocks, between the largest fused value dropped and the smallest kept."""
-    gap = float("inf")
-    for block in maps:
-        for image in block:
-            flat = fuse_heads(image, head_fusion).flatten().sort().values
-            count = int(flat.numel() * discard_ratio)
-            if 0 < count < flat.numel():
-                gap = min(gap, (flat[count] - flat[count - 1]).item())
-    return gap
+def fixture_threshold_gap(maps, head_fusion, discard_ratio):
+    """The smallest per-row threshold gap (attention_reference.threshold_gap) over images and blocks."""
+    gaps = [threshold_gap(fuse_heads(image, head_fusion), discard_ratio) for block in maps for image in block]
+    return min(gap for gap in gaps if gap is not None)
 
 
 def check_hooks_see_the_module(model, images, maps):
@@ -113,7 +109,9 @@ def generate(out_dir, _args):
                         "discardRatio": discard_ratio,
                         "file": file,
                         "shape": list(result.shape),
-                        "thresholdGap": threshold_gap(maps, head_fusion, discard_ratio) if discard_ratio else None,
+                        "thresholdGap": fixture_threshold_gap(maps, head_fusion, discard_ratio)
+                        if discard_ratio
+                        else None,
                     }
                 )
         manifest["cases"].append(

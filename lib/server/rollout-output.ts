@@ -1,9 +1,9 @@
 // The inference output `attention_rollout`: each sample's attention rollout (lib/attention.ts), FP32
 // [samples, gridH, gridW], which Open Inference Protocol clients ask for by name beside or instead of `logits`. Its two
 // settings are the output's own parameters, `head_fusion` ('mean', 'max' or 'min') and `discard_ratio` (a number in
-// [0, 1)), with the library's defaults (ROLLOUT_DEFAULTS: 'mean', 0.9) when a request leaves them out, so that a
-// client that can only name outputs (tritonclient's InferRequestedOutput has no parameters argument) gets the maps
-// `vitorch explain` draws. Both protocols read them here, so both refuse the same values in the same words.
+// [0, 1), the fraction of each row's patch entries dropped per block), with the library's defaults
+// (ROLLOUT_DEFAULTS: 'mean', 0.9) when a request leaves them out, so that a client that can only name outputs
+// (tritonclient's InferRequestedOutput has no parameters argument) gets the maps `vitorch explain` draws. Both protocols read them here, so both refuse the same values in the same words.
 import { HEAD_FUSIONS, ROLLOUT_DEFAULTS } from '../attention';
 import type { HeadFusion } from '../attention';
 import { describe } from '../validate';

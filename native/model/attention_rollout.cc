@@ -45,13 +45,14 @@ torch::Tensor fuse_heads(const torch::Tensor& map, HeadFusion fusion) {
   }
 }
 
-// Zeroes the lowest `count` entries of each [T, T] matrix of `fused` ([N, T, T]) but entry [0, 0].
+// In each row of each [T, T] matrix of `fused` ([N, T, T]), zeroes the lowest `count` entries of columns 1..T-1: the
+// class token's column 0 never competes. A stable ascending sort breaks ties at the cut by index, so of equal values
+// the lowest column is dropped first; topk promises no order among ties, and tools/attention_reference.py must
+// reproduce the choice exactly.
 void discard_lowest(torch::Tensor& fused, int64_t count) {
-  auto flat = fused.view({fused.size(0), -1});
-  const auto kept = flat.select(1, 0).clone();
-  const auto lowest = std::get<1>(flat.topk(count, /*dim=*/-1, /*largest=*/false, /*sorted=*/false));
-  flat.scatter_(1, lowest, 0.0);
-  flat.select(1, 0).copy_(kept);
+  auto patches = fused.narrow(-1, 1, fused.size(-1) - 1);
+  const auto order = std::get<1>(patches.sort(/*stable=*/true, /*dim=*/-1, /*descending=*/false));
+  patches.scatter_(-1, order.narrow(-1, 0, count), 0.0);
 }
 
 }  // namespace
@@ -76,8 +77,9 @@ torch::Tensor attention_rollout(const std::vector<torch::Tensor>& maps, std::arr
   c10::InferenceMode inference;
   const auto batch = maps.front().size(0);
   const auto length = maps.front().size(3);
-  // Python's int(T * T * discard_ratio): the product in double, truncated.
-  const auto discarded = static_cast<int64_t>(static_cast<double>(length * length) * options.discard_ratio());
+  // Python's int((T - 1) * discard_ratio), as the reference computes it: the product in double, truncated. Below 1,
+  // so at least one entry besides the class token's survives in every row.
+  const auto discarded = static_cast<int64_t>(static_cast<double>(length - 1) * options.discard_ratio());
   const auto identity = torch::eye(length, maps.front().options().dtype(torch::kFloat32));
   torch::Tensor flow;
   for (const auto& map : maps) {

@@ -1,15 +1,17 @@
-// Attention rollout (Abnar and Zuidema, "Quantifying Attention Flow in Transformers", 2020) as jacobgil/vit-explain
-// computes it for ViTs (vit_rollout.py, commit 15a81d3), where users compare their maps:
+// Attention rollout (Abnar and Zuidema, "Quantifying Attention Flow in Transformers", 2020) with the discard rule of
+// issue 20, per row:
 //  1. each block's heads are fused by their mean, maximum or minimum: A, [T, T];
-//  2. the lowest int(T * T * discard_ratio) entries of the whole of A (not of each row) are set to 0, except A[0, 0],
-//     the class token's attention to itself (vit-explain spares flat index 0 only);
-//  3. (A + I) / 2, each row divided by its sum;
+//  2. in each row of A, the lowest int((T - 1) * discard_ratio) entries among columns 1..T-1 are set to 0; column 0,
+//     attention to the class token, is never dropped. Ties at the cut go by column: of equal values the lowest
+//     column is dropped first (a stable sort);
+//  3. (A + I) / 2, each row divided by its own sum;
 //  4. the product A_L ... A_1 over the blocks;
 //  5. the class token's row over the patches, divided by its maximum (a row of zeros stays zeros).
-// Two accidents of vit-explain are not reproduced: it discards from the first image of a batch only (here each image
-// is treated alike), and it divides by `a.sum(dim=-1)` without keepdim, which broadcasts row j's sum over column j
-// (its issue #16); here rows are divided by their own sums, as the paper describes. With one image and
-// discard_ratio 0 the results agree up to rounding.
+// jacobgil/vit-explain (vit_rollout.py, commit 15a81d3), which users compare against, discards differently: the lowest
+// int(T * T * discard_ratio) entries of the whole flattened A, sparing A[0, 0] only, so some rows lose far more than
+// others. It also discards in the first image of a batch only and divides by `a.sum(dim=-1)` without keepdim, which
+// scales column j by row j's sum (its issue #16). With one image and discard_ratio 0 the two agree up to rounding;
+// otherwise they differ by design.
 #pragma once
 
 #include <torch/arg.h>
@@ -28,7 +30,7 @@ enum class HeadFusion { kMean, kMax, kMin };
 std::optional<HeadFusion> head_fusion_from_name(const std::string& name);
 
 struct RolloutOptions {
-  // vit-explain's VITAttentionRollout defaults.
+  // vit-explain's VITAttentionRollout defaults (its ratio applies to the whole matrix there, to each row here).
   TORCH_ARG(HeadFusion, head_fusion) = HeadFusion::kMean;
   TORCH_ARG(double, discard_ratio) = 0.9;
 };

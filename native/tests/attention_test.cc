@@ -4,6 +4,8 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <array>
+
 #include "common/errors.h"
 #include "model/attention_maps.h"
 #include "model/attention_rollout.h"
@@ -16,32 +18,52 @@ torch::Tensor three_token_map() {
   return torch::tensor({0.1F, 0.6F, 0.3F, 0.2F, 0.5F, 0.3F, 0.7F, 0.2F, 0.1F}).reshape({1, 1, 3, 3});
 }
 
-TEST(AttentionRollout, DiscardsTheLowestOfTheWholeMatrixButTheClassTokensOwn) {
-  // int(9 * 0.5) = 4 lowest: 0.1 at [0, 0] (kept), 0.1 at [2, 2], 0.2 at [1, 0] and [2, 1]. Row 0 is untouched, so
-  // after (A + I) / 2 it reads [0.55, 0.3, 0.15] (sum 1): the patches 0.3 and 0.15, divided by their maximum.
+TEST(AttentionRollout, DiscardsTheLowestOfEachRowButTheClassTokensColumn) {
+  // int((3 - 1) * 0.5) = 1 entry per row, among columns 1 and 2: 0.3 at [0, 2], 0.3 at [1, 2], 0.1 at [2, 2]. Row 0's
+  // lowest entry, 0.1 at [0, 0], is kept: column 0 never competes. Row 0 becomes [0.55, 0.3, 0] after (A + I) / 2, so
+  // the patches divided by their maximum read [1, 0]. (vit-explain's whole-matrix rule would drop 4 of the 9 entries,
+  // none of them in row 0, and give [1, 0.5].)
   const auto rollout = attention_rollout({three_token_map()}, {1, 2},
                                          RolloutOptions().head_fusion(HeadFusion::kMean).discard_ratio(0.5));
   ASSERT_EQ(rollout.sizes(), (std::vector<int64_t>{1, 1, 2}));
-  EXPECT_TRUE(torch::allclose(rollout, torch::tensor({1.0F, 0.5F}).reshape({1, 1, 2})));
+  EXPECT_TRUE(torch::allclose(rollout, torch::tensor({1.0F, 0.0F}).reshape({1, 1, 2})));
 }
 
 TEST(AttentionRollout, RenormalisesRowsAndMultipliesThroughTheBlocks) {
-  // Two blocks whose lowest entry is unique and off [0, 0]: 0.15 at [1, 2], then 0.05 at [1, 0]. Dropping it leaves
-  // row 1 short of 1, and the second block's row 0 weighs the first block's row 1: row renormalisation shows in the
-  // result. Expected: row 0 of B2 B1, B = (A with the entry dropped + I) / 2 divided by its row sums, in plain ATen.
-  const auto first = torch::tensor({0.5F, 0.3F, 0.2F, 0.25F, 0.6F, 0.15F, 0.35F, 0.45F, 0.2F}).reshape({1, 1, 3, 3});
+  // One entry dropped per row (int(2 * 0.5)), each row's lowest of columns 1 and 2, written out by hand: the first
+  // block drops columns 2, 1, 2 of rows 0, 1, 2; the second 1, 2, 1 (there row 0's 0.2 at column 0 ties the dropped
+  // 0.2 and row 1's 0.05 at column 0 is its lowest: both kept). Every row ends short of 1, and the second block's row
+  // 0 weighs the first block's rows: row renormalisation shows in the result. Expected: row 0 of B2 B1, B = (A with
+  // the entries dropped + I) / 2 divided by its row sums, in plain ATen.
+  const auto first = torch::tensor({0.5F, 0.3F, 0.2F, 0.25F, 0.15F, 0.6F, 0.35F, 0.45F, 0.2F}).reshape({1, 1, 3, 3});
   const auto second = torch::tensor({0.2F, 0.2F, 0.6F, 0.05F, 0.8F, 0.15F, 0.3F, 0.3F, 0.4F}).reshape({1, 1, 3, 3});
-  auto step = [](const torch::Tensor& map, int64_t row, int64_t column) {
+  auto step = [](const torch::Tensor& map, std::array<int64_t, 3> dropped) {
     auto a = map[0][0].clone();
-    a[row][column] = 0;
+    for (int64_t row = 0; row < 3; ++row) a[row][dropped[row]] = 0;
     a = (a + torch::eye(3)) / 2;
     return a / a.sum(-1, /*keepdim=*/true);
   };
-  const auto flow = torch::matmul(step(second, 1, 0), step(first, 1, 2));
+  const auto flow = torch::matmul(step(second, {1, 2, 1}), step(first, {2, 1, 2}));
   const auto expected = flow[0].narrow(0, 1, 2) / flow[0].narrow(0, 1, 2).max();
-  // int(9 * ratio) = 1 entry dropped per block.
-  const auto rollout = attention_rollout({first, second}, {1, 2}, RolloutOptions().discard_ratio(1.0 / 9.0 + 1e-9));
+  const auto rollout = attention_rollout({first, second}, {1, 2}, RolloutOptions().discard_ratio(0.5));
   EXPECT_TRUE(torch::allclose(rollout.flatten(), expected));
+}
+
+TEST(AttentionRollout, CountsFromTheRowsPatchesAndBreaksTiesByColumn) {
+  // Four tokens (a 1x3 grid); row 0 attends 0.1 to itself and 0.3 to each patch, so the patches tie. Only row 0
+  // matters with one block. The count is int(3 * ratio): 0 for 0.3, 1 for 0.5, 2 for 0.7; of the tied patches the
+  // lowest columns go first. Row 0 after (A + I) / 2 is [0.55, 0.15, 0.15, 0.15] with the dropped ones at 0.
+  const auto map = torch::tensor({0.1F, 0.3F, 0.3F, 0.3F,  //
+                                  0.F, 1.F, 0.F, 0.F,      //
+                                  0.F, 0.F, 1.F, 0.F,      //
+                                  0.F, 0.F, 0.F, 1.F})
+                       .reshape({1, 1, 4, 4});
+  auto patches = [&](double ratio) {
+    return attention_rollout({map}, {1, 3}, RolloutOptions().discard_ratio(ratio)).flatten();
+  };
+  EXPECT_TRUE(torch::allclose(patches(0.3), torch::tensor({1.0F, 1.0F, 1.0F})));
+  EXPECT_TRUE(torch::equal(patches(0.5), torch::tensor({0.0F, 1.0F, 1.0F})));
+  EXPECT_TRUE(torch::equal(patches(0.7), torch::tensor({0.0F, 0.0F, 1.0F})));
 }
 
 TEST(AttentionRollout, FusesHeadsByMeanMaxOrMin) {
