@@ -1,6 +1,6 @@
 // The Python that holds the reference tools' dependencies (tools/requirements.txt), found as the npm scripts find it
 // (scripts/python.js), and the tools themselves.
-import { spawnSync } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import * as path from 'path';
 import { defaultModelDir } from '../lib';
 
@@ -43,4 +43,21 @@ export function embeddedModelReference<T>(args: string[], input?: string): T {
   expect(run.stderr).toBe('');
   expect(run.status).toBe(0);
   return JSON.parse(run.stdout) as T;
+}
+
+/**
+ * Runs the client tool `name` with `args` asynchronously (so that a server in this very process can answer it) and
+ * resolves with the JSON it prints; rejects with its stderr when it exits non-zero.
+ */
+export function pythonClientReport<T>(name: string, args: string[]): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(python(), [tool(name), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('close', (code) =>
+      code === 0 ? resolve(JSON.parse(stdout) as T) : reject(new Error(`${name} exited ${code}:\n${stderr}`)),
+    );
+  });
 }

@@ -3,11 +3,10 @@
 // the classification extension and the timeout parameter; liveness, readiness, server and model metadata, the
 // model configuration; and the errors it must surface (unknown model 404, wrong shape or datatype 400). The logits
 // it receives are compared with vitorch's own forward pass of the inputs it sent.
-import { spawn } from 'child_process';
 import { tensor } from '../lib';
 import { PARITY_TOLERANCE, relativeMaxError } from './fixtures';
 import { EMBEDDED_MODEL_METADATA, RunningServer, startServer } from './server-fixtures';
-import { python, tool } from './python';
+import { pythonClientReport } from './python';
 
 let server: RunningServer;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the Python client's JSON report, read field by field below
@@ -16,23 +15,7 @@ let report: any;
 beforeAll(async () => {
   server = await startServer({ maxBatch: 4, maxDelayMs: 1 });
   const url = new URL(server.url).host;
-  // Asynchronous, so that the server in this process can answer the client.
-  report = await new Promise((resolve, reject) => {
-    const child = spawn(python(), [tool('oip_conformance.py'), '--url', url, '--model', 'vit'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => {
-      stdout += c;
-    });
-    child.stderr.on('data', (c) => {
-      stderr += c;
-    });
-    child.on('close', (code) =>
-      code === 0 ? resolve(JSON.parse(stdout)) : reject(new Error(`oip_conformance.py exited ${code}:\n${stderr}`)),
-    );
-  });
+  report = await pythonClientReport('oip_conformance.py', ['--url', url, '--model', 'vit']);
 });
 afterAll(() => server.close());
 

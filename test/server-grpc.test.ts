@@ -17,7 +17,7 @@ import type { Classifier } from '../lib';
 import { PARITY_TOLERANCE, relativeMaxError } from './fixtures';
 import { float32Values, InferenceClient, rawInferRequest, startGrpcServer } from './grpc-fixtures';
 import type { RunningGrpcServer } from './grpc-fixtures';
-import { python, tool } from './python';
+import { pythonClientReport } from './python';
 import { metric, metrics, request, seededFloats, waitFor } from './server-fixtures';
 
 const CLI = path.join(__dirname, '..', 'dist', 'lib', 'cli', 'vitorch.js');
@@ -40,25 +40,7 @@ async function forward(input: Float32Array, samples: number): Promise<Float32Arr
 /** Runs tools/oip_conformance_grpc.py against `port`; its JSON report. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the Python client's JSON report, read field by field
 function conformanceReport(port: number): Promise<any> {
-  // Asynchronous, so that the server in this process can answer the client.
-  return new Promise((resolve, reject) => {
-    const child = spawn(python(), [tool('oip_conformance_grpc.py'), '--url', `127.0.0.1:${port}`, '--model', 'vit'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => {
-      stdout += c;
-    });
-    child.stderr.on('data', (c) => {
-      stderr += c;
-    });
-    child.on('close', (code) =>
-      code === 0
-        ? resolve(JSON.parse(stdout))
-        : reject(new Error(`oip_conformance_grpc.py exited ${code}:\n${stderr}`)),
-    );
-  });
+  return pythonClientReport('oip_conformance_grpc.py', ['--url', `127.0.0.1:${port}`, '--model', 'vit']);
 }
 
 /** A statistics object as protobuf's JSON mapping writes it (what tritonclient's as_json gives): 64-bit integers as

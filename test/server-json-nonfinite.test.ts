@@ -2,9 +2,8 @@
 // parses with rapidjson's kParseNanAndInfFlag and writes with kWriteNanAndInfFlag; lib/server/json-nonfinite.ts).
 // Real clients send them: Python's json.dumps and tritonclient.http (tools/nonfinite_client.py). The oracle for what
 // reached the model is the same values sent as binary tensor data, which never went through JSON.
-import { spawn } from 'child_process';
 import { parseJsonAllowingNonFinite, stringifyJsonAllowingNonFinite } from '../lib/server/json-nonfinite';
-import { python, tool } from './python';
+import { pythonClientReport } from './python';
 import { inferBinary, request, RunningServer, seededFloats, startServer } from './server-fixtures';
 
 let server: RunningServer;
@@ -114,21 +113,11 @@ test('the writer: NaN, Infinity and -Infinity where JSON.stringify writes null, 
 });
 
 test("Python clients' NaN and infinities (json.dumps, tritonclient.http) are read, and NaN logits come back to them", async () => {
-  const report = await new Promise<{
+  const report = await pythonClientReport<{
     input: (number | string)[];
     json_dumps: { status: number; logits?: (number | string)[]; literals_in_body?: boolean; error?: string };
     tritonclient: { status: number | string; logits?: (number | string)[]; error?: string };
-  }>((resolve, reject) => {
-    // Asynchronous, so that the server in this process can answer the client.
-    const child = spawn(python(), [tool('nonfinite_client.py'), '--url', new URL(server.url).host, '--model', 'vit']);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.on('close', (code) =>
-      code === 0 ? resolve(JSON.parse(stdout)) : reject(new Error(`nonfinite_client.py exited ${code}:\n${stderr}`)),
-    );
-  });
+  }>('nonfinite_client.py', ['--url', new URL(server.url).host, '--model', 'vit']);
   const spelled = (v: number | string) =>
     typeof v === 'number' ? v : v === 'nan' ? NaN : v === 'inf' ? Infinity : -Infinity;
   const input = Float32Array.from(report.input.map(spelled));

@@ -2,12 +2,11 @@
 // Protocol clients (tools/oip_rollout.py: tritonclient.http in JSON and binary, tritonclient.grpc), equal to the
 // model's own attentionRollout of the same inputs (itself held to PyTorch's rollout in attention.test.ts); batches that
 // mix requests asking for it with requests that do not; the statistics counted once per request; its bad parameters.
-import { spawn } from 'child_process';
 import { defaultClassifier, tensor } from '../lib';
 import type { Classifier } from '../lib';
 import { startGrpcServer } from './grpc-fixtures';
 import type { RunningGrpcServer } from './grpc-fixtures';
-import { python, tool } from './python';
+import { pythonClientReport } from './python';
 import { inferJson, jsonBody, request, seededFloats } from './server-fixtures';
 
 const SAMPLE = [1, 28, 28];
@@ -49,16 +48,7 @@ function maxDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 function runTool(): Promise<Record<string, never>> {
   const args = ['--http', new URL(server.url).host, '--grpc', `127.0.0.1:${server.grpcPort}`, '--model', 'vit'];
-  return new Promise((resolve, reject) => {
-    const child = spawn(python(), [tool('oip_rollout.py'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.on('close', (code) =>
-      code === 0 ? resolve(JSON.parse(stdout)) : reject(new Error(`oip_rollout.py exited ${code}:\n${stderr}`)),
-    );
-  });
+  return pythonClientReport('oip_rollout.py', args);
 }
 
 test("tritonclient over HTTP and gRPC receives the model's own rollout, beside the logits or alone", async () => {

@@ -25,14 +25,21 @@ void AttentionImpl::reset() {
   proj_drop = register_module("proj_drop", torch::nn::Dropout(options.proj_drop()));
 }
 
+torch::Tensor AttentionImpl::heads_of(const torch::Tensor& tokens) {
+  const auto heads = options.num_heads();
+  return linear(qkv, qkv_prepared, tokens)
+      .reshape({tokens.size(0), tokens.size(1), 3, heads, tokens.size(2) / heads})
+      .permute({2, 0, 3, 1, 4});
+}
+
+torch::Tensor AttentionImpl::project(const torch::Tensor& mixed, const torch::Tensor& tokens) {
+  return proj_drop(linear(proj, proj_prepared, mixed.transpose(1, 2).reshape(tokens.sizes())));
+}
+
 torch::Tensor AttentionImpl::forward(const torch::Tensor& tokens) {
-  const auto batch = tokens.size(0);
-  const auto length = tokens.size(1);
   const auto dim = tokens.size(2);
   const auto heads = options.num_heads();
-  // [B, N, 3 * dim] -> [3, B, heads, N, head_dim]
-  auto qkv_heads =
-      linear(qkv, qkv_prepared, tokens).reshape({batch, length, 3, heads, dim / heads}).permute({2, 0, 3, 1, 4});
+  auto qkv_heads = heads_of(tokens);
   auto q = qkv_heads[0];
   auto k = qkv_heads[1];
   auto v = qkv_heads[2];
@@ -51,22 +58,18 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& tokens) {
     // materialising the N x N matrix when it can; its dropout on the attention weights is the seed's attn_drop.
     mixed = at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, dropout);
   }
-  return proj_drop(linear(proj, proj_prepared, mixed.transpose(1, 2).reshape({batch, length, dim})));
+  return project(mixed, tokens);
 }
 
 std::pair<torch::Tensor, torch::Tensor> AttentionImpl::forward_with_probabilities(const torch::Tensor& tokens) {
-  const auto batch = tokens.size(0);
-  const auto length = tokens.size(1);
   const auto dim = tokens.size(2);
   const auto heads = options.num_heads();
-  auto qkv_heads =
-      linear(qkv, qkv_prepared, tokens).reshape({batch, length, 3, heads, dim / heads}).permute({2, 0, 3, 1, 4});
+  auto qkv_heads = heads_of(tokens);
   auto scores =
       at::matmul(qkv_heads[0], qkv_heads[1].transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(dim / heads)));
   auto probabilities = scores.softmax(-1);
   auto mixed = at::matmul(attn_drop(probabilities), qkv_heads[2]);
-  auto output = proj_drop(linear(proj, proj_prepared, mixed.transpose(1, 2).reshape({batch, length, dim})));
-  return {std::move(output), std::move(probabilities)};
+  return {project(mixed, tokens), std::move(probabilities)};
 }
 
 torch::Tensor AttentionImpl::linear(torch::nn::Linear& layer, PreparedLinear& prepared, const torch::Tensor& x) {

@@ -44,6 +44,10 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
 
  private:
   torch::Tensor linear(torch::nn::Linear& layer, PreparedLinear& prepared, const torch::Tensor& x);
+  // q, k and v of every head: [B, N, dim] -> [3, B, heads, N, head_dim].
+  torch::Tensor heads_of(const torch::Tensor& tokens);
+  // The heads' mixed values [B, heads, N, head_dim] joined and projected back: [B, N, dim].
+  torch::Tensor project(const torch::Tensor& mixed, const torch::Tensor& tokens);
 };
 TORCH_MODULE(Attention);
 
