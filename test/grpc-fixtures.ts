@@ -15,7 +15,13 @@ export async function startGrpcServer(options: ServerOptions = {}): Promise<Runn
   const app = createServer({ logger: false, ...options });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   const grpcPort = await listenGrpc(app, { host: '127.0.0.1', port: 0 });
-  await app.vitorch.whenReady();
+  try {
+    await app.vitorch.whenReady();
+  } catch (error) {
+    // Closed here when its model cannot load: left listening, it would keep Jest from exiting.
+    await app.close();
+    throw error;
+  }
   return { app, url, grpcPort, close: () => app.close() };
 }
 

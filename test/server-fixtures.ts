@@ -14,7 +14,13 @@ export interface RunningServer {
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const app = createServer({ logger: false, ...options });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
-  await app.vitorch.whenReady();
+  try {
+    await app.vitorch.whenReady();
+  } catch (error) {
+    // A server whose model cannot load is closed here: left listening, it would keep Jest from exiting.
+    await app.close();
+    throw error;
+  }
   return { app, url, close: () => app.close() };
 }
 
