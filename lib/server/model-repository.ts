@@ -108,11 +108,6 @@ export class ModelRepository {
     return [...this.slots.keys()];
   }
 
-  /** Whether `name` is a model this server knows (loaded or not). */
-  has(name: string): boolean {
-    return this.slots.has(name);
-  }
-
   /** `name` as a metrics label: a known model's name, '' for any other, so that requests naming made-up models
    *  cannot grow the metrics without bound. */
   labelOf(name: string | undefined): string {
