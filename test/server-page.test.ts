@@ -20,6 +20,9 @@ let page: Page;
 let server: RunningServer;
 
 beforeAll(async () => {
+  if (!fs.existsSync(CHROMIUM)) {
+    throw new Error(`no browser at ${CHROMIUM}: install Debian's chromium (apt-get install chromium) or set CHROMIUM`);
+  }
   // Two copies of the embedded model, so that the page offers its model picker.
   const dir = defaultModelDir();
   [server, browser] = await Promise.all([
