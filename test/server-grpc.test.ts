@@ -7,9 +7,7 @@
 // timeout parameter) DEADLINE_EXCEEDED before compute, a cancelled call out of the queue; UNAVAILABLE when the model
 // failed to load and for new calls while draining, the accepted ones answered (in process, and on SIGTERM of
 // `vitorch serve`); and the command's flags.
-import { ChildProcess, spawn } from 'child_process';
 import * as net from 'net';
-import * as path from 'path';
 import { status as Status } from '@grpc/grpc-js';
 import { defaultClassifier, tensor } from '../lib';
 import { createServer, listenGrpc } from '../lib/server';
@@ -18,9 +16,9 @@ import { PARITY_TOLERANCE, relativeMaxError } from './fixtures';
 import { float32Values, InferenceClient, rawInferRequest, startGrpcServer } from './grpc-fixtures';
 import type { RunningGrpcServer } from './grpc-fixtures';
 import { pythonClientReport } from './python';
+import { serveUntilExit, serveUntilReady } from './serve-process';
 import { metric, metrics, request, seededFloats, waitFor } from './server-fixtures';
 
-const CLI = path.join(__dirname, '..', 'dist', 'lib', 'cli', 'vitorch.js');
 const SAMPLE = [1, 28, 28];
 const SAMPLE_SIZE = 28 * 28;
 const INFER = { route: 'grpc/ModelInfer' };
@@ -447,42 +445,9 @@ test('a model that cannot load: live, not ready, ModelInfer UNAVAILABLE naming t
   }
 });
 
-interface Served {
-  child: ChildProcess;
-  url: string;
-  grpcPort: number;
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: string | null }>;
-}
-
-/** `vitorch serve` in a child process, once ready; gRPC on any free port unless `args` say otherwise. */
-function serve(args: string[]): Promise<Served> {
-  const grpc = !args.includes('--no-grpc');
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    const exited = new Promise<{ code: number | null; signal: string | null }>((done) =>
-      child.on('close', (code, signal) => done({ code, signal })),
-    );
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (chunk: string) => {
-      stderr += chunk;
-      const url = /listening on (http:\/\/\S+)/.exec(stderr)?.[1];
-      const grpcPort = /listening for gRPC on 127\.0\.0\.1:(\d+)/.exec(stderr)?.[1];
-      if (url && (grpcPort || !grpc) && /^vitorch serve: ready: /m.test(stderr)) {
-        resolve({ child, url, grpcPort: Number(grpcPort ?? 0), stderr: () => stderr, exited });
-      }
-    });
-    child.on('error', reject);
-    exited.then(({ code }) => reject(new Error(`vitorch serve exited (${code}) before it was ready:\n${stderr}`)));
-  });
-}
-
 describe('vitorch serve', () => {
   test('SIGTERM: every queued gRPC call is answered with its logits, then the process exits 0', async () => {
-    const served = await serve(['--grpc-port', '0', '--max-batch', '8', '--max-delay-ms', '60000']);
+    const served = await serveUntilReady(['--grpc-port', '0', '--max-batch', '8', '--max-delay-ms', '60000']);
     const client = new InferenceClient(served.grpcPort);
     try {
       const inputs = [1, 2, 3, 4, 5].map((seed) => seededFloats(SAMPLE_SIZE, seed));
@@ -508,17 +473,7 @@ describe('vitorch serve', () => {
   });
 
   test('flags: --no-grpc leaves it off; a gRPC port that cannot be bound exits 1 naming it; both flags exit 2', async () => {
-    const run = (args: string[]) =>
-      new Promise<{ code: number | null; stderr: string }>((resolve) => {
-        const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], {
-          stdio: ['ignore', 'ignore', 'pipe'],
-        });
-        let stderr = '';
-        child.stderr!.on('data', (c) => {
-          stderr += c;
-        });
-        child.on('close', (code) => resolve({ code, stderr }));
-      });
+    const run = serveUntilExit;
     const holder = net.createServer();
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
     const taken = (holder.address() as net.AddressInfo).port;
@@ -538,7 +493,7 @@ describe('vitorch serve', () => {
       /a port number \(0 for any free port\) for --grpc-port/,
     );
 
-    const off = await serve(['--no-grpc']);
+    const off = await serveUntilReady(['--no-grpc']);
     try {
       expect(off.stderr()).not.toMatch(/gRPC/);
     } finally {

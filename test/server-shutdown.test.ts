@@ -3,44 +3,15 @@
 // ends (exit 1), or until a second signal (exit 130, at once). In-process: once draining, the server is not ready
 // and new requests get 503 while probes still answer. Also the command's start: usage and load errors, and the
 // precision its ready line names (--dtype int8).
-import { ChildProcess, spawn } from 'child_process';
 import * as http from 'http';
-import * as path from 'path';
 import { defaultClassifier, defaultModelImages, tensor } from '../lib';
 import type { Classifier } from '../lib';
 import { PARITY_TOLERANCE, relativeMaxError } from './fixtures';
+import { serveUntilExit, serveUntilReady } from './serve-process';
 import { inferJson, metric, metrics, request, rowCosine, seededFloats, startServer, waitFor } from './server-fixtures';
 
-const CLI = path.join(__dirname, '..', 'dist', 'lib', 'cli', 'vitorch.js');
 const SAMPLE = [1, 28, 28];
 const SAMPLE_SIZE = 28 * 28;
-
-interface Served {
-  child: ChildProcess;
-  url: string;
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: string | null }>;
-}
-
-function serve(args: string[]): Promise<Served> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--grpc-port', '0', ...args], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    const exited = new Promise<{ code: number | null; signal: string | null }>((done) =>
-      child.on('close', (code, signal) => done({ code, signal })),
-    );
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (chunk: string) => {
-      stderr += chunk;
-      const url = /listening on (http:\/\/\S+)/.exec(stderr)?.[1];
-      if (url && /^vitorch serve: ready: /m.test(stderr)) resolve({ child, url, stderr: () => stderr, exited });
-    });
-    child.on('error', reject);
-    exited.then(({ code }) => reject(new Error(`vitorch serve exited (${code}) before it was ready:\n${stderr}`)));
-  });
-}
 
 /** A request whose body is never finished: it keeps the server's close() waiting, as a slow upload would. */
 function unfinishedRequest(url: string): http.ClientRequest {
@@ -65,7 +36,7 @@ afterAll(() => classifier.dispose());
 
 test('SIGTERM: every queued request is answered with its logits, then the process exits 0', async () => {
   // The delay is long enough that the requests are still queued when the signal comes.
-  const served = await serve(['--max-batch', '8', '--max-delay-ms', '60000']);
+  const served = await serveUntilReady(['--max-batch', '8', '--max-delay-ms', '60000']);
   const inputs = [1, 2, 3, 4, 5].map((seed) => seededFloats(SAMPLE_SIZE, seed));
   const pending = inputs.map((input) =>
     request(`${served.url}/v2/models/vit/infer`, { body: inferJson(input, [1, ...SAMPLE]) }),
@@ -91,7 +62,7 @@ test('SIGTERM: every queued request is answered with its logits, then the proces
 });
 
 test('--dtype int8: the ready line names the precision, the answers point as float32 does', async () => {
-  const served = await serve(['--dtype', 'int8']);
+  const served = await serveUntilReady(['--dtype', 'int8']);
   try {
     expect(served.stderr()).toMatch(/^vitorch serve: ready: .*, 10 classes, int8 \(dynamic quantization\) on cpu$/m);
     const images = defaultModelImages().slice(0, 4);
@@ -115,7 +86,7 @@ test('--dtype int8: the ready line names the precision, the answers point as flo
 });
 
 test('a request that never completes: exit 1 after the grace period, or 130 at once on a second signal', async () => {
-  const graceful = await serve(['--grace-period-ms', '300']);
+  const graceful = await serveUntilReady(['--grace-period-ms', '300']);
   const stuck = unfinishedRequest(graceful.url);
   await new Promise((resolve) => setTimeout(resolve, 100));
   graceful.child.kill('SIGINT');
@@ -123,7 +94,7 @@ test('a request that never completes: exit 1 after the grace period, or 130 at o
   expect(graceful.stderr()).toMatch(/the grace period of 300 ms passed before every request was answered: exiting/);
   stuck.destroy();
 
-  const impatient = await serve(['--grace-period-ms', '60000']);
+  const impatient = await serveUntilReady(['--grace-period-ms', '60000']);
   const stuckToo = unfinishedRequest(impatient.url);
   await new Promise((resolve) => setTimeout(resolve, 100));
   impatient.child.kill('SIGTERM');
@@ -157,17 +128,7 @@ test('draining: not ready, new inference 503, liveness and metrics still answer'
 });
 
 test('usage and load errors: exit 2 for bad flags, 1 for a model that cannot load', async () => {
-  const run = (args: string[]) =>
-    new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--grpc-port', '0', ...args], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      let stderr = '';
-      child.stderr!.on('data', (c) => {
-        stderr += c;
-      });
-      child.on('close', (code) => resolve({ code, stderr }));
-    });
+  const run = serveUntilExit;
   const usage = await run(['--max-batch', '0']);
   expect(usage.code).toBe(2);
   expect(usage.stderr).toMatch(
