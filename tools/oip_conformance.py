@@ -14,14 +14,8 @@ import sys
 
 import numpy as np
 import tritonclient.http as httpclient
-from tritonclient.utils import InferenceServerException
 
-
-def attempt(call):
-    try:
-        return {"value": call()}
-    except InferenceServerException as error:
-        return {"error": error.message(), "status": error.status()}
+from oip_attempt import attempt
 
 
 def main():
